@@ -1,0 +1,138 @@
+"""The one error tree. Each class carries its HTTP status and problem type.
+
+Services and storage raise these; the HTTP layer renders every one of them as
+RFC 9457 problem details in one place, and the CLI prints them in one place.
+Builtins (KeyError, ValueError) are never mapped to statuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+PROBLEM_BASE = "https://rhythm.dev/problems/"
+
+
+class RhythmError(Exception):
+    """Base of every error a user may see."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal"
+    title: ClassVar[str] = "Internal server error"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_BASE + self.code
+
+    def to_problem(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": self.type_uri,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        body.update(self.extra)
+        return body
+
+
+class BadRequest(RhythmError):
+    status, code, title = 400, "bad-request", "Bad request"
+
+
+class MalformedBody(BadRequest):
+    code, title = "malformed-body", "Malformed request body"
+
+
+class QuerySyntaxError(BadRequest):
+    """A search query that does not parse; `position` is the 0-based offset of the fault."""
+
+    code, title = "query-syntax", "Invalid query"
+
+    def __init__(self, detail: str, position: int) -> None:
+        super().__init__(f"{detail} (at position {position})", position=position)
+        self.position = position
+
+
+class Unauthorized(RhythmError):
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(RhythmError):
+    status, code, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(RhythmError):
+    status, code, title = 404, "not-found", "Not found"
+
+
+class MethodNotAllowed(RhythmError):
+    status, code, title = 405, "method-not-allowed", "Method not allowed"
+
+
+class Conflict(RhythmError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailed(RhythmError):
+    """A write based on a stale version (If-Match did not match)."""
+
+    status, code, title = 412, "stale-version", "Precondition failed"
+
+
+class PayloadTooLarge(RhythmError):
+    status, code, title = 413, "payload-too-large", "Request body too large"
+
+
+class UnsupportedMediaType(RhythmError):
+    status, code, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class ValidationFailed(RhythmError):
+    """Input that parsed but broke the rules; carries every field error at once."""
+
+    status, code, title = 422, "validation", "Validation failed"
+
+    def __init__(self, errors: Iterable[tuple[str, str]], detail: str | None = None) -> None:
+        error_list = [{"field": field, "message": message} for field, message in errors]
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in error_list)
+        super().__init__(detail or summary or self.title, errors=error_list)
+        self.errors = error_list
+
+
+class TooManyRequests(RhythmError):
+    status, code, title = 429, "throttled", "Too many requests"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, int(retry_after))
+
+
+class ServiceUnavailable(RhythmError):
+    status, code, title = 503, "unavailable", "Service unavailable"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, int(retry_after))
+
+
+class QueryTooExpensive(ServiceUnavailable):
+    """A user-driven query hit its time budget (the progress-handler watchdog)."""
+
+    code, title = "query-too-expensive", "Query too expensive"
+
+
+class DataDirError(RhythmError):
+    """The data directory is missing, unwritable, or already served by another process."""
+
+    code, title = "data-dir", "Data directory unusable"
+
+
+class SchemaTooNew(RhythmError):
+    """A database was written by a newer Rhythm; refusing to touch it."""
+
+    code, title = "schema-too-new", "Database newer than this program"
