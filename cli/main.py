@@ -1,0 +1,87 @@
+"""The `rhythm` command: one typer app joining one module per command group."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from cli import users
+from cli.context import DataDirOption, fail, load_settings
+from tracker import __version__
+from tracker.errors import RhythmError
+
+app = typer.Typer(
+    help="Rhythm: a fast, self-hosted issue tracker.", no_args_is_help=True, add_completion=False
+)
+app.add_typer(users.app, name="user")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rhythm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Rhythm: a fast, self-hosted issue tracker."""
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port (default 8080)."),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Run the HTTP server until interrupted (SIGINT/SIGTERM finish in-flight requests)."""
+    from aiohttp import web
+
+    from tracker.core import prepare_data_dir
+    from tracker.http.app import AccessLogger, create_app
+
+    settings = load_settings(data_dir, host=host, port=port)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    try:
+        prepare_data_dir(settings)
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            access_log_class=AccessLogger,
+            shutdown_timeout=30,
+            print=lambda text: typer.echo(
+                f"Rhythm {__version__} on http://{settings.host}:{settings.port} "
+                f"(data: {settings.data_dir.resolve()})"
+            ),
+        )
+    except RhythmError as error:
+        fail(error.detail)
+    except OSError as exc:
+        fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+
+
+@app.command()
+def migrate(data_dir: Path | None = DataDirOption) -> None:
+    """Apply pending migrations to the system database and every tenant."""
+    from cli.context import run_with_core
+    from tracker.services.maintenance import migrate_all
+
+    count = run_with_core(data_dir, migrate_all)
+    typer.echo(f"migrated: system database and {count} tenant(s) are up to date")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,1 @@
+"""Pydantic models: request bodies (`...In` / `...Patch`) and responses, one module per area."""

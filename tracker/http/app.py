@@ -1,0 +1,62 @@
+"""create_app(settings, identity=None): the aiohttp application, as root or as a sub-app.
+
+The app opens its Core in a cleanup context and closes it on shutdown. In
+plugin mode a host passes `identity` (request -> Principal) and mounts the app
+with `add_subapp`; Rhythm's own routes stay under /api/v1 of the mount point.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from tracker.core import close_core, open_core
+from tracker.http.keys import CORE, IDENTITY, ORIGIN, SETTINGS, IdentityProvider
+from tracker.http.middlewares import REQUEST_ID, cors, problems
+from tracker.http.routes import all_routes, bind
+from tracker.settings import Settings
+
+access_log = logging.getLogger("tracker.access")
+
+
+def create_app(
+    settings: Settings, identity: IdentityProvider | None = None, *, exclusive: bool = True
+) -> web.Application:
+    """Build the app; `exclusive=False` lets a host share a data dir it already locked."""
+    # Order, outermost first: problems (request id + the one error boundary), then CORS.
+    middlewares = [problems]
+    if settings.cors_origins:
+        middlewares.append(cors(settings.cors_origins))
+    # client_max_size backs up the body reader's own cap (+1 so ours answers first).
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes + 1)
+    app[SETTINGS] = settings
+    app[IDENTITY] = identity
+    app[ORIGIN] = "plugin" if identity is not None else "api"
+    for route in all_routes():
+        app.router.add_route(route.method, route.full_path, bind(route))
+
+    async def core_context(app: web.Application) -> AsyncIterator[None]:
+        app[CORE] = await open_core(settings, exclusive=exclusive)
+        yield
+        await close_core(app[CORE])
+
+    app.cleanup_ctx.append(core_context)
+    return app
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One structured line per request, with its request id."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s %s %s %s %.1fms rid=%s',
+            request.remote, request.method, request.path_qs, response.status,
+            time * 1000, request.get(REQUEST_ID, "-"),
+        )  # fmt: skip
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)

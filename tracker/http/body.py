@@ -1,0 +1,133 @@
+"""Reading request bodies safely: size-capped, strict JSON, then a pydantic model.
+
+aiohttp's `request.json()` turns invalid JSON, 100k-deep nesting and a
+5000-digit integer into 500s, accepts NaN and duplicate keys, and a chunked
+body read from `request.content` bypasses `client_max_size` (measured:
+notes/reliability.md §5.4). This module closes each of those.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from tracker.errors import MalformedBody, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_DEPTH = 32
+MAX_NUMBER_DIGITS = 30
+
+
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The raw body, refusing more than `max_bytes` even without Content-Length."""
+    declared = request.content_length
+    if declared is not None and declared > max_bytes:
+        raise PayloadTooLarge(f"request body exceeds {max_bytes} bytes")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"request body exceeds {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reject_constant(name: str) -> Any:
+    raise MalformedBody(f"{name} is not valid JSON")
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise MalformedBody("number too large")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if len(text) > 64 or not math.isfinite(value):
+        raise MalformedBody("number out of range")
+    return value
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise MalformedBody(f"duplicate key '{duplicate}'")
+    return result
+
+
+def _check_shape(value: Any, depth: int = 0) -> None:
+    """Depth limit and lone surrogates (which SQLite's UTF-8 encoder would reject later)."""
+    if depth > MAX_DEPTH:
+        raise MalformedBody(f"JSON nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str):
+        _check_text(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_shape(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_shape(item, depth + 1)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedBody("string contains a lone surrogate") from None
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON: no NaN/Infinity, no duplicate keys, bounded numbers and depth."""
+    if not raw.strip():
+        raise MalformedBody("request body is empty; JSON expected")
+    try:
+        text = raw.decode("utf-8")
+        value = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            object_pairs_hook=_no_duplicates,
+        )
+    except UnicodeDecodeError:
+        raise MalformedBody("request body is not UTF-8") from None
+    except RecursionError:
+        raise MalformedBody(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except json.JSONDecodeError as exc:
+        raise MalformedBody(f"invalid JSON: {exc.msg}", position=exc.pos) from None
+    _check_shape(value)
+    return value
+
+
+def validate(model: type[M], value: Any) -> M:
+    """Validate parsed JSON against a model, reporting every field error at once."""
+    if not isinstance(value, dict):
+        raise ValidationFailed([("body", "expected a JSON object")])
+    try:
+        return model.model_validate_json(json.dumps(value))
+    except ValidationError as exc:
+        raise ValidationFailed(validation_errors(exc)) from None
+
+
+def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    return [
+        (".".join(str(part) for part in err["loc"]) or "body", err["msg"])
+        for err in exc.errors(include_url=False)
+    ]
+
+
+async def parse_model(request: web.Request, model: type[M], max_bytes: int) -> M:
+    """The whole pipeline for a JSON body route."""
+    content_type = request.content_type
+    if content_type not in ("application/json", "") and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(f"expected application/json, got {content_type}")
+    return validate(model, parse_json(await read_body(request, max_bytes)))

@@ -1,0 +1,48 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import os
+
+from aiohttp import web
+
+from tracker.domain.models.accounts import Health
+from tracker.domain.permissions import Permission
+from tracker.http.routes import Call, Route, json_response
+
+_LIVE = Health(status="ok").model_dump_json().encode()
+
+
+async def live(call: Call) -> web.Response:
+    """The process answers; kept to a constant body so it costs nothing."""
+    return web.Response(body=_LIVE, content_type="application/json")
+
+
+async def ready(call: Call) -> web.Response:
+    """The system database answers and the data directory is writable."""
+    checks: dict[str, str] = {}
+    try:
+        await call.core.system.read(lambda conn: conn.execute("SELECT 1").fetchone())
+        checks["system_db"] = "ok"
+    except Exception as exc:  # readiness reports, it does not raise
+        checks["system_db"] = f"error: {exc}"
+    data_dir = call.core.settings.data_dir
+    checks["data_dir"] = "ok" if os.access(data_dir, os.W_OK) else "error: not writable"
+    healthy = all(value == "ok" for value in checks.values())
+    body = Health(status="ok" if healthy else "unavailable", checks=checks)
+    return json_response(body, status=200 if healthy else 503)
+
+
+ROUTES = [
+    Route("GET", "/health/live", live, Permission.PUBLIC, "Liveness", response=Health, tag="ops"),
+    Route(
+        "GET",
+        "/health/ready",
+        ready,
+        Permission.PUBLIC,
+        "Readiness",
+        response=Health,
+        errors=(503,),
+        tag="ops",
+    ),  # fmt: skip
+]

@@ -1,0 +1,19 @@
+"""Typed application keys: everything the app keeps in its state is declared here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from tracker.core import Core
+from tracker.services.accounts import Principal
+from tracker.settings import Settings
+
+#: Plugin mode: a host's identity provider maps a request to a Principal (or None).
+IdentityProvider = Callable[[web.Request], Awaitable[Principal | None]]
+
+CORE = web.AppKey("core", Core)
+SETTINGS = web.AppKey("settings", Settings)
+IDENTITY = web.AppKey("identity", object)  # IdentityProvider | None (AppKey needs a class)
+ORIGIN = web.AppKey("origin", str)  # change-log origin of this door: "api" or "plugin"

@@ -1,0 +1,135 @@
+"""OpenAPI 3.1, generated from the route table and the pydantic models.
+
+Statuses are derived from what the wrapper in routes.py can raise for a route
+(401 when authenticated, 403/404 when scoped to an org or project, 400/413/415/
+422 when it takes a body...), plus the route's own `errors`, so the contract
+fuzzer finds no undocumented status.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+
+from tracker import __version__
+from tracker.domain.permissions import Scope, scope_of
+from tracker.http.problems import PROBLEM_TYPE, problem_schema
+from tracker.http.routes import Route
+
+REF = "#/components/schemas/{model}"
+_PARAM = re.compile(r"{(\w+)}")
+
+PARAM_DOCS = {
+    "org": "Organization slug",
+    "project": "Project key (case-insensitive)",
+    "n": "Issue number",
+    "key": "Issue key such as WEB-42",
+}
+
+
+def error_statuses(route: Route) -> set[int]:
+    scope = scope_of(route.permission)
+    statuses = {400, 404, 503} | set(route.errors)  # 404: unknown routes; 503: overload
+    if scope is not Scope.PUBLIC:
+        statuses.add(401)
+    if scope in (Scope.ORG, Scope.PROJECT):
+        statuses |= {403, 404}
+    if route.body is not None:
+        statuses |= {400, 413, 415, 422}
+    if route.query is not None:
+        statuses.add(422)
+    return statuses
+
+
+def build_openapi(routes: list[Route]) -> dict[str, Any]:
+    schemas: dict[str, Any] = {"Problem": problem_schema()}
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        operation = _operation(route, schemas)
+        paths.setdefault(route.full_path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Rhythm API", "version": __version__},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+def _schema_ref(model: type[BaseModel], schemas: dict[str, Any], mode: str) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+    for name, definition in schema.pop("$defs", {}).items():
+        schemas.setdefault(name, definition)
+    name = model.__name__
+    schemas.setdefault(name, schema)
+    return {"$ref": REF.format(model=name)}
+
+
+def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": f"{route.method.lower()}_{route.name}",
+        "summary": route.summary,
+        "tags": [route.tag],
+        "x-permission": str(route.permission),
+        "parameters": _parameters(route, schemas),
+        "responses": _responses(route, schemas),
+    }
+    if scope_of(route.permission) is not Scope.PUBLIC:
+        operation["security"] = [{"bearer": []}]
+    if route.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _schema_ref(route.body, schemas, "validation")}
+            },
+        }
+    return operation
+
+
+def _parameters(route: Route, schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = []
+    for name in _PARAM.findall(route.path):
+        schema: dict[str, Any] = (
+            {"type": "integer", "minimum": 1} if name == "n" else {"type": "string"}
+        )
+        params.append({"name": name, "in": "path", "required": True, "schema": schema,
+                       "description": PARAM_DOCS.get(name, name)})  # fmt: skip
+    if route.query is not None:
+        query_schema = route.query.model_json_schema(ref_template=REF)
+        required = set(query_schema.get("required", []))
+        for name, prop in query_schema.get("properties", {}).items():
+            params.append(
+                {"name": name, "in": "query", "required": name in required, "schema": prop}
+            )
+    return params
+
+
+def _responses(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    success: dict[str, Any] = {"description": "Success"}
+    if route.response is not None:
+        success["content"] = {
+            "application/json": {"schema": _schema_ref(route.response, schemas, "serialization")}
+        }
+    responses[str(route.status)] = success
+    problem = {PROBLEM_TYPE: {"schema": {"$ref": REF.format(model="Problem")}}}
+    for status in sorted(error_statuses(route)):
+        responses[str(status)] = {
+            "description": _DESCRIPTIONS.get(status, "Error"),
+            "content": problem,
+        }
+    return responses
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request", 401: "Not authenticated", 403: "Not allowed",
+    404: "Not found (or not visible to the caller)", 409: "Conflict", 412: "Stale If-Match",
+    413: "Body too large", 415: "Not JSON", 422: "Validation failed", 429: "Throttled",
+    503: "Overloaded or unavailable",
+}  # fmt: skip

@@ -1,0 +1,221 @@
+"""Accounts: register, login, refresh-token rotation, logout, the current user.
+
+Refresh tokens rotate on every use inside one system-DB transaction: the old
+token is marked used with a compare-and-set (exactly one of two parallel
+refreshes wins), and presenting a used or revoked token revokes its whole
+family (notes/reliability.md §4.2).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import timedelta
+
+from tracker.auth.tokens import hash_refresh_token, new_refresh_token
+from tracker.core import Core
+from tracker.domain.ids import iso, new_id, now_iso, parse_iso, utcnow
+from tracker.domain.models.accounts import (
+    LoginIn,
+    RegisterIn,
+    TokenPair,
+    User,
+    UserPatch,
+)
+from tracker.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from tracker.storage import users as user_sql
+
+INVALID_LOGIN = "invalid email or password"
+INVALID_REFRESH = "invalid or expired refresh token"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated person, as every front door hands it to the services."""
+
+    user_id: str
+
+
+def to_user(row: sqlite3.Row) -> User:
+    return User(
+        id=row["id"],
+        email=row["email"],
+        display_name=row["display_name"],
+        created_at=row["created_at"],
+    )
+
+
+async def register(core: Core, data: RegisterIn) -> User:
+    password_hash = await core.passwords.hash(data.password)
+    row = {
+        "id": new_id(),
+        "email": data.email,
+        "display_name": data.display_name,
+        "password_hash": password_hash,
+        "created_at": now_iso(),
+    }
+    if not await core.system.write(lambda conn: user_sql.insert_user(conn, row)):
+        raise Conflict("an account with this email already exists")
+    return User(**{k: row[k] for k in ("id", "email", "display_name", "created_at")})
+
+
+async def login(core: Core, data: LoginIn, address: str) -> TokenPair:
+    """Check the password (throttled, constant-looking timing) and start a token family."""
+    core.throttle.check(data.email, address)
+    core.throttle.record_attempt(address)
+    row = await core.system.read(lambda conn: user_sql.user_by_email(conn, data.email))
+    stored = row["password_hash"] if row is not None else None
+    valid = await core.passwords.verify(stored, data.password)
+    if not valid or row is None or row["disabled_at"] is not None:
+        core.throttle.record_failure(data.email)
+        raise Unauthorized(INVALID_LOGIN)
+    core.throttle.record_success(data.email)
+    if core.passwords.needs_rehash(row["password_hash"]):
+        new_hash = await core.passwords.hash(data.password)
+        await core.system.write(
+            lambda conn: user_sql.update_user(
+                conn, row["id"], {"password_hash": new_hash}, now_iso()
+            )
+        )
+    refresh = await core.system.write(lambda conn: _start_family(core, conn, row["id"]))
+    return _token_pair(core, row["id"], row["token_version"], refresh)
+
+
+def _start_family(core: Core, conn: sqlite3.Connection, user_id: str) -> str:
+    now = utcnow()
+    family_expires = iso(now + timedelta(seconds=core.settings.refresh_family_ttl))
+    return _issue_refresh(core, conn, user_id, new_id(), None, family_expires)
+
+
+def _issue_refresh(
+    core: Core,
+    conn: sqlite3.Connection,
+    user_id: str,
+    family_id: str,
+    parent_id: str | None,
+    family_expires_at: str,
+) -> str:
+    token = new_refresh_token()
+    now = utcnow()
+    expires = min(iso(now + timedelta(seconds=core.settings.refresh_token_ttl)), family_expires_at)
+    user_sql.insert_refresh_token(
+        conn,
+        {
+            "id": new_id(),
+            "token_hash": hash_refresh_token(token),
+            "user_id": user_id,
+            "family_id": family_id,
+            "parent_id": parent_id,
+            "created_at": iso(now),
+            "expires_at": expires,
+            "family_expires_at": family_expires_at,
+        },
+    )
+    return token
+
+
+def _token_pair(core: Core, user_id: str, token_version: int, refresh: str) -> TokenPair:
+    access, expires_in = core.tokens.issue_access(user_id, token_version)
+    return TokenPair(access_token=access, refresh_token=refresh, expires_in=expires_in)
+
+
+async def refresh(core: Core, token: str) -> TokenPair:
+    """Rotate a refresh token; reuse of a rotated one revokes its family."""
+    token_hash = hash_refresh_token(token)
+
+    def rotate(conn: sqlite3.Connection) -> tuple[str, int, str] | None:
+        row = user_sql.refresh_token_by_hash(conn, token_hash)
+        if row is None:
+            return None
+        now = now_iso()
+        if row["used_at"] is not None or row["revoked_at"] is not None:
+            user_sql.revoke_family(conn, row["family_id"], now)
+            return None
+        if parse_iso(row["expires_at"]) <= utcnow():
+            return None
+        user = user_sql.user_by_id(conn, row["user_id"])
+        if user is None or user["disabled_at"] is not None:
+            return None
+        if not user_sql.mark_refresh_used(conn, row["id"], now):
+            user_sql.revoke_family(conn, row["family_id"], now)
+            return None
+        new = _issue_refresh(
+            core, conn, row["user_id"], row["family_id"], row["id"], row["family_expires_at"]
+        )
+        return row["user_id"], user["token_version"], new
+
+    result = await core.system.write(rotate)
+    if result is None:
+        raise Unauthorized(INVALID_REFRESH)
+    user_id, token_version, new_token = result
+    return _token_pair(core, user_id, token_version, new_token)
+
+
+async def logout(core: Core, token: str) -> None:
+    """Revoke the token's whole family; unknown tokens are accepted silently (idempotent)."""
+    token_hash = hash_refresh_token(token)
+
+    def revoke(conn: sqlite3.Connection) -> None:
+        row = user_sql.refresh_token_by_hash(conn, token_hash)
+        if row is not None:
+            user_sql.revoke_family(conn, row["family_id"], now_iso())
+
+    await core.system.write(revoke)
+
+
+async def authenticate(core: Core, bearer: str) -> Principal:
+    """Validate an access token; no password hashing, usually no database hop."""
+    claims = core.tokens.decode_access(bearer)
+    state = core.user_states.get(claims.user_id)
+    if state is None:
+        row = await core.system.read(lambda conn: user_sql.user_by_id(conn, claims.user_id))
+        if row is None:
+            raise Unauthorized("invalid or expired token")
+        state = (row["token_version"], row["disabled_at"] is not None)
+        core.user_states[claims.user_id] = state
+    token_version, disabled = state
+    if disabled or claims.token_version != token_version:
+        raise Unauthorized("invalid or expired token")
+    return Principal(user_id=claims.user_id)
+
+
+async def get_user(core: Core, user_id: str) -> User:
+    row = await core.system.read(lambda conn: user_sql.user_by_id(conn, user_id))
+    if row is None:
+        raise NotFound("user not found")
+    return to_user(row)
+
+
+async def update_me(core: Core, principal: Principal, patch: UserPatch) -> User:
+    """Change display name and/or password; a password change logs out everywhere."""
+    fields: dict[str, object] = {}
+    if patch.display_name is not None:
+        fields["display_name"] = patch.display_name
+    if patch.password is not None:
+        await _check_current_password(core, principal, patch.current_password)
+        fields["password_hash"] = await core.passwords.hash(patch.password)
+
+    def apply(conn: sqlite3.Connection) -> sqlite3.Row:
+        now = now_iso()
+        if "password_hash" in fields:
+            current = user_sql.user_by_id(conn, principal.user_id)
+            assert current is not None
+            fields["token_version"] = current["token_version"] + 1
+            user_sql.revoke_user_tokens(conn, principal.user_id, now)
+        if fields:
+            user_sql.update_user(conn, principal.user_id, fields, now)
+        row = user_sql.user_by_id(conn, principal.user_id)
+        assert row is not None
+        return row
+
+    row = await core.system.write(apply)
+    core.user_states.pop(principal.user_id, None)
+    return to_user(row)
+
+
+async def _check_current_password(core: Core, principal: Principal, current: str | None) -> None:
+    row = await core.system.read(lambda conn: user_sql.user_by_id(conn, principal.user_id))
+    if current is None or row is None:
+        raise ValidationFailed([("current_password", "required to change the password")])
+    if not await core.passwords.verify(row["password_hash"], current):
+        raise ValidationFailed([("current_password", "does not match")])

@@ -1,0 +1,87 @@
+"""Settings: one pydantic model, read from RHYTHM_* environment variables or a file.
+
+`create_app` takes a finished Settings and never reads the environment itself;
+only `Settings.from_env` (used by the CLI) does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ENV_PREFIX = "RHYTHM_"
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class Settings(BaseModel):
+    """Everything an operator can tune. Every field is documented in the README."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path = Field(Path("tenants"), description="Where _system.db and tenant folders live.")
+    host: str = Field("127.0.0.1", description="Address `rhythm serve` binds to.")
+    port: int = Field(8080, ge=0, le=65535, description="Port `rhythm serve` binds to.")
+    jwt_secret: str | None = Field(
+        None,
+        description="HS256 signing secret (>= 32 bytes). Unset: generated once into the data dir.",
+    )
+    jwt_issuer: str = Field("rhythm", description="`iss` claim of access tokens.")
+    jwt_audience: str = Field("rhythm-api", description="`aud` claim of access tokens.")
+    access_token_ttl: int = Field(900, ge=30, description="Access token lifetime, seconds.")
+    refresh_token_ttl: int = Field(7 * 86400, ge=60, description="Refresh token idle lifetime.")
+    refresh_family_ttl: int = Field(30 * 86400, ge=60, description="Absolute refresh family life.")
+    max_open_tenants: int = Field(128, ge=1, description="LRU cap of open tenant databases.")
+    tenant_synchronous: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL",
+        description="NORMAL: a power cut may lose the last commits; FULL: fsync every commit.",
+    )
+    cors_origins: tuple[str, ...] = Field((), description="Origins allowed by CORS (comma list).")
+    log_level: LogLevel = Field("info", description="Logging level.")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest accepted JSON body.")
+    argon2_time_cost: int = Field(2, ge=1, description="argon2id iterations.")
+    argon2_memory_kib: int = Field(19456, ge=8192, description="argon2id memory per hash, KiB.")
+    argon2_concurrency: int = Field(2, ge=1, description="Password hashes run at once.")
+    login_failures_per_email: int = Field(5, ge=1, description="Failed logins per email / 15 min.")
+    login_attempts_per_address: int = Field(20, ge=1, description="Logins per address / minute.")
+    query_time_limit_ms: int = Field(1000, ge=10, description="Budget of one user-driven query.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: dict[str, str] | None = None,
+        config_file: Path | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Build settings from a JSON config file, then RHYTHM_* variables, then overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        path = config_file or (Path(env["RHYTHM_CONFIG"]) if "RHYTHM_CONFIG" in env else None)
+        if path is not None:
+            values.update(json.loads(path.read_text()))
+        for name in cls.model_fields:
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is not None and raw != "":
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(values)
+
+    @property
+    def system_db_path(self) -> Path:
+        return self.data_dir / "_system.db"

@@ -1,0 +1,158 @@
+"""The tenant connection manager: open on demand, migrate once, keep an LRU.
+
+A tenant file lives at `<data_dir>/<org_id>/tracker.db`. The org id is an
+opaque UUID from the system database, checked against the UUID grammar before
+any path is built, so URL text never becomes a path. Existing tenants open with
+`mode=rw`: an unknown id can never create a file. Only `create` makes one.
+
+At most `max_open` tenants stay open (3 file descriptors and one thread each).
+Eviction picks the least recently used tenant with no lease, checkpoints it and
+closes it; a tenant with work in flight is never closed under a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import sqlite3
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from tracker.domain.ids import is_uuid
+from tracker.errors import DataDirError, NotFound, ServiceUnavailable
+from tracker.storage.database import Database
+from tracker.storage.migrate import apply_migrations
+
+log = logging.getLogger(__name__)
+
+TENANT_FILE = "tracker.db"
+
+
+class TenantPool:
+    """Leases open tenant databases; see the module docstring for the rules."""
+
+    def __init__(self, data_dir: Path, *, max_open: int, synchronous: str = "NORMAL") -> None:
+        self.data_dir = data_dir.resolve()
+        self.max_open = max_open
+        self.synchronous = synchronous
+        self._open: OrderedDict[str, Database] = OrderedDict()
+        self._opening: dict[str, asyncio.Lock] = {}
+        self._closing = False
+        self.peak_open = 0
+
+    def tenant_path(self, org_id: str) -> Path:
+        """The file of a tenant; refuses anything but a canonical UUID, and any escape."""
+        if not is_uuid(org_id):
+            raise NotFound("organization not found")
+        path = (self.data_dir / org_id / TENANT_FILE).resolve()
+        if path.parent.parent != self.data_dir:
+            raise NotFound("organization not found")
+        return path
+
+    @property
+    def open_count(self) -> int:
+        return len(self._open)
+
+    async def create(self, org_id: str) -> None:
+        """Create and migrate a new tenant database (idempotent for the same id)."""
+        path = self.tenant_path(org_id)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        async with self.lease(org_id, create=True):
+            pass
+
+    @contextlib.asynccontextmanager
+    async def lease(self, org_id: str, *, create: bool = False) -> AsyncIterator[Database]:
+        """Borrow a tenant's database for the length of one request or unit of work."""
+        db = await self._acquire(org_id, create)
+        try:
+            yield db
+        finally:
+            db.leases -= 1
+
+    async def _acquire(self, org_id: str, create: bool) -> Database:
+        if self._closing:
+            raise ServiceUnavailable("shutting down")
+        db = self._open.get(org_id)
+        if db is not None:
+            self._open.move_to_end(org_id)
+            db.leases += 1
+            return db
+        lock = self._opening.setdefault(org_id, asyncio.Lock())
+        async with lock:  # two first requests for one tenant open and migrate it once
+            db = self._open.get(org_id)
+            if db is None:
+                db = await self._open_tenant(org_id, create)
+                self._open[org_id] = db
+                self.peak_open = max(self.peak_open, len(self._open))
+            else:
+                self._open.move_to_end(org_id)
+            db.leases += 1  # leased before eviction runs, so it can never pick this one
+        self._opening.pop(org_id, None)
+        await self._evict_over_cap()
+        return db
+
+    async def _open_tenant(self, org_id: str, create: bool) -> Database:
+        path = self.tenant_path(org_id)
+        if not create and not path.is_file():
+            raise NotFound("organization not found")
+        try:
+            db = await Database.open(path, create=create, synchronous=self.synchronous)
+        except sqlite3.OperationalError as exc:
+            raise NotFound("organization not found") from exc
+        try:
+            await db.read(lambda conn: apply_migrations(conn, "tenant"))
+        except BaseException:
+            await db.close(checkpoint=False)
+            raise
+        return db
+
+    async def _evict_over_cap(self) -> None:
+        while len(self._open) > self.max_open:
+            victim = next((oid for oid, db in self._open.items() if db.leases == 0), None)
+            if victim is None:
+                return  # everything is busy; the cap is exceeded only while requests run
+            db = self._open.pop(victim)
+            await db.close()
+
+    async def forget(self, org_id: str) -> None:
+        """Close a tenant now (before its folder is archived or discarded)."""
+        db = self._open.pop(org_id, None)
+        if db is not None:
+            await db.close()
+
+    async def close_all(self) -> None:
+        """Clean shutdown: wait for queued units, checkpoint and close every tenant."""
+        self._closing = True
+        while self._open:
+            _, db = self._open.popitem(last=False)
+            await db.close()
+
+
+class DataDirLock:
+    """An exclusive lock file so two server processes never serve one data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / ".rhythm.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DataDirError(
+                f"another Rhythm process is already serving {self.path.parent}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
