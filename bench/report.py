@@ -68,7 +68,7 @@ def table(res: CaseResult) -> str:
         verdict = "PASS" if res.ratio >= case.goal else "MISS"
         rounds = " ".join(f"{r:.2f}" for r in res.ratios)
         lines.append(
-            f"  ratio rhythm/baseline: {res.ratio:.0%} (median of rounds: {rounds})"
+            f"  ratio rhythm/baseline: {res.ratio:.1%} (median of rounds: {rounds})"
             f"   goal >= {case.goal:.0%}   {verdict}"
         )
     return "\n".join(lines)

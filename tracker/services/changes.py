@@ -70,8 +70,16 @@ class UnitOfWork:
         new: Any = None,
         version: int | None = None,
         meta: dict[str, Any] | None = None,
+        issue: str | None = None,
     ) -> Change:
-        """Append one change row now (same transaction) and remember it for publishing."""
+        """Append one change row now (same transaction) and remember it for publishing.
+
+        `issue` names the issue this change belongs to (the issue itself, or the
+        issue of a comment, tag link, relation, time entry...); it is stored as
+        meta.issue, which the issue history reads through an index.
+        """
+        if issue is not None:
+            meta = {**(meta or {}), "issue": issue}
         change_id = new_id()
         cursor = self.conn.execute(
             _INSERT_CHANGE,
@@ -100,13 +108,14 @@ class UnitOfWork:
         before: dict[str, Any],
         after: dict[str, Any],
         version: int | None = None,
+        issue: str | None = None,
     ) -> list[str]:
         """Record one `update` row per field whose value changed; returns their names."""
         changed = [name for name in after if before.get(name) != after[name]]
         for name in changed:
             self.record(
                 entity, entity_id, "update", project=project, field=name,
-                old=before.get(name), new=after[name], version=version,
+                old=before.get(name), new=after[name], version=version, issue=issue,
             )  # fmt: skip
         return changed
 
