@@ -96,6 +96,10 @@ class UnitOfWork:
             batch=self.batch, version=version, meta=meta,
             client_id=self.actor.client_id, mutation_id=self.actor.mutation_id,
         )  # fmt: skip
+        if issue is not None:
+            self.conn.execute(
+                "INSERT INTO issue_changes (issue_id, seq) VALUES (?, ?)", (issue, change.seq)
+            )
         self.recorded.append(change)
         return change
 
