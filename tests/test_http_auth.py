@@ -156,9 +156,7 @@ async def test_password_change_needs_the_current_password(api: Api, client: Any)
 async def test_failed_logins_are_throttled_per_email(api: Api, client: Any) -> None:
     user = await api.user()
     wrong = {"email": user["email"], "password": "wrong password"}
-    statuses = [
-        (await client.post("/api/v1/auth/login", json=wrong)).status for _ in range(6)
-    ]
+    statuses = [(await client.post("/api/v1/auth/login", json=wrong)).status for _ in range(6)]
     assert statuses[:5] == [401] * 5
     assert statuses[5] == 429
     right = {"email": user["email"], "password": user["password"]}
@@ -169,8 +167,12 @@ async def test_failed_logins_are_throttled_per_email(api: Api, client: Any) -> N
 
 async def test_unknown_email_and_wrong_password_look_the_same(api: Api, client: Any) -> None:
     user = await api.user()
-    a = await client.post("/api/v1/auth/login", json={"email": user["email"], "password": "nope nope"})
-    b = await client.post("/api/v1/auth/login", json={"email": "ghost@example.com", "password": "nope nope"})
+    a = await client.post(
+        "/api/v1/auth/login", json={"email": user["email"], "password": "nope nope"}
+    )
+    b = await client.post(
+        "/api/v1/auth/login", json={"email": "ghost@example.com", "password": "nope nope"}
+    )
     body_a, body_b = await a.json(), await b.json()
     assert a.status == b.status == 401
     assert body_a["detail"] == body_b["detail"]

@@ -1,7 +1,8 @@
 """open_core(): the ONE place that wires storage, auth and the event bus together.
 
 The HTTP app, the CLI and plugin mode all open the same Core; none of them
-builds these parts on its own.
+builds these parts on its own. (The Core record itself is defined in the
+services layer, which receives it; this module only assembles and closes it.)
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from dataclasses import dataclass, field
 
 from tracker.auth.passwords import PasswordHasher
 from tracker.auth.throttle import LoginThrottle
 from tracker.auth.tokens import TokenCodec, ensure_secret
 from tracker.errors import DataDirError
 from tracker.services.events import EventBus
+from tracker.services.runtime import Core
 from tracker.settings import Settings
 from tracker.storage.database import Database
 from tracker.storage.migrate import apply_migrations
@@ -26,21 +27,6 @@ log = logging.getLogger(__name__)
 # SQLite 3.7.0 to 3.51.2 has the WAL-reset race (fixed in 3.51.3); it needs two
 # connections to one file, which is why every tenant has exactly one.
 WAL_RESET_FIXED = (3, 51, 3)
-
-
-@dataclass
-class Core:
-    settings: Settings
-    system: Database
-    tenants: TenantPool
-    events: EventBus
-    passwords: PasswordHasher
-    tokens: TokenCodec
-    throttle: LoginThrottle
-    lock: DataDirLock | None = None
-    # user id -> (token_version, disabled): per-request auth without a database hop;
-    # exact because every change to either goes through services.accounts in this process.
-    user_states: dict[str, tuple[int, bool]] = field(default_factory=dict)
 
 
 def prepare_data_dir(settings: Settings) -> None:

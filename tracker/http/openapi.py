@@ -27,6 +27,8 @@ PARAM_DOCS = {
     "n": "Issue number",
     "key": "Issue key such as WEB-42",
 }
+# Examples let the contract fuzzer reach real handlers (the test seeds acme/WEB/WEB-1).
+PARAM_EXAMPLES: dict[str, Any] = {"org": "acme", "project": "WEB", "n": 1, "key": "WEB-1"}
 
 
 def error_statuses(route: Route) -> set[int]:
@@ -49,17 +51,44 @@ def build_openapi(routes: list[Route]) -> dict[str, Any]:
     for route in routes:
         operation = _operation(route, schemas)
         paths.setdefault(route.full_path, {})[route.method.lower()] = operation
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Rhythm API", "version": __version__},
-        "paths": paths,
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    return _safe_schema_names(
+        {
+            "openapi": "3.1.0",
+            "info": {"title": "Rhythm API", "version": __version__},
+            "paths": paths,
+            "components": {
+                "schemas": schemas,
+                "securitySchemes": {
+                    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                },
             },
-        },
-    }
+        }
+    )
+
+
+def _safe_name(name: str) -> str:
+    """OpenAPI component names allow only [a-zA-Z0-9._-]; generics are named `Page[Org]`."""
+    return re.sub(r"[^a-zA-Z0-9._-]", "_", name).strip("_")
+
+
+def _safe_schema_names(document: dict[str, Any]) -> dict[str, Any]:
+    prefix = REF.format(model="")
+    schemas = document["components"]["schemas"]
+    document["components"]["schemas"] = {_safe_name(k): v for k, v in schemas.items()}
+
+    def fix(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: prefix + _safe_name(value[len(prefix) :])
+                if key == "$ref" and isinstance(value, str) and value.startswith(prefix)
+                else fix(value)
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [fix(item) for item in node]
+        return node
+
+    return fix(document)  # type: ignore[no-any-return]
 
 
 def _schema_ref(model: type[BaseModel], schemas: dict[str, Any], mode: str) -> dict[str, Any]:
@@ -98,8 +127,11 @@ def _parameters(route: Route, schemas: dict[str, Any]) -> list[dict[str, Any]]:
         schema: dict[str, Any] = (
             {"type": "integer", "minimum": 1} if name == "n" else {"type": "string"}
         )
-        params.append({"name": name, "in": "path", "required": True, "schema": schema,
-                       "description": PARAM_DOCS.get(name, name)})  # fmt: skip
+        param = {"name": name, "in": "path", "required": True, "schema": schema,
+                 "description": PARAM_DOCS.get(name, name)}  # fmt: skip
+        if name in PARAM_EXAMPLES:
+            param["example"] = PARAM_EXAMPLES[name]
+        params.append(param)
     if route.query is not None:
         query_schema = route.query.model_json_schema(ref_template=REF)
         required = set(query_schema.get("required", []))

@@ -1,0 +1,196 @@
+"""The connection manager: serialized units of work, cancellation, the LRU, leaks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tracker.domain.ids import new_id
+from tracker.storage.database import Database
+from tracker.storage.pool import TenantPool
+
+
+@pytest.fixture
+async def pool(tmp_path: Any) -> Any:
+    pool = TenantPool(tmp_path, max_open=5)
+    yield pool
+    await pool.close_all()
+
+
+async def make_tenant(pool: TenantPool) -> str:
+    org_id = new_id()
+    await pool.create(org_id)
+    return org_id
+
+
+def _counter(conn: sqlite3.Connection) -> int:
+    conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, n INTEGER)")
+    conn.execute("INSERT OR IGNORE INTO t VALUES (1, 0)")
+    return 0
+
+
+async def test_fifty_concurrent_read_modify_writes_lose_nothing(pool: TenantPool) -> None:
+    org_id = await make_tenant(pool)
+
+    def increment(conn: sqlite3.Connection) -> None:
+        value = conn.execute("SELECT n FROM t WHERE id = 1").fetchone()[0]
+        time.sleep(0.001)  # widen the race window a lost update would need
+        conn.execute("UPDATE t SET n = ? WHERE id = 1", (value + 1,))
+
+    async def one() -> None:
+        async with pool.lease(org_id) as db:
+            await db.write(increment)
+
+    async with pool.lease(org_id) as db:
+        await db.write(_counter)
+    await asyncio.gather(*(one() for _ in range(50)))
+    async with pool.lease(org_id) as db:
+        assert await db.read(lambda c: c.execute("SELECT n FROM t").fetchone()[0]) == 50
+
+
+async def test_cancelled_unit_rolls_back_and_tenant_stays_writable(pool: TenantPool) -> None:
+    org_id = await make_tenant(pool)
+    started = threading.Event()
+
+    def slow_write(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t VALUES (2, 99)")
+        started.set()
+        time.sleep(0.3)  # the request is cancelled while we are between BEGIN and COMMIT
+
+    async with pool.lease(org_id) as db:
+        await db.write(_counter)
+        task = asyncio.create_task(db.write(slow_write))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The next unit runs after the cancelled one rolled back, and can write.
+        await db.write(lambda c: c.execute("UPDATE t SET n = 7 WHERE id = 1"))
+        rows = await db.read(lambda c: c.execute("SELECT id, n FROM t").fetchall())
+        assert [tuple(r) for r in rows] == [(1, 7)]
+        assert await db.read(lambda c: c.in_transaction) is False
+
+
+async def test_failed_unit_rolls_back(pool: TenantPool) -> None:
+    org_id = await make_tenant(pool)
+
+    def fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t VALUES (3, 1)")
+        raise RuntimeError("boom")
+
+    async with pool.lease(org_id) as db:
+        await db.write(_counter)
+        with pytest.raises(RuntimeError):
+            await db.write(fail)
+        assert await db.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 1
+
+
+async def test_slow_tenant_does_not_delay_another(pool: TenantPool) -> None:
+    slow_id, fast_id = await make_tenant(pool), await make_tenant(pool)
+
+    async def slow() -> None:
+        async with pool.lease(slow_id) as db:
+            await db.write(lambda c: time.sleep(0.5))
+
+    task = asyncio.create_task(slow())
+    await asyncio.sleep(0.05)
+    started = time.perf_counter()
+    async with pool.lease(fast_id) as db:
+        await db.write(lambda c: c.execute("SELECT 1"))
+    assert time.perf_counter() - started < 0.2
+    await task
+
+
+async def test_cap_keeps_at_most_five_open_and_data_intact(pool: TenantPool) -> None:
+    org_ids = [await make_tenant(pool) for _ in range(50)]
+    for index, org_id in enumerate(org_ids):
+        async with pool.lease(org_id) as db:
+            await db.write(_counter)
+            await db.write(lambda c, i=index: c.execute("UPDATE t SET n = ?", (i,)))
+        assert pool.open_count <= 5
+    assert pool.peak_open <= 6  # the cap, plus the one being opened before eviction
+    for index, org_id in enumerate(org_ids):
+        async with pool.lease(org_id) as db:
+            assert await db.read(lambda c: c.execute("SELECT n FROM t").fetchone()[0]) == index
+    assert pool.open_count <= 5
+
+
+async def test_racing_first_opens_migrate_once(tmp_path: Any) -> None:
+    pool = TenantPool(tmp_path, max_open=10)
+    org_id = new_id()
+    (tmp_path / org_id).mkdir()
+    # Both "first requests" create at once: one opens and migrates, the other waits.
+    results = await asyncio.gather(pool.create(org_id), pool.create(org_id))
+    assert results == [None, None]
+    async with pool.lease(org_id) as db:
+        rows = await db.read(
+            lambda c: c.execute("SELECT version FROM schema_migrations").fetchall()
+        )
+    assert [r[0] for r in rows] == sorted({r[0] for r in rows})  # each version once
+    await pool.close_all()
+
+
+async def test_leased_tenant_is_never_evicted(tmp_path: Any) -> None:
+    pool = TenantPool(tmp_path, max_open=1)
+    first, second = new_id(), new_id()
+    await pool.create(first)
+    await pool.create(second)
+    async with pool.lease(first) as held:
+        async with pool.lease(second):
+            pass
+        # `first` stayed leased while `second` came and went: it was never closed under us.
+        assert await held.read(lambda c: c.execute("SELECT 1").fetchone()[0]) == 1
+    await pool.close_all()
+
+
+def _fd_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_opening_and_closing_many_tenants_leaks_nothing(tmp_path: Any) -> None:
+    pool = TenantPool(tmp_path, max_open=3)
+    ids = [new_id() for _ in range(20)]
+    for org_id in ids:
+        await pool.create(org_id)
+    await pool.close_all()
+    threads, fds = threading.active_count(), _fd_count()
+    pool = TenantPool(tmp_path, max_open=3)
+    for org_id in ids * 2:
+        async with pool.lease(org_id) as db:
+            await db.read(lambda c: c.execute("SELECT count(*) FROM changes").fetchone())
+    await pool.close_all()
+    assert threading.active_count() <= threads
+    assert _fd_count() <= fds
+
+
+async def test_query_time_limit_interrupts_runaway_reads(tmp_path: Any) -> None:
+    from tracker.errors import QueryTooExpensive
+
+    db = await Database.open(tmp_path / "x.db", create=True)
+    runaway = (
+        "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT count(*) FROM r"
+    )
+    started = time.perf_counter()
+    with pytest.raises(QueryTooExpensive):
+        await db.read(lambda c: c.execute(runaway).fetchone(), time_limit_ms=100)
+    assert time.perf_counter() - started < 1.0
+    assert await db.read(lambda c: c.execute("SELECT 1").fetchone()[0]) == 1
+    await db.close()
+
+
+async def test_data_dir_lock_refuses_a_second_server(tmp_path: Any) -> None:
+    from tracker.errors import DataDirError
+    from tracker.storage.pool import DataDirLock
+
+    first = DataDirLock(tmp_path)
+    first.acquire()
+    with pytest.raises(DataDirError):
+        DataDirLock(tmp_path).acquire()
+    first.release()
+    DataDirLock(tmp_path).acquire()

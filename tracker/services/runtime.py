@@ -1,0 +1,32 @@
+"""The Core record: the parts every service function receives.
+
+Defined here, in the services layer, so services depend on it without
+importing `tracker.core` (the layer above, which builds it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tracker.auth.passwords import PasswordHasher
+from tracker.auth.throttle import LoginThrottle
+from tracker.auth.tokens import TokenCodec
+from tracker.services.events import EventBus
+from tracker.settings import Settings
+from tracker.storage.database import Database
+from tracker.storage.pool import DataDirLock, TenantPool
+
+
+@dataclass
+class Core:
+    settings: Settings
+    system: Database
+    tenants: TenantPool
+    events: EventBus
+    passwords: PasswordHasher
+    tokens: TokenCodec
+    throttle: LoginThrottle
+    lock: DataDirLock | None = None
+    # user id -> (token_version, disabled): per-request auth without a database hop;
+    # exact because every change to either goes through services.accounts in this process.
+    user_states: dict[str, tuple[int, bool]] = field(default_factory=dict)
