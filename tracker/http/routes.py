@@ -122,6 +122,7 @@ def parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
 def bind(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """Wrap a handler: authenticate -> authorize (404/403) -> validate -> handle."""
     scope = scope_of(route.permission)
+    needs_lookup = scope in (Scope.ORG, Scope.PROJECT)
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
         core = request.app[CORE]
@@ -129,13 +130,16 @@ def bind(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]
         if principal is None and scope is not Scope.PUBLIC:
             raise Unauthorized("missing bearer token")
         user_id = principal.user_id if principal else None
-        access = await authorize(
-            core,
-            route.permission,
-            user_id,
-            request.match_info.get("org"),
-            request.match_info.get("project"),
-        )
+        if needs_lookup:
+            access = await authorize(
+                core,
+                route.permission,
+                user_id,
+                request.match_info.get("org"),
+                request.match_info.get("project"),
+            )
+        else:  # public and any-user routes need no database lookup
+            access = Access(user_id)
         call = Call(request, core, principal, access)
         if route.query is not None:
             call.query = parse_query(route.query, request)
