@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli import users
+from cli import issues, members, orgs, projects, search, users
 from cli.context import DataDirOption, fail, load_settings
 from tracker import __version__
 from tracker.errors import RhythmError
@@ -16,6 +16,11 @@ app = typer.Typer(
     help="Rhythm: a fast, self-hosted issue tracker.", no_args_is_help=True, add_completion=False
 )
 app.add_typer(users.app, name="user")
+app.add_typer(orgs.app, name="org")
+app.add_typer(projects.app, name="project")
+app.add_typer(members.app, name="member")
+app.add_typer(issues.app, name="issue")
+app.command("search")(search.search)
 
 
 def _version(value: bool) -> None:

@@ -35,3 +35,16 @@ def slugify(name: str) -> str:
     if not slug or slug in RESERVED_SLUGS:
         slug = f"org-{slug}" if slug else "org"
     return slug
+
+
+def archive_name(slug: str, at: str) -> str:
+    """The archive folder of a deleted org: `<slug>-<UTC timestamp>`, e.g. acme-20250101T120000123Z.
+
+    `at` is an ISO time from ids.now_iso(); punctuation is dropped so the name is
+    portable and sorts by time within one slug.
+    """
+    stamp = "".join(ch for ch in at if ch.isalnum())
+    return f"{slug}-{stamp}"
+
+
+ARCHIVE_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?-\d{8}T\d{9}Z$")

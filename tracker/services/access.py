@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tracker.core import Core
 from tracker.domain.permissions import (
     OrgRole,
     Permission,
@@ -22,6 +21,7 @@ from tracker.domain.permissions import (
 )
 from tracker.domain.slugs import SLUG_RE
 from tracker.errors import NotFound
+from tracker.services.runtime import Core
 from tracker.storage import orgs as org_sql
 from tracker.storage import projects as project_sql
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from tracker.auth.tokens import hash_refresh_token, new_refresh_token
-from tracker.core import Core
 from tracker.domain.ids import iso, new_id, now_iso, parse_iso, utcnow
 from tracker.domain.models.accounts import (
     LoginIn,
@@ -23,6 +22,7 @@ from tracker.domain.models.accounts import (
     UserPatch,
 )
 from tracker.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from tracker.services.runtime import Core
 from tracker.storage import users as user_sql
 
 INVALID_LOGIN = "invalid email or password"

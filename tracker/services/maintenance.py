@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracker.core import Core
+from tracker.services.runtime import Core
 
 
 async def live_org_ids(core: Core) -> list[str]:

@@ -1,61 +1,91 @@
-"""Organizations: create (with their own tenant database), list mine."""
+"""Organizations: create (with their own tenant database), list, rename, archive, restore.
+
+Orgs live in the system database's directory (slug -> id); each has a tenant
+folder `<data_dir>/<org_id>/`. Deleting an org never destroys data on the spot:
+the folder moves to `<data_dir>/.archive/<slug>-<timestamp>/` and the slug is
+free again; `restore_org` (the `rhythm org restore` command) brings it back.
+Every org-level change is also appended to the tenant's own change log, so the
+tenant's audit trail is complete even though the directory row lives elsewhere.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
-from tracker.core import Core
 from tracker.domain.ids import new_id, now_iso
-from tracker.domain.models.orgs import Org, OrgIn
-from tracker.domain.slugs import slug_problem, slugify
-from tracker.errors import Conflict, ValidationFailed
+from tracker.domain.models.base import Page
+from tracker.domain.models.orgs import ListQuery, Org, OrgIn, OrgPatch, decode_cursor, encode_cursor
+from tracker.domain.permissions import OrgRole
+from tracker.domain.slugs import archive_name, slug_problem, slugify
+from tracker.errors import Conflict, NotFound, ValidationFailed
+from tracker.services.access import Access, resolve_org, resolve_project
 from tracker.services.accounts import Principal
 from tracker.services.changes import Actor, mutate
+from tracker.services.runtime import Core
 from tracker.storage import orgs as org_sql
+from tracker.storage import users as user_sql
+
+ARCHIVE_DIR = ".archive"
+
+
+def to_org(row: Any, role: str | None) -> Org:
+    return Org(
+        id=row["id"], slug=row["slug"], name=row["name"], role=role, created_at=row["created_at"]
+    )
+
+
+def _check_slug(slug: str | None) -> None:
+    if slug is not None and (problem := slug_problem(slug)) is not None:
+        raise ValidationFailed([("slug", problem)])
 
 
 async def create_org(core: Core, principal: Principal, data: OrgIn, actor: Actor) -> Org:
-    """Create the tenant database first, then the directory entry; undo the file on failure.
+    """Create the tenant database, then the directory entry, then its first change row.
 
-    The org becomes visible only when the directory row commits, so a failure
-    at any step leaves no partial org behind.
+    The org becomes visible only when the directory row commits; any failure
+    removes the directory row and the tenant folder again, so a failed create
+    leaves no partial org behind.
     """
-    if data.slug is not None and (problem := slug_problem(data.slug)) is not None:
-        raise ValidationFailed([("slug", problem)])
+    _check_slug(data.slug)
+    if data.slug is not None and await core.system.read(
+        lambda conn: org_sql.slug_taken(conn, data.slug or "")
+    ):
+        raise Conflict(f"the slug '{data.slug}' is taken")  # fail before creating a file
     org_id = new_id()
-    await core.tenants.create(org_id)
+    inserted = False
     try:
-        slug = data.slug or await _free_slug(core, slugify(data.name))
-        row = {
-            "id": org_id,
-            "slug": slug,
-            "name": data.name,
-            "created_by": principal.user_id,
-            "created_at": now_iso(),
-        }
-        if not await core.system.write(lambda conn: org_sql.insert_org(conn, row)):
-            raise Conflict(f"the slug '{slug}' is taken")
+        await core.tenants.create(org_id)
+        row = await core.system.write(lambda conn: _insert(conn, org_id, data, principal))
+        inserted = True
         await mutate(
-            core, org_id, actor,
+            core,
+            org_id,
+            actor,
             lambda uow: uow.record("org", org_id, "create", project=None, new=row),
-        )  # fmt: skip
+        )
     except BaseException:
+        if inserted:
+            await core.system.write(lambda conn: org_sql.delete_org_row(conn, org_id))
         await _discard_tenant(core, org_id)
         raise
-    return Org(id=org_id, slug=slug, name=data.name, role="owner", created_at=row["created_at"])
+    return to_org(row, "owner")
 
 
-async def _free_slug(core: Core, base: str) -> str:
-    """`base`, or `base-2`, `base-3`... whichever is free (uniqueness is enforced on insert)."""
-
-    def find(conn: object) -> str:
-        candidate, n = base, 1
-        while org_sql.slug_taken(conn, candidate):  # type: ignore[arg-type]
-            n += 1
-            candidate = f"{base[: 40 - len(str(n)) - 1]}-{n}"
-        return candidate
-
-    return await core.system.read(find)
+def _insert(
+    conn: sqlite3.Connection, org_id: str, data: OrgIn, principal: Principal
+) -> dict[str, Any]:
+    """Pick the slug and insert inside one system transaction, so parallel creates never race."""
+    slug = data.slug or org_sql.free_slug(conn, slugify(data.name))
+    row = {"id": org_id, "slug": slug, "name": data.name, "created_by": principal.user_id,
+           "created_at": now_iso()}  # fmt: skip
+    if not org_sql.insert_org(conn, row):
+        raise Conflict(f"the slug '{slug}' is taken")
+    return row
 
 
 async def _discard_tenant(core: Core, org_id: str) -> None:
@@ -64,15 +94,168 @@ async def _discard_tenant(core: Core, org_id: str) -> None:
     shutil.rmtree(path.parent, ignore_errors=True)
 
 
-async def list_my_orgs(core: Core, principal: Principal) -> list[Org]:
-    rows = await core.system.read(lambda conn: org_sql.orgs_of_user(conn, principal.user_id))
-    return [
-        Org(
-            id=r["id"],
-            slug=r["slug"],
-            name=r["name"],
-            role=r["my_role"],
-            created_at=r["created_at"],
+async def list_my_orgs(core: Core, principal: Principal, query: ListQuery) -> Page[Org]:
+    """The caller's live orgs by slug, one page at a time."""
+    after = decode_cursor(query.cursor, 1)[0] if query.cursor else ""
+    rows = await core.system.read(
+        lambda conn: org_sql.orgs_of_user(conn, principal.user_id, after, query.limit + 1)
+    )
+    items = [to_org(r, r["my_role"]) for r in rows[: query.limit]]
+    more = len(rows) > query.limit
+    return Page[Org](items=items, next_cursor=encode_cursor(items[-1].slug) if more else None)
+
+
+def get_org(access: Access) -> Org:
+    org = access.org
+    assert org is not None
+    return Org(id=org.id, slug=org.slug, name=org.name, role=org.role, created_at=org.created_at)
+
+
+async def patch_org(core: Core, access: Access, patch: OrgPatch, actor: Actor) -> Org:
+    """Rename and/or re-slug an org (409 when the slug is taken by another live org)."""
+    org = access.org
+    assert org is not None
+    _check_slug(patch.slug)
+    before = {"name": org.name, "slug": org.slug}
+    after = {**before, **patch.model_dump(exclude_none=True)}
+    if after != before:
+        ok = await core.system.write(
+            lambda conn: org_sql.update_org(conn, org.id, after, now_iso())
         )
-        for r in rows
-    ]
+        if not ok:
+            raise Conflict(f"the slug '{after['slug']}' is taken")
+        await mutate(
+            core,
+            org.id,
+            actor,
+            lambda uow: uow.record_fields("org", org.id, project=None, before=before, after=after),
+        )
+    return Org(
+        id=org.id, slug=after["slug"], name=after["name"], role=org.role, created_at=org.created_at
+    )
+
+
+async def delete_org(core: Core, access: Access, actor: Actor) -> str:
+    """Archive an org: log it, free the slug, close the tenant, move its folder aside.
+
+    Returns the archive folder's path relative to the data directory.
+    """
+    org = access.org
+    assert org is not None
+    at = now_iso()
+    relative = f"{ARCHIVE_DIR}/{archive_name(org.slug, at)}"
+    old = {"id": org.id, "slug": org.slug, "name": org.name, "archive_path": relative}
+    await mutate(
+        core, org.id, actor, lambda uow: uow.record("org", org.id, "delete", project=None, old=old)
+    )
+    await core.system.write(lambda conn: org_sql.archive_org(conn, org.id, at, relative))
+    await core.tenants.forget(org.id)  # waits for queued units, checkpoints, closes
+    try:
+        _move(core.tenants.tenant_path(org.id).parent, core.tenants.data_dir / relative)
+    except OSError:
+        await core.system.write(lambda conn: org_sql.unarchive_org(conn, org.id, org.slug, at))
+        raise
+    await core.tenants.forget(org.id)  # a request that resolved the org just before
+    return relative
+
+
+def _move(source: Path, target: Path) -> None:
+    """Rename a tenant folder (same file system, atomic); the archive dir is private."""
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if target.exists():
+        raise Conflict(f"{target} already exists")
+    os.rename(source, target)
+
+
+async def restore_org(core: Core, ref: str, slug: str | None, actor: Actor) -> Org:
+    """Bring an archived org back (by archive folder name, org id or former slug)."""
+    row = _pick_archived(await core.system.read(org_sql.archived_orgs), ref)
+    new_slug = slug or row["slug"]
+    _check_slug(new_slug)
+    archived = core.tenants.data_dir / row["archive_path"]
+    home = core.tenants.tenant_path(row["id"]).parent
+    if not archived.is_dir():
+        raise NotFound(f"archive folder {archived} is missing")
+    _move(archived, home)
+    at = now_iso()
+    if not await core.system.write(
+        lambda conn: org_sql.unarchive_org(conn, row["id"], new_slug, at)
+    ):
+        os.rename(home, archived)
+        raise Conflict(f"the slug '{new_slug}' is taken; restore under another slug")
+    post = {"id": row["id"], "slug": new_slug, "name": row["name"],
+            "created_by": row["created_by"], "created_at": row["created_at"]}  # fmt: skip
+    await mutate(
+        core,
+        row["id"],
+        actor,
+        lambda uow: uow.record("org", row["id"], "restore", project=None, new=post),
+    )
+    return to_org(post, None)
+
+
+def _pick_archived(rows: list[sqlite3.Row], ref: str) -> sqlite3.Row:
+    for row in rows:  # newest first
+        name = str(row["archive_path"] or "").rpartition("/")[2]
+        if ref in (name, row["id"], row["slug"], row["archive_path"]):
+            return row
+    raise NotFound(f"no archived organization matches '{ref}'")
+
+
+async def archived_orgs(core: Core) -> list[dict[str, Any]]:
+    """Every archived org with its archive folder (for `rhythm org list --archived`)."""
+    rows = await core.system.read(org_sql.archived_orgs)
+    return [{k: row[k] for k in ("id", "slug", "name", "archived_at", "archive_path")}
+            for row in rows]  # fmt: skip
+
+
+# --- the operator door (CLI on a data directory) --------------------------------
+
+
+async def operator(core: Core, email: str | None) -> Actor:
+    """The CLI actor: the user named by `--as EMAIL` (or the system), origin `cli`."""
+    if email is None:
+        return Actor(None, "cli")
+    row = await core.system.read(lambda conn: user_sql.user_by_email(conn, email))
+    if row is None:
+        raise NotFound(f"no user with the email {email}")
+    return Actor(row["id"], "cli")
+
+
+async def operator_access(
+    core: Core, slug: str, email: str | None, project_key: str | None = None
+) -> tuple[Access, Actor]:
+    """Org (and project) for a CLI command, with owner rights: the operator holds the files."""
+    actor = await operator(core, email)
+    org = replace(await resolve_org(core, slug, actor.user_id), role=OrgRole.OWNER)
+    project = await resolve_project(core, org, project_key, actor.user_id) if project_key else None
+    return Access(actor.user_id, org, project), actor
+
+
+async def create_org_as(core: Core, email: str, data: OrgIn) -> Org:
+    """`rhythm org create --as EMAIL`: that user becomes the owner."""
+    actor = await operator(core, email)
+    assert actor.user_id is not None
+    return await create_org(core, Principal(actor.user_id), data, actor)
+
+
+async def list_orgs_as(core: Core, email: str | None) -> list[Org]:
+    """Every live org (operator view), or only those of the user named by `--as`."""
+    if email is None:
+        rows = await core.system.read(org_sql.all_live_orgs)
+        return [to_org(r, None) for r in rows]
+    actor = await operator(core, email)
+    assert actor.user_id is not None
+    rows = await core.system.read(
+        lambda conn: org_sql.orgs_of_user(conn, actor.user_id or "", limit=-1)
+    )
+    return [to_org(r, r["my_role"]) for r in rows]
+
+
+async def archive_org_as(core: Core, slug: str, email: str | None) -> str:
+    access, actor = await operator_access(core, slug, email)
+    return await delete_org(core, access, actor)
+
+
+async def restore_org_as(core: Core, ref: str, slug: str | None, email: str | None) -> Org:
+    return await restore_org(core, ref, slug, await operator(core, email))

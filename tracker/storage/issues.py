@@ -1,8 +1,36 @@
-"""SQL for issues (tenant database)."""
+"""SQL for issues (tenant database): reads with their links, writes, listing, bulk load."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tracker.storage.search_index import index_issue
+
+#: One issue as the API shows it: the row plus status name, parent number and links.
+ISSUE_VIEW = """
+SELECT i.*, s.name AS status, s.category AS status_category, par.number AS parent_number,
+       (SELECT json_group_array(user_id) FROM
+            (SELECT user_id FROM issue_assignees WHERE issue_id = i.id ORDER BY user_id)
+       ) AS assignee_ids,
+       (SELECT json_group_array(name) FROM
+            (SELECT t.name FROM issue_tags it JOIN tags t ON t.id = it.tag_id
+             WHERE it.issue_id = i.id ORDER BY t.name COLLATE NOCASE)
+       ) AS tag_names
+FROM issues i
+JOIN stages s ON s.id = i.stage_id
+LEFT JOIN issues par ON par.id = i.parent_id
+"""
+
+#: Columns a PATCH may write (identifiers only ever come from this set).
+WRITABLE = frozenset(
+    {
+        "title", "description", "type", "priority", "stage_id", "rank", "sprint_id",
+        "parent_id", "due_date", "estimate", "custom_fields", "resolved_at",
+    }
+)  # fmt: skip
 
 
 def issue_by_number(
@@ -15,3 +43,281 @@ def issue_by_number(
     if row is None or (row["deleted_at"] is not None and not include_deleted):
         return None
     return row
+
+
+def issue_view(
+    conn: sqlite3.Connection, project_id: str, number: int, *, include_deleted: bool = False
+) -> sqlite3.Row | None:
+    """`issue_by_number` with everything the API shows (status, parent, assignees, tags)."""
+    row = conn.execute(
+        ISSUE_VIEW + " WHERE i.project_id = ? AND i.number = ?", (project_id, number)
+    ).fetchone()
+    if row is None or (row["deleted_at"] is not None and not include_deleted):
+        return None
+    return row
+
+
+def take_number(conn: sqlite3.Connection, project_id: str) -> int:
+    """The project's next issue number, consumed (the writer's transaction makes it atomic)."""
+    row = conn.execute(
+        "UPDATE projects SET next_number = next_number + 1 WHERE id = ? RETURNING next_number - 1",
+        (project_id,),
+    ).fetchone()
+    return int(row[0])
+
+
+def stage_named(conn: sqlite3.Connection, project_id: str, name: str) -> sqlite3.Row | None:
+    return conn.execute(
+        "SELECT * FROM stages WHERE project_id = ? AND name = ? COLLATE NOCASE",
+        (project_id, name),
+    ).fetchone()
+
+
+def first_todo_stage(conn: sqlite3.Connection, project_id: str) -> sqlite3.Row | None:
+    """Where new issues start: the first `todo` stage, else the first stage at all."""
+    return conn.execute(
+        "SELECT * FROM stages WHERE project_id = ? "
+        "ORDER BY category != 'todo', position, name LIMIT 1",
+        (project_id,),
+    ).fetchone()
+
+
+def stage_by_id(conn: sqlite3.Connection, stage_id: str) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM stages WHERE id = ?", (stage_id,)).fetchone()
+
+
+def last_rank(conn: sqlite3.Connection, project_id: str, stage_id: str) -> str | None:
+    """The highest rank in a board column (issues_board index, one step)."""
+    row = conn.execute(
+        "SELECT max(rank) FROM issues WHERE project_id = ? AND stage_id = ? AND deleted_at IS NULL",
+        (project_id, stage_id),
+    ).fetchone()
+    return row[0]
+
+
+def sprint_state(conn: sqlite3.Connection, project_id: str, sprint_id: str) -> str | None:
+    row = conn.execute(
+        "SELECT state FROM sprints WHERE id = ? AND project_id = ?", (sprint_id, project_id)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+_INSERT = """
+INSERT INTO issues (id, project_id, number, title, description, type, priority, stage_id,
+                    rank, reporter, sprint_id, parent_id, due_date, estimate, custom_fields,
+                    created_at, updated_at, resolved_at)
+VALUES (:id, :project_id, :number, :title, :description, :type, :priority, :stage_id,
+        :rank, :reporter, :sprint_id, :parent_id, :due_date, :estimate, :custom_fields,
+        :created_at, :updated_at, :resolved_at)
+"""
+
+
+def insert_issue(conn: sqlite3.Connection, row: dict[str, Any]) -> int:
+    """Insert one issue and index it for search; returns its row_id."""
+    row_id = int(conn.execute(_INSERT, row).lastrowid or 0)
+    index_issue(conn, row_id)
+    return row_id
+
+
+def update_issue(
+    conn: sqlite3.Connection, issue_id: str, values: dict[str, Any], updated_at: str
+) -> int:
+    """Write the named columns, bump the version; returns the new version."""
+    unknown = set(values) - WRITABLE
+    if unknown:
+        raise ValueError(f"not writable: {sorted(unknown)}")
+    assignments = "".join(f"{column} = :{column}, " for column in values)
+    row = conn.execute(
+        f"UPDATE issues SET {assignments}updated_at = :_at, version = version + 1 "
+        "WHERE id = :_id RETURNING version",
+        {**values, "_at": updated_at, "_id": issue_id},
+    ).fetchone()
+    return int(row[0])
+
+
+def touch_issue(conn: sqlite3.Connection, issue_id: str, updated_at: str) -> int:
+    """Bump version and updated_at (a link of the issue changed); returns the new version."""
+    return update_issue(conn, issue_id, {}, updated_at)
+
+
+def set_deleted(
+    conn: sqlite3.Connection, issue_id: str, deleted_at: str | None, at: str, rank: str
+) -> int:
+    """Soft-delete (or, with None, restore) an issue; returns the new version."""
+    row = conn.execute(
+        "UPDATE issues SET deleted_at = ?, updated_at = ?, rank = ?, version = version + 1 "
+        "WHERE id = ? RETURNING version",
+        (deleted_at, at, rank, issue_id),
+    ).fetchone()
+    return int(row[0])
+
+
+def ancestors(conn: sqlite3.Connection, issue_id: str) -> list[str]:
+    """The issue's parent chain, nearest first, including `issue_id` itself (bounded)."""
+    rows = conn.execute(
+        """
+        WITH RECURSIVE chain(id, depth) AS (
+            SELECT ?, 0
+            UNION ALL
+            SELECT i.parent_id, chain.depth + 1 FROM issues i JOIN chain ON i.id = chain.id
+            WHERE i.parent_id IS NOT NULL AND chain.depth < 1000
+        )
+        SELECT id FROM chain
+        """,
+        (issue_id,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+# --- listing ------------------------------------------------------------------------------
+
+_PRIORITY_RANK = (
+    "(CASE i.priority WHEN 'critical' THEN 3 WHEN 'major' THEN 2 WHEN 'normal' THEN 1 ELSE 0 END)"
+)
+#: sort name -> the key columns, unique together, in order (identifiers from constants only)
+SORT_KEYS: dict[str, tuple[str, ...]] = {
+    "number": ("i.number",),
+    "created": ("i.created_at", "i.row_id"),
+    "updated": ("i.updated_at", "i.row_id"),
+    "priority": (_PRIORITY_RANK, "i.number"),
+}
+
+
+@dataclass
+class IssueFilter:
+    """Simple listing filters; each list means "any of", an empty list means no filter."""
+
+    statuses: list[str] = field(default_factory=list)
+    priorities: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    assignees: list[str] = field(default_factory=list)  # user ids; "" means unassigned
+    tags: list[str] = field(default_factory=list)
+    sprints: list[str] = field(default_factory=list)  # sprint ids; "" means no sprint
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+def _filter_sql(f: IssueFilter) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    args: list[Any] = []
+    if f.statuses:
+        where.append(
+            "i.stage_id IN (SELECT id FROM stages WHERE project_id = i.project_id "
+            f"AND name COLLATE NOCASE IN ({_marks(f.statuses)}))"
+        )
+        args += f.statuses
+    for column, values in (("i.priority", f.priorities), ("i.type", f.types)):
+        if values:
+            where.append(f"{column} IN ({_marks(values)})")
+            args += values
+    if f.assignees:
+        where.append(_any_of_or_none(f.assignees, "issue_assignees a", "a.user_id"))
+        args += [v for v in f.assignees if v]
+    if f.tags:
+        where.append(
+            "EXISTS (SELECT 1 FROM issue_tags it JOIN tags t ON t.id = it.tag_id "
+            f"WHERE it.issue_id = i.id AND t.name COLLATE NOCASE IN ({_marks(f.tags)}))"
+        )
+        args += f.tags
+    if f.sprints:
+        named = [v for v in f.sprints if v]
+        parts = [f"i.sprint_id IN ({_marks(named)})"] if named else []
+        parts += ["i.sprint_id IS NULL"] if "" in f.sprints else []
+        where.append("(" + " OR ".join(parts) + ")")
+        args += named
+    return where, args
+
+
+def _any_of_or_none(values: list[str], table: str, column: str) -> str:
+    alias = table.split()[1]
+    named = [v for v in values if v]
+    parts = []
+    if named:
+        parts.append(
+            f"EXISTS (SELECT 1 FROM {table} WHERE {alias}.issue_id = i.id "
+            f"AND {column} IN ({_marks(named)}))"
+        )
+    if "" in values:
+        parts.append(f"NOT EXISTS (SELECT 1 FROM {table} WHERE {alias}.issue_id = i.id)")
+    return "(" + " OR ".join(parts) + ")"
+
+
+def list_issues(
+    conn: sqlite3.Connection,
+    project_id: str,
+    filters: IssueFilter,
+    sort: str,
+    descending: bool,
+    after: list[Any] | None,
+    limit: int,
+) -> list[sqlite3.Row]:
+    """One page in keyset order: rows strictly after `after` (the last key of the previous page).
+
+    The key columns are unique together, so a page boundary is exact: an issue
+    created or deleted meanwhile cannot shift the rest (no duplicates, no gaps).
+    """
+    keys = SORT_KEYS[sort]
+    where, args = _filter_sql(filters)
+    where = ["i.project_id = ?", "i.deleted_at IS NULL", *where]
+    args = [project_id, *args]
+    if after is not None:
+        op = "<" if descending else ">"
+        where.append(f"({', '.join(keys)}) {op} ({_marks(keys)})")
+        args += after
+    direction = "DESC" if descending else "ASC"
+    order = ", ".join(f"{k} {direction}" for k in keys)
+    sql = f"{ISSUE_VIEW} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+    return conn.execute(sql, [*args, limit]).fetchall()
+
+
+def sort_key_of(row: sqlite3.Row, sort: str) -> list[Any]:
+    """The keyset values of a listed row (what the next page starts after)."""
+    if sort == "number":
+        return [row["number"]]
+    if sort == "priority":
+        rank = {"critical": 3, "major": 2, "normal": 1}.get(row["priority"], 0)
+        return [rank, row["number"]]
+    column = "created_at" if sort == "created" else "updated_at"
+    return [row[column], row["row_id"]]
+
+
+# --- bulk load ----------------------------------------------------------------------------
+
+
+def bulk_insert_issues(
+    conn: sqlite3.Connection, project_id: str, rows: Iterable[dict[str, Any]]
+) -> int:
+    """Insert many issues in the caller's transaction, numbering them and indexing them.
+
+    Each row needs id, title, stage_id, rank, reporter, created_at, updated_at;
+    the other columns default as in `insert_issue`. Numbers are taken from the
+    project in one step. Writes no change rows: the caller records what the
+    import means (one row per issue, or one summary row for a benchmark fixture).
+    Returns how many issues were inserted.
+    """
+    batch = list(rows)
+    if not batch:
+        return 0
+    first = conn.execute(
+        "UPDATE projects SET next_number = next_number + ? WHERE id = ? RETURNING next_number - ?",
+        (len(batch), project_id, len(batch)),
+    ).fetchone()[0]
+    defaults = {
+        "description": "", "type": "task", "priority": "normal", "sprint_id": None,
+        "parent_id": None, "due_date": None, "estimate": None, "custom_fields": "{}",
+        "resolved_at": None,
+    }  # fmt: skip
+    prepared = [
+        {**defaults, **row, "project_id": project_id, "number": first + n}
+        for n, row in enumerate(batch)
+    ]
+    before = conn.execute("SELECT coalesce(max(row_id), 0) FROM issues").fetchone()[0]
+    conn.executemany(_INSERT, prepared)
+    conn.execute(
+        "INSERT INTO issue_search (rowid, title, description, comments) "
+        "SELECT row_id, title, description, comments FROM issue_search_source WHERE row_id > ?",
+        (before,),
+    )
+    return len(prepared)

@@ -1,20 +1,34 @@
-"""Organizations, projects and memberships."""
+"""Organizations, projects and memberships: request bodies, responses, list cursors."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tracker.domain.models.accounts import EMAIL_PATTERN
 from tracker.domain.models.base import Input, Output
+from tracker.errors import ValidationFailed
 
 OrgRoleName = Literal["owner", "admin", "member"]
 ProjectRoleName = Literal["viewer", "reporter", "developer", "admin"]
 Visibility = Literal["org", "private"]
+PROJECT_KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9]{1,9}$"
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
 class OrgIn(Input):
     name: str = Field(min_length=1, max_length=200)
+    slug: str | None = Field(None, min_length=1, max_length=40)
+
+
+class OrgPatch(Input):
+    """Rename an org or move it to a new slug (old URLs then 404; the id never changes)."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
     slug: str | None = Field(None, min_length=1, max_length=40)
 
 
@@ -26,11 +40,52 @@ class Org(Output):
     created_at: str
 
 
+class UserRef(Input):
+    """Names an existing user by `user_id` or by `email` (exactly one of them)."""
+
+    user_id: str | None = Field(None, pattern=UUID_PATTERN)
+    email: str | None = Field(None, pattern=EMAIL_PATTERN, max_length=320)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> UserRef:
+        if (self.user_id is None) == (self.email is None):
+            raise ValueError("give exactly one of 'user_id' or 'email'")
+        return self
+
+
+class OrgMemberIn(UserRef):
+    role: OrgRoleName = "member"
+
+
+class OrgMemberPatch(Input):
+    role: OrgRoleName
+
+
+class OwnershipTransferIn(UserRef):
+    """Make another member an owner and step down to admin, in one transaction."""
+
+
+class OrgMember(Output):
+    user_id: str
+    email: str
+    display_name: str
+    role: OrgRoleName
+    created_at: str
+
+
 class ProjectIn(Input):
     name: str = Field(min_length=1, max_length=200)
-    key: str = Field(min_length=2, max_length=10, pattern=r"^[A-Za-z][A-Za-z0-9]{1,9}$")
+    key: str = Field(min_length=2, max_length=10, pattern=PROJECT_KEY_PATTERN)
     description: str = Field("", max_length=10_000)
     visibility: Visibility = "org"
+
+
+class ProjectPatch(Input):
+    """The key is not patchable: issue keys (WEB-42) are printed in commits and mails."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=10_000)
+    visibility: Visibility | None = None
 
 
 class Project(Output):
@@ -42,4 +97,54 @@ class Project(Output):
     role: ProjectRoleName | None = None
     created_at: str
     updated_at: str
+    deleted_at: str | None = None
     version: int
+
+
+class ProjectMemberIn(UserRef):
+    role: ProjectRoleName = "reporter"
+
+
+class ProjectMemberPatch(Input):
+    role: ProjectRoleName
+
+
+class ProjectMember(Output):
+    user_id: str
+    email: str
+    display_name: str
+    role: ProjectRoleName
+    created_at: str
+
+
+class ListQuery(BaseModel):
+    """`?limit=&cursor=` (query strings are text, so not strict)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, max_length=512)
+
+
+class ProjectListQuery(ListQuery):
+    deleted: bool = Field(False, description="List soft-deleted projects (org owners/admins).")
+
+
+def encode_cursor(*sort_key: str) -> str:
+    """An opaque cursor: URL-safe base64 of the last item's sort key as a JSON list."""
+    raw = json.dumps(list(sort_key), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, parts: int) -> list[str]:
+    """The sort key inside a cursor; a garbled one is a 422 on `query.cursor`, never a 500."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = json.loads(raw)
+    except (binascii.Error, ValueError):
+        value = None
+    if not isinstance(value, list) or len(value) != parts:
+        raise ValidationFailed([("query.cursor", "not a cursor this list handed out")])
+    if not all(isinstance(part, str) for part in value):
+        raise ValidationFailed([("query.cursor", "not a cursor this list handed out")])
+    return value

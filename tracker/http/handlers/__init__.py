@@ -4,7 +4,31 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from tracker.http.handlers import accounts, docs, health, orgs, projects
+from tracker.http.handlers import (
+    accounts,
+    boards,
+    comments,
+    docs,
+    fields,
+    health,
+    issues,
+    members,
+    orgs,
+    projects,
+    relations,
+    saved_searches,
+    search,
+    sprints,
+    stages,
+    tags,
+    time_entries,
+)
 
 #: Every module that contributes routes. Add a new resource module here.
-ROUTE_MODULES: tuple[ModuleType, ...] = (health, accounts, orgs, projects, docs)
+ROUTE_MODULES: tuple[ModuleType, ...] = (
+    health, accounts, orgs, projects, docs,
+    comments, relations, time_entries, members,
+    stages, sprints, boards,
+    issues, tags, fields,
+    search, saved_searches,
+)  # fmt: skip

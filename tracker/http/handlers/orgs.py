@@ -1,11 +1,11 @@
-"""Organizations."""
+"""Organizations: create, list mine, get, rename, delete (archive)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from tracker.domain.models.base import Page
-from tracker.domain.models.orgs import Org, OrgIn
+from tracker.domain.models.orgs import ListQuery, Org, OrgIn, OrgPatch
 from tracker.domain.permissions import Permission
 from tracker.http.routes import Call, Route, json_response
 from tracker.services import orgs
@@ -19,22 +19,33 @@ async def create_org(call: Call) -> web.Response:
 
 async def list_orgs(call: Call) -> web.Response:
     assert call.principal is not None
-    items = await orgs.list_my_orgs(call.core, call.principal)
-    return json_response(Page[Org](items=items))
+    return json_response(await orgs.list_my_orgs(call.core, call.principal, call.query))
 
 
 async def get_org(call: Call) -> web.Response:
-    org = call.access.org
-    assert org is not None
-    return json_response(Org(id=org.id, slug=org.slug, name=org.name, role=org.role,
-                             created_at=org.created_at))  # fmt: skip
+    return json_response(orgs.get_org(call.access))
+
+
+async def patch_org(call: Call) -> web.Response:
+    return json_response(await orgs.patch_org(call.core, call.access, call.body, call.actor))
+
+
+async def delete_org(call: Call) -> web.Response:
+    await orgs.delete_org(call.core, call.access, call.actor)
+    return web.Response(status=204)
 
 
 ROUTES = [
     Route("POST", "/orgs", create_org, Permission.AUTHENTICATED, "Create an organization",
           body=OrgIn, response=Org, status=201, errors=(409,), tag="orgs"),
     Route("GET", "/orgs", list_orgs, Permission.AUTHENTICATED, "My organizations",
-          response=Page[Org], tag="orgs"),
+          query=ListQuery, response=Page[Org], tag="orgs"),
     Route("GET", "/orgs/{org}", get_org, Permission.ORG_READ, "An organization",
           response=Org, tag="orgs"),
+    Route("PATCH", "/orgs/{org}", patch_org, Permission.ORG_MANAGE,
+          "Rename an organization or change its slug", body=OrgPatch, response=Org,
+          errors=(409,), tag="orgs"),
+    Route("DELETE", "/orgs/{org}", delete_org, Permission.ORG_DELETE,
+          "Delete an organization (its data is archived, restorable with `rhythm org restore`)",
+          status=204, errors=(409,), tag="orgs"),
 ]  # fmt: skip

@@ -1,28 +1,82 @@
-"""Projects."""
+"""Projects: create, list, get, patch (If-Match aware), soft delete, restore."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from tracker.domain.models.orgs import Project, ProjectIn
+from tracker.domain.models.base import Page
+from tracker.domain.models.orgs import Project, ProjectIn, ProjectListQuery, ProjectPatch
 from tracker.domain.permissions import Permission
+from tracker.errors import PreconditionFailed
 from tracker.http.routes import Call, Route, json_response
 from tracker.services import projects
 
 
+def etag(project: Project) -> dict[str, str]:
+    return {"ETag": f'"{project.version}"'}
+
+
+def if_match(call: Call) -> int | None:
+    """The version an `If-Match: "N"` header names; `*` or no header means any version."""
+    header = call.request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    text = header.strip().removeprefix("W/").strip('"')
+    if not text.isdigit() or len(text) > 18:
+        raise PreconditionFailed("If-Match must be an ETag this API returned")
+    return int(text)
+
+
 async def create_project(call: Call) -> web.Response:
     project = await projects.create_project(call.core, call.access, call.body, call.actor)
-    return json_response(project, status=201)
+    return json_response(project, status=201, headers=etag(project))
+
+
+async def list_projects(call: Call) -> web.Response:
+    return json_response(await projects.list_projects(call.core, call.access, call.query))
 
 
 async def get_project(call: Call) -> web.Response:
-    return json_response(await projects.get_project(call.access))
+    project = await projects.get_project(call.access)
+    return json_response(project, headers=etag(project))
 
 
+async def patch_project(call: Call) -> web.Response:
+    project = await projects.patch_project(
+        call.core, call.access, call.body, call.actor, if_match(call)
+    )
+    return json_response(project, headers=etag(project))
+
+
+async def delete_project(call: Call) -> web.Response:
+    await projects.delete_project(call.core, call.access, call.actor)
+    return web.Response(status=204)
+
+
+async def restore_project(call: Call) -> web.Response:
+    key = call.params["project"]
+    project = await projects.restore_project(call.core, call.access, key, call.actor)
+    return json_response(project, headers=etag(project))
+
+
+P = Permission
 ROUTES = [
-    Route("POST", "/orgs/{org}/projects", create_project, Permission.PROJECT_CREATE,
+    Route("POST", "/orgs/{org}/projects", create_project, P.PROJECT_CREATE,
           "Create a project", body=ProjectIn, response=Project, status=201, errors=(409,),
           tag="projects"),
-    Route("GET", "/orgs/{org}/projects/{project}", get_project, Permission.PROJECT_READ,
+    Route("GET", "/orgs/{org}/projects", list_projects, P.ORG_READ,
+          "Projects the caller can see", query=ProjectListQuery, response=Page[Project],
+          tag="projects"),
+    Route("GET", "/orgs/{org}/projects/{project}", get_project, P.PROJECT_READ,
           "A project", response=Project, tag="projects"),
+    Route("PATCH", "/orgs/{org}/projects/{project}", patch_project, P.PROJECT_MANAGE,
+          "Change a project's name, description or visibility", body=ProjectPatch,
+          response=Project, errors=(412,), tag="projects"),
+    Route("DELETE", "/orgs/{org}/projects/{project}", delete_project, P.PROJECT_MANAGE,
+          "Delete a project (soft; org owners/admins can restore it)", status=204,
+          tag="projects"),
+    # ORG_MANAGE, an org-scoped permission: the wrapper resolves only live projects,
+    # so the service looks the key up among deleted ones itself.
+    Route("POST", "/orgs/{org}/projects/{project}/restore", restore_project, P.ORG_MANAGE,
+          "Restore a deleted project", response=Project, errors=(409,), tag="projects"),
 ]  # fmt: skip

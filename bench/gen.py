@@ -1,0 +1,221 @@
+"""Deterministic test data: N issues of realistic text (with comments) in one tenant.
+
+    .venv/bin/python -m bench.gen --data-dir /tmp/rhythm-1m --issues 1000000
+
+Creates a user (`bench@example.com`, password `bench-Passw0rd-long-enough!`), an
+org `bench` and PROJECTS projects (the last one private), then loads the issues
+through the bulk import path (tracker.services.imports), timing only the import.
+
+Text follows a Zipf law over a vocabulary of real tracker words followed by a
+long tail of made-up words, so every frequency class exists at every size:
+function words in nearly every issue, component names in a few percent, and
+tail words in a handful. The same seed gives the same text, numbers and dates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import random
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.api import PASSWORD
+from tracker.core import Core, close_core, open_core
+from tracker.domain.ids import iso
+from tracker.domain.models.accounts import RegisterIn
+from tracker.domain.models.orgs import OrgIn, ProjectIn
+from tracker.domain.permissions import OrgRole
+from tracker.services import accounts, orgs, projects
+from tracker.services.access import Access, OrgRef
+from tracker.services.accounts import Principal
+from tracker.services.changes import Actor
+from tracker.services.imports import (
+    ImportComment,
+    ImportIssue,
+    import_issues,
+    optimize_search,
+)
+from tracker.settings import Settings
+
+EMAIL = "bench@example.com"
+ORG = "bench"
+PROJECT_KEYS = ("CORE", "WEB", "API", "OPS", "SEC", "DATA", "INFRA", "MOBILE")
+START = datetime(2023, 1, 1, tzinfo=UTC)
+SPAN = timedelta(days=3 * 365)
+
+FUNCTION_WORDS = (  # noqa: SIM905 (a word list reads better as text)
+    "the to and a of in is it when on for with not after this that be from an "
+    "are was but we can should if at by as all does have or has no now only"
+).split()
+TRACKER_WORDS = (  # noqa: SIM905 (a word list reads better as text)
+    "error page user login crash fails button api request response timeout server "
+    "client database query slow update delete create save load file upload download "
+    "report dashboard settings profile email password session token cache memory "
+    "network connection test build deploy release version config permission access "
+    "search filter sort list table view form field value input output message "
+    "notification event log warning exception stack trace null undefined missing "
+    "broken wrong incorrect expected actual behaviour display render layout style "
+    "mobile browser chrome firefox safari windows linux mac android ios screen "
+    "click scroll modal dialog menu sidebar header footer link image icon font "
+    "translation locale timezone date time format export import csv pdf json xml "
+    "sync offline retry queue worker job schedule cron webhook script plugin theme "
+    "admin member role team project issue comment tag sprint board backlog "
+    "migration index schema backup restore encryption certificate proxy gateway "
+    "latency throughput regression flaky intermittent randomly sometimes always "
+    "customer reported support ticket priority urgent blocker workaround"
+).split()
+SYLLABLES = (  # noqa: SIM905 (a word list reads better as text)
+    "ka lo mi nu re sa ti vo ze ba de fi go hu ja ke li mo ny pa qu ro su ta "
+    "ul ve wi xo ya zu bri cla dro fle gra ple sto tri vla"
+).split()
+TAIL_SIZE = 60_000
+ZIPF_S = 1.07
+TYPES = ("bug", "bug", "bug", "feature", "task", "task", "improvement", "story")
+PRIORITIES = ("normal",) * 6 + ("major",) * 2 + ("minor", "critical")
+
+
+def build_vocabulary(rng: random.Random) -> list[str]:
+    """Real words first (most frequent), then a deterministic tail of made-up words."""
+    tracker = TRACKER_WORDS[:]
+    rng.shuffle(tracker)
+    tail: set[str] = set()
+    known = set(FUNCTION_WORDS) | set(tracker)
+    while len(tail) < TAIL_SIZE:
+        word = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
+        if word not in known:
+            tail.add(word)
+    return FUNCTION_WORDS + tracker + sorted(tail, key=lambda w: rng.random())
+
+
+class TextModel:
+    """Zipf-distributed words; draws in bulk because random.choices is the hot loop."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.words = build_vocabulary(self.rng)
+        weights = [1 / (rank**ZIPF_S) for rank in range(1, len(self.words) + 1)]
+        self.cum = list(itertools.accumulate(weights))
+        self._pool: list[str] = []
+        self._next = 0
+
+    def draw(self, n: int) -> list[str]:
+        if self._next + n > len(self._pool):
+            self._pool = self.rng.choices(self.words, cum_weights=self.cum, k=max(n, 200_000))
+            self._next = 0
+        self._next += n
+        return self._pool[self._next - n : self._next]
+
+    def sentence(self, low: int, high: int) -> str:
+        words = self.draw(self.rng.randint(low, high))
+        return " ".join(words).capitalize() + "."
+
+    def paragraph(self, low: int, high: int) -> str:
+        return " ".join(self.sentence(5, 12) for _ in range(self.rng.randint(low, high)))
+
+
+def generate(count: int, reporters: list[str], seed: int = 1) -> Iterator[ImportIssue]:
+    """`count` issues in creation order, spread over three years from START."""
+    text = TextModel(seed)
+    rng = text.rng
+    step = SPAN / max(count, 1)
+    for n in range(count):
+        created = START + step * n + timedelta(seconds=rng.randint(0, 600))
+        yield _issue(text, rng, reporters, created)
+
+
+def _issue(
+    text: TextModel, rng: random.Random, reporters: list[str], created: datetime
+) -> ImportIssue:
+    age = (START + SPAN - created).days
+    done = rng.random() < min(0.9, age / 400)
+    updated = created + timedelta(hours=rng.randint(0, 24 * 20))
+    comments = tuple(
+        ImportComment(
+            author=rng.choice(reporters),
+            body=text.paragraph(1, 2),
+            created_at=iso(created + timedelta(hours=k + 1)),
+        )
+        for k in range(rng.choice((0, 0, 0, 1, 1, 2, 3)))
+    )
+    return ImportIssue(
+        title=text.sentence(4, 10)[:-1],
+        description=text.paragraph(1, 4),
+        reporter=rng.choice(reporters),
+        created_at=iso(created),
+        updated_at=iso(updated),
+        stage=rng.choice(("Resolved", "Closed")) if done else rng.choice(("Open", "In Progress")),
+        resolved_at=iso(updated) if done else None,
+        type=rng.choice(TYPES),
+        priority=rng.choice(PRIORITIES),
+        comments=comments,
+    )
+
+
+async def setup_org(core: Core, project_count: int) -> tuple[str, str, list[str]]:
+    """The bench user, org and projects; returns (user id, org id, project ids)."""
+    user = await accounts.register(core, RegisterIn(email=EMAIL, password=PASSWORD))
+    actor = Actor(user.id, "system")
+    org = await orgs.create_org(core, Principal(user.id), OrgIn(name=ORG, slug=ORG), actor)
+    access = Access(user.id, OrgRef(org.id, org.slug, org.name, OrgRole.OWNER))
+    project_ids = []
+    for index, key in enumerate(PROJECT_KEYS[:project_count]):
+        private = index == project_count - 1 and project_count > 1
+        data = ProjectIn(name=key.title(), key=key, visibility="private" if private else "org")
+        project_ids.append((await projects.create_project(core, access, data, actor)).id)
+    return user.id, org.id, project_ids
+
+
+def pick_project(rng: random.Random, total: int) -> int:
+    """Projects get 1/2, 1/4, 1/8... of the issues (the last one the remainder)."""
+    index = 0
+    while index < total - 1 and rng.random() >= 0.5:
+        index += 1
+    return index
+
+
+async def load(settings: Settings, issues: int, project_count: int, seed: int) -> None:
+    core = await open_core(settings)
+    try:
+        user_id, org_id, project_ids = await setup_org(core, project_count)
+        reporters = [user_id] + [f"0190{n:04x}-0000-7000-8000-{n:012x}" for n in range(40)]
+        actor, done, spent = Actor(user_id, "system"), 0, 0.0
+        placement = random.Random(seed + 1)
+        stream = generate(issues, reporters, seed)
+        while chunk := list(itertools.islice(stream, 20_000)):
+            groups: dict[int, list[ImportIssue]] = {}
+            for issue in chunk:
+                groups.setdefault(pick_project(placement, project_count), []).append(issue)
+            began = time.perf_counter()
+            for index, batch in sorted(groups.items()):
+                await import_issues(core, org_id, project_ids[index], actor, batch)
+            spent += time.perf_counter() - began
+            done += len(chunk)
+            print(f"\r{done:,} issues, {done / spent:,.0f}/s", end="", file=sys.stderr)
+        print(f"\nimported {done:,} issues in {spent:.1f} s: {done / spent:,.0f} issues/s")
+        began = time.perf_counter()
+        await optimize_search(core, org_id)
+        print(f"optimize (FTS merge + statistics): {time.perf_counter() - began:.1f} s")
+    finally:
+        await close_core(core)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.gen", description=__doc__)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--issues", type=int, default=10_000)
+    parser.add_argument("--projects", type=int, default=4, choices=range(1, 9))
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    if (args.data_dir / "_system.db").exists():
+        parser.error(f"{args.data_dir} already holds data; use a fresh directory")
+    settings = Settings(data_dir=args.data_dir, log_level="warning")
+    asyncio.run(load(settings, args.issues, args.projects, args.seed))
+
+
+if __name__ == "__main__":
+    main()

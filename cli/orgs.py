@@ -1,0 +1,96 @@
+"""`rhythm org ...`: organizations on a data directory, no server needed.
+
+The CLI holds the data directory's files, so it acts with operator rights (no
+role checks). `--as EMAIL` names the user it acts for: the owner of a new org,
+and the actor recorded in the change log (origin `cli`); without it the change
+is recorded as the system's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+
+from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
+from tracker.domain.models.orgs import OrgIn
+from tracker.services import orgs
+
+app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
+
+AsOption = typer.Option(None, "--as", help="Act as this user (email); recorded as the actor.")
+
+
+def validation_message(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
+
+
+@app.command("create")
+def create(
+    name: str = typer.Argument(..., help="Display name."),
+    owner: str = typer.Option(..., "--as", help="Email of the user who becomes the owner."),
+    slug: str | None = typer.Option(None, help="URL slug (default: derived from the name)."),
+    data_dir: Path | None = DataDirOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Create an organization (and its own database file)."""
+    try:
+        data = OrgIn(name=name, slug=slug)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    org = run_with_core(data_dir, lambda core: orgs.create_org_as(core, owner, data))
+    if as_json:
+        print_json(org)
+    else:
+        typer.echo(f"created organization {org.slug} ({org.id})")
+
+
+@app.command("list")
+def list_orgs(
+    user: str | None = AsOption,
+    archived: bool = typer.Option(False, "--archived", help="List archived organizations."),
+    data_dir: Path | None = DataDirOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """List live organizations (all, or those of `--as`), or the archived ones."""
+    if archived:
+        rows = run_with_core(data_dir, orgs.archived_orgs)
+        columns = ["slug", "name", "archived_at", "archive_path", "id"]
+    else:
+        found = run_with_core(data_dir, lambda core: orgs.list_orgs_as(core, user))
+        rows = [org.model_dump() for org in found]
+        columns = ["slug", "name", "role", "created_at", "id"]
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, columns, title="Archived organizations" if archived else None)
+
+
+@app.command("archive")
+def archive(
+    slug: str = typer.Argument(..., help="Slug of the organization."),
+    user: str | None = AsOption,
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Delete an organization: its folder moves to <data_dir>/.archive/<slug>-<time>/."""
+    path = run_with_core(data_dir, lambda core: orgs.archive_org_as(core, slug, user))
+    typer.echo(f"archived {slug} to {path}")
+
+
+@app.command("restore")
+def restore(
+    archive_ref: str = typer.Argument(
+        ..., metavar="ARCHIVE", help="Archive folder name (see `org list --archived`) or slug."
+    ),
+    slug: str | None = typer.Option(None, help="Restore under this slug (if the old is taken)."),
+    user: str | None = AsOption,
+    data_dir: Path | None = DataDirOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Bring an archived organization back."""
+    org = run_with_core(data_dir, lambda core: orgs.restore_org_as(core, archive_ref, slug, user))
+    if as_json:
+        print_json(org)
+    else:
+        typer.echo(f"restored organization {org.slug} ({org.id})")

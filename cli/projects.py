@@ -1,0 +1,59 @@
+"""`rhythm project ...`: projects on a data directory (operator rights; see cli/orgs.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+
+from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
+from cli.orgs import AsOption, validation_message
+from tracker.domain.models.orgs import ProjectIn
+from tracker.services import projects
+
+app = typer.Typer(help="Manage projects.", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    org: str = typer.Argument(..., help="Organization slug."),
+    key: str = typer.Argument(
+        ..., help="Project key: 2-10 letters/digits, starting with a letter."
+    ),
+    name: str = typer.Argument(..., help="Display name."),
+    description: str = typer.Option("", help="Description (markdown)."),
+    private: bool = typer.Option(False, "--private", help="Visible to explicit members only."),
+    user: str | None = AsOption,
+    data_dir: Path | None = DataDirOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a project with the default workflow."""
+    visibility = "private" if private else "org"
+    try:
+        data = ProjectIn(name=name, key=key, description=description, visibility=visibility)
+    except ValidationError as exc:
+        fail(validation_message(exc))
+    project = run_with_core(
+        data_dir, lambda core: projects.create_project_as(core, org, data, user)
+    )
+    if as_json:
+        print_json(project)
+    else:
+        typer.echo(f"created project {project.key} in {org} ({project.id})")
+
+
+@app.command("list")
+def list_projects(
+    org: str = typer.Argument(..., help="Organization slug."),
+    user: str | None = AsOption,
+    data_dir: Path | None = DataDirOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """List an organization's projects (all, or those `--as` can see)."""
+    found = run_with_core(data_dir, lambda core: projects.list_projects_as(core, org, user))
+    rows = [project.model_dump() for project in found]
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, ["key", "name", "visibility", "role", "id"])

@@ -1,0 +1,329 @@
+"""Issues and what hangs off them: tags, assignees, custom field definitions, history.
+
+Limits (SPEC §4): a title is 1-500 characters, a description at most 100 KB of
+UTF-8. Tag names are 1-50 characters without commas, because a comma means
+"any of" in filters and in the query language.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, field_validator
+
+from tracker.domain.models.base import Input, Output
+from tracker.errors import BadRequest
+
+IssueType = Literal["bug", "feature", "task", "improvement", "epic", "story"]
+Priority = Literal["critical", "major", "normal", "minor"]
+FieldType = Literal["text", "number", "date", "enum", "multi_enum", "user"]
+IssueSort = Literal[
+    "number-desc", "number-asc", "created-desc", "created-asc",
+    "updated-desc", "updated-asc", "priority-desc", "priority-asc",
+]  # fmt: skip
+
+ISSUE_TYPES: tuple[str, ...] = ("bug", "feature", "task", "improvement", "epic", "story")
+PRIORITIES: tuple[str, ...] = ("critical", "major", "normal", "minor")
+TITLE_MAX = 500
+DESCRIPTION_MAX_BYTES = 100 * 1024
+MAX_LINKS = 50  # assignees or tags on one issue
+TAG_NAME_RE = r"^[^,\s](?:[^,]{0,48}[^,\s])?$"
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_KEY_RE = re.compile(r"^([A-Za-z][A-Za-z0-9]{1,9})-(\d{1,9})$")
+
+TagName = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=TAG_NAME_RE)]
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+def check_date(value: str | None) -> str | None:
+    """A calendar date as YYYY-MM-DD (no times, no other spellings)."""
+    if value is None:
+        return None
+    try:
+        if not _DATE_RE.match(value):
+            raise ValueError
+        date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be a date as YYYY-MM-DD") from None
+    return value
+
+
+def parse_issue_ref(value: str | int) -> tuple[str | None, int]:
+    """`42`, `"42"` or `"WEB-42"` -> (project key or None, number); ValueError otherwise."""
+    if isinstance(value, int):
+        number, key = value, None
+    elif value.isdigit() and len(value) <= 9:
+        number, key = int(value), None
+    elif match := _KEY_RE.match(value.strip()):
+        key, number = match.group(1).upper(), int(match.group(2))
+    else:
+        raise ValueError("must be an issue number or a key such as WEB-42")
+    if number < 1:
+        raise ValueError("issue numbers start at 1")
+    return key, number
+
+
+class _IssueFields(Input):
+    """Validators shared by create and patch."""
+
+    @field_validator("title", check_fields=False)
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip() if value is not None else None
+
+    @field_validator("description", check_fields=False)
+    @classmethod
+    def _description(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode("utf-8")) > DESCRIPTION_MAX_BYTES:
+            raise ValueError(f"must be at most {DESCRIPTION_MAX_BYTES} bytes of UTF-8")
+        return value
+
+    @field_validator("due_date", check_fields=False)
+    @classmethod
+    def _due(cls, value: str | None) -> str | None:
+        return check_date(value)
+
+    @field_validator("parent", check_fields=False)
+    @classmethod
+    def _parent(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            parse_issue_ref(value)
+        return value
+
+    @field_validator("assignees", "tags", check_fields=False)
+    @classmethod
+    def _unique(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len({v.lower() for v in value}) != len(value):
+            raise ValueError("must not repeat a value")
+        return value
+
+
+class IssueCreate(_IssueFields):
+    """POST .../issues. Only `title` is required."""
+
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    description: str = ""
+    type: IssueType = "task"
+    priority: Priority = "normal"
+    status: str | None = Field(None, min_length=1, max_length=100)
+    assignees: list[UserId] = Field(default_factory=list, max_length=MAX_LINKS)
+    tags: list[TagName] = Field(default_factory=list, max_length=MAX_LINKS)
+    sprint_id: str | None = Field(None, min_length=1, max_length=64)
+    parent: str | int | None = None
+    due_date: str | None = None
+    estimate: int | None = Field(None, ge=0, le=10_000_000, description="minutes")
+    custom_fields: dict[str, Any] = Field(default_factory=dict, max_length=100)
+
+
+class IssuePatch(_IssueFields):
+    """PATCH .../issues/{n}: only the fields present change; `custom_fields` merges by name.
+
+    Fields typed without `None` (title, status...) refuse an explicit null; the
+    others (sprint_id, parent, due_date, estimate) clear with null.
+    """
+
+    title: str = Field(None, min_length=1, max_length=TITLE_MAX)  # type: ignore[assignment]
+    description: str = Field(None)  # type: ignore[assignment]
+    type: IssueType = Field(None)  # type: ignore[assignment]
+    priority: Priority = Field(None)  # type: ignore[assignment]
+    status: str = Field(None, min_length=1, max_length=100)  # type: ignore[assignment]
+    assignees: list[UserId] = Field(None, max_length=MAX_LINKS)  # type: ignore[assignment]
+    tags: list[TagName] = Field(None, max_length=MAX_LINKS)  # type: ignore[assignment]
+    sprint_id: str | None = Field(None, min_length=1, max_length=64)
+    parent: str | int | None = None
+    due_date: str | None = None
+    estimate: int | None = Field(None, ge=0, le=10_000_000, description="minutes")
+    custom_fields: dict[str, Any] = Field(None, max_length=100)  # type: ignore[assignment]
+
+
+class Issue(Output):
+    id: str
+    key: str
+    number: int
+    title: str
+    description: str
+    type: IssueType
+    priority: Priority
+    status: str
+    reporter: str
+    assignees: list[str]
+    tags: list[str]
+    sprint_id: str | None
+    parent: str | None
+    due_date: str | None
+    estimate: int | None
+    custom_fields: dict[str, Any]
+    time_spent: int
+    comment_count: int
+    created_at: str
+    updated_at: str
+    resolved_at: str | None
+    version: int
+
+
+class IssueListQuery(Input):
+    """GET .../issues filters. A comma means "any of"; `assignee`/`sprint` take `none`."""
+
+    model_config = Input.model_config | {"strict": False, "extra": "ignore"}
+
+    status: str | None = Field(None, max_length=500, description="stage names")
+    assignee: str | None = Field(None, max_length=500, description="user ids, `me` or `none`")
+    tag: str | None = Field(None, max_length=500, description="tag names")
+    priority: str | None = Field(None, max_length=100)
+    type: str | None = Field(None, max_length=100)
+    sprint: str | None = Field(None, max_length=500, description="sprint ids or `none`")
+    sort: IssueSort = "number-desc"
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, max_length=1000)
+    q: str | None = Field(None, max_length=2000, description="query language (search)")
+    highlight: bool = Field(False, description="with q: add highlighted snippets")
+
+    @field_validator("priority", "type")
+    @classmethod
+    def _known(cls, value: str | None, info: Any) -> str | None:
+        allowed = PRIORITIES if info.field_name == "priority" else ISSUE_TYPES
+        if value is not None and any(v not in allowed for v in split_list(value)):
+            raise ValueError(f"must be one or more of {', '.join(allowed)}")
+        return value
+
+
+def split_list(value: str) -> list[str]:
+    """`a, b,,c` -> ["a", "b", "c"]."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class PageQuery(Input):
+    """?limit= and ?cursor= of a plain list."""
+
+    model_config = Input.model_config | {"strict": False, "extra": "ignore"}
+
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, max_length=1000)
+
+
+def encode_cursor(values: list[Any]) -> str:
+    """An opaque cursor: url-safe base64 of the last item's sort key as JSON."""
+    raw = json.dumps(values, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str, shape: tuple[type, ...]) -> list[Any]:
+    """Decode a cursor made by `encode_cursor`; anything else is a 400, never a 500."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        values = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise BadRequest("invalid cursor") from None
+    if (
+        not isinstance(values, list)
+        or len(values) != len(shape)
+        or not all(type(v) is t for v, t in zip(values, shape, strict=True))
+    ):
+        raise BadRequest("invalid cursor")
+    return values
+
+
+class HistoryItem(Output):
+    """One row of the change log about an issue (its own fields or its sub-resources)."""
+
+    seq: int
+    at: str
+    actor: str | None
+    origin: str
+    entity: str
+    entity_id: str
+    op: str
+    field: str | None
+    old: Any = None
+    new: Any = None
+    batch: str
+
+
+# --- tags ---------------------------------------------------------------------------------
+
+
+class TagIn(Input):
+    name: TagName
+    color: str | None = Field(None, pattern=r"^#[0-9a-fA-F]{6}$")
+
+
+class Tag(Output):
+    id: str
+    name: str
+    color: str | None
+    created_at: str
+
+
+class IssueTagsIn(Input):
+    """PUT .../issues/{n}/tags: the complete new set of tag names."""
+
+    tags: list[TagName] = Field(max_length=MAX_LINKS)
+
+    @field_validator("tags")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len({v.lower() for v in value}) != len(value):
+            raise ValueError("must not repeat a value")
+        return value
+
+
+# --- assignees ----------------------------------------------------------------------------
+
+
+class AssigneesIn(Input):
+    """PUT .../issues/{n}/assignees: the complete new set of user ids."""
+
+    user_ids: list[UserId] = Field(max_length=MAX_LINKS)
+
+    @field_validator("user_ids")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("must not repeat a value")
+        return value
+
+
+class Assignee(Output):
+    id: str
+    email: str
+    display_name: str
+
+
+# --- custom field definitions -------------------------------------------------------------
+
+
+class CustomFieldIn(Input):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\s:,\"](?:[^:,\"]*[^\s:,\"])?$")
+    type: FieldType
+    options: list[str] = Field(default_factory=list, max_length=200)
+    required: bool = False
+    position: int | None = Field(None, ge=0, le=10_000)
+
+
+class CustomFieldPatch(Input):
+    """A field's type never changes (stored values would stop matching it)."""
+
+    name: str = Field(  # type: ignore[assignment]
+        None, min_length=1, max_length=100, pattern=r"^[^\s:,\"](?:[^:,\"]*[^\s:,\"])?$"
+    )
+    options: list[str] = Field(None, max_length=200)  # type: ignore[assignment]
+    required: bool = Field(None)  # type: ignore[assignment]
+    position: int = Field(None, ge=0, le=10_000)  # type: ignore[assignment]
+
+
+class CustomField(Output):
+    id: str
+    name: str
+    type: FieldType
+    options: list[str]
+    required: bool
+    position: int
+    created_at: str
+    updated_at: str

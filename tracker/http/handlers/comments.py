@@ -1,0 +1,81 @@
+"""Comments on an issue (and the URL parsing the other issue sub-resources share)."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from tracker.domain.models.base import Page
+from tracker.domain.models.comments import Comment, CommentIn, CommentPatch, SubListQuery
+from tracker.domain.permissions import Permission
+from tracker.errors import NotFound, PreconditionFailed
+from tracker.http.routes import Call, Route, json_response
+from tracker.services import comments
+
+ISSUE_PATH = "/orgs/{org}/projects/{project}/issues/{n}"
+_NUMBER = re.compile(r"^[0-9]{1,15}$")
+_ETAG = re.compile(r'^(?:W/)?"([0-9]{1,15})"$')
+
+
+def issue_number(call: Call) -> int:
+    """The `{n}` of the URL; anything but a plain number names no issue (404)."""
+    text = call.params["n"]
+    if not _NUMBER.match(text) or int(text) < 1:
+        raise NotFound("issue not found")
+    return int(text)
+
+
+def if_match(call: Call) -> int | None:
+    """The version an `If-Match: "<version>"` demands; None without one or for `*`."""
+    header = call.request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    found = _ETAG.match(header.strip())
+    if found is None:
+        raise PreconditionFailed("If-Match must be an ETag this API returned")
+    return int(found.group(1))
+
+
+def etag(version: int) -> dict[str, str]:
+    return {"ETag": f'"{version}"'}
+
+
+async def list_comments(call: Call) -> web.Response:
+    page = await comments.list_comments(call.core, call.access, issue_number(call), call.query)
+    return json_response(page)
+
+
+async def create_comment(call: Call) -> web.Response:
+    number = issue_number(call)
+    comment = await comments.create_comment(call.core, call.access, number, call.body, call.actor)
+    return json_response(comment, status=201, headers=etag(comment.version))
+
+
+async def update_comment(call: Call) -> web.Response:
+    comment = await comments.update_comment(
+        call.core, call.access, issue_number(call), call.params["comment_id"], call.body,
+        if_match(call), call.actor,
+    )  # fmt: skip
+    return json_response(comment, headers=etag(comment.version))
+
+
+async def delete_comment(call: Call) -> web.Response:
+    await comments.delete_comment(
+        call.core, call.access, issue_number(call), call.params["comment_id"], call.actor
+    )
+    return web.Response(status=204)
+
+
+PATH = ISSUE_PATH + "/comments"
+ROUTES = [
+    Route("GET", PATH, list_comments, Permission.PROJECT_READ, "An issue's comments, oldest first",
+          query=SubListQuery, response=Page[Comment], tag="comments"),
+    Route("POST", PATH, create_comment, Permission.COMMENT_CREATE, "Comment on an issue",
+          body=CommentIn, response=Comment, status=201, tag="comments"),
+    Route("PATCH", PATH + "/{comment_id}", update_comment, Permission.COMMENT_CREATE,
+          "Edit your comment (If-Match honoured)", body=CommentPatch, response=Comment,
+          errors=(412,), tag="comments"),
+    Route("DELETE", PATH + "/{comment_id}", delete_comment, Permission.COMMENT_CREATE,
+          "Delete your comment (project admins: any)", status=204, tag="comments"),
+]  # fmt: skip

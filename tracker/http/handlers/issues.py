@@ -1,0 +1,121 @@
+"""Issues: create, list, read (also by key across the org), update, delete, restore,
+history and assignees. Responses with one issue carry its version as the ETag."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from tracker.domain.models.base import Page
+from tracker.domain.models.issues import (
+    Assignee,
+    AssigneesIn,
+    HistoryItem,
+    Issue,
+    IssueCreate,
+    IssueListQuery,
+    IssuePatch,
+    PageQuery,
+)
+from tracker.domain.permissions import Permission
+from tracker.errors import NotFound
+from tracker.http.routes import Call, Route, json_response
+from tracker.services import assignees, history, issue_lists, issues
+
+ISSUE = "/orgs/{org}/projects/{project}/issues/{n}"
+
+
+def number_of(call: Call) -> int:
+    """The {n} of the path; anything but a positive number names no issue."""
+    text = call.params["n"]
+    if not text.isdigit() or len(text) > 9 or int(text) < 1:
+        raise NotFound("issue not found")
+    return int(text)
+
+
+def issue_response(issue: Issue, status: int = 200) -> web.Response:
+    return json_response(issue, status=status, headers={"ETag": f'"{issue.version}"'})
+
+
+async def create_issue(call: Call) -> web.Response:
+    issue = await issues.create_issue(call.core, call.access, call.body, call.actor)
+    return issue_response(issue, status=201)
+
+
+async def list_issues(call: Call) -> web.Response:
+    return json_response(await issue_lists.list_issues(call.core, call.access, call.query))
+
+
+async def get_issue(call: Call) -> web.Response:
+    return issue_response(await issues.get_issue(call.core, call.access, number_of(call)))
+
+
+async def get_issue_by_key(call: Call) -> web.Response:
+    key = call.params["key"]
+    return issue_response(await issues.get_issue_by_key(call.core, call.access, key))
+
+
+async def update_issue(call: Call) -> web.Response:
+    issue = await issues.update_issue(
+        call.core, call.access, number_of(call), call.body, call.actor,
+        call.request.headers.get("If-Match"),
+    )  # fmt: skip
+    return issue_response(issue)
+
+
+async def delete_issue(call: Call) -> web.Response:
+    await issues.delete_issue(
+        call.core, call.access, number_of(call), call.actor, call.request.headers.get("If-Match")
+    )
+    return web.Response(status=204)
+
+
+async def restore_issue(call: Call) -> web.Response:
+    issue = await issues.restore_issue(call.core, call.access, number_of(call), call.actor)
+    return issue_response(issue)
+
+
+async def issue_history(call: Call) -> web.Response:
+    page = await history.issue_history(call.core, call.access, number_of(call), call.query)
+    return json_response(page)
+
+
+async def list_assignees(call: Call) -> web.Response:
+    items = await assignees.list_assignees(call.core, call.access, number_of(call))
+    return json_response(Page[Assignee](items=items))
+
+
+async def set_assignees(call: Call) -> web.Response:
+    issue = await issues.set_assignees(
+        call.core, call.access, number_of(call), call.body.user_ids, call.actor,
+        call.request.headers.get("If-Match"),
+    )  # fmt: skip
+    return issue_response(issue)
+
+
+ROUTES = [
+    Route("POST", "/orgs/{org}/projects/{project}/issues", create_issue, Permission.ISSUE_CREATE,
+          "Create an issue", body=IssueCreate, response=Issue, status=201, tag="issues"),
+    Route("GET", "/orgs/{org}/projects/{project}/issues", list_issues, Permission.PROJECT_READ,
+          "List a project's issues (filters, sort, cursor)", query=IssueListQuery,
+          response=Page[Issue], tag="issues"),
+    Route("GET", "/orgs/{org}/issues/{key}", get_issue_by_key, Permission.ORG_READ,
+          "An issue by key (e.g. WEB-42) in any project the caller can see", response=Issue,
+          tag="issues"),
+    Route("GET", ISSUE, get_issue, Permission.PROJECT_READ, "An issue", response=Issue,
+          tag="issues"),
+    Route("PATCH", ISSUE, update_issue, Permission.ISSUE_CREATE,
+          "Update the named fields (If-Match honoured; reporters: title/description of their own)",
+          body=IssuePatch, response=Issue, errors=(409, 412), tag="issues"),
+    Route("DELETE", ISSUE, delete_issue, Permission.ISSUE_DELETE, "Soft-delete an issue",
+          status=204, errors=(412,), tag="issues"),
+    Route("POST", ISSUE + "/restore", restore_issue, Permission.ISSUE_DELETE,
+          "Restore a soft-deleted issue", response=Issue, errors=(409,), tag="issues"),
+    Route("GET", ISSUE + "/history", issue_history, Permission.PROJECT_READ,
+          "The issue's changes, newest first", query=PageQuery, response=Page[HistoryItem],
+          tag="issues"),
+    Route("GET", ISSUE + "/assignees", list_assignees, Permission.PROJECT_READ,
+          "The issue's assignees", response=Page[Assignee], tag="issues"),
+    Route("PUT", ISSUE + "/assignees", set_assignees, Permission.ISSUE_UPDATE,
+          "Replace the issue's assignees", body=AssigneesIn, response=Issue, errors=(412,),
+          tag="issues"),
+]  # fmt: skip

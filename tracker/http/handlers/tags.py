@@ -1,0 +1,49 @@
+"""Tags: the project catalogue and the tags of an issue."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from tracker.domain.models.base import Page
+from tracker.domain.models.issues import Issue, IssueTagsIn, PageQuery, Tag, TagIn
+from tracker.domain.permissions import Permission
+from tracker.http.handlers.issues import ISSUE, issue_response, number_of
+from tracker.http.routes import Call, Route, json_response
+from tracker.services import issues, tags
+
+TAGS = "/orgs/{org}/projects/{project}/tags"
+
+
+async def list_tags(call: Call) -> web.Response:
+    return json_response(await tags.list_tags(call.core, call.access, call.query))
+
+
+async def create_tag(call: Call) -> web.Response:
+    tag = await tags.create_tag(call.core, call.access, call.body, call.actor)
+    return json_response(tag, status=201)
+
+
+async def delete_tag(call: Call) -> web.Response:
+    await tags.delete_tag(call.core, call.access, call.params["tag_id"], call.actor)
+    return web.Response(status=204)
+
+
+async def set_issue_tags(call: Call) -> web.Response:
+    issue = await issues.set_issue_tags(
+        call.core, call.access, number_of(call), call.body.tags, call.actor,
+        call.request.headers.get("If-Match"),
+    )  # fmt: skip
+    return issue_response(issue)
+
+
+ROUTES = [
+    Route("GET", TAGS, list_tags, Permission.PROJECT_READ, "The project's tags",
+          query=PageQuery, response=Page[Tag], tag="tags"),
+    Route("POST", TAGS, create_tag, Permission.TAG_CREATE, "Add a tag to the catalogue",
+          body=TagIn, response=Tag, status=201, errors=(409,), tag="tags"),
+    Route("DELETE", TAGS + "/{tag_id}", delete_tag, Permission.PROJECT_MANAGE,
+          "Delete a tag (and remove it from every issue)", status=204, tag="tags"),
+    Route("PUT", ISSUE + "/tags", set_issue_tags, Permission.ISSUE_UPDATE,
+          "Replace the issue's tags (unknown names are created for developers)",
+          body=IssueTagsIn, response=Issue, errors=(412,), tag="tags"),
+]  # fmt: skip

@@ -1,0 +1,157 @@
+"""Kanban board, sprint board and backlog: reads shaped for drawing, and backlog moves.
+
+The board is read in one unit on the tenant's thread: the stages, a grouped
+count over the issues_board index, then one index range scan per column
+(LIMIT per column) and one query for the assignees of the cards shown. With
+100k issues in 10 columns that is 12 short queries and no table scan.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from fractional_indexing import generate_key_between
+
+from tracker.domain.models.base import Page
+from tracker.domain.models.issues import decode_cursor, encode_cursor
+from tracker.domain.models.workflow import (
+    BacklogMove,
+    BacklogQuery,
+    Board,
+    BoardColumn,
+    BoardQuery,
+    Card,
+)
+from tracker.errors import NotFound, ValidationFailed
+from tracker.services.access import Access
+from tracker.services.changes import Actor, UnitOfWork
+from tracker.services.runtime import Core
+from tracker.services.workflow import project_of, read, to_stage, write
+from tracker.storage import boards as board_sql
+from tracker.storage import issues as issue_sql
+from tracker.storage import sprints as sprint_sql
+from tracker.storage import stages as stage_sql
+
+
+def _cards(conn: sqlite3.Connection, key: str, rows: Sequence[sqlite3.Row]) -> list[Card]:
+    assignees = board_sql.assignees_of(conn, [row["id"] for row in rows])
+    return [
+        Card(
+            id=row["id"],
+            key=f"{key}-{row['number']}",
+            number=row["number"],
+            title=row["title"],
+            type=row["type"],
+            priority=row["priority"],
+            stage_id=row["stage_id"],
+            assignees=assignees.get(row["id"], []),
+            estimate=row["estimate"],
+            rank=row["rank"],
+        )
+        for row in rows
+    ]
+
+
+async def project_board(core: Core, access: Access, query: BoardQuery) -> Board:
+    """Every column in order with its count and its first `limit` cards by rank."""
+    project = project_of(access)
+
+    def run(conn: sqlite3.Connection) -> Board:
+        counts = board_sql.column_counts(conn, project.id)
+        columns = []
+        for stage in stage_sql.list_stages(conn, project.id):
+            rows = board_sql.column_cards(conn, project.id, stage["id"], query.limit)
+            columns.append((stage, rows))
+        shown = [row for _, rows in columns for row in rows]
+        cards = iter(_cards(conn, project.key, shown))
+        return Board(columns=[
+            BoardColumn(stage=to_stage(stage), count=counts.get(stage["id"], 0),
+                        items=[next(cards) for _ in rows])
+            for stage, rows in columns
+        ])  # fmt: skip
+
+    return await read(core, access, run)
+
+
+async def sprint_board(core: Core, access: Access, sprint_id: str, query: BoardQuery) -> Board:
+    """The sprint's issues by stage, each column ranked like the project board."""
+    project = project_of(access)
+
+    def run(conn: sqlite3.Connection) -> Board:
+        if sprint_sql.sprint_by_id(conn, project.id, sprint_id) is None:
+            raise NotFound("sprint not found")
+        rows = board_sql.sprint_cards(conn, sprint_id)
+        cards = _cards(conn, project.key, rows)
+        return Board(columns=[
+            BoardColumn(stage=to_stage(stage), count=sum(c.stage_id == stage["id"] for c in cards),
+                        items=[c for c in cards if c.stage_id == stage["id"]][: query.limit])
+            for stage in stage_sql.list_stages(conn, project.id)
+        ])  # fmt: skip
+
+    return await read(core, access, run)
+
+
+# --- backlog ----------------------------------------------------------------------------------
+
+
+async def backlog(core: Core, access: Access, query: BacklogQuery) -> Page[Card]:
+    """Open issues without a sprint in backlog order (moved ones by their rank, the rest
+    by number after them); the cursor is the last card's key."""
+    project = project_of(access)
+    after = decode_cursor(query.cursor, (str,))[0] if query.cursor else ""
+
+    def run(conn: sqlite3.Connection) -> Page[Card]:
+        rows = board_sql.backlog_page(conn, project.id, after, query.limit + 1)
+        cards = _cards(conn, project.key, rows[: query.limit])
+        more = len(rows) > query.limit
+        return Page[Card](
+            items=cards, next_cursor=encode_cursor([cards[-1].rank]) if more else None
+        )
+
+    return await read(core, access, run)
+
+
+def _backlog_issue(conn: sqlite3.Connection, project_id: str, number: int, name: str) -> dict:
+    row = issue_sql.issue_by_number(conn, project_id, number)
+    stage = None if row is None else stage_sql.stage_by_id(conn, project_id, row["stage_id"])
+    if row is None or stage is None or row["sprint_id"] is not None or stage["category"] == "done":
+        raise ValidationFailed([(name, f"issue {number} is not in the backlog")])
+    key = row["backlog_rank"] or board_sql.virtual_key(row["number"])
+    return {**dict(row), "backlog_key": key}
+
+
+async def move_in_backlog(core: Core, access: Access, data: BacklogMove, actor: Actor) -> Card:
+    """Put a backlog issue right before or after another; only its own rank changes."""
+    project = project_of(access)
+    if (data.before is None) == (data.after is None):
+        raise ValidationFailed([("before", "give exactly one of `before` and `after`")])
+    side, anchor = ("before", data.before) if data.before else ("after", data.after)
+    assert anchor is not None
+
+    def work(uow: UnitOfWork) -> Card:
+        issue = _backlog_issue(uow.conn, project.id, data.issue, "issue")
+        other = _backlog_issue(uow.conn, project.id, anchor, side)
+        if issue["id"] == other["id"]:
+            raise ValidationFailed([(side, "must be another issue")])
+        rank = _key_beside(uow.conn, project.id, issue["row_id"], other["backlog_key"], side)
+        version = board_sql.set_backlog_rank(uow.conn, issue["row_id"], rank)
+        uow.record("issue", issue["id"], "update", project=project.id, field="backlog_rank",
+                   old=issue["backlog_rank"], new=rank, version=version,
+                   issue=issue["id"])  # fmt: skip
+        return _cards(uow.conn, project.key, [{**issue, "rank": rank}])[0]  # type: ignore[list-item]
+
+    return await write(core, access, actor, work)
+
+
+def _key_beside(
+    conn: sqlite3.Connection, project_id: str, row_id: int, anchor: str, side: str
+) -> str:
+    """A key right before/after `anchor`, strictly between it and its neighbour in the
+    project's whole key space; below the next issue's number-derived key at the bottom."""
+    below = side == "before"
+    neighbour = board_sql.key_neighbour(conn, project_id, anchor, row_id, below=below)
+    if below:
+        return generate_key_between(neighbour, anchor)
+    ceiling = neighbour or board_sql.virtual_key(board_sql.next_number(conn, project_id))
+    return generate_key_between(anchor, ceiling)

@@ -1,0 +1,116 @@
+"""Issue work for the command line: `rhythm issue create|list|show|update|comment`.
+
+The CLI holds the data directory, so it acts with operator rights (as
+`rhythm org`/`project` do, see services.orgs.operator_access); `--as EMAIL`
+names the user recorded as reporter, author and change-log actor (origin
+`cli`). Issues are named by key (`WEB-42`), as people name them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from tracker.domain.custom_fields import FieldDef, from_text
+from tracker.domain.models.base import Page
+from tracker.domain.models.comments import Comment, CommentIn
+from tracker.domain.models.issues import (
+    Issue,
+    IssueCreate,
+    IssueListQuery,
+    IssuePatch,
+    parse_issue_ref,
+)
+from tracker.errors import NotFound, ValidationFailed
+from tracker.services import comments, issue_lists, issues
+from tracker.services.access import Access
+from tracker.services.changes import Actor
+from tracker.services.custom_fields import list_fields
+from tracker.services.orgs import operator_access
+from tracker.services.runtime import Core
+
+
+async def _by_key(core: Core, org: str, key: str, email: str | None) -> tuple[Access, Actor, int]:
+    try:
+        project_key, number = parse_issue_ref(key)
+    except ValueError:
+        raise ValidationFailed([("key", "expected an issue key such as WEB-42")]) from None
+    if project_key is None:
+        raise ValidationFailed([("key", "expected an issue key such as WEB-42")])
+    access, actor = await operator_access(core, org, email, project_key)
+    return access, actor, number
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _model(model: type[M], data: dict[str, Any]) -> M:
+    """Validate command-line input with the API's own model; errors name the fields."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            [(".".join(map(str, e["loc"])) or "input", e["msg"]) for e in exc.errors()]
+        ) from None
+
+
+def _someone(actor: Actor) -> None:
+    if actor.user_id is None:
+        raise ValidationFailed([("--as", "name the user who does this (--as EMAIL)")])
+
+
+async def _typed_fields(core: Core, access: Access, raw: dict[str, str]) -> dict[str, Any]:
+    if not raw:
+        return {}
+    definitions = await list_fields(core, access)
+    defs = [FieldDef(f.id, f.name, f.type, tuple(f.options), f.required) for f in definitions]
+    return from_text(defs, raw)
+
+
+async def create_issue_as(
+    core: Core, org: str, project: str, data: dict[str, Any], fields: dict[str, str],
+    email: str | None,
+) -> Issue:  # fmt: skip
+    """Create an issue; `data` are IssueCreate fields, `fields` raw NAME=VALUE custom values."""
+    access, actor = await operator_access(core, org, email, project)
+    _someone(actor)
+    body = _model(IssueCreate, {**data, "custom_fields": await _typed_fields(core, access, fields)})
+    return await issues.create_issue(core, access, body, actor)
+
+
+async def list_issues_as(
+    core: Core, org: str, project: str, filters: dict[str, Any], email: str | None
+) -> Page[Issue]:
+    """One page of a project's issues; `filters` are IssueListQuery fields (None: unset)."""
+    query = _model(IssueListQuery, {k: v for k, v in filters.items() if v is not None})
+    access, _ = await operator_access(core, org, email, project)
+    return await issue_lists.list_issues(core, access, query)
+
+
+async def show_issue_as(core: Core, org: str, key: str, email: str | None) -> Issue:
+    access, _, number = await _by_key(core, org, key, email)
+    return await issues.get_issue(core, access, number)
+
+
+async def update_issue_as(
+    core: Core, org: str, key: str, data: dict[str, Any], fields: dict[str, str],
+    email: str | None, if_version: int | None = None,
+) -> Issue:  # fmt: skip
+    """Change the named fields; with `if_version`, refuse (412) if someone changed it since."""
+    access, actor, number = await _by_key(core, org, key, email)
+    if fields:
+        data = {**data, "custom_fields": await _typed_fields(core, access, fields)}
+    patch = _model(IssuePatch, data)
+    if_match = None if if_version is None else f'"{if_version}"'
+    return await issues.update_issue(core, access, number, patch, actor, if_match)
+
+
+async def comment_as(core: Core, org: str, key: str, body: str, email: str | None) -> Comment:
+    access, actor, number = await _by_key(core, org, key, email)
+    _someone(actor)
+    data = _model(CommentIn, {"body": body})
+    try:
+        return await comments.create_comment(core, access, number, data, actor)
+    except NotFound:
+        raise NotFound(f"no issue {key.upper()}") from None

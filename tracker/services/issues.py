@@ -1,0 +1,414 @@
+"""Issues: create, read, update, soft-delete and restore, list.
+
+Every write is one unit of work on the tenant's writer thread: the issue row,
+its links, its search-index entry and its change rows commit together. An
+issue's `version` grows with every change to it; `If-Match` (the ETag) makes a
+stale write a 412, and a PATCH without it still writes only the fields it names.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from fractional_indexing import generate_key_between
+
+from tracker.domain.custom_fields import FieldDef, apply_values, by_name
+from tracker.domain.ids import new_id
+from tracker.domain.models.issues import (
+    Issue,
+    IssueCreate,
+    IssuePatch,
+    parse_issue_ref,
+)
+from tracker.domain.permissions import ProjectRole
+from tracker.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from tracker.services import workflow
+from tracker.services.access import Access, ProjectRef, resolve_project
+from tracker.services.assignees import (
+    record_assignee_link,
+    sync_assignees,
+    users_must_see_project,
+)
+from tracker.services.changes import Actor, UnitOfWork, mutate
+from tracker.services.custom_fields import field_defs
+from tracker.services.projects import project_of
+from tracker.services.runtime import Core
+from tracker.services.tags import (
+    may_create_tags,
+    record_tag_link,
+    resolve_tags,
+    sync_issue_tags,
+)
+from tracker.storage import assignees as assignee_sql
+from tracker.storage import issues as issue_sql
+from tracker.storage import tags as tag_sql
+from tracker.storage.search_index import index_issue, unindex_issue
+
+#: Fields a reporter may change on an issue they reported (SPEC §3).
+REPORTER_FIELDS = frozenset({"title", "description"})
+#: Fields stored as-is in a column of the same name.
+PLAIN_FIELDS = ("title", "description", "type", "priority", "due_date", "estimate")
+
+
+def to_issue(row: sqlite3.Row, project_key: str, defs: list[FieldDef]) -> Issue:
+    """The API shape of a row from `storage.issues.ISSUE_VIEW` (search results reuse it)."""
+    parent = row["parent_number"]
+    return Issue(
+        id=row["id"], key=f"{project_key}-{row['number']}", number=row["number"],
+        title=row["title"], description=row["description"], type=row["type"],
+        priority=row["priority"], status=row["status"], reporter=row["reporter"],
+        assignees=json.loads(row["assignee_ids"]), tags=json.loads(row["tag_names"]),
+        sprint_id=row["sprint_id"], parent=None if parent is None else f"{project_key}-{parent}",
+        due_date=row["due_date"], estimate=row["estimate"],
+        custom_fields=by_name(defs, json.loads(row["custom_fields"])),
+        time_spent=row["time_spent"], comment_count=row["comment_count"],
+        created_at=row["created_at"], updated_at=row["updated_at"],
+        resolved_at=row["resolved_at"], version=row["version"],
+    )  # fmt: skip
+
+
+def if_match_ok(header: str | None, version: int) -> bool:
+    """RFC 9110 If-Match against the issue's version: `"3"`, `W/"3"`, `3`, lists and `*`."""
+    if header is None or header.strip() == "*":
+        return True
+    tags = [t.strip().removeprefix("W/").strip('"') for t in header.split(",")]
+    return str(version) in tags
+
+
+def _view(conn: sqlite3.Connection, project: ProjectRef, number: int) -> Issue:
+    row = issue_sql.issue_view(conn, project.id, number)
+    if row is None:
+        raise NotFound("issue not found")
+    return to_issue(row, project.key, field_defs(conn, project.id))
+
+
+# --- create -------------------------------------------------------------------------------
+
+
+async def create_issue(core: Core, access: Access, data: IssueCreate, actor: Actor) -> Issue:
+    """Number, rank, validate, insert, index and log a new issue in one transaction."""
+    project = project_of(access)
+    assert access.org is not None
+    if data.assignees or data.custom_fields:
+        await users_must_see_project(core, access, data.assignees, data.custom_fields)
+    may_tag = may_create_tags(access)
+
+    def work(uow: UnitOfWork) -> Issue:
+        conn = uow.conn
+        stage = _stage(conn, project.id, data.status)
+        custom = apply_values(field_defs(conn, project.id), {}, data.custom_fields, creating=True)
+        row = {
+            "id": new_id(), "project_id": project.id, "title": data.title,
+            "description": data.description, "type": data.type, "priority": data.priority,
+            "stage_id": stage["id"], "reporter": actor.user_id, "due_date": data.due_date,
+            "sprint_id": _sprint(conn, project.id, data.sprint_id), "estimate": data.estimate,
+            "parent_id": _parent(conn, project, data.parent, None),
+            "rank": generate_key_between(issue_sql.last_rank(conn, project.id, stage["id"]), None),
+            "custom_fields": json.dumps(custom), "created_at": uow.at, "updated_at": uow.at,
+            "resolved_at": uow.at if stage["category"] == "done" else None,
+        }  # fmt: skip
+        tags = resolve_tags(uow, project.id, data.tags, may_tag) if data.tags else []
+        row["number"] = issue_sql.take_number(conn, project.id)
+        issue_sql.insert_issue(conn, row)
+        issue = _record_create(uow, project, row, tags, data.assignees)
+        return issue
+
+    return await mutate(core, access.org.id, actor, work)
+
+
+def _record_create(
+    uow: UnitOfWork, project: ProjectRef, row: dict[str, Any], tags: list[sqlite3.Row],
+    assignees: list[str],
+) -> Issue:  # fmt: skip
+    """Links first (the post-image shows them), then the create row, then one row per link."""
+    for tag in tags:
+        tag_sql.link_tag(uow.conn, row["id"], tag["id"])
+    for user_id in assignees:
+        assignee_sql.add_assignee(uow.conn, row["id"], user_id)
+    issue = _view(uow.conn, project, row["number"])
+    uow.record("issue", issue.id, "create", project=project.id, new=issue.model_dump(),
+               version=1, issue=issue.id)  # fmt: skip
+    for tag in tags:
+        record_tag_link(uow, project.id, issue.id, tag, "create", 1)
+    for user_id in assignees:
+        record_assignee_link(uow, project.id, issue.id, user_id, "create", 1)
+    return issue
+
+
+# --- pieces shared by create and update ---------------------------------------------------
+
+
+def _stage(conn: sqlite3.Connection, project_id: str, status: str | None) -> sqlite3.Row:
+    """The stage named `status`, or the project's first todo stage."""
+    stage = (
+        issue_sql.first_todo_stage(conn, project_id)
+        if status is None
+        else issue_sql.stage_named(conn, project_id, status)
+    )
+    if stage is None:
+        raise ValidationFailed([("status", f"no stage named '{status}' in this project")])
+    return stage
+
+
+def _sprint(conn: sqlite3.Connection, project_id: str, sprint_id: str | None) -> str | None:
+    if sprint_id is None:
+        return None
+    state = issue_sql.sprint_state(conn, project_id, sprint_id)
+    if state is None:
+        raise ValidationFailed([("sprint_id", "no such sprint in this project")])
+    if state == "completed":
+        raise ValidationFailed([("sprint_id", "the sprint is completed")])
+    return sprint_id
+
+
+def _parent(
+    conn: sqlite3.Connection, project: ProjectRef, ref: str | int | None, issue_id: str | None
+) -> str | None:
+    """The parent's id: same project (else 422), and never a cycle (409)."""
+    if ref is None:
+        return None
+    key, number = parse_issue_ref(ref)
+    if key is not None and key != project.key.upper():
+        raise ValidationFailed([("parent", "the parent must be an issue of the same project")])
+    parent = issue_sql.issue_by_number(conn, project.id, number)
+    if parent is None:
+        raise ValidationFailed([("parent", f"no issue {project.key}-{number}")])
+    if issue_id is not None and issue_id in issue_sql.ancestors(conn, parent["id"]):
+        raise Conflict("that parent would make a cycle of sub-issues")
+    return str(parent["id"])
+
+
+def _apply_status(
+    uow: UnitOfWork, access: Access, row: sqlite3.Row, status: str,
+    before: int | None = None, after: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Columns that move `row` to the stage named `status`, right above issue `before` or
+    below issue `after` (else at the end of a new column / in place): transition rules
+    (409 rule, 403 role), stage_id, rank and resolved_at (set on entering a `done`
+    stage, cleared on leaving one). Decided by tracker.services.workflow.move_card.
+    """
+    project = project_of(access)
+    stage = _stage(uow.conn, project.id, status)
+    return workflow.move_card(uow.conn, project, row, stage, before=before, after=after, at=uow.at)
+
+
+# --- read ---------------------------------------------------------------------------------
+
+
+async def get_issue(core: Core, access: Access, number: int) -> Issue:
+    project = project_of(access)
+    assert access.org is not None
+    async with core.tenants.lease(access.org.id) as db:
+        return await db.read(lambda conn: _view(conn, project, number))
+
+
+async def get_issue_by_key(core: Core, access: Access, key: str) -> Issue:
+    """GET /orgs/{org}/issues/{KEY-N}: 404 unless the caller can see that project."""
+    assert access.org is not None
+    try:
+        project_key, number = parse_issue_ref(key)
+    except ValueError:
+        raise NotFound("issue not found") from None
+    if project_key is None:
+        raise NotFound("issue not found")
+    try:
+        project = await resolve_project(core, access.org, project_key, access.user_id)
+    except NotFound:
+        raise NotFound("issue not found") from None
+    if project.role is None:
+        raise NotFound("issue not found")
+    return await get_issue(core, Access(access.user_id, access.org, project), number)
+
+
+# --- update -------------------------------------------------------------------------------
+
+
+async def update_issue(
+    core: Core, access: Access, number: int, patch: IssuePatch, actor: Actor,
+    if_match: str | None = None,
+) -> Issue:  # fmt: skip
+    """Apply the named fields only; a stale If-Match is a 412 and changes nothing."""
+    project = project_of(access)
+    assert access.org is not None and project.role is not None
+    named = patch.model_fields_set
+    if patch.assignees or patch.custom_fields:
+        await users_must_see_project(core, access, patch.assignees, patch.custom_fields)
+    may_tag = may_create_tags(access)
+
+    def work(uow: UnitOfWork) -> Issue:
+        row = issue_sql.issue_view(uow.conn, project.id, number)
+        if row is None:
+            raise NotFound("issue not found")
+        if not if_match_ok(if_match, row["version"]):
+            raise PreconditionFailed(f"the issue is at version {row['version']}")
+        if project.role.rank < ProjectRole.DEVELOPER.rank:  # type: ignore[union-attr]
+            _reporter_may(row, named, actor)
+        return _apply_patch(uow, access, row, patch, may_tag)
+
+    return await mutate(core, access.org.id, actor, work)
+
+
+def _reporter_may(row: sqlite3.Row, named: set[str], actor: Actor) -> None:
+    if row["reporter"] != actor.user_id or not named <= REPORTER_FIELDS:
+        raise Forbidden("reporters may only edit the title and description of issues they reported")
+
+
+def _apply_patch(
+    uow: UnitOfWork, access: Access, row: sqlite3.Row, patch: IssuePatch, may_tag: bool
+) -> Issue:
+    project = project_of(access)
+    conn, named = uow.conn, patch.model_fields_set
+    defs = field_defs(conn, project.id)
+    before = to_issue(row, project.key, defs).model_dump()
+    columns, after = _changed_columns(uow, access, row, patch, defs, before)
+    tags = resolve_tags(uow, project.id, patch.tags, may_tag) if "tags" in named else None
+    assignees = patch.assignees if "assignees" in named else None
+    links_change = (tags is not None and {t["id"] for t in tags} != _tag_ids(conn, row)) or (
+        assignees is not None and set(assignees) != set(json.loads(row["assignee_ids"]))
+    )
+    if not columns and not links_change:
+        return to_issue(row, project.key, defs)
+    text_changes = "title" in columns or "description" in columns
+    if text_changes:
+        unindex_issue(conn, row["row_id"])
+    version = issue_sql.update_issue(conn, row["id"], columns, uow.at)
+    if text_changes:
+        index_issue(conn, row["row_id"])
+    if tags is not None:
+        sync_issue_tags(uow, project.id, row["id"], tags, version)
+    if assignees is not None:
+        sync_assignees(uow, project.id, row["id"], assignees, version)
+    uow.record_fields("issue", row["id"], project=project.id, before=before, after=after,
+                      version=version, issue=row["id"])  # fmt: skip
+    return _view(conn, project, row["number"])
+
+
+def _tag_ids(conn: sqlite3.Connection, row: sqlite3.Row) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT tag_id FROM issue_tags WHERE issue_id = ?",
+                                       (row["id"],))}  # fmt: skip
+
+
+def _changed_columns(
+    uow: UnitOfWork, access: Access, row: sqlite3.Row, patch: IssuePatch,
+    defs: list[FieldDef], before: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """(columns to write, API fields after) for the fields the patch names and changes."""
+    project = project_of(access)
+    named, conn = patch.model_fields_set, uow.conn
+    columns: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for name in PLAIN_FIELDS:
+        if name in named and getattr(patch, name) != row[name]:
+            columns[name] = after[name] = getattr(patch, name)
+    if "status" in named or patch.before is not None or patch.after is not None:
+        status = patch.status or row["status"]
+        moved = _apply_status(uow, access, row, status, patch.before, patch.after)
+        columns.update(moved)
+        if "rank" in moved:  # a card move is logged, so boards elsewhere can follow it
+            before["rank"], after["rank"] = row["rank"], moved["rank"]
+        if "stage_id" in moved:
+            after["status"] = _stage(conn, project.id, status)["name"]
+        if "resolved_at" in moved:
+            after["resolved_at"] = moved["resolved_at"]
+    if "sprint_id" in named and patch.sprint_id != row["sprint_id"]:
+        columns["sprint_id"] = after["sprint_id"] = _sprint(conn, project.id, patch.sprint_id)
+    if "parent" in named:
+        parent_id = _parent(conn, project, patch.parent, row["id"])
+        if parent_id != row["parent_id"]:
+            columns["parent_id"] = parent_id
+            after["parent"] = _key_of(conn, project, parent_id)
+    if "custom_fields" in named:
+        stored = json.loads(row["custom_fields"])
+        new = apply_values(defs, stored, patch.custom_fields or {}, creating=False)
+        if new != stored:
+            columns["custom_fields"] = json.dumps(new)
+            after.update(_custom_diff(defs, stored, new, before))
+    return columns, after
+
+
+def _key_of(conn: sqlite3.Connection, project: ProjectRef, issue_id: str | None) -> str | None:
+    if issue_id is None:
+        return None
+    number = conn.execute("SELECT number FROM issues WHERE id = ?", (issue_id,)).fetchone()[0]
+    return f"{project.key}-{number}"
+
+
+def _custom_diff(
+    defs: list[FieldDef], old: dict[str, Any], new: dict[str, Any], before: dict[str, Any]
+) -> dict[str, Any]:
+    """One history field per custom field that changed: `custom_fields.<name>`."""
+    changed: dict[str, Any] = {}
+    for field in defs:
+        if old.get(field.id) != new.get(field.id):
+            before[f"custom_fields.{field.name}"] = old.get(field.id)
+            changed[f"custom_fields.{field.name}"] = new.get(field.id)
+    return changed
+
+
+async def set_issue_tags(
+    core: Core, access: Access, number: int, tags: list[str], actor: Actor,
+    if_match: str | None = None,
+) -> Issue:  # fmt: skip
+    """PUT .../issues/{n}/tags: the complete set of tag names."""
+    return await update_issue(core, access, number, IssuePatch(tags=tags), actor, if_match)
+
+
+async def set_assignees(
+    core: Core, access: Access, number: int, user_ids: list[str], actor: Actor,
+    if_match: str | None = None,
+) -> Issue:  # fmt: skip
+    """PUT .../issues/{n}/assignees: the complete set of user ids."""
+    return await update_issue(core, access, number, IssuePatch(assignees=user_ids), actor, if_match)
+
+
+# --- delete and restore -------------------------------------------------------------------
+
+
+async def delete_issue(
+    core: Core, access: Access, number: int, actor: Actor, if_match: str | None = None
+) -> None:
+    """Soft delete: the issue disappears from reads and lists; its number stays taken."""
+    project = project_of(access)
+    assert access.org is not None
+
+    def work(uow: UnitOfWork) -> None:
+        row = issue_sql.issue_by_number(uow.conn, project.id, number)
+        if row is None:
+            raise NotFound("issue not found")
+        if not if_match_ok(if_match, row["version"]):
+            raise PreconditionFailed(f"the issue is at version {row['version']}")
+        version = issue_sql.set_deleted(uow.conn, row["id"], uow.at, uow.at, row["rank"])
+        uow.record("issue", row["id"], "delete", project=project.id,
+                   new={"deleted_at": uow.at}, version=version, issue=row["id"])  # fmt: skip
+
+    await mutate(core, access.org.id, actor, work)
+
+
+async def restore_issue(core: Core, access: Access, number: int, actor: Actor) -> Issue:
+    """Bring a soft-deleted issue back under its number, at the end of its column."""
+    project = project_of(access)
+    assert access.org is not None
+
+    def work(uow: UnitOfWork) -> Issue:
+        row = issue_sql.issue_by_number(uow.conn, project.id, number, include_deleted=True)
+        if row is None:
+            raise NotFound("issue not found")
+        if row["deleted_at"] is None:
+            raise Conflict("the issue is not deleted")
+        last = issue_sql.last_rank(uow.conn, project.id, row["stage_id"])
+        rank = generate_key_between(last, None)
+        version = issue_sql.set_deleted(uow.conn, row["id"], None, uow.at, rank)
+        issue = _view(uow.conn, project, number)
+        uow.record("issue", row["id"], "restore", project=project.id,
+                   new=issue.model_dump(), version=version, issue=row["id"])  # fmt: skip
+        return issue
+
+    return await mutate(core, access.org.id, actor, work)

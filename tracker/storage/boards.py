@@ -1,0 +1,154 @@
+"""SQL for boards, card ranks and the backlog (tenant database).
+
+A column is read through the partial index issues_board (project_id,
+stage_id, rank) WHERE deleted_at IS NULL: one short range scan per column,
+already in rank order, and a count from the same index (no table rows).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+CARD_COLUMNS = "id, number, title, type, priority, stage_id, estimate"
+
+_COLUMN = f"""
+SELECT {CARD_COLUMNS}, rank FROM issues INDEXED BY issues_board
+WHERE project_id = ? AND stage_id = ? AND deleted_at IS NULL
+ORDER BY rank LIMIT ?
+"""
+_COUNTS = """
+SELECT stage_id, count(*) FROM issues INDEXED BY issues_board
+WHERE project_id = ? AND deleted_at IS NULL GROUP BY stage_id
+"""
+
+
+def column_cards(
+    conn: sqlite3.Connection, project_id: str, stage_id: str, limit: int
+) -> list[sqlite3.Row]:
+    return conn.execute(_COLUMN, (project_id, stage_id, limit)).fetchall()
+
+
+def column_counts(conn: sqlite3.Connection, project_id: str) -> dict[str, int]:
+    return {row[0]: row[1] for row in conn.execute(_COUNTS, (project_id,))}
+
+
+def sprint_cards(conn: sqlite3.Connection, sprint_id: str) -> list[sqlite3.Row]:
+    """Every live issue of a sprint, by column rank (sprints hold tens to hundreds)."""
+    return conn.execute(
+        f"""
+        SELECT {CARD_COLUMNS}, rank FROM issues
+        WHERE sprint_id = ? AND deleted_at IS NULL ORDER BY rank, number
+        """,
+        (sprint_id,),
+    ).fetchall()
+
+
+def assignees_of(conn: sqlite3.Connection, issue_ids: Sequence[str]) -> dict[str, list[str]]:
+    """issue id -> assignee user ids, for a page of cards (chunked under SQLite's limit)."""
+    found: dict[str, list[str]] = {}
+    for start in range(0, len(issue_ids), 500):
+        chunk = issue_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT issue_id, user_id FROM issue_assignees WHERE issue_id IN ({marks}) "
+            "ORDER BY issue_id, user_id",
+            chunk,
+        )
+        for issue_id, user_id in rows:
+            found.setdefault(issue_id, []).append(user_id)
+    return found
+
+
+# --- column ranks ------------------------------------------------------------------------
+
+
+def rank_neighbour(
+    conn: sqlite3.Connection,
+    project_id: str,
+    stage_id: str,
+    rank: str,
+    exclude: int,
+    *,
+    below: bool,
+) -> str | None:
+    """The rank just below (or above) `rank` in a column, ignoring the card being moved."""
+    op, order = ("<", "DESC") if below else (">", "ASC")
+    row = conn.execute(
+        f"""
+        SELECT rank FROM issues INDEXED BY issues_board
+        WHERE project_id = ? AND stage_id = ? AND deleted_at IS NULL AND rank {op} ?
+          AND row_id != ?
+        ORDER BY rank {order} LIMIT 1
+        """,
+        (project_id, stage_id, rank, exclude),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def last_rank(conn: sqlite3.Connection, project_id: str, stage_id: str) -> str | None:
+    """The largest rank in a column, soft-deleted issues included (a restore keeps its rank
+    and must not collide)."""
+    row = conn.execute(
+        "SELECT max(rank) FROM issues WHERE project_id = ? AND stage_id = ?",
+        (project_id, stage_id),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+# --- backlog ------------------------------------------------------------------------------
+# backlog_key = backlog_rank, or a key derived from the number (migration 0003).
+
+
+def virtual_key(number: int) -> str:
+    """The backlog key of an issue that was never moved (must match migration 0003)."""
+    return "z" + format(number, "026d")
+
+
+def backlog_page(
+    conn: sqlite3.Connection, project_id: str, after: str, limit: int
+) -> list[sqlite3.Row]:
+    """Open, live issues without a sprint, by backlog key, after the cursor's key."""
+    return conn.execute(
+        f"""
+        SELECT {CARD_COLUMNS}, backlog_key AS rank FROM issues INDEXED BY issues_backlog
+        WHERE project_id = :project AND deleted_at IS NULL AND sprint_id IS NULL
+          AND resolved_at IS NULL AND backlog_key > :after
+          AND stage_id NOT IN (SELECT id FROM stages WHERE project_id = :project
+                               AND category = 'done')
+        ORDER BY backlog_key LIMIT :limit
+        """,
+        {"project": project_id, "after": after, "limit": limit},
+    ).fetchall()
+
+
+def key_neighbour(
+    conn: sqlite3.Connection, project_id: str, key: str, exclude: int, *, below: bool
+) -> str | None:
+    """The nearest backlog key below/above `key` among ALL the project's issues (so a new
+    key never equals another issue's, even one now in a sprint or deleted)."""
+    op, order = ("<", "DESC") if below else (">", "ASC")
+    row = conn.execute(
+        f"""
+        SELECT backlog_key FROM issues INDEXED BY issues_backlog_key
+        WHERE project_id = ? AND backlog_key {op} ? AND row_id != ?
+        ORDER BY backlog_key {order} LIMIT 1
+        """,
+        (project_id, key, exclude),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def next_number(conn: sqlite3.Connection, project_id: str) -> int:
+    row = conn.execute("SELECT next_number FROM projects WHERE id = ?", (project_id,)).fetchone()
+    return int(row[0])
+
+
+def set_backlog_rank(conn: sqlite3.Connection, row_id: int, rank: str) -> int:
+    """Reposition one backlog issue; returns its new version (one row: no renumbering)."""
+    row = conn.execute(
+        "UPDATE issues SET backlog_rank = ?, version = version + 1 WHERE row_id = ? "
+        "RETURNING version",
+        (rank, row_id),
+    ).fetchone()
+    return int(row[0])
