@@ -318,7 +318,7 @@ async def test_roles_viewer_403_outsider_404_anonymous_401(team: Team) -> None:
 
 async def test_garbled_cursor_is_422(team: Team) -> None:
     number = await team.issue()
-    for cursor in ("%%%", "bm90LWpzb24", "WyJhIl0"):  # junk, not JSON, wrong arity
+    for cursor in ("%%%", "bm90LWpzb24", "WyJhIl0", "WyJ4IiwieSJd"):  # junk, text, arity, type
         response = await team.client.get(
             team.url(f"/issues/{number}/comments?cursor={cursor}"), headers=team.owner["headers"]
         )

@@ -52,7 +52,7 @@ async def test_logged_at_defaults_to_now(team: Team) -> None:
 async def test_list_has_totals_overall_and_per_user(team: Team) -> None:
     number = await team.issue()
     for hour, who, seconds in ((9, "developer", 600), (10, "owner", 300), (11, "developer", 900)):
-        body = {"seconds_spent": seconds, "logged_at": f"2024-05-02T{hour}:00:00Z"}
+        body = {"seconds_spent": seconds, "logged_at": f"2024-05-02T{hour:02d}:00:00Z"}
         assert (await log(team, number, body, who)).status == 201
     response = await team.client.get(
         team.url(f"/issues/{number}/time-entries?limit=2"), headers=team.viewer["headers"]

@@ -26,52 +26,59 @@ from tracker.domain.models.workflow import (
 from tracker.errors import NotFound, ValidationFailed
 from tracker.services.access import Access
 from tracker.services.changes import Actor, UnitOfWork
+from tracker.services.orgs import operator_access
 from tracker.services.runtime import Core
+from tracker.services.sprints import sprint_ref
 from tracker.services.workflow import project_of, read, to_stage, write
 from tracker.storage import boards as board_sql
 from tracker.storage import issues as issue_sql
 from tracker.storage import sprints as sprint_sql
 from tracker.storage import stages as stage_sql
+from tracker.storage.boards import CardRow
+
+CARD_FIELDS = ("id", "number", "title", "type", "priority", "stage_id", "estimate")
 
 
-def _cards(conn: sqlite3.Connection, key: str, rows: Sequence[sqlite3.Row]) -> list[Card]:
-    assignees = board_sql.assignees_of(conn, [row["id"] for row in rows])
+def _cards(conn: sqlite3.Connection, key: str, rows: Sequence[CardRow]) -> list[Card]:
+    """Cards from trusted rows: constructed without re-validation (2,000 per board)."""
+    assignees = board_sql.assignees_of(conn, [row[0] for row in rows])
     return [
-        Card(
-            id=row["id"],
-            key=f"{key}-{row['number']}",
-            number=row["number"],
-            title=row["title"],
-            type=row["type"],
-            priority=row["priority"],
-            stage_id=row["stage_id"],
-            assignees=assignees.get(row["id"], []),
-            estimate=row["estimate"],
-            rank=row["rank"],
+        Card.model_construct(
+            id=issue_id,
+            key=f"{key}-{number}",
+            number=number,
+            title=title,
+            type=type_,
+            priority=priority,
+            stage_id=stage_id,
+            assignees=assignees.get(issue_id, []),
+            estimate=estimate,
+            rank=rank,
         )
-        for row in rows
+        for issue_id, number, title, type_, priority, stage_id, estimate, rank in rows
     ]
 
 
-async def project_board(core: Core, access: Access, query: BoardQuery) -> Board:
-    """Every column in order with its count and its first `limit` cards by rank."""
+async def project_board_json(core: Core, access: Access, query: BoardQuery) -> bytes:
+    """The board as JSON (the `Board` shape): every column in order with its count and its
+    first `limit` cards by rank; cards are rendered by SQLite (see storage.boards)."""
     project = project_of(access)
 
-    def run(conn: sqlite3.Connection) -> Board:
+    def run(conn: sqlite3.Connection) -> bytes:
         counts = board_sql.column_counts(conn, project.id)
-        columns = []
+        parts = []
         for stage in stage_sql.list_stages(conn, project.id):
-            rows = board_sql.column_cards(conn, project.id, stage["id"], query.limit)
-            columns.append((stage, rows))
-        shown = [row for _, rows in columns for row in rows]
-        cards = iter(_cards(conn, project.key, shown))
-        return Board(columns=[
-            BoardColumn(stage=to_stage(stage), count=counts.get(stage["id"], 0),
-                        items=[next(cards) for _ in rows])
-            for stage, rows in columns
-        ])  # fmt: skip
+            items = board_sql.column_json(conn, project.key, project.id, stage["id"], query.limit)
+            parts.append(f'{{"stage":{to_stage(stage).model_dump_json()},'
+                         f'"count":{counts.get(stage["id"], 0)},"items":{items}}}')  # fmt: skip
+        return ('{"columns":[' + ",".join(parts) + "]}").encode()
 
     return await read(core, access, run)
+
+
+async def project_board(core: Core, access: Access, query: BoardQuery) -> Board:
+    """The board as a model (the CLI's table; HTTP sends project_board_json as it is)."""
+    return Board.model_validate_json(await project_board_json(core, access, query))
 
 
 async def sprint_board(core: Core, access: Access, sprint_id: str, query: BoardQuery) -> Board:
@@ -90,6 +97,17 @@ async def sprint_board(core: Core, access: Access, sprint_id: str, query: BoardQ
         ])  # fmt: skip
 
     return await read(core, access, run)
+
+
+async def board_as(
+    core: Core, org: str, project: str, sprint: str | None, limit: int, email: str | None
+) -> Board:
+    """`rhythm board`: the project board, or a sprint's (by id or name), operator rights."""
+    access, _ = await operator_access(core, org, email, project)
+    query = BoardQuery(limit=limit)
+    if sprint is None:
+        return await project_board(core, access, query)
+    return await sprint_board(core, access, await sprint_ref(core, access, sprint), query)
 
 
 # --- backlog ----------------------------------------------------------------------------------
@@ -139,7 +157,8 @@ async def move_in_backlog(core: Core, access: Access, data: BacklogMove, actor: 
         uow.record("issue", issue["id"], "update", project=project.id, field="backlog_rank",
                    old=issue["backlog_rank"], new=rank, version=version,
                    issue=issue["id"])  # fmt: skip
-        return _cards(uow.conn, project.key, [{**issue, "rank": rank}])[0]  # type: ignore[list-item]
+        card = (*(issue[name] for name in CARD_FIELDS), rank)
+        return _cards(uow.conn, project.key, [card])[0]  # type: ignore[list-item]
 
     return await write(core, access, actor, work)
 

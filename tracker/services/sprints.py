@@ -12,6 +12,8 @@ import json
 import sqlite3
 from typing import Any
 
+from pydantic import ValidationError as PydanticError
+
 from tracker.domain.ids import new_id, now_iso
 from tracker.domain.models.base import Page
 from tracker.domain.models.issues import decode_cursor, encode_cursor
@@ -36,6 +38,7 @@ from tracker.domain.workflow import (
 from tracker.errors import Conflict, NotFound, ValidationFailed
 from tracker.services.access import Access
 from tracker.services.changes import Actor, UnitOfWork
+from tracker.services.orgs import operator_access
 from tracker.services.runtime import Core
 from tracker.services.workflow import project_of, read, write
 from tracker.storage import sprints as sprint_sql
@@ -234,3 +237,68 @@ async def sprint_burndown(core: Core, access: Access, sprint_id: str) -> Burndow
         return _burndown(conn, _sprint_or_404(conn, project.id, sprint_id))
 
     return await read(core, access, run)
+
+
+# --- the operator door (`rhythm sprint ...` on a data directory) -----------------------------
+
+
+async def sprint_ref(core: Core, access: Access, ref: str) -> str:
+    """A sprint named on the command line by id or by name."""
+    project = project_of(access)
+
+    def find(conn: sqlite3.Connection) -> sqlite3.Row | None:
+        return sprint_sql.sprint_by_id(conn, project.id, ref) or sprint_sql.sprint_by_name(
+            conn, project.id, ref
+        )
+
+    row = await read(core, access, find)
+    if row is None:
+        raise NotFound(f"no sprint '{ref}' in {project.key}")
+    return str(row["id"])
+
+
+async def list_sprints_as(
+    core: Core, org: str, project: str, state: str | None, email: str | None
+) -> list[Sprint]:
+    access, _ = await operator_access(core, org, email, project)
+    query = SprintQuery(state=state, limit=200)  # type: ignore[arg-type]
+    page = await list_sprints(core, access, query)
+    items = list(page.items)
+    while page.next_cursor:
+        page = await list_sprints(
+            core, access, query.model_copy(update={"cursor": page.next_cursor})
+        )
+        items += page.items
+    return items
+
+
+async def create_sprint_as(
+    core: Core, org: str, project: str, data: dict[str, Any], email: str | None
+) -> Sprint:
+    access, actor = await operator_access(core, org, email, project)
+    try:
+        body = SprintIn.model_validate(data)
+    except PydanticError as exc:
+        raise ValidationFailed(validation_pairs(exc)) from None
+    return await create_sprint(core, access, body, actor)
+
+
+async def start_sprint_as(
+    core: Core, org: str, project: str, ref: str, email: str | None
+) -> Sprint:
+    access, actor = await operator_access(core, org, email, project)
+    return await start_sprint(core, access, await sprint_ref(core, access, ref), actor)
+
+
+async def complete_sprint_as(
+    core: Core, org: str, project: str, ref: str, move_to: str, email: str | None
+) -> Sprint:
+    """`--move-to` takes `backlog` or another sprint's id or name."""
+    access, actor = await operator_access(core, org, email, project)
+    sprint_id = await sprint_ref(core, access, ref)
+    target = move_to if move_to == BACKLOG else await sprint_ref(core, access, move_to)
+    return await complete_sprint(core, access, sprint_id, SprintComplete(move_to=target), actor)
+
+
+def validation_pairs(exc: PydanticError) -> list[tuple[str, str]]:
+    return [(".".join(map(str, e["loc"])) or "input", e["msg"]) for e in exc.errors()]

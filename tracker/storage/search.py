@@ -179,7 +179,7 @@ def _order(sorts: Sequence[SortKey]) -> list[tuple[str, bool]]:
         # bm25 is lower for better matches, so "most relevant first" is ascending
         sql_desc = not sort.descending if sort.key == "relevance" else sort.descending
         keys.append((SORT_COLUMNS[sort.key], sql_desc))
-    keys.append(("i.row_id", keys[0][1]))
+    keys.append(("i.row_id", sorts[0].descending))  # ties: newest first when "best first"
     return keys
 
 

@@ -30,6 +30,15 @@ def sprint_by_id(conn: sqlite3.Connection, project_id: str, sprint_id: str) -> s
     ).fetchone()
 
 
+def sprint_by_name(conn: sqlite3.Connection, project_id: str, name: str) -> sqlite3.Row | None:
+    """The newest sprint of that name (names need not be unique; people reuse them)."""
+    return conn.execute(
+        f"SELECT {_SPRINT_COLUMNS} FROM sprints WHERE project_id = ? AND name = ? COLLATE NOCASE "
+        "ORDER BY id DESC LIMIT 1",
+        (project_id, name),
+    ).fetchone()
+
+
 def active_sprint(conn: sqlite3.Connection, project_id: str) -> sqlite3.Row | None:
     return conn.execute(
         f"SELECT {_SPRINT_COLUMNS} FROM sprints WHERE project_id = ? AND state = 'active'",

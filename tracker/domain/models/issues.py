@@ -122,12 +122,21 @@ class IssueCreate(_IssueFields):
     custom_fields: dict[str, Any] = Field(default_factory=dict, max_length=100)
 
 
+def _no_null_defaults(schema: dict[str, Any]) -> None:
+    """A non-nullable PATCH field defaults to "absent", not to null: keep null out of its schema."""
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop and prop["default"] is None and "anyOf" not in prop:
+            del prop["default"]
+
+
 class IssuePatch(_IssueFields):
     """PATCH .../issues/{n}: only the fields present change; `custom_fields` merges by name.
 
     Fields typed without `None` (title, status...) refuse an explicit null; the
     others (sprint_id, parent, due_date, estimate) clear with null.
     """
+
+    model_config = _IssueFields.model_config | {"json_schema_extra": _no_null_defaults}
 
     title: str = Field(None, min_length=1, max_length=TITLE_MAX)  # type: ignore[assignment]
     description: str = Field(None)  # type: ignore[assignment]
@@ -141,6 +150,8 @@ class IssuePatch(_IssueFields):
     due_date: str | None = None
     estimate: int | None = Field(None, ge=0, le=10_000_000, description="minutes")
     custom_fields: dict[str, Any] = Field(None, max_length=100)  # type: ignore[assignment]
+    before: int | None = Field(None, ge=1, description="board: put the card above this issue")
+    after: int | None = Field(None, ge=1, description="board: put the card below this issue")
 
 
 class Issue(Output):
@@ -309,6 +320,8 @@ class CustomFieldIn(Input):
 
 class CustomFieldPatch(Input):
     """A field's type never changes (stored values would stop matching it)."""
+
+    model_config = Input.model_config | {"json_schema_extra": _no_null_defaults}
 
     name: str = Field(  # type: ignore[assignment]
         None, min_length=1, max_length=100, pattern=r"^[^\s:,\"](?:[^:,\"]*[^\s:,\"])?$"

@@ -14,7 +14,8 @@ PROJECT = "/orgs/{org}/projects/{project}"
 
 
 async def project_board(call: Call) -> web.Response:
-    return json_response(await boards.project_board(call.core, call.access, call.query))
+    body = await boards.project_board_json(call.core, call.access, call.query)
+    return web.Response(body=body, content_type="application/json")
 
 
 async def backlog(call: Call) -> web.Response:

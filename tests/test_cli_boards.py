@@ -1,0 +1,90 @@
+"""`rhythm board` and `rhythm sprint list|create|start|complete` on a data directory."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+
+CHEAP_ARGON = {"RHYTHM_ARGON2_MEMORY_KIB": "8192", "RHYTHM_ARGON2_TIME_COST": "1"}
+ANN = "ann@example.com"
+TODAY = datetime.now(UTC).date()
+
+
+@pytest.fixture
+def rhythm(tmp_path: Path) -> Any:
+    """`rhythm ... --data-dir <tmp>` with org `acme`, project WEB, user ann, two issues."""
+    runner = CliRunner()
+    data_dir = tmp_path / "data"
+
+    def run(*args: str, input: str | None = None) -> Any:
+        return runner.invoke(app, [*args, "--data-dir", str(data_dir)], input=input,
+                             env=CHEAP_ARGON)  # fmt: skip
+
+    setup = [
+        ("user", "create", ANN),
+        ("org", "create", "Acme", "--slug", "acme", "--as", ANN),
+        ("project", "create", "acme", "WEB", "Website", "--as", ANN),
+        ("issue", "create", "Login broken", "-o", "acme", "-p", "WEB", "--as", ANN),
+        ("issue", "create", "Slow search", "-o", "acme", "-p", "WEB", "--status", "In Progress",
+         "--as", ANN),
+    ]  # fmt: skip
+    for args in setup:
+        result = run(*args, input="long enough pw\nlong enough pw\n")
+        assert result.exit_code == 0, result.output
+    run.data_dir = data_dir  # type: ignore[attr-defined]
+    return run
+
+
+def tenant_rows(rhythm: Any, sql: str) -> list[tuple[Any, ...]]:
+    (db,) = Path(rhythm.data_dir).glob("*/tracker.db")
+    with sqlite3.connect(db) as conn:
+        return [tuple(r) for r in conn.execute(sql).fetchall()]
+
+
+def test_board_as_table_and_json(rhythm: Any) -> None:
+    result = rhythm("board", "-o", "acme", "-p", "web")
+    assert result.exit_code == 0, result.output
+    assert "Open (1)" in result.stdout and "In Progress (1)" in result.stdout
+    assert "WEB-1 Login broken" in result.stdout and "WEB-2 Slow search" in result.stdout
+    result = rhythm("board", "-o", "acme", "-p", "WEB", "--json", "--limit", "1")
+    board = json.loads(result.stdout)
+    assert [c["count"] for c in board["columns"]] == [1, 1, 0, 0]
+    assert rhythm("board", "-o", "acme", "-p", "NOPE").exit_code == 1
+
+
+def test_sprint_create_start_complete_list(rhythm: Any) -> None:
+    ends = str(TODAY + timedelta(days=13))
+    result = rhythm("sprint", "create", "Sprint 1", "-o", "acme", "-p", "WEB", "--starts",
+                    str(TODAY), "--ends", ends, "--goal", "ship", "--as", ANN)  # fmt: skip
+    assert result.exit_code == 0 and "created sprint Sprint 1" in result.stdout
+    (sprint_id,) = tenant_rows(rhythm, "SELECT id FROM sprints")[0]
+    assert rhythm("sprint", "start", "sprint 1", "-o", "acme", "-p", "WEB").exit_code == 0
+    result = rhythm("sprint", "start", sprint_id, "-o", "acme", "-p", "WEB")
+    assert result.exit_code == 1 and "already active" in result.output
+    result = rhythm("sprint", "complete", "Sprint 1", "-o", "acme", "-p", "WEB", "--as", ANN,
+                    "--json")  # fmt: skip
+    assert result.exit_code == 0 and json.loads(result.stdout)["state"] == "completed"
+    result = rhythm("sprint", "list", "-o", "acme", "-p", "WEB", "--json")
+    assert [s["state"] for s in json.loads(result.stdout)] == ["completed"]
+    result = rhythm("sprint", "list", "-o", "acme", "-p", "WEB", "--state", "active")
+    assert result.exit_code == 0 and "Sprint 1" not in result.stdout
+    actors = tenant_rows(rhythm, "SELECT DISTINCT origin FROM changes WHERE entity = 'sprint'")
+    assert actors == [("cli",)]
+
+
+def test_sprint_errors_are_one_line(rhythm: Any) -> None:
+    result = rhythm("sprint", "create", "Bad", "-o", "acme", "-p", "WEB", "--starts", "soon")
+    assert result.exit_code == 1 and "starts_at" in result.output
+    result = rhythm("sprint", "start", "Nope", "-o", "acme", "-p", "WEB")
+    assert result.exit_code == 1 and "no sprint 'Nope'" in result.output
+    rhythm("sprint", "create", "Undated", "-o", "acme", "-p", "WEB")
+    result = rhythm("sprint", "start", "Undated", "-o", "acme", "-p", "WEB")
+    assert result.exit_code == 1 and "required to start a sprint" in result.output
