@@ -56,6 +56,21 @@ async def test_board_shows_columns_counts_and_ranked_cards(world: World) -> None
     assert (await world.call("GET", world.url("/board?limit=201")))[0] == 422
 
 
+async def test_board_filtered_with_q(world: World) -> None:
+    await world.create(title="Login crash", priority="critical")
+    await world.create(title="Login slow", status="In Progress")
+    await world.create(title="Logout crash", assignees=[world.developer["id"]])
+    body = await board(world, "?q=login")
+    assert numbers_by_column(body) == {"Open": [1], "In Progress": [2], "Resolved": [],
+                                       "Closed": []}  # fmt: skip
+    assert [c["count"] for c in body["columns"]] == [1, 1, 0, 0]
+    assert numbers_by_column(await board(world, "?q=crash%20-priority:critical"))["Open"] == [3]
+    email = world.developer["email"]
+    assert numbers_by_column(await board(world, f"?q=assignee:{email}"))["Open"] == [3]
+    status, problem = await world.call("GET", world.url("/board?q=status:"))
+    assert status == 400 and "position" in problem
+
+
 async def test_move_card_between_and_within_columns(world: World) -> None:
     for n in range(4):
         await world.create(title=f"card {n}")

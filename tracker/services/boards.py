@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from fractional_indexing import generate_key_between
 
+from tracker.domain.ids import utcnow
 from tracker.domain.models.base import Page
 from tracker.domain.models.issues import decode_cursor, encode_cursor
 from tracker.domain.models.workflow import (
@@ -22,7 +23,9 @@ from tracker.domain.models.workflow import (
     BoardColumn,
     BoardQuery,
     Card,
+    SprintBoardQuery,
 )
+from tracker.domain.query import Query, parse_query
 from tracker.errors import NotFound, ValidationFailed
 from tracker.services.access import Access
 from tracker.services.changes import Actor, UnitOfWork
@@ -32,9 +35,11 @@ from tracker.services.sprints import sprint_ref
 from tracker.services.workflow import project_of, read, to_stage, write
 from tracker.storage import boards as board_sql
 from tracker.storage import issues as issue_sql
+from tracker.storage import search as search_sql
 from tracker.storage import sprints as sprint_sql
 from tracker.storage import stages as stage_sql
 from tracker.storage.boards import CardRow
+from tracker.storage.search_filters import FilterContext, emails_in
 
 CARD_FIELDS = ("id", "number", "title", "type", "priority", "stage_id", "estimate")
 
@@ -63,17 +68,39 @@ async def project_board_json(core: Core, access: Access, query: BoardQuery) -> b
     """The board as JSON (the `Board` shape): every column in order with its count and its
     first `limit` cards by rank; cards are rendered by SQLite (see storage.boards)."""
     project = project_of(access)
+    ctx = await _filter_context(core, access, query.q)
 
     def run(conn: sqlite3.Connection) -> bytes:
-        counts = board_sql.column_counts(conn, project.id)
+        where = board_sql.query_predicate(conn, ctx[0], ctx[1]) if ctx else None
+        counts = board_sql.column_counts(conn, project.id, where)
         parts = []
         for stage in stage_sql.list_stages(conn, project.id):
-            items = board_sql.column_json(conn, project.key, project.id, stage["id"], query.limit)
+            items = board_sql.column_json(
+                conn, project.key, project.id, stage["id"], query.limit, where
+            )
             parts.append(f'{{"stage":{to_stage(stage).model_dump_json()},'
                          f'"count":{counts.get(stage["id"], 0)},"items":{items}}}')  # fmt: skip
         return ('{"columns":[' + ",".join(parts) + "]}").encode()
 
-    return await read(core, access, run)
+    if ctx is None:
+        return await read(core, access, run)
+    assert access.org is not None
+    async with core.tenants.lease(access.org.id) as db:  # user-driven: under the time limit
+        return await db.read(run, time_limit_ms=core.settings.query_time_limit_ms)
+
+
+async def _filter_context(
+    core: Core, access: Access, q: str | None
+) -> tuple[Query, FilterContext] | None:
+    """Parse `q` (400 with the position of a fault) and resolve the emails it names."""
+    if not q or not q.strip():
+        return None
+    project = project_of(access)
+    query = parse_query(q)
+    emails = sorted(emails_in(query.filters))
+    rows = await core.system.read(lambda conn: search_sql.users_by_email(conn, emails))
+    found = {row["email"].lower(): row["id"] for row in rows}
+    return query, FilterContext((project.id,), access.user_id, found, utcnow())
 
 
 async def project_board(core: Core, access: Access, query: BoardQuery) -> Board:
@@ -81,7 +108,9 @@ async def project_board(core: Core, access: Access, query: BoardQuery) -> Board:
     return Board.model_validate_json(await project_board_json(core, access, query))
 
 
-async def sprint_board(core: Core, access: Access, sprint_id: str, query: BoardQuery) -> Board:
+async def sprint_board(
+    core: Core, access: Access, sprint_id: str, query: SprintBoardQuery
+) -> Board:
     """The sprint's issues by stage, each column ranked like the project board."""
     project = project_of(access)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 from fractional_indexing import generate_key_between
@@ -59,24 +60,31 @@ PLAIN_FIELDS = ("title", "description", "type", "priority", "due_date", "estimat
 
 
 def to_issue(row: sqlite3.Row, project_key: str, defs: list[FieldDef]) -> Issue:
-    """The API shape of a row from `storage.issues.ISSUE_VIEW` (search results reuse it).
-
-    model_validate on a dict: 3x faster than Issue(**kwargs) here (measured), and
-    a page of 50 issues spends more time here than in its query.
-    """
-    parent = row["parent_number"]
-    return Issue.model_validate(dict(
-        id=row["id"], key=f"{project_key}-{row['number']}", number=row["number"],
-        title=row["title"], description=row["description"], type=row["type"],
-        priority=row["priority"], status=row["status"], reporter=row["reporter"],
+    """The API shape of a row from `storage.issues.ISSUE_VIEW` (search results reuse it)."""
+    return _issue(
+        row, project_key, defs, status=row["status"], parent_number=row["parent_number"],
         assignees=json.loads(row["assignee_ids"]), tags=json.loads(row["tag_names"]),
-        sprint_id=row["sprint_id"], parent=None if parent is None else f"{project_key}-{parent}",
-        due_date=row["due_date"], estimate=row["estimate"],
-        custom_fields=by_name(defs, json.loads(row["custom_fields"])) if defs else {},
-        time_spent=row["time_spent"], comment_count=row["comment_count"],
-        created_at=row["created_at"], updated_at=row["updated_at"],
-        resolved_at=row["resolved_at"], version=row["version"],
-    ))  # fmt: skip
+    )  # fmt: skip
+
+
+def _issue(
+    row: Mapping[str, Any], project_key: str, defs: list[FieldDef], *, status: str,
+    parent_number: int | None, assignees: list[str], tags: list[str],
+) -> Issue:  # fmt: skip
+    """model_validate on a dict: 3x faster than Issue(**kwargs) here (measured), and
+    a page of 50 issues spends more time here than in its query."""
+    return Issue.model_validate({
+        "id": row["id"], "key": f"{project_key}-{row['number']}", "number": row["number"],
+        "title": row["title"], "description": row["description"], "type": row["type"],
+        "priority": row["priority"], "status": status, "reporter": row["reporter"],
+        "assignees": assignees, "tags": tags, "sprint_id": row["sprint_id"],
+        "parent": None if parent_number is None else f"{project_key}-{parent_number}",
+        "due_date": row["due_date"], "estimate": row["estimate"],
+        "custom_fields": by_name(defs, json.loads(row["custom_fields"])) if defs else {},
+        "time_spent": row["time_spent"], "comment_count": row["comment_count"],
+        "created_at": row["created_at"], "updated_at": row["updated_at"],
+        "resolved_at": row["resolved_at"], "version": row["version"],
+    })  # fmt: skip
 
 
 def if_match_ok(header: str | None, version: int) -> bool:
@@ -108,43 +116,46 @@ async def create_issue(core: Core, access: Access, data: IssueCreate, actor: Act
     def work(uow: UnitOfWork) -> Issue:
         conn = uow.conn
         stage = _stage(conn, project.id, data.status)
-        custom = apply_values(field_defs(conn, project.id), {}, data.custom_fields, creating=True)
+        defs = field_defs(conn, project.id)
+        custom = apply_values(defs, {}, data.custom_fields, creating=True)
+        parent = _parent(conn, project, data.parent, None)
         row = {
             "id": new_id(), "project_id": project.id, "title": data.title,
             "description": data.description, "type": data.type, "priority": data.priority,
             "stage_id": stage["id"], "reporter": actor.user_id, "due_date": data.due_date,
             "sprint_id": _sprint(conn, project.id, data.sprint_id), "estimate": data.estimate,
-            "parent_id": _parent(conn, project, data.parent, None),
+            "parent_id": None if parent is None else parent["id"],
             "rank": generate_key_between(issue_sql.last_rank(conn, project.id, stage["id"]), None),
             "custom_fields": json.dumps(custom), "created_at": uow.at, "updated_at": uow.at,
             "resolved_at": uow.at if stage["category"] == "done" else None,
+            "time_spent": 0, "comment_count": 0, "version": 1,
         }  # fmt: skip
         tags = resolve_tags(uow, project.id, data.tags, may_tag) if data.tags else []
         row["number"] = issue_sql.take_number(conn, project.id)
         issue_sql.insert_issue(conn, row)
-        issue = _record_create(uow, project, row, tags, data.assignees)
+        issue = _issue(
+            row, project.key, defs, status=stage["name"],
+            parent_number=None if parent is None else parent["number"],
+            assignees=sorted(data.assignees), tags=sorted((t["name"] for t in tags), key=str.lower),
+        )  # fmt: skip
+        _record_create(uow, project.id, issue, tags)
         return issue
 
     return await mutate(core, access.org.id, actor, work)
 
 
-def _record_create(
-    uow: UnitOfWork, project: ProjectRef, row: dict[str, Any], tags: list[sqlite3.Row],
-    assignees: list[str],
-) -> Issue:  # fmt: skip
-    """Links first (the post-image shows them), then the create row, then one row per link."""
+def _record_create(uow: UnitOfWork, project_id: str, issue: Issue, tags: list[sqlite3.Row]) -> None:
+    """The links, then the create row (full post-image), then one row per link."""
     for tag in tags:
-        tag_sql.link_tag(uow.conn, row["id"], tag["id"])
-    for user_id in assignees:
-        assignee_sql.add_assignee(uow.conn, row["id"], user_id)
-    issue = _view(uow.conn, project, row["number"])
-    uow.record("issue", issue.id, "create", project=project.id, new=issue.model_dump(),
+        tag_sql.link_tag(uow.conn, issue.id, tag["id"])
+    for user_id in issue.assignees:
+        assignee_sql.add_assignee(uow.conn, issue.id, user_id)
+    uow.record("issue", issue.id, "create", project=project_id, new=issue.model_dump(),
                version=1, issue=issue.id)  # fmt: skip
     for tag in tags:
-        record_tag_link(uow, project.id, issue.id, tag, "create", 1)
-    for user_id in assignees:
-        record_assignee_link(uow, project.id, issue.id, user_id, "create", 1)
-    return issue
+        record_tag_link(uow, project_id, issue.id, tag, "create", 1)
+    for user_id in issue.assignees:
+        record_assignee_link(uow, project_id, issue.id, user_id, "create", 1)
 
 
 # --- pieces shared by create and update ---------------------------------------------------
@@ -175,8 +186,8 @@ def _sprint(conn: sqlite3.Connection, project_id: str, sprint_id: str | None) ->
 
 def _parent(
     conn: sqlite3.Connection, project: ProjectRef, ref: str | int | None, issue_id: str | None
-) -> str | None:
-    """The parent's id: same project (else 422), and never a cycle (409)."""
+) -> sqlite3.Row | None:
+    """The parent issue: same project (else 422), and never a cycle (409)."""
     if ref is None:
         return None
     key, number = parse_issue_ref(ref)
@@ -187,7 +198,7 @@ def _parent(
         raise ValidationFailed([("parent", f"no issue {project.key}-{number}")])
     if issue_id is not None and issue_id in issue_sql.ancestors(conn, parent["id"]):
         raise Conflict("that parent would make a cycle of sub-issues")
-    return str(parent["id"])
+    return parent
 
 
 def _apply_status(
@@ -325,10 +336,10 @@ def _changed_columns(
     if "sprint_id" in named and patch.sprint_id != row["sprint_id"]:
         columns["sprint_id"] = after["sprint_id"] = _sprint(conn, project.id, patch.sprint_id)
     if "parent" in named:
-        parent_id = _parent(conn, project, patch.parent, row["id"])
-        if parent_id != row["parent_id"]:
-            columns["parent_id"] = parent_id
-            after["parent"] = _key_of(conn, project, parent_id)
+        parent = _parent(conn, project, patch.parent, row["id"])
+        if (None if parent is None else parent["id"]) != row["parent_id"]:
+            columns["parent_id"] = None if parent is None else parent["id"]
+            after["parent"] = None if parent is None else f"{project.key}-{parent['number']}"
     if "custom_fields" in named:
         stored = json.loads(row["custom_fields"])
         new = apply_values(defs, stored, patch.custom_fields or {}, creating=False)
@@ -336,13 +347,6 @@ def _changed_columns(
             columns["custom_fields"] = json.dumps(new)
             after.update(_custom_diff(defs, stored, new, before))
     return columns, after
-
-
-def _key_of(conn: sqlite3.Connection, project: ProjectRef, issue_id: str | None) -> str | None:
-    if issue_id is None:
-        return None
-    number = conn.execute("SELECT number FROM issues WHERE id = ?", (issue_id,)).fetchone()[0]
-    return f"{project.key}-{number}"
 
 
 def _custom_diff(

@@ -57,15 +57,6 @@ def _sprint_or_404(conn: sqlite3.Connection, project_id: str, sprint_id: str) ->
     return row
 
 
-def check_sprint_assignable(conn: sqlite3.Connection, project_id: str, sprint_id: str) -> None:
-    """For issue create/patch: the sprint exists in the project (422) and is not over (409)."""
-    row = sprint_sql.sprint_by_id(conn, project_id, sprint_id)
-    if row is None:
-        raise ValidationFailed([("sprint_id", "no such sprint in this project")])
-    if row["state"] == "completed":
-        raise Conflict("the sprint is completed; plan the issue into another sprint")
-
-
 async def create_sprint(core: Core, access: Access, data: SprintIn, actor: Actor) -> Sprint:
     project = project_of(access)
     check_dates(data.starts_at, data.ends_at)

@@ -11,6 +11,10 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from tracker.domain.fts import build_match
+from tracker.domain.query import Query
+from tracker.storage.search_filters import FilterContext, Sql, compile_filter
+
 #: A card row is a plain tuple in this order (+ rank): 2,000 cards per board are read,
 #: and tuples skip sqlite3.Row's per-name lookups (measured: a third of the board's time).
 CARD_COLUMNS = "id, number, title, type, priority, stage_id, estimate"
@@ -22,8 +26,8 @@ WHERE project_id = ? AND stage_id = ? AND deleted_at IS NULL
 ORDER BY rank LIMIT ?
 """
 _COUNTS = """
-SELECT stage_id, count(*) FROM issues INDEXED BY issues_board
-WHERE project_id = ? AND deleted_at IS NULL GROUP BY stage_id
+SELECT i.stage_id, count(*) FROM issues i INDEXED BY issues_board
+WHERE i.project_id = ? AND i.deleted_at IS NULL {where} GROUP BY i.stage_id
 """
 
 
@@ -41,21 +45,26 @@ def column_cards(
 
 _COLUMN_JSON = """
 SELECT json_group_array(json_object(
-    'id', id, 'key', :key || '-' || number, 'number', number, 'title', title,
+    'id', id, 'key', ? || '-' || number, 'number', number, 'title', title,
     'type', type, 'priority', priority, 'stage_id', stage_id,
     'assignees', json((SELECT json_group_array(user_id) FROM
                        (SELECT user_id FROM issue_assignees WHERE issue_id = c.id
                         ORDER BY user_id))),
     'estimate', estimate, 'rank', rank))
-FROM (SELECT id, number, title, type, priority, stage_id, estimate, rank
-      FROM issues INDEXED BY issues_board
-      WHERE project_id = :project AND stage_id = :stage AND deleted_at IS NULL
-      ORDER BY rank LIMIT :limit) AS c
+FROM (SELECT i.id, i.number, i.title, i.type, i.priority, i.stage_id, i.estimate, i.rank
+      FROM issues i INDEXED BY issues_board
+      WHERE i.project_id = ? AND i.stage_id = ? AND i.deleted_at IS NULL {where}
+      ORDER BY i.rank LIMIT ?) AS c
 """
 
 
 def column_json(
-    conn: sqlite3.Connection, project_key: str, project_id: str, stage_id: str, limit: int
+    conn: sqlite3.Connection,
+    project_key: str,
+    project_id: str,
+    stage_id: str,
+    limit: int,
+    where: Sql | None = None,
 ) -> str:
     """A column's first `limit` cards as a JSON array (the Card shape), built by SQLite.
 
@@ -64,15 +73,32 @@ def column_json(
     SQL (measured; bench/cases_boards.py). The aggregate keeps the ranked order of
     its LIMIT subquery.
     """
-    row = conn.execute(
-        _COLUMN_JSON, {"key": project_key, "project": project_id, "stage": stage_id,
-                       "limit": limit},
-    ).fetchone()  # fmt: skip
+    extra = where or Sql("")
+    sql = _COLUMN_JSON.format(where=f"AND {extra.text}" if extra.text else "")
+    row = conn.execute(sql, [project_key, project_id, stage_id, *extra.args, limit]).fetchone()
     return str(row[0])
 
 
-def column_counts(conn: sqlite3.Connection, project_id: str) -> dict[str, int]:
-    return {row[0]: row[1] for row in conn.execute(_COUNTS, (project_id,))}
+def column_counts(
+    conn: sqlite3.Connection, project_id: str, where: Sql | None = None
+) -> dict[str, int]:
+    extra = where or Sql("")
+    sql = _COUNTS.format(where=f"AND {extra.text}" if extra.text else "")
+    return {row[0]: row[1] for row in conn.execute(sql, [project_id, *extra.args])}
+
+
+def query_predicate(conn: sqlite3.Connection, query: Query, ctx: FilterContext) -> Sql:
+    """The board's `q`: its filters and words as one predicate on `issues i` (sorts are
+    ignored: a column is in rank order). Words go through the FTS index, once."""
+    parts = [compile_filter(conn, item, ctx) for item in query.filters]
+    match = build_match(query.terms)
+    if match.positive is not None:
+        parts.append(Sql("i.row_id IN (SELECT rowid FROM issue_search WHERE issue_search "
+                         "MATCH ?)", [match.positive]))  # fmt: skip
+    if match.negative is not None:
+        parts.append(Sql("i.row_id NOT IN (SELECT rowid FROM issue_search WHERE "
+                         "issue_search MATCH ?)", [match.negative]))  # fmt: skip
+    return Sql(" AND ".join(p.text for p in parts), [a for p in parts for a in p.args])
 
 
 def sprint_cards(conn: sqlite3.Connection, sprint_id: str) -> list[CardRow]:

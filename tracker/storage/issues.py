@@ -7,8 +7,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracker.storage.search_index import index_issue
-
 #: One issue as the API shows it: the row plus status name, parent number and links.
 ISSUE_VIEW = """
 SELECT i.*, s.name AS status, s.category AS status_category, par.number AS parent_number,
@@ -113,9 +111,16 @@ VALUES (:id, :project_id, :number, :title, :description, :type, :priority, :stag
 
 
 def insert_issue(conn: sqlite3.Connection, row: dict[str, Any]) -> int:
-    """Insert one issue and index it for search; returns its row_id."""
+    """Insert one issue and index it for search; returns its row_id.
+
+    The index entry is written from the values in hand (a new issue has no
+    comments), exactly what `index_issue` would read back from the view.
+    """
     row_id = int(conn.execute(_INSERT, row).lastrowid or 0)
-    index_issue(conn, row_id)
+    conn.execute(
+        "INSERT INTO issue_search (rowid, title, description, comments) VALUES (?, ?, ?, '')",
+        (row_id, row["title"], row["description"]),
+    )
     return row_id
 
 
@@ -199,15 +204,15 @@ def _marks(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
 
-def _filter_sql(f: IssueFilter) -> tuple[list[str], list[Any]]:
+def _filter_sql(f: IssueFilter, project_id: str) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     args: list[Any] = []
-    if f.statuses:
+    if f.statuses:  # the project id is bound again so the subquery runs once, not per row
         where.append(
             "i.stage_id IN (SELECT id FROM stages WHERE project_id = i.project_id "
-            f"AND name COLLATE NOCASE IN ({_marks(f.statuses)}))"
+            f"AND project_id = ? AND name COLLATE NOCASE IN ({_marks(f.statuses)}))"
         )
-        args += f.statuses
+        args += [project_id, *f.statuses]
     for column, values in (("i.priority", f.priorities), ("i.type", f.types)):
         if values:
             where.append(f"{column} IN ({_marks(values)})")
@@ -259,7 +264,7 @@ def list_issues(
     created or deleted meanwhile cannot shift the rest (no duplicates, no gaps).
     """
     keys = SORT_KEYS[sort]
-    where, args = _filter_sql(filters)
+    where, args = _filter_sql(filters, project_id)
     where = ["i.project_id = ?", "i.deleted_at IS NULL", *where]
     args = [project_id, *args]
     if after is not None:
@@ -268,7 +273,10 @@ def list_issues(
         args += after
     direction = "DESC" if descending else "ASC"
     order = ", ".join(f"{k} {direction}" for k in keys)
-    sql = f"{ISSUE_VIEW} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+    # Pick the page's rows first, then build the full view of just those: a sort
+    # that cannot use an index then never computes links for rows it drops.
+    page = f"SELECT i.row_id FROM issues i WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+    sql = f"{ISSUE_VIEW} WHERE i.row_id IN ({page}) ORDER BY {order}"
     return conn.execute(sql, [*args, limit]).fetchall()
 
 

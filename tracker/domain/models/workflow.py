@@ -154,8 +154,12 @@ class Board(Output):
     columns: list[BoardColumn]
 
 
-class BoardQuery(QueryModel):
+class SprintBoardQuery(QueryModel):
     limit: int = Field(50, ge=1, le=200, description="Cards per column")
+
+
+class BoardQuery(SprintBoardQuery):
+    q: str | None = Field(None, max_length=2000, description="query language filter (search)")
 
 
 class BacklogQuery(QueryModel):

@@ -7,9 +7,9 @@ from aiohttp import web
 from tracker.domain.models.base import Page
 from tracker.domain.models.workflow import (
     Board,
-    BoardQuery,
     Burndown,
     Sprint,
+    SprintBoardQuery,
     SprintComplete,
     SprintIn,
     SprintPatch,
@@ -81,7 +81,7 @@ ROUTES = [
           "Complete the active sprint; unfinished issues go to the backlog or a sprint",
           body=SprintComplete, response=Sprint, errors=(409,), tag="sprints"),
     Route("GET", ONE + "/board", sprint_board, Permission.PROJECT_READ,
-          "The sprint's issues by stage", query=BoardQuery, response=Board, tag="sprints"),
+          "The sprint's issues by stage", query=SprintBoardQuery, response=Board, tag="sprints"),
     Route("GET", ONE + "/burndown", sprint_burndown, Permission.PROJECT_READ,
           "Remaining issues and estimate per sprint day, from the change log",
           response=Burndown, tag="sprints"),
