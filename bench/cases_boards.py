@@ -2,9 +2,10 @@
 
 Two parts, as in cases_tenants.py:
 
-* the harness case ``board`` (``python -m bench run board``): plain aiohttp JSON
-  vs ``GET .../board?limit=200`` on a small project made through the API (the
-  harness cannot seed 100k issues into a server it starts itself);
+* the harness case ``board`` (``python -m bench run board``): plain aiohttp +
+  sqlite3 serving the same board (counts, 200 rows per column, json.dumps) vs
+  ``GET .../board?limit=200`` on 2,000 issues made through the API (the harness
+  cannot seed 100k issues into a server it starts itself);
 * ``python -m bench.cases_boards [--issues 100000]`` — the issue's benchmark: one
   project with N issues over 10 stages (bulk import), then in the same run:
   the raw grouped SQL (count by stage) and the raw board SQL (counts + one
@@ -35,6 +36,7 @@ import aiohttp
 from aiohttp import web
 
 from bench.api import PASSWORD, Api, register_and_login
+from bench.baselines import baseline
 from bench.cases import Request, case
 from tracker.core import close_core, open_core
 from tracker.domain.ids import iso
@@ -57,15 +59,55 @@ SHOWN = 200
 GOALS = {"board_p50": 20.0, "board_p99": 50.0, "ratio": 2.0, "move_p50": 5.0}
 
 
-@case("board", baseline="json_ok", request=Request("GET", "/"), goal=0.30)
+BOARD_ISSUES = 2_000
+BOARD_COLUMNS = ("Open", "In Progress", "Resolved", "Closed")
+
+
+@baseline("sqlite_board")
+def sqlite_board(db_path: Path) -> web.Application:
+    """GET / -> the same board from plain sqlite3: counts, 200 rows per column, json.dumps."""
+    conn = sqlite3.connect(db_path, check_same_thread=False)
+    conn.executescript(
+        "PRAGMA journal_mode=WAL; DROP TABLE IF EXISTS issues;"
+        "CREATE TABLE issues (id TEXT, number INTEGER, title TEXT, type TEXT, priority TEXT,"
+        " stage TEXT, estimate INTEGER, rank TEXT);"
+        "CREATE INDEX board ON issues(stage, rank);"
+    )
+    conn.executemany(
+        "INSERT INTO issues VALUES (?, ?, ?, 'task', 'normal', ?, NULL, ?)",
+        [(f"id-{n}", n, f"card {n}", BOARD_COLUMNS[n % 4], f"a{n:06d}")
+         for n in range(BOARD_ISSUES)],
+    )  # fmt: skip
+    conn.commit()
+    names = ("id", "number", "title", "type", "priority", "stage_id", "estimate", "rank")
+
+    async def handle(request: web.Request) -> web.Response:
+        counts = dict(conn.execute("SELECT stage, count(*) FROM issues GROUP BY stage"))
+        columns = []
+        for stage in BOARD_COLUMNS:
+            rows = conn.execute("SELECT * FROM issues WHERE stage = ? ORDER BY rank LIMIT ?",
+                                (stage, SHOWN)).fetchall()  # fmt: skip
+            items = [{**dict(zip(names, r, strict=True)), "key": f"WEB-{r[1]}", "assignees": []}
+                     for r in rows]  # fmt: skip
+            columns.append({"stage": {"name": stage}, "count": counts.get(stage, 0),
+                            "items": items})  # fmt: skip
+        return web.json_response({"columns": columns})
+
+    app = web.Application()
+    app.router.add_get("/", handle)
+    return app
+
+
+@case("board", baseline="sqlite_board", request=Request("GET", "/"), goal=0.50)
 async def board_case(api: Api) -> Request:
-    """plain aiohttp JSON vs GET .../board?limit=200 (500 issues, 4 columns)"""
+    """plain aiohttp + sqlite3 board vs GET .../board?limit=200 (2,000 issues, 4 columns)"""
     token = await register_and_login(api)
     org = await api.call("POST", "/api/v1/orgs", json={"name": "Bench"}, token=token, expect=201)
     base = f"/api/v1/orgs/{org['slug']}/projects"
     await api.call("POST", base, json={"name": "Web", "key": "WEB"}, token=token, expect=201)
-    columns = ("Open", "In Progress", "Resolved", "Closed")
-    bodies = iter({"title": f"card {n}", "status": columns[n % 4]} for n in range(500))
+    bodies = iter(
+        {"title": f"card {n}", "status": BOARD_COLUMNS[n % 4]} for n in range(BOARD_ISSUES)
+    )
 
     async def worker() -> None:
         for body in bodies:

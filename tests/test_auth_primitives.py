@@ -139,11 +139,15 @@ async def test_passwords_event_loop_keeps_ticking_while_hashing(hasher: Password
             last = now
 
     task = asyncio.create_task(ticker())
+    started = time.perf_counter()
     await asyncio.gather(*(hasher.hash(f"password {i}") for i in range(4)))
+    hashing = time.perf_counter() - started
     done.set()
     await task
+    # Inline hashing would freeze the loop for the whole batch; off-loop, the loop
+    # keeps ticking many times and no single gap comes close to the batch time.
     assert len(gaps) > 5
-    assert max(gaps) < 0.050
+    assert max(gaps) < hashing / 2
 
 
 async def test_passwords_close_stops_the_pool_threads() -> None:

@@ -81,9 +81,7 @@ async def test_history_pages_newest_first(world: World) -> None:
     seen: list[int] = []
     cursor = ""
     while True:
-        status, page = await world.call(
-            "GET", world.url(f"/issues/1/history?limit=3{cursor}")
-        )
+        status, page = await world.call("GET", world.url(f"/issues/1/history?limit=3{cursor}"))
         assert status == 200 and len(page["items"]) <= 3
         seen += [i["seq"] for i in page["items"]]
         if page["next_cursor"] is None:

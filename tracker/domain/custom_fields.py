@@ -151,3 +151,15 @@ def _number(text: str) -> int | float | str:
         except ValueError:
             continue
     return text
+
+
+def changed_by_name(
+    defs: list[FieldDef], old: dict[str, Any], new: dict[str, Any], before: dict[str, Any]
+) -> dict[str, Any]:
+    """`{custom_fields.<name>: new}` per changed field; adds the old values to `before`."""
+    changed: dict[str, Any] = {}
+    for field in defs:
+        if old.get(field.id) != new.get(field.id):
+            before[f"custom_fields.{field.name}"] = old.get(field.id)
+            changed[f"custom_fields.{field.name}"] = new.get(field.id)
+    return changed

@@ -15,12 +15,13 @@ from typing import Any
 
 from fractional_indexing import generate_key_between
 
-from tracker.domain.custom_fields import FieldDef, apply_values, by_name
+from tracker.domain.custom_fields import FieldDef, apply_values, by_name, changed_by_name
 from tracker.domain.ids import new_id
 from tracker.domain.models.issues import (
     Issue,
     IssueCreate,
     IssuePatch,
+    if_match_ok,
     parse_issue_ref,
 )
 from tracker.domain.permissions import ProjectRole
@@ -85,14 +86,6 @@ def _issue(
         "created_at": row["created_at"], "updated_at": row["updated_at"],
         "resolved_at": row["resolved_at"], "version": row["version"],
     })  # fmt: skip
-
-
-def if_match_ok(header: str | None, version: int) -> bool:
-    """RFC 9110 If-Match against the issue's version: `"3"`, `W/"3"`, `3`, lists and `*`."""
-    if header is None or header.strip() == "*":
-        return True
-    tags = [t.strip().removeprefix("W/").strip('"') for t in header.split(",")]
-    return str(version) in tags
 
 
 def _view(conn: sqlite3.Connection, project: ProjectRef, number: int) -> Issue:
@@ -345,20 +338,8 @@ def _changed_columns(
         new = apply_values(defs, stored, patch.custom_fields or {}, creating=False)
         if new != stored:
             columns["custom_fields"] = json.dumps(new)
-            after.update(_custom_diff(defs, stored, new, before))
+            after.update(changed_by_name(defs, stored, new, before))
     return columns, after
-
-
-def _custom_diff(
-    defs: list[FieldDef], old: dict[str, Any], new: dict[str, Any], before: dict[str, Any]
-) -> dict[str, Any]:
-    """One history field per custom field that changed: `custom_fields.<name>`."""
-    changed: dict[str, Any] = {}
-    for field in defs:
-        if old.get(field.id) != new.get(field.id):
-            before[f"custom_fields.{field.name}"] = old.get(field.id)
-            changed[f"custom_fields.{field.name}"] = new.get(field.id)
-    return changed
 
 
 async def set_issue_tags(
