@@ -102,6 +102,9 @@ def naive(conn: sqlite3.Connection, match: str, extra: str = "", args: tuple = (
 def small_caps(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(search_sql, "SCORE_CAP", 5)
     monkeypatch.setattr(search_sql, "FILTER_CAP", 3)
+    monkeypatch.setattr(search_sql, "JOIN_CAP", 10)
+    monkeypatch.setattr(search_sql, "DENSE_MIN_ISSUES", 10)
+    monkeypatch.setattr(search_sql, "DENSITY_PROBE", 2)
 
 
 @pytest.fixture

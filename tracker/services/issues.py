@@ -60,7 +60,7 @@ REPORTER_FIELDS = frozenset({"title", "description"})
 PLAIN_FIELDS = ("title", "description", "type", "priority", "due_date", "estimate")
 
 
-def to_issue(row: sqlite3.Row, project_key: str, defs: list[FieldDef]) -> Issue:
+def to_issue(row: Mapping[str, Any], project_key: str, defs: list[FieldDef]) -> Issue:
     """The API shape of a row from `storage.issues.ISSUE_VIEW` (search results reuse it)."""
     return _issue(
         row, project_key, defs, status=row["status"], parent_number=row["parent_number"],

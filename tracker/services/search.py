@@ -159,7 +159,7 @@ def _fingerprint(q: str) -> str:
 
 def _encode(position: search_sql.Position, q: str) -> str:
     return encode_search_cursor(
-        {"q": _fingerprint(q), "p": position.plan, "f": position.floor, "k": list(position.values)}
+        {"q": _fingerprint(q), "p": position.plan, "b": position.bound, "k": list(position.values)}
     )
 
 
@@ -167,17 +167,17 @@ def _decode(cursor: str, q: str, query: Query) -> search_sql.Position:
     state = decode_search_cursor(cursor)
     if state.get("q") != _fingerprint(q):
         raise BadRequest("the cursor belongs to another query")
-    plan, floor, values = state.get("p"), state.get("f"), state.get("k")
+    plan, bound, values = state.get("p"), state.get("b"), state.get("k")
     if (
         plan not in search_sql.PLANS
-        or not (floor is None or _is_int(floor))
+        or not (bound is None or _is_int(bound))
         or not isinstance(values, list)
-        or len(values) != len(search_sql.effective_sorts(query)) + 1
+        or len(values) != search_sql.sort_key_count(query, plan)
         or not all(_is_scalar(v) for v in values)
         or not _is_int(values[-1])
     ):
         raise BadRequest("invalid cursor")
-    return search_sql.Position(plan, floor, tuple(values))
+    return search_sql.Position(plan, bound, tuple(values))
 
 
 def _is_int(value: Any) -> bool:

@@ -3,32 +3,40 @@
 The FTS5 `MATCH` string comes only from `tracker.domain.fts` (quoted tokens and
 the operators it emits); filters come from `search_filters` (bound parameters,
 identifiers from constants). Visibility (`i.project_id IN (...)`) and
-`deleted_at IS NULL` are in the same WHERE as everything else, before LIMIT.
+`deleted_at IS NULL` sit in the same WHERE as every filter, before LIMIT.
 
-Why plans: bm25 scores every row it is asked to rank (~1.2 µs each), so a naive
-`MATCH … ORDER BY bm25 LIMIT 20` costs 0.2-1.75 s for a word in most of a
-million issues, and a filter on top does not shrink the work (issue 5). So the
-work is bounded by the shape of the query, measured cheaply first:
+Why plans. Measured at 1,000,000 issues on the benchmark box: bm25 costs 2-4 µs
+per scored row *plus* one pass over each term's whole doclist for its IDF (~100 ms
+for a word in 97 % of issues), joining a match to its issue 0.5-3 µs, and one
+FTS lookup by rowid 15-130 µs (with bm25 in such a lookup, the IDF pass repeats
+per row). A naive `MATCH … ORDER BY bm25 LIMIT 20` therefore takes seconds for
+a common word, and a project filter on top does not shrink it. So each query
+gets the cheapest plan that answers it, chosen with probes that read rowids
+from a doclist without scoring (~1 ms):
 
-- `plain`: no positive words. Walk issues in sort order (issues_updated,
-  issues_created, issues_number indexes); filters and negated words (one FTS
-  lookup per row) are checked along the way.
-- `exact`: the words match at most SCORE_CAP issues. A probe counts them in the
-  FTS doclist, newest first, without scoring; then every match is scored.
-- `filtered`: broad words, but the filters match at most FILTER_CAP issues: walk
-  those and ask the index about each one (`MATCH ? AND rowid = i.row_id`).
-- `window`: broad words and broad filters. Only the newest SCORE_CAP word
-  matches (rowid above the probe's floor) are ranked. The trade-off, on
-  purpose: for a word in more than SCORE_CAP issues, an older issue can rank
-  below its due place or not at all; the newest matches are ranked exactly, and
-  the answer comes in tens of milliseconds instead of seconds.
-- `walk`: broad words sorted by a column: walk issues in that order and check
-  each against the index until the page is full.
+- `plain`: no positive words. Walk issues in sort order (issues_updated /
+  issues_created / issues_number, or the *_all indexes org-wide); negated words
+  are one FTS lookup per row that reaches the page.
+- `exact`: the words match at most SCORE_CAP issues: every match is scored.
+- `filtered`: broad words, but visibility and filters leave at most FILTER_CAP
+  issues: those are checked against the index (no bm25), then the hits are
+  scored in one pass. Exact.
+- `recent`: relevance order, and every word is in more than half of the issues:
+  bm25's IDF for such a word is 0 (FTS5 clamps it to 1e-6), so the ranking
+  would be arbitrary; the newest matches come first, read straight off the
+  doclist.
+- `window` / `window_old`: everything else. Only matches above (below, for
+  oldest-first sorts) a rowid bound are considered: the newest SCORE_CAP matches,
+  widened by the inverse share of issues in scope so a small project still gets
+  its share, but never more than JOIN_CAP matches joined. The trade-off, on
+  purpose: for a word in more than SCORE_CAP issues an older issue can miss the
+  page; what is returned is the exact ranking of the newest matches, in tens of
+  milliseconds instead of seconds.
 
-Pagination is keyset in every plan: the cursor holds the plan, the window floor
-and the last row's sort values with its row id, so page 2 ranks the same window.
-Scores are bm25 numbers; an index change between pages (a new issue) can move
-a row across the page boundary, as with any relevance pagination.
+Pagination is keyset in every plan: the cursor holds the plan, the window bound
+and the last row's sort values with its row id, so page 2 ranks the same
+window. Scores are bm25 numbers; a new issue between pages can shift bm25's
+statistics and move a row across a page boundary, as with any relevance paging.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracker.domain.fts import MatchPlan, build_match
-from tracker.domain.query import Query, SortKey
+from tracker.domain.query import Query, SortKey, TextTerm
 from tracker.storage.issues import ISSUE_VIEW
 from tracker.storage.search_filters import (
     PRIORITY_RANK,
@@ -49,8 +57,12 @@ from tracker.storage.search_filters import (
     compile_filter,
 )
 
-SCORE_CAP = 20_000  # rows bm25 may score for one page: ~25 ms at 1.2 µs each
-FILTER_CAP = 5_000  # filter matches small enough to check one by one against the index
+SCORE_CAP = 10_000  # matches bm25 may score for one page
+FILTER_CAP = 1_000  # candidate issues few enough to check one by one (30-60 µs each)
+JOIN_CAP = 60_000  # matches a window may join to their issues (~0.5 µs each, in rowid order)
+DENSE = 0.5  # share of issues above which a word's IDF is 0
+DENSE_MIN_ISSUES = 50_000  # below this size, exact bm25 is cheap: never `recent`
+DENSITY_PROBE = 1_000  # matches read to estimate a word's share
 #: bm25 weights of (title, description, comments): the title counts most (SPEC §5).
 SCORE = "bm25(issue_search, 5.0, 1.0, 0.5)"
 SORT_COLUMNS = {
@@ -60,17 +72,16 @@ SORT_COLUMNS = {
     "priority": PRIORITY_RANK,
     "relevance": SCORE,
 }
-#: Sorts an index serves in order (project scope), so a walk can stop at the page size.
-INDEXED_SORTS = frozenset({"updated", "created", "number"})
-PLANS = frozenset({"plain", "exact", "filtered", "window", "walk"})
+PLANS = frozenset({"plain", "exact", "filtered", "recent", "window", "window_old"})
+_FTS_JOIN = "issue_search JOIN issues i ON i.row_id = issue_search.rowid AND issue_search MATCH ?"
 
 
 @dataclass(frozen=True)
 class Position:
-    """Where a page ended: the plan, the window floor, and the last row's sort values + row id."""
+    """Where a page ended: the plan, its window bound, the last row's sort values + row id."""
 
     plan: str
-    floor: int | None
+    bound: int | None
     values: tuple[Any, ...]
 
 
@@ -99,19 +110,35 @@ def effective_sorts(query: Query) -> tuple[SortKey, ...]:
     return (SortKey(key="relevance" if words else "updated", descending=True),)
 
 
+def sort_key_count(query: Query, plan: str) -> int:
+    """How many values a cursor of this query and plan carries."""
+    return 1 if plan == "recent" else len(effective_sorts(query)) + 1
+
+
+@dataclass
+class _Job:
+    """One search, compiled: what every plan needs."""
+
+    conn: sqlite3.Connection
+    spec: SearchSpec
+    match: MatchPlan
+    where: Sql
+    sorts: tuple[SortKey, ...]
+
+
 def search(conn: sqlite3.Connection, spec: SearchSpec) -> SearchPage:
     """One page of row ids in order, by the cheapest plan that answers the query."""
     match = build_match(spec.query.terms)
-    where = _where(conn, spec, match)
-    sorts = effective_sorts(spec.query)
+    job = _Job(conn, spec, match, _where(conn, spec, match), effective_sorts(spec.query))
     if spec.after is not None:
-        plan, floor = spec.after.plan, spec.after.floor
+        plan, bound = spec.after.plan, spec.after.bound
     else:
-        plan, floor = _choose(conn, spec, match, where, sorts)
-    rows = _run(conn, plan, floor, match, where, sorts, spec)
+        plan, bound = _choose(job)
+    keys = _order(job.sorts, plan)
+    rows = _run(job, plan, bound, keys)
     more = len(rows) > spec.limit
     rows = rows[: spec.limit]
-    next_position = Position(plan, floor, tuple(rows[-1][1:])) if more and rows else None
+    next_position = Position(plan, bound, tuple(rows[-1][1:])) if more and rows else None
     return SearchPage([r[0] for r in rows], next_position, plan, match.positive)
 
 
@@ -121,7 +148,9 @@ def _where(conn: sqlite3.Connection, spec: SearchSpec, match: MatchPlan) -> Sql:
     parts = [
         Sql("i.project_id = ?", [ids[0]])
         if len(ids) == 1
-        else Sql("i.project_id IN (SELECT value FROM json_each(?))", [json.dumps(ids)]),
+        # unary +: several projects cannot use a per-project index for the order,
+        # so let the planner walk the org-wide sort index instead
+        else Sql("+i.project_id IN (SELECT value FROM json_each(?))", [json.dumps(ids)]),
         Sql("i.deleted_at IS NULL"),
     ]
     parts += [compile_filter(conn, item, spec.ctx) for item in spec.query.filters]
@@ -133,38 +162,42 @@ def _where(conn: sqlite3.Connection, spec: SearchSpec, match: MatchPlan) -> Sql:
     return Sql(" AND ".join(p.text for p in parts), [a for p in parts for a in p.args])
 
 
-def _choose(
-    conn: sqlite3.Connection, spec: SearchSpec, match: MatchPlan, where: Sql,
-    sorts: Sequence[SortKey],
-) -> tuple[str, int | None]:  # fmt: skip
-    """Pick the plan (module docstring) with at most two cheap, bounded probes."""
-    if match.positive is None:
+# --- choosing a plan ----------------------------------------------------------------------
+
+
+def _choose(job: _Job) -> tuple[str, int | None]:
+    """Pick the plan (module docstring) with a few cheap, bounded probes."""
+    positive = job.match.positive
+    if positive is None:
         return "plain", None
-    floor = _text_floor(conn, match.positive)
-    if floor is None:
+    newest = _nth_match(job.conn, positive, SCORE_CAP, newest_first=True)
+    if newest is None:
         return "exact", None
-    if spec.query.filters and _filter_count(conn, where) <= FILTER_CAP:
+    if _candidates(job.conn, job.where) <= FILTER_CAP:
         return "filtered", None
-    if sorts[0].key in INDEXED_SORTS and len(spec.ctx.project_ids) == 1:
-        return "walk", None
-    return "window", floor
+    first = job.sorts[0]
+    if first.key == "relevance" and first.descending and _all_dense(job):
+        return "recent", None
+    oldest_first = first.key != "relevance" and not first.descending
+    return _window(job, newest, oldest_first)
 
 
-def _text_floor(conn: sqlite3.Connection, positive: str) -> int | None:
-    """The rowid below the newest SCORE_CAP matches, or None when there are no more than that.
+def _nth_match(conn: sqlite3.Connection, match: str, n: int, newest_first: bool) -> int | None:
+    """The rowid of the (n+1)-th match from one end, or None when there are no more than n.
 
-    Reads rowids from the doclist newest first; no row is scored or joined.
+    Reads rowids from the doclist only: nothing is scored or joined.
     """
+    order = "DESC" if newest_first else "ASC"
     row = conn.execute(
         "SELECT rowid FROM issue_search WHERE issue_search MATCH ? "
-        "ORDER BY rowid DESC LIMIT 1 OFFSET ?",
-        (positive, SCORE_CAP),
+        f"ORDER BY rowid {order} LIMIT 1 OFFSET ?",
+        (match, n),
     ).fetchone()
     return None if row is None else int(row[0])
 
 
-def _filter_count(conn: sqlite3.Connection, where: Sql) -> int:
-    """How many issues the filters match, counting no further than FILTER_CAP + 1."""
+def _candidates(conn: sqlite3.Connection, where: Sql) -> int:
+    """How many issues visibility and filters leave, counting no further than FILTER_CAP + 1."""
     row = conn.execute(
         f"SELECT count(*) FROM (SELECT 1 FROM issues i WHERE {where.text} LIMIT ?)",
         [*where.args, FILTER_CAP + 1],
@@ -172,8 +205,64 @@ def _filter_count(conn: sqlite3.Connection, where: Sql) -> int:
     return int(row[0])
 
 
-def _order(sorts: Sequence[SortKey]) -> list[tuple[str, bool]]:
+def _row_span(conn: sqlite3.Connection) -> tuple[int, int]:
+    row = conn.execute("SELECT coalesce(min(row_id), 0), coalesce(max(row_id), 0) FROM issues")
+    low, high = row.fetchone()
+    return int(low), int(high)
+
+
+def _all_dense(job: _Job) -> bool:
+    """Every positive word is in more than DENSE of all issues (its IDF is 0)."""
+    low, high = _row_span(job.conn)
+    if high - low < DENSE_MIN_ISSUES:
+        return False
+    for term in job.spec.query.terms:
+        if term.negated:
+            continue
+        nth = _nth_match(job.conn, _single(term), DENSITY_PROBE, newest_first=True)
+        if nth is None or DENSITY_PROBE / max(1, high - nth) <= DENSE:
+            return False
+    return True
+
+
+def _single(term: TextTerm) -> str:
+    positive = build_match([term]).positive
+    assert positive is not None
+    return positive
+
+
+def _window(job: _Job, newest: int, oldest_first: bool) -> tuple[str, int | None]:
+    """The rowid bound that holds ~SCORE_CAP in-scope matches, joining at most JOIN_CAP."""
+    low, high = _row_span(job.conn)
+    share = _scope_share(job, high - low + 1)
+    if oldest_first:
+        oldest = _nth_match(job.conn, job.match.positive or "", SCORE_CAP, newest_first=False)
+        span = (oldest or high) - low
+    else:
+        span = high - newest
+    span = int(span * min(1 / share, JOIN_CAP / SCORE_CAP))
+    if oldest_first:
+        return "window_old", (low + span if low + span < high else None)
+    return "window", (high - span if high - span > low else None)
+
+
+def _scope_share(job: _Job, total: int) -> float:
+    """The share of all issues that are in the searched projects (numbers taken, cheaply)."""
+    row = job.conn.execute(
+        "SELECT coalesce(sum(next_number - 1), 0) FROM projects "
+        "WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps(job.spec.ctx.project_ids),),
+    ).fetchone()
+    return min(1.0, max(int(row[0]), 1) / max(total, 1))
+
+
+# --- running a plan -----------------------------------------------------------------------
+
+
+def _order(sorts: Sequence[SortKey], plan: str) -> list[tuple[str, bool]]:
     """(expression, descending in SQL) per key, then the row id as the tie-break."""
+    if plan == "recent":  # the doclist's own order, so the FTS scan stops at the page
+        return [("issue_search.rowid", True)]
     keys = []
     for sort in sorts:
         # bm25 is lower for better matches, so "most relevant first" is ascending
@@ -193,44 +282,57 @@ def _keyset(keys: list[tuple[str, bool]], values: Sequence[Any]) -> Sql:
     return Sql("(" + " OR ".join(ors) + ")", args)
 
 
-def _run(
-    conn: sqlite3.Connection, plan: str, floor: int | None, match: MatchPlan, where: Sql,
-    sorts: Sequence[SortKey], spec: SearchSpec,
-) -> list[tuple[Any, ...]]:  # fmt: skip
-    keys = _order(sorts)
-    columns = ", ".join(expr for expr, _ in keys)
+def _run(job: _Job, plan: str, bound: int | None, keys: list[tuple[str, bool]]) -> list[tuple]:
+    prefix, source, where = _source(job, plan, bound, keys)
     conditions = [where]
-    if spec.after is not None:
-        if len(spec.after.values) != len(keys):
-            raise ValueError("cursor shape")
-        conditions.append(_keyset(keys, spec.after.values))
-    source, match_args = _source(plan, floor, match)
+    after = job.spec.after
+    if after is not None:
+        if len(after.values) != len(keys):
+            raise ValueError("cursor does not fit this query")
+        conditions.append(_keyset(keys, after.values))
+    columns = ", ".join(expr for expr, _ in keys)
     order = ", ".join(f"{expr} {'DESC' if desc else 'ASC'}" for expr, desc in keys)
     sql = (
-        f"SELECT i.row_id, {columns} FROM {source} "
+        f"{prefix.text} SELECT i.row_id, {columns} FROM {source.text} "
         f"WHERE {' AND '.join(c.text for c in conditions)} ORDER BY {order} LIMIT ?"
     )
-    args = [*match_args, *(a for c in conditions for a in c.args), spec.limit + 1]
-    return [tuple(row) for row in conn.execute(sql, args)]
+    args = [*prefix.args, *source.args, *(a for c in conditions for a in c.args)]
+    return [tuple(row) for row in job.conn.execute(sql, [*args, job.spec.limit + 1])]
 
 
-def _source(plan: str, floor: int | None, match: MatchPlan) -> tuple[str, list[Any]]:
-    """The FROM clause (and its leading parameters) of each plan."""
+def _source(
+    job: _Job, plan: str, bound: int | None, keys: list[tuple[str, bool]]
+) -> tuple[Sql, Sql, Sql]:
+    """(WITH prefix, FROM clause, WHERE) of each plan, each with its parameters."""
+    positive = job.match.positive
     if plan == "plain":
-        return "issues i", []
-    if plan in ("exact", "window"):
-        bound = " AND issue_search.rowid > ?" if floor is not None else ""
-        return (
-            "issue_search JOIN issues i ON i.row_id = issue_search.rowid "
-            f"AND issue_search MATCH ?{bound}",
-            [match.positive] + ([floor] if floor is not None else []),
-        )
-    # filtered / walk: issues drive (CROSS JOIN keeps them outside), one index lookup per row
-    return (
-        "issues i CROSS JOIN issue_search ON issue_search.rowid = i.row_id "
-        "AND issue_search MATCH ?",
-        [match.positive],
+        return Sql(""), Sql("issues i"), job.where
+    if plan == "filtered":
+        return _filtered(job, keys)
+    if plan in ("window", "window_old") and bound is not None:
+        op = ">" if plan == "window" else "<"
+        source = Sql(f"{_FTS_JOIN} AND issue_search.rowid {op} ?", [positive, bound])
+        return Sql(""), source, job.where
+    return Sql(""), Sql(_FTS_JOIN, [positive]), job.where
+
+
+def _filtered(job: _Job, keys: list[tuple[str, bool]]) -> tuple[Sql, Sql, Sql]:
+    """Candidates from the issues side, checked against the index without scoring; the hits
+    are then scored in one pass over their rowid range (bm25 per lookup redoes its IDF)."""
+    prefix = Sql(
+        f"WITH cand AS MATERIALIZED (SELECT i.row_id FROM issues i WHERE {job.where.text} "
+        "LIMIT ?), hit AS MATERIALIZED (SELECT rowid AS row_id FROM issue_search "
+        "WHERE issue_search MATCH ? AND rowid IN (SELECT row_id FROM cand))",
+        [*job.where.args, FILTER_CAP + 1, job.match.positive],
     )
+    if any(expr == SCORE for expr, _ in keys):
+        source = Sql(
+            f"{_FTS_JOIN} AND issue_search.rowid BETWEEN (SELECT min(row_id) FROM hit) "
+            "AND (SELECT max(row_id) FROM hit)",
+            [job.match.positive],
+        )
+        return prefix, source, Sql("+i.row_id IN (SELECT row_id FROM hit)")
+    return prefix, Sql("issues i"), Sql("i.row_id IN (SELECT row_id FROM hit)")
 
 
 # --- what a page needs besides the plan -----------------------------------------------------
