@@ -109,12 +109,15 @@ def small_caps(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def corpus(conn: sqlite3.Connection) -> dict[str, list[int]]:
-    """20 'common' issues (varied lengths, 2 critical), 3 'rare' ones, 5 in OPS."""
-    common = add_issues(conn, P1, [("common " + "filler " * (n % 7)).strip() for n in range(20)])
+    """WEB: 32 'common' issues (every 4th also 'middling', 2 critical), 3 'rare'; OPS: 3."""
+    titles = [
+        ("common middling " if n % 4 == 0 else "common ") + "filler " * (n % 7) for n in range(32)
+    ]
+    common = add_issues(conn, P1, titles)
     conn.execute("UPDATE issues SET priority = 'critical' WHERE row_id IN (?, ?)", common[3:5])
     rare = add_issues(conn, P1, ["rare common", "rare thing", "rare other"])
-    ops = add_issues(conn, P2, ["common ops"] * 5)
-    return {"common": common, "rare": rare, "ops": ops}
+    ops = add_issues(conn, P2, ["common ops"] * 3)
+    return {"common": common, "middling": common[::4], "rare": rare, "ops": ops}
 
 
 def test_few_matches_are_scored_exactly(
@@ -126,16 +129,28 @@ def test_few_matches_are_scored_exactly(
     assert sorted(page.row_ids) == corpus["rare"]
 
 
-def test_broad_words_rank_only_the_newest_window(
+def test_broad_words_rank_only_a_window_of_the_newest_matches(
     conn: sqlite3.Connection, corpus: dict[str, Any], small_caps: None
 ) -> None:
-    page = run(conn, "common")
-    assert page.plan == "window"
-    newest = sorted(naive(conn, '"common"'), reverse=True)[:5]
-    floor = sorted(naive(conn, '"common"'), reverse=True)[5]
-    expected = naive(conn, '"common"', "AND i.project_id = ? AND i.row_id > ?", (P1, floor))
+    page = run(conn, "middling")
+    assert page.plan == "window" and page.bound is not None
+    expected = naive(conn, '"middling"', "AND i.project_id = ? AND i.row_id > ?", (P1, page.bound))
     assert page.row_ids == expected
-    assert set(page.row_ids) <= set(newest)
+    in_window = [r for r in corpus["middling"] if r > page.bound]
+    assert len(in_window) >= 2 and set(page.row_ids) == set(in_window)
+    oldest = run(conn, "middling sort:created-asc")
+    assert oldest.plan == "window_old" and oldest.bound is not None
+    assert oldest.row_ids[0] == corpus["middling"][0]
+
+
+def test_a_word_in_most_issues_lists_the_newest_matches(
+    conn: sqlite3.Connection, corpus: dict[str, Any], small_caps: None
+) -> None:
+    page = run(conn, "common", limit=4)
+    assert page.plan == "recent"
+    newest_web = sorted(corpus["common"] + corpus["rare"][:1], reverse=True)[:4]
+    assert page.row_ids == newest_web
+    assert run(conn, "common middling").plan == "window"  # one informative word: bm25 again
 
 
 def test_broad_words_with_narrow_filters_check_each_filtered_issue(
@@ -145,20 +160,8 @@ def test_broad_words_with_narrow_filters_check_each_filtered_issue(
     assert page.plan == "filtered"
     assert page.row_ids == naive(conn, '"common"', "AND i.priority = 'critical'")
     assert sorted(page.row_ids) == corpus["common"][3:5]
-
-
-def test_broad_words_sorted_by_a_column_walk_its_index(
-    conn: sqlite3.Connection, corpus: dict[str, Any], small_caps: None
-) -> None:
-    page = run(conn, "common sort:created-asc", limit=4)
-    assert page.plan == "walk"
-    expected = conn.execute(
-        "SELECT row_id FROM issues WHERE project_id = ? AND row_id IN "
-        "(SELECT rowid FROM issue_search WHERE issue_search MATCH 'common') "
-        "ORDER BY created_at, row_id LIMIT 4",
-        (P1,),
-    ).fetchall()
-    assert page.row_ids == [r[0] for r in expected]
+    by_number = run(conn, "common project:ops sort:number", projects=(P1, P2))
+    assert by_number.plan == "filtered" and by_number.row_ids == corpus["ops"]
 
 
 def test_no_words_is_a_plain_walk_and_negation_excludes_matches(
@@ -173,8 +176,9 @@ def test_no_words_is_a_plain_walk_and_negation_excludes_matches(
 def test_pages_join_up_in_every_plan(
     conn: sqlite3.Connection, corpus: dict[str, Any], small_caps: None
 ) -> None:
-    for q in ("common", "rare", "common priority:critical", "common sort:created", "sort:number",
-              "common sort:priority sort:number-asc"):  # fmt: skip
+    for q in ("common", "middling", "rare", "common priority:critical", "middling sort:created",
+              "middling sort:created-asc", "sort:number", "middling sort:priority sort:number-asc",
+              "-common"):  # fmt: skip
         whole = run(conn, q, limit=100).row_ids
         pages: list[int] = []
         after = None
@@ -200,7 +204,7 @@ def test_filters_compile_to_parameters_only(
 ) -> None:
     hostile = 'status:"x\') OR 1=1 --" tag:"\'; DROP TABLE issues; --"'
     assert run(conn, hostile).row_ids == []
-    assert conn.execute("SELECT count(*) FROM issues").fetchone()[0] == 28
+    assert conn.execute("SELECT count(*) FROM issues").fetchone()[0] == 38
 
 
 def test_stamp_pads_years_and_rounds_up_to_the_millisecond() -> None:

@@ -69,7 +69,7 @@ async def list_issues(core: Core, access: Access, query: IssueListQuery) -> Page
     after = _after(query, sort)
     filters = _filters(query, access.user_id)
 
-    def read(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], list[FieldDef]]:
+    def read(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], list[FieldDef]]:
         rows = issue_sql.list_issues(
             conn, project.id, filters, sort, direction == "desc", after, query.limit + 1
         )

@@ -39,32 +39,55 @@ class UnitCancelled(Exception):
     """Raised on the writer thread when the awaiting request went away before COMMIT."""
 
 
+def new_thread() -> ThreadPoolExecutor:
+    """A single-thread executor: the one thread that owns a connection."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="db")
+
+
+async def stop_thread(executor: ThreadPoolExecutor) -> None:
+    """Join the thread off the event loop (a join blocks)."""
+    await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)
+
+
 class Database:
     """A SQLite file with its dedicated thread. Open with `Database.open`."""
 
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: Path, name: str, thread: ThreadPoolExecutor | None = None) -> None:
         self.path = path
         self.name = name
         self.leases = 0
         self.last_used = time.monotonic()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"db-{name[:12]}")
+        self._executor = thread or new_thread()
         self._conn: sqlite3.Connection | None = None
         self._closed = False
 
     @classmethod
     async def open(
-        cls, path: Path, *, create: bool, synchronous: str = "NORMAL", name: str | None = None
+        cls,
+        path: Path,
+        *,
+        create: bool,
+        synchronous: str = "NORMAL",
+        name: str | None = None,
+        thread: ThreadPoolExecutor | None = None,
     ) -> Database:
-        """Open (or with `create`, create) a database; `mode=rw` never creates a file."""
-        db = cls(path, name or path.parent.name)
+        """Open (or with `create`, create) a database; `mode=rw` never creates a file.
+
+        `thread` reuses an idle single-thread executor (see `detach_thread`), which
+        saves starting and joining an OS thread each time the tenant LRU churns.
+        """
+        db = cls(path, name or path.parent.name, thread)
         try:
-            # The first submit starts the executor's thread and waits until it runs
-            # (Thread.start); done from a helper thread so the event loop never blocks
-            # on it (measured: a third of loop time when tenants churn through the LRU).
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(
-                None, lambda: db._executor.submit(db._connect, create, synchronous).result()
-            )
+            if thread is not None:  # already running: one hop
+                await db._call(db._connect, create, synchronous)
+            else:
+                # The first submit starts the executor's thread and waits until it runs
+                # (Thread.start); done from a helper thread so the event loop never blocks
+                # on it (measured: a third of loop time when tenants churn through the LRU).
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(
+                    None, lambda: db._executor.submit(db._connect, create, synchronous).result()
+                )
         except BaseException:
             db._executor.shutdown(wait=False)
             raise
@@ -147,16 +170,24 @@ class Database:
                 conn.execute("ROLLBACK")
             raise
 
-    async def close(self, checkpoint: bool = True) -> None:
-        """Checkpoint the WAL into the main file and close; waits for queued units first."""
+    async def close(self, checkpoint: bool = True, *, keep_thread: bool = False) -> None:
+        """Checkpoint the WAL into the main file and close; waits for queued units first.
+
+        With `keep_thread`, the thread stays alive for `detach_thread` to hand on.
+        """
         if self._closed:
             return
         try:
             await self._call(self._close_on_thread, checkpoint)
         finally:
             self._closed = True
-            # Joining the thread blocks; do it off the event loop.
-            await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
+            if not keep_thread:
+                await stop_thread(self._executor)
+
+    def detach_thread(self) -> ThreadPoolExecutor:
+        """The (idle) thread of a database closed with `keep_thread=True`."""
+        assert self._closed and self._conn is None
+        return self._executor
 
     def _close_on_thread(self, checkpoint: bool) -> None:
         if self._conn is None:

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-#: Issue rows with their status name and parent number (links come separately, by page).
-_ROWS = """
-SELECT i.*, s.name AS status, s.category AS status_category, par.number AS parent_number
-FROM issues i
-JOIN stages s ON s.id = i.stage_id
-LEFT JOIN issues par ON par.id = i.parent_id
-"""
 
 #: One issue as the API shows it: the row plus status name, parent number and links.
 ISSUE_VIEW = """
@@ -266,7 +257,7 @@ def list_issues(
     descending: bool,
     after: list[Any] | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[sqlite3.Row]:
     """One page in keyset order: rows strictly after `after` (the last key of the previous page).
 
     The key columns are unique together, so a page boundary is exact: an issue
@@ -285,33 +276,8 @@ def list_issues(
     # Pick the page's rows first, then build the full view of just those: a sort
     # that cannot use an index then never computes links for rows it drops.
     page = f"SELECT i.row_id FROM issues i WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
-    sql = f"{_ROWS} WHERE i.row_id IN ({page}) ORDER BY {order}"
-    return with_links(conn, conn.execute(sql, [*args, limit]).fetchall())
-
-
-def with_links(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
-    """Rows plus `assignee_ids` and `tag_names` (JSON, as ISSUE_VIEW has them), in two
-    queries for the whole page instead of two correlated subqueries per row."""
-    ids = [row["id"] for row in rows]
-    assignees: dict[str, list[str]] = {i: [] for i in ids}
-    tags: dict[str, list[str]] = {i: [] for i in ids}
-    if ids:
-        marks = _marks(ids)
-        for issue_id, user_id in conn.execute(
-            f"SELECT issue_id, user_id FROM issue_assignees WHERE issue_id IN ({marks}) "
-            "ORDER BY user_id", ids,
-        ):  # fmt: skip
-            assignees[issue_id].append(user_id)
-        for issue_id, name in conn.execute(
-            f"SELECT it.issue_id, t.name FROM issue_tags it JOIN tags t ON t.id = it.tag_id "
-            f"WHERE it.issue_id IN ({marks}) ORDER BY t.name COLLATE NOCASE", ids,
-        ):  # fmt: skip
-            tags[issue_id].append(name)
-    return [
-        {**dict(row), "assignee_ids": json.dumps(assignees[row["id"]]),
-         "tag_names": json.dumps(tags[row["id"]])}
-        for row in rows
-    ]  # fmt: skip
+    sql = f"{ISSUE_VIEW} WHERE i.row_id IN ({page}) ORDER BY {order}"
+    return conn.execute(sql, [*args, limit]).fetchall()
 
 
 def sort_key_of(row: Mapping[str, Any], sort: str) -> list[Any]:

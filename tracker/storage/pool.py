@@ -20,16 +20,18 @@ import os
 import sqlite3
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tracker.domain.ids import is_uuid
 from tracker.errors import DataDirError, NotFound, ServiceUnavailable
-from tracker.storage.database import Database
+from tracker.storage.database import Database, stop_thread
 from tracker.storage.migrate import apply_migrations
 
 log = logging.getLogger(__name__)
 
 TENANT_FILE = "tracker.db"
+MAX_IDLE_THREADS = 32  # threads of evicted tenants kept for the next opens
 
 
 class TenantPool:
@@ -41,6 +43,9 @@ class TenantPool:
         self.synchronous = synchronous
         self._open: OrderedDict[str, Database] = OrderedDict()
         self._opening: dict[str, asyncio.Lock] = {}
+        self._evicting: dict[str, asyncio.Task[None]] = {}
+        self._migrated: set[str] = set()  # tenants already brought up to date by this process
+        self._idle_threads: list[ThreadPoolExecutor] = []  # threads of closed tenants, reused
         self._closing = False
         self.peak_open = 0
 
@@ -85,6 +90,8 @@ class TenantPool:
         async with lock:  # two first requests for one tenant open and migrate it once
             db = self._open.get(org_id)
             if db is None:
+                if (closing := self._evicting.get(org_id)) is not None:
+                    await closing  # never two connections to one file, even briefly
                 db = await self._open_tenant(org_id, create)
                 self._open[org_id] = db
                 self.peak_open = max(self.peak_open, len(self._open))
@@ -92,7 +99,7 @@ class TenantPool:
                 self._open.move_to_end(org_id)
             db.leases += 1  # leased before eviction runs, so it can never pick this one
         self._opening.pop(org_id, None)
-        await self._evict_over_cap()
+        self._evict_over_cap()
         return db
 
     async def _open_tenant(self, org_id: str, create: bool) -> Database:
@@ -100,29 +107,59 @@ class TenantPool:
         if not create and not path.is_file():
             raise NotFound("organization not found")
         try:
-            db = await Database.open(path, create=create, synchronous=self.synchronous)
+            thread = self._idle_threads.pop() if self._idle_threads else None
+            db = await Database.open(
+                path, create=create, synchronous=self.synchronous, thread=thread
+            )
         except sqlite3.OperationalError as exc:
             raise NotFound("organization not found") from exc
+        if org_id in self._migrated:
+            return db
         try:
             await db.read(lambda conn: apply_migrations(conn, "tenant"))
         except BaseException:
             await db.close(checkpoint=False)
             raise
+        self._migrated.add(org_id)
         return db
 
-    async def _evict_over_cap(self) -> None:
+    def _evict_over_cap(self) -> None:
+        """Close least recently used idle tenants in the background, off the request path.
+
+        No explicit checkpoint: SQLite checkpoints the WAL itself when the last
+        connection to a file closes. A request for a tenant that is still
+        closing waits for the close before reopening it.
+        """
         while len(self._open) > self.max_open:
             victim = next((oid for oid, db in self._open.items() if db.leases == 0), None)
             if victim is None:
                 return  # everything is busy; the cap is exceeded only while requests run
             db = self._open.pop(victim)
-            await db.close()
+            task = asyncio.create_task(self._close_evicted(db), name=f"close-{victim}")
+            self._evicting[victim] = task
+            task.add_done_callback(lambda done, oid=victim: self._evicted(oid, done))
+
+    async def _close_evicted(self, db: Database) -> None:
+        await db.close(checkpoint=False, keep_thread=True)
+        if len(self._idle_threads) < MAX_IDLE_THREADS and not self._closing:
+            self._idle_threads.append(db.detach_thread())
+        else:
+            await stop_thread(db.detach_thread())
+
+    def _evicted(self, org_id: str, task: asyncio.Task[None]) -> None:
+        if self._evicting.get(org_id) is task:
+            del self._evicting[org_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("closing tenant %s failed: %s", org_id, task.exception())
 
     async def forget(self, org_id: str) -> None:
         """Close a tenant now (before its folder is archived or discarded)."""
         db = self._open.pop(org_id, None)
         if db is not None:
             await db.close()
+        if (closing := self._evicting.get(org_id)) is not None:
+            await closing
+        self._migrated.discard(org_id)
 
     async def close_all(self) -> None:
         """Clean shutdown: wait for queued units, checkpoint and close every tenant."""
@@ -130,6 +167,9 @@ class TenantPool:
         while self._open:
             _, db = self._open.popitem(last=False)
             await db.close()
+        await asyncio.gather(*self._evicting.values(), return_exceptions=True)
+        while self._idle_threads:
+            await stop_thread(self._idle_threads.pop())
 
 
 class DataDirLock:

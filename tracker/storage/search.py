@@ -98,6 +98,7 @@ class SearchPage:
     row_ids: list[int]
     next: Position | None
     plan: str
+    bound: int | None  # the window's rowid bound, when the plan has one
     match: str | None  # the positive MATCH expression, for highlighting
 
 
@@ -139,7 +140,7 @@ def search(conn: sqlite3.Connection, spec: SearchSpec) -> SearchPage:
     more = len(rows) > spec.limit
     rows = rows[: spec.limit]
     next_position = Position(plan, bound, tuple(rows[-1][1:])) if more and rows else None
-    return SearchPage([r[0] for r in rows], next_position, plan, match.positive)
+    return SearchPage([r[0] for r in rows], next_position, plan, bound, match.positive)
 
 
 def _where(conn: sqlite3.Connection, spec: SearchSpec, match: MatchPlan) -> Sql:
@@ -206,7 +207,11 @@ def _candidates(conn: sqlite3.Connection, where: Sql) -> int:
 
 
 def _row_span(conn: sqlite3.Connection) -> tuple[int, int]:
-    row = conn.execute("SELECT coalesce(min(row_id), 0), coalesce(max(row_id), 0) FROM issues")
+    """The lowest and highest issue row ids (two rowid lookups: min and max together scan)."""
+    row = conn.execute(
+        "SELECT coalesce((SELECT min(row_id) FROM issues), 0), "
+        "coalesce((SELECT max(row_id) FROM issues), 0)"
+    )
     low, high = row.fetchone()
     return int(low), int(high)
 
