@@ -88,10 +88,7 @@ def seed_world(base: str) -> str:
     token = tokens["access_token"]
     call(base, "POST", "/api/v1/orgs", {"name": "Acme", "slug": "acme"}, token)
     call(base, "POST", "/api/v1/orgs/acme/projects", {"name": "Web", "key": "WEB"}, token)
-    try:
-        call(base, "POST", "/api/v1/orgs/acme/projects/WEB/issues", {"title": "First"}, token)
-    except OSError:
-        pass  # the issues routes may not be mounted in a reduced build
+    call(base, "POST", "/api/v1/orgs/acme/projects/WEB/issues", {"title": "First"}, token)
     return token
 
 

@@ -42,7 +42,7 @@ async def test_hostile_org_slugs_are_404_and_create_nothing(
 
 @pytest.mark.parametrize(
     ("slug", "status"),
-    [("../x", 422), ("UPPER", 422), ("_system", 422), ("x" * 300, 422), ("ａcme", 422),
+    [("../x", 422), ("UPPER", 422), ("_system", 422), ("x" * 300, 422), ("\uff41cme", 422),
      ("api", 422), ("con", 422), ("a/b", 422), ("acme", 409)],
 )  # fmt: skip
 async def test_bad_or_taken_slugs_are_refused_at_creation(

@@ -21,7 +21,7 @@ from tracker.domain.ids import new_id, now_iso
 from tracker.services.events import Change, ChangeBatch
 
 if TYPE_CHECKING:
-    from tracker.core import Core
+    from tracker.services.runtime import Core
 
 T = TypeVar("T")
 Origin = Literal["api", "cli", "sync", "script", "system", "plugin"]

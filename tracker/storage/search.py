@@ -42,12 +42,13 @@ statistics and move a row across a page boundary, as with any relevance paging.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tracker.domain.fts import MatchPlan, build_match
+from tracker.domain.fts import MatchPlan, build_match, quote
 from tracker.domain.query import Query, SortKey, TextTerm
 from tracker.storage.issues import ISSUE_VIEW
 from tracker.storage.search_filters import (
@@ -73,6 +74,8 @@ SORT_COLUMNS = {
     "relevance": SCORE,
 }
 PLANS = frozenset({"plain", "exact", "filtered", "recent", "window", "window_old"})
+#: Letters and digits: what the unicode61 tokenizer keeps (an upper bound needs no more).
+_TOKEN = re.compile(r"[^\W_]+")
 _FTS_JOIN = "issue_search JOIN issues i ON i.row_id = issue_search.rowid AND issue_search MATCH ?"
 
 
@@ -171,6 +174,8 @@ def _choose(job: _Job) -> tuple[str, int | None]:
     positive = job.match.positive
     if positive is None:
         return "plain", None
+    if _some_word_is_rare(job):
+        return "exact", None
     newest = _nth_match(job.conn, positive, SCORE_CAP, newest_first=True)
     if newest is None:
         return "exact", None
@@ -195,6 +200,26 @@ def _nth_match(conn: sqlite3.Connection, match: str, n: int, newest_first: bool)
         (match, n),
     ).fetchone()
     return None if row is None else int(row[0])
+
+
+def _some_word_is_rare(job: _Job) -> bool:
+    """True when one positive word (or one token of a phrase) is in at most SCORE_CAP issues.
+
+    The words are ANDed, so that bounds the matches; a single word's doclist is far
+    cheaper to probe than a phrase of common words, which costs a full evaluation.
+    """
+    pieces = []
+    for term in job.spec.query.terms:
+        if term.negated:
+            continue
+        if term.kind == "prefix":
+            pieces.append(_single(term))
+        else:
+            pieces += [quote(token) for token in _TOKEN.findall(term.text)]
+    for piece in sorted(set(pieces), key=len, reverse=True):
+        if _nth_match(job.conn, piece, SCORE_CAP, newest_first=True) is None:
+            return True
+    return False
 
 
 def _candidates(conn: sqlite3.Connection, where: Sql) -> int:

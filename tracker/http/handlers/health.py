@@ -44,5 +44,5 @@ ROUTES = [
         response=Health,
         errors=(503,),
         tag="ops",
-    ),  # fmt: skip
+    ),
 ]
