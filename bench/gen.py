@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import itertools
 import random
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ from tracker.services.imports import (
     optimize_search,
 )
 from tracker.settings import Settings
+from tracker.storage.migrate import apply_migrations
 
 EMAIL = "bench@example.com"
 ORG = "bench"
@@ -178,7 +180,9 @@ def pick_project(rng: random.Random, total: int) -> int:
     return index
 
 
-async def load(settings: Settings, issues: int, project_count: int, seed: int) -> None:
+async def load(
+    settings: Settings, issues: int, project_count: int, seed: int, baseline: int
+) -> None:
     core = await open_core(settings)
     try:
         user_id, org_id, project_ids = await setup_org(core, project_count)
@@ -196,12 +200,62 @@ async def load(settings: Settings, issues: int, project_count: int, seed: int) -
             spent += time.perf_counter() - began
             done += len(chunk)
             print(f"\r{done:,} issues, {done / spent:,.0f}/s", end="", file=sys.stderr)
+            if done - len(chunk) < baseline <= done:
+                at_baseline = done / spent
         print(f"\nimported {done:,} issues in {spent:.1f} s: {done / spent:,.0f} issues/s")
+        if baseline:
+            raw = raw_import_rate(settings.data_dir / "raw-baseline.db", baseline, reporters, seed)
+            print(f"first {baseline:,}: Rhythm {at_baseline:,.0f}/s (with change rows) vs raw "
+                  f"sqlite3 {raw:,.0f}/s (same rows, FTS in the transaction, no log): "
+                  f"{at_baseline / raw:.0%}")  # fmt: skip
         began = time.perf_counter()
         await optimize_search(core, org_id)
         print(f"optimize (FTS merge + statistics): {time.perf_counter() - began:.1f} s")
     finally:
         await close_core(core)
+
+
+def raw_import_rate(path: Path, count: int, reporters: list[str], seed: int) -> float:
+    """The raw stack: plain sqlite3, same schema and text, issues + comments + FTS rows
+    written with executemany in 5,000-issue transactions; no change log, no events."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    apply_migrations(conn, "tenant")
+    conn.execute("INSERT INTO projects (id, key, name, created_at, updated_at) "
+                 "VALUES ('p', 'RAW', 'Raw', 'x', 'x')")  # fmt: skip
+    conn.execute("INSERT INTO stages VALUES ('s', 'p', 'Open', 'todo', 0, 'x', 'x')")
+    stream, spent, row_id = generate(count, reporters, seed), 0.0, 0
+    while chunk := list(itertools.islice(stream, 5000)):
+        issues, comments, fts = [], [], []
+        for item in chunk:
+            row_id += 1
+            issues.append((row_id, f"i{row_id}", row_id, item.title, item.description,
+                           item.reporter, item.created_at, item.updated_at))  # fmt: skip
+            bodies = sorted(item.comments, key=lambda c: c.created_at)
+            comments += [(f"c{row_id}-{n}", f"i{row_id}", c.author, c.body, c.created_at)
+                         for n, c in enumerate(bodies)]  # fmt: skip
+            fts.append((row_id, item.title, item.description, "\n".join(c.body for c in bodies)))
+        began = time.perf_counter()
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO issues (row_id, id, project_id, number, title, description, stage_id, "
+            "rank, reporter, created_at, updated_at) VALUES (?, ?, 'p', ?, ?, ?, 's', 'a0', ?, ?, ?)",
+            issues,
+        )
+        conn.executemany(
+            "INSERT INTO comments (id, issue_id, author, body, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?5)",
+            comments,
+        )
+        conn.executemany(
+            "INSERT INTO issue_search (rowid, title, description, comments) VALUES (?, ?, ?, ?)",
+            fts,
+        )
+        conn.execute("COMMIT")
+        spent += time.perf_counter() - began
+    conn.close()
+    return count / spent
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -210,11 +264,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--issues", type=int, default=10_000)
     parser.add_argument("--projects", type=int, default=4, choices=range(1, 9))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--baseline",
+        type=int,
+        default=100_000,
+        help="issues for the raw sqlite3 comparison (0: none)",
+    )
     args = parser.parse_args(argv)
     if (args.data_dir / "_system.db").exists():
         parser.error(f"{args.data_dir} already holds data; use a fresh directory")
     settings = Settings(data_dir=args.data_dir, log_level="warning")
-    asyncio.run(load(settings, args.issues, args.projects, args.seed))
+    baseline = min(args.baseline, args.issues)
+    asyncio.run(load(settings, args.issues, args.projects, args.seed, baseline))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli import boards, issues, members, orgs, projects, search, users
+from cli import boards, issues, members, orgs, projects, users
 from cli.context import DataDirOption, fail, load_settings
 from tracker import __version__
 from tracker.errors import RhythmError
@@ -20,7 +20,6 @@ app.add_typer(orgs.app, name="org")
 app.add_typer(projects.app, name="project")
 app.add_typer(members.app, name="member")
 app.add_typer(issues.app, name="issue")
-app.command("search")(search.search)
 app.add_typer(boards.sprint_app, name="sprint")
 app.command("board")(boards.board)
 

@@ -8,8 +8,9 @@ issue and per comment, so the log stays the single source of truth (SPEC §1).
 
 from __future__ import annotations
 
-import json
+import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -17,9 +18,9 @@ from typing import Any
 
 from fractional_indexing import generate_key_between
 
-from tracker.domain.ids import new_id
 from tracker.errors import ValidationFailed
-from tracker.services.changes import Actor, UnitOfWork, mutate
+from tracker.services.changes import Actor, UnitOfWork, mutate, to_json
+from tracker.services.events import Change
 from tracker.services.runtime import Core
 from tracker.storage import bulk
 
@@ -77,31 +78,46 @@ def _chunks(items: Iterable[ImportIssue], size: int) -> Iterator[list[ImportIssu
         yield chunk
 
 
+@dataclass(frozen=True, slots=True)
+class _Project:
+    id: str
+    key: str
+    stage_ids: dict[str, str]  # lower-cased stage name -> id
+    stage_names: dict[str, str]  # id -> name
+
+
+def _project(conn: sqlite3.Connection, project_id: str) -> _Project:
+    key = conn.execute("SELECT key FROM projects WHERE id = ?", (project_id,)).fetchone()[0]
+    rows = conn.execute("SELECT id, name FROM stages WHERE project_id = ?", (project_id,))
+    stages = {r["id"]: r["name"] for r in rows}
+    return _Project(project_id, key, {n.lower(): i for i, n in stages.items()}, stages)
+
+
 def _import_batch(uow: UnitOfWork, project_id: str, chunk: list[ImportIssue]) -> None:
     conn = uow.conn
-    stages = {
-        r["name"].lower(): r["id"]
-        for r in conn.execute("SELECT id, name FROM stages WHERE project_id = ?", (project_id,))
-    }
-    unknown = sorted({i.stage for i in chunk if i.stage.lower() not in stages})
+    project = _project(conn, project_id)
+    unknown = sorted({i.stage for i in chunk if i.stage.lower() not in project.stage_ids})
     if unknown:
         raise ValidationFailed([("stage", f"unknown stage '{name}'") for name in unknown])
-    ranks = _Ranks(conn, project_id, stages.values())
+    ranks = _Ranks(conn, project_id, project.stage_ids.values())
     number, row_id = bulk.reserve_numbers(conn, project_id, len(chunk)), bulk.next_row_id(conn)
+    ids = iter(new_ids(len(chunk) + sum(len(i.comments) for i in chunk)))
     rows, comments = [], []
     for offset, item in enumerate(chunk):
-        stage_id = stages[item.stage.lower()]
-        row = _issue_row(item, project_id, stage_id, ranks.next(stage_id))
+        stage_id = project.stage_ids[item.stage.lower()]
+        row = _issue_row(item, next(ids), project_id, stage_id, ranks.next(stage_id))
         row.update(row_id=row_id + offset, number=number + offset)
         rows.append(row)
-        comments.extend(_comment_rows(row["id"], item.comments))
+        comments.extend(_comment_rows(row["id"], item.comments, ids))
     bulk.insert_issues(conn, rows, comments)
-    _record(uow, project_id, rows, comments)
+    _record(uow, project, rows, comments)
 
 
-def _issue_row(item: ImportIssue, project_id: str, stage_id: str, rank: str) -> dict[str, Any]:
+def _issue_row(
+    item: ImportIssue, issue_id: str, project_id: str, stage_id: str, rank: str
+) -> dict[str, Any]:
     return {
-        "id": new_id(), "project_id": project_id, "title": item.title,
+        "id": issue_id, "project_id": project_id, "title": item.title,
         "description": item.description, "type": item.type, "priority": item.priority,
         "stage_id": stage_id, "rank": rank, "backlog_rank": None, "reporter": item.reporter,
         "sprint_id": None, "parent_id": None, "due_date": None, "estimate": None,
@@ -111,26 +127,75 @@ def _issue_row(item: ImportIssue, project_id: str, stage_id: str, rank: str) -> 
     }  # fmt: skip
 
 
-def _comment_rows(issue_id: str, comments: tuple[ImportComment, ...]) -> list[dict[str, Any]]:
+def _comment_rows(
+    issue_id: str, comments: tuple[ImportComment, ...], ids: Iterator[str]
+) -> list[dict[str, Any]]:
     ordered = sorted(comments, key=lambda c: c.created_at)  # the view's order (bulk docstring)
     return [
-        {"id": new_id(), "issue_id": issue_id, "author": c.author, "body": c.body,
+        {"id": next(ids), "issue_id": issue_id, "author": c.author, "body": c.body,
          "created_at": c.created_at, "updated_at": c.created_at, "version": 1}
         for c in ordered
     ]  # fmt: skip
 
 
-def _record(
-    uow: UnitOfWork, project_id: str, rows: list[dict[str, Any]], comments: list[dict[str, Any]]
-) -> None:
-    for row in rows:
-        image = {k: v for k, v in row.items() if k != "row_id"}
-        image["custom_fields"] = json.loads(row["custom_fields"])
-        uow.record("issue", row["id"], "create", project=project_id, new=image, version=1,
-                   issue=row["id"])  # fmt: skip
-    for comment in comments:
-        uow.record("comment", comment["id"], "create", project=project_id, new=comment,
-                   version=1, issue=comment["issue_id"])  # fmt: skip
+def _record(uow: UnitOfWork, project: _Project, rows: list[dict[str, Any]],
+            comments: list[dict[str, Any]]) -> None:  # fmt: skip
+    """One `create` change per issue (its API image) and per comment, written in one statement.
+
+    Same rows as UnitOfWork.record would write, but with executemany: one INSERT per
+    change is half the cost of an import. Seqs are consecutive (one writer per tenant,
+    AUTOINCREMENT), so each published Change gets its real seq.
+    """
+    changes = [("issue", row["id"], row["id"], _image(row, project)) for row in rows]
+    changes += [("comment", c["id"], c["issue_id"], c) for c in comments]
+    ids = new_ids(len(changes))
+    actor = uow.actor
+    values = [
+        (ids[n], uow.at, actor.user_id, actor.origin, entity, entity_id, project.id, "create",
+         None, None, to_json(image), uow.batch, actor.client_id, actor.mutation_id, 1,
+         f'{{"issue":"{issue_id}"}}')  # a UUID needs no escaping: to_json's output, faster
+        for n, (entity, entity_id, issue_id, image) in enumerate(changes)
+    ]  # fmt: skip
+    last = bulk.insert_changes(uow.conn, values)
+    first = last - len(values) + 1
+    uow.recorded.extend(
+        Change(
+            seq=first + n, id=v[0], at=v[1], actor=v[2], origin=v[3], entity=v[4],
+            entity_id=v[5], project=v[6], op=v[7], field=None, old=None, new=changes[n][3],
+            batch=v[11], version=1, meta={"issue": changes[n][2]}, client_id=v[12],
+            mutation_id=v[13],
+        )
+        for n, v in enumerate(values)
+    )  # fmt: skip
+
+
+def _image(row: dict[str, Any], project: _Project) -> dict[str, Any]:
+    """The issue as the API shows it right after creation (what issues.create_issue logs)."""
+    return {
+        "id": row["id"], "key": f"{project.key}-{row['number']}", "number": row["number"],
+        "title": row["title"], "description": row["description"], "type": row["type"],
+        "priority": row["priority"], "status": project.stage_names[row["stage_id"]],
+        "reporter": row["reporter"], "assignees": [], "tags": [], "sprint_id": None,
+        "parent": None, "due_date": None, "estimate": None, "custom_fields": {},
+        "time_spent": 0, "comment_count": row["comment_count"], "created_at": row["created_at"],
+        "updated_at": row["updated_at"], "resolved_at": row["resolved_at"], "version": 1,
+    }  # fmt: skip
+
+
+def new_ids(count: int) -> list[str]:
+    """`count` UUIDv7 strings laid out as tracker.domain.ids.new_id, with one entropy read.
+
+    new_id costs ~8 µs on the benchmark box (a syscall per id); an import makes millions.
+    """
+    millis = (time.time_ns() // 1_000_000) & ((1 << 48) - 1)
+    entropy = os.urandom(10 * count)
+    ids = []
+    for n in range(count):
+        rand = int.from_bytes(entropy[10 * n : 10 * n + 10], "big")
+        value = millis << 80 | 0x7 << 76 | ((rand >> 62) & 0xFFF) << 64 | 0b10 << 62
+        text = f"{value | (rand & ((1 << 62) - 1)):032x}"
+        ids.append(f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}")
+    return ids
 
 
 class _Ranks:

@@ -32,9 +32,10 @@ from tracker.services.orgs import operator_access
 from tracker.services.projects import project_of
 from tracker.services.runtime import Core
 from tracker.storage import search as search_sql
+from tracker.storage import search_pages
 from tracker.storage.search_filters import FilterContext, emails_in
 
-MARK_OPEN, MARK_CLOSE = search_sql.MARKS
+MARK_OPEN, MARK_CLOSE = search_pages.MARKS
 
 
 async def search_project_issues(
@@ -54,7 +55,7 @@ async def search_org_issues(
     see_all = access.org.role in (OrgRole.ADMIN, OrgRole.OWNER)
     async with core.tenants.lease(access.org.id) as db:
         rows = await db.read(
-            lambda conn: search_sql.visible_projects(conn, access.user_id, see_all)
+            lambda conn: search_pages.visible_projects(conn, access.user_id, see_all)
         )
     scope = {row["id"]: row["key"] for row in rows}
     return await _search(core, access, scope, q, limit, cursor, highlight)
@@ -112,19 +113,19 @@ async def _resolve_emails(core: Core, emails: set[str]) -> dict[str, str]:
     """Lower-cased email -> user id, for `assignee:ann@example.com` and its kin."""
     if not emails:
         return {}
-    rows = await core.system.read(lambda conn: search_sql.users_by_email(conn, sorted(emails)))
+    rows = await core.system.read(lambda conn: search_pages.users_by_email(conn, sorted(emails)))
     return {row["email"].lower(): row["id"] for row in rows}
 
 
 def _hits(
     conn: sqlite3.Connection, scope: dict[str, str], page: search_sql.SearchPage, highlight: bool
 ) -> list[SearchHit]:
-    rows = search_sql.issue_rows(conn, page.row_ids)
+    rows = search_pages.issue_rows(conn, page.row_ids)
     defs = {
         project_id: field_defs(conn, project_id) for project_id in {r["project_id"] for r in rows}
     }
     marks = (
-        search_sql.highlights(conn, page.match, page.row_ids) if highlight and page.match else {}
+        search_pages.highlights(conn, page.match, page.row_ids) if highlight and page.match else {}
     )
     hits = []
     for row in rows:

@@ -85,6 +85,19 @@ def insert_issues(
     )
 
 
+_INSERT_CHANGE = """
+INSERT INTO changes (id, at, actor, origin, entity, entity_id, project, op, field,
+                     old, new, batch, client_id, mutation_id, version, meta)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+def insert_changes(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Append change rows (columns as in _INSERT_CHANGE); returns the last row's seq."""
+    conn.executemany(_INSERT_CHANGE, rows)
+    return int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+
+
 def optimize(conn: sqlite3.Connection) -> None:
     """After a large import: merge FTS segments and refresh planner statistics."""
     conn.execute("INSERT INTO issue_search (issue_search) VALUES ('optimize')")

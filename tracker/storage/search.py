@@ -50,7 +50,6 @@ from typing import Any
 
 from tracker.domain.fts import MatchPlan, build_match, quote
 from tracker.domain.query import Query, SortKey, TextTerm
-from tracker.storage.issues import ISSUE_VIEW
 from tracker.storage.search_filters import (
     PRIORITY_RANK,
     FilterContext,
@@ -63,7 +62,6 @@ FILTER_CAP = 1_000  # candidate issues few enough to check one by one (30-60 µs
 JOIN_CAP = 60_000  # matches a window may join to their issues (~0.5 µs each, in rowid order)
 DENSE = 0.5  # share of issues above which a word's IDF is 0
 DENSE_MIN_ISSUES = 50_000  # below this size, exact bm25 is cheap: never `recent`
-DENSITY_PROBE = 1_000  # matches read to estimate a word's share
 #: bm25 weights of (title, description, comments): the title counts most (SPEC §5).
 SCORE = "bm25(issue_search, 5.0, 1.0, 0.5)"
 SORT_COLUMNS = {
@@ -140,6 +138,9 @@ def search(conn: sqlite3.Connection, spec: SearchSpec) -> SearchPage:
         plan, bound = _choose(job)
     keys = _order(job.sorts, plan)
     rows = _run(job, plan, bound, keys)
+    if bound is not None and spec.after is None and len(rows) <= spec.limit:
+        bound = None  # the window holds less than a page: the phrase is rarer than its words
+        rows = _run(job, plan, bound, keys)
     more = len(rows) > spec.limit
     rows = rows[: spec.limit]
     next_position = Position(plan, bound, tuple(rows[-1][1:])) if more and rows else None
@@ -170,22 +171,48 @@ def _where(conn: sqlite3.Connection, spec: SearchSpec, match: MatchPlan) -> Sql:
 
 
 def _choose(job: _Job) -> tuple[str, int | None]:
-    """Pick the plan (module docstring) with a few cheap, bounded probes."""
-    positive = job.match.positive
-    if positive is None:
+    """Pick the plan (module docstring) from cheap, bounded probes of single words."""
+    if job.match.positive is None:
         return "plain", None
-    if _some_word_is_rare(job):
-        return "exact", None
-    newest = _nth_match(job.conn, positive, SCORE_CAP, newest_first=True)
-    if newest is None:
-        return "exact", None
+    low, high = _row_span(job.conn)
+    newest: dict[str, int] = {}
+    # rarest-looking first: a word in at most SCORE_CAP issues bounds the AND
+    for piece in sorted(_pieces(job), key=len, reverse=True):
+        nth = _nth_match(job.conn, piece, SCORE_CAP, newest_first=True)
+        if nth is None:
+            return "exact", None
+        newest[piece] = nth
     if _candidates(job.conn, job.where) <= FILTER_CAP:
         return "filtered", None
+    share = {piece: SCORE_CAP / max(1, high - nth) for piece, nth in newest.items()}
     first = job.sorts[0]
-    if first.key == "relevance" and first.descending and _all_dense(job):
+    big = high - low >= DENSE_MIN_ISSUES
+    if first.key == "relevance" and first.descending and big and min(share.values()) > DENSE:
         return "recent", None
+    rarest = min(share, key=lambda piece: share[piece])
     oldest_first = first.key != "relevance" and not first.descending
-    return _window(job, newest, oldest_first)
+    if oldest_first:
+        span = (_nth_match(job.conn, rarest, SCORE_CAP, newest_first=False) or high) - low
+    else:
+        span = high - newest[rarest]
+    span = int(span * min(1 / _scope_share(job, high - low + 1), JOIN_CAP / SCORE_CAP))
+    if oldest_first:
+        return "window_old", (low + span if low + span < high else None)
+    return "window", (high - span if high - span > low else None)
+
+
+def _pieces(job: _Job) -> set[str]:
+    """Single-word MATCH strings whose doclists bound the query: each token of each positive
+    word or phrase (a phrase cannot match more issues than its rarest token), each prefix."""
+    pieces = set()
+    for term in job.spec.query.terms:
+        if term.negated:
+            continue
+        if term.kind == "prefix":
+            pieces.add(_single(term))
+        else:
+            pieces.update(quote(token) for token in _TOKEN.findall(term.text))
+    return pieces or {job.match.positive or ""}
 
 
 def _nth_match(conn: sqlite3.Connection, match: str, n: int, newest_first: bool) -> int | None:
@@ -200,26 +227,6 @@ def _nth_match(conn: sqlite3.Connection, match: str, n: int, newest_first: bool)
         (match, n),
     ).fetchone()
     return None if row is None else int(row[0])
-
-
-def _some_word_is_rare(job: _Job) -> bool:
-    """True when one positive word (or one token of a phrase) is in at most SCORE_CAP issues.
-
-    The words are ANDed, so that bounds the matches; a single word's doclist is far
-    cheaper to probe than a phrase of common words, which costs a full evaluation.
-    """
-    pieces = []
-    for term in job.spec.query.terms:
-        if term.negated:
-            continue
-        if term.kind == "prefix":
-            pieces.append(_single(term))
-        else:
-            pieces += [quote(token) for token in _TOKEN.findall(term.text)]
-    for piece in sorted(set(pieces), key=len, reverse=True):
-        if _nth_match(job.conn, piece, SCORE_CAP, newest_first=True) is None:
-            return True
-    return False
 
 
 def _candidates(conn: sqlite3.Connection, where: Sql) -> int:
@@ -241,39 +248,10 @@ def _row_span(conn: sqlite3.Connection) -> tuple[int, int]:
     return int(low), int(high)
 
 
-def _all_dense(job: _Job) -> bool:
-    """Every positive word is in more than DENSE of all issues (its IDF is 0)."""
-    low, high = _row_span(job.conn)
-    if high - low < DENSE_MIN_ISSUES:
-        return False
-    for term in job.spec.query.terms:
-        if term.negated:
-            continue
-        nth = _nth_match(job.conn, _single(term), DENSITY_PROBE, newest_first=True)
-        if nth is None or DENSITY_PROBE / max(1, high - nth) <= DENSE:
-            return False
-    return True
-
-
 def _single(term: TextTerm) -> str:
     positive = build_match([term]).positive
     assert positive is not None
     return positive
-
-
-def _window(job: _Job, newest: int, oldest_first: bool) -> tuple[str, int | None]:
-    """The rowid bound that holds ~SCORE_CAP in-scope matches, joining at most JOIN_CAP."""
-    low, high = _row_span(job.conn)
-    share = _scope_share(job, high - low + 1)
-    if oldest_first:
-        oldest = _nth_match(job.conn, job.match.positive or "", SCORE_CAP, newest_first=False)
-        span = (oldest or high) - low
-    else:
-        span = high - newest
-    span = int(span * min(1 / share, JOIN_CAP / SCORE_CAP))
-    if oldest_first:
-        return "window_old", (low + span if low + span < high else None)
-    return "window", (high - span if high - span > low else None)
 
 
 def _scope_share(job: _Job, total: int) -> float:
@@ -363,69 +341,3 @@ def _filtered(job: _Job, keys: list[tuple[str, bool]]) -> tuple[Sql, Sql, Sql]:
         )
         return prefix, source, Sql("+i.row_id IN (SELECT row_id FROM hit)")
     return prefix, Sql("issues i"), Sql("i.row_id IN (SELECT row_id FROM hit)")
-
-
-# --- what a page needs besides the plan -----------------------------------------------------
-
-#: Private-use characters around matches in highlight(); the service turns them into <mark>.
-MARKS = ("\ue000", "\ue001")
-
-
-def visible_projects(
-    conn: sqlite3.Connection, user_id: str | None, see_all: bool
-) -> list[sqlite3.Row]:
-    """Live projects the caller may read: all (org admins), else org-visible or member of."""
-    if see_all:
-        return conn.execute(
-            "SELECT id, key FROM projects WHERE deleted_at IS NULL ORDER BY key"
-        ).fetchall()
-    return conn.execute(
-        """
-        SELECT id, key FROM projects p
-        WHERE p.deleted_at IS NULL
-          AND (p.visibility = 'org'
-               OR EXISTS (SELECT 1 FROM project_members m
-                          WHERE m.project_id = p.id AND m.user_id = ?))
-        ORDER BY key
-        """,
-        (user_id,),
-    ).fetchall()
-
-
-def users_by_email(conn: sqlite3.Connection, emails: Sequence[str]) -> list[sqlite3.Row]:
-    """Accounts by email, case-insensitively (system database)."""
-    return conn.execute(
-        "SELECT id, email FROM users WHERE email COLLATE NOCASE IN "
-        "(SELECT value FROM json_each(?))",
-        (json.dumps(list(emails)),),
-    ).fetchall()
-
-
-def issue_rows(conn: sqlite3.Connection, row_ids: Sequence[int]) -> list[sqlite3.Row]:
-    """The page's issues as the issue endpoints read them (ISSUE_VIEW), in page order."""
-    rows = conn.execute(
-        ISSUE_VIEW + " WHERE i.row_id IN (SELECT value FROM json_each(?))",
-        (json.dumps(list(row_ids)),),
-    ).fetchall()
-    order = {row_id: n for n, row_id in enumerate(row_ids)}
-    return sorted(rows, key=lambda row: order[row["row_id"]])
-
-
-def highlights(
-    conn: sqlite3.Connection, positive: str, row_ids: Sequence[int]
-) -> dict[int, tuple[str, str, str]]:
-    """row id -> (title, description snippet, comments snippet) with MARKS around matches.
-
-    One index lookup per row of the page, so highlighting never scales with the hits.
-    """
-    start, end = MARKS
-    rows = conn.execute(
-        """
-        SELECT rowid, highlight(issue_search, 0, ?, ?),
-               snippet(issue_search, 1, ?, ?, '…', 32), snippet(issue_search, 2, ?, ?, '…', 24)
-        FROM issue_search
-        WHERE issue_search MATCH ? AND rowid IN (SELECT value FROM json_each(?))
-        """,
-        (start, end, start, end, start, end, positive, json.dumps(list(row_ids))),
-    ).fetchall()
-    return {int(row[0]): (row[1] or "", row[2] or "", row[3] or "") for row in rows}
