@@ -240,7 +240,8 @@ def raw_import_rate(path: Path, count: int, reporters: list[str], seed: int) -> 
         conn.execute("BEGIN")
         conn.executemany(
             "INSERT INTO issues (row_id, id, project_id, number, title, description, stage_id, "
-            "rank, reporter, created_at, updated_at) VALUES (?, ?, 'p', ?, ?, ?, 's', 'a0', ?, ?, ?)",
+            "rank, reporter, created_at, updated_at) "
+            "VALUES (?, ?, 'p', ?, ?, ?, 's', 'a0', ?, ?, ?)",
             issues,
         )
         conn.executemany(
