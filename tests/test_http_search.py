@@ -14,6 +14,7 @@ The data set (project WEB unless noted; everything created by the org owner):
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +24,7 @@ import pytest
 from tests.conftest import Api
 from tests.issues_world import World, join, make_world
 from tracker.domain.ids import iso, utcnow
+from tracker.domain.models.search import encode_search_cursor
 from tracker.http.keys import CORE
 
 
@@ -388,3 +390,18 @@ async def test_limit_is_validated(world: World) -> None:
     for limit in ("0", "-1", "201", "abc"):
         status, _ = await search(world, "crash", org_wide=True, limit=limit)
         assert status == 422
+
+
+async def test_forged_cursors_and_overlong_queries_are_400(world: World) -> None:
+    mark = hashlib.sha256(b"crash").hexdigest()[:16]
+    for state in (
+        {"q": mark, "p": "plain", "b": None, "k": ["2026-01-01", 1]},  # no words: not "plain"
+        {"q": mark, "p": "exact", "b": None, "k": [1.0]},
+        {"q": mark, "p": "window", "b": "x", "k": [1.0, 1]},
+        {"q": mark, "p": "exact", "b": None, "k": ["\ud800", 1]},
+        {"q": mark, "p": "exact", "b": None, "k": [1.0, 2**70]},
+    ):
+        status, body = await search(world, "crash", cursor=encode_search_cursor(state))
+        assert status == 400, (state, body)
+    status, body = await search(world, "crash " * 300, org_wide=True)
+    assert status == 400 and body["position"] == 1000

@@ -70,7 +70,7 @@ async def open_core(settings: Settings, *, exclusive: bool = True) -> Core:
             lock.release()
         raise
     secret = ensure_secret(settings.data_dir, settings.jwt_secret)
-    return Core(
+    core = Core(
         settings=settings,
         system=system,
         tenants=TenantPool(
@@ -96,6 +96,8 @@ async def open_core(settings: Settings, *, exclusive: bool = True) -> Core:
         ),
         lock=lock,
     )
+    core.events.subscribe(core.access_cache.on_batch)
+    return core
 
 
 async def close_core(core: Core) -> None:

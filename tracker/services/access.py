@@ -60,25 +60,36 @@ async def resolve_org(core: Core, slug: str, user_id: str | None) -> OrgRef:
     """The org behind a URL slug; NotFound for bad grammar, unknown or archived slugs."""
     if not SLUG_RE.match(slug):
         raise NotFound("organization not found")
+    cached = core.access_cache.get_org(slug, user_id)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
     row, role = await core.system.read(lambda conn: org_sql.org_with_role(conn, slug, user_id))
     if row is None:
         raise NotFound("organization not found")
-    return OrgRef(
+    org = OrgRef(
         row["id"], row["slug"], row["name"], OrgRole(role) if role else None, row["created_at"]
     )
+    core.access_cache.put_org(slug, user_id, org.id, org)
+    return org
 
 
 async def resolve_project(core: Core, org: OrgRef, key: str, user_id: str | None) -> ProjectRef:
     """The project behind a URL key with the caller's effective role (None: invisible)."""
     if not PROJECT_KEY_RE.match(key):
         raise NotFound("project not found")
+    cache_key = ("project", key.upper(), user_id)
+    cached = core.access_cache.get(org.id, cache_key)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
     async with core.tenants.lease(org.id) as db:
         row = await db.read(lambda conn: project_sql.project_with_role(conn, key, user_id))
     if row is None:
         raise NotFound("project not found")
     member_role = ProjectRole(row["member_role"]) if row["member_role"] else None
     role = effective_project_role(org.role, member_role, row["visibility"])
-    return ProjectRef(row["id"], row["key"], row["name"], row["visibility"], role, dict(row))
+    project = ProjectRef(row["id"], row["key"], row["name"], row["visibility"], role, dict(row))
+    core.access_cache.put(org.id, cache_key, project)
+    return project
 
 
 async def authorize(

@@ -149,6 +149,7 @@ async def delete_org(core: Core, access: Access, actor: Actor) -> str:
         core, org.id, actor, lambda uow: uow.record("org", org.id, "delete", project=None, old=old)
     )
     await core.system.write(lambda conn: org_sql.archive_org(conn, org.id, at, relative))
+    core.access_cache.invalidate_org(org.id)  # the slug is free from this moment on
     await core.tenants.forget(org.id)  # waits for queued units, checkpoints, closes
     try:
         _move(core.tenants.tenant_path(org.id).parent, core.tenants.data_dir / relative)

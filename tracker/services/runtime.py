@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from tracker.auth.passwords import PasswordHasher
 from tracker.auth.throttle import LoginThrottle
 from tracker.auth.tokens import TokenCodec
+from tracker.services.access_cache import AccessCache
 from tracker.services.events import EventBus
 from tracker.settings import Settings
 from tracker.storage.database import Database
@@ -27,6 +28,7 @@ class Core:
     tokens: TokenCodec
     throttle: LoginThrottle
     lock: DataDirLock | None = None
+    access_cache: AccessCache = field(default_factory=AccessCache)
     # user id -> (token_version, disabled): per-request auth without a database hop;
     # exact because every change to either goes through services.accounts in this process.
     user_states: dict[str, tuple[int, bool]] = field(default_factory=dict)

@@ -169,8 +169,10 @@ def _decode(cursor: str, q: str, query: Query) -> search_sql.Position:
     if state.get("q") != _fingerprint(q):
         raise BadRequest("the cursor belongs to another query")
     plan, bound, values = state.get("p"), state.get("b"), state.get("k")
+    words = any(not term.negated for term in query.terms)
     if (
         plan not in search_sql.PLANS
+        or (plan == "plain") == words  # a plan only fits queries of its kind
         or not (bound is None or _is_int(bound))
         or not isinstance(values, list)
         or len(values) != search_sql.sort_key_count(query, plan)

@@ -50,6 +50,7 @@ from typing import Any
 
 from tracker.domain.fts import MatchPlan, build_match, quote
 from tracker.domain.query import Query, SortKey, TextTerm
+from tracker.errors import BadRequest
 from tracker.storage.search_filters import (
     PRIORITY_RANK,
     FilterContext,
@@ -299,7 +300,7 @@ def _run(job: _Job, plan: str, bound: int | None, keys: list[tuple[str, bool]]) 
     after = job.spec.after
     if after is not None:
         if len(after.values) != len(keys):
-            raise ValueError("cursor does not fit this query")
+            raise BadRequest("invalid cursor")
         conditions.append(_keyset(keys, after.values))
     columns = ", ".join(expr for expr, _ in keys)
     order = ", ".join(f"{expr} {'DESC' if desc else 'ASC'}" for expr, desc in keys)

@@ -20,7 +20,8 @@ class SearchQuery(Input):
 
     model_config = Input.model_config | {"strict": False, "extra": "ignore"}
 
-    q: str = Field("", max_length=MAX_QUERY_LENGTH, description="query language (SPEC §5)")
+    # longer than the parser allows, so an over-long query is its 400 with a position
+    q: str = Field("", max_length=4 * MAX_QUERY_LENGTH, description="query language (SPEC §5)")
     highlight: bool = Field(False, description="add <mark>ed snippets to each result")
     limit: int = Field(50, ge=1, le=200)
     cursor: str | None = Field(None, max_length=1000)

@@ -1,0 +1,72 @@
+"""A process-local cache of access lookups (org by slug + role, project by key + role).
+
+Without it every request pays a system-database hop and a tenant hop before
+its own work. Entries are dropped as soon as a committed change batch touches
+an org's directory entry, memberships or projects (every such write also logs
+a tenant change, so the event bus sees it), which keeps "a removed member is
+refused on their very next request" true. A short time-to-live bounds the
+damage of any write path that might forget to log.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tracker.services.events import ChangeBatch
+
+ACCESS_ENTITIES = frozenset({"org", "org_member", "project", "project_member"})
+TTL_SECONDS = 30.0
+MAX_ENTRIES = 50_000
+
+
+class AccessCache:
+    """(kind, org, key, user) -> value, grouped by org id for cheap invalidation."""
+
+    def __init__(self) -> None:
+        self._by_org: dict[str, dict[tuple[Any, ...], tuple[float, Any]]] = {}
+        self._slugs: dict[tuple[str, str | None], tuple[float, str, Any]] = {}
+        self._size = 0
+
+    def get_org(self, slug: str, user_id: str | None) -> Any:
+        entry = self._slugs.get((slug, user_id))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[2]
+
+    def put_org(self, slug: str, user_id: str | None, org_id: str, value: Any) -> None:
+        self._reserve()
+        self._slugs[(slug, user_id)] = (time.monotonic() + TTL_SECONDS, org_id, value)
+
+    def get(self, org_id: str, key: tuple[Any, ...]) -> Any:
+        entry = self._by_org.get(org_id, {}).get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, org_id: str, key: tuple[Any, ...], value: Any) -> None:
+        self._reserve()
+        self._by_org.setdefault(org_id, {})[key] = (time.monotonic() + TTL_SECONDS, value)
+
+    def invalidate_org(self, org_id: str) -> None:
+        self._size -= len(self._by_org.pop(org_id, {}))
+        stale = [k for k, (_, oid, _) in self._slugs.items() if oid == org_id]
+        for key in stale:
+            del self._slugs[key]
+        self._size -= len(stale)
+
+    def clear(self) -> None:
+        self._by_org.clear()
+        self._slugs.clear()
+        self._size = 0
+
+    def on_batch(self, batch: ChangeBatch) -> None:
+        """Event-bus subscriber: forget an org's lookups when its access facts change."""
+        if any(change.entity in ACCESS_ENTITIES for change in batch.changes):
+            self.invalidate_org(batch.org_id)
+
+    def _reserve(self) -> None:
+        self._size += 1
+        if self._size > MAX_ENTRIES:
+            self.clear()
+            self._size = 1
