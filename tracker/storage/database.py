@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 PROGRESS_STEPS = 10_000  # VM steps between deadline checks (~1 ms of work)
+WAL_AUTOCHECKPOINT_PAGES = 4_000
 
 
 class UnitCancelled(Exception):
@@ -106,6 +107,9 @@ class Database:
         conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
         conn.execute("PRAGMA cache_size = -16000")
         conn.execute("PRAGMA temp_store = MEMORY")
+        # Checkpoint every ~16 MB of WAL instead of ~4 MB: four times fewer fsyncs and
+        # checkpoint stalls on the writer thread; journal_size_limit trims the file after.
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
         self._conn = conn
 
     @property
