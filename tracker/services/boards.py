@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from fractional_indexing import generate_key_between
 
+from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import utcnow
 from tracker.domain.models.base import Page
-from tracker.domain.models.issues import decode_cursor, encode_cursor
 from tracker.domain.models.workflow import (
     BacklogMove,
     BacklogQuery,

@@ -16,16 +16,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id
 from tracker.domain.models.base import Page
-from tracker.domain.models.comments import (
-    Comment,
-    CommentIn,
-    CommentPatch,
-    SubListQuery,
-    decode_cursor,
-    encode_cursor,
-)
+from tracker.domain.models.comments import Comment, CommentIn, CommentPatch, SubListQuery
 from tracker.domain.permissions import ProjectRole
 from tracker.errors import Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from tracker.services.access import Access
@@ -64,7 +58,7 @@ def cursor_key(query: SubListQuery) -> tuple[str, str] | None:
     """The (sort value, tie-breaker) a two-part cursor carries."""
     if not query.cursor:
         return None
-    first, second = decode_cursor(query.cursor, 2)
+    first, second = decode_cursor(query.cursor, (str, str))
     return first, second
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sqlite3
 
+from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.models.base import Page
-from tracker.domain.models.issues import HistoryItem, PageQuery, decode_cursor, encode_cursor
+from tracker.domain.models.issues import HistoryItem, PageQuery
 from tracker.errors import NotFound
 from tracker.services.access import Access
 from tracker.services.changes import row_to_change

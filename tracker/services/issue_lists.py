@@ -12,15 +12,10 @@ from __future__ import annotations
 
 import sqlite3
 
+from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.custom_fields import FieldDef
 from tracker.domain.models.base import Page
-from tracker.domain.models.issues import (
-    Issue,
-    IssueListQuery,
-    decode_cursor,
-    encode_cursor,
-    split_list,
-)
+from tracker.domain.models.issues import Issue, IssueListQuery, split_list
 from tracker.errors import BadRequest, ValidationFailed
 from tracker.services.access import Access
 from tracker.services.custom_fields import field_defs

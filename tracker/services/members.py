@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import now_iso
 from tracker.domain.models.base import Page
 from tracker.domain.models.orgs import (
@@ -27,8 +28,6 @@ from tracker.domain.models.orgs import (
     ProjectMemberIn,
     ProjectMemberPatch,
     UserRef,
-    decode_cursor,
-    encode_cursor,
 )
 from tracker.domain.permissions import OrgRole
 from tracker.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -72,13 +71,13 @@ def _is_owner(org: OrgRef) -> bool:
 async def list_org_members(core: Core, access: Access, query: ListQuery) -> Page[OrgMember]:
     """Members ordered by email, one page at a time."""
     org = org_of(access)
-    after = tuple(decode_cursor(query.cursor, 2)) if query.cursor else ("", "")
+    after = tuple(decode_cursor(query.cursor, (str, str))) if query.cursor else ("", "")
     rows = await core.system.read(
         lambda conn: org_sql.members(conn, org.id, (after[0], after[1]), query.limit + 1)
     )
     items = [_to_org_member(r) for r in rows[: query.limit]]
     more = len(rows) > query.limit
-    cursor = encode_cursor(items[-1].email.lower(), items[-1].user_id) if more else None
+    cursor = encode_cursor([items[-1].email.lower(), items[-1].user_id]) if more else None
     return Page[OrgMember](items=items, next_cursor=cursor)
 
 
@@ -215,7 +214,7 @@ async def transfer_ownership(
 async def list_project_members(core: Core, access: Access, query: ListQuery) -> Page[ProjectMember]:
     """Explicit project members by user id (org owners/admins are implicit admins)."""
     org, project = org_of(access), project_of(access)
-    after = decode_cursor(query.cursor, 1)[0] if query.cursor else ""
+    after = decode_cursor(query.cursor, (str,))[0] if query.cursor else ""
     async with core.tenants.lease(org.id) as db:
         rows = await db.read(
             lambda conn: project_sql.members(conn, project.id, after, query.limit + 1)
@@ -225,7 +224,7 @@ async def list_project_members(core: Core, access: Access, query: ListQuery) -> 
     by_id = {u["id"]: u for u in users}
     items = [_to_project_member(r, by_id.get(r["user_id"])) for r in rows[: query.limit]]
     more = len(rows) > query.limit
-    return Page[ProjectMember](items=items, next_cursor=encode_cursor(ids[-1]) if more else None)
+    return Page[ProjectMember](items=items, next_cursor=encode_cursor([ids[-1]]) if more else None)
 
 
 def _to_project_member(row: Any, user: Any) -> ProjectMember:

@@ -17,9 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id, now_iso
 from tracker.domain.models.base import Page
-from tracker.domain.models.orgs import ListQuery, Org, OrgIn, OrgPatch, decode_cursor, encode_cursor
+from tracker.domain.models.orgs import ListQuery, Org, OrgIn, OrgPatch
 from tracker.domain.permissions import OrgRole
 from tracker.domain.slugs import archive_name, slug_problem, slugify
 from tracker.errors import Conflict, NotFound, ValidationFailed
@@ -96,13 +97,13 @@ async def _discard_tenant(core: Core, org_id: str) -> None:
 
 async def list_my_orgs(core: Core, principal: Principal, query: ListQuery) -> Page[Org]:
     """The caller's live orgs by slug, one page at a time."""
-    after = decode_cursor(query.cursor, 1)[0] if query.cursor else ""
+    after = decode_cursor(query.cursor, (str,))[0] if query.cursor else ""
     rows = await core.system.read(
         lambda conn: org_sql.orgs_of_user(conn, principal.user_id, after, query.limit + 1)
     )
     items = [to_org(r, r["my_role"]) for r in rows[: query.limit]]
     more = len(rows) > query.limit
-    return Page[Org](items=items, next_cursor=encode_cursor(items[-1].slug) if more else None)
+    return Page[Org](items=items, next_cursor=encode_cursor([items[-1].slug]) if more else None)
 
 
 def get_org(access: Access) -> Org:

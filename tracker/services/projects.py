@@ -10,16 +10,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id, now_iso
 from tracker.domain.models.base import Page
-from tracker.domain.models.orgs import (
-    Project,
-    ProjectIn,
-    ProjectListQuery,
-    ProjectPatch,
-    decode_cursor,
-    encode_cursor,
-)
+from tracker.domain.models.orgs import Project, ProjectIn, ProjectListQuery, ProjectPatch
 from tracker.domain.permissions import OrgRole, ProjectRole, effective_project_role
 from tracker.domain.workflow import DEFAULT_STAGES
 from tracker.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
@@ -97,14 +91,14 @@ async def list_projects(core: Core, access: Access, query: ProjectListQuery) -> 
     see_all = org.role in (OrgRole.OWNER, OrgRole.ADMIN)
     if query.deleted and not see_all:
         raise Forbidden("only org owners and admins list deleted projects")
-    after = decode_cursor(query.cursor, 1)[0] if query.cursor else ""
+    after = decode_cursor(query.cursor, (str,))[0] if query.cursor else ""
     async with core.tenants.lease(org.id) as db:
         rows = await db.read(lambda conn: project_sql.visible_projects(
             conn, access.user_id or "", see_all=see_all, deleted=query.deleted,
             after=after, limit=query.limit + 1))  # fmt: skip
     items = [_with_role(org, row) for row in rows[: query.limit]]
     more = len(rows) > query.limit
-    return Page[Project](items=items, next_cursor=encode_cursor(items[-1].key) if more else None)
+    return Page[Project](items=items, next_cursor=encode_cursor([items[-1].key]) if more else None)
 
 
 def _with_role(org: OrgRef, row: sqlite3.Row) -> Project:

@@ -11,15 +11,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from tracker.domain.cursors import decode_cursor
 from tracker.domain.ids import new_id
 from tracker.domain.models.base import Page
-from tracker.domain.models.comments import (
-    INVERSE,
-    Relation,
-    RelationIn,
-    SubListQuery,
-    decode_cursor,
-)
+from tracker.domain.models.comments import INVERSE, Relation, RelationIn, SubListQuery
 from tracker.domain.permissions import ProjectRole, effective_project_role
 from tracker.errors import Conflict, NotFound, ValidationFailed
 from tracker.services.access import Access, resolve_project
@@ -87,7 +82,7 @@ async def list_relations(
 ) -> Page[Relation]:
     """The URL issue's links to live issues the caller can see, oldest first."""
     project, admin = project_of(access), is_project_admin(access)
-    after = decode_cursor(query.cursor, 1)[0] if query.cursor else None
+    after = decode_cursor(query.cursor, (str,))[0] if query.cursor else None
 
     def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         issue = issue_in(conn, project.id, number, include_deleted=admin)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sqlite3
 
+from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import is_uuid, new_id, now_iso
 from tracker.domain.models.base import Page
-from tracker.domain.models.issues import decode_cursor, encode_cursor
 from tracker.domain.models.search import SavedSearch, SavedSearchIn
 from tracker.domain.query import parse_query
 from tracker.errors import Conflict, NotFound, QuerySyntaxError, ValidationFailed

@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticError
 
+from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id, now_iso
 from tracker.domain.models.base import Page
-from tracker.domain.models.issues import decode_cursor, encode_cursor
 from tracker.domain.models.workflow import (
     Burndown,
     BurndownDay,

@@ -10,9 +10,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id
 from tracker.domain.models.base import Page
-from tracker.domain.models.issues import PageQuery, Tag, TagIn, decode_cursor, encode_cursor
+from tracker.domain.models.issues import PageQuery, Tag, TagIn
 from tracker.domain.permissions import Permission, holds
 from tracker.errors import Conflict, NotFound, ValidationFailed
 from tracker.services.access import Access

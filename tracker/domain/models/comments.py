@@ -10,16 +10,12 @@ Limits (decided here, documented in the README):
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tracker.domain.models.base import Input, Output, Page
-from tracker.errors import ValidationFailed
 
 MAX_COMMENT_CHARS = 65_536
 MAX_TIME_ENTRY_SECONDS = 1_000_000
@@ -133,25 +129,3 @@ class TimeEntryPage(Page[TimeEntry]):
 
     total_seconds: int
     by_user: dict[str, int]
-
-
-def encode_cursor(values: list[Any]) -> str:
-    """An opaque cursor: the last item's sort key, base64url JSON."""
-    raw = json.dumps(values, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(text: str, arity: int) -> list[str]:
-    """The sort key a cursor carries; a garbled cursor is a 422, never a 500."""
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        values = json.loads(raw)
-    except (binascii.Error, ValueError):
-        values = None
-    if (
-        not isinstance(values, list)
-        or len(values) != arity
-        or not all(isinstance(v, str) for v in values)
-    ):
-        raise ValidationFailed([("query.cursor", "not a cursor this list handed out")])
-    return values

@@ -7,9 +7,6 @@ UTF-8. Tag names are 1-50 characters without commas, because a comma means
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -17,7 +14,6 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, field_validator
 
 from tracker.domain.models.base import Input, Output
-from tracker.errors import BadRequest
 
 IssueType = Literal["bug", "feature", "task", "improvement", "epic", "story"]
 Priority = Literal["critical", "major", "normal", "minor"]
@@ -225,28 +221,6 @@ class PageQuery(Input):
 
     limit: int = Field(50, ge=1, le=200)
     cursor: str | None = Field(None, max_length=1000)
-
-
-def encode_cursor(values: list[Any]) -> str:
-    """An opaque cursor: url-safe base64 of the last item's sort key as JSON."""
-    raw = json.dumps(values, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(text: str, shape: tuple[type, ...]) -> list[Any]:
-    """Decode a cursor made by `encode_cursor`; anything else is a 400, never a 500."""
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        values = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise BadRequest("invalid cursor") from None
-    if (
-        not isinstance(values, list)
-        or len(values) != len(shape)
-        or not all(type(v) is t for v, t in zip(values, shape, strict=True))
-    ):
-        raise BadRequest("invalid cursor")
-    return values
 
 
 class HistoryItem(Output):

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tracker.domain.models.accounts import EMAIL_PATTERN
 from tracker.domain.models.base import Input, Output
-from tracker.errors import ValidationFailed
 
 OrgRoleName = Literal["owner", "admin", "member"]
 ProjectRoleName = Literal["viewer", "reporter", "developer", "admin"]
@@ -128,23 +124,3 @@ class ListQuery(BaseModel):
 
 class ProjectListQuery(ListQuery):
     deleted: bool = Field(False, description="List soft-deleted projects (org owners/admins).")
-
-
-def encode_cursor(*sort_key: str) -> str:
-    """An opaque cursor: URL-safe base64 of the last item's sort key as a JSON list."""
-    raw = json.dumps(list(sort_key), separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, parts: int) -> list[str]:
-    """The sort key inside a cursor; a garbled one is a 422 on `query.cursor`, never a 500."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value = json.loads(raw)
-    except (binascii.Error, ValueError):
-        value = None
-    if not isinstance(value, list) or len(value) != parts:
-        raise ValidationFailed([("query.cursor", "not a cursor this list handed out")])
-    if not all(isinstance(part, str) for part in value):
-        raise ValidationFailed([("query.cursor", "not a cursor this list handed out")])
-    return value
