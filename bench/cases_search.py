@@ -61,18 +61,23 @@ def pick_words(conn: sqlite3.Connection) -> dict[str, list[str]]:
         "CREATE VIRTUAL TABLE IF NOT EXISTS temp.v USING fts5vocab(main, issue_search, 'row')"
     )
     total = conn.execute("SELECT max(row_id) FROM issues").fetchone()[0]
+    # the bands at 1,000,000 issues, scaled to the data set's size
+    scale = total / 1_000_000
     bands = {
-        "very_rare": (2, 30), "rare": (100, 1000), "mid": (30_000, 100_000),
-        "selective": (3_000, 9_000), "common": (int(total * 0.17), total + 1),
+        "very_rare": (2, max(3, 30 * scale)), "rare": (max(3, 100 * scale), max(10, 1000 * scale)),
+        "selective": (3000 * scale, 9000 * scale), "mid": (30_000 * scale, 100_000 * scale),
+        "common": (170_000 * scale, total + 1),
     }  # fmt: skip
     words: dict[str, list[str]] = {}
     for name, (low, high) in bands.items():
         rows = conn.execute(
             "SELECT term FROM temp.v WHERE doc >= ? AND doc < ? AND length(term) > 3 "
             "AND term GLOB '[a-z]*' ORDER BY doc DESC, term LIMIT 3",
-            (min(low, total // 2), high),
+            (int(low), int(high)),
         ).fetchall()
         words[name] = [r[0] for r in rows]
+        if len(words[name]) < 3:
+            raise SystemExit(f"no 3 words with {low:.0f}-{high:.0f} issues; generate more data")
     words["common"] = ["the", "and", *words["common"][:1]]
     return words
 

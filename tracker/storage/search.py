@@ -21,10 +21,11 @@ from a doclist without scoring (~1 ms):
 - `filtered`: broad words, but visibility and filters leave at most FILTER_CAP
   issues: those are checked against the index (no bm25), then the hits are
   scored in one pass. Exact.
-- `recent`: relevance order, and every word is in more than half of the issues:
-  bm25's IDF for such a word is 0 (FTS5 clamps it to 1e-6), so the ranking
-  would be arbitrary; the newest matches come first, read straight off the
-  doclist.
+- `recent`: relevance order, and every word is in more than half of the issues
+  (and there are DENSE_MIN_ISSUES issues at least). Such a word tells issues
+  apart by nothing but its frequency (FTS5 clamps its IDF to 1e-6), and ranking
+  it means a pass over its whole doclist plus scoring every match; instead the
+  newest matches come first, read straight off the doclist (~10 ms at 1M).
 - `window` / `window_old`: everything else. Only matches above (below, for
   oldest-first sorts) a rowid bound are considered: the newest SCORE_CAP matches,
   widened by the inverse share of issues in scope so a small project still gets
@@ -64,7 +65,7 @@ __all__ = ["Position", "SearchPage", "SearchSpec", "effective_sorts", "search", 
 SCORE_CAP = 10_000  # matches bm25 may score for one page
 FILTER_CAP = 1_000  # candidate issues few enough to check one by one (30-60 µs each)
 JOIN_CAP = 60_000  # matches a window may join to their issues (~0.5 µs each, in rowid order)
-DENSE = 0.5  # share of issues above which a word's IDF is 0
+DENSE = 0.5  # share of issues above which a word's IDF is clamped to ~0
 DENSE_MIN_ISSUES = 50_000  # below this size, exact bm25 is cheap: never `recent`
 #: bm25 weights of (title, description, comments): the title counts most (SPEC §5).
 SCORE = "bm25(issue_search, 5.0, 1.0, 0.5)"
