@@ -3,50 +3,26 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from cli.main import app
+from tests.cli_world import ACME_SETUP, ANN, cli_on, tenant_rows
 
-CHEAP_ARGON = {"RHYTHM_ARGON2_MEMORY_KIB": "8192", "RHYTHM_ARGON2_TIME_COST": "1"}
-ANN = "ann@example.com"
 TODAY = datetime.now(UTC).date()
 
 
 @pytest.fixture
 def rhythm(tmp_path: Path) -> Any:
     """`rhythm ... --data-dir <tmp>` with org `acme`, project WEB, user ann, two issues."""
-    runner = CliRunner()
-    data_dir = tmp_path / "data"
-
-    def run(*args: str, input: str | None = None) -> Any:
-        return runner.invoke(app, [*args, "--data-dir", str(data_dir)], input=input,
-                             env=CHEAP_ARGON)  # fmt: skip
-
-    setup = [
-        ("user", "create", ANN),
-        ("org", "create", "Acme", "--slug", "acme", "--as", ANN),
-        ("project", "create", "acme", "WEB", "Website", "--as", ANN),
+    issues = [
         ("issue", "create", "Login broken", "-o", "acme", "-p", "WEB", "--as", ANN),
         ("issue", "create", "Slow search", "-o", "acme", "-p", "WEB", "--status", "In Progress",
          "--as", ANN),
     ]  # fmt: skip
-    for args in setup:
-        result = run(*args, input="long enough pw\nlong enough pw\n")
-        assert result.exit_code == 0, result.output
-    run.data_dir = data_dir  # type: ignore[attr-defined]
-    return run
-
-
-def tenant_rows(rhythm: Any, sql: str) -> list[tuple[Any, ...]]:
-    (db,) = Path(rhythm.data_dir).glob("*/tracker.db")
-    with sqlite3.connect(db) as conn:
-        return [tuple(r) for r in conn.execute(sql).fetchall()]
+    return cli_on(tmp_path / "data", [*ACME_SETUP, *issues])
 
 
 def test_board_as_table_and_json(rhythm: Any) -> None:

@@ -3,45 +3,18 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from cli.main import app
-
-CHEAP_ARGON = {"RHYTHM_ARGON2_MEMORY_KIB": "8192", "RHYTHM_ARGON2_TIME_COST": "1"}
-ANN = "ann@example.com"
+from tests.cli_world import ACME_SETUP, ANN, cli_on, tenant_rows
 
 
 @pytest.fixture
 def rhythm(tmp_path: Path) -> Any:
     """`rhythm ... --data-dir <tmp>` with an org `acme`, a project WEB and a user ann."""
-    runner = CliRunner()
-    data_dir = tmp_path / "data"
-
-    def run(*args: str, input: str | None = None) -> Any:
-        return runner.invoke(app, [*args, "--data-dir", str(data_dir)], input=input,
-                             env=CHEAP_ARGON)  # fmt: skip
-
-    setup = [
-        ("user", "create", ANN),
-        ("org", "create", "Acme", "--slug", "acme", "--as", ANN),
-        ("project", "create", "acme", "WEB", "Website", "--as", ANN),
-    ]
-    for args in setup:
-        result = run(*args, input="long enough pw\nlong enough pw\n")
-        assert result.exit_code == 0, result.output
-    run.data_dir = data_dir  # type: ignore[attr-defined]
-    return run
-
-
-def tenant_rows(rhythm: Any, sql: str) -> list[tuple[Any, ...]]:
-    (db,) = Path(rhythm.data_dir).glob("*/tracker.db")
-    with sqlite3.connect(db) as conn:
-        return [tuple(r) for r in conn.execute(sql).fetchall()]
+    return cli_on(tmp_path / "data", ACME_SETUP)
 
 
 def test_create_show_update_comment_list(rhythm: Any) -> None:

@@ -8,25 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from cli.main import app
-
-CHEAP_ARGON = {"RHYTHM_ARGON2_MEMORY_KIB": "8192", "RHYTHM_ARGON2_TIME_COST": "1"}
+from tests.cli_world import cli_on
 
 
 @pytest.fixture
 def rhythm(tmp_path: Path) -> Any:
     """Run `rhythm ... --data-dir <tmp>`; returns the Result (exit code, stdout, stderr)."""
-    runner = CliRunner()
-    data_dir = tmp_path / "data"
-
-    def run(*args: str, input: str | None = None) -> Any:
-        return runner.invoke(app, [*args, "--data-dir", str(data_dir)], input=input,
-                             env=CHEAP_ARGON)  # fmt: skip
-
-    run.data_dir = data_dir  # type: ignore[attr-defined]
-    return run
+    return cli_on(tmp_path / "data")
 
 
 def user(rhythm: Any, email: str) -> None:
