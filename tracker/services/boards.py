@@ -31,11 +31,11 @@ from tracker.services.access import Access
 from tracker.services.changes import Actor, UnitOfWork
 from tracker.services.orgs import operator_access
 from tracker.services.runtime import Core
+from tracker.services.search import resolve_emails
 from tracker.services.sprints import sprint_ref
 from tracker.services.workflow import project_of, read, to_stage, write
 from tracker.storage import boards as board_sql
 from tracker.storage import issues as issue_sql
-from tracker.storage import search as search_sql
 from tracker.storage import sprints as sprint_sql
 from tracker.storage import stages as stage_sql
 from tracker.storage.boards import CardRow
@@ -97,9 +97,7 @@ async def _filter_context(
         return None
     project = project_of(access)
     query = parse_query(q)
-    emails = sorted(emails_in(query.filters))
-    rows = await core.system.read(lambda conn: search_sql.users_by_email(conn, emails))
-    found = {row["email"].lower(): row["id"] for row in rows}
+    found = await resolve_emails(core, emails_in(query.filters))
     return query, FilterContext((project.id,), access.user_id, found, utcnow())
 
 

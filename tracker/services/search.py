@@ -33,6 +33,7 @@ from tracker.services.projects import project_of
 from tracker.services.runtime import Core
 from tracker.storage import search as search_sql
 from tracker.storage import search_pages
+from tracker.storage import users as user_sql
 from tracker.storage.search_filters import FilterContext, emails_in
 
 MARK_OPEN, MARK_CLOSE = search_pages.MARKS
@@ -95,7 +96,7 @@ async def _search(
     after = _decode(cursor, q, query) if cursor else None
     if not scope:
         return Page[SearchHit](items=[], next_cursor=None)
-    emails = await _resolve_emails(core, emails_in(query.filters))
+    emails = await resolve_emails(core, emails_in(query.filters))
     ctx = FilterContext(tuple(scope), access.user_id, emails, utcnow())
     spec = search_sql.SearchSpec(query, ctx, limit, after)
 
@@ -109,11 +110,11 @@ async def _search(
         return await db.read(read, time_limit_ms=core.settings.query_time_limit_ms)
 
 
-async def _resolve_emails(core: Core, emails: set[str]) -> dict[str, str]:
+async def resolve_emails(core: Core, emails: set[str]) -> dict[str, str]:
     """Lower-cased email -> user id, for `assignee:ann@example.com` and its kin."""
     if not emails:
         return {}
-    rows = await core.system.read(lambda conn: search_pages.users_by_email(conn, sorted(emails)))
+    rows = await core.system.read(lambda conn: user_sql.users_by_email(conn, sorted(emails)))
     return {row["email"].lower(): row["id"] for row in rows}
 
 

@@ -58,9 +58,8 @@ from tracker.storage.search_filters import (
     Sql,
     compile_filter,
 )
-from tracker.storage.search_pages import users_by_email
 
-__all__ = ["Position", "SearchPage", "SearchSpec", "effective_sorts", "search", "users_by_email"]
+__all__ = ["Position", "SearchPage", "SearchSpec", "effective_sorts", "search"]
 
 SCORE_CAP = 10_000  # matches bm25 may score for one page
 FILTER_CAP = 1_000  # candidate issues few enough to check one by one (30-60 µs each)

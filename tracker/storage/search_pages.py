@@ -34,15 +34,6 @@ def visible_projects(
     ).fetchall()
 
 
-def users_by_email(conn: sqlite3.Connection, emails: Sequence[str]) -> list[sqlite3.Row]:
-    """Accounts by email, case-insensitively (system database)."""
-    return conn.execute(
-        "SELECT id, email FROM users WHERE email COLLATE NOCASE IN "
-        "(SELECT value FROM json_each(?))",
-        (json.dumps(list(emails)),),
-    ).fetchall()
-
-
 def issue_rows(conn: sqlite3.Connection, row_ids: Sequence[int]) -> list[sqlite3.Row]:
     """The page's issues as the issue endpoints read them (ISSUE_VIEW), in page order."""
     rows = conn.execute(

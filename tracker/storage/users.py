@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 USER_COLUMNS = "id, email, display_name, password_hash, token_version, created_at, disabled_at"
@@ -90,3 +91,12 @@ def revoke_user_tokens(conn: sqlite3.Connection, user_id: str, at: str) -> None:
         "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
         (at, user_id),
     )
+
+
+def users_by_email(conn: sqlite3.Connection, emails: Sequence[str]) -> list[sqlite3.Row]:
+    """Accounts by email, case-insensitively (system database)."""
+    return conn.execute(
+        "SELECT id, email FROM users WHERE email COLLATE NOCASE IN "
+        "(SELECT value FROM json_each(?))",
+        (json.dumps(list(emails)),),
+    ).fetchall()
