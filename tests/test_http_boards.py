@@ -123,6 +123,7 @@ async def test_100_random_moves_keep_a_strict_order_touching_one_issue_row(world
     for _ in range(100):
         number = rng.randint(1, 24)
         target = rng.choice(COLUMNS)
+        source = next(name for name, column in model.items() if number in column)
         for column in model.values():
             if number in column:
                 column.remove(number)
@@ -144,7 +145,10 @@ async def test_100_random_moves_keep_a_strict_order_touching_one_issue_row(world
             last_seq,
             last_seq,
         )
-        issue_rows_touched.append(await total_changes(world) - before - logged[0]["n"])
+        # A move to another column also adjusts two stage_counts rows (by trigger).
+        counters = 2 if source != target else 0
+        touched = await total_changes(world) - before - logged[0]["n"]
+        issue_rows_touched.append(touched - counters if touched else 0)
     assert set(issue_rows_touched) <= {0, 1}  # 0: a "move" to where the card already was
     assert issue_rows_touched.count(1) > 90
     body = await board(world, "?limit=200")
@@ -224,3 +228,32 @@ async def test_backlog_move_refusals(
     await move(world, 3, status="Closed")
     assert (await backlog_move(world, who, **body))[0] == expected
     assert [c["number"] for c in (await backlog(world))["items"]] == [1, 2]
+
+
+async def test_kept_column_counts_match_a_real_count_after_every_kind_of_change(
+    world: World,
+) -> None:
+    """stage_counts (trigger-kept) equals count(*) after create, move, delete, restore,
+    and deleting a stage whose issues move to another."""
+    for n in range(6):
+        await world.create(title=f"card {n}", status=COLUMNS[n % 3])
+    assert (await move(world, 1, status=COLUMNS[3]))[0] == 200
+    assert (await world.call("DELETE", world.url("/issues/2")))[0] in (200, 204)
+    assert (await world.call("DELETE", world.url("/issues/3")))[0] in (200, 204)
+    assert (await world.call("POST", world.url("/issues/3/restore")))[0] == 200
+    columns = {c["stage"]["name"]: c["stage"]["id"] for c in (await board(world))["columns"]}
+    gone, target = columns[COLUMNS[1]], columns[COLUMNS[0]]
+    status, _ = await world.call("DELETE", world.url(f"/stages/{gone}?move_to={target}"))
+    assert status in (200, 204)
+    kept = await world.rows(
+        "SELECT c.stage_id, c.live FROM stage_counts c JOIN stages s ON s.id = c.stage_id"
+    )
+    real = await world.rows(
+        "SELECT s.id AS stage_id, (SELECT count(*) FROM issues i WHERE i.stage_id = s.id "
+        "AND i.deleted_at IS NULL) AS live FROM stages s"
+    )
+    assert sorted((r["stage_id"], r["live"]) for r in kept) == sorted(
+        (r["stage_id"], r["live"]) for r in real
+    )
+    body = await board(world)
+    assert sum(c["count"] for c in body["columns"]) == 5

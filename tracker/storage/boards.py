@@ -1,8 +1,9 @@
 """SQL for boards, card ranks and the backlog (tenant database).
 
 A column is read through the partial index issues_board (project_id,
-stage_id, rank) WHERE deleted_at IS NULL: one short range scan per column,
-already in rank order, and a count from the same index (no table rows).
+stage_id, rank, + the card columns) WHERE deleted_at IS NULL: one short range
+scan per column, already in rank order, with no table rows. Column counts come
+from stage_counts (kept by triggers, migration 0006) unless `q` filters them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ _COLUMN = f"""
 SELECT {CARD_COLUMNS}, rank FROM issues INDEXED BY issues_board
 WHERE project_id = ? AND stage_id = ? AND deleted_at IS NULL
 ORDER BY rank LIMIT ?
+"""
+_KEPT_COUNTS = """
+SELECT c.stage_id, c.live FROM stages s JOIN stage_counts c ON c.stage_id = s.id
+WHERE s.project_id = ?
 """
 _COUNTS = """
 SELECT i.stage_id, count(*) FROM issues i INDEXED BY issues_board
@@ -82,9 +87,12 @@ def column_json(
 def column_counts(
     conn: sqlite3.Connection, project_id: str, where: Sql | None = None
 ) -> dict[str, int]:
-    extra = where or Sql("")
-    sql = _COUNTS.format(where=f"AND {extra.text}" if extra.text else "")
-    return {row[0]: row[1] for row in conn.execute(sql, [project_id, *extra.args])}
+    """Live issues per column: kept by triggers (stage_counts), or counted under a filter."""
+    if where is None or not where.text:
+        rows = conn.execute(_KEPT_COUNTS, (project_id,))
+        return {row[0]: row[1] for row in rows}
+    sql = _COUNTS.format(where=f"AND {where.text}")
+    return {row[0]: row[1] for row in conn.execute(sql, [project_id, *where.args])}
 
 
 def query_predicate(conn: sqlite3.Connection, query: Query, ctx: FilterContext) -> Sql:
