@@ -313,6 +313,13 @@ async def test_import_writes_rows_index_and_one_change_per_issue_and_comment(
             "comments": [r[0] for r in conn.execute(
                 "SELECT comments FROM issue_search_source ORDER BY row_id LIMIT 1"
             )],
+            # the issue history index: every issue and comment change names its issue
+            "history": conn.execute(
+                "SELECT count(*), count(DISTINCT ic.issue_id) FROM issue_changes ic "
+                "JOIN changes c ON c.seq = ic.seq "
+                "WHERE c.entity IN ('issue', 'comment') AND json_extract(c.meta, '$.issue') "
+                "= ic.issue_id"
+            ).fetchone(),
         }  # fmt: skip
 
     async with core.tenants.lease(org.id) as db:
@@ -323,3 +330,4 @@ async def test_import_writes_rows_index_and_one_change_per_issue_and_comment(
     assert stored["image"]["title"] == "imported 0" and stored["image"]["number"] == 1
     assert stored["hits"] == 5
     assert stored["comments"] == ["first 0\nsecond 0"]
+    assert tuple(stored["history"]) == (15, 5)

@@ -156,7 +156,7 @@ def _record(uow: UnitOfWork, project: _Project, rows: list[dict[str, Any]],
          f'{{"issue":"{issue_id}"}}')  # a UUID needs no escaping: to_json's output, faster
         for n, (entity, entity_id, issue_id, image) in enumerate(changes)
     ]  # fmt: skip
-    last = bulk.insert_changes(uow.conn, values)
+    last = bulk.insert_changes(uow.conn, values, [issue_id for _, _, issue_id, _ in changes])
     first = last - len(values) + 1
     uow.recorded.extend(
         Change(

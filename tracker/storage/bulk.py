@@ -92,10 +92,19 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
-def insert_changes(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> int:
-    """Append change rows (columns as in _INSERT_CHANGE); returns the last row's seq."""
+def insert_changes(
+    conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]], issue_ids: Sequence[str]
+) -> int:
+    """Append change rows (columns as in _INSERT_CHANGE) and their issue_changes index
+    rows (`issue_ids[n]` is the issue of `rows[n]`); returns the last row's seq."""
     conn.executemany(_INSERT_CHANGE, rows)
-    return int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+    last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+    first = last - len(rows) + 1
+    conn.executemany(
+        "INSERT INTO issue_changes (issue_id, seq) VALUES (?, ?)",
+        ((issue_id, first + n) for n, issue_id in enumerate(issue_ids)),
+    )
+    return last
 
 
 def optimize(conn: sqlite3.Connection) -> None:
