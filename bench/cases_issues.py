@@ -12,7 +12,7 @@ Harness cases (``python -m bench run issue-create issue-get issue-list``):
   plain indexed query vs ``GET .../issues?status=Open&limit=50``. Goal >= 50 %.
   The harness cannot create 100k issues over HTTP in reasonable time, so the
   setup makes the project over HTTP and then loads the issues straight into the
-  tenant file with the bulk path (storage.issues.bulk_insert_issues, one
+  tenant file with the bulk path (bench.cases_issues.bulk_insert_issues, one
   transaction, FTS rows included) while the server sits idle; SQLite's own
   locking keeps that safe, and the server sees the rows on its next read.
 
@@ -33,8 +33,9 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 from aiohttp import web
@@ -44,6 +45,7 @@ from bench.api import Api, register_and_login
 from bench.baselines import baseline
 from bench.cases import Request, case
 from tracker.domain.ids import new_id, now_iso
+from tracker.storage import issues as issue_sql
 
 JSON = {"Content-Type": "application/json"}
 LIST_ISSUES = 100_000
@@ -206,8 +208,6 @@ async def issue_list_case(api: Api) -> Request:
 
 def seed_tenant_file(org_id: str, count: int) -> None:
     """Bulk-load `count` issues into project WEB of the (idle) server's tenant file."""
-    from tracker.storage.issues import bulk_insert_issues
-
     pattern = str(Path(tempfile.gettempdir()) / "rhythm-bench-*" / "rhythm-data" / org_id)
     (folder,) = glob.glob(pattern)  # the org id is a fresh UUID: exactly one match
     conn = sqlite3.connect(Path(folder) / "tracker.db", isolation_level=None, timeout=30)
@@ -313,3 +313,36 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def bulk_insert_issues(
+    conn: sqlite3.Connection, project_id: str, rows: Iterable[dict[str, Any]]
+) -> int:
+    """A benchmark fixture, not a product path: numbered, search-indexed issue rows
+    written straight into an idle server's tenant file, with NO change rows (the
+    product's import is tracker.services.imports, which logs every issue).
+    """
+    batch = list(rows)
+    if not batch:
+        return 0
+    first = conn.execute(
+        "UPDATE projects SET next_number = next_number + ? WHERE id = ? RETURNING next_number - ?",
+        (len(batch), project_id, len(batch)),
+    ).fetchone()[0]
+    defaults = {
+        "description": "", "type": "task", "priority": "normal", "sprint_id": None,
+        "parent_id": None, "due_date": None, "estimate": None, "custom_fields": "{}",
+        "resolved_at": None,
+    }  # fmt: skip
+    prepared = [
+        {**defaults, **row, "project_id": project_id, "number": first + n}
+        for n, row in enumerate(batch)
+    ]
+    before = conn.execute("SELECT coalesce(max(row_id), 0) FROM issues").fetchone()[0]
+    conn.executemany(issue_sql._INSERT, prepared)
+    conn.execute(
+        "INSERT INTO issue_search (rowid, title, description, comments) "
+        "SELECT row_id, title, description, comments FROM issue_search_source WHERE row_id > ?",
+        (before,),
+    )
+    return len(prepared)

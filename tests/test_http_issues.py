@@ -535,30 +535,3 @@ async def test_q_goes_to_the_query_language(world: World) -> None:
     assert status == 200 and [i["key"] for i in page["items"]] == ["WEB-1"]
     status, problem = await world.call("GET", world.url("/issues?q=zebra&status=Open"))
     assert status == 422 and problem["errors"][0]["field"] == "query.status"
-
-
-async def test_bulk_insert_numbers_and_indexes_in_one_transaction(world: World) -> None:
-    from tracker.http.keys import CORE
-    from tracker.storage.issues import bulk_insert_issues
-
-    await world.create(title="before")
-    (stage,) = await world.rows("SELECT id FROM stages WHERE name = 'Open'")
-    rows = [
-        {"id": f"bulk-{n}", "title": f"bulk quokka {n}", "stage_id": stage["id"],
-         "rank": f"b{n:03d}", "reporter": world.owner["id"], "created_at": "2024-01-01T00:00:00Z",
-         "updated_at": "2024-01-01T00:00:00Z"}
-        for n in range(30)
-    ]  # fmt: skip
-    core = world.client.app[CORE]
-    async with core.tenants.lease(world.org["id"]) as db:
-        count = await db.write(lambda conn: bulk_insert_issues(conn, world.project["id"], rows))
-    assert count == 30
-    numbers = await world.rows("SELECT number FROM issues WHERE id LIKE 'bulk-%' ORDER BY number")
-    assert [r["number"] for r in numbers] == list(range(2, 32))
-    hits = await world.rows(
-        "SELECT count(*) AS n FROM issue_search WHERE issue_search MATCH 'quokka'"
-    )
-    assert hits == [{"n": 30}]
-    assert (await world.create(title="after"))["number"] == 32
-    _, page = await world.call("GET", world.url("/issues?limit=200"))
-    assert len(page["items"]) == 32

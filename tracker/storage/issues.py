@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -289,43 +289,3 @@ def sort_key_of(row: Mapping[str, Any], sort: str) -> list[Any]:
         return [rank, row["number"]]
     column = "created_at" if sort == "created" else "updated_at"
     return [row[column], row["row_id"]]
-
-
-# --- bulk load ----------------------------------------------------------------------------
-
-
-def bulk_insert_issues(
-    conn: sqlite3.Connection, project_id: str, rows: Iterable[dict[str, Any]]
-) -> int:
-    """Insert many issues in the caller's transaction, numbering them and indexing them.
-
-    Each row needs id, title, stage_id, rank, reporter, created_at, updated_at;
-    the other columns default as in `insert_issue`. Numbers are taken from the
-    project in one step. Writes no change rows: the caller records what the
-    import means (one row per issue, or one summary row for a benchmark fixture).
-    Returns how many issues were inserted.
-    """
-    batch = list(rows)
-    if not batch:
-        return 0
-    first = conn.execute(
-        "UPDATE projects SET next_number = next_number + ? WHERE id = ? RETURNING next_number - ?",
-        (len(batch), project_id, len(batch)),
-    ).fetchone()[0]
-    defaults = {
-        "description": "", "type": "task", "priority": "normal", "sprint_id": None,
-        "parent_id": None, "due_date": None, "estimate": None, "custom_fields": "{}",
-        "resolved_at": None,
-    }  # fmt: skip
-    prepared = [
-        {**defaults, **row, "project_id": project_id, "number": first + n}
-        for n, row in enumerate(batch)
-    ]
-    before = conn.execute("SELECT coalesce(max(row_id), 0) FROM issues").fetchone()[0]
-    conn.executemany(_INSERT, prepared)
-    conn.execute(
-        "INSERT INTO issue_search (rowid, title, description, comments) "
-        "SELECT row_id, title, description, comments FROM issue_search_source WHERE row_id > ?",
-        (before,),
-    )
-    return len(prepared)
