@@ -21,6 +21,7 @@ from tracker.domain.ids import new_id
 from tracker.domain.models.base import Page
 from tracker.domain.models.comments import Comment, CommentIn, CommentPatch, SubListQuery
 from tracker.domain.permissions import ProjectRole
+from tracker.domain.versions import if_match_ok
 from tracker.errors import Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from tracker.services.access import Access
 from tracker.services.changes import Actor, UnitOfWork, mutate
@@ -121,7 +122,7 @@ async def update_comment(
     number: int,
     comment_id: str,
     patch: CommentPatch,
-    if_match: int | None,
+    if_match: str | None,
     actor: Actor,
 ) -> Comment:
     """Only the author edits a comment (admins may delete, not rewrite, others' words)."""
@@ -133,7 +134,7 @@ async def update_comment(
         comment = _comment_in(uow.conn, issue["id"], comment_id)
         if comment["author"] != actor.user_id:
             raise Forbidden("only the author can edit a comment")
-        if if_match is not None and if_match != comment["version"]:
+        if not if_match_ok(if_match, comment["version"]):
             raise PreconditionFailed(f"the comment is at version {comment['version']}")
         if patch.body == comment["body"]:
             return _comment(comment)

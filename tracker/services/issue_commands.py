@@ -22,6 +22,7 @@ from tracker.domain.models.issues import (
     IssuePatch,
     parse_issue_ref,
 )
+from tracker.domain.versions import etag_of
 from tracker.errors import NotFound, ValidationFailed
 from tracker.services import comments, issue_lists, issues
 from tracker.services.access import Access
@@ -102,7 +103,7 @@ async def update_issue_as(
     if fields:
         data = {**data, "custom_fields": await _typed_fields(core, access, fields)}
     patch = _model(IssuePatch, data)
-    if_match = None if if_version is None else f'"{if_version}"'
+    if_match = None if if_version is None else etag_of(if_version)
     return await issues.update_issue(core, access, number, patch, actor, if_match)
 
 

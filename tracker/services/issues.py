@@ -21,10 +21,10 @@ from tracker.domain.models.issues import (
     Issue,
     IssueCreate,
     IssuePatch,
-    if_match_ok,
     parse_issue_ref,
 )
 from tracker.domain.permissions import ProjectRole
+from tracker.domain.versions import if_match_ok
 from tracker.errors import (
     Conflict,
     Forbidden,

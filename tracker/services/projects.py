@@ -15,6 +15,7 @@ from tracker.domain.ids import new_id, now_iso
 from tracker.domain.models.base import Page
 from tracker.domain.models.orgs import Project, ProjectIn, ProjectListQuery, ProjectPatch
 from tracker.domain.permissions import OrgRole, ProjectRole, effective_project_role
+from tracker.domain.versions import if_match_ok
 from tracker.domain.workflow import DEFAULT_STAGES
 from tracker.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from tracker.services.access import PROJECT_KEY_RE, Access, OrgRef, ProjectRef, resolve_org
@@ -113,16 +114,16 @@ async def get_project(access: Access) -> Project:
 
 
 async def patch_project(
-    core: Core, access: Access, patch: ProjectPatch, actor: Actor, if_match: int | None = None
+    core: Core, access: Access, patch: ProjectPatch, actor: Actor, if_match: str | None = None
 ) -> Project:
-    """Change name/description/visibility; `if_match` (a version) makes a stale write a 412."""
+    """Change name/description/visibility; a stale `if_match` header makes it a 412."""
     project = project_of(access)
     changes = patch.model_dump(exclude_none=True)
 
     def work(uow: UnitOfWork) -> sqlite3.Row:
         before = project_sql.project_by_id(uow.conn, project.id)
         assert before is not None
-        if if_match is not None and before["version"] != if_match:
+        if not if_match_ok(if_match, before["version"]):
             raise PreconditionFailed(f"the project is at version {before['version']}")
         if all(before[name] == value for name, value in changes.items()):
             return before

@@ -64,14 +64,6 @@ def parse_issue_ref(value: str | int) -> tuple[str | None, int]:
     return key, number
 
 
-def if_match_ok(header: str | None, version: int) -> bool:
-    """RFC 9110 If-Match against the issue's version: `"3"`, `W/"3"`, `3`, lists and `*`."""
-    if header is None or header.strip() == "*":
-        return True
-    tags = [t.strip().removeprefix("W/").strip('"') for t in header.split(",")]
-    return str(version) in tags
-
-
 class _IssueFields(Input):
     """Validators shared by create and patch."""
 

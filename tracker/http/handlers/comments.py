@@ -2,43 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 
 from tracker.domain.models.base import Page
 from tracker.domain.models.comments import Comment, CommentIn, CommentPatch, SubListQuery
 from tracker.domain.permissions import Permission
-from tracker.errors import NotFound, PreconditionFailed
+from tracker.http.params import ISSUE_PATH, etag, if_match, issue_number
 from tracker.http.routes import Call, Route, json_response
 from tracker.services import comments
-
-ISSUE_PATH = "/orgs/{org}/projects/{project}/issues/{n}"
-_NUMBER = re.compile(r"^[0-9]{1,15}$")
-_ETAG = re.compile(r'^(?:W/)?"([0-9]{1,15})"$')
-
-
-def issue_number(call: Call) -> int:
-    """The `{n}` of the URL; anything but a plain number names no issue (404)."""
-    text = call.params["n"]
-    if not _NUMBER.match(text) or int(text) < 1:
-        raise NotFound("issue not found")
-    return int(text)
-
-
-def if_match(call: Call) -> int | None:
-    """The version an `If-Match: "<version>"` demands; None without one or for `*`."""
-    header = call.request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
-        return None
-    found = _ETAG.match(header.strip())
-    if found is None:
-        raise PreconditionFailed("If-Match must be an ETag this API returned")
-    return int(found.group(1))
-
-
-def etag(version: int) -> dict[str, str]:
-    return {"ETag": f'"{version}"'}
 
 
 async def list_comments(call: Call) -> web.Response:

@@ -17,23 +17,13 @@ from tracker.domain.models.issues import (
     PageQuery,
 )
 from tracker.domain.permissions import Permission
-from tracker.errors import NotFound
+from tracker.http.params import ISSUE_PATH, etag, if_match, issue_number
 from tracker.http.routes import Call, Route, json_response
 from tracker.services import assignees, history, issue_lists, issues
 
-ISSUE = "/orgs/{org}/projects/{project}/issues/{n}"
-
-
-def number_of(call: Call) -> int:
-    """The {n} of the path; anything but a positive number names no issue."""
-    text = call.params["n"]
-    if not text.isdigit() or len(text) > 9 or int(text) < 1:
-        raise NotFound("issue not found")
-    return int(text)
-
 
 def issue_response(issue: Issue, status: int = 200) -> web.Response:
-    return json_response(issue, status=status, headers={"ETag": f'"{issue.version}"'})
+    return json_response(issue, status=status, headers=etag(issue.version))
 
 
 async def create_issue(call: Call) -> web.Response:
@@ -46,7 +36,7 @@ async def list_issues(call: Call) -> web.Response:
 
 
 async def get_issue(call: Call) -> web.Response:
-    return issue_response(await issues.get_issue(call.core, call.access, number_of(call)))
+    return issue_response(await issues.get_issue(call.core, call.access, issue_number(call)))
 
 
 async def get_issue_by_key(call: Call) -> web.Response:
@@ -56,38 +46,38 @@ async def get_issue_by_key(call: Call) -> web.Response:
 
 async def update_issue(call: Call) -> web.Response:
     issue = await issues.update_issue(
-        call.core, call.access, number_of(call), call.body, call.actor,
-        call.request.headers.get("If-Match"),
+        call.core, call.access, issue_number(call), call.body, call.actor,
+        if_match(call),
     )  # fmt: skip
     return issue_response(issue)
 
 
 async def delete_issue(call: Call) -> web.Response:
     await issues.delete_issue(
-        call.core, call.access, number_of(call), call.actor, call.request.headers.get("If-Match")
+        call.core, call.access, issue_number(call), call.actor, if_match(call)
     )
     return web.Response(status=204)
 
 
 async def restore_issue(call: Call) -> web.Response:
-    issue = await issues.restore_issue(call.core, call.access, number_of(call), call.actor)
+    issue = await issues.restore_issue(call.core, call.access, issue_number(call), call.actor)
     return issue_response(issue)
 
 
 async def issue_history(call: Call) -> web.Response:
-    page = await history.issue_history(call.core, call.access, number_of(call), call.query)
+    page = await history.issue_history(call.core, call.access, issue_number(call), call.query)
     return json_response(page)
 
 
 async def list_assignees(call: Call) -> web.Response:
-    items = await assignees.list_assignees(call.core, call.access, number_of(call))
+    items = await assignees.list_assignees(call.core, call.access, issue_number(call))
     return json_response(Page[Assignee](items=items))
 
 
 async def set_assignees(call: Call) -> web.Response:
     issue = await issues.set_assignees(
-        call.core, call.access, number_of(call), call.body.user_ids, call.actor,
-        call.request.headers.get("If-Match"),
+        call.core, call.access, issue_number(call), call.body.user_ids, call.actor,
+        if_match(call),
     )  # fmt: skip
     return issue_response(issue)
 
@@ -101,21 +91,21 @@ ROUTES = [
     Route("GET", "/orgs/{org}/issues/{key}", get_issue_by_key, Permission.ORG_READ,
           "An issue by key (e.g. WEB-42) in any project the caller can see", response=Issue,
           tag="issues"),
-    Route("GET", ISSUE, get_issue, Permission.PROJECT_READ, "An issue", response=Issue,
+    Route("GET", ISSUE_PATH, get_issue, Permission.PROJECT_READ, "An issue", response=Issue,
           tag="issues"),
-    Route("PATCH", ISSUE, update_issue, Permission.ISSUE_CREATE,
+    Route("PATCH", ISSUE_PATH, update_issue, Permission.ISSUE_CREATE,
           "Update the named fields (If-Match honoured; reporters: title/description of their own)",
           body=IssuePatch, response=Issue, errors=(409, 412), tag="issues"),
-    Route("DELETE", ISSUE, delete_issue, Permission.ISSUE_DELETE, "Soft-delete an issue",
+    Route("DELETE", ISSUE_PATH, delete_issue, Permission.ISSUE_DELETE, "Soft-delete an issue",
           status=204, errors=(412,), tag="issues"),
-    Route("POST", ISSUE + "/restore", restore_issue, Permission.ISSUE_DELETE,
+    Route("POST", ISSUE_PATH + "/restore", restore_issue, Permission.ISSUE_DELETE,
           "Restore a soft-deleted issue", response=Issue, errors=(409,), tag="issues"),
-    Route("GET", ISSUE + "/history", issue_history, Permission.PROJECT_READ,
+    Route("GET", ISSUE_PATH + "/history", issue_history, Permission.PROJECT_READ,
           "The issue's changes, newest first", query=PageQuery, response=Page[HistoryItem],
           tag="issues"),
-    Route("GET", ISSUE + "/assignees", list_assignees, Permission.PROJECT_READ,
+    Route("GET", ISSUE_PATH + "/assignees", list_assignees, Permission.PROJECT_READ,
           "The issue's assignees", response=Page[Assignee], tag="issues"),
-    Route("PUT", ISSUE + "/assignees", set_assignees, Permission.ISSUE_UPDATE,
+    Route("PUT", ISSUE_PATH + "/assignees", set_assignees, Permission.ISSUE_UPDATE,
           "Replace the issue's assignees", body=AssigneesIn, response=Issue, errors=(412,),
           tag="issues"),
 ]  # fmt: skip

@@ -7,29 +7,14 @@ from aiohttp import web
 from tracker.domain.models.base import Page
 from tracker.domain.models.orgs import Project, ProjectIn, ProjectListQuery, ProjectPatch
 from tracker.domain.permissions import Permission
-from tracker.errors import PreconditionFailed
+from tracker.http.params import etag, if_match
 from tracker.http.routes import Call, Route, json_response
 from tracker.services import projects
 
 
-def etag(project: Project) -> dict[str, str]:
-    return {"ETag": f'"{project.version}"'}
-
-
-def if_match(call: Call) -> int | None:
-    """The version an `If-Match: "N"` header names; `*` or no header means any version."""
-    header = call.request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
-        return None
-    text = header.strip().removeprefix("W/").strip('"')
-    if not text.isdigit() or len(text) > 18:
-        raise PreconditionFailed("If-Match must be an ETag this API returned")
-    return int(text)
-
-
 async def create_project(call: Call) -> web.Response:
     project = await projects.create_project(call.core, call.access, call.body, call.actor)
-    return json_response(project, status=201, headers=etag(project))
+    return json_response(project, status=201, headers=etag(project.version))
 
 
 async def list_projects(call: Call) -> web.Response:
@@ -38,14 +23,14 @@ async def list_projects(call: Call) -> web.Response:
 
 async def get_project(call: Call) -> web.Response:
     project = await projects.get_project(call.access)
-    return json_response(project, headers=etag(project))
+    return json_response(project, headers=etag(project.version))
 
 
 async def patch_project(call: Call) -> web.Response:
     project = await projects.patch_project(
         call.core, call.access, call.body, call.actor, if_match(call)
     )
-    return json_response(project, headers=etag(project))
+    return json_response(project, headers=etag(project.version))
 
 
 async def delete_project(call: Call) -> web.Response:
@@ -56,7 +41,7 @@ async def delete_project(call: Call) -> web.Response:
 async def restore_project(call: Call) -> web.Response:
     key = call.params["project"]
     project = await projects.restore_project(call.core, call.access, key, call.actor)
-    return json_response(project, headers=etag(project))
+    return json_response(project, headers=etag(project.version))
 
 
 P = Permission

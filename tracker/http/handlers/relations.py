@@ -7,7 +7,7 @@ from aiohttp import web
 from tracker.domain.models.base import Page
 from tracker.domain.models.comments import Relation, RelationIn, SubListQuery
 from tracker.domain.permissions import Permission
-from tracker.http.handlers.comments import ISSUE_PATH, issue_number
+from tracker.http.params import ISSUE_PATH, issue_number
 from tracker.http.routes import Call, Route, json_response
 from tracker.services import relations
 

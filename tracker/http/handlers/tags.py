@@ -7,7 +7,8 @@ from aiohttp import web
 from tracker.domain.models.base import Page
 from tracker.domain.models.issues import Issue, IssueTagsIn, PageQuery, Tag, TagIn
 from tracker.domain.permissions import Permission
-from tracker.http.handlers.issues import ISSUE, issue_response, number_of
+from tracker.http.handlers.issues import issue_response
+from tracker.http.params import ISSUE_PATH, if_match, issue_number
 from tracker.http.routes import Call, Route, json_response
 from tracker.services import issues, tags
 
@@ -30,8 +31,8 @@ async def delete_tag(call: Call) -> web.Response:
 
 async def set_issue_tags(call: Call) -> web.Response:
     issue = await issues.set_issue_tags(
-        call.core, call.access, number_of(call), call.body.tags, call.actor,
-        call.request.headers.get("If-Match"),
+        call.core, call.access, issue_number(call), call.body.tags, call.actor,
+        if_match(call),
     )  # fmt: skip
     return issue_response(issue)
 
@@ -43,7 +44,7 @@ ROUTES = [
           body=TagIn, response=Tag, status=201, errors=(409,), tag="tags"),
     Route("DELETE", TAGS + "/{tag_id}", delete_tag, Permission.PROJECT_MANAGE,
           "Delete a tag (and remove it from every issue)", status=204, tag="tags"),
-    Route("PUT", ISSUE + "/tags", set_issue_tags, Permission.ISSUE_UPDATE,
+    Route("PUT", ISSUE_PATH + "/tags", set_issue_tags, Permission.ISSUE_UPDATE,
           "Replace the issue's tags (unknown names are created for developers)",
           body=IssueTagsIn, response=Issue, errors=(412,), tag="tags"),
 ]  # fmt: skip

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from tracker.domain.models.comments import SubListQuery, TimeEntry, TimeEntryIn, TimeEntryPage
 from tracker.domain.permissions import Permission
-from tracker.http.handlers.comments import ISSUE_PATH, issue_number
+from tracker.http.params import ISSUE_PATH, issue_number
 from tracker.http.routes import Call, Route, json_response
 from tracker.services import time_entries
 
