@@ -195,3 +195,26 @@ async def test_data_dir_lock_refuses_a_second_server(tmp_path: Any) -> None:
         DataDirLock(tmp_path).acquire()
     first.release()
     DataDirLock(tmp_path).acquire()
+
+
+async def test_reopening_a_tenant_while_its_eviction_closes_waits_for_the_close(
+    tmp_path: Any,
+) -> None:
+    """Eviction closes in the background; a request for that tenant must never get a
+    second connection to the file while the first is still closing."""
+    pool = TenantPool(tmp_path, max_open=1)
+    first, second = new_id(), new_id()
+    for org_id in (first, second):
+        await pool.create(org_id)
+    async with pool.lease(first) as db:
+        await db.write(_counter)
+    async with pool.lease(second):
+        pass  # evicts `first`: its close now runs as a background task
+    closing = pool._evicting.get(first)
+    assert closing is not None and not closing.done()
+    async with pool.lease(first) as again:
+        assert closing.done()  # the reopen waited for the close
+        assert again is not db
+        assert await again.read(lambda c: c.execute("SELECT n FROM t").fetchone()[0]) == 0
+    await pool.close_all()
+    assert pool._evicting == {}
