@@ -57,7 +57,6 @@ class Database:
         self.path = path
         self.name = name
         self.leases = 0
-        self.last_used = time.monotonic()
         self._executor = thread or new_thread()
         self._conn: sqlite3.Connection | None = None
         self._closed = False
@@ -123,7 +122,6 @@ class Database:
         if self._closed:
             raise ServiceUnavailable(f"database {self.name} is closed")
         loop = asyncio.get_running_loop()
-        self.last_used = time.monotonic()
         return await loop.run_in_executor(self._executor, fn, *args)
 
     async def read(
