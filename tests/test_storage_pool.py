@@ -91,6 +91,98 @@ async def test_failed_unit_rolls_back(pool: TenantPool) -> None:
         assert await db.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 1
 
 
+async def _queue_behind_a_slow_unit(db: Database, units: list[Any]) -> list[Any]:
+    """Start a slow unit, queue `units` behind it (so they form one group), gather all."""
+    started = threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> str:
+        started.set()
+        time.sleep(0.2)
+        return "slow"
+
+    first = asyncio.create_task(db.write(slow))
+    await asyncio.get_running_loop().run_in_executor(None, started.wait)
+    tasks = [asyncio.create_task(db.write(unit)) for unit in units]
+    return await asyncio.gather(first, *tasks, return_exceptions=True)
+
+
+async def test_queued_units_commit_together_and_fail_alone(pool: TenantPool) -> None:
+    org_id = await make_tenant(pool)
+
+    def insert(n: int) -> Any:
+        def unit(conn: sqlite3.Connection) -> int:
+            conn.execute("INSERT INTO t VALUES (?, ?)", (n, n))
+            if n % 3 == 0:
+                raise ValueError(f"unit {n} refuses")
+            return n
+
+        return unit
+
+    async with pool.lease(org_id) as db:
+        await db.write(_counter)
+        commits_before = db.commits
+        results = await _queue_behind_a_slow_unit(db, [insert(n) for n in range(2, 22)])
+        # The slow unit commits alone; the 20 queued behind it share one transaction.
+        assert db.commits - commits_before == 2
+        ids = await db.read(lambda c: [r[0] for r in c.execute("SELECT id FROM t ORDER BY id")])
+
+    assert results[0] == "slow"
+    for n, result in zip(range(2, 22), results[1:], strict=True):
+        if n % 3 == 0:
+            assert isinstance(result, ValueError) and str(result) == f"unit {n} refuses"
+        else:
+            assert result == n
+    assert ids == [1] + [n for n in range(2, 22) if n % 3]
+
+
+async def test_unit_that_ends_the_group_transaction_fails_alone(pool: TenantPool) -> None:
+    """A unit that kills the shared transaction: the others are re-run and committed."""
+    org_id = await make_tenant(pool)
+
+    def insert(n: int) -> Any:
+        return lambda conn: conn.execute("INSERT INTO t VALUES (?, ?)", (n, n)) and n
+
+    def rogue(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t VALUES (50, 50)")
+        conn.execute("ROLLBACK")  # what a disk-full error does to the transaction
+
+    async with pool.lease(org_id) as db:
+        await db.write(_counter)
+        results = await _queue_behind_a_slow_unit(db, [insert(2), rogue, insert(3)])
+        ids = await db.read(lambda c: [r[0] for r in c.execute("SELECT id FROM t ORDER BY id")])
+        assert await db.read(lambda c: c.in_transaction) is False
+
+    assert results[1] == 2 and results[3] == 3
+    assert isinstance(results[2], sqlite3.Error)
+    assert ids == [1, 2, 3]
+
+
+async def test_cancelled_unit_in_a_group_rolls_back_alone(pool: TenantPool) -> None:
+    org_id = await make_tenant(pool)
+    in_unit = threading.Event()
+
+    def slow_insert(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t VALUES (7, 7)")
+        in_unit.set()
+        time.sleep(0.3)  # cancelled while running, before its group commits
+
+    async with pool.lease(org_id) as db:
+        await db.write(_counter)
+        blocker = asyncio.create_task(db.write(lambda c: time.sleep(0.2)))
+        await asyncio.sleep(0.05)
+        before = asyncio.create_task(db.write(lambda c: c.execute("INSERT INTO t VALUES (2, 2)")))
+        victim = asyncio.create_task(db.write(slow_insert))
+        after = asyncio.create_task(db.write(lambda c: c.execute("INSERT INTO t VALUES (3, 3)")))
+        await asyncio.get_running_loop().run_in_executor(None, in_unit.wait)
+        victim.cancel()
+        await asyncio.gather(blocker, before, after)
+        with pytest.raises(asyncio.CancelledError):
+            await victim
+        ids = await db.read(lambda c: [r[0] for r in c.execute("SELECT id FROM t ORDER BY id")])
+
+    assert ids == [1, 2, 3]
+
+
 async def test_slow_tenant_does_not_delay_another(pool: TenantPool) -> None:
     slow_id, fast_id = await make_tenant(pool), await make_tenant(pool)
 

@@ -135,7 +135,7 @@ async def mutate(core: Core, org_id: str, actor: Actor, work: Callable[[UnitOfWo
 
     async with core.tenants.lease(org_id) as db:
         result = await db.write(run)
-    uow = unit_holder[0]
+    uow = unit_holder[-1]  # the run that committed (a group abort re-runs a unit)
     core.events.publish(ChangeBatch(org_id, uow.batch, tuple(uow.recorded)))
     return result
 

@@ -9,8 +9,15 @@ own thread, inside `BEGIN IMMEDIATE … COMMIT` for writes. The single-thread
 executor runs units in arrival order, so no two units ever interleave, and the
 event loop never waits on SQLite.
 
+Group commit: write units that queue up while the thread is busy run together
+in ONE transaction, each inside its own SAVEPOINT, so one failing unit rolls
+back alone while the others commit. Every caller still learns its result only
+after the COMMIT that made it durable. Under load this turns N commits (WAL
+writes of the same hot pages, a checkpoint check each) into one; measured on
+issue creation at 32 connections, COMMIT was a fifth of all CPU samples.
+
 Cancellation: a unit not yet started never starts; a unit already running
-checks its cancel flag before COMMIT and rolls back instead.
+checks its cancel flag at its end and rolls back (to its savepoint) instead.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -34,10 +43,37 @@ BUSY_TIMEOUT_MS = 5000
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 PROGRESS_STEPS = 10_000  # VM steps between deadline checks (~1 ms of work)
 WAL_AUTOCHECKPOINT_PAGES = 4_000
+MAX_GROUP = 64  # units per group commit: bounds the latency one group adds
+
+
+@dataclass(eq=False)
+class _WriteUnit:
+    """A queued write: the function, where its outcome goes, and its cancel flag."""
+
+    fn: Callable[[sqlite3.Connection], object]
+    future: asyncio.Future[object]
+    cancelled: bool = False
+    outcome: tuple[bool, object] | None = field(default=None)  # (ok, result or exception)
 
 
 class UnitCancelled(Exception):
     """Raised on the writer thread when the awaiting request went away before COMMIT."""
+
+
+class _GroupAborted(Exception):
+    """A unit's error rolled back the whole group transaction (e.g. disk full)."""
+
+
+def _settle(group: list[_WriteUnit], name: str) -> None:
+    """On the event loop: hand every unit of a finished group its outcome."""
+    for unit in group:
+        if unit.future.done():
+            continue
+        ok, value = unit.outcome or (False, ServiceUnavailable(f"write to {name} did not finish"))
+        if ok:
+            unit.future.set_result(value)
+        else:
+            unit.future.set_exception(value)  # type: ignore[arg-type]
 
 
 def new_thread() -> ThreadPoolExecutor:
@@ -60,6 +96,10 @@ class Database:
         self._executor = thread or new_thread()
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        self._queue: deque[_WriteUnit] = deque()
+        self._queue_lock = threading.Lock()
+        self._drain_pending = False
+        self.commits = 0  # transactions committed by `write` (group commit makes it < units)
 
     @classmethod
     async def open(
@@ -148,29 +188,102 @@ class Database:
             conn.set_progress_handler(None, 0)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn` inside BEGIN IMMEDIATE … COMMIT on the owning thread, in one hop."""
-        cancelled = threading.Event()
+        """Run `fn` inside BEGIN IMMEDIATE … COMMIT on the owning thread, in one hop.
+
+        Units queued while the thread is busy share one transaction (group commit,
+        see the module docstring); each still succeeds or fails on its own.
+        """
+        if self._closed:
+            raise ServiceUnavailable(f"database {self.name} is closed")
+        loop = asyncio.get_running_loop()
+        unit = _WriteUnit(fn, loop.create_future())
+        with self._queue_lock:
+            self._queue.append(unit)
+            start_drain = not self._drain_pending
+            self._drain_pending = True
+        if start_drain:
+            try:
+                self._executor.submit(self._drain, loop)
+            except RuntimeError as exc:  # the thread is shut down: the database closed
+                with self._queue_lock:
+                    self._queue.clear()
+                    self._drain_pending = False
+                raise ServiceUnavailable(f"database {self.name} is closed") from exc
         try:
-            return await self._call(self._run_write, fn, cancelled)
+            return await unit.future  # type: ignore[return-value]
         except asyncio.CancelledError:
-            cancelled.set()
+            unit.cancelled = True
             raise
 
-    def _run_write(self, fn: Callable[[sqlite3.Connection], T], cancelled: threading.Event) -> T:
-        conn = self.conn
-        if cancelled.is_set():
-            raise UnitCancelled()
-        conn.execute("BEGIN IMMEDIATE")
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the thread: run every queued unit, in groups of up to MAX_GROUP."""
+        while True:
+            with self._queue_lock:
+                group = [self._queue.popleft() for _ in range(min(MAX_GROUP, len(self._queue)))]
+                if not group:
+                    self._drain_pending = False
+                    return
+            live = [unit for unit in group if not unit.cancelled]
+            if not live:
+                continue
+            try:
+                self._run_group(live)
+            finally:  # every unit hears back, whatever happened here
+                loop.call_soon_threadsafe(_settle, live, self.name)
+
+    def _run_group(self, group: list[_WriteUnit]) -> None:
+        """One transaction for the group; falls back to one each if it aborts as a whole."""
+        if len(group) == 1:
+            self._run_alone(group[0])
+            return
         try:
-            result = fn(conn)
-            if cancelled.is_set():
-                raise UnitCancelled()
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            for unit in group:
+                conn.execute("SAVEPOINT unit")
+                try:
+                    unit.outcome = (True, self._run_unit(unit, conn))
+                    conn.execute("RELEASE unit")
+                except BaseException as exc:  # this unit alone is undone
+                    if not conn.in_transaction:  # the error ended the whole transaction
+                        raise _GroupAborted() from exc
+                    conn.execute("ROLLBACK TO unit")
+                    conn.execute("RELEASE unit")
+                    unit.outcome = (False, exc)
             conn.execute("COMMIT")
-            return result
+            self.commits += 1
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            for unit in group:  # nothing of this group is stored
+                unit.outcome = None
+            if self._conn is not None and self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            for unit in group:  # so run each on its own
+                self._run_alone(unit)
+
+    def _run_alone(self, unit: _WriteUnit) -> None:
+        try:
+            conn = self.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = self._run_unit(unit, conn)
+                conn.execute("COMMIT")
+                self.commits += 1
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            unit.outcome = (True, result)
+        except BaseException as exc:
+            unit.outcome = (False, exc)
+
+    @staticmethod
+    def _run_unit(unit: _WriteUnit, conn: sqlite3.Connection) -> object:
+        if unit.cancelled:
+            raise UnitCancelled()
+        result = unit.fn(conn)
+        if unit.cancelled:
+            raise UnitCancelled()
+        return result
 
     async def close(self, checkpoint: bool = True, *, keep_thread: bool = False) -> None:
         """Checkpoint the WAL into the main file and close; waits for queued units first.
