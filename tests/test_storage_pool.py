@@ -135,6 +135,23 @@ async def test_queued_units_commit_together_and_fail_alone(pool: TenantPool) -> 
     assert ids == [1] + [n for n in range(2, 22) if n % 3]
 
 
+async def test_queued_units_without_failures_commit_once(pool: TenantPool) -> None:
+    org_id = await make_tenant(pool)
+
+    def insert(n: int) -> Any:
+        return lambda conn: conn.execute("INSERT INTO t VALUES (?, ?)", (n, n)) and n
+
+    async with pool.lease(org_id) as db:
+        await db.write(_counter)
+        commits_before = db.commits
+        results = await _queue_behind_a_slow_unit(db, [insert(n) for n in range(2, 42)])
+        assert db.commits - commits_before == 2  # the slow unit, then all forty at once
+        count = await db.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0])
+
+    assert results[1:] == list(range(2, 42))
+    assert count == 41
+
+
 async def test_unit_that_ends_the_group_transaction_fails_alone(pool: TenantPool) -> None:
     """A unit that kills the shared transaction: the others are re-run and committed."""
     org_id = await make_tenant(pool)
