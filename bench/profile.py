@@ -35,7 +35,7 @@ async def profile(case_name: str, seconds: int, connections: int, out: Path) -> 
         return 2
     case = cases[case_name]
     driver = pick_driver("auto", connections, 1)
-    with tempfile.TemporaryDirectory(prefix=f"rhythm-profile-{case.name}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"rhythm-bench-profile-{case.name}-") as tmp:
         async with rhythm_server(Path(tmp)) as server:
             assert server.proc is not None
             async with aiohttp.ClientSession() as session:

@@ -181,3 +181,35 @@ async def test_required_fields_rename_and_delete(world: World) -> None:
     _, issue = await world.call("GET", world.url("/issues/1"))
     assert issue["custom_fields"] == {}
     assert (await world.create())["custom_fields"] == {}
+
+
+async def test_listed_issues_equal_the_issue_model_exactly(world: World) -> None:
+    """The list renders issues in SQL (storage.issues.ISSUE_JSON); GET one issue renders
+    the pydantic model. Every field kind must come out the same, types included."""
+    fields = await fields_world(world)
+    parent = await world.create(title="Parent")
+    await world.create(
+        title='Ünïcode ✓ "quoted" \\ back\nslash \u0001 ctrl', description="tab\there",
+        priority="critical", type="bug", due_date="2031-01-02", estimate=90,
+        parent=parent["key"], tags=["zeta", "Alpha", "beta"],
+        assignees=[world.developer["id"], world.owner["id"]],
+        custom_fields={
+            "Severity": "high", "Platforms": ["web", "ios"], "Score": 12345678901234,
+            "Ship date": "2030-02-28", "Notes": "ünï \"q\"\n", "Owner": world.developer["id"],
+        },
+    )  # fmt: skip
+    await world.create(title="Float", custom_fields={"Score": 3.25, "Notes": ""})
+    gone = await world.create(title="Field deleted later", custom_fields={"Severity": "low"})
+    status, _ = await world.call("DELETE", world.url(f"/fields/{fields['severity']['id']}"))
+    assert status == 204
+
+    status, page = await world.call("GET", world.url("/issues?limit=200"), world.viewer)
+    assert status == 200 and len(page["items"]) == 4
+    for listed in page["items"]:
+        _, single = await world.call("GET", world.url(f"/issues/{listed['number']}"))
+        assert json.dumps(listed, sort_keys=True) == json.dumps(single, sort_keys=True)
+    by_number = {item["number"]: item for item in page["items"]}
+    assert by_number[2]["tags"] == ["Alpha", "beta", "zeta"]
+    assert by_number[2]["custom_fields"]["Score"] == 12345678901234
+    assert by_number[3]["custom_fields"] == {"Score": 3.25, "Notes": ""}
+    assert by_number[gone["number"]]["custom_fields"] == {}

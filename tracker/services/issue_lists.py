@@ -10,16 +10,14 @@ A `q=` query goes to the query language (tracker.services.search) instead.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from tracker.domain.cursors import decode_cursor, encode_cursor
-from tracker.domain.custom_fields import FieldDef
 from tracker.domain.models.base import Page
 from tracker.domain.models.issues import Issue, IssueListQuery, split_list
 from tracker.errors import BadRequest, ValidationFailed
 from tracker.services.access import Access
-from tracker.services.custom_fields import field_defs
-from tracker.services.issues import to_issue
 from tracker.services.projects import project_of
 from tracker.services.runtime import Core
 from tracker.storage import issues as issue_sql
@@ -56,27 +54,35 @@ def _after(query: IssueListQuery, sort: str) -> list[object] | None:
 
 async def list_issues(core: Core, access: Access, query: IssueListQuery) -> Page[Issue]:
     """A page of the project's live issues in the requested order."""
-    project = project_of(access)
-    assert access.org is not None
     if query.q:
         return await _search(core, access, query)
+    return Page[Issue].model_validate_json(await list_issues_json(core, access, query))
+
+
+async def list_issues_json(core: Core, access: Access, query: IssueListQuery) -> bytes:
+    """The page as JSON (the `Page[Issue]` shape); without `q` SQLite renders the issues."""
+    if query.q:
+        return (await _search(core, access, query)).model_dump_json().encode()
+    project = project_of(access)
+    assert access.org is not None
     sort, direction = query.sort.split("-")
     after = _after(query, sort)
     filters = _filters(query, access.user_id)
 
-    def read(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], list[FieldDef]]:
-        rows = issue_sql.list_issues(
-            conn, project.id, filters, sort, direction == "desc", after, query.limit + 1
-        )
-        return rows, field_defs(conn, project.id)
+    def read(conn: sqlite3.Connection) -> list[tuple[str, sqlite3.Row]]:
+        return issue_sql.list_issues_json(
+            conn, project.key, project.id, filters, sort, direction == "desc", after,
+            query.limit + 1,
+        )  # fmt: skip
 
     async with core.tenants.lease(access.org.id) as db:
-        rows, defs = await db.read(read, time_limit_ms=core.settings.query_time_limit_ms)
-    items = [to_issue(r, project.key, defs) for r in rows[: query.limit]]
+        rows = await db.read(read, time_limit_ms=core.settings.query_time_limit_ms)
     cursor = None
     if len(rows) > query.limit:
-        cursor = encode_cursor([query.sort, *issue_sql.sort_key_of(rows[query.limit - 1], sort)])
-    return Page[Issue](items=items, next_cursor=cursor)
+        last = rows[query.limit - 1][1]
+        cursor = encode_cursor([query.sort, *issue_sql.sort_key_of(last, sort)])
+    items = ",".join(text for text, _ in rows[: query.limit])
+    return f'{{"items":[{items}],"next_cursor":{json.dumps(cursor)}}}'.encode()
 
 
 async def _search(core: Core, access: Access, query: IssueListQuery) -> Page[Issue]:

@@ -22,6 +22,36 @@ JOIN stages s ON s.id = i.stage_id
 LEFT JOIN issues par ON par.id = i.parent_id
 """
 
+#: One issue as JSON in the `Issue` shape (tracker.domain.models.issues), rendered by
+#: SQLite; ?1 is the project key (plain `?`s after it number on from 2). Custom field
+#: values are stored by field id and shown by name; values of deleted fields are
+#: dropped (as `by_name` does). A test checks it against the model for every field kind.
+ISSUE_JSON = """
+SELECT json_object(
+    'id', i.id, 'key', ?1 || '-' || i.number, 'number', i.number, 'title', i.title,
+    'description', i.description, 'type', i.type, 'priority', i.priority, 'status', s.name,
+    'reporter', i.reporter,
+    'assignees', json((SELECT json_group_array(user_id) FROM
+        (SELECT user_id FROM issue_assignees WHERE issue_id = i.id ORDER BY user_id))),
+    'tags', json((SELECT json_group_array(name) FROM
+        (SELECT t.name FROM issue_tags it JOIN tags t ON t.id = it.tag_id
+         WHERE it.issue_id = i.id ORDER BY t.name COLLATE NOCASE))),
+    'sprint_id', i.sprint_id,
+    'parent', CASE WHEN par.number IS NULL THEN NULL ELSE ?1 || '-' || par.number END,
+    'due_date', i.due_date, 'estimate', i.estimate,
+    'custom_fields', json((SELECT json_group_object(cf.name, CASE
+            WHEN v.type IN ('array', 'object') THEN json(v.value) ELSE v.value END)
+        FROM json_each(i.custom_fields) v
+        JOIN custom_fields cf ON cf.id = v.key AND cf.project_id = i.project_id)),
+    'time_spent', i.time_spent, 'comment_count', i.comment_count,
+    'created_at', i.created_at, 'updated_at', i.updated_at, 'resolved_at', i.resolved_at,
+    'version', i.version
+) AS json, i.*
+FROM issues i
+JOIN stages s ON s.id = i.stage_id
+LEFT JOIN issues par ON par.id = i.parent_id
+"""
+
 #: Columns a PATCH may write (identifiers only ever come from this set).
 WRITABLE = frozenset(
     {
@@ -263,6 +293,37 @@ def list_issues(
     The key columns are unique together, so a page boundary is exact: an issue
     created or deleted meanwhile cannot shift the rest (no duplicates, no gaps).
     """
+    page, args, order = _page_sql(project_id, filters, sort, descending, after)
+    sql = f"{ISSUE_VIEW} WHERE i.row_id IN ({page}) ORDER BY {order}"
+    return conn.execute(sql, [*args, limit]).fetchall()
+
+
+def list_issues_json(
+    conn: sqlite3.Connection,
+    project_key: str,
+    project_id: str,
+    filters: IssueFilter,
+    sort: str,
+    descending: bool,
+    after: list[Any] | None,
+    limit: int,
+) -> list[tuple[str, sqlite3.Row]]:
+    """`list_issues`, each issue rendered as JSON (the `Issue` shape) by SQLite.
+
+    Returns (json, row) pairs; the row holds the sort-key columns for the cursor.
+    A page of 50 spent ~2 ms building and dumping pydantic models against ~1 ms
+    for its query (measured, bench issue-list); rendered in C it costs ~0.2 ms.
+    """
+    page, args, order = _page_sql(project_id, filters, sort, descending, after)
+    sql = f"{ISSUE_JSON} WHERE i.row_id IN ({page}) ORDER BY {order}"
+    cursor = conn.execute(sql, [project_key, *args, limit])
+    return [(row["json"], row) for row in cursor]
+
+
+def _page_sql(
+    project_id: str, filters: IssueFilter, sort: str, descending: bool, after: list[Any] | None
+) -> tuple[str, list[Any], str]:
+    """The row ids of one page (SQL with a trailing LIMIT ?), its args and its ORDER BY."""
     keys = SORT_KEYS[sort]
     where, args = _filter_sql(filters, project_id)
     where = ["i.project_id = ?", "i.deleted_at IS NULL", *where]
@@ -276,8 +337,7 @@ def list_issues(
     # Pick the page's rows first, then build the full view of just those: a sort
     # that cannot use an index then never computes links for rows it drops.
     page = f"SELECT i.row_id FROM issues i WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
-    sql = f"{ISSUE_VIEW} WHERE i.row_id IN ({page}) ORDER BY {order}"
-    return conn.execute(sql, [*args, limit]).fetchall()
+    return page, args, order
 
 
 def sort_key_of(row: Mapping[str, Any], sort: str) -> list[Any]:

@@ -32,7 +32,8 @@ async def create_issue(call: Call) -> web.Response:
 
 
 async def list_issues(call: Call) -> web.Response:
-    return json_response(await issue_lists.list_issues(call.core, call.access, call.query))
+    body = await issue_lists.list_issues_json(call.core, call.access, call.query)
+    return web.Response(body=body, content_type="application/json")
 
 
 async def get_issue(call: Call) -> web.Response:
