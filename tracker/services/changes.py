@@ -44,8 +44,12 @@ class Actor:
     mutation_id: int | None = None
 
 
+#: One encoder for every change row: json.dumps with options builds a new one per call.
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
 def to_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return None if value is None else _encode(value)
 
 
 @dataclass

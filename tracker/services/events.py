@@ -12,14 +12,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Change:
-    """One committed row of a tenant's `changes` log."""
+class Change(NamedTuple):
+    """One committed row of a tenant's `changes` log.
+
+    A NamedTuple, not a frozen dataclass: an import builds one per issue and per
+    comment, and a frozen dataclass's __init__ cost ~3 µs each there (measured).
+    """
 
     seq: int
     id: str
