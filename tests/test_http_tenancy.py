@@ -71,3 +71,20 @@ async def test_an_unknown_org_id_never_creates_a_file(core_factory: Any) -> None
     assert not (core.settings.data_dir / org_id).exists()
     with pytest.raises(NotFound):
         core.tenants.tenant_path("../../etc")
+
+
+async def test_a_symlinked_tenant_folder_is_refused(core_factory: Any, tmp_path: Any) -> None:
+    """A tenant folder replaced by a symlink (planted on disk) is never followed."""
+    from tracker.domain.ids import new_id
+    from tracker.errors import NotFound
+
+    core = await core_factory()
+    real = core.tenants.tenant_path(org_id := new_id())
+    await core.tenants.create(org_id)
+    await core.tenants.forget(org_id)
+    outside = tmp_path / "outside"
+    real.parent.rename(outside)
+    real.parent.symlink_to(outside, target_is_directory=True)
+    with pytest.raises(NotFound):
+        async with core.tenants.lease(org_id):
+            pass
