@@ -31,10 +31,11 @@ import aiohttp
 
 from bench.api import Api, register_and_login
 from bench.cases import Request, case
-from bench.load import Result, check, pick_driver
+from bench.load import Driver, Result, check, pick_driver
 from bench.pyload import Histogram
-from bench.servers import rhythm_server
+from bench.servers import Server, free_port, rhythm_server
 from bench.wrk import DONE, MARK, lua_str, parse
+from tracker.domain.ids import is_uuid
 
 GOAL = 0.70
 FDS_PER_TENANT = 3  # tracker.db, -wal, -shm
@@ -174,7 +175,31 @@ async def run(args: argparse.Namespace) -> int:
                     print(f"round {n + 1}/{args.rounds}: single {one[-1].rps:,.0f} req/s, "
                           f"spread {spread[-1].rps:,.0f} req/s, peak fds {fds.peak}",
                           file=sys.stderr, flush=True)  # fmt: skip
-    return report(args, one, spread, idle_fds, fds.peak)
+        # The same spread on the same files through the raw stack, Rhythm stopped.
+        raw_one, raw_spread = await _raw_rounds(driver, Path(tmp), args)
+    report(args, one, spread, idle_fds, fds.peak)
+    return report_raw(args, one, spread, raw_one, raw_spread)
+
+
+async def _raw_rounds(
+    driver: Driver, tmp: Path, args: argparse.Namespace
+) -> tuple[list[Result], list[Result]]:
+    data = tmp / "rhythm-data"
+    org_ids = sorted(p.name for p in data.iterdir() if p.is_dir() and is_uuid(p.name))
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.raw_tenants", "--data-dir", str(data),
+            "--cap", str(args.cap), "--port", str(port)]  # fmt: skip
+    one, spread = [], []
+    async with Server("raw sqlite3", argv, "/health", port, tmp / "raw.log") as raw:
+        paths = [f"/t/{org_id}" for org_id in org_ids]
+        single = Request("GET", paths[0], {})
+        await check(raw.url, single)
+        for n in range(args.rounds):
+            one.append(await driver.run(raw.url, single, args.seconds))
+            spread.append(await _spread(driver.name, raw.url, paths, {}, args))
+            print(f"raw round {n + 1}/{args.rounds}: single {one[-1].rps:,.0f} req/s, "
+                  f"spread {spread[-1].rps:,.0f} req/s", file=sys.stderr, flush=True)  # fmt: skip
+    return one, spread
 
 
 async def _spread(
@@ -206,6 +231,30 @@ def report(
     print(f"open fds: {idle} after setup, peak {peak} under load "
           f"(bound: (cap + connections) x {FDS_PER_TENANT} + connections + 64 = {bound}) "
           f"{fd_verdict}")  # fmt: skip
+    return 0
+
+
+def report_raw(
+    args: argparse.Namespace,
+    one: list[Result],
+    spread: list[Result],
+    raw_one: list[Result],
+    raw_spread: list[Result],
+) -> int:
+    """What spreading costs the raw stack (plain aiohttp + sqlite3 inline, same files)."""
+
+    def median_rps(results: list[Result]) -> float:
+        return statistics.median(r.rps for r in results)
+
+    raw_ratio = statistics.median(s.rps / o.rps for o, s in zip(raw_one, raw_spread, strict=True))
+    ratio = statistics.median(s.rps / o.rps for o, s in zip(one, spread, strict=True))
+    print(f"\nraw stack (plain aiohttp + sqlite3 inline, same {args.orgs} files, cap {args.cap}):")
+    print(summary("raw read, one tenant", raw_one))
+    print(summary(f"raw read, {args.orgs} tenants", raw_spread))
+    print(
+        f"raw spread/single: {raw_ratio:.0%}; Rhythm spread/single: {ratio:.0%}; "
+        f"Rhythm spread vs raw spread: {median_rps(spread) / median_rps(raw_spread):.0%}"
+    )
     return 0
 
 
