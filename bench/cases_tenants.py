@@ -25,11 +25,15 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import aiosqlite
+from aiohttp import web
 
 from bench.api import Api, register_and_login
+from bench.baselines import DB_KEY, baseline
 from bench.cases import Request, case
 from bench.load import Driver, Result, check, pick_driver
 from bench.pyload import Histogram
@@ -41,9 +45,40 @@ GOAL = 0.70
 FDS_PER_TENANT = 3  # tracker.db, -wal, -shm
 
 
-@case("org-read", baseline="json_ok", request=Request("GET", "/"), goal=0.40)
+@baseline("projects_read")
+def projects_read(db_path: Path) -> web.Application:
+    """GET / -> the projects of one tenant-like file: one aiosqlite query, no auth."""
+
+    async def handle(request: web.Request) -> web.Response:
+        cursor = await request.app[DB_KEY].execute(
+            "SELECT id, key, name, description, visibility FROM projects "
+            "WHERE deleted_at IS NULL ORDER BY key"
+        )
+        return web.json_response({"items": [dict(r) for r in await cursor.fetchall()]})
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with aiosqlite.connect(db_path, isolation_level=None) as db:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, key TEXT, name TEXT,"
+                " description TEXT, visibility TEXT, deleted_at TEXT)"
+            )
+            await db.execute(
+                "INSERT OR IGNORE INTO projects VALUES ('p1', 'WEB', 'Web', '', 'org', NULL)"
+            )
+            app[DB_KEY] = db
+            yield
+
+    app = web.Application()
+    app.cleanup_ctx.append(ctx)
+    app.router.add_get("/", handle)
+    return app
+
+
+@case("org-read", baseline="projects_read", request=Request("GET", "/"), goal=0.50)
 async def org_read(api: Api) -> Request:
-    """plain aiohttp JSON vs GET /api/v1/orgs/{org}/projects (auth + directory + tenant read)"""
+    """aiosqlite projects read vs GET /api/v1/orgs/{org}/projects (auth + directory + read)"""
     token = await register_and_login(api)
     org = await api.call("POST", "/api/v1/orgs", json={"name": "Bench"}, token=token, expect=201)
     body = {"name": "Web", "key": "WEB"}
