@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tracker.domain.ids import new_id
+from tracker.errors import ServiceUnavailable
 from tracker.storage.database import Database
 from tracker.storage.pool import TenantPool
 
@@ -198,6 +199,34 @@ async def test_cancelled_unit_in_a_group_rolls_back_alone(pool: TenantPool) -> N
         ids = await db.read(lambda c: [r[0] for r in c.execute("SELECT id FROM t ORDER BY id")])
 
     assert ids == [1, 2, 3]
+
+
+async def test_a_stream_of_writes_does_not_starve_a_read(pool: TenantPool) -> None:
+    """Writes run one group per turn on the thread; a read waits for one group at most."""
+    org_id = await make_tenant(pool)
+
+    def small_write(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE t SET n = n + 1 WHERE id = 1")
+        time.sleep(0.002)
+
+    async with pool.lease(org_id) as db:
+        await db.write(_counter)
+        writes = [asyncio.create_task(db.write(small_write)) for _ in range(300)]
+        await asyncio.sleep(0)  # the writes are queued before the read
+        seen = await db.read(lambda c: c.execute("SELECT n FROM t").fetchone()[0])
+        pending = sum(not w.done() for w in writes)
+        await asyncio.gather(*writes)
+        final = await db.read(lambda c: c.execute("SELECT n FROM t").fetchone()[0])
+
+    assert seen < 300 and pending > 0  # the read did not wait for the whole stream
+    assert final == 300
+
+
+async def test_writes_to_a_closed_database_are_refused(tmp_path: Any) -> None:
+    db = await Database.open(tmp_path / "x.db", create=True)
+    await db.close()
+    with pytest.raises(ServiceUnavailable):
+        await db.write(lambda c: c.execute("SELECT 1"))
 
 
 async def test_slow_tenant_does_not_delay_another(pool: TenantPool) -> None:

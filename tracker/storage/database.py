@@ -23,6 +23,7 @@ checks its cancel flag at its end and rolls back (to its savepoint) instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
@@ -212,11 +213,9 @@ class Database:
             self._drain_pending = True
         if start_drain:
             try:
-                self._executor.submit(self._drain, loop)
-            except RuntimeError as exc:  # the thread is shut down: the database closed
-                with self._queue_lock:
-                    self._queue.clear()
-                    self._drain_pending = False
+                self._submit_drain(loop)
+            except RuntimeError as exc:
+                unit.future.cancel()  # answered here, not through the future
                 raise ServiceUnavailable(f"database {self.name} is closed") from exc
         try:
             return await unit.future  # type: ignore[return-value]
@@ -225,20 +224,39 @@ class Database:
             raise
 
     def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
-        """On the thread: run every queued unit, in groups of up to MAX_GROUP."""
-        while True:
-            with self._queue_lock:
-                group = [self._queue.popleft() for _ in range(min(MAX_GROUP, len(self._queue)))]
-                if not group:
-                    self._drain_pending = False
-                    return
-            live = [unit for unit in group if not unit.cancelled]
-            if not live:
-                continue
-            try:
+        """On the thread: run one group of queued units, then queue the next group.
+
+        One group per job, not a loop over the whole queue: reads submitted
+        meanwhile wait behind one group at most, so a steady stream of writes
+        cannot starve them.
+        """
+        with self._queue_lock:
+            group = [self._queue.popleft() for _ in range(min(MAX_GROUP, len(self._queue)))]
+        live = [unit for unit in group if not unit.cancelled]
+        try:
+            if live:
                 self._run_group(live)
-            finally:  # every unit hears back, whatever happened here
-                loop.call_soon_threadsafe(_settle, live, self.name)
+        finally:  # every unit hears back, whatever happened here
+            if live:
+                with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                    loop.call_soon_threadsafe(_settle, live, self.name)
+            with self._queue_lock:
+                more = bool(self._queue)
+                self._drain_pending = more
+            if more:
+                self._submit_drain(loop)
+
+    def _submit_drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            self._executor.submit(self._drain, loop)
+        except RuntimeError:  # the thread is shut down: the database closed
+            with self._queue_lock:
+                orphans = list(self._queue)
+                self._queue.clear()
+                self._drain_pending = False
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, orphans, self.name)
+            raise
 
     def _run_group(self, group: list[_WriteUnit]) -> None:
         """One transaction for the group, optimistically without savepoints.
