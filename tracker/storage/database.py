@@ -10,11 +10,12 @@ executor runs units in arrival order, so no two units ever interleave, and the
 event loop never waits on SQLite.
 
 Group commit: write units that queue up while the thread is busy run together
-in ONE transaction, each inside its own SAVEPOINT, so one failing unit rolls
-back alone while the others commit. Every caller still learns its result only
-after the COMMIT that made it durable. Under load this turns N commits (WAL
-writes of the same hot pages, a checkpoint check each) into one; measured on
-issue creation at 32 connections, COMMIT was a fifth of all CPU samples.
+in ONE transaction (up to MAX_GROUP per turn). A failing unit still fails
+alone: the group is rolled back and the others run again, each in its own
+SAVEPOINT (see `_run_group`). Every caller learns its result only after the
+COMMIT that made it durable. Under load this turns N commits (WAL writes of
+the same hot pages, a checkpoint check each) into one; measured on issue
+creation at 32 connections, COMMIT was a fifth of all CPU samples before.
 
 Cancellation: a unit not yet started never starts; a unit already running
 checks its cancel flag at its end and rolls back (to its savepoint) instead.
@@ -32,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -55,7 +56,7 @@ class _WriteUnit:
     fn: Callable[[sqlite3.Connection], object]
     future: asyncio.Future[object]
     cancelled: bool = False
-    outcome: tuple[bool, object] | None = field(default=None)  # (ok, result or exception)
+    outcome: tuple[bool, object] | None = None  # (ok, result or exception)
 
 
 class UnitCancelled(Exception):
