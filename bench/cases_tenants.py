@@ -40,9 +40,9 @@ from bench.pyload import Histogram
 from bench.servers import Server, free_port, rhythm_server
 from bench.wrk import DONE, MARK, lua_str, parse
 from tracker.domain.ids import is_uuid
+from tracker.storage.pool import FDS_PER_TENANT
 
 GOAL = 0.70
-FDS_PER_TENANT = 3  # tracker.db, -wal, -shm
 
 
 @baseline("projects_read")

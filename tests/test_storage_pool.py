@@ -356,3 +356,24 @@ async def test_reopening_a_tenant_while_its_eviction_closes_waits_for_the_close(
         assert await again.read(lambda c: c.execute("SELECT n FROM t").fetchone()[0]) == 0
     await pool.close_all()
     assert pool._evicting == {}
+
+
+def test_fd_budget_raises_the_soft_limit_and_warns_past_the_hard_one(caplog: Any) -> None:
+    import resource
+
+    from tracker.storage.pool import ensure_fd_budget
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2000:
+        pytest.skip("hard open-file limit too low to test raising the soft one")
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard))
+        assert ensure_fd_budget(400) == 400 * 3 + 256  # raised to what 400 tenants need
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == 1456
+        assert ensure_fd_budget(10) == 1456  # never lowered
+        if hard != resource.RLIM_INFINITY:
+            with caplog.at_level("WARNING"):
+                assert ensure_fd_budget(hard) == hard  # capped at the hard limit...
+            assert "RHYTHM_MAX_OPEN_TENANTS" in caplog.text  # ...and said so
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

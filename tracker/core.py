@@ -20,7 +20,7 @@ from tracker.services.runtime import Core
 from tracker.settings import Settings
 from tracker.storage.database import Database
 from tracker.storage.migrate import apply_migrations
-from tracker.storage.pool import DataDirLock, TenantPool
+from tracker.storage.pool import DataDirLock, TenantPool, ensure_fd_budget
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ async def open_core(settings: Settings, *, exclusive: bool = True) -> Core:
     """Open the system DB (migrating it), the tenant pool and auth; lock the data dir."""
     prepare_data_dir(settings)
     log_sqlite_version()
+    ensure_fd_budget(settings.max_open_tenants)
     lock = DataDirLock(settings.data_dir) if exclusive else None
     if lock:
         lock.acquire()

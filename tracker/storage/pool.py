@@ -31,6 +31,8 @@ from tracker.storage.migrate import apply_migrations
 log = logging.getLogger(__name__)
 
 TENANT_FILE = "tracker.db"
+FDS_PER_TENANT = 3  # tracker.db, -wal, -shm
+FD_HEADROOM = 256  # client sockets, the system database, logs
 MAX_IDLE_THREADS = 32  # threads of evicted tenants kept for the next opens
 
 
@@ -170,6 +172,32 @@ class TenantPool:
         await asyncio.gather(*self._evicting.values(), return_exceptions=True)
         while self._idle_threads:
             await stop_thread(self._idle_threads.pop())
+
+
+def ensure_fd_budget(max_open: int) -> int:
+    """Raise the soft open-file limit to what `max_open` tenants need (never past the
+    hard limit) and warn when even that is short; returns the soft limit in force.
+
+    Common soft limits are 1,024: with 3 descriptors per open tenant, a cap of 256
+    plus a few hundred client sockets would run into EMFILE under load.
+    """
+    import resource
+
+    need = max_open * FDS_PER_TENANT + FD_HEADROOM
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit to %d: %s", target, exc)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        log.warning(
+            "open-file limit %d is below the %d that %d open tenants need; lower "
+            "RHYTHM_MAX_OPEN_TENANTS or raise the hard limit (ulimit -Hn)", soft, need, max_open,
+        )  # fmt: skip
+    return int(soft)
 
 
 class DataDirLock:
