@@ -94,6 +94,31 @@ async def test_200_concurrent_creates_number_one_to_two_hundred(world: World) ->
     assert project == [{"next_number": 201}]
 
 
+async def test_concurrent_creates_with_refusals_store_exactly_the_valid_ones(
+    world: World,
+) -> None:
+    """Concurrent creates share group commits; a refused one (422 inside the writer) must
+    neither take a number nor make the others run twice or vanish."""
+
+    async def create(n: int) -> int:
+        body = {"title": f"issue {n}"} | ({"status": "Nope"} if n % 5 == 0 else {})
+        response = await world.client.post(
+            world.url("/issues"), json=body, headers=world.owner["headers"]
+        )
+        return response.status
+
+    statuses = await asyncio.gather(*(create(n) for n in range(100)))
+    assert statuses.count(201) == 80 and statuses.count(422) == 20
+    rows = await world.rows("SELECT number, title FROM issues ORDER BY number")
+    assert [r["number"] for r in rows] == list(range(1, 81))
+    assert sorted(r["title"] for r in rows) == sorted(f"issue {n}" for n in range(100) if n % 5)
+    creates = await world.rows(
+        "SELECT count(*) AS n FROM changes WHERE entity = 'issue' AND op = 'create'"
+    )
+    assert creates == [{"n": 80}]
+    assert await world.count("issue_search") == 80
+
+
 async def test_numbers_are_never_reused_after_delete(world: World) -> None:
     await world.create()
     await world.create()
