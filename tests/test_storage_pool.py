@@ -222,6 +222,27 @@ async def test_a_stream_of_writes_does_not_starve_a_read(pool: TenantPool) -> No
     assert final == 300
 
 
+async def test_close_runs_every_write_queued_before_it(tmp_path: Any) -> None:
+    db = await Database.open(tmp_path / "x.db", create=True)
+    await db.write(_counter)
+    blocker = asyncio.create_task(db.write(lambda c: time.sleep(0.2)))
+    await asyncio.sleep(0.05)  # the blocker runs; the writes below queue behind it
+    writes = [
+        asyncio.create_task(
+            db.write(lambda c, n=n: c.execute("INSERT INTO t VALUES (?, ?)", (n, n)))
+        )
+        for n in range(2, 200)
+    ]
+    await asyncio.sleep(0)
+    await db.close()
+    await asyncio.gather(blocker, *writes)  # every one answered, none refused
+    conn = sqlite3.connect(tmp_path / "x.db")
+    try:
+        assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 199
+    finally:
+        conn.close()
+
+
 async def test_writes_to_a_closed_database_are_refused(tmp_path: Any) -> None:
     db = await Database.open(tmp_path / "x.db", create=True)
     await db.close()

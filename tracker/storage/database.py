@@ -233,19 +233,34 @@ class Database:
         """
         with self._queue_lock:
             group = [self._queue.popleft() for _ in range(min(MAX_GROUP, len(self._queue)))]
-        live = [unit for unit in group if not unit.cancelled]
         try:
-            if live:
-                self._run_group(live)
-        finally:  # every unit hears back, whatever happened here
-            if live:
-                with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
-                    loop.call_soon_threadsafe(_settle, live, self.name)
+            self._run_and_settle(group, loop)
+        finally:
             with self._queue_lock:
                 more = bool(self._queue)
                 self._drain_pending = more
             if more:
                 self._submit_drain(loop)
+
+    def _run_and_settle(self, group: list[_WriteUnit], loop: asyncio.AbstractEventLoop) -> None:
+        live = [unit for unit in group if not unit.cancelled]
+        if not live:
+            return
+        try:
+            self._run_group(live)
+        finally:  # every unit hears back, whatever happened here
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                loop.call_soon_threadsafe(_settle, live, self.name)
+
+    def _finish_queued(self) -> None:
+        """Before closing, on the thread: run what is still queued (a drain job may be
+        queued behind the close; it then finds nothing left)."""
+        while True:
+            with self._queue_lock:
+                group = [self._queue.popleft() for _ in range(min(MAX_GROUP, len(self._queue)))]
+            if not group:
+                return
+            self._run_and_settle(group, group[0].future.get_loop())
 
     def _submit_drain(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
@@ -373,6 +388,7 @@ class Database:
     def _close_on_thread(self, checkpoint: bool) -> None:
         if self._conn is None:
             return
+        self._finish_queued()
         try:
             if checkpoint:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
