@@ -7,7 +7,6 @@ query it replaces, restricted the way the plan documents.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,10 +15,7 @@ from typing import Any
 
 import pytest
 
-from tracker.domain.models.issues import PRIORITIES
 from tracker.domain.query import parse_query
-from tracker.services.changes import Actor
-from tracker.services.imports import ImportComment, ImportIssue, import_issues
 from tracker.storage import bulk
 from tracker.storage import search as search_sql
 from tracker.storage.migrate import apply_migrations
@@ -57,26 +53,19 @@ def add_issues(
 ) -> list[int]:
     """Insert issues through the bulk path (one transaction); returns their row ids."""
     key = "WEB" if project_id == P1 else "OPS"
-    first_row, first_number = (
-        bulk.next_row_id(conn),
-        bulk.reserve_numbers(conn, project_id, len(titles)),
-    )
-    rows = []
-    for n, title in enumerate(titles):
-        row = {c: None for c in bulk.ISSUE_COLUMNS} | {
-            "row_id": first_row + n, "id": f"issue-{first_row + n}", "project_id": project_id,
-            "number": first_number + n, "title": title, "description": "", "type": "task",
-            "priority": "normal", "stage_id": f"{key}-Open", "rank": f"a{first_row + n}",
-            "reporter": USER, "custom_fields": "{}", "time_spent": 0, "comment_count": 0,
-            "created_at": stamp(NOW.replace(day=1 + n % 28)), "updated_at": stamp(NOW),
-            "version": 1,
-        }  # fmt: skip
-        row.update(fields)
-        rows.append(row)
+    first = bulk.next_row_id(conn), bulk.reserve_numbers(conn, project_id, len(titles))
+    issues = [
+        bulk.BulkIssue(
+            f"issue-{first[0] + n}", title, "", "task", "normal", f"{key}-Open",
+            f"a{first[0] + n}", USER, 0, stamp(NOW.replace(day=1 + n % 28)), stamp(NOW),
+            None, "",
+        )
+        for n, title in enumerate(titles)
+    ]  # fmt: skip
     conn.execute("BEGIN")
-    bulk.insert_issues(conn, rows, [])
+    bulk.insert_issues(conn, project_id, first, issues, [], bulk.next_comment_row_id(conn))
     conn.execute("COMMIT")
-    return [r["row_id"] for r in rows]
+    return [first[0] + n for n in range(len(titles))]
 
 
 def run(
@@ -242,20 +231,18 @@ def test_bulk_index_matches_the_view_so_later_edits_stay_consistent(
     conn: sqlite3.Connection,
 ) -> None:
     """Comments written by the bulk path are indexed exactly as the view yields them."""
-    row_id = bulk.next_row_id(conn)
-    issue = {c: None for c in bulk.ISSUE_COLUMNS} | {
-        "row_id": row_id, "id": "bulk-1", "project_id": P1, "number": 1, "title": "bulk title",
-        "description": "", "type": "task", "priority": "normal", "stage_id": "WEB-Open",
-        "rank": "a0", "reporter": USER, "custom_fields": "{}", "time_spent": 0,
-        "comment_count": 3, "created_at": "x", "updated_at": "x", "version": 1,
-    }  # fmt: skip
+    row_id, first_comment = bulk.next_row_id(conn), bulk.next_comment_row_id(conn)
+    bodies = [f"note {word}" for word in ("alpha", "beta", "gamma")]
+    issue = bulk.BulkIssue(
+        "bulk-1", "bulk title", "", "task", "normal", "WEB-Open", "a0", USER, 3, "x", "x",
+        None, "\n".join(bodies),
+    )  # fmt: skip
     comments = [
-        {"id": f"c{n}", "issue_id": "bulk-1", "author": USER, "body": f"note {word}",
-         "created_at": f"2026-01-0{n + 1}T00:00:00.000Z", "updated_at": "x", "version": 1}
-        for n, word in enumerate(("alpha", "beta", "gamma"))
-    ]  # fmt: skip
+        bulk.BulkComment(f"c{n}", "bulk-1", USER, body, f"2026-01-0{n + 1}T00:00:00.000Z")
+        for n, body in enumerate(bodies)
+    ]
     conn.execute("BEGIN")
-    bulk.insert_issues(conn, [issue], comments)
+    bulk.insert_issues(conn, P1, (row_id, 1), [issue], comments, first_comment)
     conn.execute("COMMIT")
     conn.execute("INSERT INTO issue_search (issue_search) VALUES ('integrity-check')")
     conn.execute("BEGIN")
@@ -266,68 +253,3 @@ def test_bulk_index_matches_the_view_so_later_edits_stay_consistent(
     conn.execute("INSERT INTO issue_search (issue_search) VALUES ('integrity-check')")
     assert run(conn, "gamma delta").row_ids == [row_id]
     assert run(conn, "beta").row_ids == []
-
-
-async def test_import_writes_rows_index_and_one_change_per_issue_and_comment(
-    core_factory: Any,
-) -> None:
-    from tracker.domain.models.accounts import RegisterIn
-    from tracker.domain.models.orgs import OrgIn, ProjectIn
-    from tracker.domain.permissions import OrgRole
-    from tracker.services import accounts, orgs, projects
-    from tracker.services.access import Access, OrgRef
-    from tracker.services.accounts import Principal
-
-    core = await core_factory()
-    user = await accounts.register(core, RegisterIn(email="imp@example.com", password="x" * 12))
-    actor = Actor(user.id, "system")
-    org = await orgs.create_org(core, Principal(user.id), OrgIn(name="Imp", slug="imp"), actor)
-    access = Access(user.id, OrgRef(org.id, org.slug, org.name, OrgRole.OWNER))
-    project = await projects.create_project(core, access, ProjectIn(name="W", key="WEB"), actor)
-    issues = [
-        ImportIssue(
-            title=f"imported {n}", reporter=user.id, created_at=f"2025-01-0{n + 1}T00:00:00.000Z",
-            updated_at="2025-02-01T00:00:00.000Z", stage="Resolved" if n else "Open",
-            priority=PRIORITIES[n % 4],
-            comments=(ImportComment(user.id, f"second {n}", "2025-03-02T00:00:00.000Z"),
-                      ImportComment(user.id, f"first {n}", "2025-03-01T00:00:00.000Z")),
-        )
-        for n in range(5)
-    ]  # fmt: skip
-    assert await import_issues(core, org.id, project.id, actor, issues, batch_size=2) == 5
-
-    def read(conn: sqlite3.Connection) -> dict[str, Any]:
-        conn.execute("INSERT INTO issue_search (issue_search) VALUES ('integrity-check')")
-        return {
-            "numbers": [r[0] for r in conn.execute("SELECT number FROM issues ORDER BY number")],
-            "changes": conn.execute(
-                "SELECT entity, op, count(*) AS n, count(DISTINCT batch) AS batches FROM changes "
-                "WHERE entity IN ('issue', 'comment') GROUP BY entity, op ORDER BY entity"
-            ).fetchall(),
-            "image": json.loads(conn.execute(
-                "SELECT new FROM changes WHERE entity = 'issue' ORDER BY seq LIMIT 1"
-            ).fetchone()[0]),
-            "hits": conn.execute(
-                "SELECT count(*) FROM issue_search WHERE issue_search MATCH 'first'"
-            ).fetchone()[0],
-            "comments": [r[0] for r in conn.execute(
-                "SELECT comments FROM issue_search_source ORDER BY row_id LIMIT 1"
-            )],
-            # the issue history index: every issue and comment change names its issue
-            "history": conn.execute(
-                "SELECT count(*), count(DISTINCT ic.issue_id) FROM issue_changes ic "
-                "JOIN changes c ON c.seq = ic.seq "
-                "WHERE c.entity IN ('issue', 'comment') AND json_extract(c.meta, '$.issue') "
-                "= ic.issue_id"
-            ).fetchone(),
-        }  # fmt: skip
-
-    async with core.tenants.lease(org.id) as db:
-        stored = await db.read(read)
-    assert stored["numbers"] == [1, 2, 3, 4, 5]
-    assert [tuple(r) for r in stored["changes"]] == [("comment", "create", 10, 3),
-                                                    ("issue", "create", 5, 3)]  # fmt: skip
-    assert stored["image"]["title"] == "imported 0" and stored["image"]["number"] == 1
-    assert stored["hits"] == 5
-    assert stored["comments"] == ["first 0\nsecond 0"]
-    assert tuple(stored["history"]) == (15, 5)

@@ -19,10 +19,11 @@ from typing import Any
 from fractional_indexing import generate_key_between
 
 from tracker.errors import ValidationFailed
-from tracker.services.changes import Actor, UnitOfWork, mutate, to_json
+from tracker.services.changes import Actor, UnitOfWork, mutate
 from tracker.services.events import Change
 from tracker.services.runtime import Core
 from tracker.storage import bulk
+from tracker.storage.bulk import BulkComment, BulkIssue
 
 BATCH_SIZE = 5000
 
@@ -100,100 +101,97 @@ def _import_batch(uow: UnitOfWork, project_id: str, chunk: list[ImportIssue]) ->
     if unknown:
         raise ValidationFailed([("stage", f"unknown stage '{name}'") for name in unknown])
     ranks = _Ranks(conn, project_id, project.stage_ids.values())
-    number, row_id = bulk.reserve_numbers(conn, project_id, len(chunk)), bulk.next_row_id(conn)
+    first = bulk.next_row_id(conn), bulk.reserve_numbers(conn, project_id, len(chunk))
+    first_comment = bulk.next_comment_row_id(conn)
     ids = iter(new_ids(len(chunk) + sum(len(i.comments) for i in chunk)))
-    rows, comments = [], []
-    for offset, item in enumerate(chunk):
-        stage_id = project.stage_ids[item.stage.lower()]
-        row = _issue_row(item, next(ids), project_id, stage_id, ranks.next(stage_id))
-        row.update(row_id=row_id + offset, number=number + offset)
-        rows.append(row)
-        comments.extend(_comment_rows(row["id"], item.comments, ids))
-    bulk.insert_issues(conn, rows, comments)
-    _record(uow, project, rows, comments)
+    issues: list[BulkIssue] = []
+    comments: list[BulkComment] = []
+    for item in chunk:
+        issue_id, stage_id = next(ids), project.stage_ids[item.stage.lower()]
+        ordered = sorted(item.comments, key=_created)  # the view's order (bulk docstring)
+        comments += [BulkComment(next(ids), issue_id, c.author, c.body, c.created_at)
+                     for c in ordered]  # fmt: skip
+        issues.append(BulkIssue(
+            issue_id, item.title, item.description, item.type, item.priority, stage_id,
+            ranks.next(stage_id), item.reporter, len(ordered), item.created_at,
+            item.updated_at, item.resolved_at, "\n".join(c.body for c in ordered),
+        ))  # fmt: skip
+    bulk.insert_issues(conn, project_id, first, issues, comments, first_comment)
+    _record(uow, project, first, first_comment, issues, comments)
 
 
-def _issue_row(
-    item: ImportIssue, issue_id: str, project_id: str, stage_id: str, rank: str
-) -> dict[str, Any]:
-    return {
-        "id": issue_id, "project_id": project_id, "title": item.title,
-        "description": item.description, "type": item.type, "priority": item.priority,
-        "stage_id": stage_id, "rank": rank, "backlog_rank": None, "reporter": item.reporter,
-        "sprint_id": None, "parent_id": None, "due_date": None, "estimate": None,
-        "custom_fields": "{}", "time_spent": 0, "comment_count": len(item.comments),
-        "created_at": item.created_at, "updated_at": item.updated_at,
-        "resolved_at": item.resolved_at, "version": 1,
-    }  # fmt: skip
+def _created(comment: ImportComment) -> str:
+    return comment.created_at
 
 
-def _comment_rows(
-    issue_id: str, comments: tuple[ImportComment, ...], ids: Iterator[str]
-) -> list[dict[str, Any]]:
-    ordered = sorted(comments, key=lambda c: c.created_at)  # the view's order (bulk docstring)
-    return [
-        {"id": next(ids), "issue_id": issue_id, "author": c.author, "body": c.body,
-         "created_at": c.created_at, "updated_at": c.created_at, "version": 1}
-        for c in ordered
-    ]  # fmt: skip
+def _record(uow: UnitOfWork, project: _Project, first: tuple[int, int], first_comment: int,
+            issues: list[BulkIssue], comments: list[BulkComment]) -> None:  # fmt: skip
+    """One `create` change per issue (its API image) and per comment.
 
-
-def _record(uow: UnitOfWork, project: _Project, rows: list[dict[str, Any]],
-            comments: list[dict[str, Any]]) -> None:  # fmt: skip
-    """One `create` change per issue (its API image) and per comment, written in one statement.
-
-    Same rows as UnitOfWork.record would write, but with executemany: one INSERT per
-    change is half the cost of an import. Seqs are consecutive (one writer per tenant,
-    AUTOINCREMENT), so each published Change gets its real seq.
+    SQLite renders and writes the rows (bulk.log_creates); the same images are
+    built here as dicts for the events published after COMMIT, with the seqs and
+    ids the log gave them (seqs consecutive: issues, then comments).
     """
-    changes = [("issue", row["id"], row["id"], _image(row, project)) for row in rows]
-    changes += [("comment", c["id"], c["issue_id"], c) for c in comments]
-    ids = new_ids(len(changes))
     actor, at, batch = uow.actor, uow.at, uow.batch
-    values = [
-        (ids[n], at, actor.user_id, actor.origin, entity, entity_id, project.id, "create",
-         None, None, to_json(image), batch, actor.client_id, actor.mutation_id, 1,
-         f'{{"issue":"{issue_id}"}}')  # a UUID needs no escaping: to_json's output, faster
-        for n, (entity, entity_id, issue_id, image) in enumerate(changes)
-    ]  # fmt: skip
-    last = bulk.insert_changes(uow.conn, values, [issue_id for _, _, issue_id, _ in changes])
-    seq = last - len(values)
-    for (entity, entity_id, issue_id, image), value in zip(changes, values, strict=True):
-        seq += 1  # positional: a NamedTuple built by keyword costs twice as much
+    row_id, number = first
+    seq, change_ids = bulk.log_creates(
+        uow.conn, (project.id, project.key), (row_id, row_id + len(issues) - 1),
+        (first_comment, first_comment + len(comments) - 1),
+        (at, actor.user_id, actor.origin, batch, actor.client_id, actor.mutation_id),
+    )  # fmt: skip
+    images = [
+        ("issue", issue.id, issue.id, _image(issue, number + n, project))
+        for n, issue in enumerate(issues)
+    ]
+    images += [("comment", c.id, c.issue_id, _comment_image(c)) for c in comments]
+    for change_id, (entity, entity_id, issue_id, image) in zip(change_ids, images, strict=True):
+        # positional: a NamedTuple built by keyword costs twice as much
         uow.recorded.append(Change(
-            seq, value[0], at, actor.user_id, actor.origin, entity, entity_id, project.id,
+            seq, change_id, at, actor.user_id, actor.origin, entity, entity_id, project.id,
             "create", None, None, image, batch, 1, {"issue": issue_id}, actor.client_id,
             actor.mutation_id,
         ))  # fmt: skip
+        seq += 1
 
 
-def _image(row: dict[str, Any], project: _Project) -> dict[str, Any]:
+def _image(issue: BulkIssue, number: int, project: _Project) -> dict[str, Any]:
     """The issue as the API shows it right after creation (what issues.create_issue logs)."""
     return {
-        "id": row["id"], "key": f"{project.key}-{row['number']}", "number": row["number"],
-        "title": row["title"], "description": row["description"], "type": row["type"],
-        "priority": row["priority"], "status": project.stage_names[row["stage_id"]],
-        "reporter": row["reporter"], "assignees": [], "tags": [], "sprint_id": None,
+        "id": issue.id, "key": f"{project.key}-{number}", "number": number,
+        "title": issue.title, "description": issue.description, "type": issue.type,
+        "priority": issue.priority, "status": project.stage_names[issue.stage_id],
+        "reporter": issue.reporter, "assignees": [], "tags": [], "sprint_id": None,
         "parent": None, "due_date": None, "estimate": None, "custom_fields": {},
-        "time_spent": 0, "comment_count": row["comment_count"], "created_at": row["created_at"],
-        "updated_at": row["updated_at"], "resolved_at": row["resolved_at"], "version": 1,
+        "time_spent": 0, "comment_count": issue.comment_count, "created_at": issue.created_at,
+        "updated_at": issue.updated_at, "resolved_at": issue.resolved_at, "version": 1,
+    }  # fmt: skip
+
+
+def _comment_image(comment: BulkComment) -> dict[str, Any]:
+    """The comment as comments.create_comment logs it."""
+    return {
+        "id": comment.id, "issue_id": comment.issue_id, "author": comment.author,
+        "body": comment.body, "created_at": comment.created_at,
+        "updated_at": comment.created_at, "version": 1,
     }  # fmt: skip
 
 
 def new_ids(count: int) -> list[str]:
     """`count` UUIDv7 strings laid out as tracker.domain.ids.new_id, with one entropy read.
 
-    new_id costs ~8 µs on the benchmark box (a syscall per id); an import makes millions.
+    new_id costs ~8 µs on the benchmark box (a syscall and an int per id); here the
+    version and variant bits are set on the random bytes in two slice operations.
     """
-    millis = (time.time_ns() // 1_000_000) & ((1 << 48) - 1)
-    entropy = os.urandom(10 * count)
-    ids = []
-    for n in range(count):
-        rand = int.from_bytes(entropy[10 * n : 10 * n + 10], "big")
-        value = millis << 80 | 0x7 << 76 | ((rand >> 62) & 0xFFF) << 64 | 0b10 << 62
-        text = f"{value | (rand & ((1 << 62) - 1)):032x}"
-        ids.append(f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}")
-    return ids
+    millis = f"{(time.time_ns() // 1_000_000) & ((1 << 48) - 1):012x}"
+    head = f"{millis[:8]}-{millis[8:]}-"
+    rand = bytearray(os.urandom(10 * count))
+    rand[0::10] = bytes(0x70 | (b & 0x0F) for b in rand[0::10])  # version 7
+    rand[2::10] = bytes(0x80 | (b & 0x3F) for b in rand[2::10])  # RFC 4122 variant
+    text = rand.hex()
+    return [
+        f"{head}{text[n : n + 4]}-{text[n + 4 : n + 8]}-{text[n + 8 : n + 20]}"
+        for n in range(0, 20 * count, 20)
+    ]
 
 
 class _Ranks:

@@ -1,0 +1,132 @@
+"""Bulk import vs raw sqlite3, interleaved round by round (issue 5: >= 7.5k issues/s).
+
+    .venv/bin/python -m bench.cases_import --rounds 10 --per-round 5000
+
+Each round generates PER_ROUND issues (bench.gen's text, with comments) once,
+then imports them into a Rhythm tenant through `tracker.services.imports` and
+into a raw sqlite3 file with the same schema (`bench.gen.raw_import_rate`'s
+writes: issues, comments and FTS rows with executemany, no change log), in
+alternating order. Both databases grow side by side, so index depth matches,
+and drift on a shared box hits both sides of a round. Generation is not timed.
+
+Output: per-round rates and CPU time per issue, the median of each side and
+the median of the per-round ratios, by wall clock and by CPU time (the
+process's, which counts both Rhythm's threads; steadier on a noisy host).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench.gen import generate, setup_org
+from tracker.core import close_core, open_core
+from tracker.services.changes import Actor
+from tracker.services.imports import ImportIssue, import_issues
+from tracker.settings import Settings
+from tracker.storage.migrate import apply_migrations
+
+
+class RawImporter:
+    """Plain sqlite3, same schema and pragmas as a tenant, no change log."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        apply_migrations(self.conn, "tenant")
+        self.conn.execute("INSERT INTO projects (id, key, name, created_at, updated_at) "
+                          "VALUES ('p', 'RAW', 'Raw', 'x', 'x')")  # fmt: skip
+        self.conn.execute("INSERT INTO stages VALUES ('s', 'p', 'Open', 'todo', 0, 'x', 'x')")
+        self.row_id = 0
+
+    def run(self, chunk: list[ImportIssue]) -> tuple[float, float]:
+        """Import one transaction's worth; returns (wall, CPU) seconds spent in SQLite."""
+        issues, comments, fts = [], [], []
+        for item in chunk:
+            self.row_id += 1
+            row_id = self.row_id
+            issues.append((row_id, f"i{row_id}", row_id, item.title, item.description,
+                           item.reporter, item.created_at, item.updated_at))  # fmt: skip
+            bodies = sorted(item.comments, key=lambda c: c.created_at)
+            comments += [(f"c{row_id}-{n}", f"i{row_id}", c.author, c.body, c.created_at)
+                         for n, c in enumerate(bodies)]  # fmt: skip
+            fts.append((row_id, item.title, item.description, "\n".join(c.body for c in bodies)))
+        began, cpu = time.perf_counter(), time.process_time()
+        self.conn.execute("BEGIN")
+        self.conn.executemany(
+            "INSERT INTO issues (row_id, id, project_id, number, title, description, stage_id, "
+            "rank, reporter, created_at, updated_at) "
+            "VALUES (?, ?, 'p', ?, ?, ?, 's', 'a0', ?, ?, ?)",
+            issues,
+        )
+        self.conn.executemany(
+            "INSERT INTO comments (id, issue_id, author, body, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?5)",
+            comments,
+        )
+        self.conn.executemany(
+            "INSERT INTO issue_search (rowid, title, description, comments) VALUES (?, ?, ?, ?)",
+            fts,
+        )
+        self.conn.execute("COMMIT")
+        return time.perf_counter() - began, time.process_time() - cpu
+
+
+async def compare(directory: Path, rounds: int, per_round: int, seed: int) -> None:
+    core = await open_core(Settings(data_dir=directory / "rhythm", log_level="warning"))
+    raw = RawImporter(directory / "raw.db")
+    try:
+        user_id, org_id, (project_id,) = await setup_org(core, 1)
+        reporters = [user_id] + [f"0190{n:04x}-0000-7000-8000-{n:012x}" for n in range(40)]
+        actor, stream = Actor(user_id, "system"), generate(rounds * per_round, reporters, seed)
+        rhythm_rates, raw_rates, ratios, cpu_ratios = [], [], [], []
+        for index in range(rounds):
+            chunk = list(itertools.islice(stream, per_round))
+            timings: dict[str, tuple[float, float]] = {}
+            for side in ("rhythm", "raw") if index % 2 == 0 else ("raw", "rhythm"):
+                if side == "raw":
+                    timings["raw"] = raw.run(chunk)
+                else:
+                    began, cpu = time.perf_counter(), time.process_time()
+                    await import_issues(core, org_id, project_id, actor, chunk, len(chunk))
+                    timings["rhythm"] = time.perf_counter() - began, time.process_time() - cpu
+            rhythm_rates.append(per_round / timings["rhythm"][0])
+            raw_rates.append(per_round / timings["raw"][0])
+            ratios.append(rhythm_rates[-1] / raw_rates[-1])
+            cpu_ratios.append(timings["raw"][1] / timings["rhythm"][1])
+            print(f"round {index + 1:2}: Rhythm {rhythm_rates[-1]:7,.0f}/s  "
+                  f"raw {raw_rates[-1]:7,.0f}/s  {ratios[-1]:.0%}  "
+                  f"(CPU µs/issue: Rhythm {timings['rhythm'][1] / per_round * 1e6:.0f}, "
+                  f"raw {timings['raw'][1] / per_round * 1e6:.0f})")  # fmt: skip
+        print(
+            f"median over {rounds} rounds of {per_round:,} issues: Rhythm "
+            f"{statistics.median(rhythm_rates):,.0f} issues/s (with change log), raw sqlite3 "
+            f"{statistics.median(raw_rates):,.0f}/s (no log) = {statistics.median(ratios):.0%} "
+            f"(by CPU time: {statistics.median(cpu_ratios):.0%})"
+        )
+    finally:
+        raw.conn.close()
+        await close_core(core)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.cases_import", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--per-round", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--dir", type=Path, help="where to put the databases (default: a tmp dir)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="rhythm-import-") as tmp:
+        directory = args.dir or Path(tmp)
+        asyncio.run(compare(directory, args.rounds, args.per_round, args.seed))
+
+
+if __name__ == "__main__":
+    main()
