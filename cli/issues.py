@@ -16,7 +16,8 @@ from cli import search as search_cli
 from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
 from cli.orgs import AsOption
 from tracker.domain.models.issues import Issue
-from tracker.services import issue_commands
+from tracker.errors import ValidationFailed
+from tracker.services import import_files, issue_commands
 
 app = typer.Typer(help="Create, list, show, update and comment on issues.", no_args_is_help=True)
 app.command("search")(search_cli.search)
@@ -193,3 +194,43 @@ def comment(
         print_json(made)
     else:
         typer.echo(f"commented on {key.upper()} ({made.id})")
+
+
+@app.command("import")
+def import_(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON Lines file."),
+    org: str = OrgOption,
+    project: str = ProjectOption,
+    unknown_users_as_me: bool = typer.Option(
+        False, help="People without an account become the importing user."
+    ),
+    user: str | None = AsOption,
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Import issues (with comments) from a JSON Lines file, one issue per line.
+
+    Each line: {"title": ..., "description", "type", "priority", "status" (stage name),
+    "reporter" (email), "created_at", "updated_at", "resolved_at" (ISO 8601),
+    "comments": [{"body", "author", "created_at"}]}; only "title" is required.
+    The whole file is checked first: a bad line imports nothing.
+    """
+
+    async def work(core: Any) -> import_files.ImportReport | ValidationFailed:
+        try:
+            return await import_files.import_file(
+                core, org, project, file, user,
+                unknown_users_as_me=unknown_users_as_me,
+            )  # fmt: skip
+        except ValidationFailed as failure:
+            return failure
+
+    report = run_with_core(data_dir, work)
+    if isinstance(report, ValidationFailed):
+        for error in report.errors:
+            typer.echo(f"error: {error['field']}: {error['message']}", err=True)
+        raise typer.Exit(1)
+    rate = report.issues / report.seconds if report.seconds else 0.0
+    typer.echo(
+        f"imported {report.issues:,} issues and {report.comments:,} comments into "
+        f"{project.upper()} in {report.seconds:.1f} s ({rate:,.0f} issues/s)"
+    )
