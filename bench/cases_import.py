@@ -1,11 +1,12 @@
 """Bulk import vs raw sqlite3, interleaved round by round (issue 5: >= 7.5k issues/s).
 
-    .venv/bin/python -m bench.cases_import --rounds 10 --per-round 5000
+    .venv/bin/python -m bench.cases_import --rounds 8 --per-round 20000
 
 Each round generates PER_ROUND issues (bench.gen's text, with comments) once,
-then imports them into a Rhythm tenant through `tracker.services.imports` and
-into a raw sqlite3 file with the same schema (`bench.gen.raw_import_rate`'s
-writes: issues, comments and FTS rows with executemany, no change log), in
+then imports them into a Rhythm tenant through `tracker.services.imports`
+(its batches of BATCH_SIZE, pipelined) and into a raw sqlite3 file with the
+same schema (`bench.gen.raw_import_rate`'s writes: issues, comments and FTS
+rows with executemany in BATCH_SIZE transactions, no change log), in
 alternating order. Both databases grow side by side, so index depth matches,
 and drift on a shared box hits both sides of a round. Generation is not timed.
 
@@ -28,7 +29,7 @@ from pathlib import Path
 from bench.gen import generate, setup_org
 from tracker.core import close_core, open_core
 from tracker.services.changes import Actor
-from tracker.services.imports import ImportIssue, import_issues
+from tracker.services.imports import BATCH_SIZE, ImportIssue, import_issues
 from tracker.settings import Settings
 from tracker.storage.migrate import apply_migrations
 
@@ -46,8 +47,15 @@ class RawImporter:
         self.conn.execute("INSERT INTO stages VALUES ('s', 'p', 'Open', 'todo', 0, 'x', 'x')")
         self.row_id = 0
 
-    def run(self, chunk: list[ImportIssue]) -> tuple[float, float]:
-        """Import one transaction's worth; returns (wall, CPU) seconds spent in SQLite."""
+    def run(self, issues: list[ImportIssue]) -> tuple[float, float]:
+        """Import in BATCH_SIZE transactions; returns (wall, CPU) seconds spent in SQLite."""
+        spent = [
+            self.run_batch(issues[n : n + BATCH_SIZE]) for n in range(0, len(issues), BATCH_SIZE)
+        ]
+        return sum(wall for wall, _ in spent), sum(cpu for _, cpu in spent)
+
+    def run_batch(self, chunk: list[ImportIssue]) -> tuple[float, float]:
+        """One transaction; returns (wall, CPU) seconds spent in SQLite."""
         issues, comments, fts = [], [], []
         for item in chunk:
             self.row_id += 1
@@ -95,7 +103,7 @@ async def compare(directory: Path, rounds: int, per_round: int, seed: int) -> No
                     timings["raw"] = raw.run(chunk)
                 else:
                     began, cpu = time.perf_counter(), time.process_time()
-                    await import_issues(core, org_id, project_id, actor, chunk, len(chunk))
+                    await import_issues(core, org_id, project_id, actor, chunk)
                     timings["rhythm"] = time.perf_counter() - began, time.process_time() - cpu
             rhythm_rates.append(per_round / timings["rhythm"][0])
             raw_rates.append(per_round / timings["raw"][0])
@@ -118,8 +126,8 @@ async def compare(directory: Path, rounds: int, per_round: int, seed: int) -> No
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cases_import", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--per-round", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--per-round", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--dir", type=Path, help="where to put the databases (default: a tmp dir)")
     args = parser.parse_args(argv)

@@ -192,3 +192,59 @@ def test_new_ids_are_distinct_uuid7() -> None:
     for text in ids:
         parsed = uuid.UUID(text)
         assert (parsed.version, parsed.variant, str(parsed)) == (7, uuid.RFC_4122, text)
+
+
+async def test_a_failing_batch_stops_the_import_after_the_committed_ones(world: World) -> None:
+    """Batches are pipelined; an error in a later one leaves the earlier ones committed
+    and published, and nothing of its own."""
+    items = [*sample(world, 2), dataclasses.replace(sample(world, 1)[0], stage="Nowhere")]
+    with pytest.raises(ValidationFailed):
+        await import_issues(
+            world.core, world.org_id, world.project_id, world.actor, items, batch_size=1
+        )
+    assert [r[0] for r in await world.read("SELECT number FROM issues ORDER BY 1")] == [1, 2]
+    published = [c.entity_id for b in world.batches for c in b.changes if c.entity == "issue"]
+    stored = await world.read("SELECT id FROM issues ORDER BY number")
+    assert published == [r[0] for r in stored]
+
+
+async def test_a_batch_prepared_before_the_project_changed_is_prepared_again(
+    world: World,
+) -> None:
+    """A card added to a column, or a stage renamed, between preparing a batch and
+    writing it: the write re-reads the project and ranks/names follow the change."""
+    from tracker.domain.models.issues import IssueCreate
+    from tracker.domain.models.workflow import StagePatch
+    from tracker.services import import_batches, workflow
+    from tracker.services.changes import mutate
+
+    async with world.core.tenants.lease(world.org_id) as db:
+        plan = await db.read(lambda conn: import_batches.read_plan(conn, world.project_id))
+    prepared = import_batches.prepare(sample(world, 1), plan)  # an Open issue
+    by_hand = await issues.create_issue(
+        world.core, world.access, IssueCreate(title="by hand"), world.actor
+    )
+    stages = {s.name: s for s in await workflow.list_stages(world.core, world.access)}
+    await workflow.update_stage(
+        world.core, world.access, stages["Resolved"].id, StagePatch(name="Fixed"), world.actor
+    )
+    written = await mutate(
+        world.core, world.org_id, world.actor, lambda uow: import_batches.write(uow, prepared)
+    )
+    assert written.prepared is not prepared  # prepared again, on the project as it is now
+    ranks = await world.read("SELECT number, rank FROM issues ORDER BY number")
+    assert [r["number"] for r in ranks] == [by_hand.number, 2]
+    assert ranks[0]["rank"] < ranks[1]["rank"]  # after the card added meanwhile
+    (change,) = [c for c in import_batches.changes(written, world.actor) if c.entity == "issue"]
+    logged = await world.read("SELECT new FROM changes WHERE entity_id = ?", (change.entity_id,))
+    assert json.loads(logged[0][0]) == change.new and change.new["status"] == "Open"
+    # the stage the batch names renamed away: the batch fails whole
+    again = import_batches.prepare(sample(world, 1), written.prepared.next_plan)
+    await workflow.update_stage(
+        world.core, world.access, stages["Open"].id, StagePatch(name="Todo"), world.actor
+    )
+    with pytest.raises(ValidationFailed):
+        await mutate(
+            world.core, world.org_id, world.actor, lambda uow: import_batches.write(uow, again)
+        )
+    assert (await world.read("SELECT count(*) FROM issues"))[0][0] == 2

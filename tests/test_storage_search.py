@@ -53,7 +53,8 @@ def add_issues(
 ) -> list[int]:
     """Insert issues through the bulk path (one transaction); returns their row ids."""
     key = "WEB" if project_id == P1 else "OPS"
-    first = bulk.next_row_id(conn), bulk.reserve_numbers(conn, project_id, len(titles))
+    row_id, comment_row, _ = bulk.next_row_ids(conn)
+    first = row_id, bulk.reserve_numbers(conn, project_id, len(titles))
     issues = [
         bulk.BulkIssue(
             f"issue-{first[0] + n}", title, "", "task", "normal", f"{key}-Open",
@@ -63,7 +64,8 @@ def add_issues(
         for n, title in enumerate(titles)
     ]  # fmt: skip
     conn.execute("BEGIN")
-    bulk.insert_issues(conn, project_id, first, issues, [], bulk.next_comment_row_id(conn))
+    first_rows = (*first, comment_row)
+    bulk.insert_issues(conn, project_id, first_rows, issues, [], bulk.encode(issues, []))
     conn.execute("COMMIT")
     return [first[0] + n for n in range(len(titles))]
 
@@ -231,7 +233,7 @@ def test_bulk_index_matches_the_view_so_later_edits_stay_consistent(
     conn: sqlite3.Connection,
 ) -> None:
     """Comments written by the bulk path are indexed exactly as the view yields them."""
-    row_id, first_comment = bulk.next_row_id(conn), bulk.next_comment_row_id(conn)
+    row_id, first_comment, _ = bulk.next_row_ids(conn)
     bodies = [f"note {word}" for word in ("alpha", "beta", "gamma")]
     issue = bulk.BulkIssue(
         "bulk-1", "bulk title", "", "task", "normal", "WEB-Open", "a0", USER, 3, "x", "x",
@@ -242,7 +244,8 @@ def test_bulk_index_matches_the_view_so_later_edits_stay_consistent(
         for n, body in enumerate(bodies)
     ]
     conn.execute("BEGIN")
-    bulk.insert_issues(conn, P1, (row_id, 1), [issue], comments, first_comment)
+    documents = bulk.encode([issue], comments)
+    bulk.insert_issues(conn, P1, (row_id, 1, first_comment), [issue], comments, documents)
     conn.execute("COMMIT")
     conn.execute("INSERT INTO issue_search (issue_search) VALUES ('integrity-check')")
     conn.execute("BEGIN")

@@ -1,14 +1,16 @@
 """Bulk import of issues and their comments: one statement per table, FTS rows written directly.
 
-Issue rows travel to SQLite as one JSON document and are inserted with
+Rows travel to SQLite as one JSON document per table and are inserted with
 `INSERT … SELECT … FROM json_each(?)`. Measured on this box (5,000-issue
-transactions, full tenant schema): 25-34 µs per issue this way against 76-92 µs
-with `executemany` over dicts or tuples, where every row is a statement
-execution of its own (issues carry eleven indexes and the board-count trigger).
-Comments and search rows measured the other way round (`executemany` 10-50%
-cheaper than JSON), so they keep it. JSON cannot carry a NUL character through
+transactions, full tenant schema): 25-34 µs per issue row this way against
+76-92 µs with `executemany` over dicts or tuples, where every row is a
+statement execution of its own that opens the table's eleven indexes and the
+board-count trigger. Comments and search rows cost about the same either way;
+as documents they leave the writer thread without the GIL for the whole
+statement, so a pipelined import (tracker.services.imports) prepares the next
+batch on another thread meanwhile. JSON cannot carry a NUL character through
 SQLite's `->>` (it ends the text), so a batch whose text holds one is written
-with `executemany` instead (`_has_nul`).
+with `executemany` instead (`has_nul`).
 
 The per-issue path (`index_issue`) re-reads each issue through the
 `issue_search_source` view; an import already holds the text, so it assigns
@@ -26,7 +28,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class BulkIssue(NamedTuple):
@@ -72,15 +74,29 @@ _INSERT_ISSUES = f"""{_ISSUE_TARGET}
 SELECT ?2 + j.key, ?3 + j.key, ?1, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3,
        j.value ->> 4, j.value ->> 5, j.value ->> 6, j.value ->> 7, j.value ->> 8,
        j.value ->> 9, j.value ->> 10, j.value ->> 11
-FROM json_each(?4) AS j ORDER BY j.key
+FROM json_each(?4) AS j
 """
 _INSERT_ISSUE_ROW = f"{_ISSUE_TARGET} VALUES (?, ?, ?, {', '.join('?' * 12)})"
 
-_INDEX_ISSUE = "INSERT INTO issue_search (rowid, title, description, comments) VALUES (?, ?, ?, ?)"
-_INSERT_COMMENT = """
-INSERT INTO comments (row_id, id, issue_id, author, body, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?6)
+#: ?1 first row id, ?2 JSON array of [title, description, comments text] per issue.
+_INDEX_ISSUES = """
+INSERT INTO issue_search (rowid, title, description, comments)
+SELECT ?1 + j.key, j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?2) AS j
 """
+_INDEX_ISSUE_ROW = (
+    "INSERT INTO issue_search (rowid, title, description, comments) VALUES (?, ?, ?, ?)"
+)
+
+_COMMENT_TARGET = (
+    "INSERT INTO comments (row_id, id, issue_id, author, body, created_at, updated_at)"
+)
+#: ?1 first row id, ?2 JSON array of BulkComment rows (updated_at = created_at).
+_INSERT_COMMENTS = f"""{_COMMENT_TARGET}
+SELECT ?1 + j.key, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4,
+       j.value ->> 4
+FROM json_each(?2) AS j
+"""
+_INSERT_COMMENT_ROW = f"{_COMMENT_TARGET} VALUES (?, ?, ?, ?, ?, ?, ?6)"
 
 
 def reserve_numbers(conn: sqlite3.Connection, project_id: str, count: int) -> int:
@@ -93,43 +109,99 @@ def reserve_numbers(conn: sqlite3.Connection, project_id: str, count: int) -> in
     return int(row["first"])
 
 
-def next_row_id(conn: sqlite3.Connection) -> int:
-    """The first free issue row id; safe because the caller holds the tenant's write lock."""
-    return int(conn.execute("SELECT coalesce(max(row_id), 0) + 1 FROM issues").fetchone()[0])
+_PLAN = """
+SELECT p.key, (
+    SELECT json_group_array(json_array(s.id, s.name, (
+        SELECT max(i.rank) FROM issues i
+        WHERE i.project_id = p.id AND i.stage_id = s.id AND i.deleted_at IS NULL)))
+    FROM stages s WHERE s.project_id = p.id)
+FROM projects p WHERE p.id = ?
+"""
 
 
-def last_rank(conn: sqlite3.Connection, project_id: str, stage_id: str) -> str | None:
-    """The highest board rank in a stage column, so imported issues go after it."""
+def project_plan(conn: sqlite3.Connection, project_id: str) -> tuple[str, list[tuple[Any, ...]]]:
+    """A project's key and its stages as (id, name, last board rank), sorted by id.
+
+    One statement on purpose: an import's writer asks this while another thread
+    prepares the next batch, and each statement costs the writer a wait for the
+    GIL (up to the 5 ms switch interval); seven small queries here cost 65 ms.
+    """
+    key, stages = conn.execute(_PLAN, (project_id,)).fetchone()
+    return key, sorted(tuple(stage) for stage in json.loads(stages))
+
+
+def next_row_ids(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """The first free issue row id, comment row id and change seq, in one statement;
+    safe because the caller holds the tenant's write lock."""
     row = conn.execute(
-        "SELECT max(rank) FROM issues WHERE project_id = ? AND stage_id = ? AND deleted_at IS NULL",
-        (project_id, stage_id),
+        "SELECT (SELECT coalesce(max(row_id), 0) + 1 FROM issues), "
+        "(SELECT coalesce(max(row_id), 0) + 1 FROM comments), "
+        "(SELECT coalesce(max(seq), 0) + 1 FROM changes)"
     ).fetchone()
-    return row[0]
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+class BulkDocuments(NamedTuple):
+    """A batch's rows as the JSON documents the INSERT … SELECT statements read."""
+
+    issues: str  # BulkIssue fields 0-11 per issue
+    texts: str  # [title, description, comments text] per issue
+    comments: str  # BulkComment per comment
+    has_nul: bool  # then the rows go one by one (module docstring)
+
+
+def encode(issues: Sequence[BulkIssue], comments: Sequence[BulkComment]) -> BulkDocuments:
+    """The documents of a batch: pure Python, so it can run off the writer thread."""
+    documents = (
+        _encode_rows([i[:12] for i in issues]),
+        _encode_rows([(i.title, i.description, i.comments_text) for i in issues]),
+        _encode_rows(comments),
+    )
+    return BulkDocuments(*documents, has_nul=any(map(_has_nul, documents)))
+
+
+def _encode_rows(rows: Sequence[Sequence[object]], part: int = 200) -> str:
+    """A JSON array of rows, encoded `part` rows at a time.
+
+    One json call over a whole batch holds the GIL for tens of milliseconds
+    (C code never yields it); between two parts it is handed to the writer
+    thread if that waits for it (it needs it for a moment between statements).
+    """
+    parts = []
+    for n in range(0, len(rows), part):
+        parts.append(_encode(rows[n : n + part])[1:-1])
+        time.sleep(0)  # hand the GIL over if the writer is waiting for it
+    return f"[{','.join(parts)}]"
 
 
 def insert_issues(
     conn: sqlite3.Connection,
     project_id: str,
-    first: tuple[int, int],
+    first: tuple[int, int, int],
     issues: Sequence[BulkIssue],
     comments: Sequence[BulkComment],
-    first_comment_row: int,
+    documents: BulkDocuments,
 ) -> None:
-    """Insert issues (row ids and numbers from `first`, consecutive), their comments
-    (row ids from `first_comment_row`) and the issues' search index rows."""
-    row_id, number = first
-    document = _encode([issue[:12] for issue in issues])
-    if _has_nul(document):
+    """Insert issues and their comments (`documents` = encode(issues, comments)) and
+    the issues' search index rows. `first` is (issue row id, issue number, comment
+    row id): each row takes first + its position, so the order SQLite walks a
+    document in does not matter (and needs no sort)."""
+    row_id, number, comment_row = first
+    if documents.has_nul:
         conn.executemany(_INSERT_ISSUE_ROW, [
-            (row_id + n, number + n, project_id, *issue[:12]) for n, issue in enumerate(issues)
+            (row_id + n, number + n, project_id, *i[:12]) for n, i in enumerate(issues)
         ])  # fmt: skip
-    else:
-        conn.execute(_INSERT_ISSUES, (project_id, row_id, number, document))
-    conn.executemany(_INSERT_COMMENT, [(first_comment_row + n, *c) for n, c in enumerate(comments)])
-    conn.executemany(_INDEX_ISSUE, [
-        (row_id + n, issue.title, issue.description, issue.comments_text)
-        for n, issue in enumerate(issues)
-    ])  # fmt: skip
+        conn.executemany(_INDEX_ISSUE_ROW, [
+            (row_id + n, i.title, i.description, i.comments_text) for n, i in enumerate(issues)
+        ])  # fmt: skip
+        conn.executemany(
+            _INSERT_COMMENT_ROW, [(comment_row + n, *c) for n, c in enumerate(comments)]
+        )
+        return
+    conn.execute(_INSERT_ISSUES, (project_id, row_id, number, documents.issues))
+    conn.execute(_INDEX_ISSUES, (row_id, documents.texts))
+    if comments:
+        conn.execute(_INSERT_COMMENTS, (comment_row, documents.comments))
 
 
 def _has_nul(document: str) -> bool:
@@ -195,10 +267,11 @@ def log_creates(
     issues: tuple[int, int],
     comments: tuple[int, int],
     stamp: ChangeStamp,
-) -> tuple[int, list[str]]:
+    first_seq: int,
+) -> list[str]:
     """Append the `create` changes of freshly inserted issues and comments, and
-    their history index rows, rendered by SQLite; returns the first change's seq
-    and the change ids in seq order.
+    their history index rows, rendered by SQLite; returns the change ids in seq
+    order, the first being `first_seq` (from next_row_ids).
 
     `project` is (id, key); `issues` and `comments` are (first, last) row ids,
     consecutive (an empty range writes nothing). Seqs come out in that order
@@ -207,21 +280,12 @@ def log_creates(
     was a sixth of its time.
     """
     (project_id, project_key), millis = project, f"{int(time.time() * 1000):012x}"
-    first_seq, ids = _next_seq(conn), (f"{millis[:8]}-{millis[8:]}",)
+    ids = (f"{millis[:8]}-{millis[8:]}",)
     conn.execute(_LOG_ISSUES, (project_key, *issues, *stamp, *ids))
     conn.execute(_LOG_COMMENTS, (project_id, *comments, *stamp, *ids))
     conn.execute(_INDEX_HISTORY, (first_seq,))
     rows = conn.execute("SELECT id FROM changes WHERE seq >= ? ORDER BY seq", (first_seq,))
-    return first_seq, [row[0] for row in rows]
-
-
-def next_comment_row_id(conn: sqlite3.Connection) -> int:
-    """The first free comment row id; safe because the caller holds the write lock."""
-    return int(conn.execute("SELECT coalesce(max(row_id), 0) + 1 FROM comments").fetchone()[0])
-
-
-def _next_seq(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM changes").fetchone()[0])
+    return [row[0] for row in rows]
 
 
 def optimize(conn: sqlite3.Connection) -> None:
