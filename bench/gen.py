@@ -190,7 +190,9 @@ async def load(
         actor, done, spent = Actor(user_id, "system"), 0, 0.0
         placement = random.Random(seed + 1)
         stream = generate(issues, reporters, seed)
-        while chunk := list(itertools.islice(stream, 20_000)):
+        # 100k issues per round, so each project's import_issues call gets several
+        # batches to pipeline (its first batch's preparation is not overlapped).
+        while chunk := list(itertools.islice(stream, 100_000)):
             groups: dict[int, list[ImportIssue]] = {}
             for issue in chunk:
                 groups.setdefault(pick_project(placement, project_count), []).append(issue)

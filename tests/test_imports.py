@@ -21,8 +21,15 @@ from tracker.services.access import Access, OrgRef, resolve_project
 from tracker.services.accounts import Principal
 from tracker.services.changes import Actor, row_to_change, to_json
 from tracker.services.events import ChangeBatch
-from tracker.services.imports import ImportComment, ImportIssue, import_issues, new_ids
+from tracker.services.imports import (
+    IMPORT_CHECKPOINT_PAGES,
+    ImportComment,
+    ImportIssue,
+    import_issues,
+    new_ids,
+)
 from tracker.services.runtime import Core
+from tracker.storage.database import WAL_AUTOCHECKPOINT_PAGES
 
 
 @dataclass
@@ -206,6 +213,9 @@ async def test_a_failing_batch_stops_the_import_after_the_committed_ones(world: 
     published = [c.entity_id for b in world.batches for c in b.changes if c.entity == "issue"]
     stored = await world.read("SELECT id FROM issues ORDER BY number")
     assert published == [r[0] for r in stored]
+    # the import's wider WAL checkpoint interval is back to the tenant default
+    setting = await world.read("PRAGMA wal_autocheckpoint")
+    assert setting[0][0] == WAL_AUTOCHECKPOINT_PAGES != IMPORT_CHECKPOINT_PAGES
 
 
 async def test_a_batch_prepared_before_the_project_changed_is_prepared_again(

@@ -17,7 +17,8 @@ batches already committed (their events are published).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -27,11 +28,13 @@ from tracker.services.events import ChangeBatch
 from tracker.services.import_batches import new_ids
 from tracker.services.runtime import Core
 from tracker.storage import bulk
+from tracker.storage.database import WAL_AUTOCHECKPOINT_PAGES, Database
 
 __all__ = ["BATCH_SIZE", "ImportComment", "ImportIssue", "import_issues", "new_ids",
            "optimize_search"]  # fmt: skip
 
 BATCH_SIZE = 5000
+IMPORT_CHECKPOINT_PAGES = 32_000  # 128 MB of WAL between checkpoints while importing
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +69,32 @@ async def import_issues(
     batch_size: int = BATCH_SIZE,
 ) -> int:
     """Import issues in batches (one transaction each); returns how many were imported."""
-    async with core.tenants.lease(org_id) as db:
+    async with core.tenants.lease(org_id) as db, _wide_checkpoints(db):
         plan = await db.read(lambda conn: batches.read_plan(conn, project_id))
+        return await _pipeline(core, org_id, actor, _chunks(issues, batch_size), plan)
+
+
+@asynccontextmanager
+async def _wide_checkpoints(db: Database) -> AsyncIterator[None]:
+    """Checkpoint the WAL every IMPORT_CHECKPOINT_PAGES instead of every
+    WAL_AUTOCHECKPOINT_PAGES while importing: a batch writes ~10,000 pages, and
+    pages written again by the next batches (index and FTS pages) are then
+    copied to the database once instead of once per batch. Measured: +3-19 %
+    (median +12 %) over five 40,000-issue pairs."""
+    await db.write(lambda conn: bulk.set_autocheckpoint(conn, IMPORT_CHECKPOINT_PAGES))
+    try:
+        yield
+    finally:
+        await db.write(lambda conn: bulk.set_autocheckpoint(conn, WAL_AUTOCHECKPOINT_PAGES))
+
+
+async def _pipeline(
+    core: Core, org_id: str, actor: Actor, chunks: Iterator[list[ImportIssue]], plan: batches.Plan
+) -> int:
+    """Prepare batch k+1 and publish batch k-1 while batch k is written (module docstring)."""
     total, in_flight = 0, None
     try:
-        for chunk in _chunks(issues, batch_size):
+        for chunk in chunks:
             prepared = await asyncio.to_thread(batches.prepare, chunk, plan)
             plan = prepared.next_plan
             written = None

@@ -288,6 +288,11 @@ def log_creates(
     return [row[0] for row in rows]
 
 
+def set_autocheckpoint(conn: sqlite3.Connection, pages: int) -> None:
+    """How many WAL pages a commit may leave before it checkpoints (this connection)."""
+    conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+
+
 def optimize(conn: sqlite3.Connection) -> None:
     """After a large import: merge FTS segments and refresh planner statistics."""
     conn.execute("INSERT INTO issue_search (issue_search) VALUES ('optimize')")
