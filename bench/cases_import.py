@@ -10,9 +10,14 @@ rows with executemany in BATCH_SIZE transactions, no change log), in
 alternating order. Both databases grow side by side, so index depth matches,
 and drift on a shared box hits both sides of a round. Generation is not timed.
 
+A third side, raw-json, is the raw stack written with Rhythm's own technique
+(rows as JSON documents, see tracker.storage.bulk), so the cost of the change
+log and of everything else Rhythm does shows without the executemany overhead
+that the plain raw stack pays. Who goes first rotates every round.
+
 Output: per-round rates and CPU time per issue, the median of each side and
-the median of the per-round ratios, by wall clock and by CPU time (the
-process's, which counts both Rhythm's threads; steadier on a noisy host).
+the median of the per-round ratios, by wall clock and (against raw) by CPU
+time (the process's, which counts Rhythm's threads too).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import sqlite3
 import statistics
 import tempfile
@@ -35,9 +41,15 @@ from tracker.storage.migrate import apply_migrations
 
 
 class RawImporter:
-    """Plain sqlite3, same schema and pragmas as a tenant, no change log."""
+    """Plain sqlite3, same schema and pragmas as a tenant, no change log.
 
-    def __init__(self, path: Path) -> None:
+    With `documents`, rows go in as JSON documents (`INSERT … SELECT … FROM
+    json_each(?)`, the statements tracker.storage.bulk uses) instead of executemany:
+    the raw stack given Rhythm's own technique, so what the log costs shows.
+    """
+
+    def __init__(self, path: Path, documents: bool = False) -> None:
+        self.documents = documents
         self.conn = sqlite3.connect(path, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")
@@ -66,6 +78,8 @@ class RawImporter:
             comments += [(f"c{row_id}-{n}", f"i{row_id}", c.author, c.body, c.created_at)
                          for n, c in enumerate(bodies)]  # fmt: skip
             fts.append((row_id, item.title, item.description, "\n".join(c.body for c in bodies)))
+        if self.documents:
+            return self._run_documents(issues, comments, fts)
         began, cpu = time.perf_counter(), time.process_time()
         self.conn.execute("BEGIN")
         self.conn.executemany(
@@ -86,41 +100,81 @@ class RawImporter:
         self.conn.execute("COMMIT")
         return time.perf_counter() - began, time.process_time() - cpu
 
+    def _run_documents(
+        self, issues: list[tuple], comments: list[tuple], fts: list[tuple]
+    ) -> tuple[float, float]:
+        documents = [json.dumps(rows, ensure_ascii=False) for rows in (issues, comments, fts)]
+        began, cpu = time.perf_counter(), time.process_time()
+        self.conn.execute("BEGIN")
+        self.conn.execute(
+            "INSERT INTO issues (row_id, id, project_id, number, title, description, stage_id, "
+            "rank, reporter, created_at, updated_at) "
+            "SELECT v ->> 0, v ->> 1, 'p', v ->> 2, v ->> 3, v ->> 4, 's', 'a0', v ->> 5, "
+            "v ->> 6, v ->> 7 FROM (SELECT value AS v FROM json_each(?))",
+            (documents[0],),
+        )
+        self.conn.execute(
+            "INSERT INTO comments (id, issue_id, author, body, created_at, updated_at) "
+            "SELECT v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 4 "
+            "FROM (SELECT value AS v FROM json_each(?))",
+            (documents[1],),
+        )
+        self.conn.execute(
+            "INSERT INTO issue_search (rowid, title, description, comments) "
+            "SELECT v ->> 0, v ->> 1, v ->> 2, v ->> 3 FROM (SELECT value AS v FROM json_each(?))",
+            (documents[2],),
+        )
+        self.conn.execute("COMMIT")
+        return time.perf_counter() - began, time.process_time() - cpu
+
+
+SIDES = ("rhythm", "raw", "raw-json")
+
 
 async def compare(directory: Path, rounds: int, per_round: int, seed: int) -> None:
     core = await open_core(Settings(data_dir=directory / "rhythm", log_level="warning"))
-    raw = RawImporter(directory / "raw.db")
+    raws = {
+        "raw": RawImporter(directory / "raw.db"),
+        "raw-json": RawImporter(directory / "raw-json.db", documents=True),
+    }
     try:
         user_id, org_id, (project_id,) = await setup_org(core, 1)
         reporters = [user_id] + [f"0190{n:04x}-0000-7000-8000-{n:012x}" for n in range(40)]
         actor, stream = Actor(user_id, "system"), generate(rounds * per_round, reporters, seed)
-        rhythm_rates, raw_rates, ratios, cpu_ratios = [], [], [], []
+        rates: dict[str, list[float]] = {side: [] for side in SIDES}
+        ratios: dict[str, list[float]] = {"raw": [], "raw-json": [], "cpu": []}
         for index in range(rounds):
             chunk = list(itertools.islice(stream, per_round))
             timings: dict[str, tuple[float, float]] = {}
-            for side in ("rhythm", "raw") if index % 2 == 0 else ("raw", "rhythm"):
-                if side == "raw":
-                    timings["raw"] = raw.run(chunk)
+            for side in SIDES[index % 3 :] + SIDES[: index % 3]:  # rotate who goes first
+                if side in raws:
+                    timings[side] = raws[side].run(chunk)
                 else:
                     began, cpu = time.perf_counter(), time.process_time()
                     await import_issues(core, org_id, project_id, actor, chunk)
-                    timings["rhythm"] = time.perf_counter() - began, time.process_time() - cpu
-            rhythm_rates.append(per_round / timings["rhythm"][0])
-            raw_rates.append(per_round / timings["raw"][0])
-            ratios.append(rhythm_rates[-1] / raw_rates[-1])
-            cpu_ratios.append(timings["raw"][1] / timings["rhythm"][1])
-            print(f"round {index + 1:2}: Rhythm {rhythm_rates[-1]:7,.0f}/s  "
-                  f"raw {raw_rates[-1]:7,.0f}/s  {ratios[-1]:.0%}  "
+                    timings[side] = time.perf_counter() - began, time.process_time() - cpu
+            for side in SIDES:
+                rates[side].append(per_round / timings[side][0])
+            for side in raws:
+                ratios[side].append(rates["rhythm"][-1] / rates[side][-1])
+            ratios["cpu"].append(timings["raw"][1] / timings["rhythm"][1])
+            print(f"round {index + 1:2}: "
+                  + "  ".join(f"{side} {rates[side][-1]:7,.0f}/s" for side in SIDES)
+                  + f"  Rhythm/raw {ratios['raw'][-1]:.0%}  "
                   f"(CPU µs/issue: Rhythm {timings['rhythm'][1] / per_round * 1e6:.0f}, "
                   f"raw {timings['raw'][1] / per_round * 1e6:.0f})")  # fmt: skip
+        median = {side: statistics.median(values) for side, values in rates.items()}
         print(
             f"median over {rounds} rounds of {per_round:,} issues: Rhythm "
-            f"{statistics.median(rhythm_rates):,.0f} issues/s (with change log), raw sqlite3 "
-            f"{statistics.median(raw_rates):,.0f}/s (no log) = {statistics.median(ratios):.0%} "
-            f"(by CPU time: {statistics.median(cpu_ratios):.0%})"
+            f"{median['rhythm']:,.0f} issues/s (with change log); raw sqlite3 "
+            f"{median['raw']:,.0f}/s (executemany, no log): {statistics.median(ratios['raw']):.0%}"
+            f" (by CPU time {statistics.median(ratios['cpu']):.0%}); raw sqlite3 "
+            f"{median['raw-json']:,.0f}/s (JSON documents, no log): "
+            f"{statistics.median(ratios['raw-json']):.0%}"
         )
     finally:
-        raw.conn.close()
+        for raw in raws.values():
+            raw.conn.close()
         await close_core(core)
 
 
