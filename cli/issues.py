@@ -15,6 +15,7 @@ import typer
 from cli import search as search_cli
 from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
 from cli.orgs import AsOption
+from tracker.domain.models.imports import ImportReport
 from tracker.domain.models.issues import Issue
 from tracker.errors import ValidationFailed
 from tracker.services import import_files, issue_commands
@@ -215,9 +216,9 @@ def import_(
     The whole file is checked first: a bad line imports nothing.
     """
 
-    async def work(core: Any) -> import_files.ImportReport | ValidationFailed:
+    async def work(core: Any) -> ImportReport | ValidationFailed:
         try:
-            return await import_files.import_file(
+            return await import_files.import_file_as(
                 core, org, project, file, user,
                 unknown_users_as_me=unknown_users_as_me,
             )  # fmt: skip

@@ -109,7 +109,10 @@ def test_schemathesis_finds_no_server_errors_or_contract_violations(
         "--workers", "1",
         "--no-color",
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    hooks = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.contract_hooks"}  # JSON Lines bodies
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=900, cwd=ROOT, env=hooks
+    )
     output = result.stdout + result.stderr
     server_log = (tmp_path / "server.log").read_text()[-4000:]
     assert result.returncode == 0, output[-6000:] + "\n--- server log ---\n" + server_log

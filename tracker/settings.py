@@ -43,6 +43,11 @@ class Settings(BaseModel):
     cors_origins: tuple[str, ...] = Field((), description="Origins allowed by CORS (comma list).")
     log_level: LogLevel = Field("info", description="Logging level.")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest accepted JSON body.")
+    max_import_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024,
+        description="Largest accepted import file (POST …/issues/import).",
+    )
     argon2_time_cost: int = Field(2, ge=1, description="argon2id iterations.")
     argon2_memory_kib: int = Field(19456, ge=8192, description="argon2id memory per hash, KiB.")
     argon2_concurrency: int = Field(2, ge=1, description="Password hashes run at once.")

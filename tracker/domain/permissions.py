@@ -77,6 +77,7 @@ class Permission(StrEnum):
     TIME_LOG = "time.log"
     SPRINT_EDIT = "sprint.edit"
     ISSUE_DELETE = "issue.delete"
+    ISSUE_IMPORT = "issue.import"
     PROJECT_MANAGE = "project.manage"
     MEMBERS_MANAGE = "project.members"
     WORKFLOW_MANAGE = "workflow.manage"
@@ -106,6 +107,7 @@ RULES: dict[Permission, Rule] = {
     Permission.TIME_LOG: Rule(_PRJ, project_role=ProjectRole.DEVELOPER),
     Permission.SPRINT_EDIT: Rule(_PRJ, project_role=ProjectRole.DEVELOPER),
     Permission.ISSUE_DELETE: Rule(_PRJ, project_role=ProjectRole.ADMIN),
+    Permission.ISSUE_IMPORT: Rule(_PRJ, project_role=ProjectRole.ADMIN),
     Permission.PROJECT_MANAGE: Rule(_PRJ, project_role=ProjectRole.ADMIN),
     Permission.MEMBERS_MANAGE: Rule(_PRJ, project_role=ProjectRole.ADMIN),
     Permission.WORKFLOW_MANAGE: Rule(_PRJ, project_role=ProjectRole.ADMIN),

@@ -40,6 +40,8 @@ def error_statuses(route: Route) -> set[int]:
         statuses |= {403, 404}
     if route.body is not None:
         statuses |= {400, 413, 415, 422}
+    if route.raw_body is not None:
+        statuses |= {413, 422}
     if route.query is not None:
         statuses.add(422)
     return statuses
@@ -117,6 +119,14 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
             "content": {
                 "application/json": {"schema": _schema_ref(route.body, schemas, "validation")}
             },
+        }
+    if route.raw_body is not None:
+        media_type, line = route.raw_body
+        lines = {"type": "array", "items": _schema_ref(line, schemas, "validation")}
+        operation["requestBody"] = {
+            "required": True,
+            "description": "One JSON object per line (each line as `items` describes).",
+            "content": {media_type: {"schema": lines}},
         }
     return operation
 

@@ -69,6 +69,8 @@ class Route:
     permission: Permission
     summary: str
     body: type[BaseModel] | None = None
+    #: (media type, model of one line) of a body the handler streams itself (JSON Lines)
+    raw_body: tuple[str, type[BaseModel]] | None = None
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     status: int = 200

@@ -1,4 +1,7 @@
-"""`rhythm issue import FILE`: issues from a JSON Lines file, through the bulk import path.
+"""Importing a JSON Lines file of issues through the bulk import path.
+
+Two doors: `rhythm issue import FILE` (import_file_as) and `POST
+.../issues/import` (the handler spools the body to a file, then import_file).
 
 Two passes over the file, so a bad file changes nothing and memory stays flat
 at any size: the first validates every line (ImportedIssue), checks stage
@@ -15,18 +18,20 @@ never log in). A record without `status` lands in the project's first
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from tracker.domain.ids import now_iso
-from tracker.domain.models.imports import ImportedIssue
+from tracker.domain.models.imports import ImportedIssue, ImportReport
 from tracker.domain.models.workflow import Stage
 from tracker.errors import ValidationFailed
 from tracker.services import imports, workflow
+from tracker.services.access import Access
+from tracker.services.changes import Actor
 from tracker.services.imports import ImportComment, ImportIssue
 from tracker.services.orgs import operator_access
 from tracker.services.runtime import Core
@@ -35,24 +40,20 @@ from tracker.storage import users as user_sql
 MAX_ERRORS = 20
 
 
-@dataclass(frozen=True)
-class ImportReport:
-    issues: int
-    comments: int
-    seconds: float
-
-
 async def import_file(
-    core: Core, org: str, project_key: str, path: Path, email: str | None, *,
+    core: Core, access: Access, actor: Actor, path: Path, *,
     unknown_users_as_me: bool = False, batch_size: int = imports.BATCH_SIZE,
 ) -> ImportReport:  # fmt: skip
-    """Validate every line, then import them all; ValidationFailed names the bad lines."""
-    access, actor = await operator_access(core, org, email, project_key)
-    if actor.user_id is None:
-        raise ValidationFailed([("--as", "name the user who imports (--as EMAIL)")])
+    """Validate every line, then import them all; ValidationFailed names the bad lines.
+
+    The parsing runs on worker threads (a large file would hold the event loop
+    for minutes); `access` must already allow importing into its project.
+    """
     assert access.org is not None and access.project is not None
+    if actor.user_id is None:
+        raise ValidationFailed([("actor", "an import needs a user to act as")])
     stages = await workflow.list_stages(core, access)
-    emails = _validate(path, {s.name.lower() for s in stages})
+    emails = await asyncio.to_thread(_validate, path, {s.name.lower() for s in stages})
     people = await _people(core, emails, actor.user_id, unknown_users_as_me)
     convert = _Converter(stages, people, actor.user_id)
     began, counted = time.perf_counter(), _Counter()
@@ -60,7 +61,19 @@ async def import_file(
         core, access.org.id, access.project.id, actor,
         counted(convert(record) for _, record in _records(path)), batch_size,
     )  # fmt: skip
-    return ImportReport(total, counted.comments, time.perf_counter() - began)
+    return ImportReport(issues=total, comments=counted.comments,
+                        seconds=round(time.perf_counter() - began, 3))  # fmt: skip
+
+
+async def import_file_as(
+    core: Core, org: str, project_key: str, path: Path, email: str | None, *,
+    unknown_users_as_me: bool = False,
+) -> ImportReport:  # fmt: skip
+    """`rhythm issue import`: operator rights on the data directory, `--as EMAIL` acts."""
+    access, actor = await operator_access(core, org, email, project_key)
+    if actor.user_id is None:
+        raise ValidationFailed([("--as", "name the user who imports (--as EMAIL)")])
+    return await import_file(core, access, actor, path, unknown_users_as_me=unknown_users_as_me)
 
 
 def _records(path: Path) -> Iterator[tuple[int, ImportedIssue | ValidationError]]:

@@ -94,8 +94,9 @@ async def _pipeline(
     """Prepare batch k+1 and publish batch k-1 while batch k is written (module docstring)."""
     total, in_flight = 0, None
     try:
-        for chunk in chunks:
-            prepared = await asyncio.to_thread(batches.prepare, chunk, plan)
+        # the next chunk is taken on the worker thread too: `issues` may be a parser
+        # reading a file (rhythm issue import), which must not run on the event loop
+        while prepared := await asyncio.to_thread(_prepare_next, chunks, plan):
             plan = prepared.next_plan
             written = None
             if in_flight is not None:
@@ -112,6 +113,13 @@ async def _pipeline(
         if in_flight is not None:  # stopped by an error: settle the batch still in flight
             await _settle(core, org_id, actor, in_flight)
     return total
+
+
+def _prepare_next(
+    chunks: Iterator[list[ImportIssue]], plan: batches.Plan
+) -> batches.Prepared | None:
+    chunk = next(chunks, None)
+    return None if chunk is None else batches.prepare(chunk, plan)
 
 
 async def _publish(core: Core, org_id: str, actor: Actor, written: batches.Written) -> int:

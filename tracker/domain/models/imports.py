@@ -16,7 +16,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from tracker.domain.ids import iso, parse_iso
-from tracker.domain.models.base import Input
+from tracker.domain.models.base import Input, Output
 from tracker.domain.models.comments import MAX_COMMENT_CHARS
 from tracker.domain.models.issues import DESCRIPTION_MAX_BYTES, TITLE_MAX, IssueType, Priority
 
@@ -98,3 +98,19 @@ class ImportedIssue(Input):
         """Every person this record names, lower-cased."""
         named = {self.reporter} | {c.author for c in self.comments}
         return {email.lower() for email in named if email is not None}
+
+
+class ImportReport(Output):
+    """What an import did."""
+
+    issues: int
+    comments: int
+    seconds: float
+
+
+class ImportQuery(Input):
+    """?unknown_users_as_me=true: people without an account become the importing user."""
+
+    model_config = Input.model_config | {"strict": False}
+
+    unknown_users_as_me: bool = False

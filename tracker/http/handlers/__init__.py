@@ -11,6 +11,7 @@ from tracker.http.handlers import (
     docs,
     fields,
     health,
+    imports,
     issues,
     members,
     orgs,
@@ -29,6 +30,6 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     health, accounts, orgs, projects, docs,
     comments, relations, time_entries, members,
     stages, sprints, boards,
-    issues, tags, fields,
+    issues, imports, tags, fields,
     search, saved_searches,
 )  # fmt: skip
