@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tracker.domain.ids import new_ids
 from tracker.domain.models.accounts import RegisterIn
 from tracker.domain.models.issues import PRIORITIES, PageQuery
 from tracker.domain.models.orgs import OrgIn, ProjectIn
@@ -26,7 +27,6 @@ from tracker.services.imports import (
     ImportComment,
     ImportIssue,
     import_issues,
-    new_ids,
 )
 from tracker.services.runtime import Core
 from tracker.storage.database import WAL_AUTOCHECKPOINT_PAGES

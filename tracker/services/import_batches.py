@@ -17,7 +17,6 @@ again off the writer thread.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fractional_indexing import generate_key_between
 
+from tracker.domain.ids import new_ids
 from tracker.errors import ValidationFailed
 from tracker.services.changes import Actor, UnitOfWork
 from tracker.services.events import Change
@@ -119,7 +119,7 @@ def write(uow: UnitOfWork, prepared: Prepared) -> Written:
     first = (row_id, number, comment_row)
     bulk.insert_issues(conn, plan.project_id, first, issues, comments, prepared.documents)
     actor = uow.actor
-    change_ids = bulk.log_creates(
+    first_seq, change_ids = bulk.log_creates(
         conn, (plan.project_id, plan.key), (row_id, row_id + len(issues) - 1),
         (comment_row, comment_row + len(comments) - 1),
         (uow.at, actor.user_id, actor.origin, uow.batch, actor.client_id, actor.mutation_id),
@@ -187,21 +187,3 @@ def _comment_image(comment: BulkComment) -> dict[str, Any]:
         "body": comment.body, "created_at": comment.created_at,
         "updated_at": comment.created_at, "version": 1,
     }  # fmt: skip
-
-
-def new_ids(count: int) -> list[str]:
-    """`count` UUIDv7 strings laid out as tracker.domain.ids.new_id, with one entropy read.
-
-    new_id costs ~8 µs on the benchmark box (a syscall and an int per id); here the
-    version and variant bits are set on the random bytes in two slice operations.
-    """
-    millis = f"{(time.time_ns() // 1_000_000) & ((1 << 48) - 1):012x}"
-    head = f"{millis[:8]}-{millis[8:]}-"
-    rand = bytearray(os.urandom(10 * count))
-    rand[0::10] = bytes(0x70 | (b & 0x0F) for b in rand[0::10])  # version 7
-    rand[2::10] = bytes(0x80 | (b & 0x3F) for b in rand[2::10])  # RFC 4122 variant
-    text = rand.hex()
-    return [
-        f"{head}{text[n : n + 4]}-{text[n + 4 : n + 8]}-{text[n + 8 : n + 20]}"
-        for n in range(0, 20 * count, 20)
-    ]

@@ -45,6 +45,7 @@ async def import_file(
     unknown_users_as_me: bool = False, batch_size: int = imports.BATCH_SIZE,
 ) -> ImportReport:  # fmt: skip
     """Validate every line, then import them all; ValidationFailed names the bad lines.
+    The report's seconds count both passes.
 
     The parsing runs on worker threads (a large file would hold the event loop
     for minutes); `access` must already allow importing into its project.
@@ -52,11 +53,11 @@ async def import_file(
     assert access.org is not None and access.project is not None
     if actor.user_id is None:
         raise ValidationFailed([("actor", "an import needs a user to act as")])
+    began, counted = time.perf_counter(), _Counter()
     stages = await workflow.list_stages(core, access)
     emails = await asyncio.to_thread(_validate, path, {s.name.lower() for s in stages})
     people = await _people(core, emails, actor.user_id, unknown_users_as_me)
     convert = _Converter(stages, people, actor.user_id)
-    began, counted = time.perf_counter(), _Counter()
     total = await imports.import_issues(
         core, access.org.id, access.project.id, actor,
         counted(convert(record) for _, record in _records(path)), batch_size,

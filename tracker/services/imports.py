@@ -25,13 +25,9 @@ from itertools import islice
 from tracker.services import import_batches as batches
 from tracker.services.changes import Actor, mutate
 from tracker.services.events import ChangeBatch
-from tracker.services.import_batches import new_ids
 from tracker.services.runtime import Core
 from tracker.storage import bulk
 from tracker.storage.database import WAL_AUTOCHECKPOINT_PAGES, Database
-
-__all__ = ["BATCH_SIZE", "ImportComment", "ImportIssue", "import_issues", "new_ids",
-           "optimize_search"]  # fmt: skip
 
 BATCH_SIZE = 5000
 IMPORT_CHECKPOINT_PAGES = 32_000  # 128 MB of WAL between checkpoints while importing

@@ -268,10 +268,11 @@ def log_creates(
     comments: tuple[int, int],
     stamp: ChangeStamp,
     first_seq: int,
-) -> list[str]:
+) -> tuple[int, list[str]]:
     """Append the `create` changes of freshly inserted issues and comments, and
-    their history index rows, rendered by SQLite; returns the change ids in seq
-    order, the first being `first_seq` (from next_row_ids).
+    their history index rows, rendered by SQLite; returns the first new seq and
+    the change ids in seq order. `first_seq` (from next_row_ids) is where the
+    new rows start at the earliest: every row from there on is this batch's.
 
     `project` is (id, key); `issues` and `comments` are (first, last) row ids,
     consecutive (an empty range writes nothing). Seqs come out in that order
@@ -284,8 +285,10 @@ def log_creates(
     conn.execute(_LOG_ISSUES, (project_key, *issues, *stamp, *ids))
     conn.execute(_LOG_COMMENTS, (project_id, *comments, *stamp, *ids))
     conn.execute(_INDEX_HISTORY, (first_seq,))
-    rows = conn.execute("SELECT id FROM changes WHERE seq >= ? ORDER BY seq", (first_seq,))
-    return [row[0] for row in rows]
+    rows = conn.execute(
+        "SELECT seq, id FROM changes WHERE seq >= ? ORDER BY seq", (first_seq,)
+    ).fetchall()
+    return rows[0][0], [row[1] for row in rows]
 
 
 def set_autocheckpoint(conn: sqlite3.Connection, pages: int) -> None:
