@@ -258,3 +258,41 @@ async def test_a_batch_prepared_before_the_project_changed_is_prepared_again(
             world.core, world.org_id, world.actor, lambda uow: import_batches.write(uow, again)
         )
     assert (await world.read("SELECT count(*) FROM issues"))[0][0] == 2
+
+
+async def test_creates_racing_an_import_keep_numbers_and_ranks_unique(world: World) -> None:
+    """API creates land between the import's batches (each prepared on an older snapshot
+    of the project): every number is used once, no two cards share a rank."""
+    import asyncio
+
+    from tracker.domain.models.issues import IssueCreate
+
+    created: list[int] = []
+    importing = True
+
+    async def keep_creating() -> None:
+        while importing:
+            issue = await issues.create_issue(
+                world.core, world.access, IssueCreate(title="api"), world.actor
+            )
+            created.append(issue.number)
+
+    creator = asyncio.ensure_future(keep_creating())
+    await asyncio.sleep(0.05)  # the creator is running before the import starts
+    items = [dataclasses.replace(i, stage="Open") for i in sample(world, 4)] * 10
+    try:
+        imported = await import_issues(
+            world.core, world.org_id, world.project_id, world.actor, items, batch_size=4
+        )
+    finally:
+        importing = False
+        await creator
+    assert imported == 40 and len(created) > 10
+    rows = await world.read("SELECT number, rank, stage_id FROM issues")
+    assert sorted(r["number"] for r in rows) == list(range(1, 41 + len(created)))
+    assert len({(r["stage_id"], r["rank"]) for r in rows}) == len(rows)
+    counted = await world.read(
+        "SELECT c.live, (SELECT count(*) FROM issues i WHERE i.stage_id = c.stage_id) "
+        "FROM stage_counts c"
+    )
+    assert all(live == actual for live, actual in counted)
