@@ -197,6 +197,11 @@ def comment(
         typer.echo(f"commented on {key.upper()} ({made.id})")
 
 
+def _progress(total: int) -> None:
+    """A running count on stderr while a large file imports."""
+    typer.echo(f"\r{total:,} issues imported", err=True, nl=False)
+
+
 @app.command("import")
 def import_(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON Lines file."),
@@ -220,7 +225,7 @@ def import_(
         try:
             return await import_files.import_file_as(
                 core, org, project, file, user,
-                unknown_users_as_me=unknown_users_as_me,
+                unknown_users_as_me=unknown_users_as_me, progress=_progress,
             )  # fmt: skip
         except ValidationFailed as failure:
             return failure
@@ -230,6 +235,8 @@ def import_(
         for error in report.errors:
             typer.echo(f"error: {error['field']}: {error['message']}", err=True)
         raise typer.Exit(1)
+    if report.issues:
+        typer.echo(err=True)  # end the progress line
     rate = report.issues / report.seconds if report.seconds else 0.0
     typer.echo(
         f"imported {report.issues:,} issues and {report.comments:,} comments into "

@@ -52,6 +52,7 @@ def test_imports_issues_with_comments_people_and_times(rhythm: Rhythm, tmp_path:
     result = run_import(rhythm, path)
     assert result.exit_code == 0, result.output
     assert "imported 3 issues and 2 comments into WEB" in result.output
+    assert "3 issues imported" in result.output  # the progress line (stderr)
     issues = tenant_rows(
         rhythm,
         "SELECT i.number, i.title, i.type, i.priority, s.name, i.reporter, i.created_at, "

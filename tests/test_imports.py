@@ -78,10 +78,12 @@ def sample(world: World, count: int) -> list[ImportIssue]:
 
 
 async def test_rows_index_and_one_change_per_issue_and_comment(world: World) -> None:
+    totals: list[int] = []
     imported = await import_issues(
-        world.core, world.org_id, world.project_id, world.actor, sample(world, 5), batch_size=2
-    )
-    assert imported == 5
+        world.core, world.org_id, world.project_id, world.actor, sample(world, 5), batch_size=2,
+        progress=totals.append,
+    )  # fmt: skip
+    assert imported == 5 and totals == [2, 4, 5]  # after each committed batch
     numbers = await world.read("SELECT number FROM issues ORDER BY number")
     assert [r[0] for r in numbers] == [1, 2, 3, 4, 5]
     changes = await world.read(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -43,6 +43,7 @@ MAX_ERRORS = 20
 async def import_file(
     core: Core, access: Access, actor: Actor, path: Path, *,
     unknown_users_as_me: bool = False, batch_size: int = imports.BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportReport:  # fmt: skip
     """Validate every line, then import them all; ValidationFailed names the bad lines.
     The report's seconds count both passes.
@@ -60,7 +61,7 @@ async def import_file(
     convert = _Converter(stages, people, actor.user_id)
     total = await imports.import_issues(
         core, access.org.id, access.project.id, actor,
-        counted(convert(record) for _, record in _records(path)), batch_size,
+        counted(convert(record) for _, record in _records(path)), batch_size, progress,
     )  # fmt: skip
     return ImportReport(issues=total, comments=counted.comments,
                         seconds=round(time.perf_counter() - began, 3))  # fmt: skip
@@ -68,13 +69,15 @@ async def import_file(
 
 async def import_file_as(
     core: Core, org: str, project_key: str, path: Path, email: str | None, *,
-    unknown_users_as_me: bool = False,
+    unknown_users_as_me: bool = False, progress: Callable[[int], None] | None = None,
 ) -> ImportReport:  # fmt: skip
     """`rhythm issue import`: operator rights on the data directory, `--as EMAIL` acts."""
     access, actor = await operator_access(core, org, email, project_key)
     if actor.user_id is None:
         raise ValidationFailed([("--as", "name the user who imports (--as EMAIL)")])
-    return await import_file(core, access, actor, path, unknown_users_as_me=unknown_users_as_me)
+    return await import_file(
+        core, access, actor, path, unknown_users_as_me=unknown_users_as_me, progress=progress
+    )
 
 
 def _records(path: Path) -> Iterator[tuple[int, ImportedIssue | ValidationError]]:

@@ -17,7 +17,7 @@ batches already committed (their events are published).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -63,11 +63,20 @@ async def import_issues(
     actor: Actor,
     issues: Iterable[ImportIssue],
     batch_size: int = BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Import issues in batches (one transaction each); returns how many were imported."""
+    """Import issues in batches (one transaction each); returns how many were imported.
+
+    `progress`, if given, is called with the running total after each committed batch.
+    """
     async with core.tenants.lease(org_id) as db, _wide_checkpoints(db):
         plan = await db.read(lambda conn: batches.read_plan(conn, project_id))
-        return await _pipeline(core, org_id, actor, _chunks(issues, batch_size), plan)
+        chunks = _chunks(issues, batch_size)
+        return await _pipeline(core, org_id, actor, chunks, plan, progress or _quiet)
+
+
+def _quiet(total: int) -> None:
+    return None
 
 
 @asynccontextmanager
@@ -85,8 +94,9 @@ async def _wide_checkpoints(db: Database) -> AsyncIterator[None]:
 
 
 async def _pipeline(
-    core: Core, org_id: str, actor: Actor, chunks: Iterator[list[ImportIssue]], plan: batches.Plan
-) -> int:
+    core: Core, org_id: str, actor: Actor, chunks: Iterator[list[ImportIssue]],
+    plan: batches.Plan, progress: Callable[[int], None],
+) -> int:  # fmt: skip
     """Prepare batch k+1 and publish batch k-1 while batch k is written (module docstring)."""
     total, in_flight = 0, None
     try:
@@ -102,9 +112,11 @@ async def _pipeline(
             )
             if written is not None:
                 total += await _publish(core, org_id, actor, written)
+                progress(total)
         if in_flight is not None:
             written, in_flight = await in_flight, None
             total += await _publish(core, org_id, actor, written)
+            progress(total)
     finally:
         if in_flight is not None:  # stopped by an error: settle the batch still in flight
             await _settle(core, org_id, actor, in_flight)
