@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import itertools
 import random
-import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.api import PASSWORD
+from bench.raw_import import RawImporter
 from tracker.core import Core, close_core, open_core
 from tracker.domain.ids import iso
 from tracker.domain.models.accounts import RegisterIn
@@ -42,7 +42,6 @@ from tracker.services.imports import (
     optimize_search,
 )
 from tracker.settings import Settings
-from tracker.storage.migrate import apply_migrations
 
 EMAIL = "bench@example.com"
 ORG = "bench"
@@ -218,47 +217,14 @@ async def load(
 
 
 def raw_import_rate(path: Path, count: int, reporters: list[str], seed: int) -> float:
-    """The raw stack: plain sqlite3, same schema and text, issues + comments + FTS rows
-    written with executemany in 5,000-issue transactions; no change log, no events."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    apply_migrations(conn, "tenant")
-    conn.execute("INSERT INTO projects (id, key, name, created_at, updated_at) "
-                 "VALUES ('p', 'RAW', 'Raw', 'x', 'x')")  # fmt: skip
-    conn.execute("INSERT INTO stages VALUES ('s', 'p', 'Open', 'todo', 0, 'x', 'x')")
-    stream, spent, row_id = generate(count, reporters, seed), 0.0, 0
-    while chunk := list(itertools.islice(stream, 5000)):
-        issues, comments, fts = [], [], []
-        for item in chunk:
-            row_id += 1
-            issues.append((row_id, f"i{row_id}", row_id, item.title, item.description,
-                           item.reporter, item.created_at, item.updated_at))  # fmt: skip
-            bodies = sorted(item.comments, key=lambda c: c.created_at)
-            comments += [(f"c{row_id}-{n}", f"i{row_id}", c.author, c.body, c.created_at)
-                         for n, c in enumerate(bodies)]  # fmt: skip
-            fts.append((row_id, item.title, item.description, "\n".join(c.body for c in bodies)))
-        began = time.perf_counter()
-        conn.execute("BEGIN")
-        conn.executemany(
-            "INSERT INTO issues (row_id, id, project_id, number, title, description, stage_id, "
-            "rank, reporter, created_at, updated_at) "
-            "VALUES (?, ?, 'p', ?, ?, ?, 's', 'a0', ?, ?, ?)",
-            issues,
-        )
-        conn.executemany(
-            "INSERT INTO comments (id, issue_id, author, body, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?5)",
-            comments,
-        )
-        conn.executemany(
-            "INSERT INTO issue_search (rowid, title, description, comments) VALUES (?, ?, ?, ?)",
-            fts,
-        )
-        conn.execute("COMMIT")
-        spent += time.perf_counter() - began
-    conn.close()
-    return count / spent
+    """The raw stack (bench.raw_import): plain sqlite3, same schema and text, issues +
+    comments + FTS rows with executemany in BATCH_SIZE transactions; no change log."""
+    raw = RawImporter(path)
+    try:
+        wall, _ = raw.run(list(generate(count, reporters, seed)))
+    finally:
+        raw.conn.close()
+    return count / wall
 
 
 def main(argv: list[str] | None = None) -> None:
