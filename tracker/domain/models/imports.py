@@ -85,7 +85,8 @@ class ImportedIssue(Input):
     @field_validator("description")
     @classmethod
     def _description(cls, value: str) -> str:
-        if len(_unicode(value).encode("utf-8")) > DESCRIPTION_MAX_BYTES:  # type: ignore[union-attr]
+        _unicode(value)
+        if len(value.encode("utf-8")) > DESCRIPTION_MAX_BYTES:
             raise ValueError(f"must be at most {DESCRIPTION_MAX_BYTES} bytes of UTF-8")
         return value
 
