@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tracker.domain.changes import Actor
 from tracker.domain.ids import new_ids
 from tracker.domain.models.accounts import RegisterIn
 from tracker.domain.models.issues import PRIORITIES, PageQuery
@@ -20,7 +21,6 @@ from tracker.errors import ValidationFailed
 from tracker.services import accounts, history, issues, orgs, projects
 from tracker.services.access import Access, OrgRef, resolve_project
 from tracker.services.accounts import Principal
-from tracker.services.changes import Actor, row_to_change, to_json
 from tracker.services.events import ChangeBatch
 from tracker.services.imports import (
     IMPORT_CHECKPOINT_PAGES,
@@ -29,6 +29,7 @@ from tracker.services.imports import (
     import_issues,
 )
 from tracker.services.runtime import Core
+from tracker.storage.changes import row_to_change, to_json
 from tracker.storage.database import WAL_AUTOCHECKPOINT_PAGES
 
 

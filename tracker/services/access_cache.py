@@ -13,9 +13,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tracker.services.events import ChangeBatch
+from tracker.domain.changes import ACCESS_ENTITIES, ChangeBatch
 
-ACCESS_ENTITIES = frozenset({"org", "org_member", "project", "project_member"})
 TTL_SECONDS = 30.0
 MAX_ENTRIES = 50_000
 

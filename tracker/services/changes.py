@@ -11,45 +11,22 @@ raises is rolled back and publishes nothing.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from tracker.domain.changes import Actor, Change, ChangeBatch, Entity, Op, Origin
 from tracker.domain.ids import new_id, now_iso
-from tracker.services.events import Change, ChangeBatch
+from tracker.storage import changes as change_sql
+from tracker.storage.changes import to_json
 
 if TYPE_CHECKING:
     from tracker.services.runtime import Core
 
+__all__ = ["Actor", "Entity", "Op", "Origin", "UnitOfWork", "mutate"]
+
 T = TypeVar("T")
-Origin = Literal["api", "cli", "sync", "script", "system", "plugin"]
-Op = Literal["create", "update", "delete", "restore", "move"]
-
-_INSERT_CHANGE = """
-INSERT INTO changes (id, at, actor, origin, entity, entity_id, project, op, field,
-                     old, new, batch, client_id, mutation_id, version, meta)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting and through which door; sync fills client_id / mutation_id."""
-
-    user_id: str | None
-    origin: Origin = "api"
-    client_id: str | None = None
-    mutation_id: int | None = None
-
-
-#: One encoder for every change row: json.dumps with options builds a new one per call.
-_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-
-
-def to_json(value: Any) -> str | None:
-    return None if value is None else _encode(value)
 
 
 @dataclass
@@ -64,7 +41,7 @@ class UnitOfWork:
 
     def record(
         self,
-        entity: str,
+        entity: Entity,
         entity_id: str,
         op: Op,
         *,
@@ -82,34 +59,36 @@ class UnitOfWork:
         issue of a comment, tag link, relation, time entry...); it is stored as
         meta.issue, which the issue history reads through an index.
         """
+        if self.actor.meta is not None:
+            meta = {**self.actor.meta, **(meta or {})}
         if issue is not None:
             meta = {**(meta or {}), "issue": issue}
-        change_id = new_id()
-        cursor = self.conn.execute(
-            _INSERT_CHANGE,
+        change_id, actor = new_id(), self.actor
+        seq = change_sql.append(
+            self.conn,
             (
-                change_id, self.at, self.actor.user_id, self.actor.origin, entity, entity_id,
-                project, op, field, to_json(old), to_json(new), self.batch,
-                self.actor.client_id, self.actor.mutation_id, version, to_json(meta),
+                change_id, self.at, actor.user_id, actor.origin, entity, entity_id, project, op,
+                field, to_json(old), to_json(new), self.batch, actor.client_id,
+                actor.mutation_id, version, to_json(meta),
             ),
         )  # fmt: skip
         change = Change(
-            seq=int(cursor.lastrowid or 0), id=change_id, at=self.at,
-            actor=self.actor.user_id, origin=self.actor.origin, entity=entity,
-            entity_id=entity_id, project=project, op=op, field=field, old=old, new=new,
-            batch=self.batch, version=version, meta=meta,
-            client_id=self.actor.client_id, mutation_id=self.actor.mutation_id,
+            seq, change_id, self.at, actor.user_id, actor.origin, entity, entity_id, project,
+            op, field, old, new, self.batch, version, meta, actor.client_id, actor.mutation_id,
         )  # fmt: skip
         if issue is not None:
-            self.conn.execute(
-                "INSERT INTO issue_changes (issue_id, seq) VALUES (?, ?)", (issue, change.seq)
-            )
+            change_sql.index_for_issue(self.conn, issue, seq)
         self.recorded.append(change)
         return change
 
+    def advance_cursor(self, consumer: str, seq: int) -> None:
+        """Move a change-feed consumer's cursor to `seq` in this same transaction, so
+        its own writes and its place in the feed commit (or roll back) together."""
+        change_sql.advance_cursor(self.conn, consumer, seq, self.at)
+
     def record_fields(
         self,
-        entity: str,
+        entity: Entity,
         entity_id: str,
         *,
         project: str | None,
@@ -122,7 +101,7 @@ class UnitOfWork:
         changed = [name for name in after if before.get(name) != after[name]]
         for name in changed:
             self.record(
-                entity, entity_id, "update", project=project, field=name,
+                entity, entity_id, Op.UPDATE, project=project, field=name,
                 old=before.get(name), new=after[name], version=version, issue=issue,
             )  # fmt: skip
         return changed
@@ -142,18 +121,3 @@ async def mutate(core: Core, org_id: str, actor: Actor, work: Callable[[UnitOfWo
     uow = unit_holder[-1]  # the run that committed (a group abort re-runs a unit)
     core.events.publish(ChangeBatch(org_id, uow.batch, tuple(uow.recorded)))
     return result
-
-
-def row_to_change(row: sqlite3.Row) -> Change:
-    """Rebuild a Change from a stored row (history, sync pull, catch-up)."""
-    return Change(
-        seq=row["seq"], id=row["id"], at=row["at"], actor=row["actor"], origin=row["origin"],
-        entity=row["entity"], entity_id=row["entity_id"], project=row["project"], op=row["op"],
-        field=row["field"], old=_from_json(row["old"]), new=_from_json(row["new"]),
-        batch=row["batch"], version=row["version"], meta=_from_json(row["meta"]),
-        client_id=row["client_id"], mutation_id=row["mutation_id"],
-    )  # fmt: skip
-
-
-def _from_json(text: str | None) -> Any:
-    return None if text is None else json.loads(text)

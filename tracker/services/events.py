@@ -11,45 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+
+from tracker.domain.changes import Change, ChangeBatch
+
+__all__ = ["Change", "ChangeBatch", "EventBus", "Subscriber"]
 
 log = logging.getLogger(__name__)
-
-
-class Change(NamedTuple):
-    """One committed row of a tenant's `changes` log.
-
-    A NamedTuple, not a frozen dataclass: an import builds one per issue and per
-    comment, and a frozen dataclass's __init__ cost ~3 µs each there (measured).
-    """
-
-    seq: int
-    id: str
-    at: str
-    actor: str | None
-    origin: str
-    entity: str
-    entity_id: str
-    project: str | None
-    op: str
-    field: str | None
-    old: Any
-    new: Any
-    batch: str
-    version: int | None = None
-    meta: dict[str, Any] | None = None
-    client_id: str | None = None
-    mutation_id: int | None = None
-
-
-@dataclass(frozen=True)
-class ChangeBatch:
-    """Everything one request committed in one tenant."""
-
-    org_id: str
-    batch: str
-    changes: tuple[Change, ...] = field(default_factory=tuple)
 
 
 Subscriber = Callable[[ChangeBatch], None]

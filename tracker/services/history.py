@@ -15,11 +15,11 @@ from tracker.domain.models.base import Page
 from tracker.domain.models.issues import HistoryItem, PageQuery
 from tracker.errors import NotFound
 from tracker.services.access import Access
-from tracker.services.changes import row_to_change
 from tracker.services.projects import project_of
 from tracker.services.runtime import Core
-from tracker.storage import history as history_sql
+from tracker.storage import changes as change_sql
 from tracker.storage import issues as issue_sql
+from tracker.storage.changes import row_to_change
 
 
 def to_item(row: sqlite3.Row) -> HistoryItem:
@@ -43,7 +43,7 @@ async def issue_history(
         issue = issue_sql.issue_by_number(conn, project.id, number)
         if issue is None:
             raise NotFound("issue not found")
-        return history_sql.issue_changes(conn, issue["id"], before, query.limit + 1)
+        return change_sql.issue_changes(conn, issue["id"], before, query.limit + 1)
 
     async with core.tenants.lease(access.org.id) as db:
         rows = await db.read(read)

@@ -160,3 +160,18 @@ def memberships_of_user(conn: sqlite3.Connection, user_id: str) -> list[sqlite3.
         "SELECT project_id, user_id, role, created_at FROM project_members WHERE user_id = ?",
         (user_id,),
     ).fetchall()
+
+
+def visibility_facts(conn: sqlite3.Connection, user_id: str) -> list[tuple[str, str, str | None]]:
+    """Every live project as (id, visibility, the user's explicit role or NULL): what
+    the change feed needs to decide, in the same snapshot as the rows it reads,
+    which projects' changes a person may see."""
+    return conn.execute(
+        """
+        SELECT p.id, p.visibility, m.role
+        FROM projects p
+        LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = ?
+        WHERE p.deleted_at IS NULL
+        """,
+        (user_id,),
+    ).fetchall()
