@@ -5,6 +5,7 @@ A real server writes through the API; the feed is read from the same core.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -150,3 +151,43 @@ async def test_org_level_rows_reach_members_only(world: World, api: Api) -> None
     member_rows = [c for b in await read_all(world, world.reporter) for c in b.changes]
     assert any(c.entity == "org_member" for c in member_rows)
     assert await read_all(world, world.outsider) == []
+
+
+async def test_events_one_per_batch_and_issue_serialized_once(world: World) -> None:
+    """SPEC §7 shapes: a PATCH of three fields is one issue.updated event with three changes."""
+    from tracker.services import event_objects
+
+    issue = await world.create(title="Crash", priority="normal")
+    head = (await world.changes())[-1]["seq"]
+    status, _ = await world.call(
+        "PATCH", world.url(f"/issues/{issue['number']}"),
+        json={"title": "Crash on login", "priority": "major", "type": "bug"},
+    )  # fmt: skip
+    assert status == 200
+    await world.call("POST", world.url(f"/issues/{issue['number']}/comments"), json={"body": "hi"})
+    page = await feed.since(core_of(world), world.org["id"], head)
+    events = await event_objects.render(core_of(world), world.org["id"], page.batches)
+    assert [e.name for e in events] == ["issue.updated", "comment.created"]
+    updated = events[0].data
+    assert updated["seq"] == page.batches[0].seq
+    assert updated["project"] == "WEB" and updated["origin"] == "api"
+    assert updated["actor"]["id"] == world.owner["id"]
+    assert updated["issue"]["key"] == issue["key"] and updated["issue"]["priority"] == "major"
+    assert {c["field"]: c["new"] for c in updated["changes"]} == {
+        "title": "Crash on login", "priority": "major", "type": "bug"}  # fmt: skip
+    assert events[0].frame.startswith(b'{"type":"event","seq":')
+    assert json.loads(events[0].frame) == {"type": "event", **updated}
+
+
+async def test_event_names_for_status_moves_and_creation(world: World) -> None:
+    from tracker.services import event_objects
+
+    issue = await world.create(title="Move me")
+    status, _ = await world.call(
+        "PATCH", world.url(f"/issues/{issue['number']}"), json={"status": "In Progress"}
+    )
+    assert status == 200, _
+    page = await feed.since(core_of(world), world.org["id"], 0)
+    names = [e.name for e in await event_objects.render(core_of(world), world.org["id"],
+                                                         page.batches)]  # fmt: skip
+    assert names[-2:] == ["issue.created", "issue.status_changed"]
