@@ -191,3 +191,43 @@ async def test_event_names_for_status_moves_and_creation(world: World) -> None:
     names = [e.name for e in await event_objects.render(core_of(world), world.org["id"],
                                                          page.batches)]  # fmt: skip
     assert names[-2:] == ["issue.created", "issue.status_changed"]
+
+
+async def test_feed_consumer_handles_each_batch_once_and_resumes(world: World) -> None:
+    from tracker.services.feed_consumer import FeedConsumer
+
+    core, org_id = core_of(world), world.org["id"]
+    async with core.tenants.lease(org_id) as db:
+        await db.write(lambda conn: conn.execute("CREATE TABLE handled (seq INTEGER UNIQUE)"))
+
+    async def handle(org: str, page: feed.FeedPage) -> None:
+        def work(uow: UnitOfWork) -> None:
+            for batch in page.batches:
+                uow.conn.execute("INSERT INTO handled (seq) VALUES (?)", (batch.seq,))
+            uow.advance_cursor("recorder", page.next_seq)
+
+        await mutate(core, org, Actor(None, "system"), work)
+
+    async def resume() -> list[str]:
+        return [org_id]
+
+    consumer = FeedConsumer(core, "recorder", handle, resume=resume, page_size=2)
+    await consumer.start()
+    try:
+        for n in range(5):
+            await world.create(title=f"issue {n}")
+        await consumer.idle()
+    finally:
+        await consumer.stop()
+    await world.create(title="while stopped")  # a backlog for the restart
+    again = FeedConsumer(core, "recorder", handle, resume=resume, page_size=2)
+    await again.start()
+    try:
+        await again.idle()
+    finally:
+        await again.stop()
+    log = await world.changes()
+    batch_heads = sorted({max(r["seq"] for r in log if r["batch"] == b)
+                          for b in {r["batch"] for r in log}})  # fmt: skip
+    handled = [r["seq"] for r in await world.rows("SELECT seq FROM handled ORDER BY seq")]
+    assert handled == batch_heads  # every batch, once (UNIQUE would refuse a second time)
