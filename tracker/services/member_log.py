@@ -134,6 +134,8 @@ async def replay_member_log(core: Core) -> int:
             written += await drain(core, org_id)
         except NotFound:  # archived: the intents wait for `rhythm org restore`
             log.warning("membership log of org %s waits: its tenant is not here", org_id)
+        except Exception:  # one broken tenant must not keep the server from starting
+            log.exception("membership log of org %s could not be replayed", org_id)
         core.access_cache.invalidate_org(org_id)
     if written:
         log.warning("replayed %d membership change batch(es) left by a crash", written)
