@@ -102,11 +102,11 @@ async def open_core(
         core.events.subscribe(core.access_cache.on_batch)
         for factory in (*CORE_SERVICES, *services):
             core.background.add(factory(core))
+        stack.push_async_callback(core.background.stop)  # whatever runs stops first
         if background:
-            stack.push_async_callback(core.background.stop)
             await core.background.start()
-        if exclusive:  # only the process that owns the data dir heals it
-            await replay_member_log(core)
+        # after the services start, so their subscribers see the replayed batches
+        await replay_member_log(core)
         yield core
 
 
