@@ -38,7 +38,7 @@ from aiohttp import web
 from bench.api import PASSWORD, Api, register_and_login
 from bench.baselines import baseline
 from bench.cases import Request, case
-from tracker.core import close_core, open_core
+from tracker.core import open_core
 from tracker.domain.ids import iso
 from tracker.domain.models.accounts import RegisterIn
 from tracker.domain.models.orgs import OrgIn, ProjectIn
@@ -137,8 +137,7 @@ def timed(fn: Callable[[], Any], rounds: int) -> list[float]:
 
 async def seed(settings: Settings, count: int) -> tuple[str, Access]:
     """User, org, project BOARD with 10 stages and `count` issues (bulk import)."""
-    core = await open_core(settings)
-    try:
+    async with open_core(settings, background=False) as core:
         user = await accounts.register(core, RegisterIn(email=EMAIL, password=PASSWORD))
         actor = Actor(user.id, "system")
         org = await orgs.create_org(core, Principal(user.id), OrgIn(name="Board", slug="board"),
@@ -158,8 +157,6 @@ async def seed(settings: Settings, count: int) -> tuple[str, Access]:
         ))  # fmt: skip
         print(f"seeded {count:,} issues in {time.perf_counter() - began:.1f} s", file=sys.stderr)
         return org.id, access
-    finally:
-        await close_core(core)
 
 
 def _issue(
@@ -209,8 +206,7 @@ def raw_count_by_stage(conn: sqlite3.Connection, project_id: str) -> None:
 
 async def in_process(settings: Settings, org_id: str, access: Access, rounds: int) -> dict:
     """Raw SQL on the tenant's thread, then the service (+ JSON) the handler runs."""
-    core = await open_core(settings)
-    try:
+    async with open_core(settings, background=False) as core:
         assert access.project is not None
         pid = access.project.id
         async with core.tenants.lease(org_id) as db:
@@ -224,8 +220,6 @@ async def in_process(settings: Settings, org_id: str, access: Access, rounds: in
             service.append((time.perf_counter() - began) * 1000)
         return {"raw count by stage": grouped, "raw board SQL": board_sql,
                 "board service (JSON)": service}  # fmt: skip
-    finally:
-        await close_core(core)
 
 
 def free_port() -> int:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import statistics
 import tempfile
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from bench.gen import generate, setup_org
 from bench.raw_import import RawImporter
-from tracker.core import close_core, open_core
+from tracker.core import open_core
 from tracker.services.changes import Actor
 from tracker.services.imports import import_issues
 from tracker.settings import Settings
@@ -41,7 +42,9 @@ SIDES = ("rhythm", "raw", "raw-json")
 
 
 async def compare(directory: Path, rounds: int, per_round: int, seed: int) -> None:
-    core = await open_core(Settings(data_dir=directory / "rhythm", log_level="warning"))
+    settings = Settings(data_dir=directory / "rhythm", log_level="warning")
+    stack = contextlib.AsyncExitStack()
+    core = await stack.enter_async_context(open_core(settings, background=False))
     raws = {
         "raw": RawImporter(directory / "raw.db"),
         "raw-json": RawImporter(directory / "raw-json.db", documents=True),
@@ -84,7 +87,7 @@ async def compare(directory: Path, rounds: int, per_round: int, seed: int) -> No
     finally:
         for raw in raws.values():
             raw.conn.close()
-        await close_core(core)
+        await stack.aclose()
 
 
 def main(argv: list[str] | None = None) -> None:

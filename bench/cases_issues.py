@@ -244,7 +244,7 @@ def _rows(count: int, stages: list[str], reporter: str) -> list[dict[str, object
 async def measure_storage(count: int, data_dir: Path) -> None:
     """Create `count` realistic issues through the service path and report bytes per issue."""
     from bench.gen import TextModel
-    from tracker.core import close_core, open_core
+    from tracker.core import open_core
     from tracker.domain.models.accounts import RegisterIn
     from tracker.domain.models.issues import IssueCreate
     from tracker.domain.models.orgs import OrgIn, ProjectIn
@@ -255,8 +255,8 @@ async def measure_storage(count: int, data_dir: Path) -> None:
     from tracker.services.changes import Actor
     from tracker.settings import Settings
 
-    core = await open_core(Settings(data_dir=data_dir, log_level="warning"))
-    try:
+    settings = Settings(data_dir=data_dir, log_level="warning")
+    async with open_core(settings, background=False) as core:
         user = await accounts.register(
             core, RegisterIn(email="size@example.com", password="long enough pw")
         )
@@ -278,8 +278,6 @@ async def measure_storage(count: int, data_dir: Path) -> None:
             await db.read(lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
             sizes = await db.read(_dbstat)
         path = core.tenants.tenant_path(org.id)
-    finally:
-        await close_core(core)
     print(f"created {count:,} issues in {spent:.1f} s ({count / spent:,.0f}/s, one at a time)")
     _report(count, path.stat().st_size, sizes)
 

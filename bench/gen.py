@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bench.api import PASSWORD
 from bench.raw_import import RawImporter
-from tracker.core import Core, close_core, open_core
+from tracker.core import Core, open_core
 from tracker.domain.ids import iso
 from tracker.domain.models.accounts import RegisterIn
 from tracker.domain.models.orgs import OrgIn, ProjectIn
@@ -182,8 +182,7 @@ def pick_project(rng: random.Random, total: int) -> int:
 async def load(
     settings: Settings, issues: int, project_count: int, seed: int, baseline: int
 ) -> None:
-    core = await open_core(settings)
-    try:
+    async with open_core(settings, background=False) as core:
         user_id, org_id, project_ids = await setup_org(core, project_count)
         reporters = [user_id] + [f"0190{n:04x}-0000-7000-8000-{n:012x}" for n in range(40)]
         actor, done, spent = Actor(user_id, "system"), 0, 0.0
@@ -212,8 +211,6 @@ async def load(
         began = time.perf_counter()
         await optimize_search(core, org_id)
         print(f"optimize (FTS merge + statistics): {time.perf_counter() - began:.1f} s")
-    finally:
-        await close_core(core)
 
 
 def raw_import_rate(path: Path, count: int, reporters: list[str], seed: int) -> float:

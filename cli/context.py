@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from tracker.core import Core, close_core, open_core
+from tracker.core import Core, open_core
 from tracker.errors import RhythmError
 from tracker.settings import Settings
 
@@ -43,11 +43,8 @@ def run_with_core(data_dir: Path | None, work: Callable[[Core], Awaitable[T]]) -
     settings = load_settings(data_dir)
 
     async def main() -> T:
-        core = await open_core(settings)
-        try:
+        async with open_core(settings, background=False) as core:
             return await work(core)
-        finally:
-            await close_core(core)
 
     try:
         return asyncio.run(main())

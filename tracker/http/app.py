@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from tracker.core import close_core, open_core
+from tracker.core import open_core
 from tracker.http.keys import CORE, IDENTITY, ORIGIN, SETTINGS, IdentityProvider
 from tracker.http.middlewares import REQUEST_ID, cors, problems
 from tracker.http.routes import all_routes, bind
@@ -39,9 +39,10 @@ def create_app(
         app.router.add_route(route.method, route.full_path, bind(route))
 
     async def core_context(app: web.Application) -> AsyncIterator[None]:
-        app[CORE] = await open_core(settings, exclusive=exclusive)
-        yield
-        await close_core(app[CORE])
+        # Cleanup runs after on_shutdown: background services stop, then databases close.
+        async with open_core(settings, exclusive=exclusive) as core:
+            app[CORE] = core
+            yield
 
     app.cleanup_ctx.append(core_context)
     return app

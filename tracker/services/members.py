@@ -2,7 +2,10 @@
 
 Org memberships live in the system database, project memberships in the
 tenant; both are read on every request (services/access.py), so a change is
-effective on the very next request. Rules beyond the route table (SPEC §3):
+effective on the very next request. An org-membership change queues its tenant
+change rows in the same system transaction (services/member_log.py), so a crash
+between the two databases never loses the log entry or its event.
+Rules beyond the route table (SPEC §3):
 only an owner grants, changes or removes the `owner` role; the last owner can
 neither leave nor be demoted (409); removing someone from an org also drops
 their project memberships there. A project member must belong to the org.
@@ -31,8 +34,10 @@ from tracker.domain.models.orgs import (
 )
 from tracker.domain.permissions import OrgRole
 from tracker.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from tracker.services import member_log
 from tracker.services.access import Access, OrgRef
 from tracker.services.changes import Actor, UnitOfWork, mutate
+from tracker.services.member_log import MemberRecord
 from tracker.services.orgs import operator_access
 from tracker.services.projects import org_of, project_of
 from tracker.services.runtime import Core
@@ -94,13 +99,14 @@ async def add_org_member(core: Core, access: Access, data: OrgMemberIn, actor: A
             raise Conflict("that user is already a member of this organization")
         found = org_sql.member(conn, org.id, user["id"])
         assert found is not None
+        post = {"org_id": org.id, "user_id": found["user_id"], "role": found["role"],
+                "created_at": found["created_at"]}  # fmt: skip
+        change = MemberRecord("create", new=post)
+        member_log.enqueue(conn, org.id, actor, [(found["user_id"], change)])
         return found
 
     member = await core.system.write(work)
-    post = {"org_id": org.id, "user_id": member["user_id"], "role": member["role"],
-            "created_at": member["created_at"]}  # fmt: skip
-    await mutate(core, org.id, actor, lambda uow: uow.record(
-        "org_member", member["user_id"], "create", project=None, new=post))  # fmt: skip
+    await member_log.settle(core, org.id)
     return _to_org_member(member)
 
 
@@ -120,13 +126,14 @@ async def change_org_role(
         org_sql.set_member_role(conn, org.id, user_id, data.role)
         after = org_sql.member(conn, org.id, user_id)
         assert after is not None
+        if before["role"] != data.role:
+            change = MemberRecord("update", before["role"], data.role, field="role")
+            member_log.enqueue(conn, org.id, actor, [(user_id, change)])
         return before["role"], after
 
     old_role, after = await core.system.write(work)
     if old_role != data.role:
-        await mutate(core, org.id, actor, lambda uow: uow.record(
-            "org_member", user_id, "update", project=None, field="role",
-            old=old_role, new=data.role))  # fmt: skip
+        await member_log.settle(core, org.id)
     return _to_org_member(after)
 
 
@@ -146,27 +153,20 @@ async def remove_org_member(core: Core, access: Access, user_id: str, actor: Act
     """Remove a member (owners only by an owner) and their project memberships here."""
     org = org_of(access)
 
-    def work(conn: sqlite3.Connection) -> sqlite3.Row:
+    def work(conn: sqlite3.Connection) -> None:
         before = _member_or_404(conn, org.id, user_id)
         if before["role"] == "owner":
             if not _is_owner(org) and user_id != access.user_id:
                 raise Forbidden("only an owner can remove an owner")
             _keep_an_owner(conn, org.id)
         org_sql.delete_member(conn, org.id, user_id)
-        return before
+        # the tenant side drops their project memberships too, in the same tenant transaction
+        old = {"user_id": user_id, "role": before["role"], "created_at": before["created_at"]}
+        member_log.enqueue(conn, org.id, actor, [(user_id, MemberRecord("delete", old=old))],
+                           drop_projects_of=user_id)  # fmt: skip
 
-    before = await core.system.write(work)
-    await mutate(core, org.id, actor, lambda uow: _drop_from_tenant(uow, before))
-
-
-def _drop_from_tenant(uow: UnitOfWork, member: sqlite3.Row) -> None:
-    """Log the org membership's end and drop the person's project memberships with it."""
-    for row in project_sql.memberships_of_user(uow.conn, member["user_id"]):
-        project_sql.delete_member(uow.conn, row["project_id"], row["user_id"])
-        uow.record("project_member", row["user_id"], "delete", project=row["project_id"],
-                   old=dict(row))  # fmt: skip
-    old = {"user_id": member["user_id"], "role": member["role"], "created_at": member["created_at"]}
-    uow.record("org_member", member["user_id"], "delete", project=None, old=old)
+    await core.system.write(work)
+    await member_log.settle(core, org.id)
 
 
 async def leave_org(core: Core, access: Access, actor: Actor) -> None:
@@ -182,7 +182,7 @@ async def transfer_ownership(
     org = org_of(access)
     me = access.user_id
 
-    def work(conn: sqlite3.Connection) -> tuple[str, sqlite3.Row]:
+    def work(conn: sqlite3.Connection) -> sqlite3.Row:
         user = _find_user(conn, data)
         target = org_sql.member(conn, org.id, user["id"])
         field = "user_id" if data.user_id is not None else "email"
@@ -194,17 +194,14 @@ async def transfer_ownership(
         org_sql.set_member_role(conn, org.id, me or "", "admin")
         after = org_sql.member(conn, org.id, user["id"])
         assert after is not None
-        return target["role"], after
+        member_log.enqueue(conn, org.id, actor, [
+            (user["id"], MemberRecord("update", target["role"], "owner", field="role")),
+            (me or "", MemberRecord("update", "owner", "admin", field="role")),
+        ])  # fmt: skip
+        return after
 
-    old_role, after = await core.system.write(work)
-
-    def log(uow: UnitOfWork) -> None:
-        uow.record("org_member", after["user_id"], "update", project=None, field="role",
-                   old=old_role, new="owner")  # fmt: skip
-        uow.record("org_member", me or "", "update", project=None, field="role",
-                   old="owner", new="admin")  # fmt: skip
-
-    await mutate(core, org.id, actor, log)
+    after = await core.system.write(work)
+    await member_log.settle(core, org.id)
     return _to_org_member(after)
 
 
