@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from tracker.domain.permissions import RULES, Permission
+from tracker.http.binding import API_PREFIX, Route
 from tracker.http.openapi import build_openapi
-from tracker.http.routes import API_PREFIX, Route, all_routes
+from tracker.http.routes import all_routes
 from tracker.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,8 +15,8 @@ from pydantic import BaseModel
 
 from tracker import __version__
 from tracker.domain.permissions import Scope, scope_of
+from tracker.http.binding import Route
 from tracker.http.problems import PROBLEM_TYPE, problem_schema
-from tracker.http.routes import Route
 
 REF = "#/components/schemas/{model}"
 _PARAM = re.compile(r"{(\w+)}")

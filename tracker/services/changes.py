@@ -1,6 +1,6 @@
 """The change-log spine: every mutation of tenant data goes through `mutate`.
 
-    result = await mutate(core, org_id, actor, lambda uow: work(uow))
+    result = await mutate(core, access, actor, lambda uow: work(uow))
 
 `work` runs on the tenant's writer thread inside BEGIN IMMEDIATE; it changes
 data with `uow.conn` and calls `uow.record(...)` for each change. The rows are
@@ -21,6 +21,7 @@ from tracker.domain.ids import new_id, now_iso
 from tracker.services.events import Change, ChangeBatch
 
 if TYPE_CHECKING:
+    from tracker.services.access import OrgAccess
     from tracker.services.runtime import Core
 
 T = TypeVar("T")
@@ -128,8 +129,10 @@ class UnitOfWork:
         return changed
 
 
-async def mutate(core: Core, org_id: str, actor: Actor, work: Callable[[UnitOfWork], T]) -> T:
-    """Run `work` as one tenant transaction with its change rows; publish after commit."""
+async def mutate(core: Core, access: OrgAccess, actor: Actor, work: Callable[[UnitOfWork], T]) -> T:
+    """Run `work` as one transaction on the access's tenant with its change rows;
+    publish after commit. The one way a service writes a tenant (reads: `access.read`)."""
+    org_id = access.org.id
     unit_holder: list[UnitOfWork] = []
 
     def run(conn: sqlite3.Connection) -> T:
