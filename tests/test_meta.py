@@ -142,3 +142,61 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
 def test_route_dataclass_fields_are_stable() -> None:
     assert {"method", "path", "handler", "permission", "summary"} <= set(Route.__dataclass_fields__)
+
+
+def _functions(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef)
+    return [node.name for node in ast.walk(tree) if isinstance(node, kinds)]
+
+
+def test_act_as_is_the_only_way_to_act_as_someone() -> None:
+    """No per-feature `*_as` door in the services: the CLI, scripts and sync call
+    `services.acting.act_as`, then the ordinary service function."""
+    doors = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in (ROOT / "tracker" / "services").rglob("*.py")
+        for name in _functions(path)
+        if name.endswith("_as") and name != "act_as"
+    ]
+    assert doors == []
+    assert "act_as" in _functions(ROOT / "tracker" / "services" / "acting.py")
+
+
+def test_services_take_typed_access_and_never_assert_it() -> None:
+    """Org and project come typed (OrgAccess/ProjectAccess), so nothing checks them again."""
+    # `read` and `mutate` themselves, the import holding its tenant for a checkpoint
+    # setting, and maintenance opening tenants
+    leasing = {"access.py", "changes.py", "imports.py", "maintenance.py"}
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in (ROOT / "tracker" / "services").rglob("*.py")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if any(bad in line for bad in ("assert access.org", "assert access.project", "project_of("))
+        or ("tenants.lease(" in line and path.name not in leasing)
+    ]
+    assert found == []
+
+
+def test_the_layer_test_covers_the_access_and_binding_modules() -> None:
+    names = dict(python_modules())
+    for module, layer in (
+        ("tracker.services.acting", "tracker.services"),
+        ("tracker.services.access", "tracker.services"),
+        ("tracker.http.binding", "tracker.http"),
+        ("tracker.http.routes", "tracker.http"),
+        ("cli.issue_args", "cli"),
+    ):
+        assert module in names, module
+        assert layer_of(module) == next(entry for entry in LAYERS if entry[0] == layer)
+
+
+def test_handlers_import_the_binding_never_the_route_list() -> None:
+    """routes.py joins the handler modules; they (and binding) must not import it back."""
+    importers = [("tracker.http.binding", ROOT / "tracker" / "http" / "binding.py")]
+    importers += [(n, p) for n, p in python_modules() if n.startswith("tracker.http.handlers")]
+    for name, path in importers:
+        imports = runtime_imports(ast.parse(path.read_text(encoding="utf-8")))
+        assert not any(i.startswith("tracker.http.routes") for i in imports), name
+        if name == "tracker.http.binding":
+            assert not any(i.startswith("tracker.http.handlers") for i in imports), name

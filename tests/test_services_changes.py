@@ -91,7 +91,9 @@ async def test_a_failing_subscriber_does_not_stop_others(core_factory: Any) -> N
 
     core.events.subscribe(broken)
     core.events.subscribe(seen.append)
-    await mutate(core, tenant(org_id), Actor("u"), lambda u: u.record("x", "1", "create", project=None))
+    await mutate(
+        core, tenant(org_id), Actor("u"), lambda u: u.record("x", "1", "create", project=None)
+    )
     assert len(seen) == 1
 
 
@@ -104,7 +106,10 @@ async def test_concurrent_mutations_get_distinct_batches_in_commit_order(core_fa
 
     async def one(i: int) -> None:
         await mutate(
-            core, tenant(org_id), Actor("u"), lambda u: u.record("x", str(i), "create", project=None)
+            core,
+            tenant(org_id),
+            Actor("u"),
+            lambda u: u.record("x", str(i), "create", project=None),
         )
 
     await asyncio.gather(*(one(i) for i in range(20)))

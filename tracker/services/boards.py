@@ -27,7 +27,7 @@ from tracker.domain.models.workflow import (
 )
 from tracker.domain.query import Query, parse_query
 from tracker.errors import NotFound, ValidationFailed
-from tracker.services.access import OrgAccess, ProjectAccess, read
+from tracker.services.access import ProjectAccess, read
 from tracker.services.changes import Actor, UnitOfWork, mutate
 from tracker.services.runtime import Core
 from tracker.services.search import resolve_emails

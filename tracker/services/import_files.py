@@ -1,6 +1,6 @@
 """Importing a JSON Lines file of issues through the bulk import path.
 
-Two doors: `rhythm issue import FILE` (import_file_as) and `POST
+Two doors: `rhythm issue import FILE` (cli/issue_args.py) and `POST
 .../issues/import` (the handler spools the body to a file, then import_file).
 
 Two passes over the file, so a bad file changes nothing and memory stays flat
@@ -50,7 +50,6 @@ async def import_file(
     The parsing runs on worker threads (a large file would hold the event loop
     for minutes); `access` must already allow importing into its project.
     """
-    assert access.org is not None and access.project is not None
     if actor.user_id is None:
         raise ValidationFailed([("actor", "an import needs a user to act as")])
     began, counted = time.perf_counter(), _Counter()

@@ -17,7 +17,7 @@ from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.models.base import Page
 from tracker.domain.models.issues import Issue, IssueListQuery, split_list
 from tracker.errors import BadRequest, ValidationFailed
-from tracker.services.access import OrgAccess, ProjectAccess, read
+from tracker.services.access import ProjectAccess, read
 from tracker.services.runtime import Core
 from tracker.storage import issues as issue_sql
 

@@ -240,7 +240,7 @@ async def update_issue(
 ) -> Issue:  # fmt: skip
     """Apply the named fields only; a stale If-Match is a 412 and changes nothing."""
     project = access.project
-    assert access.org is not None and project.role is not None
+    assert project.role is not None  # a ProjectAccess is never built for an invisible project
     named = patch.model_fields_set
     if patch.assignees or patch.custom_fields:
         await users_must_see_project(core, access, patch.assignees, patch.custom_fields)

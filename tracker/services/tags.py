@@ -28,7 +28,6 @@ def to_tag(row: sqlite3.Row | dict[str, object]) -> Tag:
 
 
 def may_create_tags(access: ProjectAccess) -> bool:
-    assert access.org is not None and access.project is not None
     return holds(Permission.TAG_CREATE, access.org.role, access.project.role)
 
 
