@@ -45,9 +45,14 @@ def search(
 
 
 async def _search(
-    core: Core, org: str, q: str, project: str | None, user: str | None, limit: int,
+    core: Core,
+    org: str,
+    q: str,
+    project: str | None,
+    user: str | None,
+    limit: int,
     highlight: bool,
-) -> Page[SearchHit]:  # fmt: skip
+) -> Page[SearchHit]:
     """The operator sees every project; `--as EMAIL` sees what that user sees."""
     access, _ = await act_as(core, org, None, user, "cli")
     if user is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -200,3 +201,34 @@ def test_handlers_import_the_binding_never_the_route_list() -> None:
         assert not any(i.startswith("tracker.http.routes") for i in imports), name
         if name == "tracker.http.binding":
             assert not any(i.startswith("tracker.http.handlers") for i in imports), name
+
+
+def test_each_handler_declares_the_access_its_scope_guarantees() -> None:
+    """`bind` builds UserAccess / OrgAccess / ProjectAccess from the permission's scope;
+    the handler's `Call[...]` names the same type, so services get it without asserts."""
+    import typing
+
+    from tracker.domain.permissions import Scope, scope_of
+    from tracker.services.access import OrgAccess, ProjectAccess, UserAccess
+
+    expected = {
+        Scope.PUBLIC: UserAccess,
+        Scope.USER: UserAccess,
+        Scope.ORG: OrgAccess,
+        Scope.PROJECT: ProjectAccess,
+    }
+    for route in all_routes():
+        (declared,) = typing.get_args(typing.get_type_hints(route.handler)["call"])
+        assert declared is expected[scope_of(route.permission)], route.name
+
+
+def test_bind_refuses_a_scoped_route_without_its_path_parameters() -> None:
+    from tracker.http.binding import Call, bind
+
+    async def handler(call: Call[Any]) -> Any:
+        return None
+
+    for path in ("/orgs/{org}/things", "/things"):
+        with pytest.raises(ValueError, match="needs"):
+            bind(Route("GET", path, handler, Permission.PROJECT_READ, "x"))
+    bind(Route("GET", "/orgs/{org}/projects/{project}/x", handler, Permission.PROJECT_READ, "x"))

@@ -51,9 +51,13 @@ async def acme(core_factory: Any) -> Acme:
 
 async def test_a_person_with_a_permission_gets_what_the_http_door_builds(acme: Acme) -> None:
     by_email, actor = await act_as(
-        acme.core, "acme", "WEB", "member@example.com", "sync",
+        acme.core,
+        "acme",
+        "WEB",
+        "member@example.com",
+        "sync",
         permission=Permission.ISSUE_CREATE,
-    )  # fmt: skip
+    )
     by_id, _ = await act_as(
         acme.core, "acme", "web", acme.member, "sync", permission=Permission.ISSUE_CREATE
     )
@@ -68,17 +72,17 @@ async def test_a_person_with_a_permission_gets_what_the_http_door_builds(acme: A
 async def test_the_permission_table_refuses_as_over_http(acme: Acme) -> None:
     """404 hides (not a member, private project), 403 refuses (too small a role)."""
     with pytest.raises(Forbidden):
-        await act_as(acme.core, "acme", "WEB", acme.member, "sync",
-                     permission=Permission.ISSUE_DELETE)  # fmt: skip
+        await act_as(
+            acme.core, "acme", "WEB", acme.member, "sync", permission=Permission.ISSUE_DELETE
+        )
     with pytest.raises(NotFound):
-        await act_as(acme.core, "acme", "SEC", acme.member, "sync",
-                     permission=Permission.PROJECT_READ)  # fmt: skip
+        await act_as(
+            acme.core, "acme", "SEC", acme.member, "sync", permission=Permission.PROJECT_READ
+        )
     with pytest.raises(NotFound):
-        await act_as(acme.core, "acme", None, acme.stranger, "sync",
-                     permission=Permission.ORG_READ)  # fmt: skip
+        await act_as(acme.core, "acme", None, acme.stranger, "sync", permission=Permission.ORG_READ)
     with pytest.raises(Forbidden):
-        await act_as(acme.core, "acme", None, acme.member, "sync",
-                     permission=Permission.ORG_MANAGE)  # fmt: skip
+        await act_as(acme.core, "acme", None, acme.member, "sync", permission=Permission.ORG_MANAGE)
     org_only, _ = await act_as(
         acme.core, "acme", None, acme.member, "sync", permission=Permission.ORG_READ
     )
@@ -99,8 +103,9 @@ async def test_the_script_identity_is_confined_to_one_project(acme: Acme) -> Non
     assert actor == Actor(None, "script") and access.user_id is None
     assert access.project.key == "WEB" and access.project.role is ProjectRole.ADMIN
     # a permission does not narrow the system identity: it acts with operator rights
-    same, _ = await act_as(acme.core, "acme", "WEB", None, "script",
-                           permission=Permission.ISSUE_DELETE)  # fmt: skip
+    same, _ = await act_as(
+        acme.core, "acme", "WEB", None, "script", permission=Permission.ISSUE_DELETE
+    )
     assert same.project.role is ProjectRole.ADMIN
 
 

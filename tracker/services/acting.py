@@ -58,18 +58,33 @@ async def actor_for(core: Core, who: str | None, origin: Origin) -> Actor:
 
 @overload
 async def act_as(
-    core: Core, org_slug: str, project_key: None, who: str | None, origin: Origin,
-    *, permission: Permission | None = None,
-) -> tuple[OrgAccess, Actor]: ...  # fmt: skip
+    core: Core,
+    org_slug: str,
+    project_key: None,
+    who: str | None,
+    origin: Origin,
+    *,
+    permission: Permission | None = None,
+) -> tuple[OrgAccess, Actor]: ...
 @overload
 async def act_as(
-    core: Core, org_slug: str, project_key: str, who: str | None, origin: Origin,
-    *, permission: Permission | None = None,
-) -> tuple[ProjectAccess, Actor]: ...  # fmt: skip
+    core: Core,
+    org_slug: str,
+    project_key: str,
+    who: str | None,
+    origin: Origin,
+    *,
+    permission: Permission | None = None,
+) -> tuple[ProjectAccess, Actor]: ...
 async def act_as(
-    core: Core, org_slug: str, project_key: str | None, who: str | None, origin: Origin,
-    *, permission: Permission | None = None,
-) -> tuple[OrgAccess, Actor]:  # fmt: skip
+    core: Core,
+    org_slug: str,
+    project_key: str | None,
+    who: str | None,
+    origin: Origin,
+    *,
+    permission: Permission | None = None,
+) -> tuple[OrgAccess, Actor]:
     """Resolve `who` in an org (and project) into the access the HTTP door would build."""
     if origin == "script" and project_key is None:
         raise ValidationFailed([("project", "a script acts inside one project: name it")])
