@@ -32,7 +32,7 @@ from bench.gen import generate, setup_org
 from tracker.core import open_core
 from tracker.domain.changes import Actor, Entity, Op
 from tracker.services import feed
-from tracker.services.changes import mutate
+from tracker.services.changes import mutate_org
 from tracker.services.imports import import_issues
 from tracker.settings import Settings
 from tracker.storage import orgs as org_sql
@@ -79,7 +79,7 @@ async def fill(settings: Settings, changes: int) -> tuple[str, str]:
                         issue=f"bench-{n}",
                     )
 
-            await mutate(core, org_id, actor, work)
+            await mutate_org(core, org_id, actor, work)
             n, count = n + 1, count + 2
         return org_id, member
 

@@ -50,7 +50,7 @@ async def compare(directory: Path, rounds: int, per_round: int, seed: int) -> No
         "raw-json": RawImporter(directory / "raw-json.db", documents=True),
     }
     try:
-        user_id, org_id, (project_id,) = await setup_org(core, 1)
+        user_id, _, (project,) = await setup_org(core, 1)
         reporters = [user_id] + [f"0190{n:04x}-0000-7000-8000-{n:012x}" for n in range(40)]
         actor, stream = Actor(user_id, "system"), generate(rounds * per_round, reporters, seed)
         rates: dict[str, list[float]] = {side: [] for side in SIDES}
@@ -63,7 +63,7 @@ async def compare(directory: Path, rounds: int, per_round: int, seed: int) -> No
                     timings[side] = raws[side].run(chunk)
                 else:
                     began, cpu = time.perf_counter(), time.process_time()
-                    await import_issues(core, org_id, project_id, actor, chunk)
+                    await import_issues(core, project, actor, chunk)
                     timings[side] = time.perf_counter() - began, time.process_time() - cpu
             for side in SIDES:
                 rates[side].append(per_round / timings[side][0])

@@ -250,7 +250,7 @@ async def measure_storage(count: int, data_dir: Path) -> None:
     from tracker.domain.models.orgs import OrgIn, ProjectIn
     from tracker.domain.permissions import OrgRole
     from tracker.services import accounts, issues, orgs, projects
-    from tracker.services.access import Access, OrgRef, resolve_project
+    from tracker.services.access import OrgAccess, OrgRef, ProjectAccess, resolve_project
     from tracker.services.accounts import Principal
     from tracker.services.changes import Actor
     from tracker.settings import Settings
@@ -264,9 +264,11 @@ async def measure_storage(count: int, data_dir: Path) -> None:
         org = await orgs.create_org(core, Principal(user.id), OrgIn(name="size"), actor)
         org_ref = OrgRef(org.id, org.slug, org.name, OrgRole.OWNER)
         await projects.create_project(
-            core, Access(user.id, org_ref), ProjectIn(name="W", key="WEB"), actor
+            core, OrgAccess(user.id, org_ref), ProjectIn(name="W", key="WEB"), actor
         )
-        access = Access(user.id, org_ref, await resolve_project(core, org_ref, "WEB", user.id))
+        access = ProjectAccess(
+            user.id, org_ref, await resolve_project(core, org_ref, "WEB", user.id)
+        )
         text, rng = TextModel(1), random.Random(2)
         began = time.perf_counter()
         for _ in range(count):

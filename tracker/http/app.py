@@ -14,9 +14,10 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from tracker.core import open_core
+from tracker.http.binding import ROUTE_TABLE, RouteTable, bind
 from tracker.http.keys import CORE, IDENTITY, ORIGIN, SETTINGS, IdentityProvider
 from tracker.http.middlewares import REQUEST_ID, cors, problems
-from tracker.http.routes import all_routes, bind
+from tracker.http.routes import all_routes
 from tracker.settings import Settings
 
 access_log = logging.getLogger("tracker.access")
@@ -35,7 +36,8 @@ def create_app(
     app[SETTINGS] = settings
     app[IDENTITY] = identity
     app[ORIGIN] = "plugin" if identity is not None else "api"
-    for route in all_routes():
+    app[ROUTE_TABLE] = RouteTable(tuple(all_routes()))
+    for route in app[ROUTE_TABLE].routes:
         app.router.add_route(route.method, route.full_path, bind(route))
 
     async def core_context(app: web.Application) -> AsyncIterator[None]:

@@ -1,6 +1,6 @@
 """OpenAPI 3.1, generated from the route table and the pydantic models.
 
-Statuses are derived from what the wrapper in routes.py can raise for a route
+Statuses are derived from what the wrapper in binding.py can raise for a route
 (401 when authenticated, 403/404 when scoped to an org or project, 400/413/415/
 422 when it takes a body...), plus the route's own `errors`, so the contract
 fuzzer finds no undocumented status.
@@ -15,8 +15,8 @@ from pydantic import BaseModel
 
 from tracker import __version__
 from tracker.domain.permissions import Scope, scope_of
+from tracker.http.binding import Route
 from tracker.http.problems import PROBLEM_TYPE, problem_schema
-from tracker.http.routes import Route
 
 REF = "#/components/schemas/{model}"
 _PARAM = re.compile(r"{(\w+)}")

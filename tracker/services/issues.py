@@ -33,7 +33,7 @@ from tracker.errors import (
     ValidationFailed,
 )
 from tracker.services import workflow
-from tracker.services.access import Access, ProjectRef, resolve_project
+from tracker.services.access import OrgAccess, ProjectAccess, ProjectRef, read, resolve_project
 from tracker.services.assignees import (
     record_assignee_link,
     sync_assignees,
@@ -41,7 +41,6 @@ from tracker.services.assignees import (
 )
 from tracker.services.changes import Actor, UnitOfWork, mutate
 from tracker.services.custom_fields import field_defs
-from tracker.services.projects import project_of
 from tracker.services.runtime import Core
 from tracker.services.tags import (
     may_create_tags,
@@ -98,10 +97,9 @@ def _view(conn: sqlite3.Connection, project: ProjectRef, number: int) -> Issue:
 # --- create -------------------------------------------------------------------------------
 
 
-async def create_issue(core: Core, access: Access, data: IssueCreate, actor: Actor) -> Issue:
+async def create_issue(core: Core, access: ProjectAccess, data: IssueCreate, actor: Actor) -> Issue:
     """Number, rank, validate, insert, index and log a new issue in one transaction."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
     if data.assignees or data.custom_fields:
         await users_must_see_project(core, access, data.assignees, data.custom_fields)
     may_tag = may_create_tags(access)
@@ -134,7 +132,7 @@ async def create_issue(core: Core, access: Access, data: IssueCreate, actor: Act
         _record_create(uow, project.id, issue, tags)
         return issue
 
-    return await mutate(core, access.org.id, actor, work)
+    return await mutate(core, access, actor, work)
 
 
 def _record_create(uow: UnitOfWork, project_id: str, issue: Issue, tags: list[sqlite3.Row]) -> None:
@@ -195,7 +193,7 @@ def _parent(
 
 
 def _apply_status(
-    uow: UnitOfWork, access: Access, row: sqlite3.Row, status: str,
+    uow: UnitOfWork, access: ProjectAccess, row: sqlite3.Row, status: str,
     before: int | None = None, after: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Columns that move `row` to the stage named `status`, right above issue `before` or
@@ -203,7 +201,7 @@ def _apply_status(
     (409 rule, 403 role), stage_id, rank and resolved_at (set on entering a `done`
     stage, cleared on leaving one). Decided by tracker.services.workflow.move_card.
     """
-    project = project_of(access)
+    project = access.project
     stage = _stage(uow.conn, project.id, status)
     return workflow.move_card(uow.conn, project, row, stage, before=before, after=after, at=uow.at)
 
@@ -211,16 +209,13 @@ def _apply_status(
 # --- read ---------------------------------------------------------------------------------
 
 
-async def get_issue(core: Core, access: Access, number: int) -> Issue:
-    project = project_of(access)
-    assert access.org is not None
-    async with core.tenants.lease(access.org.id) as db:
-        return await db.read(lambda conn: _view(conn, project, number))
+async def get_issue(core: Core, access: ProjectAccess, number: int) -> Issue:
+    project = access.project
+    return await read(core, access, lambda conn: _view(conn, project, number))
 
 
-async def get_issue_by_key(core: Core, access: Access, key: str) -> Issue:
+async def get_issue_by_key(core: Core, access: OrgAccess, key: str) -> Issue:
     """GET /orgs/{org}/issues/{KEY-N}: 404 unless the caller can see that project."""
-    assert access.org is not None
     try:
         project_key, number = parse_issue_ref(key)
     except ValueError:
@@ -233,19 +228,19 @@ async def get_issue_by_key(core: Core, access: Access, key: str) -> Issue:
         raise NotFound("issue not found") from None
     if project.role is None:
         raise NotFound("issue not found")
-    return await get_issue(core, Access(access.user_id, access.org, project), number)
+    return await get_issue(core, ProjectAccess(access.user_id, access.org, project), number)
 
 
 # --- update -------------------------------------------------------------------------------
 
 
 async def update_issue(
-    core: Core, access: Access, number: int, patch: IssuePatch, actor: Actor,
+    core: Core, access: ProjectAccess, number: int, patch: IssuePatch, actor: Actor,
     if_match: str | None = None,
 ) -> Issue:  # fmt: skip
     """Apply the named fields only; a stale If-Match is a 412 and changes nothing."""
-    project = project_of(access)
-    assert access.org is not None and project.role is not None
+    project = access.project
+    assert project.role is not None  # a ProjectAccess is never built for an invisible project
     named = patch.model_fields_set
     if patch.assignees or patch.custom_fields:
         await users_must_see_project(core, access, patch.assignees, patch.custom_fields)
@@ -261,7 +256,7 @@ async def update_issue(
             _reporter_may(row, named, actor)
         return _apply_patch(uow, access, row, patch, may_tag)
 
-    return await mutate(core, access.org.id, actor, work)
+    return await mutate(core, access, actor, work)
 
 
 def _reporter_may(row: sqlite3.Row, named: set[str], actor: Actor) -> None:
@@ -270,9 +265,9 @@ def _reporter_may(row: sqlite3.Row, named: set[str], actor: Actor) -> None:
 
 
 def _apply_patch(
-    uow: UnitOfWork, access: Access, row: sqlite3.Row, patch: IssuePatch, may_tag: bool
+    uow: UnitOfWork, access: ProjectAccess, row: sqlite3.Row, patch: IssuePatch, may_tag: bool
 ) -> Issue:
-    project = project_of(access)
+    project = access.project
     conn, named = uow.conn, patch.model_fields_set
     defs = field_defs(conn, project.id)
     before = to_issue(row, project.key, defs).model_dump()
@@ -305,11 +300,11 @@ def _tag_ids(conn: sqlite3.Connection, row: sqlite3.Row) -> set[str]:
 
 
 def _changed_columns(
-    uow: UnitOfWork, access: Access, row: sqlite3.Row, patch: IssuePatch,
+    uow: UnitOfWork, access: ProjectAccess, row: sqlite3.Row, patch: IssuePatch,
     defs: list[FieldDef], before: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
     """(columns to write, API fields after) for the fields the patch names and changes."""
-    project = project_of(access)
+    project = access.project
     named, conn = patch.model_fields_set, uow.conn
     columns: dict[str, Any] = {}
     after: dict[str, Any] = {}
@@ -343,7 +338,7 @@ def _changed_columns(
 
 
 async def set_issue_tags(
-    core: Core, access: Access, number: int, tags: list[str], actor: Actor,
+    core: Core, access: ProjectAccess, number: int, tags: list[str], actor: Actor,
     if_match: str | None = None,
 ) -> Issue:  # fmt: skip
     """PUT .../issues/{n}/tags: the complete set of tag names."""
@@ -351,7 +346,7 @@ async def set_issue_tags(
 
 
 async def set_assignees(
-    core: Core, access: Access, number: int, user_ids: list[str], actor: Actor,
+    core: Core, access: ProjectAccess, number: int, user_ids: list[str], actor: Actor,
     if_match: str | None = None,
 ) -> Issue:  # fmt: skip
     """PUT .../issues/{n}/assignees: the complete set of user ids."""
@@ -362,11 +357,10 @@ async def set_assignees(
 
 
 async def delete_issue(
-    core: Core, access: Access, number: int, actor: Actor, if_match: str | None = None
+    core: Core, access: ProjectAccess, number: int, actor: Actor, if_match: str | None = None
 ) -> None:
     """Soft delete: the issue disappears from reads and lists; its number stays taken."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
 
     def work(uow: UnitOfWork) -> None:
         row = issue_sql.issue_by_number(uow.conn, project.id, number)
@@ -378,13 +372,12 @@ async def delete_issue(
         uow.record("issue", row["id"], "delete", project=project.id,
                    new={"deleted_at": uow.at}, version=version, issue=row["id"])  # fmt: skip
 
-    await mutate(core, access.org.id, actor, work)
+    await mutate(core, access, actor, work)
 
 
-async def restore_issue(core: Core, access: Access, number: int, actor: Actor) -> Issue:
+async def restore_issue(core: Core, access: ProjectAccess, number: int, actor: Actor) -> Issue:
     """Bring a soft-deleted issue back under its number, at the end of its column."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
 
     def work(uow: UnitOfWork) -> Issue:
         row = issue_sql.issue_by_number(uow.conn, project.id, number, include_deleted=True)
@@ -400,4 +393,4 @@ async def restore_issue(core: Core, access: Access, number: int, actor: Actor) -
                    new=issue.model_dump(), version=version, issue=row["id"])  # fmt: skip
         return issue
 
-    return await mutate(core, access.org.id, actor, work)
+    return await mutate(core, access, actor, work)

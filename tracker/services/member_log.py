@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from tracker.domain.ids import new_id, now_iso
 from tracker.errors import NotFound
-from tracker.services.changes import Actor, Op, UnitOfWork, mutate, to_json
+from tracker.services.changes import Actor, Op, UnitOfWork, mutate_org
 from tracker.storage import member_outbox as outbox_sql
 from tracker.storage import projects as project_sql
+from tracker.storage.changes import to_json
 
 if TYPE_CHECKING:
     from tracker.services.runtime import Core
@@ -109,7 +110,9 @@ async def drain(core: Core, org_id: str) -> int:
     written = 0
     for row in await core.system.read(lambda conn: outbox_sql.pending(conn, org_id)):
         intent = _intent(row)
-        written += await mutate(core, org_id, intent.actor, lambda uow, i=intent: _apply(uow, i))
+        written += await mutate_org(
+            core, org_id, intent.actor, lambda uow, i=intent: _apply(uow, i)
+        )
         await core.system.write(lambda conn, s=intent.seq: outbox_sql.remove(conn, s))
     return written
 

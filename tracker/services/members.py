@@ -16,8 +16,6 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from pydantic import ValidationError
-
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import now_iso
 from tracker.domain.models.base import Page
@@ -35,11 +33,9 @@ from tracker.domain.models.orgs import (
 from tracker.domain.permissions import OrgRole
 from tracker.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tracker.services import member_log
-from tracker.services.access import Access, OrgRef
+from tracker.services.access import OrgAccess, OrgRef, ProjectAccess, read
 from tracker.services.changes import Actor, UnitOfWork, mutate
 from tracker.services.member_log import MemberRecord
-from tracker.services.orgs import operator_access
-from tracker.services.projects import org_of, project_of
 from tracker.services.runtime import Core
 from tracker.storage import orgs as org_sql
 from tracker.storage import projects as project_sql
@@ -73,9 +69,9 @@ def _is_owner(org: OrgRef) -> bool:
 # --- org members ------------------------------------------------------------------
 
 
-async def list_org_members(core: Core, access: Access, query: ListQuery) -> Page[OrgMember]:
+async def list_org_members(core: Core, access: OrgAccess, query: ListQuery) -> Page[OrgMember]:
     """Members ordered by email, one page at a time."""
-    org = org_of(access)
+    org = access.org
     after = tuple(decode_cursor(query.cursor, (str, str))) if query.cursor else ("", "")
     rows = await core.system.read(
         lambda conn: org_sql.members(conn, org.id, (after[0], after[1]), query.limit + 1)
@@ -86,9 +82,11 @@ async def list_org_members(core: Core, access: Access, query: ListQuery) -> Page
     return Page[OrgMember](items=items, next_cursor=cursor)
 
 
-async def add_org_member(core: Core, access: Access, data: OrgMemberIn, actor: Actor) -> OrgMember:
+async def add_org_member(
+    core: Core, access: OrgAccess, data: OrgMemberIn, actor: Actor
+) -> OrgMember:
     """Add an existing user with a role (owner only by an owner); 409 if already a member."""
-    org = org_of(access)
+    org = access.org
     if data.role == "owner" and not _is_owner(org):
         raise Forbidden("only an owner can make someone an owner")
 
@@ -111,10 +109,10 @@ async def add_org_member(core: Core, access: Access, data: OrgMemberIn, actor: A
 
 
 async def change_org_role(
-    core: Core, access: Access, user_id: str, data: OrgMemberPatch, actor: Actor
+    core: Core, access: OrgAccess, user_id: str, data: OrgMemberPatch, actor: Actor
 ) -> OrgMember:
     """Change a member's org role; owner changes need an owner; the last owner stays (409)."""
-    org = org_of(access)
+    org = access.org
 
     def work(conn: sqlite3.Connection) -> tuple[str, sqlite3.Row]:
         before = _member_or_404(conn, org.id, user_id)
@@ -149,9 +147,9 @@ def _keep_an_owner(conn: sqlite3.Connection, org_id: str) -> None:
         raise Conflict(LAST_OWNER)
 
 
-async def remove_org_member(core: Core, access: Access, user_id: str, actor: Actor) -> None:
+async def remove_org_member(core: Core, access: OrgAccess, user_id: str, actor: Actor) -> None:
     """Remove a member (owners only by an owner) and their project memberships here."""
-    org = org_of(access)
+    org = access.org
 
     def work(conn: sqlite3.Connection) -> None:
         before = _member_or_404(conn, org.id, user_id)
@@ -169,17 +167,17 @@ async def remove_org_member(core: Core, access: Access, user_id: str, actor: Act
     await member_log.settle(core, org.id)
 
 
-async def leave_org(core: Core, access: Access, actor: Actor) -> None:
+async def leave_org(core: Core, access: OrgAccess, actor: Actor) -> None:
     """The caller leaves the org (409 when they are its last owner)."""
     assert access.user_id is not None
     await remove_org_member(core, access, access.user_id, actor)
 
 
 async def transfer_ownership(
-    core: Core, access: Access, data: OwnershipTransferIn, actor: Actor
+    core: Core, access: OrgAccess, data: OwnershipTransferIn, actor: Actor
 ) -> OrgMember:
     """Make another member an owner and step the calling owner down to admin, atomically."""
-    org = org_of(access)
+    org = access.org
     me = access.user_id
 
     def work(conn: sqlite3.Connection) -> sqlite3.Row:
@@ -208,14 +206,15 @@ async def transfer_ownership(
 # --- project members ----------------------------------------------------------------
 
 
-async def list_project_members(core: Core, access: Access, query: ListQuery) -> Page[ProjectMember]:
+async def list_project_members(
+    core: Core, access: ProjectAccess, query: ListQuery
+) -> Page[ProjectMember]:
     """Explicit project members by user id (org owners/admins are implicit admins)."""
-    org, project = org_of(access), project_of(access)
+    project = access.project
     after = decode_cursor(query.cursor, (str,))[0] if query.cursor else ""
-    async with core.tenants.lease(org.id) as db:
-        rows = await db.read(
-            lambda conn: project_sql.members(conn, project.id, after, query.limit + 1)
-        )
+    rows = await read(
+        core, access, lambda conn: project_sql.members(conn, project.id, after, query.limit + 1)
+    )
     ids = [r["user_id"] for r in rows[: query.limit]]
     users = await core.system.read(lambda conn: user_sql.users_by_ids(conn, ids))
     by_id = {u["id"]: u for u in users}
@@ -233,10 +232,10 @@ def _to_project_member(row: Any, user: Any) -> ProjectMember:
 
 
 async def add_project_member(
-    core: Core, access: Access, data: ProjectMemberIn, actor: Actor
+    core: Core, access: ProjectAccess, data: ProjectMemberIn, actor: Actor
 ) -> ProjectMember:
     """Give an org member a project role (422 for strangers, 409 if already a member)."""
-    org, project = org_of(access), project_of(access)
+    org, project = access.org, access.project
 
     def find(conn: sqlite3.Connection) -> sqlite3.Row:
         user = _find_user(conn, data)
@@ -254,14 +253,14 @@ async def add_project_member(
             raise Conflict("that user is already a member of this project")
         uow.record("project_member", user["id"], "create", project=project.id, new=row)
 
-    await mutate(core, org.id, actor, work)
+    await mutate(core, access, actor, work)
     return _to_project_member(row, user)
 
 
 async def change_project_role(
-    core: Core, access: Access, user_id: str, data: ProjectMemberPatch, actor: Actor
+    core: Core, access: ProjectAccess, user_id: str, data: ProjectMemberPatch, actor: Actor
 ) -> ProjectMember:
-    org, project = org_of(access), project_of(access)
+    project = access.project
 
     def work(uow: UnitOfWork) -> sqlite3.Row:
         before = _project_member_or_404(uow.conn, project.id, user_id)
@@ -273,7 +272,7 @@ async def change_project_role(
         assert after is not None
         return after
 
-    after = await mutate(core, org.id, actor, work)
+    after = await mutate(core, access, actor, work)
     user = await core.system.read(lambda conn: user_sql.user_by_id(conn, user_id))
     return _to_project_member(after, user)
 
@@ -285,59 +284,14 @@ def _project_member_or_404(conn: sqlite3.Connection, project_id: str, user_id: s
     return row
 
 
-async def remove_project_member(core: Core, access: Access, user_id: str, actor: Actor) -> None:
-    org, project = org_of(access), project_of(access)
+async def remove_project_member(
+    core: Core, access: ProjectAccess, user_id: str, actor: Actor
+) -> None:
+    project = access.project
 
     def work(uow: UnitOfWork) -> None:
         before = _project_member_or_404(uow.conn, project.id, user_id)
         project_sql.delete_member(uow.conn, project.id, user_id)
         uow.record("project_member", user_id, "delete", project=project.id, old=dict(before))
 
-    await mutate(core, org.id, actor, work)
-
-
-# --- the operator door (CLI) -------------------------------------------------------
-
-
-async def add_member_as(
-    core: Core, slug: str, project_key: str | None, email: str, role: str, as_email: str | None
-) -> OrgMember | ProjectMember:
-    """`rhythm member add ORG EMAIL [--project KEY] --role R` with operator rights."""
-    model = OrgMemberIn if project_key is None else ProjectMemberIn
-    try:
-        data = model.model_validate({"email": email, "role": role})
-    except ValidationError as exc:
-        problems = [(".".join(map(str, e["loc"])) or "input", e["msg"]) for e in exc.errors()]
-        raise ValidationFailed(problems) from None
-    access, actor = await operator_access(core, slug, as_email, project_key)
-    if isinstance(data, OrgMemberIn):
-        return await add_org_member(core, access, data, actor)
-    return await add_project_member(core, access, data, actor)
-
-
-async def list_members_as(
-    core: Core, slug: str, project_key: str | None
-) -> list[OrgMember] | list[ProjectMember]:
-    access, _ = await operator_access(core, slug, None, project_key)
-    query, items = ListQuery(limit=200), []
-    lister = list_org_members if project_key is None else list_project_members
-    while True:
-        page = await lister(core, access, query)  # type: ignore[operator]
-        items.extend(page.items)
-        if page.next_cursor is None:
-            return items
-        query = ListQuery(limit=200, cursor=page.next_cursor)
-
-
-async def remove_member_as(
-    core: Core, slug: str, project_key: str | None, email: str, as_email: str | None
-) -> None:
-    """`rhythm member remove ORG EMAIL [--project KEY]`."""
-    access, actor = await operator_access(core, slug, as_email, project_key)
-    user = await core.system.read(lambda conn: user_sql.user_by_email(conn, email))
-    if user is None:
-        raise NotFound(f"no user with the email {email}")
-    if project_key is None:
-        await remove_org_member(core, access, user["id"], actor)
-    else:
-        await remove_project_member(core, access, user["id"], actor)
+    await mutate(core, access, actor, work)

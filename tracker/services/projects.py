@@ -17,10 +17,15 @@ from tracker.domain.models.orgs import Project, ProjectIn, ProjectListQuery, Pro
 from tracker.domain.permissions import OrgRole, ProjectRole, effective_project_role
 from tracker.domain.versions import if_match_ok
 from tracker.domain.workflow import DEFAULT_STAGES
-from tracker.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
-from tracker.services.access import PROJECT_KEY_RE, Access, OrgRef, ProjectRef, resolve_org
+from tracker.errors import Conflict, Forbidden, NotFound, PreconditionFailed
+from tracker.services.access import (
+    PROJECT_KEY_RE,
+    OrgAccess,
+    OrgRef,
+    ProjectAccess,
+    read,
+)
 from tracker.services.changes import Actor, UnitOfWork, mutate
-from tracker.services.orgs import operator_access
 from tracker.services.runtime import Core
 from tracker.storage import projects as project_sql
 
@@ -41,18 +46,7 @@ def image(row: Any) -> dict[str, Any]:
     return {name: row[name] for name in COLUMNS}
 
 
-def org_of(access: Access) -> OrgRef:
-    assert access.org is not None
-    return access.org
-
-
-def project_of(access: Access) -> ProjectRef:
-    """The project a project-scoped route resolved (the wrapper guarantees it)."""
-    assert access.project is not None
-    return access.project
-
-
-async def create_project(core: Core, access: Access, data: ProjectIn, actor: Actor) -> Project:
+async def create_project(core: Core, access: OrgAccess, data: ProjectIn, actor: Actor) -> Project:
     """Create a project and its default stages in one change batch."""
     now = now_iso()
     row: dict[str, Any] = {
@@ -74,7 +68,7 @@ async def create_project(core: Core, access: Access, data: ProjectIn, actor: Act
             project_sql.insert_stage(uow.conn, stage)
             uow.record("stage", str(stage["id"]), "create", project=row["id"], new=stage)
 
-    await mutate(core, org_of(access).id, actor, work)
+    await mutate(core, access, actor, work)
     return to_project(row, "admin")
 
 
@@ -85,18 +79,17 @@ def _key_taken(conn: sqlite3.Connection, key: str) -> str:
     return f"the project key '{key}' is taken in this organization"
 
 
-async def list_projects(core: Core, access: Access, query: ProjectListQuery) -> Page[Project]:
+async def list_projects(core: Core, access: OrgAccess, query: ProjectListQuery) -> Page[Project]:
     """The projects the caller can see, by key; deleted ones only for org owners/admins."""
-    org = org_of(access)
+    org = access.org
     assert org.role is not None
     see_all = org.role in (OrgRole.OWNER, OrgRole.ADMIN)
     if query.deleted and not see_all:
         raise Forbidden("only org owners and admins list deleted projects")
     after = decode_cursor(query.cursor, (str,))[0] if query.cursor else ""
-    async with core.tenants.lease(org.id) as db:
-        rows = await db.read(lambda conn: project_sql.visible_projects(
-            conn, access.user_id or "", see_all=see_all, deleted=query.deleted,
-            after=after, limit=query.limit + 1))  # fmt: skip
+    rows = await read(core, access, lambda conn: project_sql.visible_projects(
+        conn, access.user_id or "", see_all=see_all, deleted=query.deleted,
+        after=after, limit=query.limit + 1))  # fmt: skip
     items = [_with_role(org, row) for row in rows[: query.limit]]
     more = len(rows) > query.limit
     return Page[Project](items=items, next_cursor=encode_cursor([items[-1].key]) if more else None)
@@ -108,16 +101,20 @@ def _with_role(org: OrgRef, row: sqlite3.Row) -> Project:
     return to_project(row, str(role) if role else None)
 
 
-async def get_project(access: Access) -> Project:
-    project = project_of(access)
+async def get_project(access: ProjectAccess) -> Project:
+    project = access.project
     return to_project(project.row, str(project.role) if project.role else None)
 
 
 async def patch_project(
-    core: Core, access: Access, patch: ProjectPatch, actor: Actor, if_match: str | None = None
+    core: Core,
+    access: ProjectAccess,
+    patch: ProjectPatch,
+    actor: Actor,
+    if_match: str | None = None,
 ) -> Project:
     """Change name/description/visibility; a stale `if_match` header makes it a 412."""
-    project = project_of(access)
+    project = access.project
     changes = patch.model_dump(exclude_none=True)
 
     def work(uow: UnitOfWork) -> sqlite3.Row:
@@ -140,13 +137,13 @@ async def patch_project(
         )
         return after
 
-    row = await mutate(core, org_of(access).id, actor, work)
+    row = await mutate(core, access, actor, work)
     return to_project(row, str(project.role) if project.role else None)
 
 
-async def delete_project(core: Core, access: Access, actor: Actor) -> None:
+async def delete_project(core: Core, access: ProjectAccess, actor: Actor) -> None:
     """Soft-delete: the project vanishes from every route until restored."""
-    project = project_of(access)
+    project = access.project
 
     def work(uow: UnitOfWork) -> None:
         before = project_sql.project_by_id(uow.conn, project.id)
@@ -156,12 +153,11 @@ async def delete_project(core: Core, access: Access, actor: Actor) -> None:
         uow.record("project", project.id, "delete", project=project.id, old=image(before),
                    version=before["version"] + 1)  # fmt: skip
 
-    await mutate(core, org_of(access).id, actor, work)
+    await mutate(core, access, actor, work)
 
 
-async def restore_project(core: Core, access: Access, key: str, actor: Actor) -> Project:
+async def restore_project(core: Core, access: OrgAccess, key: str, actor: Actor) -> Project:
     """Bring back a soft-deleted project (org owners/admins; resolved by key incl. deleted)."""
-    org = org_of(access)
 
     def work(uow: UnitOfWork) -> sqlite3.Row:
         before = project_sql.project_by_key(uow.conn, key)
@@ -178,37 +174,5 @@ async def restore_project(core: Core, access: Access, key: str, actor: Actor) ->
 
     if not PROJECT_KEY_RE.match(key):
         raise NotFound("project not found")
-    row = await mutate(core, org.id, actor, work)
+    row = await mutate(core, access, actor, work)
     return to_project(row, "admin")
-
-
-# --- the operator door (CLI) -------------------------------------------------------
-
-
-async def create_project_as(core: Core, slug: str, data: ProjectIn, email: str | None) -> Project:
-    access, actor = await operator_access(core, slug, email)
-    return await create_project(core, access, data, actor)
-
-
-async def list_projects_as(core: Core, slug: str, email: str | None) -> list[Project]:
-    """Every project of an org (operator view), or those the `--as` user can see."""
-    access, _ = await operator_access(core, slug, email)
-    if email is not None:
-        access = await _as_member(core, access)
-    items: list[Project] = []
-    query = ProjectListQuery(limit=200)
-    while True:
-        page = await list_projects(core, access, query)
-        items.extend(page.items)
-        if page.next_cursor is None:
-            return items
-        query = ProjectListQuery(limit=200, cursor=page.next_cursor)
-
-
-async def _as_member(core: Core, access: Access) -> Access:
-    """The `--as` user's real org role (the operator's owner rights would show everything)."""
-    org = org_of(access)
-    real = await resolve_org(core, org.slug, access.user_id)
-    if real.role is None:
-        raise ValidationFailed([("as", "that user is not a member of this organization")])
-    return Access(access.user_id, real)

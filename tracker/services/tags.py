@@ -16,9 +16,8 @@ from tracker.domain.models.base import Page
 from tracker.domain.models.issues import PageQuery, Tag, TagIn
 from tracker.domain.permissions import Permission, holds
 from tracker.errors import Conflict, NotFound, ValidationFailed
-from tracker.services.access import Access
+from tracker.services.access import ProjectAccess, read
 from tracker.services.changes import Actor, Op, UnitOfWork, mutate
-from tracker.services.projects import project_of
 from tracker.services.runtime import Core
 from tracker.storage import issues as issue_sql
 from tracker.storage import tags as tag_sql
@@ -28,20 +27,17 @@ def to_tag(row: sqlite3.Row | dict[str, object]) -> Tag:
     return Tag(id=row["id"], name=row["name"], color=row["color"], created_at=row["created_at"])  # type: ignore[arg-type]
 
 
-def may_create_tags(access: Access) -> bool:
-    assert access.org is not None and access.project is not None
+def may_create_tags(access: ProjectAccess) -> bool:
     return holds(Permission.TAG_CREATE, access.org.role, access.project.role)
 
 
-async def list_tags(core: Core, access: Access, query: PageQuery) -> Page[Tag]:
+async def list_tags(core: Core, access: ProjectAccess, query: PageQuery) -> Page[Tag]:
     """The catalogue in name order, paginated."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
     after = decode_cursor(query.cursor, (str, str)) if query.cursor else None
-    async with core.tenants.lease(access.org.id) as db:
-        rows = await db.read(
-            lambda conn: tag_sql.list_tags(conn, project.id, after, query.limit + 1)
-        )
+    rows = await read(
+        core, access, lambda conn: tag_sql.list_tags(conn, project.id, after, query.limit + 1)
+    )
     items = [to_tag(r) for r in rows[: query.limit]]
     more = len(rows) > query.limit
     cursor = encode_cursor([items[-1].name.lower(), items[-1].id]) if more else None
@@ -57,20 +53,18 @@ def _insert_tag(uow: UnitOfWork, project_id: str, name: str, color: str | None) 
     return tag_sql.tag_by_id(uow.conn, project_id, row["id"])  # type: ignore[arg-type, return-value]
 
 
-async def create_tag(core: Core, access: Access, data: TagIn, actor: Actor) -> Tag:
+async def create_tag(core: Core, access: ProjectAccess, data: TagIn, actor: Actor) -> Tag:
     """Add a tag to the catalogue; 409 when the name exists."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
     row = await mutate(
-        core, access.org.id, actor, lambda uow: _insert_tag(uow, project.id, data.name, data.color)
+        core, access, actor, lambda uow: _insert_tag(uow, project.id, data.name, data.color)
     )
     return to_tag(row)
 
 
-async def delete_tag(core: Core, access: Access, tag_id: str, actor: Actor) -> None:
+async def delete_tag(core: Core, access: ProjectAccess, tag_id: str, actor: Actor) -> None:
     """Remove a tag from the catalogue and from every issue (each issue's history shows it)."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
 
     def work(uow: UnitOfWork) -> None:
         tag = tag_sql.tag_by_id(uow.conn, project.id, tag_id)
@@ -82,7 +76,7 @@ async def delete_tag(core: Core, access: Access, tag_id: str, actor: Actor) -> N
         tag_sql.delete_tag(uow.conn, tag_id)
         uow.record("tag", tag_id, "delete", project=project.id, old=dict(tag))
 
-    await mutate(core, access.org.id, actor, work)
+    await mutate(core, access, actor, work)
 
 
 def resolve_tags(

@@ -8,7 +8,6 @@ client replaying the log sees exactly the order the server has.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fractional_indexing import generate_key_between, generate_n_keys_between
@@ -33,7 +32,7 @@ from tracker.domain.workflow import (
     resolved_at_after,
 )
 from tracker.errors import Conflict, NotFound, ValidationFailed
-from tracker.services.access import Access, ProjectRef
+from tracker.services.access import ProjectAccess, ProjectRef, read
 from tracker.services.changes import Actor, UnitOfWork, mutate
 from tracker.services.runtime import Core
 from tracker.storage import boards as board_sql
@@ -50,29 +49,11 @@ def to_stage(row: sqlite3.Row | dict[str, Any]) -> Stage:
     )  # fmt: skip
 
 
-def project_of(access: Access) -> ProjectRef:
-    """The project a project-scoped route resolved (the route wrapper guarantees one)."""
-    assert access.project is not None and access.org is not None
-    return access.project
-
-
-async def read(core: Core, access: Access, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """Run a read-only unit on the access's tenant."""
-    assert access.org is not None
-    async with core.tenants.lease(access.org.id) as db:
-        return await db.read(fn)
-
-
-async def write(core: Core, access: Access, actor: Actor, work: Callable[[UnitOfWork], T]) -> T:
-    assert access.org is not None
-    return await mutate(core, access.org.id, actor, work)
-
-
 # --- stages -------------------------------------------------------------------------------
 
 
-async def list_stages(core: Core, access: Access) -> list[Stage]:
-    project = project_of(access)
+async def list_stages(core: Core, access: ProjectAccess) -> list[Stage]:
+    project = access.project
     rows = await read(core, access, lambda conn: stage_sql.list_stages(conn, project.id))
     return [to_stage(row) for row in rows]
 
@@ -94,9 +75,9 @@ def _renumber(uow: UnitOfWork, project_id: str, ordered: list[str], now: str) ->
                        old=current.get(stage_id), new=position)  # fmt: skip
 
 
-async def create_stage(core: Core, access: Access, data: StageIn, actor: Actor) -> Stage:
+async def create_stage(core: Core, access: ProjectAccess, data: StageIn, actor: Actor) -> Stage:
     """Add a column at `position` (default: last); later columns shift right."""
-    project = project_of(access)
+    project = access.project
 
     def work(uow: UnitOfWork) -> Stage:
         ordered = [row["id"] for row in stage_sql.list_stages(uow.conn, project.id)]
@@ -114,11 +95,11 @@ async def create_stage(core: Core, access: Access, data: StageIn, actor: Actor) 
         uow.record("stage", str(stage["id"]), "create", project=project.id, new=stage)
         return to_stage(stage)
 
-    return await write(core, access, actor, work)
+    return await mutate(core, access, actor, work)
 
 
 async def update_stage(
-    core: Core, access: Access, stage_id: str, data: StagePatch, actor: Actor
+    core: Core, access: ProjectAccess, stage_id: str, data: StagePatch, actor: Actor
 ) -> Stage:
     """Rename, recategorise or move one stage.
 
@@ -126,7 +107,7 @@ async def update_stage(
     in the stage, logged per issue, so resolved_at keeps meaning "in a done
     stage" (the backlog and burndown rely on it).
     """
-    project = project_of(access)
+    project = access.project
     fields = data.model_dump(exclude_unset=True, exclude_none=True)
 
     def work(uow: UnitOfWork) -> Stage:
@@ -147,12 +128,14 @@ async def update_stage(
             _renumber(uow, project.id, ordered, uow.at)
         return to_stage(_stage_or_404(uow.conn, project.id, stage_id))
 
-    return await write(core, access, actor, work)
+    return await mutate(core, access, actor, work)
 
 
-async def reorder_stages(core: Core, access: Access, data: StageOrder, actor: Actor) -> list[Stage]:
+async def reorder_stages(
+    core: Core, access: ProjectAccess, data: StageOrder, actor: Actor
+) -> list[Stage]:
     """Put every stage in the given order (the list must name each exactly once)."""
-    project = project_of(access)
+    project = access.project
 
     def work(uow: UnitOfWork) -> list[Stage]:
         current = [row["id"] for row in stage_sql.list_stages(uow.conn, project.id)]
@@ -160,11 +143,11 @@ async def reorder_stages(core: Core, access: Access, data: StageOrder, actor: Ac
         _renumber(uow, project.id, data.order, uow.at)
         return [to_stage(row) for row in stage_sql.list_stages(uow.conn, project.id)]
 
-    return await write(core, access, actor, work)
+    return await mutate(core, access, actor, work)
 
 
 async def delete_stage(
-    core: Core, access: Access, stage_id: str, move_to: str | None, actor: Actor
+    core: Core, access: ProjectAccess, stage_id: str, move_to: str | None, actor: Actor
 ) -> None:
     """Delete a stage; its issues (soft-deleted ones too) first move to `move_to`.
 
@@ -172,7 +155,7 @@ async def delete_stage(
     an admin action, so transition rules do not apply to it; rules that name
     the stage go with it.
     """
-    project = project_of(access)
+    project = access.project
 
     def work(uow: UnitOfWork) -> None:
         stage = _stage_or_404(uow.conn, project.id, stage_id)
@@ -192,7 +175,7 @@ async def delete_stage(
         ordered.remove(stage_id)
         _renumber(uow, project.id, ordered, uow.at)
 
-    await write(core, access, actor, work)
+    await mutate(core, access, actor, work)
 
 
 def _target_stage(
@@ -257,17 +240,17 @@ def _drop_rules_of(uow: UnitOfWork, project_id: str, stage_id: str) -> None:
                    old=_dump(before), new=_dump(after))  # fmt: skip
 
 
-async def get_transitions(core: Core, access: Access) -> Transitions:
-    project = project_of(access)
+async def get_transitions(core: Core, access: ProjectAccess) -> Transitions:
+    project = access.project
     rules = await read(core, access, lambda conn: _rules(conn, project.id))
     return Transitions(rules=rules)
 
 
 async def put_transitions(
-    core: Core, access: Access, data: TransitionsIn, actor: Actor
+    core: Core, access: ProjectAccess, data: TransitionsIn, actor: Actor
 ) -> Transitions:
     """Replace the project's rule set (empty: every move allowed), logged as one change."""
-    project = project_of(access)
+    project = access.project
 
     def work(uow: UnitOfWork) -> Transitions:
         stage_ids = {row["id"] for row in stage_sql.list_stages(uow.conn, project.id)}
@@ -282,7 +265,7 @@ async def put_transitions(
                        old=_dump(before), new=_dump(after))  # fmt: skip
         return Transitions(rules=after)
 
-    return await write(core, access, actor, work)
+    return await mutate(core, access, actor, work)
 
 
 # --- called by the issue service on the writer thread ----------------------------------------

@@ -7,23 +7,24 @@ from aiohttp import web
 from tracker.domain.models.base import Page
 from tracker.domain.models.comments import Comment, CommentIn, CommentPatch, SubListQuery
 from tracker.domain.permissions import Permission
+from tracker.http.binding import Call, Route, json_response
 from tracker.http.params import ISSUE_PATH, etag, if_match, issue_number
-from tracker.http.routes import Call, Route, json_response
 from tracker.services import comments
+from tracker.services.access import ProjectAccess
 
 
-async def list_comments(call: Call) -> web.Response:
+async def list_comments(call: Call[ProjectAccess]) -> web.Response:
     page = await comments.list_comments(call.core, call.access, issue_number(call), call.query)
     return json_response(page)
 
 
-async def create_comment(call: Call) -> web.Response:
+async def create_comment(call: Call[ProjectAccess]) -> web.Response:
     number = issue_number(call)
     comment = await comments.create_comment(call.core, call.access, number, call.body, call.actor)
     return json_response(comment, status=201, headers=etag(comment.version))
 
 
-async def update_comment(call: Call) -> web.Response:
+async def update_comment(call: Call[ProjectAccess]) -> web.Response:
     comment = await comments.update_comment(
         call.core, call.access, issue_number(call), call.params["comment_id"], call.body,
         if_match(call), call.actor,
@@ -31,7 +32,7 @@ async def update_comment(call: Call) -> web.Response:
     return json_response(comment, headers=etag(comment.version))
 
 
-async def delete_comment(call: Call) -> web.Response:
+async def delete_comment(call: Call[ProjectAccess]) -> web.Response:
     await comments.delete_comment(
         call.core, call.access, issue_number(call), call.params["comment_id"], call.actor
     )

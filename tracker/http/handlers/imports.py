@@ -17,13 +17,14 @@ from aiohttp import web
 from tracker.domain.models.imports import ImportedIssue, ImportQuery, ImportReport
 from tracker.domain.permissions import Permission
 from tracker.errors import PayloadTooLarge
-from tracker.http.routes import Call, Route, json_response
+from tracker.http.binding import Call, Route, json_response
 from tracker.services import import_files
+from tracker.services.access import ProjectAccess
 
 CHUNK_BYTES = 256 * 1024
 
 
-async def import_issues(call: Call) -> web.Response:
+async def import_issues(call: Call[ProjectAccess]) -> web.Response:
     settings = call.core.settings
     with tempfile.NamedTemporaryFile(dir=settings.data_dir, prefix=".import-") as spool:
         size = 0

@@ -17,35 +17,36 @@ from tracker.domain.models.issues import (
     PageQuery,
 )
 from tracker.domain.permissions import Permission
+from tracker.http.binding import Call, Route, json_response
 from tracker.http.params import ISSUE_PATH, etag, if_match, issue_number
-from tracker.http.routes import Call, Route, json_response
 from tracker.services import assignees, history, issue_lists, issues
+from tracker.services.access import OrgAccess, ProjectAccess
 
 
 def issue_response(issue: Issue, status: int = 200) -> web.Response:
     return json_response(issue, status=status, headers=etag(issue.version))
 
 
-async def create_issue(call: Call) -> web.Response:
+async def create_issue(call: Call[ProjectAccess]) -> web.Response:
     issue = await issues.create_issue(call.core, call.access, call.body, call.actor)
     return issue_response(issue, status=201)
 
 
-async def list_issues(call: Call) -> web.Response:
+async def list_issues(call: Call[ProjectAccess]) -> web.Response:
     body = await issue_lists.list_issues_json(call.core, call.access, call.query)
     return web.Response(body=body, content_type="application/json")
 
 
-async def get_issue(call: Call) -> web.Response:
+async def get_issue(call: Call[ProjectAccess]) -> web.Response:
     return issue_response(await issues.get_issue(call.core, call.access, issue_number(call)))
 
 
-async def get_issue_by_key(call: Call) -> web.Response:
+async def get_issue_by_key(call: Call[OrgAccess]) -> web.Response:
     key = call.params["key"]
     return issue_response(await issues.get_issue_by_key(call.core, call.access, key))
 
 
-async def update_issue(call: Call) -> web.Response:
+async def update_issue(call: Call[ProjectAccess]) -> web.Response:
     issue = await issues.update_issue(
         call.core, call.access, issue_number(call), call.body, call.actor,
         if_match(call),
@@ -53,29 +54,29 @@ async def update_issue(call: Call) -> web.Response:
     return issue_response(issue)
 
 
-async def delete_issue(call: Call) -> web.Response:
+async def delete_issue(call: Call[ProjectAccess]) -> web.Response:
     await issues.delete_issue(
         call.core, call.access, issue_number(call), call.actor, if_match(call)
     )
     return web.Response(status=204)
 
 
-async def restore_issue(call: Call) -> web.Response:
+async def restore_issue(call: Call[ProjectAccess]) -> web.Response:
     issue = await issues.restore_issue(call.core, call.access, issue_number(call), call.actor)
     return issue_response(issue)
 
 
-async def issue_history(call: Call) -> web.Response:
+async def issue_history(call: Call[ProjectAccess]) -> web.Response:
     page = await history.issue_history(call.core, call.access, issue_number(call), call.query)
     return json_response(page)
 
 
-async def list_assignees(call: Call) -> web.Response:
+async def list_assignees(call: Call[ProjectAccess]) -> web.Response:
     items = await assignees.list_assignees(call.core, call.access, issue_number(call))
     return json_response(Page[Assignee](items=items))
 
 
-async def set_assignees(call: Call) -> web.Response:
+async def set_assignees(call: Call[ProjectAccess]) -> web.Response:
     issue = await issues.set_assignees(
         call.core, call.access, issue_number(call), call.body.user_ids, call.actor,
         if_match(call),

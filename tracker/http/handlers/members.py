@@ -16,58 +16,59 @@ from tracker.domain.models.orgs import (
     ProjectMemberPatch,
 )
 from tracker.domain.permissions import Permission
-from tracker.http.routes import Call, Route, json_response
+from tracker.http.binding import Call, Route, json_response
 from tracker.services import members
+from tracker.services.access import OrgAccess, ProjectAccess
 
 
-async def list_org_members(call: Call) -> web.Response:
+async def list_org_members(call: Call[OrgAccess]) -> web.Response:
     return json_response(await members.list_org_members(call.core, call.access, call.query))
 
 
-async def add_org_member(call: Call) -> web.Response:
+async def add_org_member(call: Call[OrgAccess]) -> web.Response:
     member = await members.add_org_member(call.core, call.access, call.body, call.actor)
     return json_response(member, status=201)
 
 
-async def change_org_role(call: Call) -> web.Response:
+async def change_org_role(call: Call[OrgAccess]) -> web.Response:
     user_id = call.params["user_id"]
     member = await members.change_org_role(call.core, call.access, user_id, call.body, call.actor)
     return json_response(member)
 
 
-async def remove_org_member(call: Call) -> web.Response:
+async def remove_org_member(call: Call[OrgAccess]) -> web.Response:
     await members.remove_org_member(call.core, call.access, call.params["user_id"], call.actor)
     return web.Response(status=204)
 
 
-async def leave_org(call: Call) -> web.Response:
+async def leave_org(call: Call[OrgAccess]) -> web.Response:
     await members.leave_org(call.core, call.access, call.actor)
     return web.Response(status=204)
 
 
-async def transfer_ownership(call: Call) -> web.Response:
+async def transfer_ownership(call: Call[OrgAccess]) -> web.Response:
     member = await members.transfer_ownership(call.core, call.access, call.body, call.actor)
     return json_response(member)
 
 
-async def list_project_members(call: Call) -> web.Response:
+async def list_project_members(call: Call[ProjectAccess]) -> web.Response:
     page = await members.list_project_members(call.core, call.access, call.query)
     return json_response(page)
 
 
-async def add_project_member(call: Call) -> web.Response:
+async def add_project_member(call: Call[ProjectAccess]) -> web.Response:
     member = await members.add_project_member(call.core, call.access, call.body, call.actor)
     return json_response(member, status=201)
 
 
-async def change_project_role(call: Call) -> web.Response:
+async def change_project_role(call: Call[ProjectAccess]) -> web.Response:
     member = await members.change_project_role(
         call.core, call.access, call.params["user_id"], call.body, call.actor
     )
     return json_response(member)
 
 
-async def remove_project_member(call: Call) -> web.Response:
+async def remove_project_member(call: Call[ProjectAccess]) -> web.Response:
     await members.remove_project_member(call.core, call.access, call.params["user_id"], call.actor)
     return web.Response(status=204)
 

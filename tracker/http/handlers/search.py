@@ -11,11 +11,12 @@ from aiohttp import web
 from tracker.domain.models.base import Page
 from tracker.domain.models.search import SearchHit, SearchQuery
 from tracker.domain.permissions import Permission
-from tracker.http.routes import Call, Route, json_response
+from tracker.http.binding import Call, Route, json_response
 from tracker.services import search
+from tracker.services.access import OrgAccess
 
 
-async def search_org_issues(call: Call) -> web.Response:
+async def search_org_issues(call: Call[OrgAccess]) -> web.Response:
     query: SearchQuery = call.query
     page = await search.search_org_issues(
         call.core, call.access, query.q,

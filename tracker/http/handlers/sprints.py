@@ -16,51 +16,52 @@ from tracker.domain.models.workflow import (
     SprintQuery,
 )
 from tracker.domain.permissions import Permission
-from tracker.http.routes import Call, Route, json_response
+from tracker.http.binding import Call, Route, json_response
 from tracker.services import boards, sprints
+from tracker.services.access import ProjectAccess
 
 PATH = "/orgs/{org}/projects/{project}/sprints"
 ONE = PATH + "/{sprint_id}"
 
 
-async def create_sprint(call: Call) -> web.Response:
+async def create_sprint(call: Call[ProjectAccess]) -> web.Response:
     sprint = await sprints.create_sprint(call.core, call.access, call.body, call.actor)
     return json_response(sprint, status=201)
 
 
-async def list_sprints(call: Call) -> web.Response:
+async def list_sprints(call: Call[ProjectAccess]) -> web.Response:
     return json_response(await sprints.list_sprints(call.core, call.access, call.query))
 
 
-async def get_sprint(call: Call) -> web.Response:
+async def get_sprint(call: Call[ProjectAccess]) -> web.Response:
     return json_response(await sprints.get_sprint(call.core, call.access, call.params["sprint_id"]))
 
 
-async def update_sprint(call: Call) -> web.Response:
+async def update_sprint(call: Call[ProjectAccess]) -> web.Response:
     sprint = await sprints.update_sprint(
         call.core, call.access, call.params["sprint_id"], call.body, call.actor
     )
     return json_response(sprint)
 
 
-async def start_sprint(call: Call) -> web.Response:
+async def start_sprint(call: Call[ProjectAccess]) -> web.Response:
     sprint_id = call.params["sprint_id"]
     return json_response(await sprints.start_sprint(call.core, call.access, sprint_id, call.actor))
 
 
-async def complete_sprint(call: Call) -> web.Response:
+async def complete_sprint(call: Call[ProjectAccess]) -> web.Response:
     sprint = await sprints.complete_sprint(
         call.core, call.access, call.params["sprint_id"], call.body, call.actor
     )
     return json_response(sprint)
 
 
-async def sprint_board(call: Call) -> web.Response:
+async def sprint_board(call: Call[ProjectAccess]) -> web.Response:
     board = await boards.sprint_board(call.core, call.access, call.params["sprint_id"], call.query)
     return json_response(board)
 
 
-async def sprint_burndown(call: Call) -> web.Response:
+async def sprint_burndown(call: Call[ProjectAccess]) -> web.Response:
     sprint_id = call.params["sprint_id"]
     return json_response(await sprints.sprint_burndown(call.core, call.access, sprint_id))
 

@@ -15,44 +15,45 @@ from tracker.domain.models.workflow import (
     TransitionsIn,
 )
 from tracker.domain.permissions import Permission
-from tracker.http.routes import Call, Route, json_response
+from tracker.http.binding import Call, Route, json_response
 from tracker.services import workflow
+from tracker.services.access import ProjectAccess
 
 PATH = "/orgs/{org}/projects/{project}/stages"
 
 
-async def list_stages(call: Call) -> web.Response:
+async def list_stages(call: Call[ProjectAccess]) -> web.Response:
     return json_response(Page[Stage](items=await workflow.list_stages(call.core, call.access)))
 
 
-async def create_stage(call: Call) -> web.Response:
+async def create_stage(call: Call[ProjectAccess]) -> web.Response:
     stage = await workflow.create_stage(call.core, call.access, call.body, call.actor)
     return json_response(stage, status=201)
 
 
-async def reorder_stages(call: Call) -> web.Response:
+async def reorder_stages(call: Call[ProjectAccess]) -> web.Response:
     stages = await workflow.reorder_stages(call.core, call.access, call.body, call.actor)
     return json_response(Page[Stage](items=stages))
 
 
-async def update_stage(call: Call) -> web.Response:
+async def update_stage(call: Call[ProjectAccess]) -> web.Response:
     stage_id = call.params["stage_id"]
     stage = await workflow.update_stage(call.core, call.access, stage_id, call.body, call.actor)
     return json_response(stage)
 
 
-async def delete_stage(call: Call) -> web.Response:
+async def delete_stage(call: Call[ProjectAccess]) -> web.Response:
     await workflow.delete_stage(
         call.core, call.access, call.params["stage_id"], call.query.move_to, call.actor
     )
     return web.Response(status=204)
 
 
-async def get_transitions(call: Call) -> web.Response:
+async def get_transitions(call: Call[ProjectAccess]) -> web.Response:
     return json_response(await workflow.get_transitions(call.core, call.access))
 
 
-async def put_transitions(call: Call) -> web.Response:
+async def put_transitions(call: Call[ProjectAccess]) -> web.Response:
     rules = await workflow.put_transitions(call.core, call.access, call.body, call.actor)
     return json_response(rules)
 

@@ -7,29 +7,30 @@ from aiohttp import web
 from tracker.domain.models.base import Page
 from tracker.domain.models.issues import Issue, IssueTagsIn, PageQuery, Tag, TagIn
 from tracker.domain.permissions import Permission
+from tracker.http.binding import Call, Route, json_response
 from tracker.http.handlers.issues import issue_response
 from tracker.http.params import ISSUE_PATH, if_match, issue_number
-from tracker.http.routes import Call, Route, json_response
 from tracker.services import issues, tags
+from tracker.services.access import ProjectAccess
 
 TAGS = "/orgs/{org}/projects/{project}/tags"
 
 
-async def list_tags(call: Call) -> web.Response:
+async def list_tags(call: Call[ProjectAccess]) -> web.Response:
     return json_response(await tags.list_tags(call.core, call.access, call.query))
 
 
-async def create_tag(call: Call) -> web.Response:
+async def create_tag(call: Call[ProjectAccess]) -> web.Response:
     tag = await tags.create_tag(call.core, call.access, call.body, call.actor)
     return json_response(tag, status=201)
 
 
-async def delete_tag(call: Call) -> web.Response:
+async def delete_tag(call: Call[ProjectAccess]) -> web.Response:
     await tags.delete_tag(call.core, call.access, call.params["tag_id"], call.actor)
     return web.Response(status=204)
 
 
-async def set_issue_tags(call: Call) -> web.Response:
+async def set_issue_tags(call: Call[ProjectAccess]) -> web.Response:
     issue = await issues.set_issue_tags(
         call.core, call.access, issue_number(call), call.body.tags, call.actor,
         if_match(call),
