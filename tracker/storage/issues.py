@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tracker.storage.issue_shape import ISSUE_OBJECT
+
 #: One issue as the API shows it: the row plus status name, parent number and links.
 ISSUE_VIEW = """
 SELECT i.*, s.name AS status, s.category AS status_category, par.number AS parent_number,
@@ -23,30 +25,10 @@ LEFT JOIN issues par ON par.id = i.parent_id
 """
 
 #: One issue as JSON in the `Issue` shape (tracker.domain.models.issues), rendered by
-#: SQLite; ?1 is the project key (plain `?`s after it number on from 2). Custom field
-#: values are stored by field id and shown by name; values of deleted fields are
-#: dropped (as `by_name` does). A test checks it against the model for every field kind.
-ISSUE_JSON = """
-SELECT json_object(
-    'id', i.id, 'key', ?1 || '-' || i.number, 'number', i.number, 'title', i.title,
-    'description', i.description, 'type', i.type, 'priority', i.priority, 'status', s.name,
-    'reporter', i.reporter,
-    'assignees', json((SELECT json_group_array(user_id) FROM
-        (SELECT user_id FROM issue_assignees WHERE issue_id = i.id ORDER BY user_id))),
-    'tags', json((SELECT json_group_array(name) FROM
-        (SELECT t.name FROM issue_tags it JOIN tags t ON t.id = it.tag_id
-         WHERE it.issue_id = i.id ORDER BY t.name COLLATE NOCASE))),
-    'sprint_id', i.sprint_id,
-    'parent', CASE WHEN par.number IS NULL THEN NULL ELSE ?1 || '-' || par.number END,
-    'due_date', i.due_date, 'estimate', i.estimate,
-    'custom_fields', json((SELECT json_group_object(cf.name, CASE
-            WHEN v.type IN ('array', 'object') THEN json(v.value) ELSE v.value END)
-        FROM json_each(i.custom_fields) v
-        JOIN custom_fields cf ON cf.id = v.key AND cf.project_id = i.project_id)),
-    'time_spent', i.time_spent, 'comment_count', i.comment_count,
-    'created_at', i.created_at, 'updated_at', i.updated_at, 'resolved_at', i.resolved_at,
-    'version', i.version
-) AS json, i.*
+#: SQLite from the field list in `issue_shape`; ?1 is the project key (plain `?`s
+#: after it number on from 2). A test checks it against the model for every field kind.
+ISSUE_JSON = f"""
+SELECT {ISSUE_OBJECT} AS json, i.*
 FROM issues i
 JOIN stages s ON s.id = i.stage_id
 LEFT JOIN issues par ON par.id = i.parent_id
