@@ -11,7 +11,6 @@ from tracker.domain.permissions import ProjectRole
 from tracker.errors import Conflict, Forbidden, ValidationFailed
 
 StageCategory = Literal["todo", "in_progress", "done"]
-SprintState = Literal["planned", "active", "completed"]
 
 #: Every new project starts with these stages (SPEC §6), in this order.
 DEFAULT_STAGES: tuple[tuple[str, StageCategory], ...] = (

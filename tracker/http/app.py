@@ -19,8 +19,6 @@ from tracker.http.middlewares import REQUEST_ID, cors, problems
 from tracker.http.routes import all_routes, bind
 from tracker.settings import Settings
 
-access_log = logging.getLogger("tracker.access")
-
 
 def create_app(
     settings: Settings, identity: IdentityProvider | None = None, *, exclusive: bool = True

@@ -115,11 +115,6 @@ def sync_issue_tags(
     return current.keys() != target.keys()
 
 
-def tags_would_change(conn: sqlite3.Connection, issue_id: str, names: Sequence[str]) -> bool:
-    current = {r["name"].lower() for r in tag_sql.tags_of_issue(conn, issue_id)}
-    return current != {n.lower() for n in names}
-
-
 def record_tag_link(
     uow: UnitOfWork, project_id: str, issue_id: str, tag: sqlite3.Row, op: Op, version: int
 ) -> None:

@@ -116,13 +116,6 @@ class TimeEntry(Output):
     created_at: str
 
 
-class TimeSummary(Output):
-    """Totals over all of an issue's entries, not only the page shown."""
-
-    total_seconds: int
-    by_user: dict[str, int]
-
-
 class TimeEntryPage(Page[TimeEntry]):
     """A page of entries plus the issue's totals: `total_seconds` equals the issue's
     `time_spent`, `by_user` maps each user id to the seconds they logged."""
