@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
 from tracker.domain.models.orgs import OrgIn
+from tracker.errors import ValidationFailed
 from tracker.services import orgs
 
 app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
@@ -23,7 +24,8 @@ AsOption = typer.Option(None, "--as", help="Act as this user (email); recorded a
 
 
 def validation_message(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
+    """Every field error on one line: `field: message; ...`."""
+    return ValidationFailed.from_pydantic(exc).detail
 
 
 @app.command("create")

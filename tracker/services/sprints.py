@@ -270,7 +270,7 @@ async def create_sprint_as(
     try:
         body = SprintIn.model_validate(data)
     except PydanticError as exc:
-        raise ValidationFailed(validation_pairs(exc)) from None
+        raise ValidationFailed.from_pydantic(exc) from None
     return await create_sprint(core, access, body, actor)
 
 
@@ -289,7 +289,3 @@ async def complete_sprint_as(
     sprint_id = await sprint_ref(core, access, ref)
     target = move_to if move_to == BACKLOG else await sprint_ref(core, access, move_to)
     return await complete_sprint(core, access, sprint_id, SprintComplete(move_to=target), actor)
-
-
-def validation_pairs(exc: PydanticError) -> list[tuple[str, str]]:
-    return [(".".join(map(str, e["loc"])) or "input", e["msg"]) for e in exc.errors()]
