@@ -2,7 +2,7 @@
 
 Cost follows OWASP's argon2id minimum (t=2, m=19 MiB, p=1): ~35 ms per hash on
 a 2-core box instead of ~180 ms with the library default, which would starve
-every other request (docs: notes/reliability.md §4.3).
+every other request (docs/reliability.md §2.3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Access tokens (short-lived HS256 JWTs), opaque refresh tokens, and the signing secret.
 
-Every PyJWT pitfall listed in notes/reliability.md §4.1 is closed here, in one
+Every PyJWT pitfall listed in docs/reliability.md §2.1 is closed here, in one
 place: one pinned algorithm, required claims, audience and issuer always
 checked, minimum key length enforced, and one undifferentiated 401.
 """

@@ -3,7 +3,7 @@
 aiohttp's `request.json()` turns invalid JSON, 100k-deep nesting and a
 5000-digit integer into 500s, accepts NaN and duplicate keys, and a chunked
 body read from `request.content` bypasses `client_max_size` (measured:
-notes/reliability.md §5.4). This module closes each of those.
+docs/reliability.md §3.3). This module closes each of those.
 """
 
 from __future__ import annotations

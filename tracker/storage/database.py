@@ -3,7 +3,7 @@
 Why not a connection shared by coroutines (aiosqlite's model, one hop per
 statement): coroutines sharing a connection share its transaction, so
 interleaved awaits lose updates and a cancelled request can leave the write
-lock held (notes/reliability.md §3.2, measured). Here a unit of work is a plain
+lock held (docs/reliability.md §1, measured). Here a unit of work is a plain
 synchronous function `fn(conn)` that runs start to finish on the connection's
 own thread, inside `BEGIN IMMEDIATE … COMMIT` for writes. The single-thread
 executor runs units in arrival order, so no two units ever interleave, and the
