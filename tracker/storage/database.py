@@ -35,7 +35,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from tracker.errors import QueryTooExpensive, ServiceUnavailable
 
@@ -76,7 +76,7 @@ def _settle(group: list[_WriteUnit], name: str) -> None:
         if ok:
             unit.future.set_result(value)
         else:
-            unit.future.set_exception(value)  # type: ignore[arg-type]
+            unit.future.set_exception(cast(BaseException, value))  # ok=False carries one
 
 
 def new_thread() -> ThreadPoolExecutor:
@@ -219,7 +219,7 @@ class Database:
                 unit.future.cancel()  # answered here, not through the future
                 raise ServiceUnavailable(f"database {self.name} is closed") from exc
         try:
-            return await unit.future  # type: ignore[return-value]
+            return cast(T, await unit.future)  # the unit's future holds what its fn returned
         except asyncio.CancelledError:
             unit.cancelled = True
             raise

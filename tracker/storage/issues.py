@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracker.storage.issue_shape import ISSUE_OBJECT
+from tracker.storage.rows import first_row
 
 #: One issue as the API shows it: the row plus status name, parent number and links.
 ISSUE_VIEW = """
@@ -47,9 +48,11 @@ def issue_by_number(
     conn: sqlite3.Connection, project_id: str, number: int, *, include_deleted: bool = False
 ) -> sqlite3.Row | None:
     """The issue `KEY-number` of a project; soft-deleted ones only when asked."""
-    row = conn.execute(
-        "SELECT * FROM issues WHERE project_id = ? AND number = ?", (project_id, number)
-    ).fetchone()
+    row = first_row(
+        conn.execute(
+            "SELECT * FROM issues WHERE project_id = ? AND number = ?", (project_id, number)
+        )
+    )
     if row is None or (row["deleted_at"] is not None and not include_deleted):
         return None
     return row
@@ -59,9 +62,9 @@ def issue_view(
     conn: sqlite3.Connection, project_id: str, number: int, *, include_deleted: bool = False
 ) -> sqlite3.Row | None:
     """`issue_by_number` with everything the API shows (status, parent, assignees, tags)."""
-    row = conn.execute(
-        ISSUE_VIEW + " WHERE i.project_id = ? AND i.number = ?", (project_id, number)
-    ).fetchone()
+    row = first_row(
+        conn.execute(ISSUE_VIEW + " WHERE i.project_id = ? AND i.number = ?", (project_id, number))
+    )
     if row is None or (row["deleted_at"] is not None and not include_deleted):
         return None
     return row
@@ -77,23 +80,27 @@ def take_number(conn: sqlite3.Connection, project_id: str) -> int:
 
 
 def stage_named(conn: sqlite3.Connection, project_id: str, name: str) -> sqlite3.Row | None:
-    return conn.execute(
-        "SELECT * FROM stages WHERE project_id = ? AND name = ? COLLATE NOCASE",
-        (project_id, name),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT * FROM stages WHERE project_id = ? AND name = ? COLLATE NOCASE",
+            (project_id, name),
+        )
+    )
 
 
 def first_todo_stage(conn: sqlite3.Connection, project_id: str) -> sqlite3.Row | None:
     """Where new issues start: the first `todo` stage, else the first stage at all."""
-    return conn.execute(
-        "SELECT * FROM stages WHERE project_id = ? "
-        "ORDER BY category != 'todo', position, name LIMIT 1",
-        (project_id,),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT * FROM stages WHERE project_id = ? "
+            "ORDER BY category != 'todo', position, name LIMIT 1",
+            (project_id,),
+        )
+    )
 
 
 def stage_by_id(conn: sqlite3.Connection, stage_id: str) -> sqlite3.Row | None:
-    return conn.execute("SELECT * FROM stages WHERE id = ?", (stage_id,)).fetchone()
+    return first_row(conn.execute("SELECT * FROM stages WHERE id = ?", (stage_id,)))
 
 
 def last_rank(conn: sqlite3.Connection, project_id: str, stage_id: str) -> str | None:
@@ -102,7 +109,8 @@ def last_rank(conn: sqlite3.Connection, project_id: str, stage_id: str) -> str |
         "SELECT max(rank) FROM issues WHERE project_id = ? AND stage_id = ? AND deleted_at IS NULL",
         (project_id, stage_id),
     ).fetchone()
-    return row[0]
+    rank: str | None = row[0]
+    return rank
 
 
 def sprint_state(conn: sqlite3.Connection, project_id: str, sprint_id: str) -> str | None:

@@ -294,7 +294,9 @@ def _keyset(keys: list[tuple[str, bool]], values: Sequence[Any]) -> Sql:
     return Sql("(" + " OR ".join(ors) + ")", args)
 
 
-def _run(job: _Job, plan: str, bound: int | None, keys: list[tuple[str, bool]]) -> list[tuple]:
+def _run(
+    job: _Job, plan: str, bound: int | None, keys: list[tuple[str, bool]]
+) -> list[tuple[Any, ...]]:
     prefix, source, where = _source(job, plan, bound, keys)
     conditions = [where]
     after = job.spec.after
