@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
 from cli.orgs import AsOption, validation_message
-from tracker.domain.models.orgs import ProjectIn
+from tracker.domain.models.orgs import ProjectIn, Visibility
 from tracker.services import projects
 
 app = typer.Typer(help="Manage projects.", no_args_is_help=True)
@@ -29,7 +29,7 @@ def create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a project with the default workflow."""
-    visibility = "private" if private else "org"
+    visibility: Visibility = "private" if private else "org"
     try:
         data = ProjectIn(name=name, key=key, description=description, visibility=visibility)
     except ValidationError as exc:

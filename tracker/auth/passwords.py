@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import argon2
@@ -135,6 +135,6 @@ class PasswordHasher:
         future.add_done_callback(self._release)
         return await asyncio.wrap_future(future)
 
-    def _release(self, _future: Future[object] | None = None) -> None:
+    def _release(self, _future: object = None) -> None:
         with self._lock:
             self._in_flight -= 1

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.typedefs import Middleware
 
 from tracker.core import close_core, open_core
 from tracker.http.keys import CORE, IDENTITY, ORIGIN, SETTINGS, IdentityProvider
@@ -25,7 +26,7 @@ def create_app(
 ) -> web.Application:
     """Build the app; `exclusive=False` lets a host share a data dir it already locked."""
     # Order, outermost first: problems (request id + the one error boundary), then CORS.
-    middlewares = [problems]
+    middlewares: list[Middleware] = [problems]
     if settings.cors_origins:
         middlewares.append(cors(settings.cors_origins))
     # client_max_size backs up the body reader's own cap (+1 so ours answers first).

@@ -58,8 +58,10 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
         seen: set[str] = set()
-        duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise MalformedBody(f"duplicate key '{duplicate}'")
+        for key, _ in pairs:
+            if key in seen:
+                raise MalformedBody(f"duplicate key '{key}'")
+            seen.add(key)
     return result
 
 

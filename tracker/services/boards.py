@@ -185,7 +185,7 @@ async def move_in_backlog(core: Core, access: Access, data: BacklogMove, actor: 
                    old=issue["backlog_rank"], new=rank, version=version,
                    issue=issue["id"])  # fmt: skip
         card = (*(issue[name] for name in CARD_FIELDS), rank)
-        return _cards(uow.conn, project.key, [card])[0]  # type: ignore[list-item]
+        return _cards(uow.conn, project.key, [card])[0]
 
     return await write(core, access, actor, work)
 

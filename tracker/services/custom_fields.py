@@ -97,7 +97,9 @@ async def update_field(
         stored = {k: int(v) if k == "required" else v for k, v in values.items()}
         if not field_sql.update_field(uow.conn, field_id, stored, uow.at):
             raise Conflict(f"a field named '{values.get('name')}' exists in this project")
-        after = to_field(field_sql.field_by_id(uow.conn, project.id, field_id))  # type: ignore[arg-type]
+        after_row = field_sql.field_by_id(uow.conn, project.id, field_id)
+        assert after_row is not None  # updated just above, in this transaction
+        after = to_field(after_row)
         names = set(values)
         uow.record_fields(
             "custom_field", field_id, project=project.id,

@@ -61,7 +61,7 @@ REPORTER_FIELDS = frozenset({"title", "description"})
 PLAIN_FIELDS = ("title", "description", "type", "priority", "due_date", "estimate")
 
 
-def to_issue(row: Mapping[str, Any], project_key: str, defs: list[FieldDef]) -> Issue:
+def to_issue(row: sqlite3.Row | Mapping[str, Any], project_key: str, defs: list[FieldDef]) -> Issue:
     """The API shape of a row from `storage.issues.ISSUE_VIEW` (search results reuse it)."""
     return _issue(
         row, project_key, defs, status=row["status"], parent_number=row["parent_number"],
@@ -70,7 +70,7 @@ def to_issue(row: Mapping[str, Any], project_key: str, defs: list[FieldDef]) -> 
 
 
 def _issue(
-    row: Mapping[str, Any],
+    row: sqlite3.Row | Mapping[str, Any],
     project_key: str,
     defs: list[FieldDef],
     *,
@@ -262,7 +262,7 @@ async def update_issue(
             raise NotFound("issue not found")
         if not if_match_ok(if_match, row["version"]):
             raise PreconditionFailed(f"the issue is at version {row['version']}")
-        if project.role.rank < ProjectRole.DEVELOPER.rank:  # type: ignore[union-attr]
+        if project.role.rank < ProjectRole.DEVELOPER.rank:  # type: ignore[union-attr]  # project routes always resolve a role (typed access removes this)
             _reporter_may(row, named, actor)
         return _apply_patch(uow, access, row, patch, may_tag)
 

@@ -62,7 +62,8 @@ async def create_sprint(core: Core, access: Access, data: SprintIn, actor: Actor
     check_dates(data.starts_at, data.ends_at)
 
     def work(uow: UnitOfWork) -> Sprint:
-        row = {"id": new_id(), "project_id": project.id, "name": data.name, "goal": data.goal,
+        row: dict[str, Any] = {"id": new_id(), "project_id": project.id, "name": data.name,
+               "goal": data.goal,
                "state": "planned", "starts_at": data.starts_at, "ends_at": data.ends_at,
                "started_at": None, "completed_at": None, "created_at": uow.at,
                "updated_at": uow.at, "version": 1}  # fmt: skip
@@ -252,7 +253,7 @@ async def list_sprints_as(
     core: Core, org: str, project: str, state: str | None, email: str | None
 ) -> list[Sprint]:
     access, _ = await operator_access(core, org, email, project)
-    query = SprintQuery(state=state, limit=200)  # type: ignore[arg-type]
+    query = SprintQuery(state=state, limit=200)
     page = await list_sprints(core, access, query)
     items = list(page.items)
     while page.next_cursor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id
@@ -25,7 +26,7 @@ from tracker.storage import tags as tag_sql
 
 
 def to_tag(row: sqlite3.Row | dict[str, object]) -> Tag:
-    return Tag(id=row["id"], name=row["name"], color=row["color"], created_at=row["created_at"])  # type: ignore[arg-type]
+    return Tag(id=row["id"], name=row["name"], color=row["color"], created_at=row["created_at"])
 
 
 def may_create_tags(access: Access) -> bool:
@@ -49,12 +50,14 @@ async def list_tags(core: Core, access: Access, query: PageQuery) -> Page[Tag]:
 
 
 def _insert_tag(uow: UnitOfWork, project_id: str, name: str, color: str | None) -> sqlite3.Row:
-    row = {"id": new_id(), "project_id": project_id, "name": name, "color": color,
+    row: dict[str, Any] = {"id": new_id(), "project_id": project_id, "name": name, "color": color,
            "created_at": uow.at}  # fmt: skip
     if not tag_sql.insert_tag(uow.conn, row):
         raise Conflict(f"a tag named '{name}' exists in this project")
-    uow.record("tag", row["id"], "create", project=project_id, new=row)  # type: ignore[arg-type]
-    return tag_sql.tag_by_id(uow.conn, project_id, row["id"])  # type: ignore[arg-type, return-value]
+    uow.record("tag", row["id"], "create", project=project_id, new=row)
+    tag = tag_sql.tag_by_id(uow.conn, project_id, row["id"])
+    assert tag is not None  # inserted just above, in this transaction
+    return tag
 
 
 async def create_tag(core: Core, access: Access, data: TagIn, actor: Actor) -> Tag:

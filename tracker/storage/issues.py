@@ -314,7 +314,7 @@ def _page_sql(
     return page, args, order
 
 
-def sort_key_of(row: Mapping[str, Any], sort: str) -> list[Any]:
+def sort_key_of(row: sqlite3.Row | Mapping[str, Any], sort: str) -> list[Any]:
     """The keyset values of a listed row (what the next page starts after)."""
     if sort == "number":
         return [row["number"]]
