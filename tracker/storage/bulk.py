@@ -190,12 +190,14 @@ def insert_issues(
     document in does not matter (and needs no sort)."""
     row_id, number, comment_row = first
     if documents.has_nul:
-        conn.executemany(_INSERT_ISSUE_ROW, [
-            (row_id + n, number + n, project_id, *i[:12]) for n, i in enumerate(issues)
-        ])  # fmt: skip
-        conn.executemany(_INDEX_ISSUE_ROW, [
-            (row_id + n, i.title, i.description, i.comments_text) for n, i in enumerate(issues)
-        ])  # fmt: skip
+        conn.executemany(
+            _INSERT_ISSUE_ROW,
+            [(row_id + n, number + n, project_id, *i[:12]) for n, i in enumerate(issues)],
+        )
+        conn.executemany(
+            _INDEX_ISSUE_ROW,
+            [(row_id + n, i.title, i.description, i.comments_text) for n, i in enumerate(issues)],
+        )
         conn.executemany(
             _INSERT_COMMENT_ROW, [(comment_row + n, *c) for n, c in enumerate(comments)]
         )

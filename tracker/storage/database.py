@@ -139,9 +139,12 @@ class Database:
     def _connect(self, create: bool, synchronous: str) -> None:
         uri = Path(os.path.abspath(self.path)).as_uri() + ("?mode=rwc" if create else "?mode=rw")
         conn = sqlite3.connect(
-            uri, uri=True, isolation_level=None, check_same_thread=False,
+            uri,
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
             timeout=BUSY_TIMEOUT_MS / 1000,
-        )  # fmt: skip
+        )
         conn.row_factory = sqlite3.Row
         if create:
             conn.execute("PRAGMA journal_mode = WAL")  # persistent in the file

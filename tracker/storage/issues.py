@@ -38,10 +38,20 @@ LEFT JOIN issues par ON par.id = i.parent_id
 #: Columns a PATCH may write (identifiers only ever come from this set).
 WRITABLE = frozenset(
     {
-        "title", "description", "type", "priority", "stage_id", "rank", "sprint_id",
-        "parent_id", "due_date", "estimate", "custom_fields", "resolved_at",
+        "title",
+        "description",
+        "type",
+        "priority",
+        "stage_id",
+        "rank",
+        "sprint_id",
+        "parent_id",
+        "due_date",
+        "estimate",
+        "custom_fields",
+        "resolved_at",
     }
-)  # fmt: skip
+)
 
 
 def issue_by_number(

@@ -196,8 +196,11 @@ def ensure_fd_budget(max_open: int) -> int:
     if soft != resource.RLIM_INFINITY and soft < need:
         log.warning(
             "open-file limit %d is below the %d that %d open tenants need; lower "
-            "RHYTHM_MAX_OPEN_TENANTS or raise the hard limit (ulimit -Hn)", soft, need, max_open,
-        )  # fmt: skip
+            "RHYTHM_MAX_OPEN_TENANTS or raise the hard limit (ulimit -Hn)",
+            soft,
+            need,
+            max_open,
+        )
     return int(soft)
 
 

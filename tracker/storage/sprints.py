@@ -70,8 +70,16 @@ def list_sprints(
 
 def update_sprint(conn: sqlite3.Connection, sprint_id: str, values: dict[str, Any]) -> None:
     """Set the given columns (names come from code, never from input) and bump the version."""
-    allowed = ("name", "goal", "state", "starts_at", "ends_at", "started_at",
-               "completed_at", "updated_at")  # fmt: skip
+    allowed = (
+        "name",
+        "goal",
+        "state",
+        "starts_at",
+        "ends_at",
+        "started_at",
+        "completed_at",
+        "updated_at",
+    )
     columns = [name for name in allowed if name in values]
     assignments = ", ".join(f"{name} = :{name}" for name in columns)
     conn.execute(

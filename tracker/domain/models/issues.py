@@ -19,9 +19,15 @@ IssueType = Literal["bug", "feature", "task", "improvement", "epic", "story"]
 Priority = Literal["critical", "major", "normal", "minor"]
 FieldType = Literal["text", "number", "date", "enum", "multi_enum", "user"]
 IssueSort = Literal[
-    "number-desc", "number-asc", "created-desc", "created-asc",
-    "updated-desc", "updated-asc", "priority-desc", "priority-asc",
-]  # fmt: skip
+    "number-desc",
+    "number-asc",
+    "created-desc",
+    "created-asc",
+    "updated-desc",
+    "updated-asc",
+    "priority-desc",
+    "priority-asc",
+]
 
 ISSUE_TYPES: tuple[str, ...] = ("bug", "feature", "task", "improvement", "epic", "story")
 PRIORITIES: tuple[str, ...] = ("critical", "major", "normal", "minor")
