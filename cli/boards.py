@@ -16,6 +16,7 @@ from cli.context import DataDirOption, JsonOption, print_json, print_table, run_
 from cli.issue_args import validated
 from cli.orgs import AsOption
 from tracker.core import Core
+from tracker.domain.changes import Origin
 from tracker.domain.models.workflow import (
     Board,
     BoardQuery,
@@ -150,7 +151,7 @@ async def _board(
     core: Core, org: str, project: str, sprint: str | None, limit: int, user: str | None
 ) -> Board:
     """The project board, or a sprint's (by id or name)."""
-    access, _ = await act_as(core, org, project, user, "cli")
+    access, _ = await act_as(core, org, project, user, Origin.CLI)
     query = BoardQuery(limit=limit)
     if sprint is None:
         return await boards.project_board(core, access, query)
@@ -162,8 +163,8 @@ async def _board(
 async def _list_sprints(
     core: Core, org: str, project: str, state: str | None, user: str | None
 ) -> list[Sprint]:
-    access, _ = await act_as(core, org, project, user, "cli")
-    query = SprintQuery(state=state, limit=200)  # type: ignore[arg-type]
+    access, _ = await act_as(core, org, project, user, Origin.CLI)
+    query = SprintQuery(state=state, limit=200)
     page = await sprints.list_sprints(core, access, query)
     items = list(page.items)
     while page.next_cursor:
@@ -177,12 +178,12 @@ async def _list_sprints(
 async def _create_sprint(
     core: Core, org: str, project: str, data: dict[str, Any], user: str | None
 ) -> Sprint:
-    access, actor = await act_as(core, org, project, user, "cli")
+    access, actor = await act_as(core, org, project, user, Origin.CLI)
     return await sprints.create_sprint(core, access, validated(SprintIn, data), actor)
 
 
 async def _start_sprint(core: Core, org: str, project: str, ref: str, user: str | None) -> Sprint:
-    access, actor = await act_as(core, org, project, user, "cli")
+    access, actor = await act_as(core, org, project, user, Origin.CLI)
     return await sprints.start_sprint(
         core, access, await sprints.sprint_ref(core, access, ref), actor
     )
@@ -192,7 +193,7 @@ async def _complete_sprint(
     core: Core, org: str, project: str, ref: str, move_to: str, user: str | None
 ) -> Sprint:
     """`--move-to` takes `backlog` or another sprint's id or name."""
-    access, actor = await act_as(core, org, project, user, "cli")
+    access, actor = await act_as(core, org, project, user, Origin.CLI)
     sprint_id = await sprints.sprint_ref(core, access, ref)
     target = (
         move_to if move_to == sprints.BACKLOG else await sprints.sprint_ref(core, access, move_to)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from tracker.core import Core
+from tracker.domain.changes import Origin
 from tracker.domain.custom_fields import FieldDef, from_text
 from tracker.domain.models.base import Page
 from tracker.domain.models.comments import Comment, CommentIn
@@ -44,9 +45,7 @@ def validated(model: type[M], data: dict[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailed(
-            [(".".join(map(str, e["loc"])) or "input", e["msg"]) for e in exc.errors()]
-        ) from None
+        raise ValidationFailed.from_pydantic(exc) from None
 
 
 def someone(actor: Actor, what: str = "does this") -> None:
@@ -64,7 +63,7 @@ async def _by_key(
         raise ValidationFailed([("key", "expected an issue key such as WEB-42")]) from None
     if project_key is None:
         raise ValidationFailed([("key", "expected an issue key such as WEB-42")])
-    access, actor = await act_as(core, org, project_key, email, "cli")
+    access, actor = await act_as(core, org, project_key, email, Origin.CLI)
     return access, actor, number
 
 
@@ -81,7 +80,7 @@ async def create_issue(
     email: str | None,
 ) -> Issue:  # fmt: skip
     """Create an issue; `data` are IssueCreate fields, `fields` raw NAME=VALUE custom values."""
-    access, actor = await act_as(core, org, project, email, "cli")
+    access, actor = await act_as(core, org, project, email, Origin.CLI)
     someone(actor)
     body = validated(
         IssueCreate, {**data, "custom_fields": await _typed_fields(core, access, fields)}
@@ -94,7 +93,7 @@ async def list_issues(
 ) -> Page[Issue]:
     """One page of a project's issues; `filters` are IssueListQuery fields (None: unset)."""
     query = validated(IssueListQuery, {k: v for k, v in filters.items() if v is not None})
-    access, _ = await act_as(core, org, project, email, "cli")
+    access, _ = await act_as(core, org, project, email, Origin.CLI)
     return await issue_lists.list_issues(core, access, query)
 
 
@@ -131,7 +130,7 @@ async def import_file(
     unknown_users_as_me: bool = False, progress: Callable[[int], None] | None = None,
 ) -> ImportReport:  # fmt: skip
     """`rhythm issue import`: operator rights on the data directory, `--as EMAIL` acts."""
-    access, actor = await act_as(core, org, project_key, email, "cli")
+    access, actor = await act_as(core, org, project_key, email, Origin.CLI)
     someone(actor, "imports")
     return await import_files.import_file(
         core, access, actor, path, unknown_users_as_me=unknown_users_as_me, progress=progress

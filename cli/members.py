@@ -13,6 +13,7 @@ from cli.context import DataDirOption, JsonOption, print_json, print_table, run_
 from cli.issue_args import validated
 from cli.orgs import AsOption
 from tracker.core import Core
+from tracker.domain.changes import Origin
 from tracker.domain.models.orgs import (
     ListQuery,
     OrgMember,
@@ -84,17 +85,17 @@ async def _add(
 ) -> OrgMember | ProjectMember:
     if project is None:
         data = validated(OrgMemberIn, {"email": email, "role": role})
-        access, actor = await act_as(core, org, None, user, "cli")
+        access, actor = await act_as(core, org, None, user, Origin.CLI)
         return await members.add_org_member(core, access, data, actor)
     pdata = validated(ProjectMemberIn, {"email": email, "role": role})
-    paccess, actor = await act_as(core, org, project, user, "cli")
+    paccess, actor = await act_as(core, org, project, user, Origin.CLI)
     return await members.add_project_member(core, paccess, pdata, actor)
 
 
 async def _list(core: Core, org: str, project: str | None) -> list[OrgMember] | list[ProjectMember]:
     query = ListQuery(limit=200)
     if project is None:
-        access, _ = await act_as(core, org, None, None, "cli")
+        access, _ = await act_as(core, org, None, None, Origin.CLI)
         found: list[OrgMember] = []
         while True:
             page = await members.list_org_members(core, access, query)
@@ -102,7 +103,7 @@ async def _list(core: Core, org: str, project: str | None) -> list[OrgMember] | 
             if page.next_cursor is None:
                 return found
             query = ListQuery(limit=200, cursor=page.next_cursor)
-    paccess, _ = await act_as(core, org, project, None, "cli")
+    paccess, _ = await act_as(core, org, project, None, Origin.CLI)
     items: list[ProjectMember] = []
     while True:
         ppage = await members.list_project_members(core, paccess, query)
@@ -114,8 +115,8 @@ async def _list(core: Core, org: str, project: str | None) -> list[OrgMember] | 
 
 async def _remove(core: Core, org: str, project: str | None, email: str, user: str | None) -> None:
     if project is None:
-        access, actor = await act_as(core, org, None, user, "cli")
+        access, actor = await act_as(core, org, None, user, Origin.CLI)
         await members.remove_org_member(core, access, await person(core, email), actor)
     else:
-        paccess, actor = await act_as(core, org, project, user, "cli")
+        paccess, actor = await act_as(core, org, project, user, Origin.CLI)
         await members.remove_project_member(core, paccess, await person(core, email), actor)

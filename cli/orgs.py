@@ -15,7 +15,9 @@ from pydantic import ValidationError
 
 from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
 from tracker.core import Core
+from tracker.domain.changes import Origin
 from tracker.domain.models.orgs import Org, OrgIn
+from tracker.errors import ValidationFailed
 from tracker.services import orgs
 from tracker.services.accounts import Principal
 from tracker.services.acting import act_as, actor_for, person
@@ -27,7 +29,8 @@ AsOption = typer.Option(None, "--as", help="Act as this user (email); recorded a
 
 
 def validation_message(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
+    """Every field error on one line: `field: message; ...`."""
+    return ValidationFailed.from_pydantic(exc).detail
 
 
 @app.command("create")
@@ -103,7 +106,7 @@ def restore(
 async def _create(core: Core, owner: str, data: OrgIn) -> Org:
     """`--as EMAIL` becomes the owner."""
     user_id = await person(core, owner)
-    return await orgs.create_org(core, Principal(user_id), data, Actor(user_id, "cli"))
+    return await orgs.create_org(core, Principal(user_id), data, Actor(user_id, Origin.CLI))
 
 
 async def _list(core: Core, user: str | None) -> list[Org]:
@@ -114,9 +117,9 @@ async def _list(core: Core, user: str | None) -> list[Org]:
 
 
 async def _archive(core: Core, slug: str, user: str | None) -> str:
-    access, actor = await act_as(core, slug, None, user, "cli")
+    access, actor = await act_as(core, slug, None, user, Origin.CLI)
     return await orgs.delete_org(core, access, actor)
 
 
 async def _restore(core: Core, ref: str, slug: str | None, user: str | None) -> Org:
-    return await orgs.restore_org(core, ref, slug, await actor_for(core, user, "cli"))
+    return await orgs.restore_org(core, ref, slug, await actor_for(core, user, Origin.CLI))

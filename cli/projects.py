@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
 from cli.orgs import AsOption, validation_message
 from tracker.core import Core
-from tracker.domain.models.orgs import Project, ProjectIn, ProjectListQuery
+from tracker.domain.changes import Origin
+from tracker.domain.models.orgs import Project, ProjectIn, ProjectListQuery, Visibility
 from tracker.services import projects
 from tracker.services.acting import act_as, as_member
 
@@ -31,7 +32,7 @@ def create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a project with the default workflow."""
-    visibility = "private" if private else "org"
+    visibility: Visibility = "private" if private else "org"
     try:
         data = ProjectIn(name=name, key=key, description=description, visibility=visibility)
     except ValidationError as exc:
@@ -60,13 +61,13 @@ def list_projects(
 
 
 async def _create(core: Core, org: str, data: ProjectIn, user: str | None) -> Project:
-    access, actor = await act_as(core, org, None, user, "cli")
+    access, actor = await act_as(core, org, None, user, Origin.CLI)
     return await projects.create_project(core, access, data, actor)
 
 
 async def _list(core: Core, org: str, user: str | None) -> list[Project]:
     """Every project of an org (operator view), or those the `--as` user can see."""
-    access, _ = await act_as(core, org, None, user, "cli")
+    access, _ = await act_as(core, org, None, user, Origin.CLI)
     if user is not None:
         access = await as_member(core, access)
     items: list[Project] = []

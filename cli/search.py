@@ -8,6 +8,7 @@ import typer
 
 from cli.context import DataDirOption, JsonOption, print_json, print_table, run_with_core
 from tracker.core import Core
+from tracker.domain.changes import Origin
 from tracker.domain.models.base import Page
 from tracker.domain.models.search import SearchHit
 from tracker.domain.permissions import Permission
@@ -54,7 +55,7 @@ async def _search(
     highlight: bool,
 ) -> Page[SearchHit]:
     """The operator sees every project; `--as EMAIL` sees what that user sees."""
-    access, _ = await act_as(core, org, None, user, "cli")
+    access, _ = await act_as(core, org, None, user, Origin.CLI)
     if user is not None:
         access = await as_member(core, access)
     if project is None:
@@ -62,10 +63,10 @@ async def _search(
             core, access, q, limit=limit, cursor=None, highlight=highlight
         )
     if user is None:
-        paccess, _ = await act_as(core, org, project, None, "cli")
+        paccess, _ = await act_as(core, org, project, None, Origin.CLI)
     else:
         paccess, _ = await act_as(
-            core, org, project, user, "cli", permission=Permission.PROJECT_READ
+            core, org, project, user, Origin.CLI, permission=Permission.PROJECT_READ
         )
     return await search_service.search_project_issues(
         core, paccess, q, limit=limit, cursor=None, highlight=highlight

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import tracker
 from tracker.domain.permissions import RULES, Permission
 from tracker.http.binding import API_PREFIX, Route
 from tracker.http.openapi import build_openapi
@@ -31,7 +34,9 @@ LAYERS: list[tuple[str, int]] = [
     ("tracker.domain", 2),
     ("tracker.settings", 1),
     ("tracker.errors", 1),
-    ("tracker", 0),  # tracker/__init__.py (version only)
+    # tracker/__init__.py: the version, and create_app loaded lazily on first use
+    # (the test below proves `import tracker` stays cheap); last, as it is a prefix.
+    ("tracker", 8),
 ]
 # The doors never touch SQL directly.
 FORBIDDEN = {"cli": ("tracker.storage",), "tracker.http": ("tracker.storage",)}
@@ -91,6 +96,21 @@ def test_import_layers_are_respected() -> None:
             elif target[1] >= own[1] and target[0] != "tracker":
                 problems.append(f"{name} imports {imported} (same rank or above)")
     assert problems == []
+
+
+def test_import_tracker_is_cheap_and_exports_create_app() -> None:
+    """`import tracker` loads no HTTP layer; `tracker.create_app` loads it on first use."""
+    code = (
+        "import sys, tracker\n"
+        "assert 'aiohttp' not in sys.modules and 'tracker.http' not in sys.modules\n"
+        "from tracker.http.app import create_app\n"
+        "assert tracker.create_app is create_app\n"
+        "from tracker import create_app as again\n"
+        "assert again is create_app\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    with pytest.raises(AttributeError):
+        tracker.no_such_name  # noqa: B018
 
 
 def test_tracker_never_imports_cli() -> None:

@@ -120,17 +120,17 @@ class StoredChange(Change):
 
     __slots__ = ()
 
-    @property  # type: ignore[override]  # a decoded view of the stored text
+    @property  # a decoded view of the stored text
     def old(self) -> Any:
         text = tuple.__getitem__(self, 10)
         return None if text is None else json.loads(text)
 
-    @property  # type: ignore[override]
+    @property
     def new(self) -> Any:
         text = tuple.__getitem__(self, 11)
         return None if text is None else json.loads(text)
 
-    @property  # type: ignore[override]
+    @property
     def meta(self) -> Any:
         text = tuple.__getitem__(self, 14)
         return None if text is None else json.loads(text)

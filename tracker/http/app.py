@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.typedefs import Middleware
 
 from tracker.core import open_core
 from tracker.http.binding import ROUTE_TABLE, RouteTable, bind
@@ -20,15 +21,13 @@ from tracker.http.middlewares import REQUEST_ID, cors, problems
 from tracker.http.routes import all_routes
 from tracker.settings import Settings
 
-access_log = logging.getLogger("tracker.access")
-
 
 def create_app(
     settings: Settings, identity: IdentityProvider | None = None, *, exclusive: bool = True
 ) -> web.Application:
     """Build the app; `exclusive=False` lets a host share a data dir it already locked."""
     # Order, outermost first: problems (request id + the one error boundary), then CORS.
-    middlewares = [problems]
+    middlewares: list[Middleware] = [problems]
     if settings.cors_origins:
         middlewares.append(cors(settings.cors_origins))
     # client_max_size backs up the body reader's own cap (+1 so ours answers first).

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from tracker.core import Core
 from tracker.domain.permissions import Permission, Scope, scope_of
 from tracker.errors import Unauthorized, ValidationFailed
-from tracker.http.body import parse_model, validation_errors
+from tracker.http.body import parse_model
 from tracker.http.keys import CORE, IDENTITY, ORIGIN
 from tracker.services.access import (
     UserAccess,
@@ -65,7 +65,7 @@ class Call(Generic[A]):
     def actor(self) -> Actor:
         """The change-log actor of this request (origin `api`, or `plugin` when mounted)."""
         origin = self.request.app.get(ORIGIN, "api")
-        return Actor(self.principal.user_id if self.principal else None, origin)  # type: ignore[arg-type]
+        return Actor(self.principal.user_id if self.principal else None, origin)
 
 
 Handler = Callable[[Call[Any]], Awaitable[web.StreamResponse]]
@@ -116,9 +116,7 @@ def parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
     try:
         return model.model_validate(dict(request.query))
     except ValidationError as exc:
-        raise ValidationFailed(
-            [("query." + field_name, msg) for field_name, msg in validation_errors(exc)]
-        ) from None
+        raise ValidationFailed.from_pydantic(exc, prefix="query.", whole="body") from None
 
 
 def bind(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
 
 from tracker import __version__
 from tracker.domain.permissions import Scope, scope_of
@@ -90,11 +91,13 @@ def _safe_schema_names(document: dict[str, Any]) -> dict[str, Any]:
             return [fix(item) for item in node]
         return node
 
-    return fix(document)  # type: ignore[no-any-return]
+    return fix(document)
 
 
-def _schema_ref(model: type[BaseModel], schemas: dict[str, Any], mode: str) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+def _schema_ref(
+    model: type[BaseModel], schemas: dict[str, Any], mode: JsonSchemaMode
+) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template=REF, mode=mode)
     for name, definition in schema.pop("$defs", {}).items():
         schemas.setdefault(name, definition)
     name = model.__name__

@@ -94,7 +94,7 @@ async def resolve_org(core: Core, slug: str, user_id: str | None) -> OrgRef:
         raise NotFound("organization not found")
     cached = core.access_cache.get_org(slug, user_id)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     row, role = await core.system.read(lambda conn: org_sql.org_with_role(conn, slug, user_id))
     if row is None:
         raise NotFound("organization not found")
@@ -112,7 +112,7 @@ async def resolve_project(core: Core, org: OrgRef, key: str, user_id: str | None
     cache_key = ("project", key.upper(), user_id)
     cached = core.access_cache.get(org.id, cache_key)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     async with core.tenants.lease(org.id) as db:
         row = await db.read(lambda conn: project_sql.project_with_role(conn, key, user_id))
     if row is None:

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Collection
 from typing import Any
 
+from tracker.domain.changes import Entity
 from tracker.domain.custom_fields import user_values
 from tracker.domain.models.issues import Assignee
 from tracker.domain.permissions import OrgRole, ProjectRole, effective_project_role
@@ -81,10 +82,10 @@ def sync_assignees(
     current = set(assignee_sql.assignees_of(uow.conn, issue_id))
     for user_id in sorted(current - set(wanted)):
         assignee_sql.remove_assignee(uow.conn, issue_id, user_id)
-        record_assignee_link(uow, project_id, issue_id, user_id, "delete", version)
+        record_assignee_link(uow, project_id, issue_id, user_id, Op.DELETE, version)
     for user_id in sorted(set(wanted) - current):
         assignee_sql.add_assignee(uow.conn, issue_id, user_id)
-        record_assignee_link(uow, project_id, issue_id, user_id, "create", version)
+        record_assignee_link(uow, project_id, issue_id, user_id, Op.CREATE, version)
 
 
 def record_assignee_link(
@@ -93,7 +94,7 @@ def record_assignee_link(
     """One change row for an assignee link (entity id `issue_id:user_id`)."""
     link = {"issue_id": issue_id, "user_id": user_id}
     uow.record(
-        "issue_assignee", f"{issue_id}:{user_id}", op, project=project_id,
+        Entity.ISSUE_ASSIGNEE, f"{issue_id}:{user_id}", op, project=project_id,
         old=link if op == "delete" else None, new=link if op == "create" else None,
         version=version, issue=issue_id,
     )  # fmt: skip

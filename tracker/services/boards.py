@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from fractional_indexing import generate_key_between
 
+from tracker.domain.changes import Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import utcnow
 from tracker.domain.models.base import Page
@@ -169,11 +170,11 @@ async def move_in_backlog(
             raise ValidationFailed([(side, "must be another issue")])
         rank = _key_beside(uow.conn, project.id, issue["row_id"], other["backlog_key"], side)
         version = board_sql.set_backlog_rank(uow.conn, issue["row_id"], rank)
-        uow.record("issue", issue["id"], "update", project=project.id, field="backlog_rank",
+        uow.record(Entity.ISSUE, issue["id"], Op.UPDATE, project=project.id, field="backlog_rank",
                    old=issue["backlog_rank"], new=rank, version=version,
                    issue=issue["id"])  # fmt: skip
         card = (*(issue[name] for name in CARD_FIELDS), rank)
-        return _cards(uow.conn, project.key, [card])[0]  # type: ignore[list-item]
+        return _cards(uow.conn, project.key, [card])[0]
 
     return await mutate(core, access, actor, work)
 

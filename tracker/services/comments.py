@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from tracker.domain.changes import Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id
 from tracker.domain.models.base import Page
@@ -100,7 +101,7 @@ async def create_comment(
         with reindexed(uow.conn, issue["row_id"]):
             comment_sql.insert_comment(uow.conn, row)
         comment_sql.add_to_comment_count(uow.conn, issue["row_id"], 1, uow.at)
-        uow.record("comment", row["id"], "create", project=project.id, new=row,
+        uow.record(Entity.COMMENT, row["id"], Op.CREATE, project=project.id, new=row,
                    version=1, issue=issue["id"])  # fmt: skip
         return _comment(row)
 
@@ -133,7 +134,7 @@ async def update_comment(
         with reindexed(uow.conn, issue["row_id"]):
             comment_sql.update_body(uow.conn, comment_id, patch.body, uow.at)
         comment_sql.add_to_comment_count(uow.conn, issue["row_id"], 0, uow.at)
-        uow.record_fields("comment", comment_id, project=project.id,
+        uow.record_fields(Entity.COMMENT, comment_id, project=project.id,
                           before={"body": comment["body"]}, after={"body": patch.body},
                           version=after["version"], issue=issue["id"])  # fmt: skip
         return _comment(after)
@@ -155,7 +156,7 @@ async def delete_comment(
         with reindexed(uow.conn, issue["row_id"]):
             comment_sql.delete_comment(uow.conn, comment_id)
         comment_sql.add_to_comment_count(uow.conn, issue["row_id"], -1, uow.at)
-        uow.record("comment", comment_id, "delete", project=project.id, old=comment,
+        uow.record(Entity.COMMENT, comment_id, Op.DELETE, project=project.id, old=comment,
                    version=comment["version"], issue=issue["id"])  # fmt: skip
 
     await mutate(core, access, actor, work)

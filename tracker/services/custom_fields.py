@@ -12,6 +12,7 @@ import json
 import sqlite3
 from typing import Any
 
+from tracker.domain.changes import Entity, Op
 from tracker.domain.custom_fields import FieldDef, check_options
 from tracker.domain.ids import new_id
 from tracker.domain.models.issues import CustomField, CustomFieldIn, CustomFieldPatch
@@ -68,7 +69,7 @@ async def create_field(
         if not field_sql.insert_field(uow.conn, row):
             raise Conflict(f"a field named '{data.name}' exists in this project")
         field = to_field(row)
-        uow.record("custom_field", field.id, "create", project=project.id,
+        uow.record(Entity.CUSTOM_FIELD, field.id, Op.CREATE, project=project.id,
                    new=field.model_dump())  # fmt: skip
         return field
 
@@ -92,10 +93,12 @@ async def update_field(
         stored = {k: int(v) if k == "required" else v for k, v in values.items()}
         if not field_sql.update_field(uow.conn, field_id, stored, uow.at):
             raise Conflict(f"a field named '{values.get('name')}' exists in this project")
-        after = to_field(field_sql.field_by_id(uow.conn, project.id, field_id))  # type: ignore[arg-type]
+        after_row = field_sql.field_by_id(uow.conn, project.id, field_id)
+        assert after_row is not None  # updated just above, in this transaction
+        after = to_field(after_row)
         names = set(values)
         uow.record_fields(
-            "custom_field", field_id, project=project.id,
+            Entity.CUSTOM_FIELD, field_id, project=project.id,
             before=before.model_dump(include=names), after=after.model_dump(include=names),
         )  # fmt: skip
         return after
@@ -111,7 +114,7 @@ async def delete_field(core: Core, access: ProjectAccess, field_id: str, actor: 
         if row is None:
             raise NotFound("custom field not found")
         field_sql.delete_field(uow.conn, field_id)
-        uow.record("custom_field", field_id, "delete", project=project.id,
+        uow.record(Entity.CUSTOM_FIELD, field_id, Op.DELETE, project=project.id,
                    old=to_field(row).model_dump())  # fmt: skip
 
     await mutate(core, access, actor, work)

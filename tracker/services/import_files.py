@@ -85,10 +85,8 @@ def _validate(path: Path, stage_names: set[str]) -> set[str]:
     emails: set[str] = set()
     for number, record in _records(path):
         if isinstance(record, ValidationError):
-            errors += [
-                (f"line {number}: {'.'.join(map(str, e['loc'])) or 'line'}", e["msg"])
-                for e in record.errors()
-            ]
+            failed = ValidationFailed.from_pydantic(record, f"line {number}: ", whole="line")
+            errors += [(e["field"], e["message"]) for e in failed.errors]
         elif record.status is not None and record.status.lower() not in stage_names:
             errors.append((f"line {number}: status", f"no stage named '{record.status}'"))
         else:

@@ -17,6 +17,7 @@ batches already committed (their events are published).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -110,7 +111,7 @@ async def _pipeline(
             if in_flight is not None:
                 written, in_flight = await in_flight, None
             in_flight = asyncio.ensure_future(
-                mutate(core, access, actor, lambda uow, p=prepared: batches.write(uow, p))
+                mutate(core, access, actor, functools.partial(batches.write, prepared=prepared))
             )
             if written is not None:
                 total += await _publish(core, org_id, actor, written)

@@ -16,8 +16,10 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
+from tracker.domain.changes import Entity
 from tracker.domain.ids import new_id, now_iso
 from tracker.errors import NotFound
 from tracker.services.changes import Actor, Op, UnitOfWork, mutate_org
@@ -94,10 +96,12 @@ def _apply(uow: UnitOfWork, intent: Intent) -> bool:
     if intent.drop_projects_of is not None:
         for row in project_sql.memberships_of_user(uow.conn, intent.drop_projects_of):
             project_sql.delete_member(uow.conn, row["project_id"], row["user_id"])
-            uow.record("project_member", row["user_id"], "delete", project=row["project_id"],
+            uow.record(Entity.PROJECT_MEMBER, row["user_id"], Op.DELETE, project=row["project_id"],
                        old=dict(row))  # fmt: skip
     for user_id, r in intent.records:
-        uow.record("org_member", user_id, r.op, project=None, field=r.field, old=r.old, new=r.new)
+        uow.record(
+            Entity.ORG_MEMBER, user_id, r.op, project=None, field=r.field, old=r.old, new=r.new
+        )
     return True
 
 
@@ -110,10 +114,8 @@ async def drain(core: Core, org_id: str) -> int:
     written = 0
     for row in await core.system.read(lambda conn: outbox_sql.pending(conn, org_id)):
         intent = _intent(row)
-        written += await mutate_org(
-            core, org_id, intent.actor, lambda uow, i=intent: _apply(uow, i)
-        )
-        await core.system.write(lambda conn, s=intent.seq: outbox_sql.remove(conn, s))
+        written += await mutate_org(core, org_id, intent.actor, partial(_apply, intent=intent))
+        await core.system.write(partial(outbox_sql.remove, seq=intent.seq))
     return written
 
 

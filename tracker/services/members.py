@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from tracker.domain.changes import Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import now_iso
 from tracker.domain.models.base import Page
@@ -99,7 +100,7 @@ async def add_org_member(
         assert found is not None
         post = {"org_id": org.id, "user_id": found["user_id"], "role": found["role"],
                 "created_at": found["created_at"]}  # fmt: skip
-        change = MemberRecord("create", new=post)
+        change = MemberRecord(Op.CREATE, new=post)
         member_log.enqueue(conn, org.id, actor, [(found["user_id"], change)])
         return found
 
@@ -125,7 +126,7 @@ async def change_org_role(
         after = org_sql.member(conn, org.id, user_id)
         assert after is not None
         if before["role"] != data.role:
-            change = MemberRecord("update", before["role"], data.role, field="role")
+            change = MemberRecord(Op.UPDATE, before["role"], data.role, field="role")
             member_log.enqueue(conn, org.id, actor, [(user_id, change)])
         return before["role"], after
 
@@ -160,7 +161,7 @@ async def remove_org_member(core: Core, access: OrgAccess, user_id: str, actor: 
         org_sql.delete_member(conn, org.id, user_id)
         # the tenant side drops their project memberships too, in the same tenant transaction
         old = {"user_id": user_id, "role": before["role"], "created_at": before["created_at"]}
-        member_log.enqueue(conn, org.id, actor, [(user_id, MemberRecord("delete", old=old))],
+        member_log.enqueue(conn, org.id, actor, [(user_id, MemberRecord(Op.DELETE, old=old))],
                            drop_projects_of=user_id)  # fmt: skip
 
     await core.system.write(work)
@@ -193,8 +194,8 @@ async def transfer_ownership(
         after = org_sql.member(conn, org.id, user["id"])
         assert after is not None
         member_log.enqueue(conn, org.id, actor, [
-            (user["id"], MemberRecord("update", target["role"], "owner", field="role")),
-            (me or "", MemberRecord("update", "owner", "admin", field="role")),
+            (user["id"], MemberRecord(Op.UPDATE, target["role"], "owner", field="role")),
+            (me or "", MemberRecord(Op.UPDATE, "owner", "admin", field="role")),
         ])  # fmt: skip
         return after
 
@@ -251,7 +252,7 @@ async def add_project_member(
     def work(uow: UnitOfWork) -> None:
         if not project_sql.insert_member(uow.conn, row):
             raise Conflict("that user is already a member of this project")
-        uow.record("project_member", user["id"], "create", project=project.id, new=row)
+        uow.record(Entity.PROJECT_MEMBER, user["id"], Op.CREATE, project=project.id, new=row)
 
     await mutate(core, access, actor, work)
     return _to_project_member(row, user)
@@ -266,7 +267,7 @@ async def change_project_role(
         before = _project_member_or_404(uow.conn, project.id, user_id)
         if before["role"] != data.role:
             project_sql.set_member_role(uow.conn, project.id, user_id, data.role)
-            uow.record("project_member", user_id, "update", project=project.id, field="role",
+            uow.record(Entity.PROJECT_MEMBER, user_id, Op.UPDATE, project=project.id, field="role",
                        old=before["role"], new=data.role)  # fmt: skip
         after = project_sql.member(uow.conn, project.id, user_id)
         assert after is not None
@@ -292,6 +293,6 @@ async def remove_project_member(
     def work(uow: UnitOfWork) -> None:
         before = _project_member_or_404(uow.conn, project.id, user_id)
         project_sql.delete_member(uow.conn, project.id, user_id)
-        uow.record("project_member", user_id, "delete", project=project.id, old=dict(before))
+        uow.record(Entity.PROJECT_MEMBER, user_id, Op.DELETE, project=project.id, old=dict(before))
 
     await mutate(core, access, actor, work)

@@ -16,6 +16,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from tracker.domain.changes import Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id, now_iso
 from tracker.domain.models.base import Page
@@ -66,7 +67,7 @@ async def create_org(core: Core, principal: Principal, data: OrgIn, actor: Actor
             core,
             access,
             actor,
-            lambda uow: uow.record("org", org_id, "create", project=None, new=row),
+            lambda uow: uow.record(Entity.ORG, org_id, Op.CREATE, project=None, new=row),
         )
     except BaseException:
         if inserted:
@@ -126,7 +127,9 @@ async def patch_org(core: Core, access: OrgAccess, patch: OrgPatch, actor: Actor
             core,
             access,
             actor,
-            lambda uow: uow.record_fields("org", org.id, project=None, before=before, after=after),
+            lambda uow: uow.record_fields(
+                Entity.ORG, org.id, project=None, before=before, after=after
+            ),
         )
     return Org(
         id=org.id, slug=after["slug"], name=after["name"], role=org.role, created_at=org.created_at
@@ -143,7 +146,10 @@ async def delete_org(core: Core, access: OrgAccess, actor: Actor) -> str:
     relative = f"{ARCHIVE_DIR}/{archive_name(org.slug, at)}"
     old = {"id": org.id, "slug": org.slug, "name": org.name, "archive_path": relative}
     await mutate(
-        core, access, actor, lambda uow: uow.record("org", org.id, "delete", project=None, old=old)
+        core,
+        access,
+        actor,
+        lambda uow: uow.record(Entity.ORG, org.id, Op.DELETE, project=None, old=old),
     )
     await core.system.write(lambda conn: org_sql.archive_org(conn, org.id, at, relative))
     core.access_cache.invalidate_org(org.id)  # the slug is free from this moment on
@@ -188,7 +194,7 @@ async def restore_org(core: Core, ref: str, slug: str | None, actor: Actor) -> O
         core,
         access,
         actor,
-        lambda uow: uow.record("org", row["id"], "restore", project=None, new=post),
+        lambda uow: uow.record(Entity.ORG, row["id"], Op.RESTORE, project=None, new=post),
     )
     return to_org(post, None)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from tracker.domain.changes import Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id, now_iso
 from tracker.domain.models.base import Page
@@ -59,14 +60,14 @@ async def create_project(core: Core, access: OrgAccess, data: ProjectIn, actor: 
     def work(uow: UnitOfWork) -> None:
         if not project_sql.insert_project(uow.conn, row):
             raise Conflict(_key_taken(uow.conn, row["key"]))
-        uow.record("project", row["id"], "create", project=row["id"], new=row, version=1)
+        uow.record(Entity.PROJECT, row["id"], Op.CREATE, project=row["id"], new=row, version=1)
         for position, (name, category) in enumerate(DEFAULT_STAGES):
             stage = {
                 "id": new_id(), "project_id": row["id"], "name": name,
                 "category": category, "position": position, "created_at": now,
             }  # fmt: skip
             project_sql.insert_stage(uow.conn, stage)
-            uow.record("stage", str(stage["id"]), "create", project=row["id"], new=stage)
+            uow.record(Entity.STAGE, str(stage["id"]), Op.CREATE, project=row["id"], new=stage)
 
     await mutate(core, access, actor, work)
     return to_project(row, "admin")
@@ -128,7 +129,7 @@ async def patch_project(
         after = project_sql.project_by_id(uow.conn, project.id)
         assert after is not None
         uow.record_fields(
-            "project",
+            Entity.PROJECT,
             project.id,
             project=project.id,
             before=dict(before),
@@ -150,7 +151,7 @@ async def delete_project(core: Core, access: ProjectAccess, actor: Actor) -> Non
         if before is None or before["deleted_at"] is not None:
             raise NotFound("project not found")
         project_sql.set_deleted(uow.conn, project.id, uow.at, uow.at)
-        uow.record("project", project.id, "delete", project=project.id, old=image(before),
+        uow.record(Entity.PROJECT, project.id, Op.DELETE, project=project.id, old=image(before),
                    version=before["version"] + 1)  # fmt: skip
 
     await mutate(core, access, actor, work)
@@ -168,7 +169,7 @@ async def restore_project(core: Core, access: OrgAccess, key: str, actor: Actor)
         project_sql.set_deleted(uow.conn, before["id"], None, uow.at)
         after = project_sql.project_by_id(uow.conn, before["id"])
         assert after is not None
-        uow.record("project", after["id"], "restore", project=after["id"], new=image(after),
+        uow.record(Entity.PROJECT, after["id"], Op.RESTORE, project=after["id"], new=image(after),
                    version=after["version"])  # fmt: skip
         return after
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from tracker.domain.changes import Entity, Op
 from tracker.domain.cursors import decode_cursor
 from tracker.domain.ids import new_id
 from tracker.domain.models.base import Page
@@ -45,7 +46,7 @@ async def create_relation(
             if not relation_sql.insert_relation(uow.conn, side):
                 raise Conflict(f"{_key(target_key, target_number)} is already linked that way")
             relation_sql.touch_issue(uow.conn, side["source_id"], uow.at)
-            uow.record("relation", side["id"], "create", project=side_project, new=side,
+            uow.record(Entity.RELATION, side["id"], Op.CREATE, project=side_project, new=side,
                        issue=side["source_id"])  # fmt: skip
         return _relation(forward, target_key, target["number"], target["title"])
 
@@ -68,7 +69,7 @@ async def delete_relation(
         for side in sides:
             relation_sql.touch_issue(uow.conn, side["source_id"], uow.at)
             old = {name: side[name] for name in _IMAGE}
-            uow.record("relation", side["id"], "delete", project=side["project_id"], old=old,
+            uow.record(Entity.RELATION, side["id"], Op.DELETE, project=side["project_id"], old=old,
                        issue=side["source_id"])  # fmt: skip
 
     await mutate(core, access, actor, work)

@@ -12,6 +12,7 @@ import json
 import sqlite3
 from typing import Any
 
+from tracker.domain.changes import Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id, now_iso
 from tracker.domain.models.base import Page
@@ -58,12 +59,13 @@ async def create_sprint(core: Core, access: ProjectAccess, data: SprintIn, actor
     check_dates(data.starts_at, data.ends_at)
 
     def work(uow: UnitOfWork) -> Sprint:
-        row = {"id": new_id(), "project_id": project.id, "name": data.name, "goal": data.goal,
+        row: dict[str, Any] = {"id": new_id(), "project_id": project.id, "name": data.name,
+               "goal": data.goal,
                "state": "planned", "starts_at": data.starts_at, "ends_at": data.ends_at,
                "started_at": None, "completed_at": None, "created_at": uow.at,
                "updated_at": uow.at, "version": 1}  # fmt: skip
         sprint_sql.insert_sprint(uow.conn, row)
-        uow.record("sprint", row["id"], "create", project=project.id, new=row, version=1)
+        uow.record(Entity.SPRINT, row["id"], Op.CREATE, project=project.id, new=row, version=1)
         return to_sprint(row)
 
     return await mutate(core, access, actor, work)
@@ -108,7 +110,7 @@ async def update_sprint(
         changed = {k: v for k, v in fields.items() if before[k] != v}
         if changed:
             sprint_sql.update_sprint(uow.conn, sprint_id, {**changed, "updated_at": uow.at})
-            uow.record_fields("sprint", sprint_id, project=project.id, before=before,
+            uow.record_fields(Entity.SPRINT, sprint_id, project=project.id, before=before,
                               after=changed, version=before["version"] + 1)  # fmt: skip
         return to_sprint(_sprint_or_404(uow.conn, project.id, sprint_id))
 
@@ -136,7 +138,7 @@ async def start_sprint(core: Core, access: ProjectAccess, sprint_id: str, actor:
 def _set_state(uow: UnitOfWork, project_id: str, before: dict[str, Any], changed: dict) -> None:
     """Write a state change; `state` is logged first so it leads its batch."""
     sprint_sql.update_sprint(uow.conn, before["id"], {**changed, "updated_at": uow.at})
-    uow.record_fields("sprint", before["id"], project=project_id, before=before,
+    uow.record_fields(Entity.SPRINT, before["id"], project=project_id, before=before,
                       after=changed, version=before["version"] + 1)  # fmt: skip
 
 
@@ -154,7 +156,7 @@ async def complete_sprint(
         _set_state(uow, project.id, before, {"state": "completed", "completed_at": uow.at})
         for issue in sprint_sql.unfinished_issues(uow.conn, sprint_id):
             sprint_sql.set_issue_sprint(uow.conn, issue["row_id"], target, uow.at)
-            uow.record("issue", issue["id"], "update", project=project.id, field="sprint_id",
+            uow.record(Entity.ISSUE, issue["id"], Op.UPDATE, project=project.id, field="sprint_id",
                        old=sprint_id, new=target, version=issue["version"] + 1,
                        issue=issue["id"])  # fmt: skip
         return to_sprint(_sprint_or_404(uow.conn, project.id, sprint_id))

@@ -11,6 +11,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tracker.domain.changes import Entity, Op
 from tracker.domain.ids import iso, new_id, utcnow
 from tracker.domain.models.comments import SubListQuery, TimeEntry, TimeEntryIn, TimeEntryPage
 from tracker.errors import Forbidden, NotFound, ValidationFailed
@@ -62,7 +63,7 @@ async def log_time(
         }  # fmt: skip
         time_sql.insert_entry(uow.conn, row)
         time_sql.add_to_time_spent(uow.conn, issue["row_id"], data.seconds_spent, uow.at)
-        uow.record("time_entry", row["id"], "create", project=project.id, new=row,
+        uow.record(Entity.TIME_ENTRY, row["id"], Op.CREATE, project=project.id, new=row,
                    issue=issue["id"])  # fmt: skip
         return TimeEntry(**row)
 
@@ -84,7 +85,7 @@ async def delete_time_entry(
             raise Forbidden("only the person who logged the time or a project admin can delete it")
         time_sql.delete_entry(uow.conn, entry_id)
         time_sql.add_to_time_spent(uow.conn, issue["row_id"], -entry["seconds_spent"], uow.at)
-        uow.record("time_entry", entry_id, "delete", project=project.id, old=entry,
+        uow.record(Entity.TIME_ENTRY, entry_id, Op.DELETE, project=project.id, old=entry,
                    issue=issue["id"])  # fmt: skip
 
     await mutate(core, access, actor, work)

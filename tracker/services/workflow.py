@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from fractional_indexing import generate_key_between, generate_n_keys_between
 
+from tracker.domain.changes import Entity, Op
 from tracker.domain.ids import new_id
 from tracker.domain.models.workflow import (
     Stage,
@@ -71,7 +72,7 @@ def _renumber(uow: UnitOfWork, project_id: str, ordered: list[str], now: str) ->
     for position, stage_id in enumerate(ordered):
         if stage_id in current and current[stage_id] != position:
             stage_sql.update_stage(uow.conn, stage_id, {"position": position, "updated_at": now})
-            uow.record("stage", stage_id, "update", project=project_id, field="position",
+            uow.record(Entity.STAGE, stage_id, Op.UPDATE, project=project_id, field="position",
                        old=current.get(stage_id), new=position)  # fmt: skip
 
 
@@ -92,7 +93,7 @@ async def create_stage(core: Core, access: ProjectAccess, data: StageIn, actor: 
         ordered.insert(position, str(stage["id"]))
         _renumber(uow, project.id, ordered, uow.at)  # shifts the later columns first
         stage_sql.insert_stage(uow.conn, stage)
-        uow.record("stage", str(stage["id"]), "create", project=project.id, new=stage)
+        uow.record(Entity.STAGE, str(stage["id"]), Op.CREATE, project=project.id, new=stage)
         return to_stage(stage)
 
     return await mutate(core, access, actor, work)
@@ -118,7 +119,9 @@ async def update_stage(
         changes = {k: v for k, v in fields.items() if k != "position" and before[k] != v}
         if changes:
             stage_sql.update_stage(uow.conn, stage_id, {**changes, "updated_at": uow.at})
-            uow.record_fields("stage", stage_id, project=project.id, before=before, after=changes)
+            uow.record_fields(
+                Entity.STAGE, stage_id, project=project.id, before=before, after=changes
+            )
         if is_done(before["category"]) != is_done(changes.get("category", before["category"])):
             _resolve_column(uow, project.id, before, changes["category"])
         if "position" in fields:
@@ -171,7 +174,7 @@ async def delete_stage(
             _move_column(uow, project.id, stage, target)
         _drop_rules_of(uow, project.id, stage_id)
         stage_sql.delete_stage(uow.conn, stage_id)
-        uow.record("stage", stage_id, "delete", project=project.id, old=dict(stage))
+        uow.record(Entity.STAGE, stage_id, Op.DELETE, project=project.id, old=dict(stage))
         ordered.remove(stage_id)
         _renumber(uow, project.id, ordered, uow.at)
 
@@ -194,9 +197,10 @@ def _resolve_column(uow: UnitOfWork, project_id: str, stage: dict[str, Any], cat
         resolved = resolved_at_after(stage["category"], category, issue["resolved_at"], uow.at)
         if resolved != issue["resolved_at"]:
             version = stage_sql.set_resolved_at(uow.conn, issue["row_id"], resolved, uow.at)
-            uow.record("issue", issue["id"], "update", project=project_id, field="resolved_at",
-                       old=issue["resolved_at"], new=resolved, version=version,
-                       issue=issue["id"])  # fmt: skip
+            uow.record(
+                Entity.ISSUE, issue["id"], Op.UPDATE, project=project_id, field="resolved_at",
+                old=issue["resolved_at"], new=resolved, version=version, issue=issue["id"],
+            )  # fmt: skip
 
 
 def _move_column(uow: UnitOfWork, project_id: str, stage: sqlite3.Row, target: sqlite3.Row) -> None:
@@ -215,7 +219,7 @@ def _move_column(uow: UnitOfWork, project_id: str, stage: sqlite3.Row, target: s
         version = stage_sql.move_issue(uow.conn, issue["row_id"], values, uow.at)
         before = {"status": stage["name"], "resolved_at": issue["resolved_at"]}
         after = {"status": target["name"], "resolved_at": resolved}
-        uow.record_fields("issue", issue["id"], project=project_id, before=before,
+        uow.record_fields(Entity.ISSUE, issue["id"], project=project_id, before=before,
                           after=after, version=version, issue=issue["id"])  # fmt: skip
 
 
@@ -236,7 +240,7 @@ def _drop_rules_of(uow: UnitOfWork, project_id: str, stage_id: str) -> None:
     after = [r for r in before if stage_id not in (r.from_stage_id, r.to_stage_id)]
     if len(after) != len(before):
         stage_sql.delete_rules_of_stage(uow.conn, stage_id)
-        uow.record("project", project_id, "update", project=project_id, field="transitions",
+        uow.record(Entity.PROJECT, project_id, Op.UPDATE, project=project_id, field="transitions",
                    old=_dump(before), new=_dump(after))  # fmt: skip
 
 
@@ -261,8 +265,10 @@ async def put_transitions(
         )
         after = _rules(uow.conn, project.id)
         if _dump(before) != _dump(after):
-            uow.record("project", project.id, "update", project=project.id, field="transitions",
-                       old=_dump(before), new=_dump(after))  # fmt: skip
+            uow.record(
+                Entity.PROJECT, project.id, Op.UPDATE, project=project.id, field="transitions",
+                old=_dump(before), new=_dump(after),
+            )  # fmt: skip
         return Transitions(rules=after)
 
     return await mutate(core, access, actor, work)

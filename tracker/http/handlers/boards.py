@@ -29,13 +29,34 @@ async def move_in_backlog(call: Call[ProjectAccess]) -> web.Response:
 
 
 ROUTES = [
-    Route("GET", PROJECT + "/board", project_board, Permission.PROJECT_READ,
-          "Kanban board: columns in order with counts and ranked cards", query=BoardQuery,
-          response=Board, tag="boards"),
-    Route("GET", PROJECT + "/backlog", backlog, Permission.PROJECT_READ,
-          "Backlog: open issues without a sprint, ranked", query=BacklogQuery,
-          response=Page[Card], tag="boards"),
-    Route("POST", PROJECT + "/backlog/move", move_in_backlog, Permission.SPRINT_EDIT,
-          "Move a backlog issue right before or after another", body=BacklogMove,
-          response=Card, tag="boards"),
-]  # fmt: skip
+    Route(
+        "GET",
+        PROJECT + "/board",
+        project_board,
+        Permission.PROJECT_READ,
+        "Kanban board: columns in order with counts and ranked cards",
+        query=BoardQuery,
+        response=Board,
+        tag="boards",
+    ),
+    Route(
+        "GET",
+        PROJECT + "/backlog",
+        backlog,
+        Permission.PROJECT_READ,
+        "Backlog: open issues without a sprint, ranked",
+        query=BacklogQuery,
+        response=Page[Card],
+        tag="boards",
+    ),
+    Route(
+        "POST",
+        PROJECT + "/backlog/move",
+        move_in_backlog,
+        Permission.SPRINT_EDIT,
+        "Move a backlog issue right before or after another",
+        body=BacklogMove,
+        response=Card,
+        tag="boards",
+    ),
+]

@@ -26,9 +26,14 @@ async def create_comment(call: Call[ProjectAccess]) -> web.Response:
 
 async def update_comment(call: Call[ProjectAccess]) -> web.Response:
     comment = await comments.update_comment(
-        call.core, call.access, issue_number(call), call.params["comment_id"], call.body,
-        if_match(call), call.actor,
-    )  # fmt: skip
+        call.core,
+        call.access,
+        issue_number(call),
+        call.params["comment_id"],
+        call.body,
+        if_match(call),
+        call.actor,
+    )
     return json_response(comment, headers=etag(comment.version))
 
 
@@ -41,13 +46,45 @@ async def delete_comment(call: Call[ProjectAccess]) -> web.Response:
 
 PATH = ISSUE_PATH + "/comments"
 ROUTES = [
-    Route("GET", PATH, list_comments, Permission.PROJECT_READ, "An issue's comments, oldest first",
-          query=SubListQuery, response=Page[Comment], tag="comments"),
-    Route("POST", PATH, create_comment, Permission.COMMENT_CREATE, "Comment on an issue",
-          body=CommentIn, response=Comment, status=201, tag="comments"),
-    Route("PATCH", PATH + "/{comment_id}", update_comment, Permission.COMMENT_CREATE,
-          "Edit your comment (If-Match honoured)", body=CommentPatch, response=Comment,
-          errors=(412,), tag="comments"),
-    Route("DELETE", PATH + "/{comment_id}", delete_comment, Permission.COMMENT_CREATE,
-          "Delete your comment (project admins: any)", status=204, tag="comments"),
-]  # fmt: skip
+    Route(
+        "GET",
+        PATH,
+        list_comments,
+        Permission.PROJECT_READ,
+        "An issue's comments, oldest first",
+        query=SubListQuery,
+        response=Page[Comment],
+        tag="comments",
+    ),
+    Route(
+        "POST",
+        PATH,
+        create_comment,
+        Permission.COMMENT_CREATE,
+        "Comment on an issue",
+        body=CommentIn,
+        response=Comment,
+        status=201,
+        tag="comments",
+    ),
+    Route(
+        "PATCH",
+        PATH + "/{comment_id}",
+        update_comment,
+        Permission.COMMENT_CREATE,
+        "Edit your comment (If-Match honoured)",
+        body=CommentPatch,
+        response=Comment,
+        errors=(412,),
+        tag="comments",
+    ),
+    Route(
+        "DELETE",
+        PATH + "/{comment_id}",
+        delete_comment,
+        Permission.COMMENT_CREATE,
+        "Delete your comment (project admins: any)",
+        status=204,
+        tag="comments",
+    ),
+]

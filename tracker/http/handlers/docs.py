@@ -32,7 +32,13 @@ async def docs_page(call: Call[UserAccess]) -> web.Response:
 
 
 ROUTES = [
-    Route("GET", "/docs/openapi.json", openapi_json, Permission.PUBLIC, "OpenAPI 3.1 document",
-          tag="docs"),
+    Route(
+        "GET",
+        "/docs/openapi.json",
+        openapi_json,
+        Permission.PUBLIC,
+        "OpenAPI 3.1 document",
+        tag="docs",
+    ),
     Route("GET", "/docs", docs_page, Permission.PUBLIC, "API reference page", tag="docs"),
-]  # fmt: skip
+]

@@ -48,9 +48,8 @@ async def get_issue_by_key(call: Call[OrgAccess]) -> web.Response:
 
 async def update_issue(call: Call[ProjectAccess]) -> web.Response:
     issue = await issues.update_issue(
-        call.core, call.access, issue_number(call), call.body, call.actor,
-        if_match(call),
-    )  # fmt: skip
+        call.core, call.access, issue_number(call), call.body, call.actor, if_match(call)
+    )
     return issue_response(issue)
 
 
@@ -78,36 +77,110 @@ async def list_assignees(call: Call[ProjectAccess]) -> web.Response:
 
 async def set_assignees(call: Call[ProjectAccess]) -> web.Response:
     issue = await issues.set_assignees(
-        call.core, call.access, issue_number(call), call.body.user_ids, call.actor,
-        if_match(call),
-    )  # fmt: skip
+        call.core, call.access, issue_number(call), call.body.user_ids, call.actor, if_match(call)
+    )
     return issue_response(issue)
 
 
 ROUTES = [
-    Route("POST", "/orgs/{org}/projects/{project}/issues", create_issue, Permission.ISSUE_CREATE,
-          "Create an issue", body=IssueCreate, response=Issue, status=201, tag="issues"),
-    Route("GET", "/orgs/{org}/projects/{project}/issues", list_issues, Permission.PROJECT_READ,
-          "List a project's issues (filters, sort, cursor)", query=IssueListQuery,
-          response=Page[Issue], tag="issues"),
-    Route("GET", "/orgs/{org}/issues/{key}", get_issue_by_key, Permission.ORG_READ,
-          "An issue by key (e.g. WEB-42) in any project the caller can see", response=Issue,
-          tag="issues"),
-    Route("GET", ISSUE_PATH, get_issue, Permission.PROJECT_READ, "An issue", response=Issue,
-          tag="issues"),
-    Route("PATCH", ISSUE_PATH, update_issue, Permission.ISSUE_CREATE,
-          "Update the named fields (If-Match honoured; reporters: title/description of their own)",
-          body=IssuePatch, response=Issue, errors=(409, 412), tag="issues"),
-    Route("DELETE", ISSUE_PATH, delete_issue, Permission.ISSUE_DELETE, "Soft-delete an issue",
-          status=204, errors=(412,), tag="issues"),
-    Route("POST", ISSUE_PATH + "/restore", restore_issue, Permission.ISSUE_DELETE,
-          "Restore a soft-deleted issue", response=Issue, errors=(409,), tag="issues"),
-    Route("GET", ISSUE_PATH + "/history", issue_history, Permission.PROJECT_READ,
-          "The issue's changes, newest first", query=PageQuery, response=Page[HistoryItem],
-          tag="issues"),
-    Route("GET", ISSUE_PATH + "/assignees", list_assignees, Permission.PROJECT_READ,
-          "The issue's assignees", response=Page[Assignee], tag="issues"),
-    Route("PUT", ISSUE_PATH + "/assignees", set_assignees, Permission.ISSUE_UPDATE,
-          "Replace the issue's assignees", body=AssigneesIn, response=Issue, errors=(412,),
-          tag="issues"),
-]  # fmt: skip
+    Route(
+        "POST",
+        "/orgs/{org}/projects/{project}/issues",
+        create_issue,
+        Permission.ISSUE_CREATE,
+        "Create an issue",
+        body=IssueCreate,
+        response=Issue,
+        status=201,
+        tag="issues",
+    ),
+    Route(
+        "GET",
+        "/orgs/{org}/projects/{project}/issues",
+        list_issues,
+        Permission.PROJECT_READ,
+        "List a project's issues (filters, sort, cursor)",
+        query=IssueListQuery,
+        response=Page[Issue],
+        tag="issues",
+    ),
+    Route(
+        "GET",
+        "/orgs/{org}/issues/{key}",
+        get_issue_by_key,
+        Permission.ORG_READ,
+        "An issue by key (e.g. WEB-42) in any project the caller can see",
+        response=Issue,
+        tag="issues",
+    ),
+    Route(
+        "GET",
+        ISSUE_PATH,
+        get_issue,
+        Permission.PROJECT_READ,
+        "An issue",
+        response=Issue,
+        tag="issues",
+    ),
+    Route(
+        "PATCH",
+        ISSUE_PATH,
+        update_issue,
+        Permission.ISSUE_CREATE,
+        "Update the named fields (If-Match honoured; reporters: title/description of their own)",
+        body=IssuePatch,
+        response=Issue,
+        errors=(409, 412),
+        tag="issues",
+    ),
+    Route(
+        "DELETE",
+        ISSUE_PATH,
+        delete_issue,
+        Permission.ISSUE_DELETE,
+        "Soft-delete an issue",
+        status=204,
+        errors=(412,),
+        tag="issues",
+    ),
+    Route(
+        "POST",
+        ISSUE_PATH + "/restore",
+        restore_issue,
+        Permission.ISSUE_DELETE,
+        "Restore a soft-deleted issue",
+        response=Issue,
+        errors=(409,),
+        tag="issues",
+    ),
+    Route(
+        "GET",
+        ISSUE_PATH + "/history",
+        issue_history,
+        Permission.PROJECT_READ,
+        "The issue's changes, newest first",
+        query=PageQuery,
+        response=Page[HistoryItem],
+        tag="issues",
+    ),
+    Route(
+        "GET",
+        ISSUE_PATH + "/assignees",
+        list_assignees,
+        Permission.PROJECT_READ,
+        "The issue's assignees",
+        response=Page[Assignee],
+        tag="issues",
+    ),
+    Route(
+        "PUT",
+        ISSUE_PATH + "/assignees",
+        set_assignees,
+        Permission.ISSUE_UPDATE,
+        "Replace the issue's assignees",
+        body=AssigneesIn,
+        response=Issue,
+        errors=(412,),
+        tag="issues",
+    ),
+]

@@ -34,11 +34,35 @@ async def delete_relation(call: Call[ProjectAccess]) -> web.Response:
 
 PATH = ISSUE_PATH + "/relations"
 ROUTES = [
-    Route("GET", PATH, list_relations, Permission.PROJECT_READ, "An issue's relations",
-          query=SubListQuery, response=Page[Relation], tag="relations"),
-    Route("POST", PATH, create_relation, Permission.ISSUE_UPDATE,
-          "Relate an issue to another (records the inverse too)", body=RelationIn,
-          response=Relation, status=201, errors=(409,), tag="relations"),
-    Route("DELETE", PATH + "/{relation_id}", delete_relation, Permission.ISSUE_UPDATE,
-          "Delete a relation and its inverse", status=204, tag="relations"),
-]  # fmt: skip
+    Route(
+        "GET",
+        PATH,
+        list_relations,
+        Permission.PROJECT_READ,
+        "An issue's relations",
+        query=SubListQuery,
+        response=Page[Relation],
+        tag="relations",
+    ),
+    Route(
+        "POST",
+        PATH,
+        create_relation,
+        Permission.ISSUE_UPDATE,
+        "Relate an issue to another (records the inverse too)",
+        body=RelationIn,
+        response=Relation,
+        status=201,
+        errors=(409,),
+        tag="relations",
+    ),
+    Route(
+        "DELETE",
+        PATH + "/{relation_id}",
+        delete_relation,
+        Permission.ISSUE_UPDATE,
+        "Delete a relation and its inverse",
+        status=204,
+        tag="relations",
+    ),
+]

@@ -33,10 +33,35 @@ async def delete_saved(call: Call[UserAccess]) -> web.Response:
 
 USER = Permission.AUTHENTICATED
 ROUTES = [
-    Route("GET", SEARCHES, list_saved, USER, "My saved searches, by name",
-          query=SavedSearchListQuery, response=Page[SavedSearch], tag="search"),
-    Route("POST", SEARCHES, create_saved, USER, "Save a search under a name",
-          body=SavedSearchIn, response=SavedSearch, status=201, errors=(409,), tag="search"),
-    Route("DELETE", SEARCHES + "/{search_id}", delete_saved, USER, "Delete a saved search",
-          status=204, tag="search"),
-]  # fmt: skip
+    Route(
+        "GET",
+        SEARCHES,
+        list_saved,
+        USER,
+        "My saved searches, by name",
+        query=SavedSearchListQuery,
+        response=Page[SavedSearch],
+        tag="search",
+    ),
+    Route(
+        "POST",
+        SEARCHES,
+        create_saved,
+        USER,
+        "Save a search under a name",
+        body=SavedSearchIn,
+        response=SavedSearch,
+        status=201,
+        errors=(409,),
+        tag="search",
+    ),
+    Route(
+        "DELETE",
+        SEARCHES + "/{search_id}",
+        delete_saved,
+        USER,
+        "Delete a saved search",
+        status=204,
+        tag="search",
+    ),
+]

@@ -32,20 +32,52 @@ async def delete_tag(call: Call[ProjectAccess]) -> web.Response:
 
 async def set_issue_tags(call: Call[ProjectAccess]) -> web.Response:
     issue = await issues.set_issue_tags(
-        call.core, call.access, issue_number(call), call.body.tags, call.actor,
-        if_match(call),
-    )  # fmt: skip
+        call.core, call.access, issue_number(call), call.body.tags, call.actor, if_match(call)
+    )
     return issue_response(issue)
 
 
 ROUTES = [
-    Route("GET", TAGS, list_tags, Permission.PROJECT_READ, "The project's tags",
-          query=PageQuery, response=Page[Tag], tag="tags"),
-    Route("POST", TAGS, create_tag, Permission.TAG_CREATE, "Add a tag to the catalogue",
-          body=TagIn, response=Tag, status=201, errors=(409,), tag="tags"),
-    Route("DELETE", TAGS + "/{tag_id}", delete_tag, Permission.PROJECT_MANAGE,
-          "Delete a tag (and remove it from every issue)", status=204, tag="tags"),
-    Route("PUT", ISSUE_PATH + "/tags", set_issue_tags, Permission.ISSUE_UPDATE,
-          "Replace the issue's tags (unknown names are created for developers)",
-          body=IssueTagsIn, response=Issue, errors=(412,), tag="tags"),
-]  # fmt: skip
+    Route(
+        "GET",
+        TAGS,
+        list_tags,
+        Permission.PROJECT_READ,
+        "The project's tags",
+        query=PageQuery,
+        response=Page[Tag],
+        tag="tags",
+    ),
+    Route(
+        "POST",
+        TAGS,
+        create_tag,
+        Permission.TAG_CREATE,
+        "Add a tag to the catalogue",
+        body=TagIn,
+        response=Tag,
+        status=201,
+        errors=(409,),
+        tag="tags",
+    ),
+    Route(
+        "DELETE",
+        TAGS + "/{tag_id}",
+        delete_tag,
+        Permission.PROJECT_MANAGE,
+        "Delete a tag (and remove it from every issue)",
+        status=204,
+        tag="tags",
+    ),
+    Route(
+        "PUT",
+        ISSUE_PATH + "/tags",
+        set_issue_tags,
+        Permission.ISSUE_UPDATE,
+        "Replace the issue's tags (unknown names are created for developers)",
+        body=IssueTagsIn,
+        response=Issue,
+        errors=(412,),
+        tag="tags",
+    ),
+]

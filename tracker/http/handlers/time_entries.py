@@ -35,11 +35,34 @@ async def delete_time_entry(call: Call[ProjectAccess]) -> web.Response:
 
 PATH = ISSUE_PATH + "/time-entries"
 ROUTES = [
-    Route("GET", PATH, list_time_entries, Permission.PROJECT_READ,
-          "An issue's time entries with totals overall and per user", query=SubListQuery,
-          response=TimeEntryPage, tag="time"),
-    Route("POST", PATH, log_time, Permission.TIME_LOG, "Log time on an issue",
-          body=TimeEntryIn, response=TimeEntry, status=201, tag="time"),
-    Route("DELETE", PATH + "/{entry_id}", delete_time_entry, Permission.TIME_LOG,
-          "Delete your time entry (project admins: any)", status=204, tag="time"),
-]  # fmt: skip
+    Route(
+        "GET",
+        PATH,
+        list_time_entries,
+        Permission.PROJECT_READ,
+        "An issue's time entries with totals overall and per user",
+        query=SubListQuery,
+        response=TimeEntryPage,
+        tag="time",
+    ),
+    Route(
+        "POST",
+        PATH,
+        log_time,
+        Permission.TIME_LOG,
+        "Log time on an issue",
+        body=TimeEntryIn,
+        response=TimeEntry,
+        status=201,
+        tag="time",
+    ),
+    Route(
+        "DELETE",
+        PATH + "/{entry_id}",
+        delete_time_entry,
+        Permission.TIME_LOG,
+        "Delete your time entry (project admins: any)",
+        status=204,
+        tag="time",
+    ),
+]
