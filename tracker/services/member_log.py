@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
-from tracker.domain.changes import Entity
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.ids import new_id, now_iso
 from tracker.errors import NotFound
-from tracker.services.changes import Actor, Op, UnitOfWork, mutate_org
+from tracker.services.changes import UnitOfWork, mutate_org
 from tracker.storage import member_outbox as outbox_sql
 from tracker.storage import projects as project_sql
 from tracker.storage.changes import to_json
