@@ -162,6 +162,8 @@ def _responses(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         success["content"] = {
             "application/json": {"schema": _schema_ref(route.response, schemas, "serialization")}
         }
+    elif "produces" in route.extra:  # a text body, e.g. the Markdown dossiers
+        success["content"] = {route.extra["produces"]: {"schema": {"type": "string"}}}
     responses[str(route.status)] = success
     problem = {PROBLEM_TYPE: {"schema": {"$ref": REF.format(model="Problem")}}}
     for status in sorted(error_statuses(route)):

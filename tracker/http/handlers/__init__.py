@@ -8,6 +8,7 @@ from tracker.http.handlers import (
     accounts,
     boards,
     comments,
+    context,
     docs,
     fields,
     health,
@@ -45,4 +46,5 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     fields,
     search,
     saved_searches,
+    context,
 )
