@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from tracker.core import Core
+from tracker.core import Core, ServiceFactory
 from tracker.services.accounts import Principal
 from tracker.settings import Settings
 
@@ -17,3 +17,6 @@ CORE = web.AppKey("core", Core)
 SETTINGS = web.AppKey("settings", Settings)
 IDENTITY = web.AppKey("identity", object)  # IdentityProvider | None (AppKey needs a class)
 ORIGIN = web.AppKey("origin", str)  # change-log origin of this door: "api" or "plugin"
+#: Plugin mode: background services a host added (tracker.plugin.subscribe), started
+#: with the app's core after Rhythm's own.
+HOST_SERVICES = web.AppKey("host_services", list[ServiceFactory])
