@@ -130,8 +130,9 @@ class MoveArgs(BaseModel):
     org: str | None = _org()
     key: str = _key()
     status: str = Field(min_length=1, max_length=100, description="the stage (board column)")
-    before: int | None = IssuePatch.model_fields["before"]
-    after: int | None = IssuePatch.model_fields["after"]
+    # the PATCH body's board fields, as IssuePatch declares them
+    before: int | None = Field(None, ge=1, description="put the card above this issue number")
+    after: int | None = Field(None, ge=1, description="put the card below this issue number")
 
 
 class GetIssueArgs(ContextQuery):
@@ -188,13 +189,17 @@ def _issue_json(issue: Issue) -> dict[str, Any]:
 
 
 async def search_issues(session: Session, args: SearchArgs, raw: dict[str, Any]) -> Any:
-    options = {"limit": args.limit, "cursor": args.cursor, "highlight": False}
+    core, q = session.core, args.q
     if args.project:
         access = await session.project(args, args.project, Permission.PROJECT_READ)
-        page = await search.search_project_issues(session.core, access, args.q, **options)
+        page = await search.search_project_issues(
+            core, access, q, limit=args.limit, cursor=args.cursor, highlight=False
+        )
     else:
         org_access = await session.org_access(args, Permission.ORG_READ)
-        page = await search.search_org_issues(session.core, org_access, args.q, **options)
+        page = await search.search_org_issues(
+            core, org_access, q, limit=args.limit, cursor=args.cursor, highlight=False
+        )
     fields = ("key", "title", "status", "priority", "type", "assignees", "updated_at")
     items = [{name: getattr(hit, name) for name in fields} for hit in page.items]
     return {"items": items, "next_cursor": page.next_cursor}
