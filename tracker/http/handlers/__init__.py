@@ -6,6 +6,7 @@ from types import ModuleType
 
 from tracker.http.handlers import (
     accounts,
+    attachments,
     boards,
     comments,
     context,
@@ -46,5 +47,6 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     fields,
     search,
     saved_searches,
+    attachments,
     context,
 )

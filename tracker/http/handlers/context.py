@@ -38,7 +38,7 @@ ROUTES = [
         "The issue as a Markdown dossier for LLM agents (oldest comments cut to fit)",
         query=ContextQuery,
         tag="context",
-        extra={"produces": MARKDOWN},
+        produces=MARKDOWN,
     ),
     Route(
         "GET",
@@ -48,6 +48,6 @@ ROUTES = [
         "The project as a Markdown dossier: stages and counts, active sprint, activity",
         query=ContextQuery,
         tag="context",
-        extra={"produces": MARKDOWN},
+        produces=MARKDOWN,
     ),
 ]
