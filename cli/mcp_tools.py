@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -35,6 +35,14 @@ from tracker.services.acting import act_as, person
 MCP_META = {"via": "mcp"}
 
 
+def org_of(args: BaseModel, default: str | None) -> str:
+    """The org a tool acts in: its `org` argument, else the server's --org."""
+    org = getattr(args, "org", None) or default
+    if not org:
+        raise ValidationFailed([("org", "name the org (or start the server with --org)")])
+    return str(org)
+
+
 @dataclass
 class Session:
     """Who the server acts as, on which core; `org` is the default org slug."""
@@ -44,10 +52,7 @@ class Session:
     org: str | None = None
 
     def org_of(self, args: BaseModel) -> str:
-        org = getattr(args, "org", None) or self.org
-        if not org:
-            raise ValidationFailed([("org", "name the org (or start the server with --org)")])
-        return str(org)
+        return org_of(args, self.org)
 
     async def project(self, args: BaseModel, key: str, permission: Permission) -> ProjectAccess:
         access, _ = await act_as(
@@ -63,6 +68,9 @@ class Session:
 
     async def actor(self) -> Actor:
         return Actor(await person(self.core, self.who), Origin.CLI, meta=MCP_META)
+
+    async def execute(self, tool: Tool, args: Any, raw: dict[str, Any]) -> Any:
+        return await tool.run(self, args, raw)
 
 
 Run = Callable[[Session, Any, dict[str, Any]], Awaitable[Any]]
@@ -166,12 +174,12 @@ class BoardArgs(BoardQuery):
 _WHERE = ("org", "project", "key")
 
 
-def _api_body(model: type[BaseModel], raw: dict[str, Any]) -> Any:
+def api_body(model: type[BaseModel], raw: dict[str, Any]) -> Any:
     """The API model from the tool's raw arguments (fields not given stay unset)."""
     return model.model_validate({k: v for k, v in raw.items() if k not in _WHERE})
 
 
-def _issue_ref(key: str) -> tuple[str, int]:
+def issue_ref(key: str) -> tuple[str, int]:
     try:
         project, number = parse_issue_ref(key)
     except ValueError:
@@ -183,6 +191,39 @@ def _issue_ref(key: str) -> tuple[str, int]:
 
 def _issue_json(issue: Issue) -> dict[str, Any]:
     return issue.model_dump(mode="json")
+
+
+# --- result shapes, shared with the --url door (cli/mcp_remote.py) ------------------------------
+
+HIT_FIELDS = ("key", "title", "status", "priority", "type", "assignees", "updated_at")
+
+
+def hits_json(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
+    """Search results, compact: get_issue has the rest."""
+    shown = [{name: item[name] for name in HIT_FIELDS} for item in items]
+    return {"items": shown, "next_cursor": next_cursor}
+
+
+def project_json(org: str, project: dict[str, Any]) -> dict[str, Any]:
+    keep = ("key", "name", "visibility", "role")
+    return {"org": org, **{name: project.get(name) for name in keep}}
+
+
+def board_json(key: str, board: dict[str, Any]) -> dict[str, Any]:
+    """The board, compact: columns in order with counts and their cards."""
+    columns = [
+        {
+            "stage": column["stage"]["name"],
+            "category": column["stage"]["category"],
+            "count": column["count"],
+            "cards": [
+                {name: card[name] for name in ("key", "title", "priority", "assignees")}
+                for card in column["items"]
+            ],
+        }
+        for column in board["columns"]
+    ]
+    return {"project": key, "columns": columns}
 
 
 # --- the tools ------------------------------------------------------------------------------
@@ -200,33 +241,31 @@ async def search_issues(session: Session, args: SearchArgs, raw: dict[str, Any])
         page = await search.search_org_issues(
             core, org_access, q, limit=args.limit, cursor=args.cursor, highlight=False
         )
-    fields = ("key", "title", "status", "priority", "type", "assignees", "updated_at")
-    items = [{name: getattr(hit, name) for name in fields} for hit in page.items]
-    return {"items": items, "next_cursor": page.next_cursor}
+    return hits_json([hit.model_dump(mode="json") for hit in page.items], page.next_cursor)
 
 
 async def get_issue(session: Session, args: Any, raw: dict[str, Any]) -> Any:
-    project, number = _issue_ref(args.key)
+    project, number = issue_ref(args.key)
     access = await session.project(args, project, Permission.PROJECT_READ)
     return await context.issue_context(session.core, access, number, args.max_chars)
 
 
 async def create_issue(session: Session, args: Any, raw: dict[str, Any]) -> Any:
     access = await session.project(args, args.project, Permission.ISSUE_CREATE)
-    body = _api_body(IssueCreate, raw)
+    body = api_body(IssueCreate, raw)
     return _issue_json(await issues.create_issue(session.core, access, body, await session.actor()))
 
 
 async def update_issue(session: Session, args: Any, raw: dict[str, Any]) -> Any:
-    project, number = _issue_ref(args.key)
+    project, number = issue_ref(args.key)
     access = await session.project(args, project, Permission.ISSUE_CREATE)
-    patch = _api_body(IssuePatch, raw)
+    patch = api_body(IssuePatch, raw)
     actor = await session.actor()
     return _issue_json(await issues.update_issue(session.core, access, number, patch, actor))
 
 
 async def move_issue(session: Session, args: MoveArgs, raw: dict[str, Any]) -> Any:
-    project, number = _issue_ref(args.key)
+    project, number = issue_ref(args.key)
     access = await session.project(args, project, Permission.ISSUE_CREATE)
     patch = IssuePatch(status=args.status, before=args.before, after=args.after)
     actor = await session.actor()
@@ -234,9 +273,9 @@ async def move_issue(session: Session, args: MoveArgs, raw: dict[str, Any]) -> A
 
 
 async def add_comment(session: Session, args: Any, raw: dict[str, Any]) -> Any:
-    project, number = _issue_ref(args.key)
+    project, number = issue_ref(args.key)
     access = await session.project(args, project, Permission.COMMENT_CREATE)
-    body = _api_body(CommentIn, raw)
+    body = api_body(CommentIn, raw)
     actor = await session.actor()
     made = await comments.create_comment(session.core, access, number, body, actor)
     return made.model_dump(mode="json")
@@ -253,10 +292,7 @@ async def list_projects(session: Session, args: ListProjectsArgs, raw: dict[str,
             session.core, str(slug), None, session.who, Origin.CLI, permission=Permission.ORG_READ
         )
         page = await projects.list_projects(session.core, access, ProjectListQuery(limit=200))
-        found += [
-            {"org": slug, "key": p.key, "name": p.name, "visibility": p.visibility, "role": p.role}
-            for p in page.items
-        ]
+        found += [project_json(str(slug), p.model_dump(mode="json")) for p in page.items]
     return {"projects": found}
 
 
@@ -264,19 +300,7 @@ async def board(session: Session, args: Any, raw: dict[str, Any]) -> Any:
     access = await session.project(args, args.project, Permission.PROJECT_READ)
     query = BoardQuery(limit=args.limit, q=args.q)
     shown: Board = await boards.project_board(session.core, access, query)
-    columns = [
-        {
-            "stage": column.stage.name,
-            "category": column.stage.category,
-            "count": column.count,
-            "cards": [
-                {"key": c.key, "title": c.title, "priority": c.priority, "assignees": c.assignees}
-                for c in column.items
-            ],
-        }
-        for column in shown.columns
-    ]
-    return {"project": access.project.key, "columns": columns}
+    return board_json(access.project.key, shown.model_dump(mode="json"))
 
 
 TOOLS: tuple[Tool, ...] = (
@@ -343,7 +367,13 @@ TOOLS: tuple[Tool, ...] = (
 BY_NAME = {tool.name: tool for tool in TOOLS}
 
 
-async def call(session: Session, name: str, raw: dict[str, Any] | None) -> tuple[bool, Any]:
+class Door(Protocol):
+    """Where tools run: `Session` (a data directory) or `RemoteSession` (a server)."""
+
+    async def execute(self, tool: Tool, args: Any, raw: dict[str, Any]) -> Any: ...
+
+
+async def call(session: Door, name: str, raw: dict[str, Any] | None) -> tuple[bool, Any]:
     """(ok, result): the tool's result, or the problem details of what went wrong."""
     tool = BY_NAME.get(name)
     if tool is None:
@@ -351,16 +381,15 @@ async def call(session: Session, name: str, raw: dict[str, Any] | None) -> tuple
     raw = raw or {}
     try:
         args = tool.args.model_validate(raw)
-        return True, await tool.run(session, args, raw)
+        return True, await session.execute(tool, args, raw)
     except ValidationError as exc:
         return False, ValidationFailed.from_pydantic(exc, whole="arguments").to_problem()
-    except Forbidden as error:  # name what was missing
-        problem = error.to_problem()
-        problem["detail"] = f"{tool.permission}: {error.detail}"
-        problem["permission"] = str(tool.permission)
-        return False, problem
     except RhythmError as error:
-        return False, error.to_problem()
+        problem = error.to_problem()
+        if problem.get("status") == Forbidden.status:  # name what was missing
+            problem["detail"] = f"{tool.permission}: {problem.get('detail')}"
+            problem["permission"] = str(tool.permission)
+        return False, problem
 
 
 def as_text(value: Any) -> str:

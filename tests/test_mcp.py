@@ -50,14 +50,21 @@ async def data_dir(tmp_path: Path) -> Path:
 
 
 @asynccontextmanager
-async def connect(data_dir: Path, who: str) -> AsyncIterator[ClientSession]:
+async def connect(
+    data_dir: Path | None, who: str, url: str | None = None, password: str | None = None
+) -> AsyncIterator[ClientSession]:
+    """The SDK's stdio client on `rhythm mcp` (a data dir, or `--url` with a password)."""
+    where = ["--url", url] if url else ["--data-dir", str(data_dir)]
+    env = {"RHYTHM_LOG_LEVEL": "warning", "RHYTHM_ARGON2_TIME_COST": "1",
+           "RHYTHM_ARGON2_MEMORY_KIB": "8192"}  # fmt: skip
+    if password:
+        env["RHYTHM_PASSWORD"] = password
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "cli.main", "mcp", "--data-dir", str(data_dir), "--as", who, "--org", "acme"],
+        args=["-m", "cli.main", "mcp", *where, "--as", who, "--org", "acme"],
         cwd=str(ROOT),
-        env={"RHYTHM_LOG_LEVEL": "warning", "RHYTHM_ARGON2_TIME_COST": "1",
-             "RHYTHM_ARGON2_MEMORY_KIB": "8192"},
-    )  # fmt: skip
+        env=env,
+    )
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         yield session
@@ -155,3 +162,34 @@ async def test_malformed_arguments_are_tool_errors_and_the_server_lives_on(
             assert expected in json.dumps(problem), (name, problem)
         ok, issue = await call(session, "create_issue", project="WEB", title="Still alive")
         assert ok and issue["key"] == "WEB-1"
+
+
+async def test_url_mode_uses_the_running_server_as_the_person(
+    aiohttp_server: Any, tmp_path: Path, data_dir: Path
+) -> None:
+    """The same tools through the HTTP API of a running server (signed in with a password)."""
+    from tracker.http.app import create_app
+
+    server = await aiohttp_server(create_app(make_settings(data_dir)))
+    url = f"http://127.0.0.1:{server.port}"
+    async with connect(None, "ann@example.com", url=url, password="x" * 12) as session:
+        ok, found = await call(session, "list_projects")
+        assert ok and [p["key"] for p in found["projects"]] == ["WEB"], found
+        ok, issue = await call(session, "create_issue", project="WEB", title="Over HTTP")
+        assert ok and issue["key"] == "WEB-1", issue
+        ok, hits = await call(session, "search_issues", q="http")
+        assert ok and [hit["key"] for hit in hits["items"]] == ["WEB-1"]
+        assert (await call(session, "add_comment", key="WEB-1", body="via the API"))[0]
+        ok, moved = await call(session, "move_issue", key="WEB-1", status="In Progress")
+        assert ok and moved["status"] == "In Progress"
+        ok, updated = await call(session, "update_issue", key="WEB-1", priority="minor")
+        assert ok and updated["priority"] == "minor"
+        ok, shown = await call(session, "board", project="WEB")
+        assert ok and any(c["cards"] and c["stage"] == "In Progress" for c in shown["columns"])
+        ok, dossier = await call(session, "get_issue", key="WEB-1")
+        assert ok and "via the API" in dossier and dossier.startswith("# WEB-1: Over HTTP")
+        ok, problem = await call(session, "get_issue", key="WEB-7")
+        assert not ok and problem["status"] == 404
+    async with connect(None, "vic@example.com", url=url, password="x" * 12) as session:
+        ok, problem = await call(session, "create_issue", project="WEB", title="Nope")
+        assert not ok and problem["status"] == 403 and problem["permission"] == "issue.create"
