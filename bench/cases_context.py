@@ -12,6 +12,9 @@ with rotating order:
 * context: `services.context.issue_context` at the default budget (8,000 chars),
   read as the org owner and as a plain member who cannot see OPS.
 
+Then the same two reads over HTTP (the real app on 127.0.0.1, one keep-alive
+client): `GET …/issues/{n}` and `GET …/issues/{n}/context`.
+
 Goal (issue 20): the dossier p50 <= 10 ms in-process.
 """
 
@@ -31,6 +34,7 @@ from tracker.domain.models.accounts import RegisterIn
 from tracker.domain.models.comments import CommentIn, RelationIn
 from tracker.domain.models.issues import IssueCreate, IssuePatch
 from tracker.domain.models.orgs import OrgIn, OrgMemberIn, ProjectIn
+from tracker.domain.permissions import Permission
 from tracker.services import accounts, comments, context, issues, members, orgs, projects
 from tracker.services.access import ProjectAccess
 from tracker.services.accounts import Principal
@@ -77,7 +81,10 @@ async def _fill_projects(core: Core) -> tuple[ProjectAccess, ProjectAccess, int]
         await comments.create_comment(core, web, issue.number, CommentIn(body=body), actor)
     for status in ("In Progress", "Open", "In Progress"):
         await issues.update_issue(core, web, issue.number, IssuePatch(status=status), actor)
-    member, _ = await act_as(core, "bench", "WEB", "m@example.com", "cli")
+    # with a permission, act_as gives the person's real roles (OPS stays hidden)
+    member, _ = await act_as(
+        core, "bench", "WEB", "m@example.com", "cli", permission=Permission.PROJECT_READ
+    )
     return web, member, issue.number
 
 
@@ -98,20 +105,70 @@ async def run(rounds: int) -> None:
                 "context (member)": lambda: context.issue_context(core, member, number),
             }
             size = len(await context.issue_context(core, owner, number))
-            times: dict[str, list[float]] = {name: [] for name in sides}
-            names = list(sides)
-            for _ in range(20):  # warm up
-                for name in names:
-                    await sides[name]()
-            for n in range(rounds):
-                for name in names[n % 3 :] + names[: n % 3]:
-                    times[name].append(await timed(sides[name]))
-    print(f"issue with 100 comments, 20 relations; dossier {size} chars; {rounds} rounds")
+            times = await rotate(sides, rounds)
+        print(f"issue with 100 comments, 20 relations; dossier {size} chars; {rounds} rounds")
+        report("in-process", times)
+        report("HTTP", await over_http(settings, number, rounds))
+
+
+async def rotate(
+    sides: dict[str, Callable[[], Awaitable[object]]], rounds: int
+) -> dict[str, list[float]]:
+    """Time each side once per round, the order rotating, after a warm-up."""
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    names = list(sides)
+    for _ in range(20):
+        for name in names:
+            await sides[name]()
+    for n in range(rounds):
+        shift = n % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].append(await timed(sides[name]))
+    return times
+
+
+async def over_http(settings: Settings, number: int, rounds: int) -> dict[str, list[float]]:
+    import aiohttp
+    from aiohttp import web
+
+    from tracker.http.app import create_app
+
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    base = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        async with aiohttp.ClientSession() as http:
+            login = {"email": "o@example.com", "password": "x" * 12}
+            async with http.post(f"{base}/auth/login", json=login) as response:
+                token = (await response.json())["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            issue = f"{base}/orgs/bench/projects/WEB/issues/{number}"
+
+            def get(url: str) -> Callable[[], Awaitable[object]]:
+                async def fetch() -> object:
+                    async with http.get(url, headers=headers) as response:
+                        assert response.status == 200, response.status
+                        return await response.read()
+
+                return fetch
+
+            return await rotate(
+                {"GET issue": get(issue), "GET context": get(issue + "/context")}, rounds
+            )
+    finally:
+        await runner.cleanup()
+
+
+def report(title: str, times: dict[str, list[float]]) -> None:
+    print(title)
     for name, values in times.items():
         values.sort()
         p50 = statistics.median(values)
         p99 = values[int(len(values) * 0.99) - 1]
-        print(f"{name:18} p50 {p50:6.2f} ms   p99 {p99:6.2f} ms")
+        print(f"  {name:18} p50 {p50:6.2f} ms   p99 {p99:6.2f} ms")
 
 
 def main() -> None:

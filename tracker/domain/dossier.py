@@ -194,7 +194,7 @@ def _history(history: HistorySummary) -> str:
     if not history.changes:
         return "## History\n(no changes recorded)\n\n"
     lines.append(
-        f"{history.changes} changes by {history.people} people, "
+        f"{_count(history.changes, 'change')} by {_count(history.people, 'person', 'people')}, "
         f"from {history.first_at} to {history.last_at}."
     )
     if history.kinds:
@@ -204,6 +204,10 @@ def _history(history: HistorySummary) -> str:
             f"- {step.at} {inline(step.actor)}: status {inline(step.old)} → {inline(step.new)}"
         )
     return "\n".join(lines) + "\n\n"
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def _comment(comment: CommentText) -> str:
@@ -284,6 +288,6 @@ def _activity_head(total: int, shown: int, max_chars: int) -> str:
     if shown == total:
         return f"## Recent activity (the latest {total}, newest first)\n"
     return (
-        f"## Recent activity (the latest {shown} of {total} read, newest first)\n"
+        f"## Recent activity (the latest {shown} of {total} entries, newest first)\n"
         f"_({total - shown} older entries cut to fit {max_chars} characters)_\n"
     )

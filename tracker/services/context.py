@@ -213,6 +213,7 @@ async def project_context(
     stages, sprint, changes = await read(core, access, lambda conn: _read_project(conn, access))
     names = await _names(core, {row["actor"] for row in changes if row["actor"]})
     project = access.project
+    activity = _activity(project.key, changes, names)
     facts = ProjectFacts(
         key=project.key,
         name=project.name,
@@ -220,8 +221,8 @@ async def project_context(
         visibility=project.visibility,
         stages=stages,
         sprint=sprint,
-        activity=_activity(project.key, changes, names),
-        activity_total=len(changes),
+        activity=activity,
+        activity_total=len(activity),
     )
     return project_dossier(facts, max_chars)
 
@@ -249,11 +250,17 @@ def _read_project(
 
 
 def _activity(key: str, rows: list[sqlite3.Row], names: dict[str, str]) -> list[str]:
-    """One line per change row, newest first: when, who, what, on which issue."""
-    lines = []
+    """One line per batch and thing changed, newest first: when, who, what, which issue
+    (a card move's `status` and `rank` rows read as one `update issue status, rank`)."""
+    groups: dict[tuple[str, str, str, int | None], list[sqlite3.Row]] = {}
     for row in rows:
-        who = names.get(row["actor"], "someone") if row["actor"] else "system"
-        what = f"{row['op']} {row['entity']}" + (f" {row['field']}" if row["field"] else "")
-        target = f" on {key}-{row['number']}" if row["number"] is not None else ""
-        lines.append(f"- {row['at']} {inline(who)}: {what}{target}")
+        groups.setdefault((row["batch"], row["entity"], row["op"], row["number"]), []).append(row)
+    lines = []
+    for (_, entity, op, number), group in groups.items():
+        first = group[0]
+        who = names.get(first["actor"], "someone") if first["actor"] else "system"
+        fields = ", ".join(dict.fromkeys(row["field"] for row in reversed(group) if row["field"]))
+        what = f"{op} {entity}" + (f" {fields}" if fields else "")
+        target = f" on {key}-{number}" if number is not None else ""
+        lines.append(f"- {first['at']} {inline(who)}: {what}{target}")
     return lines
