@@ -22,8 +22,16 @@ from tracker.services.accounts import Principal
 from tracker.services.acting import act_as, person
 
 ROOT = Path(__file__).resolve().parent.parent
-TOOLS = {"search_issues", "get_issue", "create_issue", "update_issue", "add_comment",
-         "move_issue", "list_projects", "board"}  # fmt: skip
+TOOLS = {
+    "search_issues",
+    "get_issue",
+    "create_issue",
+    "update_issue",
+    "add_comment",
+    "move_issue",
+    "list_projects",
+    "board",
+}
 
 
 @pytest.fixture
@@ -55,8 +63,11 @@ async def connect(
 ) -> AsyncIterator[ClientSession]:
     """The SDK's stdio client on `rhythm mcp` (a data dir, or `--url` with a password)."""
     where = ["--url", url] if url else ["--data-dir", str(data_dir)]
-    env = {"RHYTHM_LOG_LEVEL": "warning", "RHYTHM_ARGON2_TIME_COST": "1",
-           "RHYTHM_ARGON2_MEMORY_KIB": "8192"}  # fmt: skip
+    env = {
+        "RHYTHM_LOG_LEVEL": "warning",
+        "RHYTHM_ARGON2_TIME_COST": "1",
+        "RHYTHM_ARGON2_MEMORY_KIB": "8192",
+    }
     if password:
         env["RHYTHM_PASSWORD"] = password
     params = StdioServerParameters(
@@ -95,9 +106,13 @@ async def test_an_assistant_searches_creates_comments_and_moves(data_dir: Path) 
         ok, found = await call(session, "list_projects")
         assert ok and found["projects"][0]["key"] == "WEB"
         ok, issue = await call(
-            session, "create_issue", project="WEB", title="Login fails on Safari",
-            description="Steps:\n```\nopen /login\n```", priority="major",
-        )  # fmt: skip
+            session,
+            "create_issue",
+            project="WEB",
+            title="Login fails on Safari",
+            description="Steps:\n```\nopen /login\n```",
+            priority="major",
+        )
         assert ok, issue
         assert issue["key"] == "WEB-1" and issue["priority"] == "major"
 

@@ -22,8 +22,9 @@ LABEL = web.AppKey("label", str)
 
 
 async def sign_in(client: TestClient, name: str, password: str) -> None:
-    response = await client.post("/login", data={"name": name, "password": password},
-                                 allow_redirects=False)  # fmt: skip
+    response = await client.post(
+        "/login", data={"name": name, "password": password}, allow_redirects=False
+    )
     assert response.status == 303
 
 
@@ -86,8 +87,9 @@ async def test_two_instances_in_one_process_stay_apart(aiohttp_client: Any, tmp_
         host.add_subapp(f"/{label}/", sub)
     client = await aiohttp_client(host)
 
-    made = await client.post("/a/api/v1/orgs", json={"name": "Only A", "slug": "only-a"},
-                             headers={"X-Who": "ann"})  # fmt: skip
+    made = await client.post(
+        "/a/api/v1/orgs", json={"name": "Only A", "slug": "only-a"}, headers={"X-Who": "ann"}
+    )
     assert made.status == 201
     a_orgs = await (await client.get("/a/api/v1/orgs", headers={"X-Who": "ann"})).json()
     b_orgs = await (await client.get("/b/api/v1/orgs", headers={"X-Who": "ann"})).json()

@@ -67,8 +67,9 @@ class HostSubscriber:
             self._queue.put_nowait(batch)
         except asyncio.QueueFull:
             self.dropped += 1
-            log.warning("%s: queue full, batch %s of org %s dropped", self.name, batch.seq,
-                        batch.org_id)  # fmt: skip
+            log.warning(
+                "%s: queue full, batch %s of org %s dropped", self.name, batch.seq, batch.org_id
+            )
 
     async def _deliver(self) -> None:
         while True:
