@@ -30,6 +30,7 @@ from tracker.services.changes import Actor, mutate
 from tracker.services.runtime import Core
 from tracker.storage import orgs as org_sql
 from tracker.storage import users as user_sql
+from tracker.storage.files import private_dir
 
 ARCHIVE_DIR = ".archive"
 
@@ -163,7 +164,7 @@ async def delete_org(core: Core, access: Access, actor: Actor) -> str:
 
 def _move(source: Path, target: Path) -> None:
     """Rename a tenant folder (same file system, atomic); the archive dir is private."""
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(target.parent, parents=True)
     if target.exists():
         raise Conflict(f"{target} already exists")
     os.rename(source, target)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from tracker.errors import QueryTooExpensive, ServiceUnavailable
+from tracker.storage.files import private_file
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -137,6 +138,8 @@ class Database:
         return db
 
     def _connect(self, create: bool, synchronous: str) -> None:
+        if create:
+            private_file(self.path)  # 0600 whatever the umask; -wal/-shm inherit it
         uri = Path(os.path.abspath(self.path)).as_uri() + ("?mode=rwc" if create else "?mode=rw")
         conn = sqlite3.connect(
             uri, uri=True, isolation_level=None, check_same_thread=False,

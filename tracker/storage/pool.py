@@ -26,6 +26,7 @@ from pathlib import Path
 from tracker.domain.ids import is_uuid
 from tracker.errors import DataDirError, NotFound, ServiceUnavailable
 from tracker.storage.database import Database, stop_thread
+from tracker.storage.files import private_dir
 from tracker.storage.migrate import apply_migrations
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class TenantPool:
     async def create(self, org_id: str) -> None:
         """Create and migrate a new tenant database (idempotent for the same id)."""
         path = self.tenant_path(org_id)
-        path.parent.mkdir(mode=0o700, exist_ok=True)
+        private_dir(path.parent)
         async with self.lease(org_id, create=True):
             pass
 
