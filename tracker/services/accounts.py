@@ -8,6 +8,7 @@ family (notes/reliability.md §4.2).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +22,14 @@ from tracker.domain.models.accounts import (
     User,
     UserPatch,
 )
-from tracker.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from tracker.errors import (
+    Conflict,
+    NotFound,
+    StorageFull,
+    StorageUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
 from tracker.services.runtime import Core
 from tracker.storage import users as user_sql
 
@@ -72,11 +80,12 @@ async def login(core: Core, data: LoginIn, address: str) -> TokenPair:
     core.throttle.record_success(data.email)
     if core.passwords.needs_rehash(row["password_hash"]):
         new_hash = await core.passwords.hash(data.password)
-        await core.system.write(
-            lambda conn: user_sql.update_user(
-                conn, row["id"], {"password_hash": new_hash}, now_iso()
+        with contextlib.suppress(StorageFull, StorageUnavailable):  # best effort: next login
+            await core.system.write(
+                lambda conn: user_sql.update_user(
+                    conn, row["id"], {"password_hash": new_hash}, now_iso()
+                )
             )
-        )
     refresh = await core.system.write(lambda conn: _start_family(core, conn, row["id"]))
     return _token_pair(core, row["id"], row["token_version"], refresh)
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from tracker.errors import QueryTooExpensive, ServiceUnavailable
+from tracker.storage.faults import storage_error
 from tracker.storage.files import private_file
 
 T = TypeVar("T")
@@ -182,9 +183,15 @@ class Database:
         self, fn: Callable[[sqlite3.Connection], T], time_limit_ms: int | None = None
     ) -> T:
         """Run a read-only unit; with a time limit, a runaway query becomes QueryTooExpensive."""
-        if time_limit_ms is None:
-            return await self._call(fn, self.conn)
-        return await self._call(self._run_limited, fn, time_limit_ms)
+        try:
+            if time_limit_ms is None:
+                return await self._call(fn, self.conn)
+            return await self._call(self._run_limited, fn, time_limit_ms)
+        except (sqlite3.Error, OSError) as exc:
+            fault = storage_error(exc, self.path)
+            if fault is None:
+                raise
+            raise fault from exc
 
     def _run_limited(self, fn: Callable[[sqlite3.Connection], T], time_limit_ms: int) -> T:
         conn = self.conn
@@ -226,6 +233,11 @@ class Database:
         except asyncio.CancelledError:
             unit.cancelled = True
             raise
+        except (sqlite3.Error, OSError) as exc:  # disk full / read-only: 507 / 503, not 500
+            fault = storage_error(exc, self.path)
+            if fault is None:
+                raise
+            raise fault from exc
 
     def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
         """On the thread: run one group of queued units, then queue the next group.
