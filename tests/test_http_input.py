@@ -108,4 +108,4 @@ async def test_health_endpoints(client: Any) -> None:
     ready = await client.get("/api/v1/health/ready")
     body = await ready.json()
     assert ready.status == 200
-    assert body["checks"] == {"system_db": "ok", "data_dir": "ok"}
+    assert body["checks"] == {"system_db": "ok", "data_dir": "ok", "disk": "ok"}
