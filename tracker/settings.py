@@ -54,6 +54,9 @@ class Settings(BaseModel):
     login_failures_per_email: int = Field(5, ge=1, description="Failed logins per email / 15 min.")
     login_attempts_per_address: int = Field(20, ge=1, description="Logins per address / minute.")
     query_time_limit_ms: int = Field(1000, ge=10, description="Budget of one user-driven query.")
+    idle_timeout: float = Field(
+        15.0, gt=0, description="Seconds to send a request head / keep an idle connection."
+    )
     min_free_mb: int = Field(
         256, ge=0, description="/health/ready answers 503 below this much free disk space."
     )

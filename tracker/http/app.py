@@ -14,7 +14,15 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from tracker.core import close_core, open_core
-from tracker.http.keys import CORE, IDENTITY, ORIGIN, SETTINGS, IdentityProvider
+from tracker.http.keys import (
+    CORE,
+    IDENTITY,
+    LIFECYCLE,
+    ORIGIN,
+    SETTINGS,
+    IdentityProvider,
+    Lifecycle,
+)
 from tracker.http.middlewares import REQUEST_ID, cors, problems
 from tracker.http.routes import all_routes, bind
 from tracker.settings import Settings
@@ -35,6 +43,7 @@ def create_app(
     app[SETTINGS] = settings
     app[IDENTITY] = identity
     app[ORIGIN] = "plugin" if identity is not None else "api"
+    app[LIFECYCLE] = Lifecycle()
     for route in all_routes():
         app.router.add_route(route.method, route.full_path, bind(route))
 
