@@ -113,6 +113,7 @@ class Database:
         #: Units submitted and not yet answered, other than expensive reads. Changed on
         #: the event loop only; read by the thread to preempt an expensive read.
         self.waiting = 0
+        self._expensive: asyncio.Semaphore | None = None  # created on the loop, lazily
         self.commits = 0  # transactions committed by `write` (group commit makes it < units)
 
     @classmethod
@@ -211,7 +212,10 @@ class Database:
 
         One connection serves every unit of the tenant, in arrival order, so eight
         1-second searches queued by one user made anyone else's single-issue read
-        wait 8 s. Two rules keep the thread fair without a second connection:
+        wait 8 s. Three rules keep the thread fair without a second connection:
+        - expensive reads queue among themselves (one at a time in the thread's
+          queue), so a cheap unit submitted after eight of them waits for one,
+          not eight;
         - the budget counts from submission, so queue time is spent from it and a
           pile-up of expensive reads drains at once (QueryTooExpensive) instead
           of running one after another;
@@ -229,11 +233,17 @@ class Database:
         """
         deadline = time.monotonic() + time_limit_ms / 1000
         slice_ms = MIN_SLICE_MS
+        if self._expensive is None:
+            self._expensive = asyncio.Semaphore(1)
         while True:
-            try:
-                return await self._call(self._run_limited, fn, deadline, slice_ms, time_limit_ms)
-            except _Preempted:
-                slice_ms = min(slice_ms * 2, MAX_SLICE_MS)
+            async with self._expensive:  # at most one on the thread's queue
+                try:
+                    return await self._call(
+                        self._run_limited, fn, deadline, slice_ms, time_limit_ms
+                    )
+                except _Preempted:
+                    slice_ms = min(slice_ms * 2, MAX_SLICE_MS)
+            await asyncio.sleep(0)  # let the units that preempted it go first
 
     def _run_limited(
         self,
