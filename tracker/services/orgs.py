@@ -23,7 +23,7 @@ from tracker.domain.models.base import Page
 from tracker.domain.models.orgs import ListQuery, Org, OrgIn, OrgPatch
 from tracker.domain.permissions import OrgRole
 from tracker.domain.slugs import archive_name, slug_problem, slugify
-from tracker.errors import Conflict, NotFound, ValidationFailed
+from tracker.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
 from tracker.services.access import Access, resolve_org, resolve_project
 from tracker.services.accounts import Principal
 from tracker.services.changes import Actor, mutate
@@ -54,6 +54,15 @@ async def create_org(core: Core, principal: Principal, data: OrgIn, actor: Actor
     leaves no partial org behind.
     """
     _check_slug(data.slug)
+    limit = core.settings.max_orgs_per_user
+    if (
+        limit
+        and await core.system.read(
+            lambda conn: org_sql.live_orgs_created_by(conn, principal.user_id)
+        )
+        >= limit
+    ):  # checked again in the insert's transaction: parallel creates cannot pass
+        raise _too_many_orgs(limit)
     if data.slug is not None and await core.system.read(
         lambda conn: org_sql.slug_taken(conn, data.slug or "")
     ):
@@ -62,7 +71,7 @@ async def create_org(core: Core, principal: Principal, data: OrgIn, actor: Actor
     inserted = False
     try:
         await core.tenants.create(org_id)
-        row = await core.system.write(lambda conn: _insert(conn, org_id, data, principal))
+        row = await core.system.write(lambda conn: _insert(conn, org_id, data, principal, limit))
         inserted = True
         await mutate(
             core,
@@ -78,10 +87,19 @@ async def create_org(core: Core, principal: Principal, data: OrgIn, actor: Actor
     return to_org(row, "owner")
 
 
+def _too_many_orgs(limit: int) -> TooManyRequests:
+    return TooManyRequests(
+        f"you have created {limit} organizations, the most one user may (RHYTHM_MAX_ORGS_PER_USER)",
+        retry_after=3600,
+    )
+
+
 def _insert(
-    conn: sqlite3.Connection, org_id: str, data: OrgIn, principal: Principal
+    conn: sqlite3.Connection, org_id: str, data: OrgIn, principal: Principal, limit: int = 0
 ) -> dict[str, Any]:
     """Pick the slug and insert inside one system transaction, so parallel creates never race."""
+    if limit and org_sql.live_orgs_created_by(conn, principal.user_id) >= limit:
+        raise _too_many_orgs(limit)
     slug = data.slug or org_sql.free_slug(conn, slugify(data.name))
     row = {"id": org_id, "slug": slug, "name": data.name, "created_by": principal.user_id,
            "created_at": now_iso()}  # fmt: skip

@@ -201,3 +201,12 @@ def member_roles(conn: sqlite3.Connection, org_id: str, user_ids: list[str]) -> 
         (org_id, json.dumps(user_ids)),
     ).fetchall()
     return {row["user_id"]: row["role"] for row in rows}
+
+
+def live_orgs_created_by(conn: sqlite3.Connection, user_id: str) -> int:
+    """Orgs a user created that still exist (the RHYTHM_MAX_ORGS_PER_USER count)."""
+    return int(
+        conn.execute(
+            "SELECT count(*) FROM orgs WHERE created_by = ? AND archived_at IS NULL", (user_id,)
+        ).fetchone()[0]
+    )

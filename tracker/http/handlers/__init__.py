@@ -12,6 +12,7 @@ from tracker.http.handlers import (
     fields,
     health,
     imports,
+    invites,
     issues,
     members,
     orgs,
@@ -28,7 +29,7 @@ from tracker.http.handlers import (
 #: Every module that contributes routes. Add a new resource module here.
 ROUTE_MODULES: tuple[ModuleType, ...] = (
     health, accounts, orgs, projects, docs,
-    comments, relations, time_entries, members,
+    comments, relations, time_entries, members, invites,
     stages, sprints, boards,
     issues, imports, tags, fields,
     search, saved_searches,

@@ -18,7 +18,8 @@ from tracker.services import accounts
 
 
 async def register(call: Call) -> web.Response:
-    return json_response(await accounts.register(call.core, call.body), status=201)
+    address = call.request.remote or "unknown"
+    return json_response(await accounts.register(call.core, call.body, address), status=201)
 
 
 async def login(call: Call) -> web.Response:
@@ -47,7 +48,7 @@ async def update_me(call: Call) -> web.Response:
 PUBLIC, USER = Permission.PUBLIC, Permission.AUTHENTICATED
 ROUTES = [
     Route("POST", "/auth/register", register, PUBLIC, "Create an account",
-          body=RegisterIn, response=User, status=201, errors=(409,), tag="auth"),
+          body=RegisterIn, response=User, status=201, errors=(403, 429), tag="auth"),
     Route("POST", "/auth/login", login, PUBLIC, "Log in",
           body=LoginIn, response=TokenPair, errors=(401, 429, 503), tag="auth"),
     Route("POST", "/auth/refresh", refresh, PUBLIC, "Rotate a refresh token",

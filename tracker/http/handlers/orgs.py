@@ -37,7 +37,7 @@ async def delete_org(call: Call) -> web.Response:
 
 ROUTES = [
     Route("POST", "/orgs", create_org, Permission.AUTHENTICATED, "Create an organization",
-          body=OrgIn, response=Org, status=201, errors=(409,), tag="orgs"),
+          body=OrgIn, response=Org, status=201, errors=(409, 429), tag="orgs"),
     Route("GET", "/orgs", list_orgs, Permission.AUTHENTICATED, "My organizations",
           query=ListQuery, response=Page[Org], tag="orgs"),
     Route("GET", "/orgs/{org}", get_org, Permission.ORG_READ, "An organization",
