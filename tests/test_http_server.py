@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,35 @@ async def test_half_sent_requests_and_idle_connections_are_closed(served: Served
     assert len(served.runner.server.connections) == 0  # type: ignore[union-attr]
     for _, w in half_open:
         w.close()
+
+
+async def test_slowloris_trickling_headers_is_cut_off(served: Served) -> None:
+    """Checklist 68: a byte every 0.1 s keeps no connection alive past the idle bound."""
+    line = b"GET /api/v1/health/live HTTP/1.1\r\nX-Slow: " + b"a" * 100
+
+    async def trickle() -> float:
+        reader, writer = await served.connect()
+        began = time.monotonic()
+        try:
+            for byte in line:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                if reader.at_eof():
+                    break
+                await asyncio.sleep(0.1)
+            assert await closed_by_server(reader, 3)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+        return time.monotonic() - began
+
+    slow = [asyncio.create_task(trickle()) for _ in range(200)]
+    await asyncio.sleep(0.3)
+    assert (await call(served, "GET", "/health/live"))[0] == 200  # still served
+    durations = await asyncio.gather(*slow)
+    assert max(durations) < 3.5  # idle_timeout 0.5 s, not the 10 s the trickle would take
+    assert len(served.runner.server.connections) == 0  # type: ignore[union-attr]
 
 
 # -- item 6: oversized URLs and headers ------------------------------------------------------
