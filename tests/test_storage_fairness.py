@@ -92,3 +92,41 @@ async def test_a_preempted_query_still_completes_between_cheap_reads(db: Databas
         await asyncio.sleep(0.01)
         assert await db.read(one_row) == 7
     assert await query == 200000
+
+
+async def test_another_users_search_runs_next_not_after_the_greedy_queue(db: Database) -> None:
+    greedy = [
+        asyncio.create_task(db.read(runaway, time_limit_ms=3000, owner="greedy")) for _ in range(8)
+    ]
+    await asyncio.sleep(0.05)
+    moderate = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) "
+        "SELECT count(*) FROM n"
+    )
+    count = await db.read(lambda c: c.execute(moderate).fetchone()[0], 3000, owner="other")
+    assert count == 20000
+    assert sum(task.done() for task in greedy) <= 2  # it ran second, not ninth
+    await asyncio.gather(*greedy, return_exceptions=True)
+
+
+async def test_fair_lane_rotates_between_owners_and_survives_cancellation() -> None:
+    from tracker.storage.fairness import FairLane
+
+    lane, order = FairLane(), []
+    release = asyncio.Event()
+
+    async def job(owner: str, n: int) -> None:
+        async with lane.turn(owner):
+            order.append(f"{owner}{n}")
+            await release.wait()
+
+    first = asyncio.create_task(job("a", 0))
+    await asyncio.sleep(0)
+    tasks = [asyncio.create_task(job("a", n)) for n in range(1, 4)]
+    tasks += [asyncio.create_task(job("b", n)) for n in range(2)]
+    await asyncio.sleep(0)
+    tasks[1].cancel()  # a2 gives up while queued
+    release.set()
+    await asyncio.gather(first, *tasks, return_exceptions=True)
+    assert order == ["a0", "a1", "b0", "a3", "b1"]
+    assert lane.queued == 0

@@ -86,7 +86,7 @@ async def project_board_json(core: Core, access: Access, query: BoardQuery) -> b
         return await read(core, access, run)
     assert access.org is not None
     async with core.tenants.lease(access.org.id) as db:  # user-driven: under the time limit
-        return await db.read(run, time_limit_ms=core.settings.query_time_limit_ms)
+        return await db.read(run, core.settings.query_time_limit_ms, owner=access.user_id)
 
 
 async def _filter_context(

@@ -76,7 +76,7 @@ async def list_issues_json(core: Core, access: Access, query: IssueListQuery) ->
         )  # fmt: skip
 
     async with core.tenants.lease(access.org.id) as db:
-        rows = await db.read(read, time_limit_ms=core.settings.query_time_limit_ms)
+        rows = await db.read(read, core.settings.query_time_limit_ms, owner=access.user_id)
     cursor = None
     if len(rows) > query.limit:
         last = rows[query.limit - 1][1]

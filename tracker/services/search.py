@@ -107,7 +107,7 @@ async def _search(
         return Page[SearchHit](items=items, next_cursor=next_cursor)
 
     async with core.tenants.lease(access.org.id) as db:
-        return await db.read(read, time_limit_ms=core.settings.query_time_limit_ms)
+        return await db.read(read, core.settings.query_time_limit_ms, owner=access.user_id)
 
 
 async def resolve_emails(core: Core, emails: set[str]) -> dict[str, str]:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from tracker.errors import QueryTooExpensive, ServiceUnavailable
+from tracker.storage.fairness import FairLane
 from tracker.storage.faults import storage_error
 from tracker.storage.files import private_file
 
@@ -113,7 +114,7 @@ class Database:
         #: Units submitted and not yet answered, other than expensive reads. Changed on
         #: the event loop only; read by the thread to preempt an expensive read.
         self.waiting = 0
-        self._expensive: asyncio.Semaphore | None = None  # created on the loop, lazily
+        self._lane = FairLane()  # turns of expensive reads
         self.commits = 0  # transactions committed by `write` (group commit makes it < units)
 
     @classmethod
@@ -190,9 +191,14 @@ class Database:
         return await loop.run_in_executor(self._executor, fn, *args)
 
     async def read(
-        self, fn: Callable[[sqlite3.Connection], T], time_limit_ms: int | None = None
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        time_limit_ms: int | None = None,
+        *,
+        owner: str | None = None,
     ) -> T:
-        """Run a read-only unit; with a time limit it is an *expensive* read (see below)."""
+        """Run a read-only unit; with a time limit it is an *expensive* read (see below),
+        and `owner` (a user id) is whose turn it takes in the fair lane."""
         try:
             if time_limit_ms is None:
                 self.waiting += 1  # may preempt an expensive read running on the thread
@@ -200,22 +206,25 @@ class Database:
                     return await self._call(fn, self.conn)
                 finally:
                     self.waiting -= 1
-            return await self._read_expensive(fn, time_limit_ms)
+            return await self._read_expensive(fn, time_limit_ms, owner or "")
         except (sqlite3.Error, OSError) as exc:
             fault = storage_error(exc, self.path)
             if fault is None:
                 raise
             raise fault from exc
 
-    async def _read_expensive(self, fn: Callable[[sqlite3.Connection], T], time_limit_ms: int) -> T:
+    async def _read_expensive(
+        self, fn: Callable[[sqlite3.Connection], T], time_limit_ms: int, owner: str
+    ) -> T:
         """A user-driven query (search, filters, boards) that must not stall the others.
 
         One connection serves every unit of the tenant, in arrival order, so eight
         1-second searches queued by one user made anyone else's single-issue read
         wait 8 s. Three rules keep the thread fair without a second connection:
         - expensive reads queue among themselves (one at a time in the thread's
-          queue), so a cheap unit submitted after eight of them waits for one,
-          not eight;
+          queue, see FairLane), so a cheap unit submitted after eight of them
+          waits for one, not eight, and owners take turns, so another user's
+          search runs next rather than after the greedy user's whole queue;
         - the budget counts from submission, so queue time is spent from it and a
           pile-up of expensive reads drains at once (QueryTooExpensive) instead
           of running one after another;
@@ -233,10 +242,8 @@ class Database:
         """
         deadline = time.monotonic() + time_limit_ms / 1000
         slice_ms = MIN_SLICE_MS
-        if self._expensive is None:
-            self._expensive = asyncio.Semaphore(1)
         while True:
-            async with self._expensive:  # at most one on the thread's queue
+            async with self._lane.turn(owner):  # at most one on the thread's queue
                 try:
                     return await self._call(
                         self._run_limited, fn, deadline, slice_ms, time_limit_ms
