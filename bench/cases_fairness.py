@@ -7,8 +7,8 @@
 Against `rhythm serve` on that data directory, user B (a second org member)
 reads `GET …/projects/CORE/issues/1` back to back and adds a comment every
 100 ms, first alone (the baseline), then while user A (the bench owner) keeps
-eight worst-case searches in flight (`q=-<most common word>&limit=200`, each
-as expensive as a query gets: every issue but a few is a hit, ranked). Prints
+eight worst-case searches in flight (`q=-<most common word>&limit=200&highlight=true`
+by default, or `--query`). Prints
 p50 / p99 / max of B's reads and writes in both phases and what A's searches
 answered. Goal (issue 12): B's read p99 < 100 ms under that load, writes not
 delayed.
@@ -102,15 +102,15 @@ async def greedy(
             statuses[response.status] += 1
 
 
-async def run(data_dir: Path, seconds: float) -> int:
+async def run(data_dir: Path, seconds: float, query: str | None, greedy_n: int) -> int:
     (tenant,) = glob.glob(str(data_dir / "*" / "tracker.db"))
-    word = most_common_word(tenant)
+    query = query or "-" + most_common_word(tenant)
     port = free_port()
     argv = [sys.executable, "-m", "cli.main", "serve", "--data-dir", str(data_dir),
             "--host", HOST, "--port", str(port)]  # fmt: skip
     log = data_dir / "bench-fairness.log"
     async with Server("rhythm", argv, "/api/v1/health/live", port, log) as server:
-        connector = aiohttp.TCPConnector(limit=GREEDY + 4)
+        connector = aiohttp.TCPConnector(limit=greedy_n + 4)
         async with aiohttp.ClientSession(connector=connector) as session:
             api = Api(session, server.url)
             login = {"email": EMAIL, "password": PASSWORD}
@@ -127,15 +127,15 @@ async def run(data_dir: Path, seconds: float) -> int:
 
             base_reads, base_writes = await victim(session, server.url, b, seconds)
             search = (f"{server.url}/api/v1/orgs/{ORG}/projects/{PROJECT}/issues"
-                      f"?q={quote('-' + word)}&limit=200")  # fmt: skip
+                      f"?q={quote(query)}&limit=200&highlight=true")  # fmt: skip
             stop, statuses = asyncio.Event(), collections.Counter[int]()
             hogs = [asyncio.create_task(greedy(session, search, a, stop, statuses))
-                    for _ in range(GREEDY)]  # fmt: skip
+                    for _ in range(greedy_n)]  # fmt: skip
             await asyncio.sleep(1)  # let the greedy queue build up
             load_reads, load_writes = await victim(session, server.url, b, seconds)
             stop.set()
             await asyncio.gather(*hogs)
-    print(f"greedy query: q=-{word}&limit=200 x {GREEDY} in flight")
+    print(f"greedy query: q={query}&limit=200&highlight=true x {greedy_n} in flight")
     print(summary("B read, alone", base_reads))
     print(summary("B read, greedy load", load_reads))
     print(summary("B comment, alone", base_writes))
@@ -148,8 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cases_fairness", description=__doc__)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--query", help="the greedy query (default: -<most common word>)")
+    parser.add_argument("--greedy", type=int, default=GREEDY, help="searches kept in flight")
     args = parser.parse_args(argv)
-    return asyncio.run(run(args.data_dir, args.seconds))
+    return asyncio.run(run(args.data_dir, args.seconds, args.query, args.greedy))
 
 
 if __name__ == "__main__":

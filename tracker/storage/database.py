@@ -50,8 +50,8 @@ JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 PROGRESS_STEPS = 10_000  # VM steps between deadline checks (~1 ms of work)
 WAL_AUTOCHECKPOINT_PAGES = 4_000
 MAX_GROUP = 64  # units per group commit: bounds the latency one group adds
-MIN_SLICE_MS = 20  # an expensive read runs at least this long before it yields
-MAX_SLICE_MS = 60  # ... and at most this long while other units wait (p99 goal: 100 ms)
+MIN_SLICE_MS = 10  # an expensive read runs at least this long before it yields
+MAX_SLICE_MS = 40  # ... and at most this long while other units wait (p99 goal: 100 ms)
 
 
 @dataclass(eq=False)
