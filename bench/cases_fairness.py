@@ -7,8 +7,8 @@
 Against `rhythm serve` on that data directory, user B (a second org member)
 reads `GET …/projects/CORE/issues/1` back to back and adds a comment every
 100 ms, first alone (the baseline), then while user A (the bench owner) keeps
-eight worst-case searches in flight (`q=-<most common word>&limit=200&highlight=true`
-by default, or `--query`). Prints
+eight worst-case searches in flight (`q=-<most common word>&limit=200` by
+default; `--query`, `--highlight`, `--greedy N` change that). Prints
 p50 / p99 / max of B's reads and writes in both phases and what A's searches
 answered. Goal (issue 12): B's read p99 < 100 ms under that load, writes not
 delayed.
@@ -102,7 +102,9 @@ async def greedy(
             statuses[response.status] += 1
 
 
-async def run(data_dir: Path, seconds: float, query: str | None, greedy_n: int) -> int:
+async def run(
+    data_dir: Path, seconds: float, query: str | None, greedy_n: int, highlight: bool
+) -> int:
     (tenant,) = glob.glob(str(data_dir / "*" / "tracker.db"))
     query = query or "-" + most_common_word(tenant)
     port = free_port()
@@ -126,8 +128,9 @@ async def run(data_dir: Path, seconds: float, query: str | None, greedy_n: int) 
             b = {"Authorization": f"Bearer {b_login['access_token']}"}
 
             base_reads, base_writes = await victim(session, server.url, b, seconds)
+            extra = "&highlight=true" if highlight else ""
             search = (f"{server.url}/api/v1/orgs/{ORG}/projects/{PROJECT}/issues"
-                      f"?q={quote(query)}&limit=200&highlight=true")  # fmt: skip
+                      f"?q={quote(query)}&limit=200{extra}")  # fmt: skip
             stop, statuses = asyncio.Event(), collections.Counter[int]()
             hogs = [asyncio.create_task(greedy(session, search, a, stop, statuses))
                     for _ in range(greedy_n)]  # fmt: skip
@@ -135,7 +138,8 @@ async def run(data_dir: Path, seconds: float, query: str | None, greedy_n: int) 
             load_reads, load_writes = await victim(session, server.url, b, seconds)
             stop.set()
             await asyncio.gather(*hogs)
-    print(f"greedy query: q={query}&limit=200&highlight=true x {greedy_n} in flight")
+    shown = f"q={query}&limit=200{'&highlight=true' if highlight else ''}"
+    print(f"greedy query: {shown} x {greedy_n} in flight")
     print(summary("B read, alone", base_reads))
     print(summary("B read, greedy load", load_reads))
     print(summary("B comment, alone", base_writes))
@@ -150,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--query", help="the greedy query (default: -<most common word>)")
     parser.add_argument("--greedy", type=int, default=GREEDY, help="searches kept in flight")
+    parser.add_argument("--highlight", action="store_true", help="ask for snippets too")
     args = parser.parse_args(argv)
-    return asyncio.run(run(args.data_dir, args.seconds, args.query, args.greedy))
+    return asyncio.run(run(args.data_dir, args.seconds, args.query, args.greedy, args.highlight))
 
 
 if __name__ == "__main__":
