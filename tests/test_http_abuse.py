@@ -145,3 +145,21 @@ async def test_invite_only_sign_up_with_an_admins_invitation(
 @pytest.mark.parametrize("mode", ["open", "invite", "closed"])
 def test_signup_mode_is_a_setting(tmp_path: Path, mode: str) -> None:
     assert make_settings(tmp_path, signup=mode).signup == mode
+
+
+async def test_pending_invitations_per_org_are_capped(
+    api: Api, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.services import invites
+
+    monkeypatch.setattr(invites, "MAX_PENDING_PER_ORG", 2)
+    owner = await api.user()
+    org = await api.org(owner)
+    url = f"/api/v1/orgs/{org['slug']}/invites"
+    statuses = [
+        (
+            await client.post(url, json={"email": f"x{n}@example.com"}, headers=owner["headers"])
+        ).status
+        for n in range(3)
+    ]
+    assert statuses == [201, 201, 429]

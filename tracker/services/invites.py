@@ -15,7 +15,7 @@ from typing import Any
 from tracker.domain.ids import iso, new_id, utcnow
 from tracker.domain.models.base import Page
 from tracker.domain.models.invites import Invite, InviteIn
-from tracker.errors import Conflict, NotFound
+from tracker.errors import Conflict, NotFound, TooManyRequests
 from tracker.services.access import Access
 from tracker.services.changes import Actor, mutate
 from tracker.services.runtime import Core
@@ -24,6 +24,7 @@ from tracker.storage import orgs as org_sql
 from tracker.storage import users as user_sql
 
 INVITE_TTL_DAYS = 7
+MAX_PENDING_PER_ORG = 500  # invitations are system-DB rows an admin creates at will
 
 
 def _to_invite(row: Any) -> Invite:
@@ -39,6 +40,12 @@ async def create_invite(core: Core, access: Access, data: InviteIn) -> Invite:
            "expires_at": iso(now + timedelta(days=INVITE_TTL_DAYS))}  # fmt: skip
 
     def work(conn: sqlite3.Connection) -> None:
+        if len(invite_sql.pending_for_org(conn, org_id, row["created_at"])) >= MAX_PENDING_PER_ORG:
+            raise TooManyRequests(
+                f"this organization has {MAX_PENDING_PER_ORG} pending invitations; "
+                "revoke some or wait for them to be used",
+                retry_after=3600,
+            )
         if user_sql.user_by_email(conn, data.email) is not None:
             raise Conflict("that address already has an account; add it as a member instead")
         if not invite_sql.insert_invite(conn, row):

@@ -37,7 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from tracker.errors import QueryTooExpensive, ServiceUnavailable
+from tracker.errors import (
+    QueryTooExpensive,
+    ServiceUnavailable,
+    StorageFull,
+    StorageUnavailable,
+)
 from tracker.storage.fairness import FairLane
 from tracker.storage.faults import storage_error
 from tracker.storage.files import private_file
@@ -211,6 +216,11 @@ class Database:
             fault = storage_error(exc, self.path)
             if fault is None:
                 raise
+            if isinstance(fault, StorageFull):  # a read is not refused for space: 503
+                fault = StorageUnavailable(
+                    "the disk is full and this database cannot be read right now",
+                    retry_after=fault.retry_after,
+                )
             raise fault from exc
 
     async def _read_expensive(

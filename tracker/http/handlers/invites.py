@@ -29,7 +29,7 @@ ROUTES = [
     Route("POST", INVITES, create_invite, Permission.ORG_INVITE,
           "Invite an email address to the organization (lets it register when "
           "RHYTHM_SIGNUP=invite; it joins with the role on registering)",
-          body=InviteIn, response=Invite, status=201, errors=(409,), tag="members"),
+          body=InviteIn, response=Invite, status=201, errors=(409, 429), tag="members"),
     Route("GET", INVITES, list_invites, Permission.ORG_INVITE,
           "Pending invitations", response=Page[Invite], tag="members"),
     Route("DELETE", INVITES + "/{invite_id}", revoke_invite, Permission.ORG_INVITE,
