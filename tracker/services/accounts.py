@@ -88,6 +88,9 @@ async def register(core: Core, data: RegisterIn, address: str | None = None) -> 
         if invite_only and not invite_sql.pending_for_email(conn, data.email, now):
             raise Forbidden("sign-up needs an invitation on this server")
         if not user_sql.insert_user(conn, row):
+            # Same work as the insert (a row and its email index entry rewritten,
+            # then a durable COMMIT), so the fsync does not tell taken from free.
+            user_sql.rewrite_user_row(conn, data.email)
             return None
         return accept_invites(conn, data.email, row["id"], now)
 
