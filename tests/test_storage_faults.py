@@ -213,3 +213,33 @@ async def test_read_only_tenant_is_503_not_404_and_recovers(
     _remount(folder, "rw")
     assert (await client.get(f"{url}/1", headers=owner["headers"])).status == 200
     assert (await client.post(url, json={"title": "y"}, headers=owner["headers"])).status == 201
+
+
+async def test_read_only_tenant_by_file_modes_is_503_not_404(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """The same fault made with chmod; root ignores file modes, so it needs another user."""
+    if os.geteuid() == 0:
+        pytest.skip("running as root, which ignores file modes (the tmpfs test covers this)")
+    settings = make_settings(tmp_path / "data")
+    client = await aiohttp_client(create_app(settings))
+    api = Api(client)
+    owner = await api.user()
+    org = await api.org(owner)
+    project = await api.project(owner, org)
+    url = issues_url(org, project)
+    await client.close()
+    folder = settings.data_dir / org["id"]
+    for path in folder.iterdir():
+        os.chmod(path, 0o400)
+    os.chmod(folder, 0o500)
+    try:
+        client = await aiohttp_client(create_app(settings))
+        response = await client.post(url, json={"title": "x"}, headers=owner["headers"])
+        assert response.status == 503, await response.text()
+        assert int(response.headers["Retry-After"]) > 0
+    finally:
+        os.chmod(folder, 0o700)
+        for path in folder.iterdir():
+            os.chmod(path, 0o600)
+    assert (await client.post(url, json={"title": "y"}, headers=owner["headers"])).status == 201
