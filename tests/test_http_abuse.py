@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.conftest import Api, make_settings
 from tracker.http.app import create_app
+from tracker.http.keys import CORE
 
 
 async def make_client(aiohttp_client: Any, tmp_path: Path, **settings: Any) -> TestClient:
@@ -77,14 +78,21 @@ async def test_org_creation_is_capped_per_user_even_in_parallel(
     slug = mine["items"][0]["slug"]
     assert (await client.delete(f"/api/v1/orgs/{slug}", headers=owner["headers"])).status in (
         200, 204)  # fmt: skip
-    await api.org(owner)  # an archived org frees its place
+    refused = await client.post("/api/v1/orgs", json={"name": "Again"}, headers=owner["headers"])
+    assert refused.status == 429  # a create/delete loop is not free: archives keep their files
+
+    def age_archive(conn: Any) -> None:
+        conn.execute("UPDATE orgs SET archived_at = '2000-01-01T00:00:00.000Z' "
+                     "WHERE archived_at IS NOT NULL")  # fmt: skip
+
+    await client.app[CORE].system.write(age_archive)
+    await api.org(owner)  # a day after archiving, the place is free again
 
 
 async def test_closed_sign_up_refuses_registration_but_operators_still_create_users(
     aiohttp_client: Any, tmp_path: Path
 ) -> None:
     from tracker.domain.models.accounts import RegisterIn
-    from tracker.http.keys import CORE
     from tracker.services import accounts
 
     client = await make_client(aiohttp_client, tmp_path, signup="closed")
@@ -101,7 +109,6 @@ async def test_invite_only_sign_up_with_an_admins_invitation(
     aiohttp_client: Any, tmp_path: Path
 ) -> None:
     from tracker.domain.models.accounts import RegisterIn
-    from tracker.http.keys import CORE
     from tracker.services import accounts
 
     client = await make_client(aiohttp_client, tmp_path, signup="invite")

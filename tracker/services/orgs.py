@@ -14,11 +14,12 @@ import os
 import shutil
 import sqlite3
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from tracker.domain.cursors import decode_cursor, encode_cursor
-from tracker.domain.ids import new_id, now_iso
+from tracker.domain.ids import iso, new_id, now_iso, utcnow
 from tracker.domain.models.base import Page
 from tracker.domain.models.orgs import ListQuery, Org, OrgIn, OrgPatch
 from tracker.domain.permissions import OrgRole
@@ -33,6 +34,7 @@ from tracker.storage import users as user_sql
 from tracker.storage.files import private_dir
 
 ARCHIVE_DIR = ".archive"
+ARCHIVE_GRACE_SECONDS = 86400  # an archived org counts against its creator's cap this long
 
 
 def to_org(row: Any, role: str | None) -> Org:
@@ -57,10 +59,7 @@ async def create_org(core: Core, principal: Principal, data: OrgIn, actor: Actor
     limit = core.settings.max_orgs_per_user
     if (
         limit
-        and await core.system.read(
-            lambda conn: org_sql.live_orgs_created_by(conn, principal.user_id)
-        )
-        >= limit
+        and await core.system.read(lambda conn: _orgs_counted(conn, principal.user_id)) >= limit
     ):  # checked again in the insert's transaction: parallel creates cannot pass
         raise _too_many_orgs(limit)
     if data.slug is not None and await core.system.read(
@@ -87,6 +86,11 @@ async def create_org(core: Core, principal: Principal, data: OrgIn, actor: Actor
     return to_org(row, "owner")
 
 
+def _orgs_counted(conn: sqlite3.Connection, user_id: str) -> int:
+    since = iso(utcnow() - timedelta(seconds=ARCHIVE_GRACE_SECONDS))
+    return org_sql.orgs_counted_for(conn, user_id, since)
+
+
 def _too_many_orgs(limit: int) -> TooManyRequests:
     return TooManyRequests(
         f"you have created {limit} organizations, the most one user may (RHYTHM_MAX_ORGS_PER_USER)",
@@ -98,7 +102,7 @@ def _insert(
     conn: sqlite3.Connection, org_id: str, data: OrgIn, principal: Principal, limit: int = 0
 ) -> dict[str, Any]:
     """Pick the slug and insert inside one system transaction, so parallel creates never race."""
-    if limit and org_sql.live_orgs_created_by(conn, principal.user_id) >= limit:
+    if limit and _orgs_counted(conn, principal.user_id) >= limit:
         raise _too_many_orgs(limit)
     slug = data.slug or org_sql.free_slug(conn, slugify(data.name))
     row = {"id": org_id, "slug": slug, "name": data.name, "created_by": principal.user_id,
