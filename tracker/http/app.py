@@ -16,7 +16,16 @@ from aiohttp.typedefs import Middleware
 
 from tracker.core import open_core
 from tracker.http.binding import ROUTE_TABLE, RouteTable, bind
-from tracker.http.keys import CORE, HOST_SERVICES, IDENTITY, ORIGIN, SETTINGS, IdentityProvider
+from tracker.http.keys import (
+    CORE,
+    HOST_SERVICES,
+    IDENTITY,
+    LIFECYCLE,
+    ORIGIN,
+    SETTINGS,
+    IdentityProvider,
+    Lifecycle,
+)
 from tracker.http.middlewares import REQUEST_ID, cors, problems
 from tracker.http.routes import all_routes
 from tracker.settings import Settings
@@ -35,6 +44,7 @@ def create_app(
     app[SETTINGS] = settings
     app[IDENTITY] = identity
     app[ORIGIN] = "plugin" if identity is not None else "api"
+    app[LIFECYCLE] = Lifecycle()
     app[HOST_SERVICES] = []  # tracker.plugin.subscribe adds to it before the app starts
     app[ROUTE_TABLE] = RouteTable(tuple(all_routes()))
     for route in app[ROUTE_TABLE].routes:
