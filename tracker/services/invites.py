@@ -17,7 +17,7 @@ from tracker.domain.models.base import Page
 from tracker.domain.models.invites import Invite, InviteIn
 from tracker.errors import Conflict, NotFound, TooManyRequests
 from tracker.services.access import OrgAccess
-from tracker.services.changes import Actor, mutate_org
+from tracker.services.changes import Actor, mutate
 from tracker.services.runtime import Core
 from tracker.storage import invites as invite_sql
 from tracker.storage import orgs as org_sql
@@ -90,4 +90,4 @@ async def log_joins(core: Core, joined: list[dict[str, Any]], user_id: str) -> N
         def record(uow: Any, m: dict[str, Any] = member) -> None:
             uow.record("org_member", m["user_id"], "create", project=None, new=m)
 
-        await mutate_org(core, member["org_id"], actor, record)
+        await mutate(core, member["org_id"], actor, record)
