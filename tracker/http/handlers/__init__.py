@@ -23,6 +23,7 @@ from tracker.http.handlers import (
     stages,
     tags,
     time_entries,
+    watchers,
 )
 
 #: Every module that contributes routes. Add a new resource module here.
@@ -45,4 +46,5 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     fields,
     search,
     saved_searches,
+    watchers,
 )
