@@ -77,16 +77,17 @@ class Notice:
 
 def notice_of(group: Group) -> Notice | None:
     """The notice of an issue group; None for groups nobody is told about."""
-    if group.issue is None:
+    issue = group.issue
+    if issue is None:
         return None
     kept = tuple(c for c in group.changes if c.field not in QUIET_FIELDS)
     if not kept:
         return None
-    group = Group(group.project, group.issue, kept)
+    group = Group(group.project, issue, kept)
     first = kept[0]
     summary = {"event": event_name(group), "changes": [trim(c) for c in changes_of(group)]}
     return Notice(
-        issue=group.issue,
+        issue=issue,
         project=group.project,
         seq=group.seq,
         at=first.at,
@@ -241,8 +242,8 @@ def _describe_change(
         return f"{who} edited a comment: {_excerpt(new)}"
     if name == "assignees":
         if new is not None:
-            return None if created else f"{who} assigned {names.get(new, new)}"
-        return f"{who} unassigned {names.get(old, old)}"
+            return None if created else f"{who} assigned {_value(new, names)}"
+        return f"{who} unassigned {_value(old, names)}"
     if name == "tags":
         return (
             None

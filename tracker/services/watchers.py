@@ -30,7 +30,7 @@ def _watch(reasons: list[str], choice: bool | None) -> Watch:
     watching = bool(implicit) if choice is None else choice
     return Watch(
         watching=watching,
-        reasons=[*implicit, "watching"] if choice else implicit,  # type: ignore[list-item]
+        reasons=[*implicit, "watching"] if choice else implicit,
         choice=None if choice is None else ("watch" if choice else "unwatch"),
     )
 
@@ -97,7 +97,7 @@ async def list_watchers(core: Core, access: ProjectAccess, number: int) -> Page[
             id=u,
             email=by_id[u]["email"],
             display_name=by_id[u]["display_name"],
-            reasons=found[u],  # type: ignore[arg-type]
+            reasons=found[u],
         )
         for u in ids
         if u in by_id

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tracker.storage.changes import cursor_of, head
+from tracker.storage.rows import first_row
 
 
 def add_event(
@@ -88,13 +89,15 @@ def backlog(conn: sqlite3.Connection, consumer: str) -> tuple[bool, str | None]:
 
 def issue_brief(conn: sqlite3.Connection, issue_id: str) -> sqlite3.Row | None:
     """Key pieces of an issue for an email (deleted issues too: a deletion is news)."""
-    return conn.execute(
-        """
+    return first_row(
+        conn.execute(
+            """
         SELECT i.id, i.number, i.title, p.key AS project_key, p.id AS project_id
         FROM issues i JOIN projects p ON p.id = i.project_id WHERE i.id = ?
         """,
-        (issue_id,),
-    ).fetchone()
+            (issue_id,),
+        )
+    )
 
 
 # --- system database ---------------------------------------------------------------------
