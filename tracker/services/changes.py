@@ -112,13 +112,6 @@ async def mutate(core: Core, access: OrgAccess, actor: Actor, work: Callable[[Un
     return await mutate_org(core, access.org.id, actor, work)
 
 
-async def read_org(core: Core, org_id: str, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """A read of an org known by id, for the same background consumers as `mutate_org`
-    (everything serving a person reads through `access.read` with their access)."""
-    async with core.tenants.lease(org_id) as db:
-        return await db.read(fn)
-
-
 async def mutate_org(core: Core, org_id: str, actor: Actor, work: Callable[[UnitOfWork], T]) -> T:
     """`mutate` for work that acts on an org known by id with no person's access to
     check: background consumers of the change feed (their actor is the system or a

@@ -18,7 +18,7 @@ import contextlib
 import logging
 
 from tracker.outbound.mail import Mailer, parse_smtp_url
-from tracker.services.changes import read_org
+from tracker.services.access import read_org
 from tracker.services.feed import FeedPage
 from tracker.services.feed_consumer import FeedConsumer
 from tracker.services.notify_queue import CONSUMER, handle_page

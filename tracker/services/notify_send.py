@@ -24,7 +24,8 @@ from tracker.domain.notifications import Mail, QueuedNotice, compose
 from tracker.domain.permissions import OrgRole
 from tracker.outbound.mail import Mailer, MailRefused
 from tracker.services import notify_links
-from tracker.services.changes import UnitOfWork, mutate_org, read_org
+from tracker.services.access import read_org
+from tracker.services.changes import UnitOfWork, mutate_org
 from tracker.services.feed import Visibility, visibility_in
 from tracker.services.notify_queue import SYSTEM
 from tracker.services.runtime import Core
