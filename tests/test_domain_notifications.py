@@ -157,3 +157,77 @@ def test_link_tokens_are_signed_per_purpose() -> None:
     assert codec.verify_signed("unsubscribe", "user-2" + token[6:]) is None
     assert codec.verify_signed("unsubscribe", "garbage") is None
     assert TokenCodec("t" * 40).verify_signed("unsubscribe", token) is None
+
+
+async def test_the_mailer_logs_in_and_delivers_to_a_real_smtp_server() -> None:
+    """aiosmtplib against aiosmtpd on 127.0.0.1 with AUTH (plain TCP here: the test
+    server allows auth without TLS; production should use smtps or starttls=required)."""
+    import asyncio
+    from email.message import EmailMessage
+
+    from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+    from tests.notify_world import Inbox
+    from tracker.outbound.mail import Mailer, MailRefused
+
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server: object, session: object, envelope: object, mechanism: str,
+                      data: object) -> AuthResult:  # fmt: skip
+        assert isinstance(data, LoginPassword)
+        logins.append((data.login, data.password))
+        return AuthResult(success=data.password == b"s3:cret")
+
+    inbox = Inbox()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(inbox, authenticator=authenticator, auth_require_tls=False),
+        "127.0.0.1", 0,
+    )  # fmt: skip
+    port = server.sockets[0].getsockname()[1]
+    try:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "r@example.com", "a@example.com", "Hi"
+        message.set_content("hello")
+        url = f"smtp://bot%40example.com:s3%3Acret@127.0.0.1:{port}"
+        await Mailer(parse_smtp_url(url)).send(message)
+        assert logins == [(b"bot@example.com", b"s3:cret")]
+        assert [m["Subject"] for m in inbox.messages] == ["Hi"]
+        wrong = parse_smtp_url(f"smtp://bot:nope@127.0.0.1:{port}")
+        with pytest.raises(Exception) as refused:
+            await Mailer(wrong).send(message)
+        assert not isinstance(refused.value, MailRefused)  # kept and retried, never dropped
+        assert len(inbox.messages) == 1
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_refused_recipient_is_a_mail_refused() -> None:
+    """A 550 at RCPT is final for that message (the sender drops it); nothing delivered."""
+    import asyncio
+    from email.message import EmailMessage
+
+    from aiosmtpd.smtp import SMTP
+
+    from tests.notify_world import Inbox
+    from tracker.outbound.mail import Mailer, MailRefused
+
+    class Picky(Inbox):
+        async def handle_RCPT(self, server: object, session: object, envelope: object,
+                              address: str, options: list[str]) -> str:  # fmt: skip
+            return "550 no such user"
+
+    inbox = Picky()
+    server = await asyncio.get_running_loop().create_server(lambda: SMTP(inbox), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "r@example.com", "x@example.com", "?"
+        message.set_content("hello")
+        with pytest.raises(MailRefused):
+            await Mailer(parse_smtp_url(f"smtp://127.0.0.1:{port}")).send(message)
+        assert inbox.messages == []
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -42,9 +42,15 @@ async def smtp() -> AsyncIterator[tuple[int, Inbox]]:
 
 
 @pytest.fixture
-async def rhythm(tmp_path: Path, smtp: tuple[int, Inbox]) -> AsyncIterator[Rhythm]:
+def window() -> float:
+    """RHYTHM_NOTIFY_BATCH_SECONDS of the `rhythm` server (a test overrides it by parameter)."""
+    return 1.0
+
+
+@pytest.fixture
+async def rhythm(tmp_path: Path, smtp: tuple[int, Inbox], window: float) -> AsyncIterator[Rhythm]:
     port, _ = smtp
-    server = await start_rhythm(notify_settings(tmp_path / "data", port))
+    server = await start_rhythm(notify_settings(tmp_path / "data", port, window=window))
     yield server
     await server.client.close()
 
@@ -125,6 +131,7 @@ async def test_ten_quick_edits_make_one_email_to_the_watcher_and_none_to_the_edi
     assert second["Message-ID"] != message["Message-ID"]
 
 
+@pytest.mark.parametrize("window", [2.5])  # room to remove Ann while her window is open
 async def test_after_losing_access_nothing_more_arrives_even_when_already_queued(
     rhythm: Rhythm, inbox: Inbox
 ) -> None:
@@ -236,7 +243,7 @@ async def test_being_assigned_notifies_the_assignee(rhythm: Rhythm, inbox: Inbox
 
 async def test_a_restart_mid_queue_sends_once(tmp_path: Path, smtp: tuple[int, Inbox]) -> None:
     port, inbox = smtp
-    settings = notify_settings(tmp_path / "data", port, window=2.0)
+    settings = notify_settings(tmp_path / "data", port, window=3.0)
     first = await start_rhythm(settings)
     team = await make_team(first)
     issue = await team.call("POST", "/issues", team.ann, json={"title": "Crashy"})
