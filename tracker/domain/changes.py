@@ -33,6 +33,7 @@ class Entity(StrEnum):
     SPRINT = "sprint"
     CUSTOM_FIELD = "custom_field"
     ISSUE_WATCHER = "issue_watcher"  # a person's explicit watch/unwatch choice
+    ATTACHMENT = "attachment"
 
 
 class Op(StrEnum):

@@ -1,2 +1,0 @@
--- Reserved for the signup/invites branch (system 0004); this placeholder keeps the
--- numbering gapless on the notify branch and is replaced by the real file at merge.
