@@ -90,6 +90,7 @@ def test_describe_says_what_happened_in_words() -> None:
             {"field": "tags", "old": "ui", "new": None},
             {"field": "comment", "old": None, "new": {"body": "Looks\n good"}},
             {"field": "due_date", "old": None, "new": "2026-02-01"},
+            {"field": "attachment", "old": None, "new": {"filename": "crash.log"}},
         ],
     }
     assert describe(QueuedNotice(1, AT, "bob", summary), names) == [
@@ -98,6 +99,7 @@ def test_describe_says_what_happened_in_words() -> None:
         "Bob removed tag ui",
         "Bob commented: Looks good",
         "Bob changed due_date: (none) → 2026-02-01",
+        "Bob attached crash.log",
     ]
     created = {"event": "issue.created", "changes": [{"field": "assignees", "new": "ann"}]}
     assert describe(QueuedNotice(1, AT, None, created), names) == ["Rhythm created the issue"]

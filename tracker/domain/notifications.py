@@ -252,6 +252,10 @@ def _describe_change(
         )
     if name == "relation":
         return f"{who} {'added' if old is None else 'removed'} a relation"
+    if name == "attachment":
+        if isinstance(new, dict):
+            return f"{who} attached {new.get('filename') or 'a file'}"
+        return f"{who} removed an attachment"
     if name == "time_entry":
         return f"{who} logged time" if old is None else f"{who} removed logged time"
     if name == "description":
