@@ -154,6 +154,16 @@ async def test_after_losing_access_nothing_more_arrives_even_when_already_queued
     assert await queue_size(rhythm, team) == 0
 
 
+async def test_a_deleted_org_is_forgotten_by_the_sender(rhythm: Rhythm, inbox: Inbox) -> None:
+    team = await make_team(rhythm)
+    issue = await team.call("POST", "/issues", team.ann, json={"title": "Gone soon"})
+    await team.call("PATCH", f"/issues/{issue['number']}", team.bob, json={"priority": "major"})
+    await rhythm.queued()
+    await rhythm.call("DELETE", f"{ORGS}/{team.org['slug']}", team.olga)  # archived
+    await rhythm.settled()  # returns: no retry loop on a tenant that left
+    assert inbox.messages == []
+
+
 async def test_a_mention_notifies_the_member_named(rhythm: Rhythm, inbox: Inbox) -> None:
     team = await make_team(rhythm)
     issue = await team.call("POST", "/issues", team.ann, json={"title": "Broken build"})

@@ -103,23 +103,26 @@ class NotificationSender:
                 self._busy = False
 
     async def send_due(self, org_id: str) -> None:
-        """Send (or drop) every closed window of the org, then wait for the next one."""
+        """Send (or drop) every closed window of the org, then wait for the next one.
+        A deleted (archived) org is forgotten: its queue went to the archive with it."""
+        slug = await self.core.system.read(lambda conn: notify_sql.live_org_slug(conn, org_id))
+        if slug is None:
+            return
         closed_before = iso(utcnow() - self.window)
         groups = await read_org(
             self.core, org_id, lambda conn: notify_sql.due_groups(conn, closed_before)
         )
         if groups:
-            await self._send_groups(org_id, groups)
+            await self._send_groups(org_id, slug, groups)
         oldest = await read_org(self.core, org_id, notify_sql.oldest_pending)
         if oldest is not None:
             self.schedule(org_id, oldest)
 
-    async def _send_groups(self, org_id: str, groups: list[tuple[str, str]]) -> None:
+    async def _send_groups(self, org_id: str, slug: str, groups: list[tuple[str, str]]) -> None:
         core = self.core
         people = sorted({recipient for recipient, _ in groups})
         rows = await core.system.read(lambda conn: notify_sql.recipients(conn, org_id, people))
-        slug = await core.system.read(lambda conn: notify_sql.org_slug(conn, org_id))
-        wanted = {r["id"]: r for r in rows if r["notify_email"] and r["role"] is not None and slug}
+        wanted = {r["id"]: r for r in rows if r["notify_email"] and r["role"] is not None}
         seen = await read_org(core, org_id, lambda conn: _visibility(conn, wanted))
         for recipient, issue_id in groups:
             items, issue = await read_org(core, org_id, partial(_group, recipient, issue_id))
@@ -129,7 +132,6 @@ class NotificationSender:
             if (
                 person is not None
                 and issue is not None
-                and slug is not None
                 and seen[recipient].allows(issue["project_id"])
             ):
                 await self._mail(slug, person, issue, items)

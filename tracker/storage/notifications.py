@@ -144,9 +144,12 @@ def members_named(
     return [(r[0], r[1]) for r in rows]
 
 
-def org_slug(system: sqlite3.Connection, org_id: str) -> str | None:
-    row = system.execute("SELECT slug FROM orgs WHERE id = ?", (org_id,)).fetchone()
-    return None if row is None else row[0]
+def live_org_slug(system: sqlite3.Connection, org_id: str) -> str | None:
+    """SYSTEM: the org's slug, None once it is deleted (archived) or unknown."""
+    row = system.execute(
+        "SELECT slug FROM orgs WHERE id = ? AND archived_at IS NULL", (org_id,)
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 def set_email_opt_in(system: sqlite3.Connection, user_id: str, on: bool, at: str) -> None:
