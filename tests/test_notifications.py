@@ -8,7 +8,11 @@ about a second for a window to close.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import signal
+import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -278,6 +282,51 @@ async def test_a_restart_mid_queue_sends_once(tmp_path: Path, smtp: tuple[int, I
         assert await queue_size(second, team) == 0
     finally:
         await second.client.close()
+
+
+@pytest.mark.parametrize("hook", ["queued", "before_queue"])
+async def test_a_server_killed_mid_queue_sends_each_change_once_after_restart(
+    tmp_path: Path, smtp: tuple[int, Inbox], hook: str
+) -> None:
+    """SIGKILL with the queue committed (window open), or inside the consumer's own
+    transaction: after a restart Ann gets one email listing each of Bob's changes once."""
+    port, inbox = smtp
+    data, out = tmp_path / "data", tmp_path / "ids.json"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.notify_crash_child", str(data), str(port), hook, str(out),
+        cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    assert await asyncio.wait_for(child.wait(), 120) == -signal.SIGKILL
+    assert inbox.messages == []
+    ids = json.loads(out.read_text())
+    conn = sqlite3.connect(f"file:{data / ids['org'] / 'tracker.db'}?mode=ro", uri=True)
+    try:
+        (pending,) = conn.execute("SELECT count(*) FROM notify_pending").fetchone()
+        (cursor,) = conn.execute(
+            "SELECT seq FROM consumer_cursors WHERE name = 'notifications'"
+        ).fetchone()
+        (head,) = conn.execute("SELECT max(seq) FROM changes").fetchone()
+    finally:
+        conn.close()
+    if hook == "queued":
+        assert (pending, cursor) == (3, head)  # all queued, the window still open
+    else:
+        assert pending == 0 and cursor < head  # the consumer's unit never committed
+    restarted = await start_rhythm(notify_settings(data, port, window=2.0))
+    try:
+        await restarted.queued()
+        await restarted.settled()
+        core = restarted.client.app[CORE]
+        async with core.tenants.lease(ids["org"]) as db:
+            edits = await db.read(lambda c: c.execute(
+                "SELECT count(*) FROM changes WHERE entity = 'issue' AND field = 'priority'"
+            ).fetchone()[0])  # fmt: skip
+        assert edits >= 1
+        (message,) = inbox.messages
+        assert message["To"] == "ann@example.com"
+        assert body_text(message).count("bob changed priority") == edits
+    finally:
+        await restarted.client.close()
 
 
 async def test_watchers_list_and_the_watch_rows_are_change_logged(
