@@ -168,6 +168,22 @@ async def test_a_deleted_org_is_forgotten_by_the_sender(rhythm: Rhythm, inbox: I
     assert inbox.messages == []
 
 
+async def test_a_bulk_import_notifies_nobody(rhythm: Rhythm, inbox: Inbox) -> None:
+    team = await make_team(rhythm)
+    records = [{"title": f"Old {i}", "reporter": "ann@example.com"} for i in range(25)]
+    body = "".join(json.dumps(r) + "\n" for r in records).encode()
+    response = await rhythm.client.post(
+        team.url("/issues/import"), data=body,
+        headers={**team.olga["headers"], "Content-Type": "application/x-ndjson"},
+    )  # fmt: skip
+    assert response.status == 200, await response.text()
+    await rhythm.settled()
+    assert inbox.messages == []  # not 25 emails "olga created the issue" to Ann
+    await team.call("PATCH", "/issues/3", team.bob, json={"priority": "major"})
+    await rhythm.settled()
+    assert [m["Subject"] for m in inbox.to("ann@example.com")] == ["[WEB-3] Old 2"]
+
+
 async def test_a_mention_notifies_the_member_named(rhythm: Rhythm, inbox: Inbox) -> None:
     team = await make_team(rhythm)
     issue = await team.call("POST", "/issues", team.ann, json={"title": "Broken build"})

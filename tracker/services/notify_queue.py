@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from tracker.domain.changes import Actor, Origin
+from tracker.domain.changes import Actor, ChangeBatch, Entity, Op, Origin
 from tracker.domain.events import groups_of
 from tracker.domain.ids import iso, utcnow
 from tracker.domain.notifications import Notice, notice_of
@@ -33,6 +33,10 @@ CONSUMER = "notifications"
 #: notifications off, or was down for days, does not flood inboxes with history).
 MAX_AGE = timedelta(days=1)
 
+#: A batch that creates more issues than this is a bulk import: it notifies nobody
+#: (an import from another tracker would otherwise mail every reporter per issue).
+BULK_CREATES = 20
+
 SYSTEM = Actor(None, Origin.SYSTEM)
 
 
@@ -42,10 +46,20 @@ def notices_of(page: FeedPage) -> list[Notice]:
     return [
         notice
         for batch in page.batches
-        if batch.changes and batch.changes[0].at >= cutoff
+        if batch.changes and batch.changes[0].at >= cutoff and not _bulk_import(batch)
         for group in groups_of(batch.changes)
         if (notice := notice_of(group)) is not None
     ]
+
+
+def _bulk_import(batch: ChangeBatch) -> bool:
+    creates = 0
+    for change in batch.changes:
+        if change.entity == Entity.ISSUE and change.op == Op.CREATE:
+            creates += 1
+            if creates > BULK_CREATES:
+                return True
+    return False
 
 
 async def handle_page(
