@@ -17,6 +17,9 @@ from tracker.core import close_core, open_core
 from tracker.http.keys import CORE, IDENTITY, ORIGIN, SETTINGS, IdentityProvider
 from tracker.http.middlewares import REQUEST_ID, cors, problems
 from tracker.http.routes import all_routes, bind
+from tracker.http.ws import HUB
+from tracker.http.ws import install as install_sockets
+from tracker.services.hub import Hub
 from tracker.settings import Settings
 
 access_log = logging.getLogger("tracker.access")
@@ -37,10 +40,18 @@ def create_app(
     app[ORIGIN] = "plugin" if identity is not None else "api"
     for route in all_routes():
         app.router.add_route(route.method, route.full_path, bind(route))
+    install_sockets(app)
 
     async def core_context(app: web.Application) -> AsyncIterator[None]:
         app[CORE] = await open_core(settings, exclusive=exclusive)
+        # -- the WebSocket hub: a background service of the core. Until open_core
+        # starts background services itself, it is started and stopped here.
+        hub = Hub(app[CORE])
+        await hub.start()
+        app[HUB] = hub
+        # --
         yield
+        await hub.stop()
         await close_core(app[CORE])
 
     app.cleanup_ctx.append(core_context)
