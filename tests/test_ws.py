@@ -374,3 +374,59 @@ async def test_a_member_added_to_a_private_project_sees_it_with_star(world: Worl
     while (event := await sock.next("event"))["event"] != "issue.created":
         pass  # member.added of SEC first
     assert event["issue"]["id"] == body["id"]
+
+
+async def test_a_client_that_never_reads_is_closed_4008_and_stalls_no_one(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    from tracker.http.app import create_app
+
+    settings = make_settings(tmp_path / "slow", ws_queue_frames=50, ws_queue_bytes=4 * 1024 * 1024)
+    client = await aiohttp_client(create_app(settings))
+    world = await make_world(Api(client), client)
+    issue = await world.create()
+    texts = ["a" * 90_000, "b" * 90_000]  # every event frame carries ~180 KB (old + new)
+
+    async def patches(n: int) -> float:
+        started = time.perf_counter()
+        for i in range(n):
+            status, _ = await world.call("PATCH", world.url(f"/issues/{issue['number']}"),
+                                         json={"description": texts[i % 2]})  # fmt: skip
+            assert status == 200
+        return n / (time.perf_counter() - started)
+
+    fast = await joined(world, world.developer)
+    received: list[int] = []
+
+    async def read_fast() -> None:
+        while True:
+            received.append((await fast.next("event", timeout=30))["seq"])
+
+    reader = asyncio.create_task(read_fast())
+    second = await joined(world, world.reporter)
+    second_reader = asyncio.create_task(second.events(10**9, timeout=60))
+    healthy = await patches(20)  # the writer's rate with two healthy readers
+    second_reader.cancel()
+    await second.ws.close()
+    slow = await connect(client, ws_path(world), world.viewer)  # never reads
+    await slow.ws.send_str('{"type":"subscribe","project":"WEB"}')
+    hub = client.app[HUB]
+    while hub.open_connections != 2:
+        await asyncio.sleep(0.01)
+    rates, sent = [], 20
+    while hub.open_connections == 2 and sent < 400:
+        rates.append(await patches(20))
+        sent += 20
+    assert hub.open_connections == 1, "the slow client was never closed"
+    rates.append(await patches(20))
+    sent += 20
+    # The publisher never waits on a socket: the writer keeps its pace (loose bound: the
+    # clients share this process and the box is shared; bench/cases_ws.py measures it).
+    assert sorted(rates)[len(rates) // 2] > healthy * 0.3, (healthy, rates)
+    final = await head(world)
+    while not received or received[-1] < final:
+        await asyncio.sleep(0.02)
+    reader.cancel()
+    assert len(received) == sent  # the healthy client got every event, once
+    code, reason = await slow.closed(timeout=10)
+    assert code == 4008 and "since" in reason
