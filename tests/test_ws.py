@@ -14,7 +14,8 @@ from tests.conftest import Api, make_settings
 from tests.issues_world import World, join, make_world
 from tests.ws_world import connect, expected_events, head, joined, ws_path
 from tracker.http.keys import CORE
-from tracker.http.ws import HUB, SESSION_COOKIE
+from tracker.http.ws import SESSION_COOKIE
+from tracker.http.ws import hub_of as app_hub
 from tracker.services import hub as hub_module
 from tracker.settings import Settings
 
@@ -33,7 +34,7 @@ async def world(api: Api, client: TestClient) -> World:
 
 
 def hub_of(world: World) -> Any:
-    return world.client.app[HUB]
+    return app_hub(world.client.app)
 
 
 # -- delivery ---------------------------------------------------------------------------
@@ -356,7 +357,7 @@ async def test_a_peer_that_stops_answering_pings_is_dropped(
     world = await make_world(api, client)
     ws = await client.ws_connect(ws_path(world), headers=world.viewer["headers"], autoping=False)
     started = time.monotonic()
-    hub = client.app[HUB]
+    hub = app_hub(client.app)
     while hub.open_connections and time.monotonic() - started < 3:
         await asyncio.sleep(0.05)
     assert hub.open_connections == 0
@@ -410,7 +411,7 @@ async def test_a_client_that_never_reads_is_closed_4008_and_stalls_no_one(
     await second.ws.close()
     slow = await connect(client, ws_path(world), world.viewer)  # never reads
     await slow.ws.send_str('{"type":"subscribe","project":"WEB"}')
-    hub = client.app[HUB]
+    hub = app_hub(client.app)
     while hub.open_connections != 2:
         await asyncio.sleep(0.01)
     rates, sent = [], 20

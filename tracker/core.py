@@ -3,19 +3,26 @@
 The HTTP app, the CLI and plugin mode all open the same Core; none of them
 builds these parts on its own. (The Core record itself is defined in the
 services layer, which receives it; this module only assembles and closes it.)
+`open_core` is an async context manager: one AsyncExitStack owns the lock, the
+databases and the background services, so they unwind in the right order.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from tracker.auth.passwords import PasswordHasher
 from tracker.auth.throttle import LoginThrottle
 from tracker.auth.tokens import TokenCodec, ensure_secret
 from tracker.errors import DataDirError
+from tracker.services.background import BackgroundService
 from tracker.services.events import EventBus
+from tracker.services.hub import Hub
+from tracker.services.member_log import replay_member_log
 from tracker.services.runtime import Core
 from tracker.settings import Settings
 from tracker.storage.database import Database
@@ -53,25 +60,60 @@ def log_sqlite_version() -> None:
         log.info("SQLite %s", sqlite3.sqlite_version)
 
 
-async def open_core(settings: Settings, *, exclusive: bool = True) -> Core:
-    """Open the system DB (migrating it), the tenant pool and auth; lock the data dir."""
+#: Builds one background service for a core (it receives the core it serves).
+ServiceFactory = Callable[[Core], BackgroundService]
+
+#: The core's own background services, in start order (stopped in reverse).
+#: A feature that needs background work appends its factory here.
+CORE_SERVICES: tuple[ServiceFactory, ...] = (Hub,)
+
+
+@contextlib.asynccontextmanager
+async def open_core(
+    settings: Settings,
+    *,
+    exclusive: bool = True,
+    background: bool = True,
+    services: Sequence[ServiceFactory] = (),
+) -> AsyncIterator[Core]:
+    """Open the system DB (migrating it), the tenant pool and auth; lock the data dir.
+
+    `async with open_core(settings) as core:` -- on exit (also on an error in the
+    block) background services stop newest first, then queued units finish and
+    every database is checkpointed and closed, then the lock is released.
+    `background=False` starts no background service (CLI, most tests);
+    `services` adds factories after `CORE_SERVICES` (plugin hosts, tests).
+    """
     prepare_data_dir(settings)
     log_sqlite_version()
     ensure_fd_budget(settings.max_open_tenants)
-    lock = DataDirLock(settings.data_dir) if exclusive else None
-    if lock:
-        lock.acquire()
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        lock = DataDirLock(settings.data_dir) if exclusive else None
+        if lock:
+            lock.acquire()
+            stack.callback(lock.release)
         system = await Database.open(
             settings.system_db_path, create=True, synchronous="FULL", name="system"
         )
+        stack.push_async_callback(system.close)
         await system.read(lambda conn: apply_migrations(conn, "system"))
-    except BaseException:
-        if lock:
-            lock.release()
-        raise
+        core = _assemble(settings, system, lock)
+        stack.callback(core.passwords.close)
+        stack.push_async_callback(core.tenants.close_all)
+        core.events.subscribe(core.access_cache.on_batch)
+        for factory in (*CORE_SERVICES, *services):
+            core.background.add(factory(core))
+        stack.push_async_callback(core.background.stop)  # whatever runs stops first
+        if background:
+            await core.background.start()
+        # after the services start, so their subscribers see the replayed batches
+        await replay_member_log(core)
+        yield core
+
+
+def _assemble(settings: Settings, system: Database, lock: DataDirLock | None) -> Core:
     secret = ensure_secret(settings.data_dir, settings.jwt_secret)
-    core = Core(
+    return Core(
         settings=settings,
         system=system,
         tenants=TenantPool(
@@ -97,16 +139,3 @@ async def open_core(settings: Settings, *, exclusive: bool = True) -> Core:
         ),
         lock=lock,
     )
-    core.events.subscribe(core.access_cache.on_batch)
-    return core
-
-
-async def close_core(core: Core) -> None:
-    """Finish queued units, checkpoint and close every database, release the lock."""
-    try:
-        await core.tenants.close_all()
-        await core.system.close()
-        core.passwords.close()
-    finally:
-        if core.lock:
-            core.lock.release()

@@ -27,12 +27,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from tracker.domain.permissions import Permission, decide
-from tracker.errors import RhythmError
+from tracker.domain.permissions import Permission
+from tracker.errors import RhythmError, ServiceUnavailable
+from tracker.http.binding import API_PREFIX
 from tracker.http.keys import CORE, IDENTITY, SETTINGS
-from tracker.http.routes import API_PREFIX
 from tracker.services import accounts
-from tracker.services.access import OrgRef, resolve_org
+from tracker.services.access import OrgAccess, authorize_org
 from tracker.services.hub import (
     FORBIDDEN,
     GOING_AWAY,
@@ -54,10 +54,15 @@ SESSION_COOKIE = "rhythm_session"
 CLOSE_TIMEOUT = 5.0
 #: Longest wait for queued frames to go out before a flushing close.
 FLUSH_TIMEOUT = 5.0
+#: Who may open the org's socket: any org member (what each sees is decided per project).
+SOCKET_PERMISSION = Permission.ORG_READ
 #: Query parameters that look like credentials: refused, never read (they land in logs).
 _QUERY_TOKENS = ("token", "access_token", "auth", "jwt")
 
-HUB = web.AppKey("hub", Hub)
+
+def hub_of(app: web.Application) -> Hub | None:
+    """The core's running hub (a background service registered in tracker/core.py)."""
+    return next((s for s in app[CORE].background.running if isinstance(s, Hub)), None)
 
 
 @dataclass(frozen=True)
@@ -110,8 +115,11 @@ async def socket_endpoint(request: web.Request) -> web.StreamResponse:
     )
     if not ws.can_prepare(request).ok:
         raise web.HTTPUpgradeRequired(reason="WebSocket upgrade required")
+    hub = hub_of(request.app)
+    if hub is None:  # a core opened without its background services
+        raise ServiceUnavailable("real-time events are not running")
     await ws.prepare(request)
-    session = Session(request, ws)
+    session = Session(request, ws, hub)
     try:
         await session.run()
     except Refused as refused:
@@ -125,11 +133,11 @@ async def socket_endpoint(request: web.Request) -> web.StreamResponse:
 class Session:
     """One socket from upgrade to close."""
 
-    def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+    def __init__(self, request: web.Request, ws: web.WebSocketResponse, hub: Hub) -> None:
         self.request = request
         self.ws = ws
         self.core: Core = request.app[CORE]
-        self.hub: Hub = request.app[HUB]
+        self.hub = hub
         self.settings = request.app[SETTINGS]
         self.user_id: str | None = None
         self.conn: Connection | None = None
@@ -149,11 +157,11 @@ class Session:
         if self.user_id is None:
             await self._await_auth_frame()
         assert self.user_id is not None
-        org = await self._org()
+        access = await self._org()
         if self.hub.connections_of(self.user_id) >= self.hub.max_per_user:
             raise Refused(RATE_LIMITED, "too many connections for this user")
         try:
-            conn, head = await self.hub.connect(self.user_id, org)
+            conn, head = await self.hub.connect(access)
         except RhythmError:
             raise Refused(NOT_FOUND, "organization not found") from None
         self.conn = conn
@@ -276,17 +284,14 @@ class Session:
             raise Refused(UNAUTHENTICATED, "auth frame needs a token")
         await self._accept_token(token)
 
-    async def _org(self) -> OrgRef:
+    async def _org(self) -> OrgAccess:
         """The org in the URL, if the person is a member (4404 otherwise, no difference)."""
-        assert self.user_id is not None
         try:
-            org = await resolve_org(self.core, self.request.match_info["org"], self.user_id)
-            decide(Permission.ORG_READ, org_role=org.role)
+            return await authorize_org(
+                self.core, SOCKET_PERMISSION, self.user_id, self.request.match_info["org"]
+            )
         except RhythmError:
             raise Refused(NOT_FOUND, "organization not found") from None
-        if org.role is None:
-            raise Refused(NOT_FOUND, "organization not found")
-        return org
 
     # -- client frames ---------------------------------------------------------------
 
@@ -361,7 +366,7 @@ def _since_ok(value: Any) -> bool:
 
 SOCKET_ROUTES: tuple[SocketRoute, ...] = (
     SocketRoute(
-        "/orgs/{org}/ws", socket_endpoint, Permission.ORG_READ,
+        "/orgs/{org}/ws", socket_endpoint, SOCKET_PERMISSION,
         "Real-time events of the org's projects (SPEC §7)",
     ),
 )  # fmt: skip
@@ -374,7 +379,8 @@ def install(app: web.Application) -> None:
         app.router.add_route("GET", route.full_path, route.handler)
 
     async def on_shutdown(app: web.Application) -> None:
-        if HUB in app:
-            await app[HUB].shutdown()
+        hub = hub_of(app) if CORE in app else None
+        if hub is not None:
+            await hub.shutdown()
 
     app.on_shutdown.append(on_shutdown)

@@ -34,7 +34,7 @@ from typing import Any
 
 from tracker.domain.changes import ACCESS_ENTITIES, ChangeBatch, Entity, Op
 from tracker.services import feed
-from tracker.services.access import OrgRef, resolve_project
+from tracker.services.access import OrgAccess, read, resolve_project
 from tracker.services.event_objects import Event, render
 from tracker.services.runtime import Core
 from tracker.storage import changes as change_sql
@@ -87,10 +87,12 @@ class Subscription:
 class Connection:
     """One socket's state in the hub: who, which org, its subscriptions and its queue."""
 
-    def __init__(self, hub: Hub, user_id: str, org: OrgRef, limits: Limits) -> None:
+    def __init__(self, hub: Hub, access: OrgAccess, limits: Limits) -> None:
+        assert access.user_id is not None
         self.hub = hub
-        self.user_id = user_id
-        self.org = org
+        self.access = access
+        self.user_id: str = access.user_id
+        self.org = access.org
         self.limits = limits
         self.subs: dict[str, Subscription] = {}  # project id or "*" -> subscription
         self.visible: frozenset[str] = frozenset()
@@ -248,14 +250,14 @@ class Hub:
     def open_connections(self) -> int:
         return len(self._all)
 
-    async def connect(self, user_id: str, org: OrgRef) -> tuple[Connection, int]:
-        """Register a socket of `user_id` in `org`; returns it and the org's head."""
-        conn = Connection(self, user_id, org, self.limits)
+    async def connect(self, access: OrgAccess) -> tuple[Connection, int]:
+        """Register a socket of a person in an org; returns it and the org's head."""
+        conn = Connection(self, access, self.limits)
         self._all.add(conn)
-        self._per_user[user_id] += 1
-        self._rooms.setdefault(org.id, _Room(org.id)).connections.add(conn)
+        self._per_user[conn.user_id] += 1
+        self._rooms.setdefault(access.org.id, _Room(access.org.id)).connections.add(conn)
         try:
-            head, visible = await self._visibility(org.id, user_id)
+            head, visible = await self._visibility(access)
         except BaseException:
             self.forget(conn)
             raise
@@ -275,11 +277,13 @@ class Hub:
             if not room.connections and not room.pending and room.pump is None:
                 del self._rooms[room.org_id]
 
-    async def _visibility(self, org_id: str, user_id: str) -> tuple[int, dict[str, str] | None]:
+    async def _visibility(self, access: OrgAccess) -> tuple[int, dict[str, str] | None]:
         """(head, {visible project id: key}), or None visibility when not an org member."""
-        role = await feed.org_role_of(self.core, org_id, user_id)
+        user_id = access.user_id
+        assert user_id is not None
+        role = await feed.org_role_of(self.core, access.org.id, user_id)
 
-        def read(conn: sqlite3.Connection) -> tuple[int, dict[str, str] | None]:
+        def see(conn: sqlite3.Connection) -> tuple[int, dict[str, str] | None]:
             head = change_sql.head(conn)
             if role is None:
                 return head, None
@@ -287,8 +291,7 @@ class Hub:
             ids = sorted(seen.projects or ())
             return head, summary_sql.project_keys(conn, ids)
 
-        async with self.core.tenants.lease(org_id) as db:
-            return await db.read(read)
+        return await read(self.core, access, see)
 
     # -- subscriptions ---------------------------------------------------------------
 
@@ -432,8 +435,9 @@ class Hub:
         deleted = {
             c.entity_id for c in batch.changes if c.entity == Entity.PROJECT and c.op == Op.DELETE
         }
-        for user_id in {conn.user_id for conn in room.connections}:
-            _, visible = await self._visibility(room.org_id, user_id)
+        people = {conn.user_id: conn.access for conn in room.connections}
+        for user_id, access in people.items():
+            _, visible = await self._visibility(access)
             for conn in [c for c in room.connections if c.user_id == user_id]:
                 self._apply(conn, visible, deleted)
 

@@ -30,6 +30,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from tracker.storage.issue_shape import IMPORTED_OBJECT
+
 
 class BulkIssue(NamedTuple):
     """An issue row as the import writes it; row id and number come from the batch.
@@ -188,12 +190,14 @@ def insert_issues(
     document in does not matter (and needs no sort)."""
     row_id, number, comment_row = first
     if documents.has_nul:
-        conn.executemany(_INSERT_ISSUE_ROW, [
-            (row_id + n, number + n, project_id, *i[:12]) for n, i in enumerate(issues)
-        ])  # fmt: skip
-        conn.executemany(_INDEX_ISSUE_ROW, [
-            (row_id + n, i.title, i.description, i.comments_text) for n, i in enumerate(issues)
-        ])  # fmt: skip
+        conn.executemany(
+            _INSERT_ISSUE_ROW,
+            [(row_id + n, number + n, project_id, *i[:12]) for n, i in enumerate(issues)],
+        )
+        conn.executemany(
+            _INDEX_ISSUE_ROW,
+            [(row_id + n, i.title, i.description, i.comments_text) for n, i in enumerate(issues)],
+        )
         conn.executemany(
             _INSERT_COMMENT_ROW, [(comment_row + n, *c) for n, c in enumerate(comments)]
         )
@@ -220,20 +224,14 @@ _CHANGE_ID = """lower(?10 || '-7' || substr(hex(randomblob(2)), 2) || '-'
     || hex(randomblob(6)))"""
 
 #: One `create` row per imported issue with its image as the API shows it (ISSUE_JSON's
-#: shape, less the links an imported issue cannot have yet: ISSUE_JSON's subqueries
-#: tripled the cost); ?1 project key, ?2 first row id, ?3 last row id. Walking the
-#: rowid range in order gives seqs in row order without a sort.
+#: shape, less the links an imported issue cannot have yet: see issue_shape.IMPORTED);
+#: ?1 project key, ?2 first row id, ?3 last row id. Walking the rowid range in order
+#: gives seqs in row order without a sort.
 _LOG_ISSUES = f"""
 INSERT INTO changes (at, actor, origin, batch, client_id, mutation_id, id, entity, entity_id,
                      project, op, new, version, meta)
-SELECT {_STAMP}, {_CHANGE_ID}, 'issue', i.id, i.project_id, 'create', json_object(
-    'id', i.id, 'key', ?1 || '-' || i.number, 'number', i.number, 'title', i.title,
-    'description', i.description, 'type', i.type, 'priority', i.priority, 'status', s.name,
-    'reporter', i.reporter, 'assignees', json('[]'), 'tags', json('[]'),
-    'sprint_id', NULL, 'parent', NULL, 'due_date', NULL, 'estimate', NULL,
-    'custom_fields', json('{{}}'), 'time_spent', 0, 'comment_count', i.comment_count,
-    'created_at', i.created_at, 'updated_at', i.updated_at, 'resolved_at', i.resolved_at,
-    'version', 1), 1, json_object('issue', i.id)
+SELECT {_STAMP}, {_CHANGE_ID}, 'issue', i.id, i.project_id, 'create', {IMPORTED_OBJECT},
+       1, json_object('issue', i.id)
 FROM issues i JOIN stages s ON s.id = i.stage_id
 WHERE i.row_id BETWEEN ?2 AND ?3
 ORDER BY i.row_id
