@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli import boards, issues, members, orgs, projects, users
+from cli import boards, issues, members, orgs, projects, users, watch
 from cli.context import DataDirOption, fail, load_settings
 from tracker import __version__
 from tracker.errors import RhythmError
@@ -22,6 +22,7 @@ app.add_typer(members.app, name="member")
 app.add_typer(issues.app, name="issue")
 app.add_typer(boards.sprint_app, name="sprint")
 app.command("board")(boards.board)
+app.command("watch")(watch.watch)
 
 
 def _version(value: bool) -> None:
