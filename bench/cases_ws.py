@@ -171,31 +171,40 @@ class World:
 # -- fan-out ----------------------------------------------------------------------------------
 
 
-async def receive_titles(
-    ws: aiohttp.ClientWebSocketResponse, seen: dict[str, float], stop: asyncio.Event
-) -> None:
-    """Record when each title's frame arrived (this client's view)."""
-    while not stop.is_set():
-        try:
-            msg = await ws.receive(timeout=0.2)
-        except TimeoutError:
-            continue
-        if msg.type is not WSMsgType.TEXT:
-            return
-        arrived = time.perf_counter()
-        data = json.loads(msg.data)
-        seen[data["issue"]["title"]] = arrived
+class Listener:
+    """Reads one socket for the whole run (clients never stop reading) and records
+    when each title's frame arrived into the current round's dict."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.seen: dict[str, float] = {}
+        self.close_code: int | None = None
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for msg in self.ws:
+            if msg.type is not WSMsgType.TEXT:
+                continue
+            arrived = time.perf_counter()
+            text = msg.data
+            # the title change's new value (the issue summary shows the title at render time)
+            at = text.find(TITLE)
+            if at >= 0:
+                at = text.index(NEW, at) + len(NEW)
+                self.seen[text[at : text.index('"', at)]] = arrived
+        self.close_code = self.ws.close_code
+
+
+TITLE = '"field":"title"'
+NEW = '"new":"'
 
 
 async def fanout_round(
-    side: str, send: Any, sockets: list[Any], rate: float, seconds: float, tag: str
-) -> dict[str, float]:
+    side: str, send: Any, listeners: list[Listener], rate: float, seconds: float, tag: str
+) -> dict[str, Any]:
     count = int(rate * seconds)
     titles = [f"{tag}-{i}" for i in range(count)]
-    seen: list[dict[str, float]] = [{} for _ in sockets]
-    stop = asyncio.Event()
-    pairs = zip(sockets, seen, strict=True)
-    readers = [asyncio.create_task(receive_titles(ws, s, stop)) for ws, s in pairs]
+    seen = [listener.seen for listener in listeners]
     sent: dict[str, float] = {}
     start = time.perf_counter()
     tasks = []
@@ -209,18 +218,18 @@ async def fanout_round(
     deadline = time.perf_counter() + 10
     while time.perf_counter() < deadline and any(titles[-1] not in s for s in seen):
         await asyncio.sleep(0.05)
-    stop.set()
-    await asyncio.gather(*readers)
     frames = sum(1 for s in seen for t in titles if t in s)
     last = max((s[t] for s in seen for t in titles if t in s), default=start)
     slowest = [max(s.get(t, float("inf")) for s in seen) - sent[t] for t in titles]
     done = [x for x in slowest if x != float("inf")]
+    closed = [x.close_code for x in listeners if x.task.done()]
     return {
         "frames_per_s": frames / (last - start),
         "p50_ms": pct(done, 0.5) * 1000,
         "p99_ms": pct(done, 0.99) * 1000,
-        "missing": count * len(sockets) - frames,
-        "side": side,  # type: ignore[dict-item]
+        "missing": count * len(listeners) - frames,
+        "closed": closed,
+        "side": side,
     }
 
 
@@ -237,6 +246,8 @@ async def fanout(workdir: Path, clients: int, rate: float, seconds: float, round
         psockets = [await http.ws_connect(plain.url + "/ws") for _ in range(clients)]
         patch_url = rhythm.url + world.path("/issues/1")
         template = await capture_frame(world, rsockets[0], patch_url)
+        rlisteners = [Listener(ws) for ws in rsockets]
+        plisteners = [Listener(ws) for ws in psockets]
 
         async def rhythm_send(title: str) -> None:
             async with http.patch(patch_url, json={"title": title},
@@ -248,16 +259,17 @@ async def fanout(workdir: Path, clients: int, rate: float, seconds: float, round
             async with http.post(plain.url + "/broadcast", data=body) as resp:
                 assert resp.status == 200
 
-        results: list[dict[str, float]] = []
+        results: list[dict[str, Any]] = []
         for r in range(rounds):
-            order = [("baseline", plain_send, psockets), ("rhythm", rhythm_send, rsockets)]
+            order = [("baseline", plain_send, plisteners), ("rhythm", rhythm_send, rlisteners)]
             for side, send, socks in order if r % 2 == 0 else order[::-1]:
                 results.append(await fanout_round(side, send, socks, rate, seconds,
                                                   f"r{r}{side[0]}"))  # fmt: skip
                 row = results[-1]
                 print(f"  round {r + 1} {side:<8} {row['frames_per_s']:>9,.0f} frames/s  "
                       f"slowest-client p50 {row['p50_ms']:6.1f} ms  p99 {row['p99_ms']:6.1f} ms"
-                      f"  missing {row['missing']:.0f}", flush=True)  # fmt: skip
+                      f"  missing {row['missing']:.0f}  closed {len(row['closed'])}"
+                      f" {sorted(set(row['closed']))}", flush=True)  # fmt: skip
         for ws in rsockets + psockets:
             await ws.close()
     by = {s: [r for r in results if r["side"] == s] for s in ("baseline", "rhythm")}
