@@ -39,6 +39,7 @@ from bench.api import PASSWORD, Api, register_and_login
 from bench.baselines import baseline
 from bench.cases import Request, case
 from tracker.core import open_core
+from tracker.domain.changes import Actor
 from tracker.domain.ids import iso
 from tracker.domain.models.accounts import RegisterIn
 from tracker.domain.models.orgs import OrgIn, ProjectIn
@@ -48,7 +49,6 @@ from tracker.http.app import create_app
 from tracker.services import accounts, boards, orgs, projects, workflow
 from tracker.services.access import OrgAccess, OrgRef, ProjectAccess, ProjectRef
 from tracker.services.accounts import Principal
-from tracker.services.changes import Actor
 from tracker.services.imports import ImportIssue, import_issues
 from tracker.settings import Settings
 

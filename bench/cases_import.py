@@ -34,7 +34,7 @@ from pathlib import Path
 from bench.gen import generate, setup_org
 from bench.raw_import import RawImporter
 from tracker.core import open_core
-from tracker.services.changes import Actor
+from tracker.domain.changes import Actor
 from tracker.services.imports import import_issues
 from tracker.settings import Settings
 

@@ -245,6 +245,7 @@ async def measure_storage(count: int, data_dir: Path) -> None:
     """Create `count` realistic issues through the service path and report bytes per issue."""
     from bench.gen import TextModel
     from tracker.core import open_core
+    from tracker.domain.changes import Actor
     from tracker.domain.models.accounts import RegisterIn
     from tracker.domain.models.issues import IssueCreate
     from tracker.domain.models.orgs import OrgIn, ProjectIn
@@ -252,7 +253,6 @@ async def measure_storage(count: int, data_dir: Path) -> None:
     from tracker.services import accounts, issues, orgs, projects
     from tracker.services.access import OrgAccess, OrgRef, ProjectAccess, resolve_project
     from tracker.services.accounts import Principal
-    from tracker.services.changes import Actor
     from tracker.settings import Settings
 
     settings = Settings(data_dir=data_dir, log_level="warning")

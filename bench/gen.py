@@ -27,6 +27,7 @@ from pathlib import Path
 from bench.api import PASSWORD
 from bench.raw_import import RawImporter
 from tracker.core import Core, open_core
+from tracker.domain.changes import Actor
 from tracker.domain.ids import iso
 from tracker.domain.models.accounts import RegisterIn
 from tracker.domain.models.orgs import OrgIn, ProjectIn
@@ -35,7 +36,6 @@ from tracker.services import accounts, orgs, projects
 from tracker.services.access import OrgAccess, OrgRef, ProjectAccess
 from tracker.services.accounts import Principal
 from tracker.services.acting import act_as
-from tracker.services.changes import Actor
 from tracker.services.imports import (
     ImportComment,
     ImportIssue,

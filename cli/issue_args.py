@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from tracker.core import Core
-from tracker.domain.changes import Origin
+from tracker.domain.changes import Actor, Origin
 from tracker.domain.custom_fields import FieldDef, from_text
 from tracker.domain.models.base import Page
 from tracker.domain.models.comments import Comment, CommentIn
@@ -34,7 +34,6 @@ from tracker.errors import NotFound, ValidationFailed
 from tracker.services import comments, import_files, issue_lists, issues
 from tracker.services.access import ProjectAccess
 from tracker.services.acting import act_as
-from tracker.services.changes import Actor
 from tracker.services.custom_fields import list_fields
 
 M = TypeVar("M", bound=BaseModel)

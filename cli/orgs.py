@@ -15,13 +15,12 @@ from pydantic import ValidationError
 
 from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
 from tracker.core import Core
-from tracker.domain.changes import Origin
+from tracker.domain.changes import Actor, Origin
 from tracker.domain.models.orgs import Org, OrgIn
 from tracker.errors import ValidationFailed
 from tracker.services import orgs
 from tracker.services.accounts import Principal
 from tracker.services.acting import act_as, actor_for, person
-from tracker.services.changes import Actor
 
 app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
 

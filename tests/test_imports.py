@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tracker.domain.changes import Actor
+from tracker.domain.changes import Actor, ChangeBatch
 from tracker.domain.ids import new_ids
 from tracker.domain.models.accounts import RegisterIn
 from tracker.domain.models.issues import PRIORITIES, PageQuery
@@ -21,7 +21,6 @@ from tracker.errors import ValidationFailed
 from tracker.services import accounts, history, issues, orgs, projects
 from tracker.services.access import OrgAccess, OrgRef, ProjectAccess, resolve_project
 from tracker.services.accounts import Principal
-from tracker.services.events import ChangeBatch
 from tracker.services.imports import (
     IMPORT_CHECKPOINT_PAGES,
     ImportComment,

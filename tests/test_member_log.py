@@ -18,9 +18,9 @@ from aiohttp.test_utils import TestClient
 import tracker.core as core_module
 from tests.conftest import Api, make_settings
 from tests.test_http_orgs import ORGS, add_member, changes, system_rows, tenant_rows
+from tracker.domain.changes import ChangeBatch
 from tracker.http.app import create_app
 from tracker.http.keys import CORE
-from tracker.services.events import ChangeBatch
 from tracker.services.member_log import replay_member_log
 from tracker.services.runtime import Core
 from tracker.storage import member_outbox

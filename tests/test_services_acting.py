@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tracker.domain.changes import Actor
 from tracker.domain.models.accounts import RegisterIn
 from tracker.domain.models.issues import IssueCreate
 from tracker.domain.models.orgs import OrgIn, OrgMemberIn, ProjectIn
@@ -16,7 +17,6 @@ from tracker.services import accounts, issues, members, orgs, projects
 from tracker.services.access import OrgAccess, ProjectAccess, authorize_project
 from tracker.services.accounts import Principal
 from tracker.services.acting import act_as
-from tracker.services.changes import Actor
 from tracker.services.runtime import Core
 
 

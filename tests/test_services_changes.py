@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from tracker.domain.changes import Actor, ChangeBatch
 from tracker.domain.ids import new_id
 from tracker.domain.permissions import OrgRole
 from tracker.services.access import OrgAccess, OrgRef
-from tracker.services.changes import Actor, UnitOfWork, mutate
-from tracker.services.events import ChangeBatch
+from tracker.services.changes import UnitOfWork, mutate
 
 
 def tenant(org_id: str) -> OrgAccess:

@@ -22,6 +22,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from tracker.core import Core
+from tracker.domain.changes import Actor
 from tracker.domain.permissions import Permission, Scope, scope_of
 from tracker.errors import Unauthorized, ValidationFailed
 from tracker.http.body import parse_model
@@ -32,7 +33,6 @@ from tracker.services.access import (
     authorize_project,
 )
 from tracker.services.accounts import Principal, authenticate
-from tracker.services.changes import Actor
 
 API_PREFIX = "/api/v1"
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import overload
 
+from tracker.domain.changes import Actor, Origin
 from tracker.domain.ids import is_uuid
 from tracker.domain.permissions import OrgRole, Permission, ProjectRole, Scope, scope_of
 from tracker.errors import NotFound, ValidationFailed
@@ -32,7 +33,6 @@ from tracker.services.access import (
     resolve_org,
     resolve_project,
 )
-from tracker.services.changes import Actor, Origin
 from tracker.services.runtime import Core
 from tracker.storage import users as user_sql
 

@@ -13,13 +13,13 @@ import sqlite3
 from collections.abc import Collection
 from typing import Any
 
-from tracker.domain.changes import Entity
+from tracker.domain.changes import Entity, Op
 from tracker.domain.custom_fields import user_values
 from tracker.domain.models.issues import Assignee
 from tracker.domain.permissions import OrgRole, ProjectRole, effective_project_role
 from tracker.errors import NotFound, ValidationFailed
 from tracker.services.access import ProjectAccess, read
-from tracker.services.changes import Op, UnitOfWork
+from tracker.services.changes import UnitOfWork
 from tracker.services.custom_fields import field_defs
 from tracker.services.runtime import Core
 from tracker.storage import assignees as assignee_sql
@@ -95,7 +95,7 @@ def record_assignee_link(
     link = {"issue_id": issue_id, "user_id": user_id}
     uow.record(
         Entity.ISSUE_ASSIGNEE, f"{issue_id}:{user_id}", op, project=project_id,
-        old=link if op == "delete" else None, new=link if op == "create" else None,
+        old=link if op == Op.DELETE else None, new=link if op == Op.CREATE else None,
         version=version, issue=issue_id,
     )  # fmt: skip
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from fractional_indexing import generate_key_between
 
-from tracker.domain.changes import Entity, Op
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import utcnow
 from tracker.domain.models.base import Page
@@ -29,7 +29,7 @@ from tracker.domain.models.workflow import (
 from tracker.domain.query import Query, parse_query
 from tracker.errors import NotFound, ValidationFailed
 from tracker.services.access import ProjectAccess, read
-from tracker.services.changes import Actor, UnitOfWork, mutate
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
 from tracker.services.search import resolve_emails
 from tracker.services.workflow import to_stage

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tracker.domain.changes import Actor, Change, ChangeBatch, Entity, Op, Origin
+from tracker.domain.changes import Actor, Change, ChangeBatch, Entity, Op
 from tracker.domain.ids import new_id, now_iso
 from tracker.storage import changes as change_sql
 from tracker.storage.changes import to_json
@@ -24,8 +24,6 @@ from tracker.storage.changes import to_json
 if TYPE_CHECKING:
     from tracker.services.access import OrgAccess
     from tracker.services.runtime import Core
-
-__all__ = ["Actor", "Entity", "Op", "Origin", "UnitOfWork", "mutate", "mutate_org"]
 
 T = TypeVar("T")
 

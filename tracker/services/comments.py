@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from tracker.domain.changes import Entity, Op
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id
 from tracker.domain.models.base import Page
@@ -25,7 +25,7 @@ from tracker.domain.permissions import ProjectRole
 from tracker.domain.versions import if_match_ok
 from tracker.errors import Forbidden, NotFound, PreconditionFailed, ValidationFailed
 from tracker.services.access import ProjectAccess, read
-from tracker.services.changes import Actor, UnitOfWork, mutate
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
 from tracker.storage import comments as comment_sql
 from tracker.storage.issues import issue_by_number

@@ -12,13 +12,13 @@ import json
 import sqlite3
 from typing import Any
 
-from tracker.domain.changes import Entity, Op
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.custom_fields import FieldDef, check_options
 from tracker.domain.ids import new_id
 from tracker.domain.models.issues import CustomField, CustomFieldIn, CustomFieldPatch
 from tracker.errors import Conflict, NotFound, ValidationFailed
 from tracker.services.access import ProjectAccess, read
-from tracker.services.changes import Actor, UnitOfWork, mutate
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
 from tracker.storage import custom_fields as field_sql
 

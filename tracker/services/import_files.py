@@ -25,13 +25,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from tracker.domain.changes import Actor
 from tracker.domain.ids import now_iso
 from tracker.domain.models.imports import ImportedIssue, ImportReport
 from tracker.domain.models.workflow import Stage
 from tracker.errors import ValidationFailed
 from tracker.services import imports, workflow
 from tracker.services.access import ProjectAccess
-from tracker.services.changes import Actor
 from tracker.services.imports import ImportComment, ImportIssue
 from tracker.services.runtime import Core
 from tracker.storage import users as user_sql

@@ -23,10 +23,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 
+from tracker.domain.changes import Actor, ChangeBatch
 from tracker.services import import_batches as batches
 from tracker.services.access import OrgAccess, ProjectAccess, read
-from tracker.services.changes import Actor, mutate
-from tracker.services.events import ChangeBatch
+from tracker.services.changes import mutate
 from tracker.services.runtime import Core
 from tracker.storage import bulk
 from tracker.storage.database import WAL_AUTOCHECKPOINT_PAGES, Database

@@ -15,7 +15,7 @@ from typing import Any
 
 from fractional_indexing import generate_key_between
 
-from tracker.domain.changes import Entity, Op
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.custom_fields import FieldDef, apply_values, by_name, changed_by_name
 from tracker.domain.ids import new_id
 from tracker.domain.models.issues import (
@@ -40,7 +40,7 @@ from tracker.services.assignees import (
     sync_assignees,
     users_must_see_project,
 )
-from tracker.services.changes import Actor, UnitOfWork, mutate
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.custom_fields import field_defs
 from tracker.services.runtime import Core
 from tracker.services.tags import (

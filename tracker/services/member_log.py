@@ -15,14 +15,15 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
-from tracker.domain.changes import Entity
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.ids import new_id, now_iso
 from tracker.errors import NotFound
-from tracker.services.changes import Actor, Op, UnitOfWork, mutate_org
+from tracker.services.changes import UnitOfWork, mutate_org
 from tracker.storage import member_outbox as outbox_sql
 from tracker.storage import projects as project_sql
 from tracker.storage.changes import to_json
@@ -88,6 +89,12 @@ def _intent(row: sqlite3.Row) -> Intent:
                   records, work["drop_projects_of"])  # fmt: skip
 
 
+def _remover(seq: int) -> Callable[[sqlite3.Connection], None]:
+    """The system-DB unit that drops a settled intent (looked up at call time, so a
+    crash test can stand in for it)."""
+    return lambda conn: outbox_sql.remove(conn, seq)
+
+
 def _apply(uow: UnitOfWork, intent: Intent) -> bool:
     """Write the intent's change rows under its own batch id, once; False if already there."""
     if outbox_sql.batch_logged(uow.conn, intent.user_id, intent.batch):
@@ -115,7 +122,7 @@ async def drain(core: Core, org_id: str) -> int:
     for row in await core.system.read(lambda conn: outbox_sql.pending(conn, org_id)):
         intent = _intent(row)
         written += await mutate_org(core, org_id, intent.actor, partial(_apply, intent=intent))
-        await core.system.write(partial(outbox_sql.remove, seq=intent.seq))
+        await core.system.write(_remover(intent.seq))
     return written
 
 

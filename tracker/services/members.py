@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from tracker.domain.changes import Entity, Op
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import now_iso
 from tracker.domain.models.base import Page
@@ -35,7 +35,7 @@ from tracker.domain.permissions import OrgRole
 from tracker.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tracker.services import member_log
 from tracker.services.access import OrgAccess, OrgRef, ProjectAccess, read
-from tracker.services.changes import Actor, UnitOfWork, mutate
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.member_log import MemberRecord
 from tracker.services.runtime import Core
 from tracker.storage import orgs as org_sql

@@ -16,7 +16,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tracker.domain.changes import Entity, Op
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id, now_iso
 from tracker.domain.models.base import Page
@@ -26,7 +26,7 @@ from tracker.domain.slugs import archive_name, slug_problem, slugify
 from tracker.errors import Conflict, NotFound, ValidationFailed
 from tracker.services.access import OrgAccess, OrgRef
 from tracker.services.accounts import Principal
-from tracker.services.changes import Actor, mutate
+from tracker.services.changes import mutate
 from tracker.services.runtime import Core
 from tracker.storage import orgs as org_sql
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from tracker.domain.changes import Entity, Op
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id, now_iso
 from tracker.domain.models.base import Page
@@ -26,7 +26,7 @@ from tracker.services.access import (
     ProjectAccess,
     read,
 )
-from tracker.services.changes import Actor, UnitOfWork, mutate
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
 from tracker.storage import projects as project_sql
 

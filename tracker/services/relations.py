@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from tracker.domain.changes import Entity, Op
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor
 from tracker.domain.ids import new_id
 from tracker.domain.models.base import Page
@@ -19,7 +19,7 @@ from tracker.domain.models.comments import INVERSE, Relation, RelationIn, SubLis
 from tracker.domain.permissions import ProjectRole, effective_project_role
 from tracker.errors import Conflict, NotFound, ValidationFailed
 from tracker.services.access import ProjectAccess, read, resolve_project
-from tracker.services.changes import Actor, UnitOfWork, mutate
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.comments import is_project_admin, issue_in, page_of
 from tracker.services.runtime import Core
 from tracker.storage import relations as relation_sql

@@ -12,7 +12,7 @@ import json
 import sqlite3
 from typing import Any
 
-from tracker.domain.changes import Entity, Op
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id, now_iso
 from tracker.domain.models.base import Page
@@ -36,7 +36,7 @@ from tracker.domain.workflow import (
 )
 from tracker.errors import Conflict, NotFound, ValidationFailed
 from tracker.services.access import ProjectAccess, read
-from tracker.services.changes import Actor, UnitOfWork, mutate
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
 from tracker.storage import sprints as sprint_sql
 
@@ -187,10 +187,10 @@ def _steps(rows: list[sqlite3.Row]) -> list[IssueStep]:
     steps = []
     for row in rows:
         op, field, old = row["op"], row["field"], row["old"]
-        kind = {"create": "created", "delete": "deleted", "restore": "restored"}.get(op)
-        if op == "update" and field in _STEP_FIELDS:
+        kind = {Op.CREATE: "created", Op.DELETE: "deleted", Op.RESTORE: "restored"}.get(op)
+        if op == Op.UPDATE and field in _STEP_FIELDS:
             kind = field
-        elif op == "update" and field == "deleted_at":
+        elif op == Op.UPDATE and field == "deleted_at":
             kind = "deleted" if old is None else "restored"
         if kind is not None:
             value = json.loads(old) if old is not None else None

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from tracker.domain.changes import Entity
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id
 from tracker.domain.models.base import Page
@@ -19,7 +19,7 @@ from tracker.domain.models.issues import PageQuery, Tag, TagIn
 from tracker.domain.permissions import Permission, holds
 from tracker.errors import Conflict, NotFound, ValidationFailed
 from tracker.services.access import ProjectAccess, read
-from tracker.services.changes import Actor, Op, UnitOfWork, mutate
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
 from tracker.storage import issues as issue_sql
 from tracker.storage import tags as tag_sql
@@ -120,6 +120,6 @@ def record_tag_link(
     link = {"issue_id": issue_id, "tag_id": tag["id"], "name": tag["name"]}
     uow.record(
         Entity.ISSUE_TAG, f"{issue_id}:{tag['id']}", op, project=project_id,
-        old=link if op == "delete" else None, new=link if op == "create" else None,
+        old=link if op == Op.DELETE else None, new=link if op == Op.CREATE else None,
         version=version, issue=issue_id,
     )  # fmt: skip

@@ -11,12 +11,12 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tracker.domain.changes import Entity, Op
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.ids import iso, new_id, utcnow
 from tracker.domain.models.comments import SubListQuery, TimeEntry, TimeEntryIn, TimeEntryPage
 from tracker.errors import Forbidden, NotFound, ValidationFailed
 from tracker.services.access import ProjectAccess, read
-from tracker.services.changes import Actor, UnitOfWork, mutate
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.comments import cursor_key, is_project_admin, issue_in, page_of
 from tracker.services.runtime import Core
 from tracker.storage import time_entries as time_sql

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from fractional_indexing import generate_key_between, generate_n_keys_between
 
-from tracker.domain.changes import Entity, Op
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.ids import new_id
 from tracker.domain.models.workflow import (
     Stage,
@@ -34,7 +34,7 @@ from tracker.domain.workflow import (
 )
 from tracker.errors import Conflict, NotFound, ValidationFailed
 from tracker.services.access import ProjectAccess, ProjectRef, read
-from tracker.services.changes import Actor, UnitOfWork, mutate
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
 from tracker.storage import boards as board_sql
 from tracker.storage import issues as issue_sql
