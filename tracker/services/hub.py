@@ -350,24 +350,37 @@ class Hub:
         self._go_live(conn, sub)
 
     async def _catch_up(self, conn: Connection, sub: Subscription) -> None:
-        """Replay the feed after `sub.last_seq` as this person sees it, up to the head."""
-        seq = sub.last_seq
+        """Replay the feed after `sub.last_seq` as this person sees it, up to the head.
+
+        Pipelined: page k+1 is read and rendered while page k's frames go out, so the
+        tenant read overlaps the socket instead of waiting for it."""
         projects = None if sub.project_id is None else [sub.project_id]
-        while True:
+
+        async def page_at(seq: int) -> tuple[feed.FeedPage, list[Event]]:
             page = await feed.since(
                 self.core, conn.org.id, seq, user_id=conn.user_id, projects=projects,
                 limit=CATCHUP_PAGE,
             )  # fmt: skip
-            for event in await render(self.core, conn.org.id, page.batches):
-                if event.seq <= sub.last_seq or event.project_id not in conn.visible:
-                    continue
-                if not await conn.push(event.frame):
+            return page, await render(self.core, conn.org.id, page.batches)
+
+        ahead = asyncio.create_task(page_at(sub.last_seq))
+        try:
+            while True:
+                page, events = await ahead
+                if not page.at_head:
+                    ahead = asyncio.create_task(page_at(page.next_seq))
+                for event in events:
+                    if event.seq <= sub.last_seq or event.project_id not in conn.visible:
+                        continue
+                    if not await conn.push(event.frame):
+                        return
+                    sub.last_seq = event.seq
+                sub.last_seq = max(sub.last_seq, page.next_seq)
+                if page.at_head:
                     return
-                sub.last_seq = event.seq
-            seq = page.next_seq
-            sub.last_seq = max(sub.last_seq, seq)
-            if page.at_head:
-                return
+        finally:
+            if not ahead.done():
+                ahead.cancel()
 
     def _go_live(self, conn: Connection, sub: Subscription) -> None:
         """Drain what arrived live during the catch-up (no await: nothing slips between)."""
