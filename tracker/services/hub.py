@@ -124,15 +124,18 @@ class Connection:
         return True
 
     async def push(self, data: bytes) -> bool:
-        """Queue a frame, waiting for room first (catch-up pages: backpressure, not 4008)."""
-        while self.close_reason is None and self.frames and self._full(len(data)):
+        """Queue a frame, waiting for room first (catch-up pages: backpressure, not 4008).
+        Past half the bounds it waits until the writer has drained the queue to a quarter,
+        so a fast replay does not switch tasks once per frame."""
+        limits = self.limits
+        if self.frames and (
+            len(self.frames) >= max(limits.queue_frames // 2, 1)
+            or self.queued_bytes + len(data) > limits.queue_bytes // 2
+        ):
             self._room.clear()
-            await self._room.wait()
+            while self.close_reason is None and not self._room.is_set():
+                await self._room.wait()
         return self.send(data)
-
-    def _full(self, size: int) -> bool:
-        half_frames, half_bytes = self.limits.queue_frames // 2, self.limits.queue_bytes // 2
-        return len(self.frames) >= max(half_frames, 1) or self.queued_bytes + size > half_bytes
 
     async def next_frame(self) -> bytes | None:
         """The writer's side: the next frame to send, or None when the socket must close."""
@@ -143,7 +146,11 @@ class Connection:
             await self._wake.wait()
         data = self.frames.popleft()
         self.queued_bytes -= len(data)
-        self._room.set()
+        if (
+            len(self.frames) <= self.limits.queue_frames // 4
+            and self.queued_bytes <= self.limits.queue_bytes // 4
+        ):
+            self._room.set()
         return data
 
     def close(self, code: int, reason: str, *, flush: bool = True) -> None:
