@@ -431,3 +431,22 @@ async def test_a_client_that_never_reads_is_closed_4008_and_stalls_no_one(
     assert len(received) == sent  # the healthy client got every event, once
     code, reason = await slow.closed(timeout=10)
     assert code == 4008 and "since" in reason
+
+
+async def test_a_batch_is_rendered_once_for_every_subscriber(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = hub_module.render
+
+    async def counting(core: Any, org_id: str, batches: Any) -> Any:
+        calls.append(len(batches))
+        return await real(core, org_id, batches)
+
+    socks = [await joined(world, who) for who in (world.viewer, world.developer, world.owner)]
+    socks.append(await joined(world, world.reporter, project="*"))
+    monkeypatch.setattr(hub_module, "render", counting)
+    await world.create(title="once")
+    frames = [(await sock.ws.receive(timeout=5)).data for sock in socks]
+    assert len(set(frames)) == 1  # the same bytes for everyone
+    assert calls == [1]  # one render of one batch, not one per socket
