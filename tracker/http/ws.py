@@ -127,6 +127,8 @@ async def socket_endpoint(request: web.Request) -> web.StreamResponse:
     except Exception:
         log.exception("websocket session failed")
         await session.close(1011, "internal error")
+    finally:
+        session.disarm()
     return ws
 
 
@@ -182,10 +184,15 @@ class Session:
                     await self._closer
             if self._writer is not None:
                 self._writer.cancel()
-            if self._expiry is not None:
-                self._expiry.cancel()
+            self.disarm()
             if not conn.done.done():
                 conn.done.set_result(None)
+
+    def disarm(self) -> None:
+        """Drop the expiry timer (it would keep this session alive until the token's exp)."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
 
     def _on_close(self) -> None:
         """The hub (or this session) asked for a close: do it in its own task."""
