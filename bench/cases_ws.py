@@ -200,8 +200,10 @@ NEW = '"new":"'
 
 
 async def fanout_round(
-    side: str, send: Any, listeners: list[Listener], rate: float, seconds: float, tag: str
-) -> dict[str, Any]:
+    side: str, send: Any, listeners: list[Listener], rate: float, seconds: float, tag: str,
+    pid: int,
+) -> dict[str, Any]:  # fmt: skip
+    cpu_before = cpu_seconds(pid)
     count = int(rate * seconds)
     titles = [f"{tag}-{i}" for i in range(count)]
     seen = [listener.seen for listener in listeners]
@@ -224,6 +226,7 @@ async def fanout_round(
     done = [x for x in slowest if x != float("inf")]
     closed = [x.close_code for x in listeners if x.task.done()]
     return {
+        "server_cpu_ms_per_1k_frames": (cpu_seconds(pid) - cpu_before) * 1e6 / max(frames, 1),
         "frames_per_s": frames / (last - start),
         "p50_ms": pct(done, 0.5) * 1000,
         "p99_ms": pct(done, 0.99) * 1000,
@@ -261,27 +264,30 @@ async def fanout(workdir: Path, clients: int, rate: float, seconds: float, round
 
         results: list[dict[str, Any]] = []
         for r in range(rounds):
-            order = [("baseline", plain_send, plisteners), ("rhythm", rhythm_send, rlisteners)]
-            for side, send, socks in order if r % 2 == 0 else order[::-1]:
+            assert plain.proc is not None and rhythm.proc is not None
+            order = [("baseline", plain_send, plisteners, plain.proc.pid),
+                     ("rhythm", rhythm_send, rlisteners, rhythm.proc.pid)]  # fmt: skip
+            for side, send, socks, pid in order if r % 2 == 0 else order[::-1]:
                 results.append(await fanout_round(side, send, socks, rate, seconds,
-                                                  f"r{r}{side[0]}"))  # fmt: skip
+                                                  f"r{r}{side[0]}", pid))  # fmt: skip
                 row = results[-1]
                 print(f"  round {r + 1} {side:<8} {row['frames_per_s']:>9,.0f} frames/s  "
                       f"slowest-client p50 {row['p50_ms']:6.1f} ms  p99 {row['p99_ms']:6.1f} ms"
+                      f"  server CPU {row['server_cpu_ms_per_1k_frames']:.0f} ms/1k frames"
                       f"  missing {row['missing']:.0f}  closed {len(row['closed'])}"
                       f" {sorted(set(row['closed']))}", flush=True)  # fmt: skip
         for ws in rsockets + psockets:
             await ws.close()
     by = {s: [r for r in results if r["side"] == s] for s in ("baseline", "rhythm")}
-    med = {s: {k: statistics.median(r[k] for r in rows) for k in ("frames_per_s", "p50_ms",
-                                                                    "p99_ms")}
-           for s, rows in by.items()}  # fmt: skip
+    keys = ("frames_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_1k_frames")
+    med = {s: {k: statistics.median(r[k] for r in rows) for k in keys} for s, rows in by.items()}
     ratio = med["rhythm"]["frames_per_s"] / med["baseline"]["frames_per_s"]
     print(f"fan-out: {clients} clients, {rate:.0f} PATCH/s, {rounds} rounds x {seconds:.0f} s")
     for side in ("baseline", "rhythm"):
         m = med[side]
         print(f"  {side:<8} {m['frames_per_s']:>9,.0f} frames/s  p50 {m['p50_ms']:6.1f} ms  "
-              f"p99 {m['p99_ms']:6.1f} ms (median of rounds)")  # fmt: skip
+              f"p99 {m['p99_ms']:6.1f} ms  server CPU {m['server_cpu_ms_per_1k_frames']:.0f}"
+              " ms per 1k frames (median of rounds)")  # fmt: skip
     verdict = "MET" if ratio >= 0.7 and med["rhythm"]["p99_ms"] <= 100 else "MISS"
     print(f"  rhythm/baseline frames/s = {ratio:.0%} (goal >= 70 %, p99 <= 100 ms): {verdict}")
 
