@@ -102,6 +102,9 @@ class Connection:
         self.queued_bytes = 0
         self.close_reason: tuple[int, str, bool] | None = None  # (code, reason, flush)
         self.on_close: Callable[[], None] = lambda: None  # set by the door
+        #: The door's synchronous write to an idle socket (None: always queue). Used only
+        #: while the queue is empty, so frames never overtake each other.
+        self.direct: Callable[[bytes], bool] | None = None
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self.done = asyncio.get_running_loop().create_future()  # resolved by the door
@@ -112,6 +115,8 @@ class Connection:
         """Queue a frame without ever waiting; over the bounds the socket is closed 4008."""
         if self.close_reason is not None:
             return False
+        if not self.frames and self.direct is not None and self.direct(data):
+            return True
         if self.frames and (
             len(self.frames) >= self.limits.queue_frames
             or self.queued_bytes + len(data) > self.limits.queue_bytes
