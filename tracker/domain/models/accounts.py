@@ -30,7 +30,10 @@ class LoginIn(Input):
 
 
 class RefreshIn(Input):
-    refresh_token: str = Field(min_length=1, max_length=200)
+    """Any string up to a JWT's size: a wrong kind of token (an access token, say) is a
+    bad refresh token like any other, so the service answers 401, not a 422 on length."""
+
+    refresh_token: str = Field(min_length=1, max_length=4096)
 
 
 class UserPatch(Input):
