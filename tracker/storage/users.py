@@ -7,11 +7,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from tracker.domain.emails import normalize_email
+
 USER_COLUMNS = "id, email, display_name, password_hash, token_version, created_at, disabled_at"
 
 
 def insert_user(conn: sqlite3.Connection, user: dict[str, Any]) -> bool:
-    """Insert a user; False when the email is taken (case-insensitive)."""
+    """Insert a user; False when the email is taken (compared normalized, see domain.emails)."""
+    user = {**user, "email": normalize_email(user["email"])}
     try:
         conn.execute(
             """
@@ -26,8 +29,10 @@ def insert_user(conn: sqlite3.Connection, user: dict[str, Any]) -> bool:
 
 
 def user_by_email(conn: sqlite3.Connection, email: str) -> sqlite3.Row | None:
+    """By normalized email; NOCASE still finds rows stored before normalization (ASCII case)."""
     return conn.execute(
-        f"SELECT {USER_COLUMNS} FROM users WHERE email = ? COLLATE NOCASE", (email,)
+        f"SELECT {USER_COLUMNS} FROM users WHERE email = ? COLLATE NOCASE",
+        (normalize_email(email),),
     ).fetchone()
 
 
@@ -94,9 +99,9 @@ def revoke_user_tokens(conn: sqlite3.Connection, user_id: str, at: str) -> None:
 
 
 def users_by_email(conn: sqlite3.Connection, emails: Sequence[str]) -> list[sqlite3.Row]:
-    """Accounts by email, case-insensitively (system database)."""
+    """Accounts by email, normalized like user_by_email (system database)."""
     return conn.execute(
         "SELECT id, email FROM users WHERE email COLLATE NOCASE IN "
         "(SELECT value FROM json_each(?))",
-        (json.dumps(list(emails)),),
+        (json.dumps([normalize_email(email) for email in emails]),),
     ).fetchall()

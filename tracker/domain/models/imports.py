@@ -13,8 +13,9 @@ and are stored as Rhythm's UTC text. The same limits as the API apply.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
+from tracker.domain.emails import check_email, normalize_email
 from tracker.domain.ids import iso, parse_iso
 from tracker.domain.models.base import Input, Output
 from tracker.domain.models.comments import MAX_COMMENT_CHARS
@@ -50,9 +51,11 @@ class ImportedComment(Input):
 
     @field_validator("body", "author")
     @classmethod
-    def _text(cls, value: str | None) -> str | None:
+    def _text(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("must not be blank")
+        if value is not None and info.field_name == "author":
+            check_email(value)
         return _unicode(value)
 
     @field_validator("created_at")
@@ -77,9 +80,11 @@ class ImportedIssue(Input):
 
     @field_validator("title", "status", "reporter")
     @classmethod
-    def _text(cls, value: str | None) -> str | None:
+    def _text(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("must not be blank")
+        if value is not None and info.field_name == "reporter":
+            check_email(value)
         return _unicode(value.strip() if value is not None else None)
 
     @field_validator("description")
@@ -96,9 +101,9 @@ class ImportedIssue(Input):
         return _timestamp(value)
 
     def emails(self) -> set[str]:
-        """Every person this record names, lower-cased."""
+        """Every person this record names, as tracker.domain.emails normalizes them."""
         named = {self.reporter} | {c.author for c in self.comments}
-        return {email.lower() for email in named if email is not None}
+        return {normalize_email(email) for email in named if email is not None}
 
 
 class ImportReport(Output):

@@ -11,8 +11,9 @@ import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
+from tracker.domain.emails import has_invisible_char
 from tracker.domain.models.base import Input, Output
 
 IssueType = Literal["bug", "feature", "task", "improvement", "epic", "story"]
@@ -32,7 +33,19 @@ TAG_NAME_RE = r"^[^,\s](?:[^,]{0,48}[^,\s])?$"
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _KEY_RE = re.compile(r"^([A-Za-z][A-Za-z0-9]{1,9})-(\d{1,9})$")
 
-TagName = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=TAG_NAME_RE)]
+
+def _visible(value: str) -> str:
+    """Tag names are shown and typed: no NUL, control or invisible (zero-width, bidi) characters."""
+    if has_invisible_char(value):
+        raise ValueError("must not contain control or invisible characters")
+    return value
+
+
+TagName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=50, pattern=TAG_NAME_RE),
+    AfterValidator(_visible),
+]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
