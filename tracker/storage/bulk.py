@@ -30,6 +30,9 @@ import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from tracker.domain.fts import has_cjk
+from tracker.storage.search_index import reindex
+
 
 class BulkIssue(NamedTuple):
     """An issue row as the import writes it; row id and number come from the batch.
@@ -148,6 +151,7 @@ class BulkDocuments(NamedTuple):
     texts: str  # [title, description, comments text] per issue
     comments: str  # BulkComment per comment
     has_nul: bool  # then the rows go one by one (module docstring)
+    cjk: tuple[int, ...] = ()  # positions of issues whose text holds CJK (indexed again)
 
 
 def encode(issues: Sequence[BulkIssue], comments: Sequence[BulkComment]) -> BulkDocuments:
@@ -157,7 +161,12 @@ def encode(issues: Sequence[BulkIssue], comments: Sequence[BulkComment]) -> Bulk
         _encode_rows([(i.title, i.description, i.comments_text) for i in issues]),
         _encode_rows(comments),
     )
-    return BulkDocuments(*documents, has_nul=any(map(_has_nul, documents)))
+    cjk = tuple(
+        n
+        for n, i in enumerate(issues)
+        if any(map(has_cjk, (i.title, i.description, i.comments_text)))
+    )
+    return BulkDocuments(*documents, has_nul=any(map(_has_nul, documents)), cjk=cjk)
 
 
 def _encode_rows(rows: Sequence[Sequence[object]], part: int = 200) -> str:
@@ -197,11 +206,14 @@ def insert_issues(
         conn.executemany(
             _INSERT_COMMENT_ROW, [(comment_row + n, *c) for n, c in enumerate(comments)]
         )
-        return
-    conn.execute(_INSERT_ISSUES, (project_id, row_id, number, documents.issues))
-    conn.execute(_INDEX_ISSUES, (row_id, documents.texts))
-    if comments:
-        conn.execute(_INSERT_COMMENTS, (comment_row, documents.comments))
+    else:
+        conn.execute(_INSERT_ISSUES, (project_id, row_id, number, documents.issues))
+        conn.execute(_INDEX_ISSUES, (row_id, documents.texts))
+        if comments:
+            conn.execute(_INSERT_COMMENTS, (comment_row, documents.comments))
+    # Rows were indexed without their CJK columns (empty, as the view yields them
+    # without an issue_cjk row); those whose text holds CJK get them now.
+    reindex(conn, (row_id + n for n in documents.cjk))
 
 
 def _has_nul(document: str) -> bool:

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tracker.storage.search_index import cjk_columns, save_cjk
+
 #: One issue as the API shows it: the row plus status name, parent number and links.
 ISSUE_VIEW = """
 SELECT i.*, s.name AS status, s.category AS status_category, par.number AS parent_number,
@@ -147,9 +149,13 @@ def insert_issue(conn: sqlite3.Connection, row: dict[str, Any]) -> int:
     comments), exactly what `index_issue` would read back from the view.
     """
     row_id = int(conn.execute(_INSERT, row).lastrowid or 0)
+    cjk = cjk_columns(row["title"], row["description"], "")
+    if cjk is not None:  # text holding CJK is indexed segmented too (search_index)
+        save_cjk(conn, row_id, cjk)
     conn.execute(
-        "INSERT INTO issue_search (rowid, title, description, comments) VALUES (?, ?, ?, '')",
-        (row_id, row["title"], row["description"]),
+        "INSERT INTO issue_search (rowid, title, description, comments, title_cjk, "
+        "description_cjk) VALUES (?, ?, ?, '', ?, ?)",
+        (row_id, row["title"], row["description"], *(cjk or ("", ""))[:2]),
     )
     return row_id
 

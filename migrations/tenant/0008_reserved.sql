@@ -1,0 +1,3 @@
+-- Placeholder: tenant migration 0008 is reserved for another branch of issue 12
+-- (migrations are numbered without gaps). Replace this file with that branch's
+-- 0008 when merging; it changes nothing.
