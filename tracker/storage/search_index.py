@@ -22,7 +22,6 @@ restore needs no re-indexing.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
 
 from tracker.domain.fts import CJK_GLOB, has_cjk, segment
 
@@ -39,7 +38,7 @@ _CJK_SOURCE = """
 SELECT title, description, comments FROM issue_search_source
 WHERE row_id = ?1 AND (title GLOB ?2 OR description GLOB ?2 OR comments GLOB ?2)
 """
-_SAVE_CJK = (
+SAVE_CJK = (
     "INSERT OR REPLACE INTO issue_cjk (row_id, title, description, comments) VALUES (?, ?, ?, ?)"
 )
 
@@ -63,7 +62,7 @@ def cjk_columns(title: str, description: str, comments: str) -> tuple[str, str, 
 
 
 def save_cjk(conn: sqlite3.Connection, row_id: int, columns: tuple[str, str, str]) -> None:
-    conn.execute(_SAVE_CJK, (row_id, *columns))
+    conn.execute(SAVE_CJK, (row_id, *columns))
 
 
 def _store_cjk(conn: sqlite3.Connection, row_id: int) -> None:
@@ -73,13 +72,6 @@ def _store_cjk(conn: sqlite3.Connection, row_id: int) -> None:
         conn.execute("DELETE FROM issue_cjk WHERE row_id = ?", (row_id,))
     else:
         save_cjk(conn, row_id, columns)
-
-
-def reindex(conn: sqlite3.Connection, row_ids: Iterable[int]) -> None:
-    """Index these issues again (a bulk import's rows that hold CJK: written without it)."""
-    for row_id in row_ids:
-        unindex_issue(conn, row_id)
-        index_issue(conn, row_id)
 
 
 def rebuild(conn: sqlite3.Connection) -> None:
