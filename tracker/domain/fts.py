@@ -80,8 +80,6 @@ CJK_CHARS = (
     "\uac00-\ud7ff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f"
 )
 _CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
-#: The same class for SQLite's GLOB (code-point ranges), to find CJK rows in SQL.
-CJK_GLOB = f"*[{CJK_CHARS}]*"
 
 
 def has_cjk(text: str) -> bool:
