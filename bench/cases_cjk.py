@@ -146,9 +146,10 @@ def run(data_dir: Path, rounds: int) -> int:
             print(f"{side:>6}: search index {index:7.1f} MiB ({per:6.0f} B/issue), "
                   f"file {files / 2**20:7.1f} MiB")  # fmt: skip
         grow = sizes["after"][0] - sizes["before"][0]
-        share, per_cjk = grow / sizes["before"][0], grow / max(cjk_rows, 1)
-        print(f"index growth: {grow / 2**20:+.1f} MiB ({share:+.1%}), {grow / issues:+.0f} "
-              f"B/issue overall, {per_cjk:+.0f} B per CJK issue")  # fmt: skip
+        share = grow / sizes["before"][0]
+        per_cjk = f", {grow / cjk_rows:+.0f} B per CJK issue" if cjk_rows else ""
+        print(f"index growth: {grow / 2**20:+.1f} MiB ({share:+.1%}), "
+              f"{grow / issues:+.0f} B/issue overall{per_cjk}")  # fmt: skip
         plan = queries(after)
         times: dict[str, dict[str, list[float]]] = {q: {"before": [], "after": []} for _, q in plan}
         for n in range(rounds + 1):
