@@ -2,7 +2,9 @@
 
 The CLI holds the data directory, so it acts with operator rights (`act_as`
 without a permission); `--as EMAIL` names the user recorded as reporter,
-author and change-log actor (origin `cli`). Issues are named by key
+author and change-log actor (origin `cli`). Each function calls one service
+function (plus look-ups of people and sprints by name); none repeats a rule.
+People are named by email (cli/people.py), sprints by name or id. Issues are named by key
 (`WEB-42`), as people name them; custom fields come as NAME=VALUE text and
 are typed against the project's field definitions; input is validated with
 the API's own models, so errors name the same fields.
@@ -16,22 +18,42 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from cli.people import ids_of, names_of
 from tracker.core import Core
 from tracker.domain.changes import Actor, Origin
 from tracker.domain.custom_fields import FieldDef, from_text
 from tracker.domain.models.base import Page
-from tracker.domain.models.comments import Comment, CommentIn
+from tracker.domain.models.comments import (
+    Comment,
+    CommentIn,
+    Relation,
+    RelationIn,
+    SubListQuery,
+    TimeEntry,
+    TimeEntryIn,
+)
 from tracker.domain.models.imports import ImportReport
 from tracker.domain.models.issues import (
+    HistoryItem,
     Issue,
     IssueCreate,
     IssueListQuery,
     IssuePatch,
+    PageQuery,
     parse_issue_ref,
 )
 from tracker.domain.versions import etag_of
 from tracker.errors import NotFound, ValidationFailed
-from tracker.services import comments, import_files, issue_lists, issues
+from tracker.services import (
+    comments,
+    history,
+    import_files,
+    issue_lists,
+    issues,
+    relations,
+    sprints,
+    time_entries,
+)
 from tracker.services.access import ProjectAccess
 from tracker.services.acting import act_as
 from tracker.services.custom_fields import list_fields
@@ -74,44 +96,99 @@ async def _typed_fields(core: Core, access: ProjectAccess, raw: dict[str, str]) 
     return from_text(defs, raw)
 
 
+async def _sprint_id(core: Core, access: ProjectAccess, ref: str | None) -> dict[str, Any]:
+    """`--sprint NAME|ID` -> {"sprint_id": id}; `none` -> {"sprint_id": None}; absent -> {}."""
+    if ref is None:
+        return {}
+    if ref.strip().lower() == "none":
+        return {"sprint_id": None}
+    return {"sprint_id": await sprints.sprint_ref(core, access, ref)}
+
+
+async def _assignees(core: Core, people: list[str] | None) -> dict[str, Any]:
+    return {} if people is None else {"assignees": await ids_of(core, people)}
+
+
 async def create_issue(
     core: Core, org: str, project: str, data: dict[str, Any], fields: dict[str, str],
-    email: str | None,
+    email: str | None, *, assignees: list[str] | None = None, sprint: str | None = None,
 ) -> Issue:  # fmt: skip
     """Create an issue; `data` are IssueCreate fields, `fields` raw NAME=VALUE custom values."""
     access, actor = await act_as(core, org, project, email, Origin.CLI)
     someone(actor)
     body = validated(
-        IssueCreate, {**data, "custom_fields": await _typed_fields(core, access, fields)}
-    )
+        IssueCreate,
+        {
+            **data, **await _assignees(core, assignees), **await _sprint_id(core, access, sprint),
+            "custom_fields": await _typed_fields(core, access, fields),
+        },
+    )  # fmt: skip
     return await issues.create_issue(core, access, body, actor)
 
 
 async def list_issues(
     core: Core, org: str, project: str, filters: dict[str, Any], email: str | None
-) -> Page[Issue]:
-    """One page of a project's issues; `filters` are IssueListQuery fields (None: unset)."""
-    query = validated(IssueListQuery, {k: v for k, v in filters.items() if v is not None})
+) -> tuple[Page[Issue], dict[str, str]]:
+    """One page of a project's issues and the names of the people on it.
+
+    `filters` are IssueListQuery fields (None: unset); `assignee` names people by
+    email (comma-separated, or `none`), `sprint` sprints by name or id."""
+    filters = {k: v for k, v in filters.items() if v is not None}
     access, _ = await act_as(core, org, project, email, Origin.CLI)
-    return await issue_lists.list_issues(core, access, query)
+    if "assignee" in filters:
+        names = [n.strip() for n in str(filters["assignee"]).split(",") if n.strip()]
+        filters["assignee"] = ",".join(
+            [n for n in names if n.lower() == "none"]
+            + await ids_of(core, [n for n in names if n.lower() != "none"])
+        )
+    if "sprint" in filters:
+        refs = [n.strip() for n in str(filters["sprint"]).split(",") if n.strip()]
+        filters["sprint"] = ",".join(
+            r if r.lower() == "none" else await sprints.sprint_ref(core, access, r) for r in refs
+        )
+    query = validated(IssueListQuery, filters)
+    page = await issue_lists.list_issues(core, access, query)
+    people = {u for i in page.items for u in (*i.assignees, i.reporter)}
+    return page, await names_of(core, people)
 
 
-async def show_issue(core: Core, org: str, key: str, email: str | None) -> Issue:
+async def show_issue(
+    core: Core, org: str, key: str, email: str | None
+) -> tuple[Issue, list[Comment], dict[str, str]]:
+    """The issue, its first comments and the names of everyone on it."""
     access, _, number = await _by_key(core, org, key, email)
-    return await issues.get_issue(core, access, number)
+    issue = await issues.get_issue(core, access, number)
+    found = await comments.list_comments(core, access, number, SubListQuery(limit=200))
+    people = {*issue.assignees, issue.reporter, *(c.author for c in found.items)}
+    return issue, found.items, await names_of(core, people)
 
 
 async def update_issue(
     core: Core, org: str, key: str, data: dict[str, Any], fields: dict[str, str],
-    email: str | None, if_version: int | None = None,
+    email: str | None, if_version: int | None = None, *,
+    assignees: list[str] | None = None, sprint: str | None = None,
 ) -> Issue:  # fmt: skip
     """Change the named fields; with `if_version`, refuse (412) if someone changed it since."""
     access, actor, number = await _by_key(core, org, key, email)
+    data = {**data, **await _assignees(core, assignees), **await _sprint_id(core, access, sprint)}
     if fields:
         data = {**data, "custom_fields": await _typed_fields(core, access, fields)}
     patch = validated(IssuePatch, data)
     if_match = None if if_version is None else etag_of(if_version)
     return await issues.update_issue(core, access, number, patch, actor, if_match)
+
+
+async def delete_issue(
+    core: Core, org: str, key: str, email: str | None, if_version: int | None = None
+) -> None:
+    access, actor, number = await _by_key(core, org, key, email)
+    if_match = None if if_version is None else etag_of(if_version)
+    await issues.delete_issue(core, access, number, actor, if_match)
+
+
+async def restore_issue(core: Core, org: str, key: str, email: str | None) -> Issue:
+    access, actor, number = await _by_key(core, org, key, email)
+    return await issues.restore_issue(core, access, number, actor)
 
 
 async def comment(core: Core, org: str, key: str, body: str, email: str | None) -> Comment:
@@ -122,6 +199,58 @@ async def comment(core: Core, org: str, key: str, body: str, email: str | None) 
         return await comments.create_comment(core, access, number, data, actor)
     except NotFound:
         raise NotFound(f"no issue {key.upper()}") from None
+
+
+async def list_comments(
+    core: Core, org: str, key: str, email: str | None, limit: int
+) -> tuple[Page[Comment], dict[str, str]]:
+    access, _, number = await _by_key(core, org, key, email)
+    page = await comments.list_comments(core, access, number, SubListQuery(limit=limit))
+    return page, await names_of(core, (c.author for c in page.items))
+
+
+async def issue_history(
+    core: Core, org: str, key: str, email: str | None, limit: int
+) -> tuple[Page[HistoryItem], dict[str, str]]:
+    access, _, number = await _by_key(core, org, key, email)
+    page = await history.issue_history(core, access, number, PageQuery(limit=limit))
+    return page, await names_of(core, (h.actor for h in page.items))
+
+
+async def link(
+    core: Core, org: str, key: str, kind: str, other: str, email: str | None
+) -> Relation:
+    """`rhythm issue link WEB-1 blocks WEB-2`."""
+    access, actor, number = await _by_key(core, org, key, email)
+    data = validated(RelationIn, {"type": kind, "issue": other.strip().upper()})
+    return await relations.create_relation(core, access, number, data, actor)
+
+
+async def unlink(core: Core, org: str, key: str, other: str, email: str | None) -> list[str]:
+    """Remove every link between the two issues; the relation ids removed."""
+    access, actor, number = await _by_key(core, org, key, email)
+    page = await relations.list_relations(core, access, number, SubListQuery(limit=200))
+    wanted = other.strip().upper()
+    found = [r for r in page.items if r.issue.upper() == wanted]
+    if not found:
+        raise NotFound(f"{key.upper()} is not linked to {wanted}")
+    for relation in found:
+        await relations.delete_relation(core, access, number, relation.id, actor)
+    return [r.id for r in found]
+
+
+async def list_links(core: Core, org: str, key: str, email: str | None) -> list[Relation]:
+    access, _, number = await _by_key(core, org, key, email)
+    return (await relations.list_relations(core, access, number, SubListQuery(limit=200))).items
+
+
+async def log_time(
+    core: Core, org: str, key: str, seconds: int, note: str, email: str | None
+) -> TimeEntry:
+    access, actor, number = await _by_key(core, org, key, email)
+    someone(actor, "spent the time")
+    data = validated(TimeEntryIn, {"seconds_spent": seconds, "description": note})
+    return await time_entries.log_time(core, access, number, data, actor)
 
 
 async def import_file(

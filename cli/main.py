@@ -4,24 +4,39 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from cli import boards, issues, members, orgs, projects, users
 from cli.context import DataDirOption, fail, load_settings
+from cli.shell import RhythmGroup
 from tracker import __version__
 from tracker.errors import RhythmError
 
 app = typer.Typer(
-    help="Rhythm: a fast, self-hosted issue tracker.", no_args_is_help=True, add_completion=False
+    cls=RhythmGroup,
+    help="Rhythm: a fast, self-hosted issue tracker.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
-app.add_typer(users.app, name="user")
-app.add_typer(orgs.app, name="org")
-app.add_typer(projects.app, name="project")
-app.add_typer(members.app, name="member")
-app.add_typer(issues.app, name="issue")
-app.add_typer(boards.sprint_app, name="sprint")
-app.command("board")(boards.board)
+
+#: Every command group, in help order: (name, typer app). New groups join this list.
+GROUPS: list[tuple[str, typer.Typer]] = [
+    ("user", users.app),
+    ("org", orgs.app),
+    ("project", projects.app),
+    ("member", members.app),
+    ("issue", issues.app),
+    ("sprint", boards.sprint_app),
+]
+#: Single commands at the top level: (name, function).
+COMMANDS: list[tuple[str, Any]] = [("board", boards.board)]
+
+for _name, _group in GROUPS:
+    app.add_typer(_group, name=_name)
+for _name, _command in COMMANDS:
+    app.command(_name)(_command)
 
 
 def _version(value: bool) -> None:
@@ -56,7 +71,7 @@ def serve(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     try:
-        prepare_data_dir(settings)
+        prepare_data_dir(settings)  # serve may start a new data directory
         web.run_app(
             create_app(settings),
             host=settings.host,
@@ -80,7 +95,7 @@ def migrate(data_dir: Path | None = DataDirOption) -> None:
     from cli.context import run_with_core
     from tracker.services.maintenance import migrate_all
 
-    count = run_with_core(data_dir, migrate_all)
+    count = run_with_core(data_dir, migrate_all, create=True)
     typer.echo(f"migrated: system database and {count} tenant(s) are up to date")
 
 

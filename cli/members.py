@@ -11,7 +11,7 @@ import typer
 
 from cli.context import DataDirOption, JsonOption, print_json, print_table, run_with_core
 from cli.issue_args import validated
-from cli.orgs import AsOption
+from cli.target import AsOption, Target
 from tracker.core import Core
 from tracker.domain.changes import Origin
 from tracker.domain.models.orgs import (
@@ -32,7 +32,7 @@ ProjectOption = typer.Option(None, "--project", "-p", help="Project key: act on 
 @app.command("add")
 def add(
     org: str = typer.Argument(..., help="Organization slug."),
-    email: str = typer.Argument(..., help="Email of an existing user."),
+    email: str = typer.Argument(..., help="Email of an existing user, or `me`."),
     role: str = typer.Option(
         "member", help="Org: owner|admin|member. Project: viewer|reporter|developer|admin."
     ),
@@ -42,6 +42,8 @@ def add(
     as_json: bool = JsonOption,
 ) -> None:
     """Add a user to an organization (or, with --project, give them a project role)."""
+    target = Target(data_dir, None, None, user)
+    email, user = target.person(email), target.who
     if project is not None and role == "member":
         role = "reporter"
     added = run_with_core(data_dir, lambda core: _add(core, org, project, email, role, user))
@@ -64,18 +66,20 @@ def list_members(
     if as_json:
         print_json(rows)
     else:
-        print_table(rows, ["email", "display_name", "role", "user_id"])
+        print_table(rows, ["display_name", "email", "role"])
 
 
 @app.command("remove")
 def remove(
     org: str = typer.Argument(..., help="Organization slug."),
-    email: str = typer.Argument(..., help="Email of the member."),
+    email: str = typer.Argument(..., help="Email of the member, or `me`."),
     project: str | None = ProjectOption,
     user: str | None = AsOption,
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Remove a member (from the org, which also ends their project memberships)."""
+    target = Target(data_dir, None, None, user)
+    email, user = target.person(email), target.who
     run_with_core(data_dir, lambda core: _remove(core, org, project, email, user))
     typer.echo(f"removed {email} from {org}{'/' + project if project else ''}")
 

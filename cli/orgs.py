@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
+from cli.target import AsOption, Target
 from tracker.core import Core
 from tracker.domain.changes import Actor, Origin
 from tracker.domain.models.orgs import Org, OrgIn
@@ -24,8 +25,6 @@ from tracker.services.acting import act_as, actor_for, person
 
 app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
 
-AsOption = typer.Option(None, "--as", help="Act as this user (email); recorded as the actor.")
-
 
 def validation_message(exc: ValidationError) -> str:
     """Every field error on one line: `field: message; ...`."""
@@ -35,17 +34,22 @@ def validation_message(exc: ValidationError) -> str:
 @app.command("create")
 def create(
     name: str = typer.Argument(..., help="Display name."),
-    owner: str = typer.Option(..., "--as", help="Email of the user who becomes the owner."),
+    owner: str | None = typer.Option(
+        None,
+        "--as",
+        help="Email of the owner (required: here, `rhythm use --as` or $RHYTHM_AS).",
+    ),
     slug: str | None = typer.Option(None, help="URL slug (default: derived from the name)."),
     data_dir: Path | None = DataDirOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Create an organization (and its own database file)."""
+    who = Target(data_dir, None, None, owner).someone("owns the organization")
     try:
         data = OrgIn(name=name, slug=slug)
     except ValidationError as exc:
         fail(validation_message(exc))
-    org = run_with_core(data_dir, lambda core: _create(core, owner, data))
+    org = run_with_core(data_dir, lambda core: _create(core, who, data), create=True)
     if as_json:
         print_json(org)
     else:
@@ -60,6 +64,7 @@ def list_orgs(
     as_json: bool = JsonOption,
 ) -> None:
     """List live organizations (all, or those of `--as`), or the archived ones."""
+    user = Target(data_dir, None, None, user).who
     if archived:
         rows = run_with_core(data_dir, orgs.archived_orgs)
         columns = ["slug", "name", "archived_at", "archive_path", "id"]
@@ -80,6 +85,7 @@ def archive(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Delete an organization: its folder moves to <data_dir>/.archive/<slug>-<time>/."""
+    user = Target(data_dir, None, None, user).who
     path = run_with_core(data_dir, lambda core: _archive(core, slug, user))
     typer.echo(f"archived {slug} to {path}")
 
@@ -95,6 +101,7 @@ def restore(
     as_json: bool = JsonOption,
 ) -> None:
     """Bring an archived organization back."""
+    user = Target(data_dir, None, None, user).who
     org = run_with_core(data_dir, lambda core: _restore(core, archive_ref, slug, user))
     if as_json:
         print_json(org)

@@ -8,7 +8,8 @@ import typer
 from pydantic import ValidationError
 
 from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
-from cli.orgs import AsOption, validation_message
+from cli.orgs import validation_message
+from cli.target import AsOption, Target
 from tracker.core import Core
 from tracker.domain.changes import Origin
 from tracker.domain.models.orgs import Project, ProjectIn, ProjectListQuery, Visibility
@@ -32,6 +33,7 @@ def create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a project with the default workflow."""
+    user = Target(data_dir, None, None, user).who
     visibility: Visibility = "private" if private else "org"
     try:
         data = ProjectIn(name=name, key=key, description=description, visibility=visibility)
@@ -52,6 +54,7 @@ def list_projects(
     as_json: bool = JsonOption,
 ) -> None:
     """List an organization's projects (all, or those `--as` can see)."""
+    user = Target(data_dir, None, None, user).who
     found = run_with_core(data_dir, lambda core: _list(core, org, user))
     rows = [project.model_dump() for project in found]
     if as_json:

@@ -67,22 +67,25 @@ def test_org_project_member_round_trip(rhythm: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
-    [(("org", "create", "X", "--as", "nobody@example.com"), "no user"),
-     (("org", "create", "X", "--slug", "Bad Slug", "--as", "ann@example.com"), "slug"),
-     (("org", "create", "Dup", "--slug", "acme", "--as", "ann@example.com"), "taken"),
-     (("project", "create", "acme", "1X", "Bad"), "key"),
-     (("project", "create", "nope", "WEB", "Web"), "organization not found"),
-     (("member", "add", "acme", "ghost@example.com"), "no such user"),
-     (("member", "add", "acme", "ann@example.com", "--role", "boss"), "role"),
-     (("member", "remove", "acme", "ann@example.com"), "owner"),
-     (("org", "restore", "never-archived"), "no archived organization")],
+    ("args", "message", "code"),
+    [(("org", "create", "X", "--as", "nobody@example.com"), "no user", 3),
+     (("org", "create", "X", "--slug", "Bad Slug", "--as", "ann@example.com"), "slug", 1),
+     (("org", "create", "Dup", "--slug", "acme", "--as", "ann@example.com"), "taken", 4),
+     (("project", "create", "acme", "1X", "Bad"), "key", 1),
+     (("project", "create", "nope", "WEB", "Web"), "organization not found", 3),
+     (("member", "add", "acme", "ghost@example.com"), "no such user", 1),
+     (("member", "add", "acme", "ann@example.com", "--role", "boss"), "role", 1),
+     (("member", "remove", "acme", "ann@example.com"), "owner", 4),
+     (("org", "restore", "never-archived"), "no archived organization", 3)],
 )  # fmt: skip
-def test_cli_errors_are_one_line_and_exit_1(rhythm: Any, args: tuple, message: str) -> None:
+def test_cli_errors_are_one_line_with_their_exit_code(
+    rhythm: Any, args: tuple, message: str, code: int
+) -> None:
     user(rhythm, "ann@example.com")
     assert rhythm("org", "create", "acme", "--as", "ann@example.com").exit_code == 0
     result = rhythm(*args)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == code, result.output
+    assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("error:") and message in result.stderr
 
 
@@ -100,7 +103,7 @@ def test_archive_and_restore(rhythm: Any) -> None:
     # the slug is free again: a new org takes it, so the old one needs another slug
     assert rhythm("org", "create", "acme", "--as", "ann@example.com").exit_code == 0
     result = rhythm("org", "restore", folder.name)
-    assert result.exit_code == 1 and "taken" in result.stderr
+    assert result.exit_code == 4 and "taken" in result.stderr
     assert folder.is_dir()  # a failed restore leaves the archive where it was
     result = rhythm("org", "restore", folder.name, "--slug", "acme-old", "--json")
     assert result.exit_code == 0, result.output

@@ -50,4 +50,7 @@ def test_issue_search_tables_json_and_errors(tmp_path: Path) -> None:
     result = run("issue", "search", 'status:"open', "--org", "acme")
     assert result.exit_code == 1 and "unterminated quote (at position 7)" in result.output
     result = run("issue", "search", "x", "--org", "nope")
-    assert result.exit_code == 1 and "not found" in result.output
+    assert result.exit_code == 3 and "not found" in result.output
+    result = run("issue", "search", "parent:WEB-99999999999999999999999", "--org", "acme")
+    assert result.exit_code != 0 and "Traceback" not in result.output, result.output
+    assert result.stderr.startswith("error:") and result.stderr.count("\n") == 1

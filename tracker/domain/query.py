@@ -394,7 +394,8 @@ def _leading_op(text: str) -> CompareOp | None:
 def _is_issue_ref(text: str) -> bool:
     key, dash, number = text.rpartition("-")
     key_ok = not dash or (key.replace("_", "").isalnum() and key.isascii())
-    return key_ok and number.isascii() and number.isdigit()
+    # at most 15 digits: a longer number cannot be an issue and overflows SQLite's INTEGER
+    return key_ok and number.isascii() and number.isdigit() and len(number) <= 15
 
 
 def _relative_date(text: str) -> RelativeDate | None:

@@ -1,0 +1,77 @@
+"""The `rhythm` root command class: truthful help, one-line errors, documented exit codes.
+
+- Flags are shown as flags: typer renders every option's type, so a boolean
+  flag read `--json <bool>` although `--json true` is a usage error; flags now
+  show no type.
+- A usage error (exit 2) is one line on stderr, not a box; an unexpected
+  exception is one line and exit 6 (`RHYTHM_TRACEBACK=1` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from typer.core import TyperGroup, TyperOption
+
+from cli.context import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    EXIT_USER,
+    exit_code_of,
+)
+from tracker.errors import RhythmError
+
+_display_type_rich = TyperOption.display_type_rich
+
+
+def _flag_has_no_type(self: TyperOption, ctx: click.Context) -> str | None:
+    if self.is_flag or self.count:
+        return None
+    return _display_type_rich(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_has_no_type  # type: ignore[method-assign]
+
+
+def _error(message: str, code: int) -> None:
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+class RhythmGroup(TyperGroup):
+    """Runs the command tree non-standalone and turns every failure into one line."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+            _error(exc.format_message() + where, EXIT_USAGE)
+        except click.ClickException as exc:
+            _error(exc.format_message(), exc.exit_code or EXIT_USER)
+        except RhythmError as exc:  # raised while parsing, before the core opens
+            _error(exc.detail, exit_code_of(exc))
+        except click.Abort:
+            _error("aborted", EXIT_USER)
+        except KeyboardInterrupt:
+            _error("interrupted", EXIT_INTERRUPTED)
+        except Exception as exc:
+            if os.environ.get("RHYTHM_TRACEBACK"):
+                raise
+            _error(f"internal error: {type(exc).__name__}: {exc}", EXIT_INTERNAL)
+        sys.exit(result if isinstance(result, int) else 0)
