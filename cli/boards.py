@@ -109,7 +109,7 @@ def list_sprints(
     org, project, user = t.org, t.project, t.who
     found = run_with_core(data_dir, lambda core: _list_sprints(core, org, project, state, user))
     if as_json:
-        print_json([s.model_dump() for s in found])
+        print_json(found)
     else:
         print_table([s.model_dump() for s in found], SPRINT_COLUMNS)
 

@@ -117,16 +117,17 @@ def run_with_core(
 
 
 def print_json(value: Any) -> None:
-    """The API's JSON shape of a model, a page, or a list of models."""
+    """The API's JSON shape: a model as its route returns it; a whole list (every page
+    read) in the list routes' envelope, `{"items": [...], "next_cursor": null}`."""
     import json
 
-    from pydantic import BaseModel, TypeAdapter
+    from pydantic import BaseModel
 
+    if isinstance(value, list):
+        items = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+        value = {"items": items, "next_cursor": None}
     if isinstance(value, BaseModel):
         sys.stdout.write(value.model_dump_json(indent=2) + "\n")
-    elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
-        adapter: TypeAdapter[Any] = TypeAdapter(list[type(value[0])])  # type: ignore[misc]
-        sys.stdout.write(adapter.dump_json(value, indent=2).decode() + "\n")
     else:
         sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 

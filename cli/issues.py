@@ -353,17 +353,29 @@ def history(
         return
     rows = [
         {**h.model_dump(), "actor": named(names, h.actor) if h.actor else h.origin,
-         "what": f"{h.entity} {h.op}" + (f" {h.field}" if h.field else "")}
+         "what": f"{h.entity} {h.op}" + (f" {h.field}" if h.field else ""),
+         "old": _brief(h.old), "new": _brief(h.new)}
         for h in page.items
     ]  # fmt: skip
     print_table(rows, ["seq", "at", "actor", "what", "old", "new"])
+
+
+def _brief(value: Any) -> str:
+    """A history value for a table cell: whole images are summarised, long text cut."""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return str(value.get("title") or value.get("name") or value.get("body") or "…")[:40]
+    return str(value)[:40]
 
 
 @app.command("link")
 def link(
     key: str = KeyArgument,
     kind: str = typer.Argument(
-        ..., metavar="TYPE", help="blocks|blocked_by|relates_to|duplicates|duplicated_by|..."
+        ...,
+        metavar="TYPE",
+        help="blocks|is_blocked_by|relates_to|duplicates|is_duplicated_by|clones|is_cloned_by",
     ),
     other: str = typer.Argument(..., metavar="OTHER", help="The other issue's key."),
     org: str | None = OrgOption,

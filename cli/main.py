@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from cli import boards, issues, members, orgs, projects, users
+from cli import boards, issues, members, orgs, projects, saved, use, users, workflow
 from cli.context import DataDirOption, fail, load_settings
 from cli.shell import RhythmGroup
 from tracker import __version__
@@ -29,9 +29,17 @@ GROUPS: list[tuple[str, typer.Typer]] = [
     ("member", members.app),
     ("issue", issues.app),
     ("sprint", boards.sprint_app),
+    ("tag", workflow.tag_app),
+    ("stage", workflow.stage_app),
+    ("field", workflow.field_app),
+    ("search", saved.app),
 ]
 #: Single commands at the top level: (name, function).
-COMMANDS: list[tuple[str, Any]] = [("board", boards.board)]
+COMMANDS: list[tuple[str, Any]] = [
+    ("board", boards.board),
+    ("use", use.use),
+    ("status", use.status),
+]
 
 for _name, _group in GROUPS:
     app.add_typer(_group, name=_name)

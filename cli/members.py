@@ -64,7 +64,7 @@ def list_members(
     found = run_with_core(data_dir, lambda core: _list(core, org, project))
     rows = [member.model_dump() for member in found]
     if as_json:
-        print_json(rows)
+        print_json(found)
     else:
         print_table(rows, ["display_name", "email", "role"])
 

@@ -58,7 +58,7 @@ def list_projects(
     found = run_with_core(data_dir, lambda core: _list(core, org, user))
     rows = [project.model_dump() for project in found]
     if as_json:
-        print_json(rows)
+        print_json(found)
     else:
         print_table(rows, ["key", "name", "visibility", "role", "id"])
 

@@ -38,7 +38,7 @@ def search(
     org, user = target.org, target.who
     page = run_with_core(
         data_dir,
-        lambda core: _search(core, org, query, project, user, limit, highlight),
+        lambda core: find(core, org, query, project, user, limit, highlight),
     )
     if as_json:
         print_json(page)
@@ -48,7 +48,7 @@ def search(
         typer.echo(f"(more than {limit}; raise --limit or narrow the query)")
 
 
-async def _search(
+async def find(
     core: Core,
     org: str,
     q: str,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli_world import ACME_SETUP, ANN, cli_on, tenant_rows
+from tests.cli_world import ACME_SETUP, ANN, cli_on, items, tenant_rows
 
 TODAY = datetime.now(UTC).date()
 
@@ -49,7 +49,7 @@ def test_sprint_create_start_complete_list(rhythm: Any) -> None:
                     "--json")  # fmt: skip
     assert result.exit_code == 0 and json.loads(result.stdout)["state"] == "completed"
     result = rhythm("sprint", "list", "-o", "acme", "-p", "WEB", "--json")
-    assert [s["state"] for s in json.loads(result.stdout)] == ["completed"]
+    assert [s["state"] for s in items(result.stdout)] == ["completed"]
     result = rhythm("sprint", "list", "-o", "acme", "-p", "WEB", "--state", "active")
     assert result.exit_code == 0 and "Sprint 1" not in result.stdout
     actors = tenant_rows(rhythm, "SELECT DISTINCT origin FROM changes WHERE entity = 'sprint'")
