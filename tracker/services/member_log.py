@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
@@ -88,6 +89,12 @@ def _intent(row: sqlite3.Row) -> Intent:
                   records, work["drop_projects_of"])  # fmt: skip
 
 
+def _remover(seq: int) -> Callable[[sqlite3.Connection], None]:
+    """The system-DB unit that drops a settled intent (looked up at call time, so a
+    crash test can stand in for it)."""
+    return lambda conn: outbox_sql.remove(conn, seq)
+
+
 def _apply(uow: UnitOfWork, intent: Intent) -> bool:
     """Write the intent's change rows under its own batch id, once; False if already there."""
     if outbox_sql.batch_logged(uow.conn, intent.user_id, intent.batch):
@@ -115,7 +122,7 @@ async def drain(core: Core, org_id: str) -> int:
     for row in await core.system.read(lambda conn: outbox_sql.pending(conn, org_id)):
         intent = _intent(row)
         written += await mutate_org(core, org_id, intent.actor, partial(_apply, intent=intent))
-        await core.system.write(partial(outbox_sql.remove, seq=intent.seq))
+        await core.system.write(_remover(intent.seq))
     return written
 
 
