@@ -3,7 +3,8 @@
 - Flags are shown as flags: typer renders every option's type, so a boolean
   flag read `--json <bool>` although `--json true` is a usage error; flags now
   show no type.
-- A usage error (exit 2) is one line on stderr, not a box; an unexpected
+- A usage error (exit 2) is one line on stderr, not a box (typer 0.29 vendors
+  click as `typer._click`: its exceptions are the ones raised); an unexpected
   exception is one line and exit 6 (`RHYTHM_TRACEBACK=1` shows the traceback).
 """
 
@@ -14,7 +15,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import click
+import typer
+from typer._click.core import Context
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup, TyperOption
 
 from cli.context import (
@@ -29,7 +32,7 @@ from tracker.errors import RhythmError
 _display_type_rich = TyperOption.display_type_rich
 
 
-def _flag_has_no_type(self: TyperOption, ctx: click.Context) -> str | None:
+def _flag_has_no_type(self: TyperOption, ctx: Context) -> str | None:
     if self.is_flag or self.count:
         return None
     return _display_type_rich(self, ctx)
@@ -59,14 +62,17 @@ class RhythmGroup(TyperGroup):
             return super().main(args, prog_name, complete_var, False, **extra)
         try:
             result = super().main(args, prog_name, complete_var, False, **extra)
-        except click.UsageError as exc:
+        except NoArgsIsHelpError as exc:  # `rhythm issue`: the group's help, as usage
+            sys.stdout.write(exc.ctx.get_help() + "\n" if exc.ctx else "")
+            sys.exit(EXIT_USAGE)
+        except UsageError as exc:
             where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
             _error(exc.format_message() + where, EXIT_USAGE)
-        except click.ClickException as exc:
+        except ClickException as exc:
             _error(exc.format_message(), exc.exit_code or EXIT_USER)
         except RhythmError as exc:  # raised while parsing, before the core opens
             _error(exc.detail, exit_code_of(exc))
-        except click.Abort:
+        except typer.Abort:
             _error("aborted", EXIT_USER)
         except KeyboardInterrupt:
             _error("interrupted", EXIT_INTERRUPTED)

@@ -7,12 +7,17 @@ RHYTHM_AS, then what `rhythm use` stored for the data directory (cli/target.py).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import typer
 
 from cli.context import DataDirOption, JsonOption, fail, print_json
 from cli.target import ENV_AS, ENV_ORG, ENV_PROJECT, data_dir_key, store, store_path, stored
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$", re.IGNORECASE)
+KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]{1,9}$")
+PERSON = re.compile(r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+$")
 
 
 def use(
@@ -29,10 +34,12 @@ def use(
     values: dict[str, str | None] = {"org": None, "project": None, "as": None} if clear else {}
     if where is not None:
         org, _, project = where.strip().partition("/")
-        if not org or "/" in project:
-            fail(f"expected ORG or ORG/KEY, got {where!r}")
+        if not SLUG.match(org) or (project and not KEY.match(project)):
+            fail(f"expected ORG or ORG/KEY such as acme/WEB, got {where!r}")
         values |= {"org": org.lower(), "project": project.upper() or None}
     if user is not None:
+        if user.strip() and not PERSON.match(user.strip()):
+            fail(f"--as expects an email, got {user!r}")
         values["as"] = user.strip() or None
     now = store(data_dir, values)
     typer.echo(f"using {_describe(now)} on {data_dir_key(data_dir)}")
