@@ -144,7 +144,7 @@ async def list_issues(
     if "sprint" in filters:
         refs = [n.strip() for n in str(filters["sprint"]).split(",") if n.strip()]
         filters["sprint"] = ",".join(
-            r if r.lower() == "none" else await sprints.sprint_ref(core, access, r) for r in refs
+            [r if r.lower() == "none" else await sprints.sprint_ref(core, access, r) for r in refs]
         )
     query = validated(IssueListQuery, filters)
     page = await issue_lists.list_issues(core, access, query)

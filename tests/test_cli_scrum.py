@@ -1,0 +1,199 @@
+"""Daily work entirely by CLI: a Scrum walk-through, the stored context, people by email,
+and the commands that were missing (tags, stages and rules, fields, links, time, saved
+searches, delete/restore)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli_world import ACME_SETUP, ANN, PASSWORD_INPUT, cli_on, items, tenant_rows
+
+BOB = "bob@example.com"
+TODAY = date.today()
+
+
+@pytest.fixture
+def rhythm(tmp_path: Path) -> Any:
+    run = cli_on(tmp_path / "data", [*ACME_SETUP, ("user", "create", BOB, "--name", "Bob")])
+    assert run("member", "add", "acme", BOB, "--role", "member").exit_code == 0
+    assert run("use", "acme/WEB", "--as", ANN).exit_code == 0
+    return run
+
+
+def ok(result: Any) -> Any:
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_scrum_walk_through_by_cli(rhythm: Any) -> None:
+    for title, estimate in (("Login", "60"), ("Signup", "120"), ("Logout", "30")):
+        ok(rhythm("issue", "create", title, "--estimate", estimate))
+    ok(rhythm("sprint", "create", "Sprint 1", "--goal", "accounts"))
+    # planned without dates: it cannot start until `sprint update` gives it both
+    assert rhythm("sprint", "start", "Sprint 1").exit_code == 1
+    ends = str(TODAY + timedelta(days=13))
+    ok(rhythm("sprint", "update", "Sprint 1", "--starts", str(TODAY), "--ends", ends))
+    for key in ("WEB-1", "WEB-2", "WEB-3"):
+        ok(rhythm("issue", "update", key, "--sprint", "Sprint 1"))
+    ok(rhythm("issue", "update", "WEB-3", "--sprint", "none"))  # back to the backlog
+    listed = items(ok(rhythm("issue", "list", "--sprint", "Sprint 1", "--json")).stdout)
+    assert sorted(i["key"] for i in listed) == ["WEB-1", "WEB-2"]
+    ok(rhythm("sprint", "start", "Sprint 1"))
+    # move cards: one to In Progress, one to Done
+    ok(rhythm("issue", "update", "WEB-1", "--status", "Resolved", "--assignee", "me"))
+    ok(rhythm("issue", "update", "WEB-2", "--status", "In Progress"))
+    board = json.loads(ok(rhythm("board", "--sprint", "Sprint 1", "--json")).stdout)
+    counts = {c["stage"]["name"]: c["count"] for c in board["columns"]}
+    assert counts["Resolved"] == 1 and counts["In Progress"] == 1
+    swim = ok(rhythm("board", "--sprint", "Sprint 1", "--swimlanes")).stdout
+    assert ANN in swim and "unassigned" in swim
+    done = json.loads(ok(rhythm("sprint", "complete", "Sprint 1", "--json")).stdout)
+    assert done["state"] == "completed"
+    leftover = json.loads(ok(rhythm("issue", "show", "WEB-2", "--json")).stdout)
+    assert leftover["sprint_id"] is None  # unfinished work went back to the backlog
+    finished = json.loads(ok(rhythm("issue", "show", "WEB-1", "--json")).stdout)
+    assert finished["sprint_id"] == done["id"]
+    burndown = json.loads(ok(rhythm("sprint", "burndown", "Sprint 1", "--json")).stdout)
+    assert burndown["days"] and burndown["days"][0]["scope_issues"] == 2
+    origins = tenant_rows(rhythm, "SELECT DISTINCT origin FROM changes WHERE entity='sprint'")
+    assert origins == [("cli",)]
+
+
+def test_context_env_and_options_in_that_order(rhythm: Any) -> None:
+    status = ok(rhythm("status")).stdout
+    assert "acme" in status and "WEB" in status and ANN in status and "rhythm use" in status
+    ok(rhythm("issue", "create", "ctx"))
+    reporter = tenant_rows(rhythm, "SELECT reporter FROM issues")[0][0]
+    assert json.loads(rhythm("issue", "show", "WEB-1", "--json").stdout)["reporter"] == reporter
+    # an option beats the context; an unknown org from the option is "not found"
+    assert rhythm("issue", "list", "-o", "nope").exit_code == 3
+    ok(rhythm("use", "--clear"))
+    missing = rhythm("issue", "list")
+    assert missing.exit_code == 1 and "rhythm use" in missing.stderr
+    assert missing.stderr.count("\n") == 1
+    anonymous = rhythm("issue", "create", "x", "-o", "acme", "-p", "WEB")
+    assert anonymous.exit_code == 1 and "--as" in anonymous.stderr
+    bad = rhythm("use", "not a slug/!!")
+    assert bad.exit_code == 1 and "ORG/KEY" in bad.stderr
+
+
+def test_env_overrides_the_stored_context(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from tests.cli_world import CHEAP_ARGON
+
+    data = tmp_path / "data"
+    env = {**CHEAP_ARGON, "RHYTHM_CLI_CONTEXT": str(tmp_path / "ctx.json"), "RHYTHM_AS": None}
+    runner = CliRunner()
+
+    def run(*args: str, **extra: str) -> Any:
+        return runner.invoke(app, [*args, "-d", str(data)], input=PASSWORD_INPUT,
+                             env={**env, **extra})  # fmt: skip
+
+    for args in ACME_SETUP:
+        ok(run(*args))
+    ok(run("org", "create", "Beta", "--slug", "beta", "--as", ANN))
+    ok(run("project", "create", "beta", "API", "Api"))
+    ok(run("use", "acme/WEB", "--as", ANN))
+    ok(run("issue", "create", "in web"))
+    ok(run("issue", "create", "in api", RHYTHM_ORG="beta", RHYTHM_PROJECT="API"))
+    status = ok(run("status", RHYTHM_ORG="beta")).stdout
+    assert "beta" in status and "$RHYTHM_ORG" in status
+    keys = items(ok(run("issue", "list", "--json", RHYTHM_ORG="beta", RHYTHM_PROJECT="API")).stdout)
+    assert [i["key"] for i in keys] == ["API-1"]
+
+
+def test_people_by_email_or_me_shown_by_name(rhythm: Any) -> None:
+    users = ok(rhythm("user", "list")).stdout
+    assert ANN in users and "Bob" in users
+    assert ok(rhythm("user", "list", "--quiet")).stdout.split() == [ANN, BOB]
+    ok(rhythm("member", "add", "acme", BOB, "-p", "WEB", "--role", "developer"))
+    ok(rhythm("issue", "create", "pair", "--assignee", "me", "--assignee", BOB))
+    table = ok(rhythm("issue", "list")).stdout
+    assert "Bob <bob@exa" in table and "-" not in table.split("pair")[1][:3]
+    shown = ok(rhythm("issue", "show", "WEB-1")).stdout
+    assert f"assignees: {ANN}, Bob <bob@example.com>" in shown
+    assert f"reporter: {ANN}" in shown
+    ids = json.loads(rhythm("issue", "show", "WEB-1", "--json").stdout)["assignees"]
+    assert len(ids) == 2  # --json keeps the API's user ids
+    mine = items(ok(rhythm("issue", "list", "--assignee", BOB, "--json")).stdout)
+    assert [i["key"] for i in mine] == ["WEB-1"]
+    ok(rhythm("issue", "update", "WEB-1", "--assignee", "none"))
+    assert json.loads(rhythm("issue", "show", "WEB-1", "--json").stdout)["assignees"] == []
+    ghost = rhythm("issue", "update", "WEB-1", "--assignee", "ghost@example.com")
+    assert ghost.exit_code == 3 and "ghost@example.com" in ghost.stderr
+
+
+def test_issue_lifecycle_links_time_and_history(rhythm: Any) -> None:
+    ok(rhythm("issue", "create", "one"))
+    ok(rhythm("issue", "create", "two"))
+    assert ok(rhythm("issue", "create", "three", "-q")).stdout == "WEB-3\n"
+    ok(rhythm("issue", "link", "WEB-1", "blocks", "WEB-2"))
+    assert "is_blocked_by" in ok(rhythm("issue", "links", "WEB-2")).stdout
+    assert rhythm("issue", "link", "WEB-1", "blocks", "WEB-2").exit_code == 4
+    ok(rhythm("issue", "unlink", "WEB-2", "WEB-1"))
+    assert items(ok(rhythm("issue", "links", "WEB-1", "--json")).stdout) == []
+    assert rhythm("issue", "unlink", "WEB-2", "WEB-1").exit_code == 3
+    ok(rhythm("issue", "log-time", "WEB-1", "1h30m", "-m", "pairing"))
+    assert tenant_rows(rhythm, "SELECT seconds_spent FROM time_entries") == [(5400,)]
+    assert rhythm("issue", "log-time", "WEB-1", "soon").exit_code == 1
+    ok(rhythm("issue", "comment", "WEB-1", "first!"))
+    assert "first!" in ok(rhythm("issue", "comments", "WEB-1")).stdout
+    assert "first!" in ok(rhythm("issue", "show", "WEB-1")).stdout
+    history = ok(rhythm("issue", "history", "WEB-1")).stdout
+    assert "time_entry create" in history and ANN in history, history
+    ok(rhythm("issue", "delete", "WEB-2"))
+    assert rhythm("issue", "show", "WEB-2").exit_code == 3
+    assert rhythm("issue", "delete", "WEB-1", "--if-version", "9").exit_code == 4
+    ok(rhythm("issue", "restore", "WEB-2"))
+    assert rhythm("issue", "restore", "WEB-2").exit_code == 4
+    assert ok(rhythm("issue", "list", "-q")).stdout.split() == ["WEB-3", "WEB-2", "WEB-1"]
+
+
+def test_tags_stages_rules_and_fields(rhythm: Any) -> None:
+    ok(rhythm("tag", "create", "backend", "--color", "#112233"))
+    assert "backend" in ok(rhythm("tag", "list")).stdout
+    ok(rhythm("stage", "create", "Review", "--category", "in_progress", "--position", "2"))
+    ok(rhythm("stage", "update", "review", "--name", "Code review"))
+    stages = [s["name"] for s in items(ok(rhythm("stage", "list", "--json")).stdout)]
+    assert stages[2] == "Code review"
+    ok(rhythm("stage", "allow", "Open", "In Progress"))
+    assert "Open" in ok(rhythm("stage", "rules")).stdout
+    ok(rhythm("issue", "create", "gated", "--tag", "backend"))
+    refused = rhythm("issue", "update", "WEB-1", "--status", "Resolved", "--as", ANN)
+    assert refused.exit_code == 4 and refused.stderr.count("\n") == 1
+    ok(rhythm("stage", "disallow", "Open", "In Progress"))
+    assert json.loads(ok(rhythm("stage", "rules", "--json")).stdout) == {"rules": []}
+    ok(rhythm("issue", "update", "WEB-1", "--status", "Code review"))
+    in_use = rhythm("stage", "delete", "Code review")
+    assert in_use.exit_code == 4
+    ok(rhythm("stage", "delete", "Code review", "--move-to", "Open"))
+    ok(rhythm("field", "create", "Severity", "--type", "enum", "--option", "low",
+              "--option", "high", "--required"))  # fmt: skip
+    ok(rhythm("field", "update", "severity", "--optional", "--option", "low",
+              "--option", "high", "--option", "urgent"))  # fmt: skip
+    ok(rhythm("issue", "update", "WEB-1", "--field", "Severity=urgent"))
+    fields = items(ok(rhythm("field", "list", "--json")).stdout)
+    assert fields[0]["options"] == ["low", "high", "urgent"] and not fields[0]["required"]
+    ok(rhythm("field", "delete", "Severity"))
+    ok(rhythm("tag", "delete", "backend"))
+    assert json.loads(rhythm("issue", "show", "WEB-1", "--json").stdout)["tags"] == []
+
+
+def test_saved_searches(rhythm: Any) -> None:
+    ok(rhythm("issue", "create", "crash on login", "--assignee", "me"))
+    ok(rhythm("issue", "create", "other"))
+    ok(rhythm("search", "save", "mine", "assignee:me", "--org", "acme"))
+    assert rhythm("search", "save", "mine", "x").exit_code == 4
+    assert "assignee:me" in ok(rhythm("search", "list")).stdout
+    found = ok(rhythm("search", "run", "mine", "--json")).stdout
+    assert [h["key"] for h in json.loads(found)["items"]] == ["WEB-1"]
+    ok(rhythm("search", "delete", "mine"))
+    assert rhythm("search", "run", "mine").exit_code == 3
+    assert rhythm("search", "list", "--as", BOB).exit_code == 0
