@@ -8,7 +8,18 @@ from typing import Any
 
 import typer
 
-from cli import boards, issues, members, orgs, projects, saved, use, users, workflow
+from cli import (
+    attachments,
+    boards,
+    issues,
+    members,
+    orgs,
+    projects,
+    saved,
+    use,
+    users,
+    workflow,
+)
 from cli.context import DataDirOption, fail, load_settings
 from cli.shell import RhythmGroup
 from tracker import __version__
@@ -41,6 +52,7 @@ COMMANDS: list[tuple[str, Any]] = [
     ("status", use.status),
 ]
 
+attachments.register(issues.app)
 for _name, _group in GROUPS:
     app.add_typer(_group, name=_name)
 for _name, _command in COMMANDS:
@@ -105,6 +117,26 @@ def migrate(data_dir: Path | None = DataDirOption) -> None:
 
     count = run_with_core(data_dir, migrate_all, create=True)
     typer.echo(f"migrated: system database and {count} tenant(s) are up to date")
+
+
+@app.command()
+def check(
+    repair: bool = typer.Option(
+        False, "--repair", help="Remove files no attachment names (older than an hour)."
+    ),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Check every database's integrity and every attachment's file; exit 1 on a fault."""
+    from cli.context import run_with_core
+    from tracker.services.checks import check_all
+
+    findings = run_with_core(data_dir, lambda core: check_all(core, repair=repair))
+    for finding in findings:
+        mark = " (repaired)" if finding.repaired else ""
+        typer.echo(f"{finding.where}: {finding.problem}{mark}")
+    if any(not f.repaired for f in findings):
+        raise typer.Exit(1)
+    typer.echo("ok" if not findings else "repaired")
 
 
 def run() -> None:

@@ -29,8 +29,10 @@ def cli_on(data_dir: Path, setup: Iterable[tuple[str, ...]] = ()) -> Rhythm:
     """A `run(*args, input=None)` bound to `data_dir`, after running each `setup` command."""
     runner = CliRunner()
 
-    env = {**CHEAP_ARGON, "RHYTHM_CLI_CONTEXT": str(data_dir.parent / "cli-context.json"),
-           "RHYTHM_ORG": None, "RHYTHM_PROJECT": None, "RHYTHM_AS": None, "COLUMNS": "250"}  # fmt: skip
+    env = {
+        **CHEAP_ARGON, "RHYTHM_CLI_CONTEXT": str(data_dir.parent / "cli-context.json"),
+        "RHYTHM_ORG": None, "RHYTHM_PROJECT": None, "RHYTHM_AS": None, "COLUMNS": "250",
+    }  # fmt: skip
 
     def run(*args: str, input: str | None = None) -> Any:
         return runner.invoke(app, [*args, "--data-dir", str(data_dir)], input=input, env=env)

@@ -162,7 +162,7 @@ def test_reads_refuse_what_is_not_a_data_dir_and_create_nothing(
     args: tuple[str, ...], world: Any, tmp_path: Path
 ) -> None:
     data_dir = Path(world.data_dir)
-    (tenant,) = [p for p in data_dir.iterdir() if (p / "tracker.db").is_file()]
+    tenant = next(p for p in sorted(data_dir.iterdir()) if (p / "tracker.db").is_file())
     a_file = tmp_path / "notes.txt"
     a_file.write_text("hello")
     before_tenant, before_tmp = _tree(tenant), _tree(tmp_path)

@@ -140,6 +140,12 @@ class QueryTooExpensive(ServiceUnavailable):
     code, title = "query-too-expensive", "Query too expensive"
 
 
+class QuotaExceeded(RhythmError):
+    """The organization's storage quota would be exceeded (RHYTHM_ORG_QUOTA_MB)."""
+
+    status, code, title = 507, "quota-exceeded", "Insufficient storage"
+
+
 class DataDirError(RhythmError):
     """The data directory is missing, unwritable, or already served by another process."""
 

@@ -43,6 +43,15 @@ class Settings(BaseModel):
     cors_origins: tuple[str, ...] = Field((), description="Origins allowed by CORS (comma list).")
     log_level: LogLevel = Field("info", description="Logging level.")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest accepted JSON body.")
+    max_attachment_mb: int = Field(
+        25, ge=1, le=1024 * 1024, description="Largest accepted attachment, MiB (413 beyond)."
+    )
+    org_quota_mb: int = Field(
+        0,
+        ge=0,
+        le=1024 * 1024 * 1024,
+        description="Attachment bytes one organization may store, MiB (0: unlimited).",
+    )
     max_import_bytes: int = Field(
         256 * 1024 * 1024,
         ge=1024,

@@ -43,6 +43,8 @@ def error_statuses(route: Route) -> set[int]:
         statuses |= {400, 413, 415, 422}
     if route.raw_body is not None:
         statuses |= {413, 422}
+    if route.upload is not None:
+        statuses |= {413, 415, 422, 507}
     if route.query is not None:
         statuses.add(422)
     return statuses
@@ -131,6 +133,21 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
             "description": "One JSON object per line (each line as `items` describes).",
             "content": {media_type: {"schema": lines}},
         }
+    if route.upload is not None:
+        files = {"type": "array", "items": {"type": "string", "format": "binary"}}
+        operation["requestBody"] = {
+            "required": True,
+            "description": f"One or more files, each a `{route.upload}` part.",
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {route.upload: files},
+                        "required": [route.upload],
+                    }
+                }
+            },
+        }
     return operation
 
 
@@ -162,6 +179,8 @@ def _responses(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         success["content"] = {
             "application/json": {"schema": _schema_ref(route.response, schemas, "serialization")}
         }
+    if route.produces is not None:
+        success["content"] = {route.produces: {"schema": {"type": "string", "format": "binary"}}}
     responses[str(route.status)] = success
     problem = {PROBLEM_TYPE: {"schema": {"$ref": REF.format(model="Problem")}}}
     for status in sorted(error_statuses(route)):
@@ -175,6 +194,6 @@ def _responses(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
 _DESCRIPTIONS = {
     400: "Malformed request", 401: "Not authenticated", 403: "Not allowed",
     404: "Not found (or not visible to the caller)", 409: "Conflict", 412: "Stale If-Match",
-    413: "Body too large", 415: "Not JSON", 422: "Validation failed", 429: "Throttled",
-    503: "Overloaded or unavailable",
+    413: "Body too large", 415: "Unsupported media type", 422: "Validation failed",
+    429: "Throttled", 503: "Overloaded or unavailable", 507: "Storage quota exceeded",
 }  # fmt: skip

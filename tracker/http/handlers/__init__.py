@@ -6,6 +6,7 @@ from types import ModuleType
 
 from tracker.http.handlers import (
     accounts,
+    attachments,
     boards,
     comments,
     docs,
@@ -45,4 +46,5 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     fields,
     search,
     saved_searches,
+    attachments,
 )
