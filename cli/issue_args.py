@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -32,7 +32,6 @@ from tracker.domain.models.comments import (
     TimeEntry,
     TimeEntryIn,
 )
-from tracker.domain.models.imports import ImportReport
 from tracker.domain.models.issues import (
     HistoryItem,
     Issue,
@@ -47,7 +46,6 @@ from tracker.errors import NotFound, ValidationFailed
 from tracker.services import (
     comments,
     history,
-    import_files,
     issue_lists,
     issues,
     relations,
@@ -57,6 +55,9 @@ from tracker.services import (
 from tracker.services.access import ProjectAccess
 from tracker.services.acting import act_as
 from tracker.services.custom_fields import list_fields
+
+if TYPE_CHECKING:
+    from tracker.domain.models.imports import ImportReport
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -258,6 +259,8 @@ async def import_file(
     unknown_users_as_me: bool = False, progress: Callable[[int], None] | None = None,
 ) -> ImportReport:  # fmt: skip
     """`rhythm issue import`: operator rights on the data directory, `--as EMAIL` acts."""
+    from tracker.services import import_files  # the import machinery only when importing
+
     access, actor = await act_as(core, org, project_key, email, Origin.CLI)
     someone(actor, "imports")
     return await import_files.import_file(

@@ -521,3 +521,14 @@ def import_(
         f"imported {report.issues:,} issues and {report.comments:,} comments into "
         f"{key.upper()} in {report.seconds:.1f} s ({rate:,.0f} issues/s)"
     )
+
+
+def _register_more() -> None:
+    """Commands kept in their own modules join the `issue` group here."""
+    from cli import attachments, edit
+
+    attachments.register(app)
+    app.command("edit")(edit.edit)
+
+
+_register_more()

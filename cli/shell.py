@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -48,7 +49,30 @@ def _error(message: str, code: int) -> None:
 
 
 class RhythmGroup(TyperGroup):
-    """Runs the command tree non-standalone and turns every failure into one line."""
+    """Runs the command tree non-standalone and turns every failure into one line.
+
+    `lazy` maps a command name to "module:attribute" (a typer app or a function):
+    the module is imported only when that command runs or help lists it.
+    """
+
+    lazy: dict[str, str] = {}
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*self.lazy, *(n for n in super().list_commands(ctx) if n not in self.lazy)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Any:
+        target = self.lazy.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = target.partition(":")
+        found = getattr(importlib.import_module(module), attribute)
+        if not isinstance(found, typer.Typer):
+            single = typer.Typer()
+            single.command(cmd_name)(found)
+            found = single
+        command = typer.main.get_command(found)
+        command.name = cmd_name
+        return command
 
     def main(  # type: ignore[override]
         self,

@@ -197,3 +197,50 @@ def test_saved_searches(rhythm: Any) -> None:
     ok(rhythm("search", "delete", "mine"))
     assert rhythm("search", "run", "mine").exit_code == 3
     assert rhythm("search", "list", "--as", BOB).exit_code == 0
+
+
+def _editor(tmp_path: Path, body: str, also: str = "") -> str:
+    """An $EDITOR that writes `body` into the file (and first runs `also` in the shell)."""
+    script = tmp_path / "editor.sh"
+    script.write_text(f"#!/bin/sh\n{also}\ncat > \"$1\" <<'TEXT'\n{body}\nTEXT\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_issue_edit_in_the_editor_with_if_match(rhythm: Any, tmp_path: Path) -> None:
+    import os
+    import sys
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    ok(rhythm("issue", "create", "Old title", "-m", "old body"))
+    data_dir = str(rhythm.data_dir)
+    env = {"RHYTHM_CLI_CONTEXT": str(Path(data_dir).parent / "cli-context.json"),
+           "VISUAL": None, "RHYTHM_ORG": None, "RHYTHM_AS": None}  # fmt: skip
+
+    def edit(editor: str, *args: str) -> Any:
+        return CliRunner().invoke(app, ["issue", "edit", "WEB-1", *args, "-d", data_dir],
+                                  env={**env, "EDITOR": editor})  # fmt: skip
+
+    ok(edit(_editor(tmp_path, "New title\n\n# Heading\n\nbody *md*")))
+    shown = json.loads(rhythm("issue", "show", "WEB-1", "--json").stdout)
+    assert (shown["title"], shown["description"]) == ("New title", "# Heading\n\nbody *md*")
+    assert shown["version"] == 2
+    # someone else edits while the editor is open: refused, nothing overwritten, text kept
+    cwd = Path(__file__).resolve().parent.parent
+    rival = (f"cd {cwd} && RHYTHM_CLI_CONTEXT=/nonexistent {sys.executable} -m cli.main issue "
+             f"update WEB-1 -o acme --title Rival -d {data_dir} > /dev/null")  # fmt: skip
+    clash = edit(_editor(tmp_path, "Mine\n\nmy text", also=rival))
+    assert clash.exit_code == 4, clash.output
+    assert clash.stderr.count("\n") == 1 and "changed since version 2" in clash.stderr
+    kept = Path(clash.stderr.split("Your text is in ")[1].split(":")[0])
+    assert "my text" in kept.read_text()
+    assert json.loads(rhythm("issue", "show", "WEB-1", "--json").stdout)["title"] == "Rival"
+    ok(edit("false-editor-never-run", "--from", str(kept)))
+    assert json.loads(rhythm("issue", "show", "WEB-1", "--json").stdout)["title"] == "Mine"
+    assert kept.exists()  # a file the user named stays
+    empty = edit(_editor(tmp_path, "\n\n"))
+    assert empty.exit_code == 1 and "empty title" in empty.stderr
+    assert os.environ.get("EDITOR") != "false-editor-never-run"

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import typer
+from typer._click.core import Context
 from typer.core import TyperArgument, TyperGroup, TyperOption
 from typer.testing import CliRunner
 
@@ -23,10 +26,12 @@ runner = CliRunner()
 
 
 def _walk(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """Every command, through the group's own list_commands/get_command (lazy groups too)."""
     if isinstance(command, TyperGroup):
+        ctx = Context(command)
         found = []
-        for name, sub in command.commands.items():
-            found += _walk(sub, (*path, name))
+        for name in command.list_commands(ctx):
+            found += _walk(command.get_command(ctx, name), (*path, name))
         return found
     return [(path, command)]
 
@@ -39,9 +44,25 @@ CREATORS = {("user", "create"), ("org", "create"), ("migrate",), ("serve",)}
 
 def test_the_walk_finds_every_group() -> None:
     names = {path[0] for path, _ in COMMANDS}
+    assert "tracker.core" in sys.modules  # (the walk imported every group)
     assert {"user", "org", "project", "member", "issue", "sprint", "board", "tag", "stage",
             "field", "search", "use", "status", "serve", "migrate"} <= names  # fmt: skip
     assert len(COMMANDS) >= 50
+
+
+def test_a_command_imports_only_its_group() -> None:
+    """Start-up time: `rhythm issue list` must not import the server or other groups."""
+    code = (
+        "import sys; from cli.main import app\n"
+        "try: app(['issue', 'list', '--data-dir', '/nonexistent/x'])\n"
+        "except SystemExit: pass\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(('cli.', 'aiohttp')))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parent.parent).stdout  # fmt: skip
+    loaded = set(out.split())
+    assert "cli.issues" in loaded
+    assert not loaded & {"cli.boards", "cli.workflow", "cli.saved", "cli.members", "aiohttp"}
 
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
