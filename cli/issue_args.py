@@ -43,18 +43,9 @@ from tracker.domain.models.issues import (
 )
 from tracker.domain.versions import etag_of
 from tracker.errors import NotFound, ValidationFailed
-from tracker.services import (
-    comments,
-    history,
-    issue_lists,
-    issues,
-    relations,
-    sprints,
-    time_entries,
-)
+from tracker.services import issue_lists, issues
 from tracker.services.access import ProjectAccess
 from tracker.services.acting import act_as
-from tracker.services.custom_fields import list_fields
 
 if TYPE_CHECKING:
     from tracker.domain.models.imports import ImportReport
@@ -90,6 +81,8 @@ async def _by_key(
 
 
 async def _typed_fields(core: Core, access: ProjectAccess, raw: dict[str, str]) -> dict[str, Any]:
+    from tracker.services.custom_fields import list_fields
+
     if not raw:
         return {}
     definitions = await list_fields(core, access)
@@ -99,6 +92,8 @@ async def _typed_fields(core: Core, access: ProjectAccess, raw: dict[str, str]) 
 
 async def _sprint_id(core: Core, access: ProjectAccess, ref: str | None) -> dict[str, Any]:
     """`--sprint NAME|ID` -> {"sprint_id": id}; `none` -> {"sprint_id": None}; absent -> {}."""
+    from tracker.services import sprints
+
     if ref is None:
         return {}
     if ref.strip().lower() == "none":
@@ -134,6 +129,8 @@ async def list_issues(
 
     `filters` are IssueListQuery fields (None: unset); `assignee` names people by
     email (comma-separated, or `none`), `sprint` sprints by name or id."""
+    from tracker.services import sprints
+
     filters = {k: v for k, v in filters.items() if v is not None}
     access, _ = await act_as(core, org, project, email, Origin.CLI)
     if "assignee" in filters:
@@ -157,6 +154,8 @@ async def show_issue(
     core: Core, org: str, key: str, email: str | None
 ) -> tuple[Issue, list[Comment], dict[str, str]]:
     """The issue, its first comments and the names of everyone on it."""
+    from tracker.services import comments
+
     access, _, number = await _by_key(core, org, key, email)
     issue = await issues.get_issue(core, access, number)
     found = await comments.list_comments(core, access, number, SubListQuery(limit=200))
@@ -193,6 +192,8 @@ async def restore_issue(core: Core, org: str, key: str, email: str | None) -> Is
 
 
 async def comment(core: Core, org: str, key: str, body: str, email: str | None) -> Comment:
+    from tracker.services import comments
+
     access, actor, number = await _by_key(core, org, key, email)
     someone(actor)
     data = validated(CommentIn, {"body": body})
@@ -205,6 +206,8 @@ async def comment(core: Core, org: str, key: str, body: str, email: str | None) 
 async def list_comments(
     core: Core, org: str, key: str, email: str | None, limit: int
 ) -> tuple[Page[Comment], dict[str, str]]:
+    from tracker.services import comments
+
     access, _, number = await _by_key(core, org, key, email)
     page = await comments.list_comments(core, access, number, SubListQuery(limit=limit))
     return page, await names_of(core, (c.author for c in page.items))
@@ -213,6 +216,8 @@ async def list_comments(
 async def issue_history(
     core: Core, org: str, key: str, email: str | None, limit: int
 ) -> tuple[Page[HistoryItem], dict[str, str]]:
+    from tracker.services import history
+
     access, _, number = await _by_key(core, org, key, email)
     page = await history.issue_history(core, access, number, PageQuery(limit=limit))
     return page, await names_of(core, (h.actor for h in page.items))
@@ -222,6 +227,8 @@ async def link(
     core: Core, org: str, key: str, kind: str, other: str, email: str | None
 ) -> Relation:
     """`rhythm issue link WEB-1 blocks WEB-2`."""
+    from tracker.services import relations
+
     access, actor, number = await _by_key(core, org, key, email)
     data = validated(RelationIn, {"type": kind, "issue": other.strip().upper()})
     return await relations.create_relation(core, access, number, data, actor)
@@ -229,6 +236,8 @@ async def link(
 
 async def unlink(core: Core, org: str, key: str, other: str, email: str | None) -> list[str]:
     """Remove every link between the two issues; the relation ids removed."""
+    from tracker.services import relations
+
     access, actor, number = await _by_key(core, org, key, email)
     page = await relations.list_relations(core, access, number, SubListQuery(limit=200))
     wanted = other.strip().upper()
@@ -241,6 +250,8 @@ async def unlink(core: Core, org: str, key: str, other: str, email: str | None) 
 
 
 async def list_links(core: Core, org: str, key: str, email: str | None) -> list[Relation]:
+    from tracker.services import relations
+
     access, _, number = await _by_key(core, org, key, email)
     return (await relations.list_relations(core, access, number, SubListQuery(limit=200))).items
 
@@ -248,6 +259,8 @@ async def list_links(core: Core, org: str, key: str, email: str | None) -> list[
 async def log_time(
     core: Core, org: str, key: str, seconds: int, note: str, email: str | None
 ) -> TimeEntry:
+    from tracker.services import time_entries
+
     access, actor, number = await _by_key(core, org, key, email)
     someone(actor, "spent the time")
     data = validated(TimeEntryIn, {"seconds_spent": seconds, "description": note})

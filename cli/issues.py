@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from cli import issue_args
-from cli import search as search_cli
 from cli.context import (
     DataDirOption,
     JsonOption,
@@ -27,6 +26,7 @@ from cli.context import (
     run_with_core,
 )
 from cli.people import named
+from cli.shell import lazy_group
 from cli.target import AsOption, OrgOption, ProjectOption, Target
 
 if TYPE_CHECKING:
@@ -34,10 +34,18 @@ if TYPE_CHECKING:
     from tracker.domain.models.imports import ImportReport
     from tracker.domain.models.issues import Issue
 
+#: Commands kept in their own modules, imported only when used (start-up time).
+ELSEWHERE = {
+    "search": "cli.search:search",
+    "edit": "cli.edit:edit",
+    "attach": "cli.attachments:attach",
+    "attachments": "cli.attachments:list_attachments",
+}
 app = typer.Typer(
-    help="Create, list, show, update, link and comment on issues.", no_args_is_help=True
+    cls=lazy_group(ELSEWHERE),
+    help="Create, list, show, update, link and comment on issues.",
+    no_args_is_help=True,
 )
-app.command("search")(search_cli.search)
 
 FieldOption = typer.Option(
     None, "--field", "-f", help="Custom field NAME=VALUE (repeatable; empty VALUE unsets)."
@@ -521,14 +529,3 @@ def import_(
         f"imported {report.issues:,} issues and {report.comments:,} comments into "
         f"{key.upper()} in {report.seconds:.1f} s ({rate:,.0f} issues/s)"
     )
-
-
-def _register_more() -> None:
-    """Commands kept in their own modules join the `issue` group here."""
-    from cli import attachments, edit
-
-    attachments.register(app)
-    app.command("edit")(edit.edit)
-
-
-_register_more()

@@ -14,7 +14,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import typer
 from typer._click.core import Context
@@ -48,21 +48,18 @@ def _error(message: str, code: int) -> None:
     sys.exit(code)
 
 
-class RhythmGroup(TyperGroup):
-    """Runs the command tree non-standalone and turns every failure into one line.
+class LazyGroup(TyperGroup):
+    """A group whose `lazy` commands ("name" -> "module:attribute", a typer app or a
+    function) are imported only when one runs or help lists them."""
 
-    `lazy` maps a command name to "module:attribute" (a typer app or a function):
-    the module is imported only when that command runs or help lists it.
-    """
-
-    lazy: dict[str, str] = {}
+    lazy: ClassVar[dict[str, str]] = {}
 
     def list_commands(self, ctx: Context) -> list[str]:
-        return [*self.lazy, *(n for n in super().list_commands(ctx) if n not in self.lazy)]
+        return [*super().list_commands(ctx), *(n for n in self.lazy if n not in self.commands)]
 
     def get_command(self, ctx: Context, cmd_name: str) -> Any:
         target = self.lazy.get(cmd_name)
-        if target is None:
+        if target is None or cmd_name in self.commands:
             return super().get_command(ctx, cmd_name)
         module, _, attribute = target.partition(":")
         found = getattr(importlib.import_module(module), attribute)
@@ -72,7 +69,17 @@ class RhythmGroup(TyperGroup):
             found = single
         command = typer.main.get_command(found)
         command.name = cmd_name
+        self.commands[cmd_name] = command
         return command
+
+
+def lazy_group(commands: dict[str, str]) -> type[LazyGroup]:
+    """A LazyGroup class for `typer.Typer(cls=...)` with these lazy commands."""
+    return type("Lazy", (LazyGroup,), {"lazy": commands})
+
+
+class RhythmGroup(LazyGroup):
+    """The root: runs the command tree non-standalone and turns every failure into one line."""
 
     def main(  # type: ignore[override]
         self,

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 
-CHEAP_ARGON = {"RHYTHM_ARGON2_MEMORY_KIB": "8192", "RHYTHM_ARGON2_TIME_COST": "1"}
+CHEAP_ARGON = {"RHYTHM_ARGON2_MEMORY_KIB": "8192", "RHYTHM_ARGON2_TIME_COST": "1", "COLUMNS": "200"}
 PASSWORDS = "long enough pw\nlong enough pw\n"
 
 
