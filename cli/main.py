@@ -66,12 +66,12 @@ def serve(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Run the HTTP server until interrupted (SIGINT/SIGTERM finish in-flight requests)."""
+    import asyncio
     import logging
-
-    from aiohttp import web
 
     from tracker.core import prepare_data_dir
     from tracker.http.app import AccessLogger, create_app
+    from tracker.http.server import serve as serve_http
 
     settings = load_settings(data_dir, host=host, port=port)
     logging.basicConfig(
@@ -79,16 +79,17 @@ def serve(
     )
     try:
         prepare_data_dir(settings)  # serve may start a new data directory
-        web.run_app(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            access_log_class=AccessLogger,
-            shutdown_timeout=30,
-            print=lambda text: typer.echo(
-                f"Rhythm {__version__} on http://{settings.host}:{settings.port} "
-                f"(data: {settings.data_dir.resolve()})"
-            ),
+        asyncio.run(
+            serve_http(
+                create_app(settings),
+                settings,
+                access_log_class=AccessLogger,
+                shutdown_timeout=30,
+                on_ready=lambda: typer.echo(
+                    f"Rhythm {__version__} on http://{settings.host}:{settings.port} "
+                    f"(data: {settings.data_dir.resolve()})"
+                ),
+            )
         )
     except RhythmError as error:
         fail(error.detail)

@@ -35,6 +35,9 @@ PARAM_EXAMPLES: dict[str, Any] = {"org": "acme", "project": "WEB", "n": 1, "key"
 def error_statuses(route: Route) -> set[int]:
     scope = scope_of(route.permission)
     statuses = {400, 404, 503} | set(route.errors)  # 404: unknown routes; 503: overload
+    statuses |= {414, 431}  # any request: URL or headers over aiohttp's 8,190-byte limits
+    if route.method != "GET":
+        statuses.add(507)  # the disk is full (503 covers a read-only one)
     if scope is not Scope.PUBLIC:
         statuses.add(401)
     if scope in (Scope.ORG, Scope.PROJECT):
@@ -194,6 +197,7 @@ def _responses(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
 _DESCRIPTIONS = {
     400: "Malformed request", 401: "Not authenticated", 403: "Not allowed",
     404: "Not found (or not visible to the caller)", 409: "Conflict", 412: "Stale If-Match",
-    413: "Body too large", 415: "Unsupported media type", 422: "Validation failed",
-    429: "Throttled", 503: "Overloaded or unavailable", 507: "Storage quota exceeded",
+    413: "Body too large", 414: "URL too long", 415: "Unsupported media type",
+    422: "Validation failed", 429: "Throttled", 431: "Headers too large",
+    503: "Overloaded or unavailable", 507: "Insufficient storage (disk full or quota)",
 }  # fmt: skip
