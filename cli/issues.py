@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cli import issue_args
+from cli import complete, issue_args
 from cli.context import (
     DataDirOption,
     JsonOption,
@@ -50,7 +50,9 @@ app = typer.Typer(
 FieldOption = typer.Option(
     None, "--field", "-f", help="Custom field NAME=VALUE (repeatable; empty VALUE unsets)."
 )
-KeyArgument = typer.Argument(..., help="Issue key, e.g. WEB-42.")
+KeyArgument = typer.Argument(
+    ..., help="Issue key, e.g. WEB-42.", autocompletion=complete.issue_keys
+)
 COLUMNS = ["key", "status", "priority", "type", "title", "assignees", "updated_at"]
 
 

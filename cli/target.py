@@ -16,15 +16,24 @@ from pathlib import Path
 
 import typer
 
+from cli import complete
 from cli.context import fail
 
 ENV_ORG, ENV_PROJECT, ENV_AS = "RHYTHM_ORG", "RHYTHM_PROJECT", "RHYTHM_AS"
 
 OrgOption = typer.Option(
-    None, "--org", "-o", help="Organization slug (default: `rhythm use`, $RHYTHM_ORG)."
+    None,
+    "--org",
+    "-o",
+    help="Organization slug (default: `rhythm use`, $RHYTHM_ORG).",
+    autocompletion=complete.orgs,
 )
 ProjectOption = typer.Option(
-    None, "--project", "-p", help="Project key, e.g. WEB (default: `rhythm use`, $RHYTHM_PROJECT)."
+    None,
+    "--project",
+    "-p",
+    help="Project key, e.g. WEB (default: `rhythm use`, $RHYTHM_PROJECT).",
+    autocompletion=complete.projects,
 )
 AsOption = typer.Option(
     None,
@@ -95,6 +104,10 @@ class Target:
         if given:
             return given
         return os.environ.get(env) or stored(self.data_dir).get(name) or None
+
+    @property
+    def org_if_any(self) -> str | None:
+        return self._pick(self.org_given, ENV_ORG, "org")
 
     @property
     def org(self) -> str:

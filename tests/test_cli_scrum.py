@@ -244,3 +244,38 @@ def test_issue_edit_in_the_editor_with_if_match(rhythm: Any, tmp_path: Path) -> 
     empty = edit(_editor(tmp_path, "\n\n"))
     assert empty.exit_code == 1 and "empty title" in empty.stderr
     assert os.environ.get("EDITOR") != "false-editor-never-run"
+
+
+def test_shell_completion_of_orgs_projects_and_issue_keys(rhythm: Any) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    ok(rhythm("issue", "create", "one"))
+    ok(rhythm("issue", "create", "two"))
+    ok(rhythm("issue", "delete", "WEB-1"))
+    data_dir = str(rhythm.data_dir)
+
+    def files() -> list[str]:  # SQLite's own -wal/-shm companions may appear on any read
+        return sorted(
+            p.name for p in Path(data_dir).iterdir() if p.suffix[-4:] not in ("-wal", "-shm")
+        )
+
+    before = files()
+
+    def complete(line: str) -> list[str]:
+        words = line.split(" ")
+        env = {"_RHYTHM_COMPLETE": "complete_bash", "COMP_WORDS": line,
+               "COMP_CWORD": str(len(words) - 1), "RHYTHM_ORG": None,
+               "RHYTHM_CLI_CONTEXT": str(Path(data_dir).parent / "none.json")}  # fmt: skip
+        result = CliRunner().invoke(app, [], prog_name="rhythm", env=env)
+        return result.output.split()
+
+    assert complete(f"rhythm issue list -d {data_dir} -o a") == ["acme"]
+    assert complete(f"rhythm issue list -d {data_dir} -o acme -p W") == ["WEB"]
+    assert complete(f"rhythm issue show -d {data_dir} -o acme W") == ["WEB-"]
+    assert complete(f"rhythm issue show -d {data_dir} -o acme WEB-") == ["WEB-2"]  # live only
+    assert complete(f"rhythm issue show -d {data_dir} -o nope WEB-") == []
+    assert complete("rhythm issue list -d /no/such/dir -o a") == []
+    assert files() == before
+    assert not Path("/no/such/dir").exists()
