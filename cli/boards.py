@@ -28,6 +28,7 @@ from tracker.domain.models.workflow import (
     SprintPatch,
     SprintQuery,
 )
+from tracker.domain.permissions import Permission
 from tracker.services import boards, sprints
 from tracker.services.acting import act_as
 
@@ -179,6 +180,23 @@ def complete(
     _said(done, "completed", as_json)
 
 
+@sprint_app.command("board")
+def sprint_board(
+    sprint: str = typer.Argument(..., help="Sprint id or name."),
+    limit: int = typer.Option(20, min=1, max=200, help="Cards per column."),
+    swimlanes: bool = typer.Option(
+        False, "--swimlanes", help="One board per assignee (unassigned last)."
+    ),
+    org: str | None = OrgOption,
+    project: str | None = ProjectOption,
+    user: str | None = AsOption,
+    data_dir: Path | None = DataDirOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """A sprint's board (the same as `rhythm board --sprint SPRINT`)."""
+    board(org, project, sprint, limit, swimlanes, user, data_dir, as_json)
+
+
 @sprint_app.command("update")
 def update(
     sprint: str = typer.Argument(..., help="Sprint id or name."),
@@ -230,14 +248,18 @@ def burndown(
 async def _update_sprint(
     core: Core, org: str, project: str, ref: str, data: dict[str, Any], user: str | None
 ) -> Sprint:
-    access, actor = await act_as(core, org, project, user, Origin.CLI)
+    access, actor = await act_as(
+        core, org, project, user, Origin.CLI, permission=Permission.SPRINT_EDIT
+    )
     patch = validated(SprintPatch, data)
     sprint_id = await sprints.sprint_ref(core, access, ref)
     return await sprints.update_sprint(core, access, sprint_id, patch, actor)
 
 
 async def _burndown(core: Core, org: str, project: str, ref: str, user: str | None) -> Burndown:
-    access, _ = await act_as(core, org, project, user, Origin.CLI)
+    access, _ = await act_as(
+        core, org, project, user, Origin.CLI, permission=Permission.PROJECT_READ
+    )
     return await sprints.sprint_burndown(core, access, await sprints.sprint_ref(core, access, ref))
 
 
@@ -245,7 +267,9 @@ async def _board(
     core: Core, org: str, project: str, sprint: str | None, limit: int, user: str | None
 ) -> tuple[Board, dict[str, str]]:
     """The project board, or a sprint's (by id or name), and the names of its people."""
-    access, _ = await act_as(core, org, project, user, Origin.CLI)
+    access, _ = await act_as(
+        core, org, project, user, Origin.CLI, permission=Permission.PROJECT_READ
+    )
     query = BoardQuery(limit=limit)
     if sprint is None:
         found = await boards.project_board(core, access, query)
@@ -259,7 +283,9 @@ async def _board(
 async def _list_sprints(
     core: Core, org: str, project: str, state: str | None, user: str | None
 ) -> list[Sprint]:
-    access, _ = await act_as(core, org, project, user, Origin.CLI)
+    access, _ = await act_as(
+        core, org, project, user, Origin.CLI, permission=Permission.PROJECT_READ
+    )
     query = SprintQuery(state=state, limit=200)
     page = await sprints.list_sprints(core, access, query)
     items = list(page.items)
@@ -274,12 +300,16 @@ async def _list_sprints(
 async def _create_sprint(
     core: Core, org: str, project: str, data: dict[str, Any], user: str | None
 ) -> Sprint:
-    access, actor = await act_as(core, org, project, user, Origin.CLI)
+    access, actor = await act_as(
+        core, org, project, user, Origin.CLI, permission=Permission.SPRINT_EDIT
+    )
     return await sprints.create_sprint(core, access, validated(SprintIn, data), actor)
 
 
 async def _start_sprint(core: Core, org: str, project: str, ref: str, user: str | None) -> Sprint:
-    access, actor = await act_as(core, org, project, user, Origin.CLI)
+    access, actor = await act_as(
+        core, org, project, user, Origin.CLI, permission=Permission.SPRINT_RUN
+    )
     return await sprints.start_sprint(
         core, access, await sprints.sprint_ref(core, access, ref), actor
     )
@@ -289,7 +319,9 @@ async def _complete_sprint(
     core: Core, org: str, project: str, ref: str, move_to: str, user: str | None
 ) -> Sprint:
     """`--move-to` takes `backlog` or another sprint's id or name."""
-    access, actor = await act_as(core, org, project, user, Origin.CLI)
+    access, actor = await act_as(
+        core, org, project, user, Origin.CLI, permission=Permission.SPRINT_RUN
+    )
     sprint_id = await sprints.sprint_ref(core, access, ref)
     target = (
         move_to if move_to == sprints.BACKLOG else await sprints.sprint_ref(core, access, move_to)

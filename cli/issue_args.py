@@ -1,9 +1,11 @@
 """Issue work for the command line: what `rhythm issue ...` parses before the services.
 
-The CLI holds the data directory, so it acts with operator rights (`act_as`
-without a permission); `--as EMAIL` names the user recorded as reporter,
-author and change-log actor (origin `cli`). Each function calls one service
-function (plus look-ups of people and sprints by name); none repeats a rule.
+The CLI holds the data directory: without a person it acts with operator rights;
+`--as EMAIL` acts as that person with their own roles, decided by the permission
+of the matching API route (`act_as(..., permission=...)`), exactly as over HTTP,
+and records them as reporter, author and change-log actor (origin `cli`). Each
+function calls one service function (plus look-ups of people and sprints by
+name); none repeats a rule.
 People are named by email (cli/people.py), sprints by name or id. Issues are named by key
 (`WEB-42`), as people name them; custom fields come as NAME=VALUE text and
 are typed against the project's field definitions; input is validated with
@@ -41,6 +43,7 @@ from tracker.domain.models.issues import (
     PageQuery,
     parse_issue_ref,
 )
+from tracker.domain.permissions import Permission
 from tracker.domain.versions import etag_of
 from tracker.errors import NotFound, ValidationFailed
 from tracker.services import issue_lists, issues
@@ -68,7 +71,7 @@ def someone(actor: Actor, what: str = "does this") -> None:
 
 
 async def _by_key(
-    core: Core, org: str, key: str, email: str | None
+    core: Core, org: str, key: str, email: str | None, permission: Permission | None = None
 ) -> tuple[ProjectAccess, Actor, int]:
     try:
         project_key, number = parse_issue_ref(key)
@@ -76,7 +79,7 @@ async def _by_key(
         raise ValidationFailed([("key", "expected an issue key such as WEB-42")]) from None
     if project_key is None:
         raise ValidationFailed([("key", "expected an issue key such as WEB-42")])
-    access, actor = await act_as(core, org, project_key, email, Origin.CLI)
+    access, actor = await act_as(core, org, project_key, email, Origin.CLI, permission=permission)
     return access, actor, number
 
 
@@ -110,7 +113,9 @@ async def create_issue(
     email: str | None, *, assignees: list[str] | None = None, sprint: str | None = None,
 ) -> Issue:  # fmt: skip
     """Create an issue; `data` are IssueCreate fields, `fields` raw NAME=VALUE custom values."""
-    access, actor = await act_as(core, org, project, email, Origin.CLI)
+    access, actor = await act_as(
+        core, org, project, email, Origin.CLI, permission=Permission.ISSUE_CREATE
+    )
     someone(actor)
     body = validated(
         IssueCreate,
@@ -132,7 +137,9 @@ async def list_issues(
     from tracker.services import sprints
 
     filters = {k: v for k, v in filters.items() if v is not None}
-    access, _ = await act_as(core, org, project, email, Origin.CLI)
+    access, _ = await act_as(
+        core, org, project, email, Origin.CLI, permission=Permission.PROJECT_READ
+    )
     if "assignee" in filters:
         names = [n.strip() for n in str(filters["assignee"]).split(",") if n.strip()]
         filters["assignee"] = ",".join(
@@ -156,7 +163,7 @@ async def show_issue(
     """The issue, its first comments and the names of everyone on it."""
     from tracker.services import comments
 
-    access, _, number = await _by_key(core, org, key, email)
+    access, _, number = await _by_key(core, org, key, email, Permission.PROJECT_READ)
     issue = await issues.get_issue(core, access, number)
     found = await comments.list_comments(core, access, number, SubListQuery(limit=200))
     people = {*issue.assignees, issue.reporter, *(c.author for c in found.items)}
@@ -169,7 +176,7 @@ async def update_issue(
     assignees: list[str] | None = None, sprint: str | None = None,
 ) -> Issue:  # fmt: skip
     """Change the named fields; with `if_version`, refuse (412) if someone changed it since."""
-    access, actor, number = await _by_key(core, org, key, email)
+    access, actor, number = await _by_key(core, org, key, email, Permission.ISSUE_CREATE)
     data = {**data, **await _assignees(core, assignees), **await _sprint_id(core, access, sprint)}
     if fields:
         data = {**data, "custom_fields": await _typed_fields(core, access, fields)}
@@ -181,20 +188,20 @@ async def update_issue(
 async def delete_issue(
     core: Core, org: str, key: str, email: str | None, if_version: int | None = None
 ) -> None:
-    access, actor, number = await _by_key(core, org, key, email)
+    access, actor, number = await _by_key(core, org, key, email, Permission.ISSUE_DELETE)
     if_match = None if if_version is None else etag_of(if_version)
     await issues.delete_issue(core, access, number, actor, if_match)
 
 
 async def restore_issue(core: Core, org: str, key: str, email: str | None) -> Issue:
-    access, actor, number = await _by_key(core, org, key, email)
+    access, actor, number = await _by_key(core, org, key, email, Permission.ISSUE_DELETE)
     return await issues.restore_issue(core, access, number, actor)
 
 
 async def comment(core: Core, org: str, key: str, body: str, email: str | None) -> Comment:
     from tracker.services import comments
 
-    access, actor, number = await _by_key(core, org, key, email)
+    access, actor, number = await _by_key(core, org, key, email, Permission.COMMENT_CREATE)
     someone(actor)
     data = validated(CommentIn, {"body": body})
     try:
@@ -208,7 +215,7 @@ async def list_comments(
 ) -> tuple[Page[Comment], dict[str, str]]:
     from tracker.services import comments
 
-    access, _, number = await _by_key(core, org, key, email)
+    access, _, number = await _by_key(core, org, key, email, Permission.PROJECT_READ)
     page = await comments.list_comments(core, access, number, SubListQuery(limit=limit))
     return page, await names_of(core, (c.author for c in page.items))
 
@@ -218,7 +225,7 @@ async def issue_history(
 ) -> tuple[Page[HistoryItem], dict[str, str]]:
     from tracker.services import history
 
-    access, _, number = await _by_key(core, org, key, email)
+    access, _, number = await _by_key(core, org, key, email, Permission.PROJECT_READ)
     page = await history.issue_history(core, access, number, PageQuery(limit=limit))
     return page, await names_of(core, (h.actor for h in page.items))
 
@@ -229,7 +236,7 @@ async def link(
     """`rhythm issue link WEB-1 blocks WEB-2`."""
     from tracker.services import relations
 
-    access, actor, number = await _by_key(core, org, key, email)
+    access, actor, number = await _by_key(core, org, key, email, Permission.ISSUE_UPDATE)
     data = validated(RelationIn, {"type": kind, "issue": other.strip().upper()})
     return await relations.create_relation(core, access, number, data, actor)
 
@@ -238,7 +245,7 @@ async def unlink(core: Core, org: str, key: str, other: str, email: str | None) 
     """Remove every link between the two issues; the relation ids removed."""
     from tracker.services import relations
 
-    access, actor, number = await _by_key(core, org, key, email)
+    access, actor, number = await _by_key(core, org, key, email, Permission.ISSUE_UPDATE)
     page = await relations.list_relations(core, access, number, SubListQuery(limit=200))
     wanted = other.strip().upper()
     found = [r for r in page.items if r.issue.upper() == wanted]
@@ -252,7 +259,7 @@ async def unlink(core: Core, org: str, key: str, other: str, email: str | None) 
 async def list_links(core: Core, org: str, key: str, email: str | None) -> list[Relation]:
     from tracker.services import relations
 
-    access, _, number = await _by_key(core, org, key, email)
+    access, _, number = await _by_key(core, org, key, email, Permission.PROJECT_READ)
     return (await relations.list_relations(core, access, number, SubListQuery(limit=200))).items
 
 
@@ -261,7 +268,7 @@ async def log_time(
 ) -> TimeEntry:
     from tracker.services import time_entries
 
-    access, actor, number = await _by_key(core, org, key, email)
+    access, actor, number = await _by_key(core, org, key, email, Permission.TIME_LOG)
     someone(actor, "spent the time")
     data = validated(TimeEntryIn, {"seconds_spent": seconds, "description": note})
     return await time_entries.log_time(core, access, number, data, actor)
@@ -274,7 +281,9 @@ async def import_file(
     """`rhythm issue import`: operator rights on the data directory, `--as EMAIL` acts."""
     from tracker.services import import_files  # the import machinery only when importing
 
-    access, actor = await act_as(core, org, project_key, email, Origin.CLI)
+    access, actor = await act_as(
+        core, org, project_key, email, Origin.CLI, permission=Permission.ISSUE_IMPORT
+    )
     someone(actor, "imports")
     return await import_files.import_file(
         core, access, actor, path, unknown_users_as_me=unknown_users_as_me, progress=progress

@@ -21,6 +21,7 @@ from tracker.domain.models.orgs import (
     ProjectMember,
     ProjectMemberIn,
 )
+from tracker.domain.permissions import Permission
 from tracker.services import members
 from tracker.services.acting import act_as, person
 
@@ -89,10 +90,14 @@ async def _add(
 ) -> OrgMember | ProjectMember:
     if project is None:
         data = validated(OrgMemberIn, {"email": email, "role": role})
-        access, actor = await act_as(core, org, None, user, Origin.CLI)
+        access, actor = await act_as(
+            core, org, None, user, Origin.CLI, permission=Permission.ORG_MANAGE
+        )
         return await members.add_org_member(core, access, data, actor)
     pdata = validated(ProjectMemberIn, {"email": email, "role": role})
-    paccess, actor = await act_as(core, org, project, user, Origin.CLI)
+    paccess, actor = await act_as(
+        core, org, project, user, Origin.CLI, permission=Permission.MEMBERS_MANAGE
+    )
     return await members.add_project_member(core, paccess, pdata, actor)
 
 
@@ -119,8 +124,12 @@ async def _list(core: Core, org: str, project: str | None) -> list[OrgMember] | 
 
 async def _remove(core: Core, org: str, project: str | None, email: str, user: str | None) -> None:
     if project is None:
-        access, actor = await act_as(core, org, None, user, Origin.CLI)
+        access, actor = await act_as(
+            core, org, None, user, Origin.CLI, permission=Permission.ORG_MANAGE
+        )
         await members.remove_org_member(core, access, await person(core, email), actor)
     else:
-        paccess, actor = await act_as(core, org, project, user, Origin.CLI)
+        paccess, actor = await act_as(
+            core, org, project, user, Origin.CLI, permission=Permission.MEMBERS_MANAGE
+        )
         await members.remove_project_member(core, paccess, await person(core, email), actor)

@@ -18,6 +18,7 @@ from cli.target import AsOption, Target
 from tracker.core import Core
 from tracker.domain.changes import Actor, Origin
 from tracker.domain.models.orgs import Org, OrgIn
+from tracker.domain.permissions import Permission
 from tracker.errors import ValidationFailed
 from tracker.services import orgs
 from tracker.services.accounts import Principal
@@ -123,7 +124,9 @@ async def _list(core: Core, user: str | None) -> list[Org]:
 
 
 async def _archive(core: Core, slug: str, user: str | None) -> str:
-    access, actor = await act_as(core, slug, None, user, Origin.CLI)
+    access, actor = await act_as(
+        core, slug, None, user, Origin.CLI, permission=Permission.ORG_DELETE
+    )
     return await orgs.delete_org(core, access, actor)
 
 

@@ -13,6 +13,7 @@ from cli.target import AsOption, Target
 from tracker.core import Core
 from tracker.domain.changes import Origin
 from tracker.domain.models.orgs import Project, ProjectIn, ProjectListQuery, Visibility
+from tracker.domain.permissions import Permission
 from tracker.services import projects
 from tracker.services.acting import act_as, as_member
 
@@ -64,7 +65,9 @@ def list_projects(
 
 
 async def _create(core: Core, org: str, data: ProjectIn, user: str | None) -> Project:
-    access, actor = await act_as(core, org, None, user, Origin.CLI)
+    access, actor = await act_as(
+        core, org, None, user, Origin.CLI, permission=Permission.PROJECT_CREATE
+    )
     return await projects.create_project(core, access, data, actor)
 
 

@@ -1,7 +1,7 @@
 """`rhythm tag|stage|field ...`: a project's tags, workflow stages (with transition rules)
 and custom field definitions, named by name on the command line.
 
-Operator rights, as the other commands (see cli/orgs.py); each command resolves
+Operator rights, or `--as` a person's own roles (see cli/issue_args.py); each command resolves
 names to ids with a list call and then calls one service function.
 """
 
@@ -16,6 +16,7 @@ import typer
 from cli.context import DataDirOption, JsonOption, print_json, print_table, run_with_core
 from cli.issue_args import validated
 from cli.target import AsOption, OrgOption, ProjectOption, Target
+from tracker.domain.permissions import Permission
 
 if TYPE_CHECKING:
     from tracker.core import Core
@@ -33,9 +34,11 @@ Work = Callable[["Core", "ProjectAccess", "Actor"], Awaitable[T]]
 
 
 def _run(
-    data_dir: Path | None, org: str | None, project: str | None, user: str | None, work: Work[T]
-) -> T:
-    """Resolve the target, act as the operator (or `--as`) in the project, run `work`."""
+    data_dir: Path | None, org: str | None, project: str | None, user: str | None, work: Work[T],
+    permission: Permission = Permission.PROJECT_READ,
+) -> T:  # fmt: skip
+    """Resolve the target, act as the operator (or as `--as` with that person's roles,
+    decided by `permission`, the matching route's) in the project, run `work`."""
     target = Target(data_dir, org, project, user)
     org_slug, key, who = target.org, target.project, target.who
 
@@ -43,7 +46,7 @@ def _run(
         from tracker.domain.changes import Origin
         from tracker.services.acting import act_as
 
-        access, actor = await act_as(core, org_slug, key, who, Origin.CLI)
+        access, actor = await act_as(core, org_slug, key, who, Origin.CLI, permission=permission)
         return await work(core, access, actor)
 
     return run_with_core(data_dir, main)
@@ -108,7 +111,14 @@ def tag_create(
     from tracker.services import tags
 
     data = validated(TagIn, {"name": name, "color": color})
-    made = _run(data_dir, org, project, user, lambda c, a, who: tags.create_tag(c, a, data, who))
+    made = _run(
+        data_dir,
+        org,
+        project,
+        user,
+        lambda c, a, who: tags.create_tag(c, a, data, who),
+        permission=Permission.TAG_CREATE,
+    )
     if as_json:
         print_json(made)
     else:
@@ -130,7 +140,7 @@ def tag_delete(
         tag = _named(await _all_tags(core, access), name, "tag")
         await tags.delete_tag(core, access, tag.id, actor)
 
-    _run(data_dir, org, project, user, work)
+    _run(data_dir, org, project, user, work, permission=Permission.PROJECT_MANAGE)
     typer.echo(f"deleted tag {name}")
 
 
@@ -171,7 +181,14 @@ def stage_create(
     from tracker.services import workflow
 
     data = validated(StageIn, {"name": name, "category": category, "position": position})
-    made = _run(data_dir, org, project, user, lambda c, a, w: workflow.create_stage(c, a, data, w))
+    made = _run(
+        data_dir,
+        org,
+        project,
+        user,
+        lambda c, a, w: workflow.create_stage(c, a, data, w),
+        permission=Permission.WORKFLOW_MANAGE,
+    )
     if as_json:
         print_json(made)
     else:
@@ -201,7 +218,7 @@ def stage_update(
         found = _named(await workflow.list_stages(core, access), stage, "stage")
         return await workflow.update_stage(core, access, found.id, data, actor)
 
-    made = _run(data_dir, org, project, user, work)
+    made = _run(data_dir, org, project, user, work, permission=Permission.WORKFLOW_MANAGE)
     if as_json:
         print_json(made)
     else:
@@ -227,7 +244,7 @@ def stage_delete(
         target = _named(stages, move_to, "stage").id if move_to else None
         await workflow.delete_stage(core, access, _named(stages, stage, "stage").id, target, actor)
 
-    _run(data_dir, org, project, user, work)
+    _run(data_dir, org, project, user, work, permission=Permission.WORKFLOW_MANAGE)
     typer.echo(f"deleted stage {stage}")
 
 
@@ -279,7 +296,7 @@ def _edit_rules(
         data = validated(TransitionsIn, {"rules": change(rules, ids)})
         return await workflow.put_transitions(core, access, data, actor)
 
-    return _run(data_dir, org, project, user, work)
+    return _run(data_dir, org, project, user, work, permission=Permission.WORKFLOW_MANAGE)
 
 
 def _stage_id(ids: dict[str, str], name: str) -> str:
@@ -374,7 +391,12 @@ def field_create(
         {"name": name, "type": type_, "options": option or [], "required": required},
     )
     made = _run(
-        data_dir, org, project, user, lambda c, a, w: custom_fields.create_field(c, a, data, w)
+        data_dir,
+        org,
+        project,
+        user,
+        lambda c, a, w: custom_fields.create_field(c, a, data, w),
+        permission=Permission.FIELDS_MANAGE,
     )
     if as_json:
         print_json(made)
@@ -407,7 +429,7 @@ def field_update(
         found = _named(await custom_fields.list_fields(core, access), field, "field")
         return await custom_fields.update_field(core, access, found.id, data, actor)
 
-    made = _run(data_dir, org, project, user, work)
+    made = _run(data_dir, org, project, user, work, permission=Permission.FIELDS_MANAGE)
     if as_json:
         print_json(made)
     else:
@@ -429,5 +451,5 @@ def field_delete(
         found = _named(await custom_fields.list_fields(core, access), field, "field")
         await custom_fields.delete_field(core, access, found.id, actor)
 
-    _run(data_dir, org, project, user, work)
+    _run(data_dir, org, project, user, work, permission=Permission.FIELDS_MANAGE)
     typer.echo(f"deleted field {field}")

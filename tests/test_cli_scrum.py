@@ -279,3 +279,19 @@ def test_shell_completion_of_orgs_projects_and_issue_keys(rhythm: Any) -> None:
     assert complete("rhythm issue list -d /no/such/dir -o a") == []
     assert files() == before
     assert not Path("/no/such/dir").exists()
+
+
+def test_as_a_person_acts_with_their_roles_the_operator_with_all(rhythm: Any) -> None:
+    """`--as` gets the same decision the API gives that person; no person is the operator."""
+    ok(rhythm("issue", "create", "Ann's"))
+    # bob is an org member: on an org-visible project a reporter, not a workflow admin
+    refused = rhythm("stage", "create", "QA", "--category", "in_progress", "--as", BOB)
+    assert refused.exit_code == 1 and refused.stderr.count("\n") == 1, refused.output
+    ok(rhythm("issue", "create", "Bob's", "--as", BOB))
+    other = rhythm("issue", "update", "WEB-1", "--status", "In Progress", "--as", BOB)
+    assert other.exit_code == 1, other.output  # a reporter edits only his own issues' text
+    ok(rhythm("use", "--clear"))
+    ok(rhythm("stage", "create", "QA", "--category", "in_progress", "-o", "acme", "-p", "WEB"))
+    ok(rhythm("issue", "update", "WEB-1", "--status", "QA", "-o", "acme"))
+    last = "SELECT actor FROM changes WHERE entity = 'stage' ORDER BY seq DESC LIMIT 1"
+    assert tenant_rows(rhythm, last) == [(None,)]  # the operator's changes are the system's

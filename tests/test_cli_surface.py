@@ -154,8 +154,8 @@ def test_garbage_is_one_line_never_a_traceback(
 #: command just created from the same text: garbage there can be valid.
 FREE_TEXT = {
     ("org", "create"), ("issue", "create"), ("sprint", "create"), ("sprint", "update"),
-    ("sprint", "burndown"), ("tag", "create"), ("tag", "delete"), ("stage", "create"),
-    ("field", "create"), ("search", "save"), ("issue", "comment"),
+    ("sprint", "burndown"), ("sprint", "board"), ("tag", "create"), ("tag", "delete"),
+    ("stage", "create"), ("field", "create"), ("search", "save"), ("issue", "comment"),
 }  # fmt: skip
 
 
@@ -246,6 +246,7 @@ JSON_COMMANDS: list[tuple[tuple[str, ...], str, str, str]] = [
     (("sprint", "update", "S9", "--goal", "g"), "patch", P + "/sprints/{sprint_id}", "200"),
     (("sprint", "list"), "get", P + "/sprints", "200"),
     (("sprint", "burndown", "S9"), "get", P + "/sprints/{sprint_id}/burndown", "200"),
+    (("sprint", "board", "S9"), "get", P + "/sprints/{sprint_id}/board", "200"),
     (("tag", "create", "jsontag"), "post", P + "/tags", "201"),
     (("tag", "list"), "get", P + "/tags", "200"),
     (("stage", "list"), "get", P + "/stages", "200"),
