@@ -1,7 +1,7 @@
 """`rhythm board` and `rhythm sprint list|create|start|complete` on a data directory.
 
-Operator rights, as the other commands (see cli/orgs.py); `--as EMAIL` names
-the actor recorded in the change log (origin `cli`). A sprint is named by its
+Operator rights, or `--as EMAIL` with that person's roles (see cli/orgs.py),
+recorded as the actor in the change log (origin `cli`). A sprint is named by its
 id or by its name.
 """
 

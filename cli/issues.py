@@ -1,7 +1,7 @@
 """`rhythm issue ...`: issue work on a data directory, no server needed.
 
-Operator rights, as `rhythm org`/`project` (see cli/orgs.py); `--as EMAIL` (or
-`rhythm use --as`) names the reporter/author recorded in the change log
+Operator rights, or `--as EMAIL` (or `rhythm use --as`) with that person's roles
+(see cli/orgs.py), who is the reporter/author recorded in the change log
 (required to create or comment). Issues are named by key: `rhythm issue show
 WEB-42`; people by email or `me`; sprints by name.
 """

@@ -1,6 +1,6 @@
 """`rhythm member ...`: org members, or with `--project KEY` project members.
 
-Operator rights (see cli/orgs.py); `--as EMAIL` names the actor in the change log.
+Operator rights, or `--as EMAIL` with that person's roles (see cli/orgs.py).
 """
 
 from __future__ import annotations

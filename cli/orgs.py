@@ -1,9 +1,9 @@
 """`rhythm org ...`: organizations on a data directory, no server needed.
 
-The CLI holds the data directory's files, so it acts with operator rights (no
-role checks). `--as EMAIL` names the user it acts for: the owner of a new org,
-and the actor recorded in the change log (origin `cli`); without it the change
-is recorded as the system's.
+Without a person the CLI acts with operator rights (it holds the files) and
+changes are recorded as the system's. `--as EMAIL` names the person it acts for,
+with their own roles (the matching route's permission, as over HTTP): the owner
+of a new org, and the actor recorded in the change log (origin `cli`).
 """
 
 from __future__ import annotations

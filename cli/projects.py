@@ -1,4 +1,5 @@
-"""`rhythm project ...`: projects on a data directory (operator rights; see cli/orgs.py)."""
+"""`rhythm project ...`: projects on a data directory (operator rights, or `--as` with that
+person's roles; see cli/orgs.py)."""
 
 from __future__ import annotations
 
