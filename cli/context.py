@@ -139,12 +139,21 @@ def print_ids(values: list[str]) -> None:
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
+    """A rich table on a terminal; piped, tab-separated lines (a header first), as `gh`
+    does: easy to `cut`/`awk`, and no terminal rendering to pay for."""
+    cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
+    if not sys.stdout.isatty():
+        flat = str.maketrans("\t\r\n", "   ")
+        lines = [f"# {title}".translate(flat)] if title else []
+        lines += ["\t".join(cell.translate(flat) for cell in line) for line in [columns, *cells]]
+        sys.stdout.write("".join(f"{line}\n" for line in lines))
+        return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
     for column in columns:  # one line per row, cut with an ellipsis (as `gh` does): fast too
         table.add_column(column, no_wrap=True, overflow="ellipsis")
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    for line in cells:
+        table.add_row(*line)
     Console().print(table)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 import sys
@@ -20,6 +21,7 @@ import typer
 from typer._click.core import Context
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup, TyperOption
+from typer.models import CommandInfo
 
 from cli.context import (
     EXIT_INTERNAL,
@@ -53,24 +55,49 @@ class LazyGroup(TyperGroup):
     function) are imported only when one runs or help lists them."""
 
     lazy: ClassVar[dict[str, str]] = {}
+    #: typer's registered commands not yet turned into click commands (see `_group`)
+    pending: dict[str, CommandInfo]
 
     def list_commands(self, ctx: Context) -> list[str]:
-        return [*super().list_commands(ctx), *(n for n in self.lazy if n not in self.commands)]
+        names = [*super().list_commands(ctx), *getattr(self, "pending", {}), *self.lazy]
+        return list(dict.fromkeys(names))
 
     def get_command(self, ctx: Context, cmd_name: str) -> Any:
-        target = self.lazy.get(cmd_name)
-        if target is None or cmd_name in self.commands:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        info = getattr(self, "pending", {}).get(cmd_name)
+        if info is not None:
+            command = typer.main.get_command_from_info(
+                info, pretty_exceptions_short=True, rich_markup_mode=self.rich_markup_mode
+            )
+        elif cmd_name in self.lazy:
+            module, _, attribute = self.lazy[cmd_name].partition(":")
+            command = _group(getattr(importlib.import_module(module), attribute), cmd_name)
+        else:
             return super().get_command(ctx, cmd_name)
-        module, _, attribute = target.partition(":")
-        found = getattr(importlib.import_module(module), attribute)
-        if not isinstance(found, typer.Typer):
-            single = typer.Typer()
-            single.command(cmd_name)(found)
-            found = single
-        command = typer.main.get_command(found)
         command.name = cmd_name
         self.commands[cmd_name] = command
         return command
+
+
+def _group(found: Any, name: str) -> Any:
+    """A click command for a typer app (or a function): a LazyGroup app converts each of
+    its commands only when it runs (typer would convert all of them up front)."""
+    if not isinstance(found, typer.Typer):
+        single = typer.Typer()
+        single.command(name)(found)
+        return typer.main.get_command(single)
+    if found.registered_groups or not issubclass(found.info.cls or TyperGroup, LazyGroup):
+        return typer.main.get_command(found)
+    empty = copy.copy(found)
+    empty.registered_commands = []
+    group = typer.main.get_group(empty)
+    group.pending = {
+        info.name or typer.main.get_command_name(info.callback.__name__): info
+        for info in found.registered_commands
+        if info.callback is not None
+    }
+    return group
 
 
 def lazy_group(commands: dict[str, str]) -> type[LazyGroup]:

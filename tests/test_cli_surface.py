@@ -277,3 +277,27 @@ def test_json_output_is_the_apis_shape(spec: dict[str, Any], tmp_path: Path) -> 
             jsonschema.validate(document, schema)
         except jsonschema.ValidationError as exc:
             raise AssertionError(f"{' '.join(args)}: {exc.message}") from None
+
+
+def test_tables_are_rich_on_a_terminal_and_tab_separated_in_a_pipe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from cli.context import print_table
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    rows = [{"key": "WEB-1", "title": "tab\there\nnewline"}, {"key": "WEB-2", "title": None}]
+    piped = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", piped)
+    print_table(rows, ["key", "title"], title="Issues")
+    assert piped.getvalue() == "# Issues\nkey\ttitle\nWEB-1\ttab here newline\nWEB-2\t\n"
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    monkeypatch.setenv("COLUMNS", "100")
+    print_table(rows, ["key", "title"], title="Issues")
+    drawn = terminal.getvalue()
+    assert "┏" in drawn and "key" in drawn and "│ WEB-1 │" in drawn and "\t" not in drawn
