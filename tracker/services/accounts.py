@@ -9,11 +9,14 @@ family (docs/reliability.md §2.2).
 from __future__ import annotations
 
 import contextlib
+import secrets
 import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+
+from pydantic import ValidationError
 
 from tracker.auth.tokens import hash_refresh_token, new_refresh_token
 from tracker.domain.cursors import decode_cursor, encode_cursor
@@ -105,6 +108,27 @@ async def register(core: Core, data: RegisterIn, address: str | None = None) -> 
         return user.model_copy(update={"id": new_id()})  # same shape, stores nothing
     await log_joins(core, joined)
     return user
+
+
+async def provision_user(core: Core, email: str, display_name: str = "") -> User:
+    """The account with this email, created on first sight (plugin hosts sign people in
+    themselves: the account gets a random password nobody knows, so no Rhythm login)."""
+    try:
+        data = RegisterIn(
+            email=email, password=secrets.token_urlsafe(32), display_name=display_name
+        )
+    except ValidationError as exc:
+        raise ValidationFailed.from_pydantic(exc) from None
+    row = await core.system.read(lambda conn: user_sql.user_by_email(conn, data.email))
+    if row is not None:
+        return to_user(row)
+    try:
+        return await register(core, data)
+    except Conflict:  # created by a concurrent first sight: read it back
+        row = await core.system.read(lambda conn: user_sql.user_by_email(conn, data.email))
+        if row is None:
+            raise
+        return to_user(row)
 
 
 async def login(core: Core, data: LoginIn, address: str) -> TokenPair:

@@ -9,6 +9,7 @@ from tracker.http.handlers import (
     attachments,
     boards,
     comments,
+    context,
     docs,
     fields,
     health,
@@ -49,4 +50,5 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     search,
     saved_searches,
     attachments,
+    context,
 )
