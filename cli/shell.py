@@ -92,6 +92,7 @@ def _group(found: Any, name: str) -> Any:
     empty = copy.copy(found)
     empty.registered_commands = []
     group = typer.main.get_group(empty)
+    assert isinstance(group, LazyGroup)  # its cls, checked above
     group.pending = {
         info.name or typer.main.get_command_name(info.callback.__name__): info
         for info in found.registered_commands

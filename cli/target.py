@@ -77,8 +77,8 @@ def store(data_dir: Path | None, values: dict[str, str | None]) -> dict[str, str
     """Merge `values` (None removes a key) into this data directory's stored context."""
     everything = _load_all()
     key = data_dir_key(data_dir)
-    mine = {**everything.get(key, {}), **values}
-    mine = {k: v for k, v in mine.items() if v is not None}
+    merged: dict[str, str | None] = {**everything.get(key, {}), **values}
+    mine = {k: v for k, v in merged.items() if v is not None}
     everything[key] = mine
     path = store_path()
     try:

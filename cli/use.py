@@ -55,7 +55,7 @@ def _describe(values: dict[str, str]) -> str:
 def status(data_dir: Path | None = DataDirOption, as_json: bool = JsonOption) -> None:
     """Show where commands act and as whom, and where each value comes from."""
     saved = stored(data_dir)
-    rows = {}
+    rows: dict[str, dict[str, str | None]] = {}
     for name, env in (("org", ENV_ORG), ("project", ENV_PROJECT), ("as", ENV_AS)):
         if os.environ.get(env):
             rows[name] = {"value": os.environ[env], "from": f"${env}"}
