@@ -29,6 +29,7 @@ GROUPS: list[tuple[str, str]] = [
     ("search", "cli.saved:app"),
     ("use", "cli.use:use"),
     ("status", "cli.use:status"),
+    ("watch", "cli.watch:watch"),
     ("mcp", "cli.mcp_server:mcp"),
 ]
 

@@ -28,6 +28,7 @@ from tracker.http.keys import (
 )
 from tracker.http.middlewares import REQUEST_ID, cors, problems
 from tracker.http.routes import all_routes
+from tracker.http.ws import install as install_sockets
 from tracker.settings import Settings
 
 
@@ -49,6 +50,7 @@ def create_app(
     app[ROUTE_TABLE] = RouteTable(tuple(all_routes()))
     for route in app[ROUTE_TABLE].routes:
         app.router.add_route(route.method, route.full_path, bind(route))
+    install_sockets(app)  # the WebSocket door: outside the JSON table (see tracker/http/ws.py)
 
     async def core_context(app: web.Application) -> AsyncIterator[None]:
         # Cleanup runs after on_shutdown: background services stop, then databases close.

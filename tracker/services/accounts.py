@@ -23,6 +23,8 @@ from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import iso, new_id, now_iso, parse_iso, utcnow
 from tracker.domain.models.accounts import (
     LoginIn,
+    Me,
+    Notifications,
     RegisterIn,
     TokenPair,
     User,
@@ -60,6 +62,12 @@ def to_user(row: sqlite3.Row) -> User:
         email=row["email"],
         display_name=row["display_name"],
         created_at=row["created_at"],
+    )
+
+
+def to_me(row: sqlite3.Row) -> Me:
+    return Me(
+        **to_user(row).model_dump(), notifications=Notifications(email=bool(row["notify_email"]))
     )
 
 
@@ -252,11 +260,11 @@ async def authenticate(core: Core, bearer: str) -> Principal:
     return Principal(user_id=claims.user_id)
 
 
-async def get_user(core: Core, user_id: str) -> User:
+async def get_user(core: Core, user_id: str) -> Me:
     row = await core.system.read(lambda conn: user_sql.user_by_id(conn, user_id))
     if row is None:
         raise NotFound("user not found")
-    return to_user(row)
+    return to_me(row)
 
 
 async def list_users(core: Core, limit: int, cursor: str | None) -> Page[User]:
@@ -277,11 +285,14 @@ async def users_named(core: Core, user_ids: Collection[str]) -> dict[str, User]:
     return {row["id"]: to_user(row) for row in rows}
 
 
-async def update_me(core: Core, principal: Principal, patch: UserPatch) -> User:
-    """Change display name and/or password; a password change logs out everywhere."""
+async def update_me(core: Core, principal: Principal, patch: UserPatch) -> Me:
+    """Change display name, password and/or notification preferences; a password change
+    logs out everywhere."""
     fields: dict[str, object] = {}
     if patch.display_name is not None:
         fields["display_name"] = patch.display_name
+    if patch.notifications is not None and patch.notifications.email is not None:
+        fields["notify_email"] = int(patch.notifications.email)
     if patch.password is not None:
         await _check_current_password(core, principal, patch.current_password)
         fields["password_hash"] = await core.passwords.hash(patch.password)
@@ -301,7 +312,7 @@ async def update_me(core: Core, principal: Principal, patch: UserPatch) -> User:
 
     row = await core.system.write(apply)
     core.user_states.pop(principal.user_id, None)
-    return to_user(row)
+    return to_me(row)
 
 
 async def _check_current_password(core: Core, principal: Principal, current: str | None) -> None:

@@ -26,6 +26,7 @@ from tracker.http.handlers import (
     stages,
     tags,
     time_entries,
+    watchers,
 )
 
 #: Every module that contributes routes. Add a new resource module here.
@@ -49,6 +50,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     fields,
     search,
     saved_searches,
+    watchers,
     attachments,
     context,
 )
