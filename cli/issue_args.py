@@ -52,6 +52,7 @@ from tracker.services.acting import act_as
 
 if TYPE_CHECKING:
     from tracker.domain.models.imports import ImportReport
+    from tracker.domain.models.notifications import Watch, Watcher
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -272,6 +273,22 @@ async def log_time(
     someone(actor, "spent the time")
     data = validated(TimeEntryIn, {"seconds_spent": seconds, "description": note})
     return await time_entries.log_time(core, access, number, data, actor)
+
+
+async def watch(core: Core, org: str, key: str, email: str | None, watching: bool) -> Watch:
+    """The person's own choice: watch (`True`) or unwatch an issue."""
+    from tracker.services import watchers
+
+    access, actor, number = await _by_key(core, org, key, email, Permission.PROJECT_READ)
+    someone(actor, "watches")
+    return await watchers.set_my_watch(core, access, number, actor, watching)
+
+
+async def list_watchers(core: Core, org: str, key: str, email: str | None) -> Page[Watcher]:
+    from tracker.services import watchers
+
+    access, _, number = await _by_key(core, org, key, email, Permission.PROJECT_READ)
+    return await watchers.list_watchers(core, access, number)
 
 
 async def import_file(

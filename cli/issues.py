@@ -440,6 +440,50 @@ def links(
         print_table([r.model_dump() for r in found], ["type", "issue", "title"])
 
 
+@app.command("watch")
+def watch(
+    key: str = KeyArgument,
+    off: bool = typer.Option(False, "--off", help="Stop watching (silences implicit reasons)."),
+    org: str | None = OrgOption,
+    user: str | None = typer.Option(
+        None, "--as", help="Who watches (required: here, `rhythm use --as` or $RHYTHM_AS)."
+    ),
+    data_dir: Path | None = DataDirOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Watch an issue (email about its changes), or stop with --off."""
+    target = Target(data_dir, org, None, user)
+    org_slug, who = target.org, target.someone("watches")
+    state = run_with_core(
+        data_dir, lambda core: issue_args.watch(core, org_slug, key, who, not off)
+    )
+    if as_json:
+        print_json(state)
+    else:
+        reasons = f" ({', '.join(state.reasons)})" if state.reasons else ""
+        typer.echo(f"{'watching' if state.watching else 'not watching'} {key.upper()}{reasons}")
+
+
+@app.command("watchers")
+def watchers(
+    key: str = KeyArgument,
+    org: str | None = OrgOption,
+    user: str | None = AsOption,
+    data_dir: Path | None = DataDirOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Who gets email about an issue, and why."""
+    target = Target(data_dir, org, None, user)
+    org_slug, who = target.org, target.who
+    page = run_with_core(data_dir, lambda core: issue_args.list_watchers(core, org_slug, key, who))
+    if as_json:
+        print_json(page)
+        return
+    rows = [{"person": f"{w.display_name} <{w.email}>" if w.display_name else w.email,
+             "reasons": ", ".join(w.reasons)} for w in page.items]  # fmt: skip
+    print_table(rows, ["person", "reasons"])
+
+
 DURATION = re.compile(r"^(?:(\d+)h)?\s*(?:(\d+)m)?$")
 
 

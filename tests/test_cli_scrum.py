@@ -148,6 +148,12 @@ def test_issue_lifecycle_links_time_and_history(rhythm: Any) -> None:
     assert "first!" in ok(rhythm("issue", "show", "WEB-1")).stdout
     history = ok(rhythm("issue", "history", "WEB-1")).stdout
     assert "time_entry create" in history and ANN in history, history
+    assert "watching WEB-2 (reporter" in ok(rhythm("issue", "watch", "WEB-2")).stdout
+    ok(rhythm("issue", "watch", "WEB-3", "--as", BOB))
+    watchers = ok(rhythm("issue", "watchers", "WEB-3")).stdout
+    assert "Bob <bob@example.com>\twatching" in watchers and ANN in watchers
+    assert "not watching" in ok(rhythm("issue", "watch", "WEB-3", "--off", "--as", BOB)).stdout
+    assert "Bob" not in ok(rhythm("issue", "watchers", "WEB-3")).stdout
     ok(rhythm("issue", "delete", "WEB-2"))
     assert rhythm("issue", "show", "WEB-2").exit_code == 3
     assert rhythm("issue", "delete", "WEB-1", "--if-version", "9").exit_code == 4

@@ -241,6 +241,8 @@ JSON_COMMANDS: list[tuple[tuple[str, ...], str, str, str]] = [
     (("issue", "log-time", "WEB-1", "1h", "--as", ANN), "post", P + "/issues/{n}/time-entries",
      "201"),
     (("issue", "search", "json"), "get", "/orgs/{org}/issues", "200"),
+    (("issue", "watch", "WEB-2", "--as", ANN), "put", P + "/issues/{n}/watchers/me", "200"),
+    (("issue", "watchers", "WEB-2"), "get", P + "/issues/{n}/watchers", "200"),
     (("board",), "get", P + "/board", "200"),
     (("sprint", "create", "S9"), "post", P + "/sprints", "201"),
     (("sprint", "update", "S9", "--goal", "g"), "patch", P + "/sprints/{sprint_id}", "200"),
