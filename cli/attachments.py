@@ -11,8 +11,7 @@ import typer
 
 from cli import issue_args
 from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
-from cli.issues import OrgOption
-from cli.orgs import AsOption
+from cli.target import AsOption, OrgOption, Target
 from tracker.core import Core
 from tracker.domain.models.attachments import Attachment, AttachmentList
 from tracker.services import attachments
@@ -56,12 +55,16 @@ async def _list(
 def attach(
     key: str = typer.Argument(..., help="Issue key, e.g. WEB-42."),
     files: list[Path] = typer.Argument(..., help="Files to attach."),
-    org: str = OrgOption,
-    user: str | None = AsOption,
+    org: str | None = OrgOption,
+    user: str | None = typer.Option(
+        None, "--as", help="Who attaches (required: here, `rhythm use --as` or $RHYTHM_AS)."
+    ),
     data_dir: Path | None = DataDirOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Attach files to an issue."""
+    target = Target(data_dir, org, None, user)
+    org, user = target.org, target.someone("attaches files")
     for path in files:
         if not path.is_file():
             fail(f"{path}: not a file")
@@ -71,13 +74,15 @@ def attach(
 
 def list_attachments(
     key: str = typer.Argument(..., help="Issue key, e.g. WEB-42."),
-    org: str = OrgOption,
+    org: str | None = OrgOption,
     user: str | None = AsOption,
     download: Path | None = typer.Option(None, help="Save every file into this folder."),
     data_dir: Path | None = DataDirOption,
     as_json: bool = JsonOption,
 ) -> None:
     """List an issue's attachments (and download them with --download DIR)."""
+    target = Target(data_dir, org, None, user)
+    org, user = target.org, target.who
     items = run_with_core(data_dir, lambda core: _list(core, org, key, user, download))
     _show(items, as_json)
 
