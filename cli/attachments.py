@@ -14,6 +14,7 @@ from cli.context import DataDirOption, JsonOption, fail, print_json, print_table
 from cli.target import AsOption, OrgOption, Target
 from tracker.core import Core
 from tracker.domain.models.attachments import Attachment, AttachmentList
+from tracker.domain.permissions import Permission
 from tracker.services import attachments
 
 CHUNK = 256 * 1024
@@ -33,7 +34,9 @@ async def _uploads(paths: list[Path]) -> AsyncIterator[attachments.Upload]:
 async def _attach(
     core: Core, org: str, key: str, paths: list[Path], email: str | None
 ) -> list[Attachment]:
-    access, actor, number = await issue_args.issue_by_key(core, org, key, email)
+    access, actor, number = await issue_args.issue_by_key(
+        core, org, key, email, Permission.COMMENT_CREATE
+    )
     issue_args.someone(actor, "attaches files")
     return await attachments.upload(core, access, number, _uploads(paths), actor)
 
@@ -41,7 +44,9 @@ async def _attach(
 async def _list(
     core: Core, org: str, key: str, email: str | None, download: Path | None
 ) -> list[Attachment]:
-    access, _, number = await issue_args.issue_by_key(core, org, key, email)
+    access, _, number = await issue_args.issue_by_key(
+        core, org, key, email, Permission.PROJECT_READ
+    )
     items = await attachments.list_attachments(core, access, number)
     if download is not None:
         await asyncio.to_thread(download.mkdir, parents=True, exist_ok=True)

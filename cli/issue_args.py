@@ -308,7 +308,8 @@ async def import_file(
 
 
 async def issue_by_key(
-    core: Core, org: str, key: str, email: str | None
+    core: Core, org: str, key: str, email: str | None, permission: Permission
 ) -> tuple[ProjectAccess, Actor, int]:
-    """(access, actor, issue number) for a key such as WEB-42, acting as `email`."""
-    return await _by_key(core, org, key, email)
+    """(access, actor, issue number) for a key such as WEB-42, acting as `email` with
+    the rights the matching route needs (`permission`)."""
+    return await _by_key(core, org, key, email, permission)
