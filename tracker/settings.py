@@ -54,6 +54,17 @@ class Settings(BaseModel):
     login_failures_per_email: int = Field(5, ge=1, description="Failed logins per email / 15 min.")
     login_attempts_per_address: int = Field(20, ge=1, description="Logins per address / minute.")
     query_time_limit_ms: int = Field(1000, ge=10, description="Budget of one user-driven query.")
+    webhook_allow_private: bool = Field(
+        False, description="Let webhooks reach loopback/private addresses (tests, closed networks)."
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60, description="Webhook POST timeout.")
+    webhook_concurrency: int = Field(32, ge=1, description="Webhook POSTs in flight at once.")
+    webhook_host_concurrency: int = Field(2, ge=1, description="Webhook POSTs per host at once.")
+    webhook_retry_base_seconds: float = Field(10.0, gt=0, description="First retry delay floor.")
+    webhook_retry_cap_seconds: float = Field(3600.0, gt=0, description="Longest retry delay.")
+    webhook_give_up_seconds: float = Field(
+        86400.0, gt=0, description="A delivery is retried for this long, then `failed`."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

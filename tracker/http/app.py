@@ -14,9 +14,10 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from tracker.core import close_core, open_core
-from tracker.http.keys import CORE, IDENTITY, ORIGIN, SETTINGS, IdentityProvider
+from tracker.http.keys import CORE, IDENTITY, ORIGIN, SETTINGS, WEBHOOKS, IdentityProvider
 from tracker.http.middlewares import REQUEST_ID, cors, problems
 from tracker.http.routes import all_routes, bind
+from tracker.services.webhook_delivery import WebhookService
 from tracker.settings import Settings
 
 access_log = logging.getLogger("tracker.access")
@@ -40,7 +41,12 @@ def create_app(
 
     async def core_context(app: web.Application) -> AsyncIterator[None]:
         app[CORE] = await open_core(settings, exclusive=exclusive)
+        # --- background: webhook delivery (move to open_core's core.background when it lands)
+        app[WEBHOOKS] = WebhookService(app[CORE])
+        await app[WEBHOOKS].start()
+        # ---
         yield
+        await app[WEBHOOKS].stop()
         await close_core(app[CORE])
 
     app.cleanup_ctx.append(core_context)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from tracker.core import Core
 from tracker.services.accounts import Principal
+from tracker.services.webhook_delivery import WebhookService
 from tracker.settings import Settings
 
 #: Plugin mode: a host's identity provider maps a request to a Principal (or None).
@@ -17,3 +18,4 @@ CORE = web.AppKey("core", Core)
 SETTINGS = web.AppKey("settings", Settings)
 IDENTITY = web.AppKey("identity", object)  # IdentityProvider | None (AppKey needs a class)
 ORIGIN = web.AppKey("origin", str)  # change-log origin of this door: "api" or "plugin"
+WEBHOOKS = web.AppKey("webhooks", WebhookService)  # until open_core owns background services

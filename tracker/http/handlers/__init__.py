@@ -23,6 +23,7 @@ from tracker.http.handlers import (
     stages,
     tags,
     time_entries,
+    webhooks,
 )
 
 #: Every module that contributes routes. Add a new resource module here.
@@ -32,4 +33,5 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     stages, sprints, boards,
     issues, imports, tags, fields,
     search, saved_searches,
+    webhooks,
 )  # fmt: skip

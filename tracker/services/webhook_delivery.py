@@ -1,0 +1,330 @@
+"""Webhook delivery: a change-feed consumer that fills the outbox, and a sender that empties it.
+
+    service = WebhookService(core)          # one background service
+    await service.start() ... await service.stop()
+
+1. The consumer ("webhooks", a FeedConsumer) renders each page's events once
+   and writes one pending delivery row per matching (event, hook), advancing
+   its cursor in the SAME transaction: a crash before that commit re-reads the
+   page, after it the rows exist. Hooks receive events after the change that
+   created them (`since_seq`).
+2. The sender reads due deliveries from SQLite — never more than `window` rows
+   per hook in memory, so a dead receiver's backlog stays on disk — and POSTs
+   them signed. A hook's deliveries go out one at a time in seq order (head of
+   line: a later event never overtakes a failing earlier one); different hooks
+   run in parallel, bounded overall and per host, so a slow receiver only slows
+   itself. Each outcome and its attempt row are written in one transaction.
+   Failures are retried after `schedule(attempt)` seconds (exponential backoff
+   with full jitter, 10 s .. 1 h by default) until `give_up_at` (24 h), then
+   `failed`; a 410 disables the hook; an address the guard refuses is `blocked`.
+
+At least once: a crash between a POST and its outcome's commit sends it again,
+with the same `X-Rhythm-Delivery` id, so a receiver can drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from yarl import URL
+
+from tracker.domain.changes import Actor, Entity, Op, Origin
+from tracker.domain.ids import new_id, now_iso
+from tracker.outbound import Outbound, Outcome, signed_headers
+from tracker.services import event_objects, feed
+from tracker.services.changes import UnitOfWork, mutate
+from tracker.services.feed_consumer import FeedConsumer
+from tracker.services.runtime import Core
+from tracker.storage import webhooks as hook_sql
+from tracker.storage.changes import to_json
+
+log = logging.getLogger(__name__)
+
+#: The consumer's cursor name in `consumer_cursors`.
+CONSUMER = "webhooks"
+SYSTEM = Actor(None, Origin.SYSTEM)
+Schedule = Callable[[int], float]
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter above a floor: attempt n waits a random time
+    in [base, min(cap, base * 2**n)] — 10-20 s after the first failure, up to 1 h."""
+
+    base: float = 10.0
+    cap: float = 3600.0
+
+    def __call__(self, attempt: int) -> float:
+        ceiling = min(self.cap, self.base * 2 ** min(attempt, 32))
+        return self.base + random.random() * max(0.0, ceiling - self.base)
+
+
+# --- the consumer: events -> pending deliveries ------------------------------------------
+
+
+class _HookConsumer(FeedConsumer):
+    """A FeedConsumer that is only poked for orgs that may have hooks, so writes in the
+    other orgs cost it nothing (not even a cursor read)."""
+
+    def __init__(self, core: Core, orgs: set[str], handle: Any) -> None:
+        super().__init__(core, CONSUMER, handle, resume=self._marked)
+        self.orgs = orgs
+
+    async def _marked(self) -> list[str]:
+        return sorted(self.orgs)
+
+    def _on_batch(self, batch: Any) -> None:
+        if batch.org_id in self.orgs:
+            self.poke(batch.org_id)
+
+
+def _matches(hook: dict[str, Any], event: event_objects.Event) -> bool:
+    return (
+        hook["project_id"] == event.project_id
+        and event.seq > hook["since_seq"]
+        and ("*" in hook["events"] or event.name in hook["events"])
+    )
+
+
+# --- the service ----------------------------------------------------------------------------
+
+
+class WebhookService:
+    """The consumer and the sender as one background service (name, start, stop)."""
+
+    name = "webhooks"
+
+    def __init__(
+        self,
+        core: Core,
+        *,
+        outbound: Outbound | None = None,
+        schedule: Schedule | None = None,
+        give_up_after: float | None = None,
+        window: int = 100,
+    ) -> None:
+        settings = core.settings
+        self.core = core
+        self.outbound = outbound or Outbound(
+            allow_private=settings.webhook_allow_private,
+            timeout=settings.webhook_timeout_seconds,
+            connections=settings.webhook_concurrency,
+        )
+        self.schedule: Schedule = schedule or Backoff(
+            settings.webhook_retry_base_seconds, settings.webhook_retry_cap_seconds
+        )
+        self.give_up_after = (
+            settings.webhook_give_up_seconds if give_up_after is None else give_up_after
+        )
+        self.window = window
+        self.orgs: set[str] = set()
+        self.consumer = _HookConsumer(core, self.orgs, self._handle)
+        self._slots = asyncio.Semaphore(settings.webhook_concurrency)
+        self._host_limit = settings.webhook_host_concurrency
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._due: dict[str, float] = {}  # org -> when its next head is due (Unix seconds)
+        self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # lifecycle
+
+    async def start(self) -> None:
+        marked = await asyncio.to_thread(hook_sql.marked_orgs, self.core.settings.data_dir)
+        self.orgs.update(marked)
+        _running[id(self.core)] = self
+        await self.consumer.start()
+        for org_id in marked:
+            self.wake(org_id)
+        self._task = asyncio.create_task(self._run(), name="webhook-sender")
+
+    async def stop(self) -> None:
+        if _running.get(id(self.core)) is self:
+            del _running[id(self.core)]
+        await self.consumer.stop()
+        tasks = [t for t in (self._task, *self._workers.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.outbound.close()
+
+    def watch(self, org_id: str) -> None:
+        """Start serving an org (its first hook was created)."""
+        self.orgs.add(org_id)
+
+    def wake(self, org_id: str, at: float = 0.0) -> None:
+        """Look at an org's pending deliveries at `at` (Unix seconds; 0 = now)."""
+        current = self._due.get(org_id)
+        if current is None or at < current:
+            self._due[org_id] = at
+            self._wake.set()
+
+    async def idle(self) -> None:
+        """Wait until nothing is due now and no delivery is in flight (tests, benchmarks)."""
+        while True:
+            await self.consumer.idle()
+            now = time.time()
+            if not self._workers and all(t > now for t in self._due.values()):
+                return
+            await asyncio.sleep(0.01)
+
+    # consumer side
+
+    async def _handle(self, org_id: str, page: feed.FeedPage) -> None:
+        async with self.core.tenants.lease(org_id) as db:
+            hooks = await db.read(hook_sql.enabled_hooks)
+        projects = {h["project_id"] for h in hooks}
+        wanted = [b for b in page.batches if b.projects & projects]
+        events = await event_objects.render(self.core, org_id, wanted) if wanted else []
+        now = time.time()
+        give_up_at = now + self.give_up_after
+
+        def work(uow: UnitOfWork) -> int:
+            current = hook_sql.enabled_hooks(uow.conn)  # re-read: a hook may have gone
+            rows = [
+                (new_id(), hook["id"], event.seq, event.name, event.body, uow.at,
+                 give_up_at, now)
+                for event in events for hook in current if _matches(hook, event)
+            ]  # fmt: skip
+            hook_sql.insert_deliveries(uow.conn, rows)
+            uow.advance_cursor(CONSUMER, page.next_seq)
+            return len(rows)
+
+        if await mutate(self.core, org_id, SYSTEM, work):
+            self.wake(org_id)
+
+    # sender side
+
+    async def _run(self) -> None:
+        while True:
+            now = time.time()
+            for org_id in [o for o, at in self._due.items() if at <= now]:
+                del self._due[org_id]
+                try:
+                    await self._pump(org_id)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("webhook sender failed to read org %s", org_id)
+                    self.wake(org_id, time.time() + 5.0)
+            self._wake.clear()
+            timeout = min(self._due.values(), default=now + 60.0) - time.time()
+            if timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _pump(self, org_id: str) -> None:
+        """Start a worker for every hook of the org whose head delivery is due."""
+        async with self.core.tenants.lease(org_id) as db:
+            heads = await db.read(hook_sql.pending_heads)
+        now = time.time()
+        for head in heads:
+            key = (org_id, head["webhook_id"])
+            if key in self._workers:
+                continue
+            if head["due"] > now:
+                self.wake(org_id, head["due"])
+                continue
+            task = asyncio.create_task(self._drain(org_id, head["webhook_id"]))
+            self._workers[key] = task
+            task.add_done_callback(lambda _, key=key: self._finished(key))
+
+    def _finished(self, key: tuple[str, str]) -> None:
+        self._workers.pop(key, None)
+        self.wake(key[0])  # anything queued for this hook meanwhile is picked up
+
+    async def _drain(self, org_id: str, hook_id: str) -> None:
+        """Send a hook's pending deliveries in seq order until one must wait."""
+        try:
+            while True:
+                async with self.core.tenants.lease(org_id) as db:
+                    window = await db.read(
+                        lambda conn: hook_sql.pending_window(conn, hook_id, self.window)
+                    )
+                for row in window:
+                    if not row["enabled"] or row["next_attempt_at"] > time.time():
+                        return
+                    if not await self._attempt(org_id, hook_id, row):
+                        return
+                if len(window) < self.window:
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("webhook delivery failed for hook %s", hook_id)
+            self.wake(org_id, time.time() + 5.0)
+
+    async def _attempt(self, org_id: str, hook_id: str, row: sqlite3.Row) -> bool:
+        """POST one delivery and write its outcome; True when the hook may go on."""
+        body: bytes = row["body"]
+        headers = signed_headers(row["secret"], row["event"], row["id"], body)
+        host = URL(row["url"]).host or ""
+        gate = self._hosts.setdefault(host, asyncio.Semaphore(self._host_limit))
+        async with self._slots, gate:
+            outcome = await self.outbound.post(row["url"], body, headers)
+        settle, retry_at = self._settle(row, outcome, headers)
+        attempt = (now_iso(), outcome.status, outcome.error, outcome.duration_ms)
+
+        def work(uow: UnitOfWork) -> None:
+            if hook_sql.record_attempt(uow.conn, row["id"], attempt, settle) and (
+                outcome.status == 410
+            ):
+                _disable(uow, hook_id, "gone")
+
+        await mutate(self.core, org_id, SYSTEM, work)
+        if retry_at is not None:
+            self.wake(org_id, retry_at)
+            return False
+        return outcome.status != 410
+
+    def _settle(
+        self, row: sqlite3.Row, outcome: Outcome, headers: dict[str, str]
+    ) -> tuple[dict[str, Any], float | None]:
+        """The delivery's new state after `outcome`, and when to retry (None: settled)."""
+        retry_at: float | None = None
+        if outcome.ok:
+            status = "delivered"
+        elif outcome.error == "blocked_address":
+            status = "blocked"
+        elif outcome.status == 410:
+            status = "failed"
+        else:
+            retry_at = time.time() + self.schedule(row["attempt_count"] + 1)
+            status = "pending" if retry_at <= row["give_up_at"] else "failed"
+            retry_at = retry_at if status == "pending" else None
+        settle = {
+            "status": status, "next_attempt_at": retry_at, "request_headers": to_json(headers),
+            "response_status": outcome.status, "response_body": outcome.body,
+            "duration_ms": outcome.duration_ms,
+        }  # fmt: skip
+        return settle, retry_at
+
+
+def _disable(uow: UnitOfWork, hook_id: str, reason: str) -> None:
+    """Turn a hook off (a config change: logged as the system's)."""
+    row = hook_sql.hook_by_id(uow.conn, hook_id)
+    if row is None or not row["enabled"]:
+        return
+    values = {"enabled": 0, "disabled_reason": reason, "updated_at": uow.at}
+    hook_sql.update_hook(uow.conn, hook_id, values)
+    uow.record(Entity.WEBHOOK, hook_id, Op.UPDATE, project=row["project_id"], field="enabled",
+               old=True, new=False, meta={"reason": reason})  # fmt: skip
+
+
+#: The running service of each open core (until open_core's `core.background` can be asked).
+_running: dict[int, WebhookService] = {}
+
+
+def running(core: Core) -> WebhookService | None:
+    """The started WebhookService of `core`, if any (the API wakes it after its writes)."""
+    return _running.get(id(core))
