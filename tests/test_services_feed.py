@@ -17,11 +17,17 @@ from tracker.domain.changes import Actor
 from tracker.http.keys import CORE
 from tracker.services import feed
 from tracker.services.changes import UnitOfWork, mutate
+from tracker.storage.changes import row_to_change
 
 
 @pytest.fixture
 async def world(api: Api, client: TestClient) -> World:
     return await make_world(api, client)
+
+
+async def _rows(world: World) -> list[Any]:
+    async with core_of(world).tenants.lease(world.org["id"]) as db:
+        return await db.read(lambda c: c.execute("SELECT * FROM changes ORDER BY seq").fetchall())
 
 
 def core_of(world: World) -> Any:
@@ -55,6 +61,11 @@ async def test_batches_come_whole_in_seq_order_and_match_the_log(world: World) -
             assert {c.batch for c in batch.changes} == {batch.batch}
             stored = [row["seq"] for row in log if row["batch"] == batch.batch]
             assert [c.seq for c in batch.changes] == stored  # whole, never cut
+    stored = await world.rows("SELECT * FROM changes ORDER BY seq")
+    assert [c.decoded() for b in batches for c in b.changes] == [
+        row_to_change(r) for r in await _rows(world)
+    ]  # decoded lazily, equal to the eager reading of every column
+    assert len(stored) == len(log)
     patch = next(b for b in batches if any(c.field == "priority" for c in b.changes))
     assert {c.field for c in patch.changes} >= {"title", "priority", "type"}
 
