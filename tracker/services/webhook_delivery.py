@@ -70,20 +70,38 @@ class Backoff:
 # --- the consumer: events -> pending deliveries ------------------------------------------
 
 
+#: How long the consumer lets batches gather before reading them (seconds): under a
+#: stream of writes one page then carries many batches, so rendering, the outbox
+#: insert and the cursor update are paid per page rather than per API write.
+GATHER_SECONDS = 0.05
+
+
 class _HookConsumer(FeedConsumer):
-    """A FeedConsumer that is only poked for orgs that may have hooks, so writes in the
-    other orgs cost it nothing (not even a cursor read)."""
+    """A FeedConsumer that is only poked for orgs that may have hooks (writes in other
+    orgs cost it nothing), and that lets batches gather for GATHER_SECONDS first."""
 
     def __init__(self, core: Core, orgs: set[str], handle: Any) -> None:
         super().__init__(core, CONSUMER, handle, resume=self._marked)
         self.orgs = orgs
+        self._gathering: set[str] = set()
 
     async def _marked(self) -> list[str]:
         return sorted(self.orgs)
 
     def _on_batch(self, batch: Any) -> None:
-        if batch.org_id in self.orgs:
-            self.poke(batch.org_id)
+        org_id = batch.org_id
+        if org_id in self.orgs and org_id not in self._gathering:
+            self._gathering.add(org_id)
+            asyncio.get_running_loop().call_later(GATHER_SECONDS, self._gathered, org_id)
+
+    def _gathered(self, org_id: str) -> None:
+        self._gathering.discard(org_id)
+        self.poke(org_id)
+
+    async def idle(self) -> None:
+        while self._gathering:
+            await asyncio.sleep(0.01)
+        await super().idle()
 
 
 def _matches(hook: dict[str, Any], event: event_objects.Event) -> bool:
@@ -244,7 +262,14 @@ class WebhookService:
         self.wake(key[0])  # anything queued for this hook meanwhile is picked up
 
     async def _drain(self, org_id: str, hook_id: str) -> None:
-        """Send a hook's pending deliveries in seq order until one must wait."""
+        """Send a hook's pending deliveries in seq order until one must wait.
+
+        Outcomes are written by an `_Outcomes` writer while the next POST goes out
+        (each delivery's outcome and attempt still commit together; outcomes that
+        queued during one write share the next transaction). The writer is flushed
+        before the window is read again and before the worker ends, so no sent row
+        is ever read back as pending."""
+        outcomes = _Outcomes(self.core, org_id, hook_id)
         try:
             while True:
                 async with self.core.tenants.lease(org_id) as db:
@@ -254,8 +279,9 @@ class WebhookService:
                 for row in window:
                     if not row["enabled"] or row["next_attempt_at"] > time.time():
                         return
-                    if not await self._attempt(org_id, hook_id, row):
+                    if not await self._attempt(org_id, row, outcomes):
                         return
+                await outcomes.flush()
                 if len(window) < self.window:
                     return
         except asyncio.CancelledError:
@@ -263,9 +289,15 @@ class WebhookService:
         except Exception:
             log.exception("webhook delivery failed for hook %s", hook_id)
             self.wake(org_id, time.time() + 5.0)
+        finally:
+            try:
+                await outcomes.flush()
+            except Exception:  # the rows stay pending: they are sent again (at least once)
+                log.exception("webhook outcomes of hook %s not written", hook_id)
+                self.wake(org_id, time.time() + 5.0)
 
-    async def _attempt(self, org_id: str, hook_id: str, row: sqlite3.Row) -> bool:
-        """POST one delivery and write its outcome; True when the hook may go on."""
+    async def _attempt(self, org_id: str, row: sqlite3.Row, outcomes: _Outcomes) -> bool:
+        """POST one delivery and queue its outcome; True when the hook may go on."""
         body: bytes = row["body"]
         headers = signed_headers(row["secret"], row["event"], row["id"], body)
         host = URL(row["url"]).host or ""
@@ -274,14 +306,7 @@ class WebhookService:
             outcome = await self.outbound.post(row["url"], body, headers)
         settle, retry_at = self._settle(row, outcome, headers)
         attempt = (now_iso(), outcome.status, outcome.error, outcome.duration_ms)
-
-        def work(uow: UnitOfWork) -> None:
-            if hook_sql.record_attempt(uow.conn, row["id"], attempt, settle) and (
-                outcome.status == 410
-            ):
-                _disable(uow, hook_id, "gone")
-
-        await mutate(self.core, org_id, SYSTEM, work)
+        outcomes.add((row["id"], attempt, settle, outcome.status == 410))
         if retry_at is not None:
             self.wake(org_id, retry_at)
             return False
@@ -308,6 +333,41 @@ class WebhookService:
             "duration_ms": outcome.duration_ms,
         }  # fmt: skip
         return settle, retry_at
+
+
+_Outcome = tuple[str, tuple[str, int | None, str | None, int], dict[str, Any], bool]
+
+
+class _Outcomes:
+    """One hook's outcome writer: queued outcomes are written together in one unit,
+    while the sender goes on; `flush()` waits until everything queued is committed."""
+
+    def __init__(self, core: Core, org_id: str, hook_id: str) -> None:
+        self.core, self.org_id, self.hook_id = core, org_id, hook_id
+        self._queue: list[_Outcome] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, outcome: _Outcome) -> None:
+        self._queue.append(outcome)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._write())
+
+    async def flush(self) -> None:
+        if self._task is not None:
+            await self._task
+        if self._queue:  # queued after a failed write: try once more, in this task
+            await self._write()
+
+    async def _write(self) -> None:
+        while self._queue:
+            items, self._queue = self._queue, []
+
+            def work(uow: UnitOfWork, items: list[_Outcome] = items) -> None:
+                for delivery_id, attempt, settle, gone in items:
+                    if hook_sql.record_attempt(uow.conn, delivery_id, attempt, settle) and gone:
+                        _disable(uow, self.hook_id, "gone")
+
+            await mutate(self.core, self.org_id, SYSTEM, work)
 
 
 def _disable(uow: UnitOfWork, hook_id: str, reason: str) -> None:

@@ -1,0 +1,273 @@
+"""Webhooks: delivery throughput vs a plain aiohttp client, and API writes with hooks vs none.
+
+    python -m bench.cases_webhooks --events 1000 --hooks 4 --rounds 5
+
+Both parts POST to one receiver process (plain aiohttp, answers 200 at once).
+
+1. Delivery throughput. Each round imports `--events` new issues (one event each)
+   into a project with `--hooks` hooks while the webhook service is stopped, then
+   starts it and times until every delivery is `delivered`: the consumer renders
+   the events and writes the outbox, the sender POSTs each one signed and writes
+   its outcome and attempt (one transaction each). The baseline is a plain
+   aiohttp client POSTing the same bodies with the same headers, one worker per
+   hook (a hook's deliveries go out one at a time in Rhythm too). Rounds alternate
+   sides with rotating order; the figure is deliveries/s and the median ratio
+   (goal >= 50 %). The per-host limit is set to the hook count (all hooks share
+   the host 127.0.0.1 here).
+2. API write latency. Two real servers (`rhythm serve`), one with three hooks on
+   the project (every event, to the receiver), one with none; the same in-process
+   client creates issues on each for `--seconds`, alternating; req/s and p50/p99
+   and the median ratio with/without (goal >= 95 %).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bench.api import Api, register_and_login
+from bench.cases import Request
+from bench.gen import generate, setup_org
+from bench.pyload import PythonDriver
+from bench.servers import ROOT, free_port, rhythm_server
+from tracker.core import close_core, open_core
+from tracker.domain.changes import Actor
+from tracker.domain.models.webhooks import WebhookIn
+from tracker.domain.permissions import OrgRole, ProjectRole
+from tracker.services.access import Access, OrgRef, ProjectRef
+from tracker.services.imports import import_issues
+from tracker.services.webhook_delivery import WebhookService
+from tracker.services.webhooks import create_webhook
+from tracker.settings import Settings
+
+# --- the receiver ---------------------------------------------------------------------------
+
+
+def serve_receiver(port: int) -> None:
+    """Answer every POST with 200 at once (run in its own process)."""
+
+    received = [0]
+
+    async def ok(request: web.Request) -> web.Response:
+        await request.read()
+        received[0] += 1
+        return web.Response(text="ok")
+
+    async def count(request: web.Request) -> web.Response:
+        return web.Response(text=str(received[0]))
+
+    app = web.Application()
+    app.router.add_get("/count", count)
+    app.router.add_route("*", "/{tail:.*}", ok)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+async def start_receiver() -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.cases_webhooks", "--receiver", str(port)], cwd=ROOT
+    )
+    async with aiohttp.ClientSession() as session:
+        for _ in range(100):
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/ready"):
+                    return process, port
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.1)
+    raise RuntimeError("receiver did not start")
+
+
+# --- part 1: delivery throughput ----------------------------------------------------------
+
+
+async def delivery_rounds(args: argparse.Namespace, port: int, workdir: Path) -> list[float]:
+    settings = Settings(
+        data_dir=workdir / "deliveries", log_level="warning", argon2_time_cost=1,
+        argon2_memory_kib=8192, webhook_allow_private=True,
+        webhook_host_concurrency=args.hooks,
+    )  # fmt: skip
+    core = await open_core(settings)
+    ratios: list[float] = []
+    try:
+        user_id, org_id, (project_id,) = await setup_org(core, 1)
+        actor = Actor(user_id, "system")
+        org = OrgRef(org_id, "bench", "bench", OrgRole.OWNER)
+        project = ProjectRef(project_id, "WEB", "Web", "org", ProjectRole.ADMIN, {})
+        access = Access(user_id, org, project)
+        for n in range(args.hooks):
+            data = WebhookIn(url=f"http://127.0.0.1:{port}/hook/{n}", events=["*"])
+            await create_webhook(core, access, data, actor)
+        bodies: list[list[tuple[bytes, dict[str, str]]]] = []
+        for round_no in range(args.rounds):
+            results: dict[str, float] = {}
+            if round_no % 2 and bodies:  # odd rounds: plain first (on last round's bodies)
+                results["plain"] = await plain_round(bodies, port)
+            results["rhythm"], bodies = await rhythm_round(
+                core, org_id, project_id, actor, args, seed=100 + round_no
+            )
+            if "plain" not in results:
+                results["plain"] = await plain_round(bodies, port)
+            ratios.append(results["rhythm"] / results["plain"])
+            print(f"  round {round_no + 1}: Rhythm {results['rhythm']:8.0f} deliveries/s   "
+                  f"plain aiohttp {results['plain']:8.0f} POST/s   "
+                  f"ratio {ratios[-1]:.0%}", flush=True)  # fmt: skip
+    finally:
+        await close_core(core)
+    return ratios
+
+
+async def rhythm_round(
+    core: Any, org_id: str, project_id: str, actor: Actor, args: argparse.Namespace, seed: int
+) -> tuple[float, list[list[tuple[bytes, dict[str, str]]]]]:
+    """Import events with the service stopped, then time the service delivering them all."""
+    await import_issues(
+        core, org_id, project_id, actor, list(generate(args.events, [actor.user_id or ""], seed))
+    )
+    total = args.events * args.hooks
+
+    def delivered(conn: sqlite3.Connection) -> int:
+        sql = "SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered'"
+        return int(conn.execute(sql).fetchone()[0])
+
+    async with core.tenants.lease(org_id) as db:
+        goal = await db.read(delivered) + total
+        service = WebhookService(core)
+        started = time.perf_counter()
+        await service.start()
+        while await db.read(delivered) < goal:
+            await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        await service.stop()
+        rows = await db.read(
+            lambda conn: conn.execute(
+                "SELECT webhook_id, body, request_headers FROM webhook_deliveries "
+                "ORDER BY rowid DESC LIMIT ?",
+                (total,),
+            ).fetchall()
+        )
+    per_hook: dict[str, list[tuple[bytes, dict[str, str]]]] = {}
+    for row in reversed(rows):
+        per_hook.setdefault(row[0], []).append((bytes(row[1]), json.loads(row[2])))
+    return total / elapsed, list(per_hook.values())
+
+
+async def plain_round(bodies: list[list[tuple[bytes, dict[str, str]]]], port: int) -> float:
+    """The same bodies and headers, one worker per hook, plain aiohttp."""
+    total = sum(len(b) for b in bodies)
+    async with aiohttp.ClientSession() as session:
+
+        async def worker(n: int, items: list[tuple[bytes, dict[str, str]]]) -> None:
+            for body, headers in items:
+                url = f"http://127.0.0.1:{port}/hook/{n}"
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    assert response.status == 200
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(n, items) for n, items in enumerate(bodies)))
+        return total / (time.perf_counter() - started)
+
+
+# --- part 2: API writes with three hooks vs none ----------------------------------------------
+
+
+async def write_rounds(args: argparse.Namespace, port: int, workdir: Path) -> list[float]:
+    os.environ["RHYTHM_WEBHOOK_ALLOW_PRIVATE"] = "true"
+    (workdir / "with").mkdir()
+    (workdir / "without").mkdir()
+    driver = PythonDriver(args.connections)
+    ratios: list[float] = []
+    async with (
+        rhythm_server(workdir / "with") as hooked,
+        rhythm_server(workdir / "without") as plain,
+        aiohttp.ClientSession() as session,
+    ):
+        requests = {}
+        for label, server in (("hooks", hooked), ("none", plain)):
+            api = Api(session, server.url)
+            token = await register_and_login(api)
+            await api.call("POST", "/api/v1/orgs", json={"name": "b", "slug": "bench"},
+                           token=token, expect=201)  # fmt: skip
+            await api.call("POST", "/api/v1/orgs/bench/projects",
+                           json={"name": "Web", "key": "WEB"}, token=token, expect=201)  # fmt: skip
+            if label == "hooks":
+                for n in range(3):
+                    await api.call("POST", "/api/v1/orgs/bench/projects/WEB/webhooks",
+                                   json={"url": f"http://127.0.0.1:{port}/w/{n}",
+                                         "events": ["*"]}, token=token, expect=201)  # fmt: skip
+            requests[label] = Request(
+                "POST", "/api/v1/orgs/bench/projects/WEB/issues",
+                {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                b'{"title": "bench {seq}"}', expect=201,
+            )  # fmt: skip
+        for round_no in range(args.rounds):
+            order = (("hooks", hooked), ("none", plain))
+            results = {}
+            for label, server in order if round_no % 2 == 0 else order[::-1]:
+                results[label] = await driver.run(server.url, requests[label], args.seconds)
+                if label == "hooks":  # its deliveries must not run into the other side's round
+                    await drained(session, port)
+            ratio = results["hooks"].rps / results["none"].rps
+            ratios.append(ratio)
+            h, n = results["hooks"], results["none"]
+            print(f"  round {round_no + 1}: 3 hooks {h.rps:7.0f} req/s p50 {h.p50_ms:5.1f} "
+                  f"p99 {h.p99_ms:5.1f} ms | none {n.rps:7.0f} req/s p50 {n.p50_ms:5.1f} "
+                  f"p99 {n.p99_ms:5.1f} ms | ratio {ratio:.0%} (errors {h.errors}/{n.errors})",
+                  flush=True)  # fmt: skip
+    return ratios
+
+
+async def drained(session: aiohttp.ClientSession, port: int) -> None:
+    """Wait until the receiver's count stops moving (the hooked server's backlog is sent)."""
+    last = -1
+    while True:
+        async with session.get(f"http://127.0.0.1:{port}/count") as response:
+            now = int(await response.text())
+        if now == last:
+            return
+        last = now
+        await asyncio.sleep(0.5)
+
+
+async def main(args: argparse.Namespace) -> None:
+    receiver, port = await start_receiver()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as tmp:
+            workdir = Path(tmp)
+            print(f"delivery throughput: {args.events} events x {args.hooks} hooks per round")
+            ratios = await delivery_rounds(args, port, workdir)
+            print(f"  median ratio {statistics.median(ratios):.0%} (goal >= 50 %)\n")
+            print(f"API writes (POST issue, {args.connections} connections): 3 hooks vs none")
+            ratios = await write_rounds(args, port, workdir)
+            print(f"  median ratio {statistics.median(ratios):.0%} (goal >= 95 %)")
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--hooks", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.receiver:
+        serve_receiver(options.receiver)
+    else:
+        asyncio.run(main(options))
