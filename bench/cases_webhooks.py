@@ -4,8 +4,9 @@
 
 Both parts POST to one receiver process (plain aiohttp, answers 200 at once).
 
-1. Delivery throughput. Each round imports `--events` new issues (one event each)
-   into a project with `--hooks` hooks while the webhook service is stopped, then
+1. Delivery throughput. Each round imports `--events` new issues (one event each,
+   in batches of 50) into a project with `--hooks` hooks while the webhook service
+   is stopped, then
    starts it and times until every delivery is `delivered`: the consumer renders
    the events and writes the outbox, the sender POSTs each one signed and writes
    its outcome and attempt (one transaction each). The baseline is a plain
@@ -47,9 +48,10 @@ from tracker.core import close_core, open_core
 from tracker.domain.changes import Actor
 from tracker.domain.models.webhooks import WebhookIn
 from tracker.domain.permissions import OrgRole, ProjectRole
+from tracker.services import feed
 from tracker.services.access import Access, OrgRef, ProjectRef
 from tracker.services.imports import import_issues
-from tracker.services.webhook_delivery import WebhookService
+from tracker.services.webhook_delivery import CONSUMER, WebhookService
 from tracker.services.webhooks import create_webhook
 from tracker.settings import Settings
 
@@ -133,25 +135,32 @@ async def rhythm_round(
     core: Any, org_id: str, project_id: str, actor: Actor, args: argparse.Namespace, seed: int
 ) -> tuple[float, list[list[tuple[bytes, dict[str, str]]]]]:
     """Import events with the service stopped, then time the service delivering them all."""
-    await import_issues(
-        core, org_id, project_id, actor, list(generate(args.events, [actor.user_id or ""], seed))
-    )
-    total = args.events * args.hooks
+    issues = list(generate(args.events, [actor.user_id or ""], seed))
+    for start in range(0, len(issues), 50):  # 50-issue batches: pages pipeline with sending
+        await import_issues(core, org_id, project_id, actor, issues[start : start + 50])
 
-    def delivered(conn: sqlite3.Connection) -> int:
-        sql = "SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered'"
-        return int(conn.execute(sql).fetchone()[0])
+    def counts(conn: sqlite3.Connection) -> tuple[int, int]:
+        sql = "SELECT count(*), count(*) FILTER (WHERE status = 'pending') FROM webhook_deliveries"
+        found = conn.execute(sql).fetchone()
+        return int(found[0]), int(found[1])
 
     async with core.tenants.lease(org_id) as db:
-        goal = await db.read(delivered) + total
+        before = (await db.read(counts))[0]
+        head = await feed.head(core, org_id)
         service = WebhookService(core)
         started = time.perf_counter()
         await service.start()
-        while await db.read(delivered) < goal:
+        while True:
             await asyncio.sleep(0.02)
+            # the cursor first: it commits with the rows, so counts read after it see them
+            cursor = await feed.cursor_of(core, org_id, CONSUMER)
+            rows, pending = await db.read(counts)
+            if cursor >= head and pending == 0:
+                break
         elapsed = time.perf_counter() - started
         await service.stop()
-        rows = await db.read(
+        total = rows - before
+        rows_read = await db.read(
             lambda conn: conn.execute(
                 "SELECT webhook_id, body, request_headers FROM webhook_deliveries "
                 "ORDER BY rowid DESC LIMIT ?",
@@ -159,7 +168,7 @@ async def rhythm_round(
             ).fetchall()
         )
     per_hook: dict[str, list[tuple[bytes, dict[str, str]]]] = {}
-    for row in reversed(rows):
+    for row in reversed(rows_read):
         per_hook.setdefault(row[0], []).append((bytes(row[1]), json.loads(row[2])))
     return total / elapsed, list(per_hook.values())
 

@@ -305,8 +305,7 @@ class WebhookService:
         async with self._slots, gate:
             outcome = await self.outbound.post(row["url"], body, headers)
         settle, retry_at = self._settle(row, outcome, headers)
-        attempt = (now_iso(), outcome.status, outcome.error, outcome.duration_ms)
-        outcomes.add((row["id"], attempt, settle, outcome.status == 410))
+        outcomes.add(settle)
         if retry_at is not None:
             self.wake(org_id, retry_at)
             return False
@@ -328,14 +327,12 @@ class WebhookService:
             status = "pending" if retry_at <= row["give_up_at"] else "failed"
             retry_at = retry_at if status == "pending" else None
         settle = {
-            "status": status, "next_attempt_at": retry_at, "request_headers": to_json(headers),
-            "response_status": outcome.status, "response_body": outcome.body,
+            "id": row["id"], "at": now_iso(), "status": status, "next_attempt_at": retry_at,
+            "request_headers": to_json(headers), "response_status": outcome.status,
+            "response_body": outcome.body, "error": outcome.error,
             "duration_ms": outcome.duration_ms,
         }  # fmt: skip
         return settle, retry_at
-
-
-_Outcome = tuple[str, tuple[str, int | None, str | None, int], dict[str, Any], bool]
 
 
 class _Outcomes:
@@ -344,10 +341,10 @@ class _Outcomes:
 
     def __init__(self, core: Core, org_id: str, hook_id: str) -> None:
         self.core, self.org_id, self.hook_id = core, org_id, hook_id
-        self._queue: list[_Outcome] = []
+        self._queue: list[dict[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, outcome: _Outcome) -> None:
+    def add(self, outcome: dict[str, Any]) -> None:
         self._queue.append(outcome)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._write())
@@ -362,10 +359,10 @@ class _Outcomes:
         while self._queue:
             items, self._queue = self._queue, []
 
-            def work(uow: UnitOfWork, items: list[_Outcome] = items) -> None:
-                for delivery_id, attempt, settle, gone in items:
-                    if hook_sql.record_attempt(uow.conn, delivery_id, attempt, settle) and gone:
-                        _disable(uow, self.hook_id, "gone")
+            def work(uow: UnitOfWork, items: list[dict[str, Any]] = items) -> None:
+                hook_sql.record_attempts(uow.conn, items)
+                if any(item["response_status"] == 410 for item in items):
+                    _disable(uow, self.hook_id, "gone")
 
             await mutate(self.core, self.org_id, SYSTEM, work)
 

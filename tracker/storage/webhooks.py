@@ -146,15 +146,19 @@ def pending_window(conn: sqlite3.Connection, hook_id: str, limit: int) -> list[s
     ).fetchall()
 
 
-def record_attempt(
-    conn: sqlite3.Connection,
-    delivery_id: str,
-    attempt: tuple[str, int | None, str | None, int],
-    settle: dict[str, Any],
-) -> bool:
-    """Write one attempt (at, status_code, error, duration_ms) and the delivery's new state,
-    only while it is still pending; False when it was settled or deleted meanwhile."""
-    updated = conn.execute(
+def record_attempts(conn: sqlite3.Connection, outcomes: list[dict[str, Any]]) -> None:
+    """Write attempts and the deliveries' new states, each only while the delivery is still
+    pending (a redeliver or delete in between wins). Two `executemany` calls for the lot:
+    per-row Python here held the GIL against the sender's event loop (measured)."""
+    conn.executemany(
+        """
+        INSERT INTO webhook_attempts (delivery_id, n, at, status_code, error, duration_ms)
+        SELECT id, attempt_count + 1, :at, :response_status, :error, :duration_ms
+          FROM webhook_deliveries WHERE id = :id AND status = 'pending'
+        """,
+        outcomes,
+    )
+    conn.executemany(
         """
         UPDATE webhook_deliveries
            SET status = :status, next_attempt_at = :next_attempt_at,
@@ -162,18 +166,9 @@ def record_attempt(
                response_status = :response_status, response_body = :response_body,
                duration_ms = :duration_ms
          WHERE id = :id AND status = 'pending'
-        RETURNING attempt_count
         """,
-        {**settle, "id": delivery_id},
-    ).fetchone()
-    if updated is None:
-        return False
-    conn.execute(
-        "INSERT INTO webhook_attempts (delivery_id, n, at, status_code, error, duration_ms) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (delivery_id, updated[0], *attempt),
+        outcomes,
     )
-    return True
 
 
 def deliveries_of_hook(
