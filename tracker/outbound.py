@@ -20,6 +20,7 @@ Every decision is made on addresses, never on names (docs/WEBHOOKS.md):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -166,8 +167,15 @@ class Outcome:
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     """`sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>` (SPEC §8)."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    mac = _keyed(secret).copy()
+    mac.update(f"{timestamp}.".encode() + body)
     return "sha256=" + mac.hexdigest()
+
+
+@functools.lru_cache(maxsize=1024)
+def _keyed(secret: str) -> hmac.HMAC:
+    """The HMAC state after the key (copied per message: the key schedule is paid once)."""
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
 
 
 def signed_headers(
