@@ -143,9 +143,11 @@ async def rhythm_round(
         await import_issues(core, org_id, project_id, actor, issues[start : start + 50])
 
     def counts(conn: sqlite3.Connection) -> tuple[int, int]:
-        sql = "SELECT count(*), count(*) FILTER (WHERE status = 'pending') FROM webhook_deliveries"
-        found = conn.execute(sql).fetchone()
-        return int(found[0]), int(found[1])
+        """(rows so far, pending): O(1) and the partial pending index, no table scan (a
+        scan every poll took a fair share of the tenant thread the sender needs)."""
+        rows = conn.execute("SELECT coalesce(max(rowid), 0) FROM webhook_deliveries")
+        pending = conn.execute("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")
+        return int(rows.fetchone()[0]), int(pending.fetchone()[0])
 
     async with core.tenants.lease(org_id) as db:
         before = (await db.read(counts))[0]
@@ -291,13 +293,15 @@ async def main(args: argparse.Namespace) -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-webhooks-") as tmp:
             workdir = Path(tmp)
-            print(f"delivery throughput: {args.events} events x {args.hooks} hooks per round")
-            ratios = await delivery_rounds(args, port, workdir)
-            print(f"  median ratio {statistics.median(ratios):.0%} (goal >= 50 %)\n")
-            print("API writes (POST issue): 3 hooks vs none")
-            ratios = await write_rounds(args, port, workdir)
-            print(f"  paced write latency, median ratio {statistics.median(ratios):.0%} "
-                  "(none p50 / 3 hooks p50; goal >= 95 %)")  # fmt: skip
+            if args.only in (None, "deliveries"):
+                print(f"delivery throughput: {args.events} events x {args.hooks} hooks per round")
+                ratios = await delivery_rounds(args, port, workdir)
+                print(f"  median ratio {statistics.median(ratios):.0%} (goal >= 50 %)\n")
+            if args.only in (None, "writes"):
+                print("API writes (POST issue): 3 hooks vs none")
+                ratios = await write_rounds(args, port, workdir)
+                print(f"  paced write latency, median ratio {statistics.median(ratios):.0%} "
+                      "(none p50 / 3 hooks p50; goal >= 95 %)")  # fmt: skip
     finally:
         receiver.terminate()
         receiver.wait(timeout=10)
@@ -311,6 +315,7 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rate", type=float, default=100.0, help="paced writes per second")
+    parser.add_argument("--only", choices=("deliveries", "writes"))
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.receiver:

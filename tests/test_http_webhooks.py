@@ -412,3 +412,37 @@ def _retained() -> int:
 
 _WEBHOOK_FILES = ("webhook_delivery.py", "storage/webhooks.py", "outbound.py",
                   "event_objects.py", "feed_consumer.py", "services/feed.py")  # fmt: skip
+
+
+async def test_a_forbidden_url_in_the_database_is_blocked_at_send(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """A hook row holding a loopback URL (saved while private targets were allowed) is
+    refused at send without opening a socket: the listener counts zero connections."""
+    connections = []
+
+    def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        writer.close()
+
+    listener = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    client = await aiohttp_client(create_app(make_settings(tmp_path / "strict")))
+    world = await make_world(Api(client), client)
+    try:
+        created = await hook(world, "https://hooks.example.com/x", ["issue.created"])
+        core = client.app[CORE]
+        async with core.tenants.lease(world.org["id"]) as db:
+            await db.write(lambda conn: conn.execute(
+                "UPDATE webhooks SET url = ? WHERE id = ?",
+                (f"http://127.0.0.1:{port}/hook", created["id"]),
+            ))  # fmt: skip
+        await world.create()
+        await settled(world)
+        (row,) = await world.rows("SELECT status, attempt_count FROM webhook_deliveries")
+        assert (row["status"], row["attempt_count"]) == ("blocked", 1)
+        (attempt,) = await world.rows("SELECT error FROM webhook_attempts")
+        assert attempt["error"] == "blocked_address" and connections == []
+    finally:
+        listener.close()
+        await listener.wait_closed()

@@ -39,6 +39,7 @@ from yarl import URL
 
 from tracker.domain.changes import Actor, Entity, Op, Origin
 from tracker.domain.ids import new_id, now_iso
+from tracker.errors import NotFound
 from tracker.outbound import Outbound, Outcome, signed_headers
 from tracker.services import event_objects, feed
 from tracker.services.changes import UnitOfWork, mutate
@@ -238,6 +239,8 @@ class WebhookService:
                     await self._pump(org_id)
                 except asyncio.CancelledError:
                     raise
+                except NotFound:  # the org was deleted (archived): nothing left to send
+                    self.orgs.discard(org_id)
                 except Exception:
                     log.exception("webhook sender failed to read org %s", org_id)
                     self.wake(org_id, time.time() + 5.0)
