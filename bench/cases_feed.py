@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 
 from bench.gen import generate, setup_org
-from tracker.core import close_core, open_core
+from tracker.core import open_core
 from tracker.domain.changes import Actor, Entity, Op
 from tracker.services import feed
-from tracker.services.changes import mutate
+from tracker.services.changes import mutate_org
 from tracker.services.imports import import_issues
 from tracker.settings import Settings
 from tracker.storage import orgs as org_sql
@@ -40,8 +40,7 @@ from tracker.storage import orgs as org_sql
 
 async def fill(settings: Settings, changes: int) -> tuple[str, str]:
     """Create the org and enough changes; returns (org id, a member's user id)."""
-    core = await open_core(settings)
-    try:
+    async with open_core(settings, background=False) as core:
         user_id, org_id, project_ids = await setup_org(core, 2)
         actor = Actor(user_id, "system")
         await import_issues(
@@ -80,11 +79,9 @@ async def fill(settings: Settings, changes: int) -> tuple[str, str]:
                         issue=f"bench-{n}",
                     )
 
-            await mutate(core, org_id, actor, work)
+            await mutate_org(core, org_id, actor, work)
             n, count = n + 1, count + 2
         return org_id, member
-    finally:
-        await close_core(core)
 
 
 def read_raw(path: Path) -> int:
@@ -118,8 +115,7 @@ async def main_async(changes: int, rounds: int) -> None:
         settings = Settings(data_dir=Path(tmp) / "data")
         org_id, member = await fill(settings, changes)
         tenant = settings.data_dir / org_id / "tracker.db"
-        core = await open_core(settings)
-        try:
+        async with open_core(settings, background=False) as core:
             total = await feed.head(core, org_id)
             print(f"{total:,} changes in the log")
             rates: dict[str, list[float]] = {"raw": [], "system": [], "member": []}
@@ -143,8 +139,6 @@ async def main_async(changes: int, rounds: int) -> None:
             print(
                 f"median per-round ratio system/raw: {statistics.median(ratios):.0%} (goal >= 70%)"
             )
-        finally:
-            await close_core(core)
 
 
 def main() -> None:

@@ -47,12 +47,12 @@ from bench.cases import Request
 from bench.gen import generate, setup_org
 from bench.pyload import PythonDriver
 from bench.servers import ROOT, free_port, rhythm_server
-from tracker.core import close_core, open_core
+from tracker.core import open_core
 from tracker.domain.changes import Actor
 from tracker.domain.models.webhooks import WebhookIn
 from tracker.domain.permissions import OrgRole, ProjectRole
 from tracker.services import feed
-from tracker.services.access import Access, OrgRef, ProjectRef
+from tracker.services.access import OrgRef, ProjectAccess, ProjectRef
 from tracker.services.imports import import_issues
 from tracker.services.webhook_delivery import CONSUMER, WebhookService
 from tracker.services.webhooks import create_webhook
@@ -104,14 +104,14 @@ async def delivery_rounds(args: argparse.Namespace, port: int, workdir: Path) ->
         argon2_memory_kib=8192, webhook_allow_private=True,
         webhook_host_concurrency=args.hooks,
     )  # fmt: skip
-    core = await open_core(settings)
     ratios: list[float] = []
-    try:
+    # background=False: each round starts its own WebhookService on this core
+    async with open_core(settings, background=False) as core:
         user_id, org_id, (project_id,) = await setup_org(core, 1)
         actor = Actor(user_id, "system")
         org = OrgRef(org_id, "bench", "bench", OrgRole.OWNER)
         project = ProjectRef(project_id, "WEB", "Web", "org", ProjectRole.ADMIN, {})
-        access = Access(user_id, org, project)
+        access = ProjectAccess(user_id, org, project)
         for n in range(args.hooks):
             data = WebhookIn(url=f"http://127.0.0.1:{port}/hook/{n}", events=["*"])
             await create_webhook(core, access, data, actor)
@@ -129,8 +129,6 @@ async def delivery_rounds(args: argparse.Namespace, port: int, workdir: Path) ->
             print(f"  round {round_no + 1}: Rhythm {results['rhythm']:8.0f} deliveries/s   "
                   f"plain aiohttp {results['plain']:8.0f} POST/s   "
                   f"ratio {ratios[-1]:.0%}", flush=True)  # fmt: skip
-    finally:
-        await close_core(core)
     return ratios
 
 

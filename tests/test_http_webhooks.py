@@ -19,8 +19,8 @@ from tests.conftest import Api, make_settings
 from tests.issues_world import World, make_world
 from tests.webhook_receiver import Receiver, free_port, verify
 from tracker.http.app import create_app
-from tracker.http.keys import CORE, WEBHOOKS
-from tracker.services.webhook_delivery import WebhookService
+from tracker.http.keys import CORE
+from tracker.services.webhook_delivery import WebhookService, running
 from tracker.settings import Settings
 
 
@@ -49,29 +49,23 @@ async def hook(world: World, url: str, events: list[str] | None = None, **extra:
     return body
 
 
-_replaced: list[WebhookService] = []
-
-
-@pytest.fixture(autouse=True)
-async def _stop_replacements(aiohttp_client: Any) -> AsyncIterator[None]:
-    """Stop injected senders before the apps (and their cores) close."""
-    yield
-    while _replaced:
-        await _replaced.pop().stop()
-
-
 async def restart_sender(world: World, **options: Any) -> WebhookService:
-    """Stop the app's sender and run one built with injected options (delays, give-up)."""
-    app = world.client.app
-    await app[WEBHOOKS].stop()
-    service = WebhookService(app[CORE], **options)
-    await service.start()
-    _replaced.append(service)
+    """Stop the core's sender and run one built with injected options (delays, give-up);
+    it is registered on the core, so the core stops it at the end."""
+    core = world.client.app[CORE]
+    old = running(core)
+    assert old is not None
+    await old.stop()
+    service = WebhookService(core, **options)
+    core.background.add(service)
+    await core.background.start()
     return service
 
 
 def sender(world: World) -> WebhookService:
-    return _replaced[-1] if _replaced else world.client.app[WEBHOOKS]
+    found = running(world.client.app[CORE])
+    assert found is not None
+    return found
 
 
 async def settled(world: World, timeout: float = 15.0) -> None:

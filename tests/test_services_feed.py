@@ -16,7 +16,7 @@ from tests.issues_world import World, join, make_world
 from tracker.domain.changes import Actor
 from tracker.http.keys import CORE
 from tracker.services import feed
-from tracker.services.changes import UnitOfWork, mutate
+from tracker.services.changes import UnitOfWork, mutate_org
 from tracker.storage.changes import row_to_change
 
 
@@ -132,7 +132,7 @@ async def test_a_consumer_reprocesses_until_it_advances_then_never(world: World)
             uow.advance_cursor("test-consumer", page.next_seq)
             return handled
 
-        return await mutate(core, org_id, Actor(None, "system"), work)
+        return await mutate_org(core, org_id, Actor(None, "system"), work)
 
     with pytest.raises(RuntimeError):
         await consume(crash=True)  # processed, not committed
@@ -149,7 +149,7 @@ async def test_a_consumer_reprocesses_until_it_advances_then_never(world: World)
 async def test_advance_never_moves_a_cursor_backwards(world: World) -> None:
     core, org_id = core_of(world), world.org["id"]
     for seq in (5, 3, 9, 7):
-        await mutate(core, org_id, Actor(None, "system"),
+        await mutate_org(core, org_id, Actor(None, "system"),
                      lambda uow, s=seq: uow.advance_cursor("c", s))  # fmt: skip
     assert await feed.cursor_of(core, org_id, "c") == 9
     assert await world.count("changes") > 0  # cursor moves are not change rows themselves
@@ -217,7 +217,7 @@ async def test_feed_consumer_handles_each_batch_once_and_resumes(world: World) -
                 uow.conn.execute("INSERT INTO handled (seq) VALUES (?)", (batch.seq,))
             uow.advance_cursor("recorder", page.next_seq)
 
-        await mutate(core, org, Actor(None, "system"), work)
+        await mutate_org(core, org, Actor(None, "system"), work)
 
     async def resume() -> list[str]:
         return [org_id]

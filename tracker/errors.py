@@ -8,7 +8,10 @@ Builtins (KeyError, ValueError) are never mapped to statuses.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:  # pydantic stays out of `import tracker.errors` at run time
+    from pydantic import ValidationError
 
 PROBLEM_BASE = "https://rhythm.dev/problems/"
 
@@ -103,6 +106,17 @@ class ValidationFailed(RhythmError):
         super().__init__(detail or summary or self.title, errors=error_list)
         self.errors = error_list
 
+    @classmethod
+    def from_pydantic(
+        cls, exc: ValidationError, prefix: str = "", whole: str = "input"
+    ) -> ValidationFailed:
+        """Every error of a pydantic validation, each field named by its dotted location
+        after `prefix`; an error on the value as a whole is named `whole`."""
+        return cls(
+            (prefix + (".".join(map(str, error["loc"])) or whole), error["msg"])
+            for error in exc.errors(include_url=False)
+        )
+
 
 class TooManyRequests(RhythmError):
     status, code, title = 429, "throttled", "Too many requests"
@@ -120,10 +134,28 @@ class ServiceUnavailable(RhythmError):
         self.retry_after = max(1, int(retry_after))
 
 
+class StorageUnavailable(ServiceUnavailable):
+    """The disk refuses writes (read-only file system or file, I/O error); reads may work."""
+
+    code, title = "storage-unavailable", "Storage unavailable"
+
+
+class StorageFull(ServiceUnavailable):
+    """The disk is full (SQLITE_FULL, ENOSPC): 507, and nothing of the write is stored."""
+
+    status, code, title = 507, "storage-full", "Insufficient storage"
+
+
 class QueryTooExpensive(ServiceUnavailable):
     """A user-driven query hit its time budget (the progress-handler watchdog)."""
 
     code, title = "query-too-expensive", "Query too expensive"
+
+
+class QuotaExceeded(RhythmError):
+    """The organization's storage quota would be exceeded (RHYTHM_ORG_QUOTA_MB)."""
+
+    status, code, title = 507, "quota-exceeded", "Insufficient storage"
 
 
 class DataDirError(RhythmError):

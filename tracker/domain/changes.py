@@ -32,6 +32,7 @@ class Entity(StrEnum):
     TIME_ENTRY = "time_entry"
     SPRINT = "sprint"
     CUSTOM_FIELD = "custom_field"
+    ATTACHMENT = "attachment"
     WEBHOOK = "webhook"  # a project's hook configuration (never its secret)
 
 
@@ -121,17 +122,17 @@ class StoredChange(Change):
 
     __slots__ = ()
 
-    @property  # type: ignore[override]  # a decoded view of the stored text
+    @property  # a decoded view of the stored text
     def old(self) -> Any:
         text = tuple.__getitem__(self, 10)
         return None if text is None else json.loads(text)
 
-    @property  # type: ignore[override]
+    @property
     def new(self) -> Any:
         text = tuple.__getitem__(self, 11)
         return None if text is None else json.loads(text)
 
-    @property  # type: ignore[override]
+    @property
     def meta(self) -> Any:
         text = tuple.__getitem__(self, 14)
         return None if text is None else json.loads(text)

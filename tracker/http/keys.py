@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from tracker.core import Core
 from tracker.services.accounts import Principal
-from tracker.services.webhook_delivery import WebhookService
 from tracker.settings import Settings
 
 #: Plugin mode: a host's identity provider maps a request to a Principal (or None).
@@ -18,4 +18,13 @@ CORE = web.AppKey("core", Core)
 SETTINGS = web.AppKey("settings", Settings)
 IDENTITY = web.AppKey("identity", object)  # IdentityProvider | None (AppKey needs a class)
 ORIGIN = web.AppKey("origin", str)  # change-log origin of this door: "api" or "plugin"
-WEBHOOKS = web.AppKey("webhooks", WebhookService)  # until open_core owns background services
+
+
+@dataclass
+class Lifecycle:
+    """Server state the middleware reads: `draining` while a graceful shutdown drains."""
+
+    draining: bool = False
+
+
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)

@@ -1,6 +1,6 @@
 """OpenAPI 3.1, generated from the route table and the pydantic models.
 
-Statuses are derived from what the wrapper in routes.py can raise for a route
+Statuses are derived from what the wrapper in binding.py can raise for a route
 (401 when authenticated, 403/404 when scoped to an org or project, 400/413/415/
 422 when it takes a body...), plus the route's own `errors`, so the contract
 fuzzer finds no undocumented status.
@@ -12,11 +12,12 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
 
 from tracker import __version__
 from tracker.domain.permissions import Scope, scope_of
+from tracker.http.binding import Route
 from tracker.http.problems import PROBLEM_TYPE, problem_schema
-from tracker.http.routes import Route
 
 REF = "#/components/schemas/{model}"
 _PARAM = re.compile(r"{(\w+)}")
@@ -34,6 +35,9 @@ PARAM_EXAMPLES: dict[str, Any] = {"org": "acme", "project": "WEB", "n": 1, "key"
 def error_statuses(route: Route) -> set[int]:
     scope = scope_of(route.permission)
     statuses = {400, 404, 503} | set(route.errors)  # 404: unknown routes; 503: overload
+    statuses |= {414, 431}  # any request: URL or headers over aiohttp's 8,190-byte limits
+    if route.method != "GET":
+        statuses.add(507)  # the disk is full (503 covers a read-only one)
     if scope is not Scope.PUBLIC:
         statuses.add(401)
     if scope in (Scope.ORG, Scope.PROJECT):
@@ -42,6 +46,8 @@ def error_statuses(route: Route) -> set[int]:
         statuses |= {400, 413, 415, 422}
     if route.raw_body is not None:
         statuses |= {413, 422}
+    if route.upload is not None:
+        statuses |= {413, 415, 422, 507}
     if route.query is not None:
         statuses.add(422)
     return statuses
@@ -90,11 +96,13 @@ def _safe_schema_names(document: dict[str, Any]) -> dict[str, Any]:
             return [fix(item) for item in node]
         return node
 
-    return fix(document)  # type: ignore[no-any-return]
+    return fix(document)
 
 
-def _schema_ref(model: type[BaseModel], schemas: dict[str, Any], mode: str) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+def _schema_ref(
+    model: type[BaseModel], schemas: dict[str, Any], mode: JsonSchemaMode
+) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template=REF, mode=mode)
     for name, definition in schema.pop("$defs", {}).items():
         schemas.setdefault(name, definition)
     name = model.__name__
@@ -128,6 +136,21 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
             "description": "One JSON object per line (each line as `items` describes).",
             "content": {media_type: {"schema": lines}},
         }
+    if route.upload is not None:
+        files = {"type": "array", "items": {"type": "string", "format": "binary"}}
+        operation["requestBody"] = {
+            "required": True,
+            "description": f"One or more files, each a `{route.upload}` part.",
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {route.upload: files},
+                        "required": [route.upload],
+                    }
+                }
+            },
+        }
     return operation
 
 
@@ -159,6 +182,8 @@ def _responses(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         success["content"] = {
             "application/json": {"schema": _schema_ref(route.response, schemas, "serialization")}
         }
+    if route.produces is not None:
+        success["content"] = {route.produces: {"schema": {"type": "string", "format": "binary"}}}
     responses[str(route.status)] = success
     problem = {PROBLEM_TYPE: {"schema": {"$ref": REF.format(model="Problem")}}}
     for status in sorted(error_statuses(route)):
@@ -172,6 +197,7 @@ def _responses(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
 _DESCRIPTIONS = {
     400: "Malformed request", 401: "Not authenticated", 403: "Not allowed",
     404: "Not found (or not visible to the caller)", 409: "Conflict", 412: "Stale If-Match",
-    413: "Body too large", 415: "Not JSON", 422: "Validation failed", 429: "Throttled",
-    503: "Overloaded or unavailable",
+    413: "Body too large", 414: "URL too long", 415: "Unsupported media type",
+    422: "Validation failed", 429: "Throttled", 431: "Headers too large",
+    503: "Overloaded or unavailable", 507: "Insufficient storage (disk full or quota)",
 }  # fmt: skip

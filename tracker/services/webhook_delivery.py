@@ -42,7 +42,8 @@ from tracker.domain.ids import new_id, now_iso
 from tracker.errors import NotFound
 from tracker.outbound import Outbound, Outcome, signed_headers
 from tracker.services import event_objects, feed
-from tracker.services.changes import UnitOfWork, mutate
+from tracker.services.access import read_org
+from tracker.services.changes import UnitOfWork, mutate_org
 from tracker.services.feed_consumer import FeedConsumer
 from tracker.services.runtime import Core
 from tracker.storage import webhooks as hook_sql
@@ -165,15 +166,16 @@ class WebhookService:
     async def start(self) -> None:
         marked = await asyncio.to_thread(hook_sql.marked_orgs, self.core.settings.data_dir)
         self.orgs.update(marked)
-        _running[id(self.core)] = self
         await self.consumer.start()
         for org_id in marked:
             self.wake(org_id)
         self._task = asyncio.create_task(self._run(), name="webhook-sender")
 
+    @property
+    def started(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
-        if _running.get(id(self.core)) is self:
-            del _running[id(self.core)]
         await self.consumer.stop()
         tasks = [t for t in (self._task, *self._workers.values()) if t is not None]
         for task in tasks:
@@ -206,8 +208,7 @@ class WebhookService:
     # consumer side
 
     async def _handle(self, org_id: str, page: feed.FeedPage) -> None:
-        async with self.core.tenants.lease(org_id) as db:
-            hooks = await db.read(hook_sql.enabled_hooks)
+        hooks = await read_org(self.core, org_id, hook_sql.enabled_hooks)
         projects = {h["project_id"] for h in hooks}
         wanted = [b for b in page.batches if b.projects & projects]
         events = await event_objects.render(self.core, org_id, wanted) if wanted else []
@@ -225,7 +226,7 @@ class WebhookService:
             uow.advance_cursor(CONSUMER, page.next_seq)
             return len(rows)
 
-        if await mutate(self.core, org_id, SYSTEM, work):
+        if await mutate_org(self.core, org_id, SYSTEM, work):
             self.wake(org_id)
 
     # sender side
@@ -252,8 +253,7 @@ class WebhookService:
 
     async def _pump(self, org_id: str) -> None:
         """Start a worker for every hook of the org whose head delivery is due."""
-        async with self.core.tenants.lease(org_id) as db:
-            heads = await db.read(hook_sql.pending_heads)
+        heads = await read_org(self.core, org_id, hook_sql.pending_heads)
         now = time.time()
         for head in heads:
             key = (org_id, head["webhook_id"])
@@ -281,10 +281,11 @@ class WebhookService:
         outcomes = _Outcomes(self.core, org_id, hook_id)
         try:
             while True:
-                async with self.core.tenants.lease(org_id) as db:
-                    window = await db.read(
-                        lambda conn: hook_sql.pending_window(conn, hook_id, self.window)
-                    )
+                window = await read_org(
+                    self.core,
+                    org_id,
+                    lambda conn: hook_sql.pending_window(conn, hook_id, self.window),
+                )
                 for row in window:
                     if not row["enabled"] or row["next_attempt_at"] > time.time():
                         return
@@ -388,7 +389,7 @@ class _Outcomes:
                 if any(item["response_status"] == 410 for item in items):
                     _disable(uow, self.hook_id, "gone")
 
-            await mutate(self.core, self.org_id, SYSTEM, work)
+            await mutate_org(self.core, self.org_id, SYSTEM, work)
 
 
 def _disable(uow: UnitOfWork, hook_id: str, reason: str) -> None:
@@ -402,10 +403,9 @@ def _disable(uow: UnitOfWork, hook_id: str, reason: str) -> None:
                old=True, new=False, meta={"reason": reason})  # fmt: skip
 
 
-#: The running service of each open core (until open_core's `core.background` can be asked).
-_running: dict[int, WebhookService] = {}
-
-
 def running(core: Core) -> WebhookService | None:
-    """The started WebhookService of `core`, if any (the API wakes it after its writes)."""
-    return _running.get(id(core))
+    """The core's running WebhookService, if any (the API wakes it after its writes)."""
+    for service in reversed(core.background.running):
+        if isinstance(service, WebhookService) and service.started:
+            return service
+    return None

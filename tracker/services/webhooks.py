@@ -38,9 +38,8 @@ from tracker.domain.models.webhooks import (
 from tracker.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
 from tracker.outbound import Refused, check_url
 from tracker.services import webhook_delivery
-from tracker.services.access import Access
+from tracker.services.access import ProjectAccess, read
 from tracker.services.changes import UnitOfWork, mutate
-from tracker.services.projects import project_of
 from tracker.services.runtime import Core
 from tracker.storage import changes as change_sql
 from tracker.storage import webhooks as hook_sql
@@ -55,11 +54,6 @@ def _guard(core: Core, url: str) -> str:
     except Refused as exc:
         raise ValidationFailed([("url", f"{exc.code}: {exc.message}")]) from None
     return url
-
-
-def _org_id(access: Access) -> str:
-    assert access.org is not None
-    return access.org.id
 
 
 def _public(hook: dict[str, Any]) -> dict[str, Any]:
@@ -85,10 +79,10 @@ def _wake(core: Core, org_id: str) -> None:
 
 
 async def create_webhook(
-    core: Core, access: Access, data: WebhookIn, actor: Actor
+    core: Core, access: ProjectAccess, data: WebhookIn, actor: Actor
 ) -> WebhookCreated:
     """Register a hook; the secret (generated when none is given) is shown this once."""
-    project, org_id = project_of(access), _org_id(access)
+    project, org_id = access.project, access.org.id
     url = _guard(core, data.url)
     await _mark(core, org_id)
     hook = {"id": new_id(), "project_id": project.id, "url": url, "events": data.events,
@@ -104,7 +98,7 @@ async def create_webhook(
         hook_sql.insert_hook(uow.conn, row)
         return row
 
-    row = await mutate(core, org_id, actor, work)
+    row = await mutate(core, access, actor, work)
     _wake(core, org_id)
     return WebhookCreated(**to_webhook(row).model_dump(), secret=row["secret"])
 
@@ -113,38 +107,38 @@ async def _mark(core: Core, org_id: str) -> None:
     await asyncio.to_thread(hook_sql.mark_org, core.settings.data_dir, org_id)
 
 
-async def _hook(core: Core, access: Access, hook_id: str) -> dict[str, Any]:
-    project = project_of(access)
+async def _hook(core: Core, access: ProjectAccess, hook_id: str) -> dict[str, Any]:
+    project = access.project
     if not is_uuid(hook_id):
         raise NotFound("webhook not found")
-    async with core.tenants.lease(_org_id(access)) as db:
-        hook = await db.read(lambda conn: hook_sql.hook(conn, project.id, hook_id))
+    hook = await read(core, access, lambda conn: hook_sql.hook(conn, project.id, hook_id))
     if hook is None:
         raise NotFound("webhook not found")
     return hook
 
 
-async def list_webhooks(core: Core, access: Access, query: PageQuery) -> Page[Webhook]:
-    project = project_of(access)
+async def list_webhooks(core: Core, access: ProjectAccess, query: PageQuery) -> Page[Webhook]:
+    project = access.project
     after = decode_cursor(query.cursor, (str,))[0] if query.cursor else None
-    async with core.tenants.lease(_org_id(access)) as db:
-        rows = await db.read(
-            lambda conn: hook_sql.hooks_of_project(conn, project.id, after, query.limit + 1)
-        )
+    rows = await read(
+        core,
+        access,
+        lambda conn: hook_sql.hooks_of_project(conn, project.id, after, query.limit + 1),
+    )
     items = [to_webhook(r) for r in rows[: query.limit]]
     more = len(rows) > query.limit
     return Page[Webhook](items=items, next_cursor=encode_cursor([items[-1].id]) if more else None)
 
 
-async def get_webhook(core: Core, access: Access, hook_id: str) -> Webhook:
+async def get_webhook(core: Core, access: ProjectAccess, hook_id: str) -> Webhook:
     return to_webhook(await _hook(core, access, hook_id))
 
 
 async def update_webhook(
-    core: Core, access: Access, hook_id: str, data: WebhookPatch, actor: Actor
+    core: Core, access: ProjectAccess, hook_id: str, data: WebhookPatch, actor: Actor
 ) -> Webhook:
     """Change url, events, enabled or the secret; re-enabling clears the disabled reason."""
-    project, org_id = project_of(access), _org_id(access)
+    project, org_id = access.project, access.org.id
     await _hook(core, access, hook_id)
     given = data.model_dump(exclude_unset=True, exclude_none=True)
     if "url" in given:
@@ -165,14 +159,14 @@ async def update_webhook(
             uow.record(Entity.WEBHOOK, hook_id, Op.UPDATE, project=project.id, field="secret")
         return after
 
-    hook = await mutate(core, org_id, actor, work)
+    hook = await mutate(core, access, actor, work)
     _wake(core, org_id)
     return to_webhook(hook)
 
 
-async def delete_webhook(core: Core, access: Access, hook_id: str, actor: Actor) -> None:
+async def delete_webhook(core: Core, access: ProjectAccess, hook_id: str, actor: Actor) -> None:
     """Delete a hook and its delivery log."""
-    project, org_id = project_of(access), _org_id(access)
+    project, org_id = access.project, access.org.id
     await _hook(core, access, hook_id)
 
     def work(uow: UnitOfWork) -> int:
@@ -183,13 +177,13 @@ async def delete_webhook(core: Core, access: Access, hook_id: str, actor: Actor)
         uow.record(Entity.WEBHOOK, hook_id, Op.DELETE, project=project.id, old=_public(before))
         return hook_sql.hook_count(uow.conn)
 
-    if await mutate(core, org_id, actor, work) == 0:
+    if await mutate(core, access, actor, work) == 0:
         await asyncio.to_thread(hook_sql.unmark_org, core.settings.data_dir, org_id)
 
 
-async def ping(core: Core, access: Access, hook_id: str) -> DeliverySummary:
+async def ping(core: Core, access: ProjectAccess, hook_id: str) -> DeliverySummary:
     """Queue a `ping` delivery ahead of the hook's backlog (seq 0); one per PING_INTERVAL."""
-    hook, org_id = await _hook(core, access, hook_id), _org_id(access)
+    hook, org_id = await _hook(core, access, hook_id), access.org.id
     delivery_id = new_id()
     body = json.dumps({"event": "ping", "hook": {"id": hook["id"], "events": hook["events"]},
                        "at": now_iso()}, separators=(",", ":")).encode()  # fmt: skip
@@ -203,39 +197,40 @@ async def ping(core: Core, access: Access, hook_id: str) -> DeliverySummary:
         row = (delivery_id, hook["id"], 0, "ping", body, uow.at, give_up_at, time.time())
         hook_sql.insert_deliveries(uow.conn, [row])
 
-    await mutate(core, org_id, webhook_delivery.SYSTEM, work)
+    await mutate(core, access, webhook_delivery.SYSTEM, work)
     _wake(core, org_id)
     return await _summary(core, access, hook["id"], delivery_id)
 
 
 async def list_deliveries(
-    core: Core, access: Access, hook_id: str, query: PageQuery
+    core: Core, access: ProjectAccess, hook_id: str, query: PageQuery
 ) -> Page[DeliverySummary]:
     """The hook's delivery log, newest first."""
     hook = await _hook(core, access, hook_id)
     before = decode_cursor(query.cursor, (int,))[0] if query.cursor else None
-    async with core.tenants.lease(_org_id(access)) as db:
-        rows = await db.read(
-            lambda conn: hook_sql.deliveries_of_hook(conn, hook["id"], before, query.limit + 1)
-        )
+    rows = await read(
+        core, access,
+        lambda conn: hook_sql.deliveries_of_hook(conn, hook["id"], before, query.limit + 1),
+    )  # fmt: skip
     more = len(rows) > query.limit
     cursor = encode_cursor([rows[query.limit - 1]["position"]]) if more else None
     return Page[DeliverySummary](items=[_to_summary(r) for r in rows[: query.limit]],
                                  next_cursor=cursor)  # fmt: skip
 
 
-async def get_delivery(core: Core, access: Access, hook_id: str, delivery_id: str) -> Delivery:
+async def get_delivery(
+    core: Core, access: ProjectAccess, hook_id: str, delivery_id: str
+) -> Delivery:
     """One delivery: the request as last sent, the response head, every attempt."""
     hook = await _hook(core, access, hook_id)
     if not is_uuid(delivery_id):
         raise NotFound("delivery not found")
 
-    def read(conn: Any) -> tuple[Any, list[Any]]:
+    def fetch(conn: Any) -> tuple[Any, list[Any]]:
         row = hook_sql.delivery(conn, hook["id"], delivery_id)
         return row, ([] if row is None else hook_sql.attempts(conn, delivery_id))
 
-    async with core.tenants.lease(_org_id(access)) as db:
-        row, tries = await db.read(read)
+    row, tries = await read(core, access, fetch)
     if row is None:
         raise NotFound("delivery not found")
     return Delivery(
@@ -250,12 +245,14 @@ async def get_delivery(core: Core, access: Access, hook_id: str, delivery_id: st
     )  # fmt: skip
 
 
-async def redeliver(core: Core, access: Access, hook_id: str, delivery_id: str) -> DeliverySummary:
+async def redeliver(
+    core: Core, access: ProjectAccess, hook_id: str, delivery_id: str
+) -> DeliverySummary:
     """Send a settled delivery again, now, with the same id (409 while it is pending)."""
     hook = await _hook(core, access, hook_id)
     if not is_uuid(delivery_id):
         raise NotFound("delivery not found")
-    org_id = _org_id(access)
+    org_id = access.org.id
     give_up_at = time.time() + core.settings.webhook_give_up_seconds
 
     def work(uow: UnitOfWork) -> None:
@@ -266,14 +263,15 @@ async def redeliver(core: Core, access: Access, hook_id: str, delivery_id: str) 
             raise Conflict("the delivery is still pending")
         hook_sql.requeue(uow.conn, delivery_id, time.time(), give_up_at)
 
-    await mutate(core, org_id, webhook_delivery.SYSTEM, work)
+    await mutate(core, access, webhook_delivery.SYSTEM, work)
     _wake(core, org_id)
     return await _summary(core, access, hook["id"], delivery_id)
 
 
-async def _summary(core: Core, access: Access, hook_id: str, delivery_id: str) -> DeliverySummary:
-    async with core.tenants.lease(_org_id(access)) as db:
-        row = await db.read(lambda conn: hook_sql.delivery(conn, hook_id, delivery_id))
+async def _summary(
+    core: Core, access: ProjectAccess, hook_id: str, delivery_id: str
+) -> DeliverySummary:
+    row = await read(core, access, lambda conn: hook_sql.delivery(conn, hook_id, delivery_id))
     return _to_summary(row)
 
 

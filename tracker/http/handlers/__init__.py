@@ -6,12 +6,14 @@ from types import ModuleType
 
 from tracker.http.handlers import (
     accounts,
+    attachments,
     boards,
     comments,
     docs,
     fields,
     health,
     imports,
+    invites,
     issues,
     members,
     orgs,
@@ -28,10 +30,25 @@ from tracker.http.handlers import (
 
 #: Every module that contributes routes. Add a new resource module here.
 ROUTE_MODULES: tuple[ModuleType, ...] = (
-    health, accounts, orgs, projects, docs,
-    comments, relations, time_entries, members,
-    stages, sprints, boards,
-    issues, imports, tags, fields,
-    search, saved_searches,
+    health,
+    accounts,
+    orgs,
+    projects,
+    docs,
+    comments,
+    relations,
+    time_entries,
+    members,
+    invites,
+    stages,
+    sprints,
+    boards,
+    issues,
+    imports,
+    tags,
+    fields,
+    search,
+    saved_searches,
+    attachments,
     webhooks,
-)  # fmt: skip
+)

@@ -15,8 +15,9 @@ from tracker.domain.models.webhooks import (
     WebhookPatch,
 )
 from tracker.domain.permissions import Permission
-from tracker.http.routes import Call, Route, json_response
+from tracker.http.binding import Call, Route, json_response
 from tracker.services import webhooks
+from tracker.services.access import ProjectAccess
 
 HOOKS = "/orgs/{org}/projects/{project}/webhooks"
 HOOK = HOOKS + "/{webhook_id}"
@@ -24,52 +25,52 @@ DELIVERY = HOOK + "/deliveries/{delivery_id}"
 MANAGE = Permission.WEBHOOKS_MANAGE
 
 
-async def create_webhook(call: Call) -> web.Response:
+async def create_webhook(call: Call[ProjectAccess]) -> web.Response:
     hook = await webhooks.create_webhook(call.core, call.access, call.body, call.actor)
     return json_response(hook, status=201)
 
 
-async def list_webhooks(call: Call) -> web.Response:
+async def list_webhooks(call: Call[ProjectAccess]) -> web.Response:
     return json_response(await webhooks.list_webhooks(call.core, call.access, call.query))
 
 
-async def get_webhook(call: Call) -> web.Response:
+async def get_webhook(call: Call[ProjectAccess]) -> web.Response:
     hook_id = call.params["webhook_id"]
     return json_response(await webhooks.get_webhook(call.core, call.access, hook_id))
 
 
-async def update_webhook(call: Call) -> web.Response:
+async def update_webhook(call: Call[ProjectAccess]) -> web.Response:
     hook = await webhooks.update_webhook(
         call.core, call.access, call.params["webhook_id"], call.body, call.actor
     )
     return json_response(hook)
 
 
-async def delete_webhook(call: Call) -> web.Response:
+async def delete_webhook(call: Call[ProjectAccess]) -> web.Response:
     await webhooks.delete_webhook(call.core, call.access, call.params["webhook_id"], call.actor)
     return web.Response(status=204)
 
 
-async def ping(call: Call) -> web.Response:
+async def ping(call: Call[ProjectAccess]) -> web.Response:
     delivery = await webhooks.ping(call.core, call.access, call.params["webhook_id"])
     return json_response(delivery, status=202)
 
 
-async def list_deliveries(call: Call) -> web.Response:
+async def list_deliveries(call: Call[ProjectAccess]) -> web.Response:
     page = await webhooks.list_deliveries(
         call.core, call.access, call.params["webhook_id"], call.query
     )
     return json_response(page)
 
 
-async def get_delivery(call: Call) -> web.Response:
+async def get_delivery(call: Call[ProjectAccess]) -> web.Response:
     delivery = await webhooks.get_delivery(
         call.core, call.access, call.params["webhook_id"], call.params["delivery_id"]
     )
     return json_response(delivery)
 
 
-async def redeliver(call: Call) -> web.Response:
+async def redeliver(call: Call[ProjectAccess]) -> web.Response:
     delivery = await webhooks.redeliver(
         call.core, call.access, call.params["webhook_id"], call.params["delivery_id"]
     )
