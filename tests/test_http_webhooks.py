@@ -440,3 +440,28 @@ async def test_a_forbidden_url_in_the_database_is_blocked_at_send(
     finally:
         listener.close()
         await listener.wait_closed()
+
+
+async def test_hooks_queued_behind_a_slow_host_leave_the_global_slots_free(
+    aiohttp_client: Any, tmp_path: Path, receiver: Receiver
+) -> None:
+    """Two global slots, one per host: three hooks stuck on a slow host must not take both
+    global slots while they wait for their host, or another host would starve."""
+    settings = make_settings(
+        tmp_path / "slots", webhook_allow_private=True, webhook_concurrency=2,
+        webhook_host_concurrency=1, webhook_timeout_seconds=3.0,
+    )  # fmt: skip
+    client = await aiohttp_client(create_app(settings))
+    world = await make_world(Api(client), client)
+    await restart_sender(world, schedule=lambda n: 60.0)
+    slow = await Receiver(delay=30.0).start()
+    try:
+        for _ in range(3):
+            await hook(world, slow.url, ["issue.created"])  # host 127.0.0.1
+        await hook(world, f"http://localhost:{receiver.port}/hook", ["issue.created"])
+        started = time.monotonic()
+        await world.create()
+        await receiver.wait_for(1, timeout=2.5)  # before the slow host's first timeout
+        assert time.monotonic() - started < 2.5
+    finally:
+        await slow.stop()

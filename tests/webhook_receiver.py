@@ -8,6 +8,7 @@ same address after being down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import socket
@@ -38,6 +39,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     runner: web.AppRunner | None = None
     on_request: Any = None
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
@@ -54,6 +56,7 @@ class Receiver:
         return self
 
     async def stop(self) -> None:
+        self.closing.set()  # held answers end now, not after their whole delay
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
@@ -66,7 +69,8 @@ class Receiver:
             if result is not None:
                 return result  # type: ignore[no-any-return]
         if self.delay:
-            await asyncio.sleep(self.delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closing.wait(), self.delay)
         status = self.answers.pop(0) if self.answers else 200
         return web.Response(status=status, text=f"answer {status}")
 

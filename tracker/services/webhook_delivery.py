@@ -157,7 +157,7 @@ class WebhookService:
         self._host_limit = settings.webhook_host_concurrency
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._due: dict[str, float] = {}  # org -> when its next head is due (Unix seconds)
-        self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._workers: dict[tuple[str, str], asyncio.Task[bool]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -264,20 +264,21 @@ class WebhookService:
                 continue
             task = asyncio.create_task(self._drain(org_id, head["webhook_id"]))
             self._workers[key] = task
-            task.add_done_callback(lambda _, key=key: self._finished(key))
+            task.add_done_callback(lambda done, key=key: self._finished(key, done))
 
-    def _finished(self, key: tuple[str, str]) -> None:
+    def _finished(self, key: tuple[str, str], task: asyncio.Task[bool]) -> None:
         self._workers.pop(key, None)
-        self.wake(key[0])  # anything queued for this hook meanwhile is picked up
+        if not task.cancelled() and task.result():
+            self.wake(key[0])  # anything queued for this hook meanwhile is picked up
 
-    async def _drain(self, org_id: str, hook_id: str) -> None:
+    async def _drain(self, org_id: str, hook_id: str) -> bool:
         """Send a hook's pending deliveries in seq order until one must wait.
 
         Outcomes are written by an `_Outcomes` writer while the next POST goes out
         (each delivery's outcome and attempt still commit together; outcomes that
         queued during one write share the next transaction). The writer is flushed
         before the window is read again and before the worker ends, so no sent row
-        is ever read back as pending."""
+        is ever read back as pending. False when it failed (a retry is scheduled)."""
         outcomes = _Outcomes(self.core, org_id, hook_id)
         try:
             while True:
@@ -288,23 +289,31 @@ class WebhookService:
                 )
                 for row in window:
                     if not row["enabled"] or row["next_attempt_at"] > time.time():
-                        return
+                        return await self._flushed(org_id, hook_id, outcomes)
                     if not await self._attempt(org_id, row, outcomes):
-                        return
-                await outcomes.flush()
+                        return await self._flushed(org_id, hook_id, outcomes)
                 if len(window) < self.window:
-                    return
+                    return await self._flushed(org_id, hook_id, outcomes)
+                await outcomes.flush()
         except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await outcomes.flush()  # keep what was sent (fewer repeats after a restart)
             raise
         except Exception:
             log.exception("webhook delivery failed for hook %s", hook_id)
             self.wake(org_id, time.time() + 5.0)
-        finally:
-            try:
-                await outcomes.flush()
-            except Exception:  # the rows stay pending: they are sent again (at least once)
-                log.exception("webhook outcomes of hook %s not written", hook_id)
-                self.wake(org_id, time.time() + 5.0)
+            return False
+
+    async def _flushed(self, org_id: str, hook_id: str, outcomes: _Outcomes) -> bool:
+        """Write what is queued; False (and a retry in 5 s) when that fails: the rows stay
+        pending and are sent again (at least once)."""
+        try:
+            await outcomes.flush()
+        except Exception:
+            log.exception("webhook outcomes of hook %s not written", hook_id)
+            self.wake(org_id, time.time() + 5.0)
+            return False
+        return True
 
     async def _attempt(self, org_id: str, row: sqlite3.Row, outcomes: _Outcomes) -> bool:
         """POST one delivery and queue its outcome; True when the hook may go on."""
@@ -312,7 +321,9 @@ class WebhookService:
         headers = signed_headers(row["secret"], row["event"], row["id"], body)
         host = _host(row["url"])
         gate = self._hosts.setdefault(host, asyncio.Semaphore(self._host_limit))
-        async with self._slots, gate:
+        # the host's gate first: a worker queued behind a slow host must not hold one of
+        # the global slots that other hosts' deliveries need
+        async with gate, self._slots:
             outcome = await self.outbound.post(row["url"], body, headers)
         settle, retry_at = self._settle(row, outcome, headers)
         outcomes.add(settle)
