@@ -50,9 +50,8 @@ from bench.servers import ROOT, free_port, rhythm_server
 from tracker.core import open_core
 from tracker.domain.changes import Actor
 from tracker.domain.models.webhooks import WebhookIn
-from tracker.domain.permissions import OrgRole, ProjectRole
 from tracker.services import feed
-from tracker.services.access import OrgRef, ProjectAccess, ProjectRef
+from tracker.services.access import ProjectAccess
 from tracker.services.imports import import_issues
 from tracker.services.webhook_delivery import CONSUMER, WebhookService
 from tracker.services.webhooks import create_webhook
@@ -107,11 +106,8 @@ async def delivery_rounds(args: argparse.Namespace, port: int, workdir: Path) ->
     ratios: list[float] = []
     # background=False: each round starts its own WebhookService on this core
     async with open_core(settings, background=False) as core:
-        user_id, org_id, (project_id,) = await setup_org(core, 1)
+        user_id, _, (access,) = await setup_org(core, 1)
         actor = Actor(user_id, "system")
-        org = OrgRef(org_id, "bench", "bench", OrgRole.OWNER)
-        project = ProjectRef(project_id, "WEB", "Web", "org", ProjectRole.ADMIN, {})
-        access = ProjectAccess(user_id, org, project)
         for n in range(args.hooks):
             data = WebhookIn(url=f"http://127.0.0.1:{port}/hook/{n}", events=["*"])
             await create_webhook(core, access, data, actor)
@@ -121,7 +117,7 @@ async def delivery_rounds(args: argparse.Namespace, port: int, workdir: Path) ->
             if round_no % 2 and bodies:  # odd rounds: plain first (on last round's bodies)
                 results["plain"] = await plain_round(bodies, port)
             results["rhythm"], bodies = await rhythm_round(
-                core, org_id, project_id, actor, args, seed=100 + round_no
+                core, access, actor, args, seed=100 + round_no
             )
             if "plain" not in results:
                 results["plain"] = await plain_round(bodies, port)
@@ -133,12 +129,12 @@ async def delivery_rounds(args: argparse.Namespace, port: int, workdir: Path) ->
 
 
 async def rhythm_round(
-    core: Any, org_id: str, project_id: str, actor: Actor, args: argparse.Namespace, seed: int
+    core: Any, access: ProjectAccess, actor: Actor, args: argparse.Namespace, seed: int
 ) -> tuple[float, list[list[tuple[bytes, dict[str, str]]]]]:
     """Import events with the service stopped, then time the service delivering them all."""
     issues = list(generate(args.events, [actor.user_id or ""], seed))
     for start in range(0, len(issues), 50):  # 50-issue batches: pages pipeline with sending
-        await import_issues(core, org_id, project_id, actor, issues[start : start + 50])
+        await import_issues(core, access, actor, issues[start : start + 50])
 
     def counts(conn: sqlite3.Connection) -> tuple[int, int]:
         """(rows so far, pending): O(1) and the partial pending index, no table scan (a
@@ -147,6 +143,7 @@ async def rhythm_round(
         pending = conn.execute("SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")
         return int(rows.fetchone()[0]), int(pending.fetchone()[0])
 
+    org_id = access.org.id
     async with core.tenants.lease(org_id) as db:
         before = (await db.read(counts))[0]
         head = await feed.head(core, org_id)
