@@ -114,24 +114,27 @@ async def delivery_rounds(args: argparse.Namespace, port: int, workdir: Path) ->
         bodies: list[list[tuple[bytes, dict[str, str]]]] = []
         for round_no in range(args.rounds):
             results: dict[str, float] = {}
+            cpu: dict[str, float] = {}  # process CPU µs per delivery: robust to box load
             if round_no % 2 and bodies:  # odd rounds: plain first (on last round's bodies)
-                results["plain"] = await plain_round(bodies, port)
-            results["rhythm"], bodies = await rhythm_round(
+                results["plain"], cpu["plain"] = await plain_round(bodies, port)
+            results["rhythm"], cpu["rhythm"], bodies = await rhythm_round(
                 core, access, actor, args, seed=100 + round_no
             )
             if "plain" not in results:
-                results["plain"] = await plain_round(bodies, port)
+                results["plain"], cpu["plain"] = await plain_round(bodies, port)
             ratios.append(results["rhythm"] / results["plain"])
-            print(f"  round {round_no + 1}: Rhythm {results['rhythm']:8.0f} deliveries/s   "
-                  f"plain aiohttp {results['plain']:8.0f} POST/s   "
-                  f"ratio {ratios[-1]:.0%}", flush=True)  # fmt: skip
+            print(f"  round {round_no + 1}: Rhythm {results['rhythm']:6.0f} deliveries/s "
+                  f"({cpu['rhythm']:4.0f} µs CPU each)   plain aiohttp {results['plain']:6.0f} "
+                  f"POST/s ({cpu['plain']:4.0f} µs CPU each)   ratio {ratios[-1]:.0%}, "
+                  f"CPU ratio {cpu['plain'] / cpu['rhythm']:.0%}", flush=True)  # fmt: skip
     return ratios
 
 
 async def rhythm_round(
     core: Any, access: ProjectAccess, actor: Actor, args: argparse.Namespace, seed: int
-) -> tuple[float, list[list[tuple[bytes, dict[str, str]]]]]:
-    """Import events with the service stopped, then time the service delivering them all."""
+) -> tuple[float, float, list[list[tuple[bytes, dict[str, str]]]]]:
+    """Import events with the service stopped, then time the service delivering them all;
+    (deliveries/s, process CPU µs per delivery (both threads), the bodies per hook)."""
     issues = list(generate(args.events, [actor.user_id or ""], seed))
     for start in range(0, len(issues), 50):  # 50-issue batches: pages pipeline with sending
         await import_issues(core, access, actor, issues[start : start + 50])
@@ -148,7 +151,7 @@ async def rhythm_round(
         before = (await db.read(counts))[0]
         head = await feed.head(core, org_id)
         service = WebhookService(core)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         await service.start()
         while True:
             await asyncio.sleep(0.05)
@@ -157,7 +160,7 @@ async def rhythm_round(
             rows, pending = await db.read(counts)
             if cursor >= head and pending == 0:
                 break
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         await service.stop()
         total = rows - before
         rows_read = await db.read(
@@ -170,11 +173,13 @@ async def rhythm_round(
     per_hook: dict[str, list[tuple[bytes, dict[str, str]]]] = {}
     for row in reversed(rows_read):
         per_hook.setdefault(row[0], []).append((bytes(row[1]), json.loads(row[2])))
-    return total / elapsed, list(per_hook.values())
+    return total / elapsed, cpu / total * 1e6, list(per_hook.values())
 
 
-async def plain_round(bodies: list[list[tuple[bytes, dict[str, str]]]], port: int) -> float:
-    """The same bodies and headers, one worker per hook, plain aiohttp."""
+async def plain_round(
+    bodies: list[list[tuple[bytes, dict[str, str]]]], port: int
+) -> tuple[float, float]:
+    """The same bodies and headers, one worker per hook, plain aiohttp; (POST/s, CPU µs each)."""
     total = sum(len(b) for b in bodies)
     async with aiohttp.ClientSession() as session:
 
@@ -185,9 +190,10 @@ async def plain_round(bodies: list[list[tuple[bytes, dict[str, str]]]], port: in
                     await response.read()
                     assert response.status == 200
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker(n, items) for n, items in enumerate(bodies)))
-        return total / (time.perf_counter() - started)
+        cpu = time.process_time() - cpu_started
+        return total / (time.perf_counter() - started), cpu / total * 1e6
 
 
 # --- part 2: API writes with three hooks vs none ----------------------------------------------
@@ -227,9 +233,12 @@ async def write_rounds(args: argparse.Namespace, port: int, workdir: Path) -> li
             order = (("hooks", hooked), ("none", plain))
             full: dict[str, Any] = {}
             calm: dict[str, list[float]] = {}
+            cost: dict[str, float] = {}  # server CPU ms per write, its deliveries included
             for label, server in order if round_no % 2 == 0 else order[::-1]:
+                cpu_before = process_cpu(server)
                 full[label] = await driver.run(server.url, requests[label], args.seconds)
                 await drained(session, port)  # deliveries must not run into the next side
+                cost[label] = (process_cpu(server) - cpu_before) / full[label].requests * 1000
                 calm[label] = await paced(session, server.url, requests[label], args)
                 await drained(session, port)
             h, n = full["hooks"], full["none"]
@@ -241,7 +250,8 @@ async def write_rounds(args: argparse.Namespace, port: int, workdir: Path) -> li
             print(f"  round {round_no + 1}: saturated ({args.connections} connections) 3 hooks "
                   f"{h.rps:5.0f} req/s vs none {n.rps:5.0f} = {saturated[-1]:.0%} | "
                   f"{args.rate}/s paced: p50 {hp50:.2f} vs {np50:.2f} ms, p99 {hp99:.1f} vs "
-                  f"{np99:.1f} ms, latency ratio {ratios[-1]:.0%}", flush=True)  # fmt: skip
+                  f"{np99:.1f} ms, latency ratio {ratios[-1]:.0%} | server CPU per write "
+                  f"{cost['hooks']:.2f} vs {cost['none']:.2f} ms", flush=True)  # fmt: skip
     print(f"  saturated throughput, median ratio {statistics.median(saturated):.0%}")
     return ratios
 
@@ -269,6 +279,12 @@ async def paced(
         tasks.append(asyncio.create_task(one(10_000_000 + n)))
     await asyncio.gather(*tasks)
     return latencies
+
+
+def process_cpu(server: Any) -> float:
+    """User + system CPU seconds of a server process so far (Linux /proc)."""
+    fields = Path(f"/proc/{server.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def drained(session: aiohttp.ClientSession, port: int) -> None:
