@@ -37,7 +37,6 @@ from typing import Any
 
 from yarl import URL
 
-from tracker.domain.changes import Actor, Entity, Op, Origin
 from tracker.domain.ids import new_id, now_iso
 from tracker.errors import NotFound
 from tracker.outbound import Outbound, Outcome, signed_headers
@@ -46,6 +45,7 @@ from tracker.services.access import read_org
 from tracker.services.changes import UnitOfWork, mutate_org
 from tracker.services.feed_consumer import FeedConsumer
 from tracker.services.runtime import Core
+from tracker.services.webhook_outcomes import SYSTEM, OutcomeWriter
 from tracker.storage import webhooks as hook_sql
 from tracker.storage.changes import to_json
 
@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 
 #: The consumer's cursor name in `consumer_cursors`.
 CONSUMER = "webhooks"
-SYSTEM = Actor(None, Origin.SYSTEM)
 Schedule = Callable[[int], float]
 
 
@@ -274,12 +273,12 @@ class WebhookService:
     async def _drain(self, org_id: str, hook_id: str) -> bool:
         """Send a hook's pending deliveries in seq order until one must wait.
 
-        Outcomes are written by an `_Outcomes` writer while the next POST goes out
+        Outcomes are written by an `OutcomeWriter` while the next POST goes out
         (each delivery's outcome and attempt still commit together; outcomes that
         queued during one write share the next transaction). The writer is flushed
         before the window is read again and before the worker ends, so no sent row
         is ever read back as pending. False when it failed (a retry is scheduled)."""
-        outcomes = _Outcomes(self.core, org_id, hook_id)
+        outcomes = OutcomeWriter(self.core, org_id, hook_id)
         try:
             while True:
                 window = await read_org(
@@ -304,7 +303,7 @@ class WebhookService:
             self.wake(org_id, time.time() + 5.0)
             return False
 
-    async def _flushed(self, org_id: str, hook_id: str, outcomes: _Outcomes) -> bool:
+    async def _flushed(self, org_id: str, hook_id: str, outcomes: OutcomeWriter) -> bool:
         """Write what is queued; False (and a retry in 5 s) when that fails: the rows stay
         pending and are sent again (at least once)."""
         try:
@@ -315,7 +314,7 @@ class WebhookService:
             return False
         return True
 
-    async def _attempt(self, org_id: str, row: sqlite3.Row, outcomes: _Outcomes) -> bool:
+    async def _attempt(self, org_id: str, row: sqlite3.Row, outcomes: OutcomeWriter) -> bool:
         """POST one delivery and queue its outcome; True when the hook may go on."""
         body: bytes = row["body"]
         headers = signed_headers(row["secret"], row["event"], row["id"], body)
@@ -354,64 +353,6 @@ class WebhookService:
             "duration_ms": outcome.duration_ms,
         }  # fmt: skip
         return settle, retry_at
-
-
-#: Outcomes gather this long, or up to this many, before one transaction writes them:
-#: one write per delivery was a DB hop and a COMMIT each (most of the sender's own cost,
-#: profiled). A crash loses at most this window of outcomes; those are sent again.
-OUTCOME_SECONDS = 0.02
-OUTCOME_BATCH = 64
-
-
-class _Outcomes:
-    """One hook's outcome writer: outcomes gather for OUTCOME_SECONDS (or OUTCOME_BATCH)
-    and are written in one unit while the sender goes on; `flush()` writes now and waits
-    until everything queued is committed."""
-
-    def __init__(self, core: Core, org_id: str, hook_id: str) -> None:
-        self.core, self.org_id, self.hook_id = core, org_id, hook_id
-        self._queue: list[dict[str, Any]] = []
-        self._task: asyncio.Task[None] | None = None
-        self._now = asyncio.Event()
-
-    def add(self, outcome: dict[str, Any]) -> None:
-        self._queue.append(outcome)
-        if len(self._queue) >= OUTCOME_BATCH:
-            self._now.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._write())
-
-    async def flush(self) -> None:
-        self._now.set()
-        if self._task is not None:
-            await self._task
-        if self._queue:  # left by a failed write: try once more, in this task
-            await self._write()
-
-    async def _write(self) -> None:
-        while self._queue:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._now.wait(), OUTCOME_SECONDS)
-            self._now.clear()
-            items, self._queue = self._queue, []
-
-            def work(uow: UnitOfWork, items: list[dict[str, Any]] = items) -> None:
-                hook_sql.record_attempts(uow.conn, items)
-                if any(item["response_status"] == 410 for item in items):
-                    _disable(uow, self.hook_id, "gone")
-
-            await mutate_org(self.core, self.org_id, SYSTEM, work)
-
-
-def _disable(uow: UnitOfWork, hook_id: str, reason: str) -> None:
-    """Turn a hook off (a config change: logged as the system's)."""
-    row = hook_sql.hook_by_id(uow.conn, hook_id)
-    if row is None or not row["enabled"]:
-        return
-    values = {"enabled": 0, "disabled_reason": reason, "updated_at": uow.at}
-    hook_sql.update_hook(uow.conn, hook_id, values)
-    uow.record(Entity.WEBHOOK, hook_id, Op.UPDATE, project=row["project_id"], field="enabled",
-               old=True, new=False, meta={"reason": reason})  # fmt: skip
 
 
 def running(core: Core) -> WebhookService | None:

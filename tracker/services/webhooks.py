@@ -41,6 +41,7 @@ from tracker.services import webhook_delivery
 from tracker.services.access import ProjectAccess, read
 from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
+from tracker.services.webhook_outcomes import SYSTEM
 from tracker.storage import changes as change_sql
 from tracker.storage import webhooks as hook_sql
 
@@ -197,7 +198,7 @@ async def ping(core: Core, access: ProjectAccess, hook_id: str) -> DeliverySumma
         row = (delivery_id, hook["id"], 0, "ping", body, uow.at, give_up_at, time.time())
         hook_sql.insert_deliveries(uow.conn, [row])
 
-    await mutate(core, access, webhook_delivery.SYSTEM, work)
+    await mutate(core, access, SYSTEM, work)
     _wake(core, org_id)
     return await _summary(core, access, hook["id"], delivery_id)
 
@@ -263,7 +264,7 @@ async def redeliver(
             raise Conflict("the delivery is still pending")
         hook_sql.requeue(uow.conn, delivery_id, time.time(), give_up_at)
 
-    await mutate(core, access, webhook_delivery.SYSTEM, work)
+    await mutate(core, access, SYSTEM, work)
     _wake(core, org_id)
     return await _summary(core, access, hook["id"], delivery_id)
 
