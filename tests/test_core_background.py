@@ -17,6 +17,12 @@ from tracker.http.keys import CORE
 from tracker.services.runtime import Core
 
 
+@pytest.fixture(autouse=True)
+def only_test_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests watch the mechanism with their own services, not the core's (the hub)."""
+    monkeypatch.setattr(core_module, "CORE_SERVICES", ())
+
+
 class Recorder:
     """A dummy service with a real task; its stop reads a tenant DB and the system DB."""
 

@@ -1,4 +1,4 @@
-"""The SSRF guard and the signed client (tracker/outbound.py).
+"""The SSRF guard and the signed client (tracker/outbound/webhooks.py).
 
 No real packet may leave for a private or public address: forbidden literals
 are refused before a session even exists, and name resolution goes through a
@@ -18,7 +18,7 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from tests.webhook_receiver import Receiver, verify
-from tracker.outbound import Outbound, Refused, check_url, forbidden, sign, signed_headers
+from tracker.outbound.webhooks import Outbound, Refused, check_url, forbidden, sign, signed_headers
 
 FORBIDDEN_HOSTS = [
     "127.0.0.1", "127.1", "2130706433", "0x7f000001", "0177.0.0.1", "0", "0.0.0.0",

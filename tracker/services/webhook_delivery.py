@@ -39,7 +39,7 @@ from yarl import URL
 
 from tracker.domain.ids import new_id, now_iso
 from tracker.errors import NotFound
-from tracker.outbound import Outbound, Outcome, signed_headers
+from tracker.outbound.webhooks import Outbound, Outcome, signed_headers
 from tracker.services import event_objects, feed
 from tracker.services.access import read_org
 from tracker.services.changes import UnitOfWork, mutate_org

@@ -36,7 +36,7 @@ from tracker.domain.models.webhooks import (
     WebhookPatch,
 )
 from tracker.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
-from tracker.outbound import Refused, check_url
+from tracker.outbound.webhooks import Refused, check_url
 from tracker.services import webhook_delivery
 from tracker.services.access import ProjectAccess, read
 from tracker.services.changes import UnitOfWork, mutate

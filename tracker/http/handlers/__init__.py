@@ -9,6 +9,7 @@ from tracker.http.handlers import (
     attachments,
     boards,
     comments,
+    context,
     docs,
     fields,
     health,
@@ -25,6 +26,7 @@ from tracker.http.handlers import (
     stages,
     tags,
     time_entries,
+    watchers,
     webhooks,
 )
 
@@ -49,6 +51,8 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     fields,
     search,
     saved_searches,
+    watchers,
     attachments,
+    context,
     webhooks,
 )
