@@ -48,7 +48,9 @@ class OutcomeWriter:
     async def flush(self) -> None:
         self._now.set()
         if self._task is not None:
-            await self._task
+            # shielded: a sender cancelled at shutdown while waiting here must not cancel
+            # the write itself (it flushes again on its way out; tested by a SIGTERM)
+            await asyncio.shield(self._task)
         if self._queue:  # left by a failed write: try once more, in this task
             await self._write()
 
