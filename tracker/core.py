@@ -25,6 +25,7 @@ from tracker.services.hub import Hub
 from tracker.services.member_log import replay_member_log
 from tracker.services.notifications import notifications_service
 from tracker.services.runtime import Core
+from tracker.services.webhook_delivery import WebhookService
 from tracker.settings import Settings
 from tracker.storage.database import Database
 from tracker.storage.files import DIR_MODE, FILE_MODE, tighten
@@ -73,7 +74,7 @@ ServiceFactory = Callable[[Core], BackgroundService]
 
 #: The core's own background services, in start order (stopped in reverse).
 #: A feature that needs background work appends its factory here.
-CORE_SERVICES: tuple[ServiceFactory, ...] = (Hub, notifications_service)
+CORE_SERVICES: tuple[ServiceFactory, ...] = (Hub, notifications_service, WebhookService)
 
 
 @contextlib.asynccontextmanager

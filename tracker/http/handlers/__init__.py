@@ -27,6 +27,7 @@ from tracker.http.handlers import (
     tags,
     time_entries,
     watchers,
+    webhooks,
 )
 
 #: Every module that contributes routes. Add a new resource module here.
@@ -53,4 +54,5 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     watchers,
     attachments,
     context,
+    webhooks,
 )
