@@ -263,7 +263,7 @@ class WebhookService:
                 continue
             task = asyncio.create_task(self._drain(org_id, head["webhook_id"]))
             self._workers[key] = task
-            task.add_done_callback(lambda done, key=key: self._finished(key, done))
+            task.add_done_callback(functools.partial(self._finished, key))
 
     def _finished(self, key: tuple[str, str], task: asyncio.Task[bool]) -> None:
         self._workers.pop(key, None)

@@ -86,14 +86,15 @@ async def create_webhook(
     project, org_id = access.project, access.org.id
     url = _guard(core, data.url)
     await _mark(core, org_id)
-    hook = {"id": new_id(), "project_id": project.id, "url": url, "events": data.events,
+    hook_id = new_id()
+    hook = {"id": hook_id, "project_id": project.id, "url": url, "events": data.events,
             "secret": data.secret or secrets.token_urlsafe(32), "enabled": data.enabled,
             "disabled_reason": None}  # fmt: skip
 
     def work(uow: UnitOfWork) -> dict[str, Any]:
         if hook_sql.hook_count(uow.conn) == 0:  # nothing before now is owed to anyone
             uow.advance_cursor(webhook_delivery.CONSUMER, change_sql.head(uow.conn))
-        change = uow.record(Entity.WEBHOOK, hook["id"], Op.CREATE, project=project.id,
+        change = uow.record(Entity.WEBHOOK, hook_id, Op.CREATE, project=project.id,
                             new=_public(hook))  # fmt: skip
         row = {**hook, "since_seq": change.seq, "created_at": uow.at, "updated_at": uow.at}
         hook_sql.insert_hook(uow.conn, row)

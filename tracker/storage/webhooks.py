@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker.domain.ids import is_uuid
+from tracker.storage.rows import first_row
 
 MARKER = "webhooks.on"
 
@@ -184,10 +185,12 @@ def deliveries_of_hook(
 
 
 def delivery(conn: sqlite3.Connection, hook_id: str, delivery_id: str) -> sqlite3.Row | None:
-    return conn.execute(
-        "SELECT * FROM webhook_deliveries WHERE webhook_id = ? AND id = ?",
-        (hook_id, delivery_id),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT * FROM webhook_deliveries WHERE webhook_id = ? AND id = ?",
+            (hook_id, delivery_id),
+        )
+    )
 
 
 def attempts(conn: sqlite3.Connection, delivery_id: str) -> list[sqlite3.Row]:
