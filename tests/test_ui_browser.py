@@ -145,8 +145,8 @@ async def test_refused_move_snaps_back_with_the_message(
     await page.click("text=Create issue")
     await page.wait_for_url("**/issues/1")
     # a transition rule through the API (bearer token): only first -> second stage allowed
-    login = await api.post(base_url + "/api/v1/auth/login",
-                           data={"email": "bob@example.com", "password": "correct horse"})  # fmt: skip
+    credentials = {"email": "bob@example.com", "password": "correct horse"}
+    login = await api.post(base_url + "/api/v1/auth/login", data=credentials)
     headers = {"Authorization": "Bearer " + (await login.json())["access_token"]}
     stages = await (await api.get(base_url + "/api/v1/orgs/beta/projects/OPS/stages",
                                   headers=headers)).json()  # fmt: skip

@@ -22,6 +22,7 @@ from tracker.errors import DataDirError
 from tracker.services.background import BackgroundService
 from tracker.services.events import EventBus
 from tracker.services.member_log import replay_member_log
+from tracker.services.notifications import notifications_service
 from tracker.services.runtime import Core
 from tracker.settings import Settings
 from tracker.storage.database import Database
@@ -71,7 +72,7 @@ ServiceFactory = Callable[[Core], BackgroundService]
 
 #: The core's own background services, in start order (stopped in reverse).
 #: A feature that needs background work appends its factory here.
-CORE_SERVICES: tuple[ServiceFactory, ...] = ()
+CORE_SERVICES: tuple[ServiceFactory, ...] = (notifications_service,)
 
 
 @contextlib.asynccontextmanager

@@ -68,6 +68,22 @@ class Settings(BaseModel):
     signups_per_address: int = Field(10, ge=0, description="Sign-ups per address / hour; 0: off.")
     max_orgs_per_user: int = Field(10, ge=0, description="Live orgs a user may create; 0: off.")
     query_time_limit_ms: int = Field(1000, ge=10, description="Budget of one user-driven query.")
+    smtp_url: str | None = Field(
+        None,
+        description="Notification mail server: smtp://[user:pass@]host[:port][?starttls=required"
+        "|off] or smtps://… (implicit TLS). Unset: email notifications are off.",
+    )
+    mail_from: str | None = Field(
+        None, description="From address of notification emails. Unset: notifications are off."
+    )
+    notify_batch_seconds: float = Field(
+        60.0, ge=0, le=86400, description="Window that gathers changes to one issue into one email."
+    )
+    public_url: str | None = Field(
+        None,
+        description="Base URL people reach Rhythm at, for links in emails "
+        "(default http://<host>:<port>).",
+    )
     idle_timeout: float = Field(
         15.0, gt=0, description="Seconds to send a request head / keep an idle connection."
     )
@@ -81,6 +97,30 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("smtp://", "smtps://")):
+            raise ValueError("RHYTHM_SMTP_URL must start with smtp:// or smtps://")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("RHYTHM_PUBLIC_URL must start with http:// or https://")
+        return None if value is None else value.rstrip("/")
+
+    @property
+    def notifications_on(self) -> bool:
+        """Email notifications run only with both a mail server and a From address."""
+        return bool(self.smtp_url and self.mail_from)
+
+    @property
+    def base_url(self) -> str:
+        """Where links in emails point (RHYTHM_PUBLIC_URL, else the bound host and port)."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @field_validator("log_level", mode="before")
     @classmethod

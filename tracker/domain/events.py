@@ -30,6 +30,9 @@ _ISSUE_PRECEDENCE = (
     "relation.added", "relation.removed", "time_entry.created", "issue.updated",
 )  # fmt: skip
 
+#: Personal choices that are logged (sync carries them) but are nobody else's event.
+_NO_EVENT = frozenset({Entity.ISSUE_WATCHER})
+
 #: What a link row's change looks like in an event's `changes` list.
 _LINK_FIELDS = {Entity.ISSUE_ASSIGNEE: ("assignees", "user_id"), Entity.ISSUE_TAG: ("tags", "name")}
 
@@ -49,10 +52,11 @@ class Group:
 
 def groups_of(changes: tuple[Change, ...]) -> list[Group]:
     """Split one batch into its event groups, in order of their first change.
-    Org-level changes (no project) make no event: no project subscriber could see them."""
+    Org-level changes (no project) make no event: no project subscriber could see them;
+    nor do watch/unwatch choices (a person's own preference)."""
     found: dict[tuple[str, str], tuple[str | None, list[Change]]] = {}
     for change in changes:
-        if change.project is None:
+        if change.project is None or change.entity in _NO_EVENT:
             continue
         issue = change.issue
         key = (change.project, issue or f"{change.entity}:{change.entity_id}")

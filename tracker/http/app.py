@@ -19,6 +19,7 @@ from tracker.http.binding import ROUTE_TABLE, RouteTable, bind
 from tracker.http.handlers.docs import setup_docs
 from tracker.http.keys import (
     CORE,
+    HOST_SERVICES,
     IDENTITY,
     LIFECYCLE,
     ORIGIN,
@@ -53,6 +54,7 @@ def create_app(
     app[IDENTITY] = identity
     app[ORIGIN] = "plugin" if identity is not None else "api"
     app[LIFECYCLE] = Lifecycle()
+    app[HOST_SERVICES] = []  # tracker.plugin.subscribe adds to it before the app starts
     app[ROUTE_TABLE] = RouteTable(tuple(all_routes()))
     for route in app[ROUTE_TABLE].routes:
         app.router.add_route(route.method, route.full_path, bind(route))
@@ -63,7 +65,8 @@ def create_app(
 
     async def core_context(app: web.Application) -> AsyncIterator[None]:
         # Cleanup runs after on_shutdown: background services stop, then databases close.
-        async with open_core(settings, exclusive=exclusive) as core:
+        services = app[HOST_SERVICES]
+        async with open_core(settings, exclusive=exclusive, services=services) as core:
             app[CORE] = core
             yield
 
