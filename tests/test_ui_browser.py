@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from tests.conftest import make_settings
 from tracker.http.app import create_app
@@ -47,9 +48,35 @@ async def browser() -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-async def base_url(aiohttp_server: Any, tmp_path: Path) -> str:
-    server = await aiohttp_server(create_app(make_settings(tmp_path / "data")))
+async def app(tmp_path: Path) -> web.Application:
+    return create_app(make_settings(tmp_path / "data"))
+
+
+@pytest.fixture
+async def base_url(aiohttp_server: Any, app: web.Application) -> str:
+    server = await aiohttp_server(app)
     return str(server.make_url("")).rstrip("/")
+
+
+async def _setup_project(page: Any, base_url: str, slug: str, key: str) -> dict[str, str]:
+    """Sign up, create an org, a project and one issue through the UI; a bearer header."""
+    email = f"{slug}@example.com"
+    await _sign_up(page, base_url, email)
+    await page.fill("input[name=name]", slug.title())
+    await page.fill("input[name=slug]", slug)
+    await page.click("text=Create organization")
+    await page.wait_for_url(f"**/o/{slug}")
+    await page.fill("input[name=name]", "Project " + key)
+    await page.fill("input[name=key]", key)
+    await page.click("text=Create project")
+    await page.wait_for_url(f"**/p/{key}")
+    await page.click("#new-issue")
+    await page.fill("input[name=title]", "Only forward")
+    await page.click("text=Create issue")
+    await page.wait_for_url("**/issues/1")
+    credentials = {"email": email, "password": "correct horse"}
+    login = await page.request.post(base_url + "/api/v1/auth/login", data=credentials)
+    return {"Authorization": "Bearer " + (await login.json())["access_token"]}
 
 
 async def _sign_up(page: Any, base_url: str, email: str) -> None:
@@ -166,3 +193,32 @@ async def test_refused_move_snaps_back_with_the_message(
     assert await flash.inner_text()
     assert await _column_of(page, "OPS-1") == items[0]["name"]  # snapped back
     await page.screenshot(path=str(shots / "board-refused-move.png"))
+
+
+async def test_a_change_through_the_api_appears_on_an_open_board_and_issue_page(
+    browser: Any, app: web.Application, base_url: str
+) -> None:
+    paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
+    if "/api/v1/orgs/{org}/ws" not in paths:
+        pytest.skip("the WebSocket hub (SPEC §7) is not on this branch yet")
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    headers = await _setup_project(page, base_url, "live", "LIV")
+    issue_page = await page.context.new_page()  # a second tab, same session
+    await issue_page.goto(base_url + "/o/live/p/LIV/issues/1")
+    await page.goto(base_url + "/o/live/p/LIV")
+    for tab in (page, issue_page):
+        await tab.wait_for_selector("body[data-live-ready='1']", timeout=5000)
+    url = base_url + "/api/v1/orgs/live/projects/LIV/issues"
+    created = await page.request.post(url, data={"title": "Made elsewhere"}, headers=headers)
+    assert created.status == 201
+    patched = await page.request.patch(url + "/1", data={"title": "Renamed by the API"},
+                                       headers=headers)  # fmt: skip
+    assert patched.status == 200
+    # within a second, without a reload
+    await page.wait_for_selector("#card-LIV-2 >> text=Made elsewhere", timeout=1500)
+    await page.wait_for_selector("#card-LIV-1 >> text=Renamed by the API", timeout=1500)
+    await issue_page.wait_for_selector("#issue-title >> text=Renamed by the API", timeout=1500)
+    # the board still drags after its swap
+    async with page.expect_response("**/move") as moved:
+        await page.locator("#card-LIV-2").drag_to(page.locator("ol.cards").nth(1))
+    assert (await moved.value).status == 200

@@ -76,8 +76,8 @@ async def test_sign_up_create_org_and_project_then_sign_out(client: TestClient) 
         assert "todo" in board.lower() and 'id="board"' in board
         assert "Blue Team" in await (await http.get("/")).text()
         cookies = {c.key: c for c in http.cookie_jar}
-        assert cookies["rhythm_at"]["httponly"] and cookies["rhythm_rt"]["httponly"]
-        assert cookies["rhythm_at"]["samesite"] == "Lax"
+        assert cookies["rhythm_session"]["httponly"] and cookies["rhythm_rt"]["httponly"]
+        assert cookies["rhythm_session"]["samesite"] == "Lax"
         refresh = cookies["rhythm_rt"].value
         response = await post(http, "/logout", {})
         assert response.status == 303
@@ -111,7 +111,7 @@ async def test_expired_access_cookie_is_renewed_with_the_refresh_token(
     try:
         await sign_in(http, user["email"])
         old_refresh = next(c.value for c in http.cookie_jar if c.key == "rhythm_rt")
-        http.cookie_jar.clear(lambda c: c.key == "rhythm_at")  # as when it expired
+        http.cookie_jar.clear(lambda c: c.key == "rhythm_session")  # as when it expired
         response = await http.get("/", allow_redirects=False)
         assert response.status == 200
         new_refresh = next(c.value for c in http.cookie_jar if c.key == "rhythm_rt")

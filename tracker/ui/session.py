@@ -1,6 +1,6 @@
 """Browser sessions: HttpOnly SameSite cookies holding the API's own tokens, and CSRF.
 
-- `rhythm_at` holds the access token, `rhythm_rt` the refresh token (path `/`, both
+- `rhythm_session` holds the access token, `rhythm_rt` the refresh token (path `/`, both
   HttpOnly, SameSite=Lax, Secure over https). An expired access token is renewed with
   the refresh token (rotated, as the API's /auth/refresh does); concurrent requests
   carrying the same old refresh token share one rotation, so two tabs loading at once
@@ -26,7 +26,7 @@ from tracker.services import accounts
 from tracker.services.accounts import Principal
 from tracker.services.runtime import Core
 
-ACCESS_COOKIE = "rhythm_at"
+ACCESS_COOKIE = "rhythm_session"
 REFRESH_COOKIE = "rhythm_rt"
 CSRF_COOKIE = "rhythm_csrf"
 CSRF_HEADER = "X-CSRF-Token"

@@ -57,7 +57,7 @@
   }
 
   function initBoard(root) {
-    var board = root.querySelector ? root.querySelector("#board") : null;
+    var board = root.id === "board" ? root : (root.querySelector ? root.querySelector("#board") : null);
     if (!board || board.dataset.ready || typeof Sortable === "undefined") { return; }
     board.dataset.ready = "1";
     if (board.dataset.movable !== "true") { return; }
@@ -70,8 +70,57 @@
     });
   }
 
+  // Live updates (SPEC §7): the org's WebSocket, authenticated by the session cookie.
+  // An event for this page's project (or issue) re-fetches this page and swaps the
+  // live parts in place with htmx; a card being dragged delays it.
+  function live() {
+    var body = document.body, org = body.dataset.liveOrg;
+    if (!org || !window.WebSocket || !window.htmx) { return; }
+    var parts = (body.dataset.liveParts || "").split(" ").filter(Boolean);
+    var delay = 1000, timer = null;
+    function refresh() {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        if (document.querySelector(".sortable-chosen, .sortable-drag")) { refresh(); return; }
+        parts.forEach(function (id) {
+          var part = document.getElementById(id);
+          // never wipe what the user is editing: that part waits for the next event
+          if (part && !part.contains(document.activeElement) && !part.querySelector("details[open] form")) {
+            htmx.ajax("GET", location.href, { target: "#" + id, select: "#" + id, swap: "outerHTML" });
+          }
+        });
+      }, 150);
+    }
+    function connect() {
+      var scheme = location.protocol === "https:" ? "wss:" : "ws:";
+      var ws = new WebSocket(scheme + "//" + location.host + "/api/v1/orgs/" + encodeURIComponent(org) + "/ws");
+      ws.onopen = function () {
+        delay = 1000;
+        ws.send(JSON.stringify({ type: "subscribe", project: body.dataset.liveProject }));
+      };
+      ws.onmessage = function (message) {
+        var frame;
+        try { frame = JSON.parse(message.data); } catch (e) { return; }
+        if (frame.type === "subscribed") { body.dataset.liveReady = "1"; }
+        var issue = body.dataset.liveIssue;
+        if (frame.type === "resync" || (frame.type === "event" &&
+            (!issue || (frame.issue && frame.issue.key === issue)))) { refresh(); }
+      };
+      ws.onclose = function (evt) {
+        body.dataset.liveReady = "";
+        if (evt.code === 4403 || evt.code === 4404) { return; }
+        // 4401: the access cookie expired; any page request renews it, then reconnect
+        var renew = evt.code === 4401 ? fetch(location.href, { credentials: "same-origin" }) : Promise.resolve();
+        setTimeout(function () { renew.catch(function () {}).then(connect); }, delay);
+        delay = Math.min(delay * 2, 30000);
+      };
+    }
+    connect();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     initBoard(document);
+    live();
     if (window.htmx) {
       htmx.onLoad(initBoard);
       document.body.addEventListener("htmx:responseError", function (evt) {
