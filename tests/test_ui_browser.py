@@ -201,9 +201,10 @@ async def test_a_change_through_the_api_appears_on_an_open_board_and_issue_page(
     paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
     if "/api/v1/orgs/{org}/ws" not in paths:
         pytest.skip("the WebSocket hub (SPEC §7) is not on this branch yet")
-    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await context.new_page()
     headers = await _setup_project(page, base_url, "live", "LIV")
-    issue_page = await page.context.new_page()  # a second tab, same session
+    issue_page = await context.new_page()  # a second tab, same session
     await issue_page.goto(base_url + "/o/live/p/LIV/issues/1")
     await page.goto(base_url + "/o/live/p/LIV")
     for tab in (page, issue_page):

@@ -150,3 +150,19 @@ async def test_ui_off_in_plugin_mode_or_when_asked(tmp_path: Any, aiohttp_client
     client = await aiohttp_client(create_app(make_settings(tmp_path / "d"), ui=False))
     assert (await client.get("/login")).status == 404
     assert (await client.get("/api/v1/docs")).status == 200
+
+
+async def test_the_ui_serves_exactly_its_declared_routes(tmp_path: Any) -> None:
+    from tests.conftest import make_settings
+    from tracker.http.app import create_app
+    from tracker.http.handlers.docs import DOCS_ASSETS_PATH
+    from tracker.ui import ui_routes
+
+    def served(app: Any) -> set[tuple[str, str]]:
+        return {(r.method, r.resource.canonical) for r in app.router.routes()
+                if r.method != "HEAD" and r.resource is not None}  # fmt: skip
+
+    with_ui = served(create_app(make_settings(tmp_path / "a")))
+    without = served(create_app(make_settings(tmp_path / "b"), ui=False))
+    assert with_ui - without == ui_routes()
+    assert ("GET", DOCS_ASSETS_PATH) in without

@@ -6,6 +6,6 @@ files (static/VENDORED.md). `setup_ui(app, core_of)` adds the routes to an app;
 `tracker.http.app.create_app(..., ui=True)` calls it.
 """
 
-from tracker.ui.app import setup_ui
+from tracker.ui.app import setup_ui, ui_routes
 
-__all__ = ["setup_ui"]
+__all__ = ["setup_ui", "ui_routes"]

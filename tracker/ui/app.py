@@ -192,6 +192,16 @@ def redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
+def ui_routes() -> set[tuple[str, str]]:
+    """(method, path) of every route `setup_ui` adds (for the served-routes meta test)."""
+    from tracker.ui.views import all_routes
+
+    return {(method, path) for method, path, _ in all_routes()} | {("GET", STATIC_PATH)}
+
+
+STATIC_PATH = "/static/{digest}/{name}"
+
+
 def setup_ui(app: web.Application, core_of: Callable[[web.Application], Core]) -> None:
     """Add the UI's routes, templates and static files to `app` (mounted at `/`)."""
     from tracker.ui.views import all_routes
@@ -205,6 +215,6 @@ def setup_ui(app: web.Application, core_of: Callable[[web.Application], Core]) -
         undefined=jinja2.StrictUndefined,
     )
     env.globals.update(asset=assets.url, markdown=render_markdown)
-    app.router.add_get("/static/{digest}/{name:.+}", assets.serve)
+    app.router.add_get(STATIC_PATH.replace("{name}", "{name:.+}"), assets.serve)
     for method, path, handler in all_routes():
         app.router.add_route(method, path, handler)

@@ -28,13 +28,15 @@ DOCS_CSP = (
     "frame-ancestors 'none'"
 )
 DOCS_ASSETS = web.AppKey("docs_assets", Assets)
+#: The reference page's static files (served outside the JSON route table).
+DOCS_ASSETS_PATH = API_PREFIX + "/docs/assets/{digest}/{name}"
 
 
 def setup_docs(app: web.Application) -> None:
     """Serve the reference page's static files (outside the route table: not API operations)."""
     assets = Assets(files=_DOCS_FILES)
     app[DOCS_ASSETS] = assets
-    app.router.add_get(API_PREFIX + "/docs/assets/{digest}/{name:.+}", assets.serve)
+    app.router.add_get(DOCS_ASSETS_PATH.replace("{name}", "{name:.+}"), assets.serve)
 
 
 async def openapi_json(call: Call[UserAccess]) -> web.Response:
