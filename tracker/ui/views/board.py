@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+from html import escape
+from typing import Any
+
 from aiohttp import web
+from markupsafe import Markup
 
 from tracker.domain.models.issues import IssuePatch
 from tracker.domain.models.workflow import BoardQuery
@@ -12,12 +18,34 @@ from tracker.services import boards, issues
 from tracker.ui.app import Ctx, page, parse_form
 
 
+@lru_cache(maxsize=256)
+def _word(value: str) -> str:
+    """Escaped type/priority names: a handful of values, escaped once each."""
+    return escape(value)
+
+
+def cards_html(items: list[dict[str, Any]], issues_url: str) -> Markup:
+    """One column's cards as HTML, every value escaped here. A board shows up to 2,000
+    cards; rendering each field through the template engine cost ~13 ms a page (a
+    quarter of the JSON board's speed), one f-string per card a fraction of it."""
+    url = escape(issues_url)
+    return Markup("".join(
+        f'<li class="card priority-{_word(c["priority"])}" data-number="{c["number"]:d}" '
+        f'id="card-{escape(c["key"])}"><a href="{url}{c["number"]:d}">{escape(c["key"])}</a>'
+        f'<span class="title">{escape(c["title"])}</span>'
+        f"<small>{_word(c['type'])} · {_word(c['priority'])}</small></li>"
+        for c in items
+    ))  # fmt: skip
+
+
 @page(Permission.PROJECT_READ)
 async def board_page(ctx: Ctx) -> web.StreamResponse:
     q = ctx.request.query.get("q", "")
-    query = parse_form(BoardQuery, {"q": q or None, "limit": 50})
+    limit = ctx.request.query.get("limit", "50")
+    query = parse_form(BoardQuery, {"q": q or None, "limit": int(limit) if limit.isdigit() else 0})
     try:
-        board = await boards.project_board(ctx.core, ctx.access, query)
+        # the API's own SQL-built card JSON, decoded to plain dicts (no model per card)
+        board = json.loads(await boards.project_board_json(ctx.core, ctx.access, query))
         fault = None
     except QuerySyntaxError as error:
         board, fault = None, error
@@ -29,6 +57,7 @@ async def board_page(ctx: Ctx) -> web.StreamResponse:
         fault=fault,
         may_move=ctx.may(Permission.ISSUE_UPDATE),
         may_create=ctx.may(Permission.ISSUE_CREATE),
+        cards_html=cards_html,
     )
 
 
