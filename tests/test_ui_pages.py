@@ -267,3 +267,30 @@ async def test_404_pages_for_unknown_and_foreign_orgs(
         assert response.status == 404, path
         assert "text/html" in response.headers["Content-Type"]
         assert "404" in await response.text()
+
+
+async def test_backlog_and_sprints_per_role(client: TestClient, world: dict[str, Any]) -> None:
+    backlog = world["board"] + "/backlog"
+    http = world["owner_ui"]
+    page = await (await http.get(backlog)).text()
+    assert "WEB-1" in page and "WEB-2" in page and "Backlog (2)" in page
+    assert 'id="sprint-form"' in page
+    response = await post(http, world["board"] + "/sprints",
+                          {"name": "Sprint 1", "starts_at": "2026-01-05",
+                           "ends_at": "2026-01-19"}, via=backlog)  # fmt: skip
+    assert response.status == 303, await response.text()
+    sprints = await (await client.get(world["api"] + "/sprints",
+                                      headers=world["owner"]["headers"])).json()  # fmt: skip
+    sprint_id = sprints["items"][0]["id"]
+    response = await post(http, f"{world['board']}/sprints/{sprint_id}/start", {}, via=backlog)
+    assert response.status == 303, await response.text()
+    page = await (await http.get(backlog)).text()
+    assert "Active sprint: Sprint 1" in page and 'id="complete-sprint"' in page
+    assert "<polyline" in page  # the burndown chart
+    viewer_page = await (await world["viewer_ui"].get(backlog)).text()
+    assert "Active sprint: Sprint 1" in viewer_page
+    assert 'id="complete-sprint"' not in viewer_page and 'id="sprint-form"' not in viewer_page
+    url = f"{world['board']}/sprints/{sprint_id}/complete"
+    assert (await post(world["viewer_ui"], url, {}, via=backlog)).status == 403
+    assert (await post(http, url, {}, via=backlog)).status == 303
+    assert "Active sprint" not in await (await http.get(backlog)).text()

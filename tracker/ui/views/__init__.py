@@ -7,6 +7,13 @@ from typing import Any
 
 
 def all_routes() -> list[tuple[str, str, Callable[..., Any]]]:
-    from tracker.ui.views import accounts, board, issues, orgs, search
+    from tracker.ui.views import accounts, board, issues, orgs, search, sprints
 
-    return [*accounts.ROUTES, *orgs.ROUTES, *board.ROUTES, *issues.ROUTES, *search.ROUTES]
+    return [
+        *accounts.ROUTES,
+        *orgs.ROUTES,
+        *board.ROUTES,
+        *issues.ROUTES,
+        *search.ROUTES,
+        *sprints.ROUTES,
+    ]
