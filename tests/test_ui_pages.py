@@ -217,6 +217,12 @@ async def test_edit_issue_and_comment(client: TestClient, world: dict[str, Any])
     assert response.status == 303
     page = await (await http.get(path)).text()
     assert "looks <em>good</em>" in page and "Comments (1)" in page
+    response = await post(http, path, {"assignees": world["owner"]["email"]}, via=path)
+    assert response.status == 303
+    page = await (await http.get(path)).text()
+    assert f'value="{world["owner"]["email"]}"' in page and 'id="assignees"' in page
+    response = await post(http, path, {"assignees": "nobody@example.com"}, via=path)
+    assert response.status == 422 and "nobody@example.com" in await response.text()
     # a stale version is the API's 412, shown as a page
     response = await post(http, path, {"title": "Again", "version": "1"}, via=path)
     assert response.status == 412

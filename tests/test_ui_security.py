@@ -166,3 +166,24 @@ async def test_the_ui_serves_exactly_its_declared_routes(tmp_path: Any) -> None:
     without = served(create_app(make_settings(tmp_path / "b"), ui=False))
     assert with_ui - without == ui_routes()
     assert ("GET", DOCS_ASSETS_PATH) in without
+
+
+async def test_login_throttling_applies_to_the_sign_in_form(
+    tmp_path: Any, aiohttp_client: Any
+) -> None:
+    from tests.conftest import make_settings
+    from tracker.http.app import create_app
+
+    settings = make_settings(tmp_path / "d", login_attempts_per_address=2)
+    client = await aiohttp_client(create_app(settings))
+    http = await session(client)
+    try:
+        statuses = []
+        for _ in range(3):
+            response = await post(http, "/login", {"email": "a@example.com", "password": "x"},
+                                  via="/login")  # fmt: skip
+            statuses.append(response.status)
+        assert statuses == [401, 401, 429]
+        assert "Too many" in await response.text() or "try again" in (await response.text())
+    finally:
+        await http.close()

@@ -7,8 +7,8 @@ from aiohttp import web
 from tracker.domain.models.comments import CommentIn, SubListQuery
 from tracker.domain.models.issues import IssueCreate, IssuePatch, PageQuery
 from tracker.domain.permissions import Permission
-from tracker.errors import NotFound
-from tracker.services import comments, history, issues, workflow
+from tracker.errors import NotFound, ValidationFailed
+from tracker.services import assignees, comments, history, issues, search, workflow
 from tracker.ui.app import Ctx, page, parse_form, redirect
 
 ISSUE = "/o/{org}/p/{project}/issues/{number}"
@@ -51,6 +51,7 @@ async def issue_page(ctx: Ctx) -> web.StreamResponse:
     listed = await comments.list_comments(ctx.core, ctx.access, number, SubListQuery(limit=200))
     changes = await history.issue_history(ctx.core, ctx.access, number, PageQuery(limit=50))
     stages = await workflow.list_stages(ctx.core, ctx.access)
+    people = await assignees.list_assignees(ctx.core, ctx.access, number)
     may_update = ctx.may(Permission.ISSUE_UPDATE)
     own = ctx.principal is not None and issue.reporter == ctx.principal.user_id
     return ctx.render(
@@ -58,6 +59,7 @@ async def issue_page(ctx: Ctx) -> web.StreamResponse:
         issue=issue,
         comments=listed.items,
         history=changes.items,
+        people=people,
         stages=stages,
         types=TYPES,
         priorities=PRIORITIES,
@@ -77,10 +79,22 @@ async def update_issue(ctx: Ctx) -> web.StreamResponse:
     }
     if "tags" in form:
         values["tags"] = [t.strip() for t in form["tags"].split(",") if t.strip()]
+    if "assignees" in form:
+        values["assignees"] = await _user_ids(ctx, form["assignees"])
     version = form.get("version")
     await issues.update_issue(ctx.core, ctx.access, number, parse_form(IssuePatch, values),
                               ctx.actor, f'"{version}"' if version else None)  # fmt: skip
     return redirect(_url(ctx, number))
+
+
+async def _user_ids(ctx: Ctx, text: str) -> list[str]:
+    """Comma-separated emails -> user ids (the same lookup as the query language's)."""
+    emails = [e.strip().lower() for e in text.split(",") if e.strip()]
+    found = await search.resolve_emails(ctx.core, set(emails))
+    missing = [e for e in emails if e not in found]
+    if missing:
+        raise ValidationFailed([("assignees", f"no account for {', '.join(missing)}")])
+    return list(dict.fromkeys(found[e] for e in emails))
 
 
 @page(Permission.COMMENT_CREATE)
