@@ -187,3 +187,22 @@ async def test_login_throttling_applies_to_the_sign_in_form(
         assert "Too many" in await response.text() or "try again" in (await response.text())
     finally:
         await http.close()
+
+
+async def test_sign_in_redirects_only_to_local_paths(client: TestClient, api: Api) -> None:
+    user = await api.user()
+    for target, expected in (("/o/x", "/o/x"), ("//evil.example", "/"),
+                             ("/\\evil.example", "/"), ("https://evil.example", "/")):  # fmt: skip
+        http = await session(client)
+        try:
+            token = await csrf(http)
+            response = await http.post(
+                "/login",
+                params={"next": target},
+                data={"csrf_token": token, "email": user["email"], "password": user["password"]},
+                allow_redirects=False,
+            )
+            assert response.status == 303
+            assert response.headers["Location"] == expected, target
+        finally:
+            await http.close()

@@ -17,7 +17,9 @@ PUBLIC = Permission.PUBLIC
 def _next(ctx: Ctx) -> str:
     """Where to go after signing in: a local path only (no open redirect)."""
     target = ctx.request.query.get("next", "/")
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    # browsers read "/\\host" like "//host": both leave the site
+    local = target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
+    return target if local and target.isprintable() else "/"
 
 
 @page(PUBLIC)
