@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli import attachments, boards, issues, mcp_server, members, orgs, projects, users
+from cli import attachments, boards, issues, mcp_server, members, orgs, projects, users, watch
 from cli.context import DataDirOption, fail, load_settings
 from tracker import __version__
 from tracker.errors import RhythmError
@@ -23,6 +23,7 @@ app.add_typer(issues.app, name="issue")
 attachments.register(issues.app)
 app.add_typer(boards.sprint_app, name="sprint")
 app.command("board")(boards.board)
+app.command("watch")(watch.watch)
 app.command("mcp")(mcp_server.mcp)
 
 

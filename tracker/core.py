@@ -21,6 +21,7 @@ from tracker.auth.tokens import SECRET_FILE_NAME, TokenCodec, ensure_secret
 from tracker.errors import DataDirError
 from tracker.services.background import BackgroundService
 from tracker.services.events import EventBus
+from tracker.services.hub import Hub
 from tracker.services.member_log import replay_member_log
 from tracker.services.notifications import notifications_service
 from tracker.services.runtime import Core
@@ -72,7 +73,7 @@ ServiceFactory = Callable[[Core], BackgroundService]
 
 #: The core's own background services, in start order (stopped in reverse).
 #: A feature that needs background work appends its factory here.
-CORE_SERVICES: tuple[ServiceFactory, ...] = (notifications_service,)
+CORE_SERVICES: tuple[ServiceFactory, ...] = (Hub, notifications_service)
 
 
 @contextlib.asynccontextmanager

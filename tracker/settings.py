@@ -84,6 +84,25 @@ class Settings(BaseModel):
         description="Base URL people reach Rhythm at, for links in emails "
         "(default http://<host>:<port>).",
     )
+    ws_catchup_max: int = Field(
+        10_000, ge=1, description="WebSocket catch-up limit in changes; beyond it `resync`."
+    )
+    ws_max_per_user: int = Field(20, ge=1, description="Open WebSockets per user (4429 beyond).")
+    ws_queue_frames: int = Field(
+        1000, ge=1, description="Frames queued for one WebSocket before it is closed 4008."
+    )
+    ws_queue_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Bytes queued for one WebSocket before 4008."
+    )
+    ws_heartbeat: float = Field(30.0, gt=0, description="WebSocket ping interval, seconds.")
+    ws_max_frame_bytes: int = Field(
+        64 * 1024, ge=256, description="Largest client WebSocket frame (1009 beyond)."
+    )
+    ws_frame_rate: float = Field(20.0, gt=0, description="Client frames per second (4429 beyond).")
+    ws_frame_burst: int = Field(60, ge=1, description="Client frames allowed in a burst.")
+    ws_auth_timeout: float = Field(
+        5.0, gt=0, description="Seconds a WebSocket may wait for its `auth` frame (4401)."
+    )
     idle_timeout: float = Field(
         15.0, gt=0, description="Seconds to send a request head / keep an idle connection."
     )

@@ -29,6 +29,7 @@ from tracker.http.keys import (
 )
 from tracker.http.middlewares import REQUEST_ID, cors, problems
 from tracker.http.routes import all_routes
+from tracker.http.ws import install as install_sockets
 from tracker.settings import Settings
 from tracker.ui import setup_ui
 
@@ -58,6 +59,7 @@ def create_app(
     app[ROUTE_TABLE] = RouteTable(tuple(all_routes()))
     for route in app[ROUTE_TABLE].routes:
         app.router.add_route(route.method, route.full_path, bind(route))
+    install_sockets(app)  # the WebSocket door: outside the JSON table (see tracker/http/ws.py)
 
     setup_docs(app)
     if identity is None if ui is None else ui:
