@@ -175,7 +175,9 @@ def test_the_app_serves_the_json_table_plus_the_socket_routes(tmp_path: Path) ->
     """WebSocket routes live outside the JSON route table (and OpenAPI) on purpose, in
     tracker/http/ws.py's SOCKET_ROUTES, each naming a permission; nothing else is served."""
     from tracker.http.app import create_app
+    from tracker.http.handlers.docs import DOCS_ASSETS_PATH
     from tracker.http.ws import SOCKET_ROUTES
+    from tracker.ui import ui_routes
 
     app = create_app(Settings(data_dir=tmp_path))
     served = {
@@ -185,7 +187,10 @@ def test_the_app_serves_the_json_table_plus_the_socket_routes(tmp_path: Path) ->
     }
     table = {(r.method, r.full_path) for r in all_routes()}
     sockets = {("GET", r.full_path) for r in SOCKET_ROUTES}
-    assert served == table | sockets
+    # the web UI's pages and static files, and the API reference page's files (HTML and
+    # assets, not API operations); tests/test_ui_security.py checks the UI's own list
+    pages = ui_routes() | {("GET", DOCS_ASSETS_PATH)}
+    assert served == table | sockets | pages
     assert not table & sockets
     for route in SOCKET_ROUTES:
         assert route.permission in RULES, route.path
