@@ -281,12 +281,16 @@ async def test_backlog_and_sprints_per_role(client: TestClient, world: dict[str,
     page = await (await http.get(backlog)).text()
     assert "WEB-1" in page and "WEB-2" in page and "Backlog (2)" in page
     assert 'id="sprint-form"' in page
-    response = await post(http, world["board"] + "/sprints",
-                          {"name": "Sprint 1", "starts_at": "2026-01-05",
-                           "ends_at": "2026-01-19"}, via=backlog)  # fmt: skip
+    response = await post(
+        http,
+        world["board"] + "/sprints",
+        {"name": "Sprint 1", "starts_at": "2026-01-05", "ends_at": "2026-01-19"},
+        via=backlog,
+    )
     assert response.status == 303, await response.text()
-    sprints = await (await client.get(world["api"] + "/sprints",
-                                      headers=world["owner"]["headers"])).json()  # fmt: skip
+    sprints = await (
+        await client.get(world["api"] + "/sprints", headers=world["owner"]["headers"])
+    ).json()
     sprint_id = sprints["items"][0]["id"]
     response = await post(http, f"{world['board']}/sprints/{sprint_id}/start", {}, via=backlog)
     assert response.status == 303, await response.text()
@@ -300,3 +304,35 @@ async def test_backlog_and_sprints_per_role(client: TestClient, world: dict[str,
     assert (await post(world["viewer_ui"], url, {}, via=backlog)).status == 403
     assert (await post(http, url, {}, via=backlog)).status == 303
     assert "Active sprint" not in await (await http.get(backlog)).text()
+
+
+async def test_project_settings_members_and_stages(
+    client: TestClient, api: Api, world: dict[str, Any]
+) -> None:
+    settings = world["board"] + "/settings"
+    http = world["owner_ui"]
+    page = await (await http.get(settings)).text()
+    assert 'id="member-form"' in page and 'id="stage-form"' in page
+    assert world["viewer"]["email"] in page
+    viewer_page = await (await world["viewer_ui"].get(settings)).text()
+    assert 'id="member-form"' not in viewer_page and 'id="stage-form"' not in viewer_page
+    # the viewer's POSTs are refused anyway
+    for target, data in (
+        (settings + "/stages", {"name": "Sneaky", "category": "todo"}),
+        (f"{settings}/members/{world['viewer']['id']}", {"role": "admin"}),
+    ):
+        assert (await post(world["viewer_ui"], target, data, via=settings)).status == 403
+    response = await post(
+        http, settings + "/stages", {"name": "Review", "category": "in_progress"}, via=settings
+    )
+    assert response.status == 303
+    assert 'data-stage="Review"' in await (await http.get(world["board"])).text()
+    url = f"{settings}/members/{world['viewer']['id']}"
+    assert (await post(http, url, {"role": "developer"}, via=settings)).status == 303
+    page = await (await world["viewer_ui"].get(world["board"])).text()
+    assert 'data-movable="true"' in page  # the new role holds on the next request
+    newcomer = await api.user()
+    response = await post(
+        http, settings + "/members", {"email": newcomer["email"], "role": "viewer"}, via=settings
+    )
+    assert response.status == 422  # not an org member: the service's rule, shown as a page

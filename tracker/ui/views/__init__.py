@@ -7,7 +7,7 @@ from typing import Any
 
 
 def all_routes() -> list[tuple[str, str, Callable[..., Any]]]:
-    from tracker.ui.views import accounts, board, issues, orgs, search, sprints
+    from tracker.ui.views import accounts, board, issues, orgs, search, settings, sprints
 
     return [
         *accounts.ROUTES,
@@ -16,4 +16,5 @@ def all_routes() -> list[tuple[str, str, Callable[..., Any]]]:
         *issues.ROUTES,
         *search.ROUTES,
         *sprints.ROUTES,
+        *settings.ROUTES,
     ]
