@@ -144,6 +144,12 @@ async def test_sign_up_to_drag_and_drop_search_and_sign_out(
     await page.wait_for_selector("ol.hits mark")
     assert "WEB-3" in await page.locator("ol.hits").inner_text()
 
+    # the API reference: Swagger UI from the package renders every operation, CSP intact
+    await page.goto(base_url + "/api/v1/docs")
+    await page.wait_for_selector(".opblock", timeout=10000)
+    assert await page.locator(".opblock").count() > 50
+
+    await page.goto(base_url + "/o/acme")
     await page.click("#sign-out")
     await page.wait_for_url(base_url + "/login")
     await page.goto(base_url + "/o/acme/p/WEB")
