@@ -336,3 +336,15 @@ async def test_project_settings_members_and_stages(
         http, settings + "/members", {"email": newcomer["email"], "role": "viewer"}, via=settings
     )
     assert response.status == 422  # not an org member: the service's rule, shown as a page
+
+
+def test_cards_html_escapes_every_value() -> None:
+    from tracker.ui.views.board import cards_html
+
+    card = {"key": 'W"><script>-1', "number": 1, "title": "<img src=x onerror=alert(1)>",
+            "type": "<b>", "priority": '"x'}  # fmt: skip
+    html = str(cards_html([card], '/o/a"/p/B/issues/'))
+    assert "<script>" not in html and "<img" not in html and "<b>" not in html
+    assert 'id="card-W&quot;&gt;&lt;script&gt;-1"' in html and "/o/a&quot;/p/B/issues/1" in html
+    plain = str(cards_html([{**card, "key": "WEB-7", "title": "ok"}], "/u/"))
+    assert 'id="card-WEB-7"' in plain
