@@ -22,8 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # STYLE.md "What may import what", top to bottom. A module may import its own
 # layer and any layer below; siblings that share a rank may not import each other.
 LAYERS: list[tuple[str, int]] = [
-    ("cli", 7),
-    ("tracker.http", 6),
+    ("cli", 8),
+    ("tracker.http", 7),
+    # the web UI: a door the HTTP app mounts (so below it); it calls services like the others
+    ("tracker.ui", 6),
     ("tracker.core", 5),
     ("tracker.services", 4),
     ("tracker.storage", 3),
@@ -36,10 +38,14 @@ LAYERS: list[tuple[str, int]] = [
     ("tracker.errors", 1),
     # tracker/__init__.py: the version, and create_app loaded lazily on first use
     # (the test below proves `import tracker` stays cheap); last, as it is a prefix.
-    ("tracker", 8),
+    ("tracker", 9),
 ]
 # The doors never touch SQL directly.
-FORBIDDEN = {"cli": ("tracker.storage",), "tracker.http": ("tracker.storage",)}
+FORBIDDEN = {
+    "cli": ("tracker.storage",),
+    "tracker.http": ("tracker.storage",),
+    "tracker.ui": ("tracker.storage",),
+}
 DOMAIN_FORBIDDEN_MODULES = ("aiohttp", "sqlite3", "aiosqlite", "lupa", "jwt", "typer", "asyncio")
 
 
@@ -169,7 +175,9 @@ def test_the_app_serves_the_json_table_plus_the_socket_routes(tmp_path: Path) ->
     """WebSocket routes live outside the JSON route table (and OpenAPI) on purpose, in
     tracker/http/ws.py's SOCKET_ROUTES, each naming a permission; nothing else is served."""
     from tracker.http.app import create_app
+    from tracker.http.handlers.docs import DOCS_ASSETS_PATH
     from tracker.http.ws import SOCKET_ROUTES
+    from tracker.ui import ui_routes
 
     app = create_app(Settings(data_dir=tmp_path))
     served = {
@@ -179,7 +187,10 @@ def test_the_app_serves_the_json_table_plus_the_socket_routes(tmp_path: Path) ->
     }
     table = {(r.method, r.full_path) for r in all_routes()}
     sockets = {("GET", r.full_path) for r in SOCKET_ROUTES}
-    assert served == table | sockets
+    # the web UI's pages and static files, and the API reference page's files (HTML and
+    # assets, not API operations); tests/test_ui_security.py checks the UI's own list
+    pages = ui_routes() | {("GET", DOCS_ASSETS_PATH)}
+    assert served == table | sockets | pages
     assert not table & sockets
     for route in SOCKET_ROUTES:
         assert route.permission in RULES, route.path

@@ -16,6 +16,7 @@ from aiohttp.typedefs import Middleware
 
 from tracker.core import open_core
 from tracker.http.binding import ROUTE_TABLE, RouteTable, bind
+from tracker.http.handlers.docs import setup_docs
 from tracker.http.keys import (
     CORE,
     HOST_SERVICES,
@@ -30,12 +31,20 @@ from tracker.http.middlewares import REQUEST_ID, cors, problems
 from tracker.http.routes import all_routes
 from tracker.http.ws import install as install_sockets
 from tracker.settings import Settings
+from tracker.ui import setup_ui
 
 
 def create_app(
-    settings: Settings, identity: IdentityProvider | None = None, *, exclusive: bool = True
+    settings: Settings,
+    identity: IdentityProvider | None = None,
+    *,
+    exclusive: bool = True,
+    ui: bool | None = None,
 ) -> web.Application:
-    """Build the app; `exclusive=False` lets a host share a data dir it already locked."""
+    """Build the app; `exclusive=False` lets a host share a data dir it already locked.
+
+    `ui` mounts the web UI at `/` (default: on, except in plugin mode, where the host
+    owns the pages and the app is mounted under a prefix)."""
     # Order, outermost first: problems (request id + the one error boundary), then CORS.
     middlewares: list[Middleware] = [problems]
     if settings.cors_origins:
@@ -51,6 +60,10 @@ def create_app(
     for route in app[ROUTE_TABLE].routes:
         app.router.add_route(route.method, route.full_path, bind(route))
     install_sockets(app)  # the WebSocket door: outside the JSON table (see tracker/http/ws.py)
+
+    setup_docs(app)
+    if identity is None if ui is None else ui:
+        setup_ui(app, lambda app: app[CORE])
 
     async def core_context(app: web.Application) -> AsyncIterator[None]:
         # Cleanup runs after on_shutdown: background services stop, then databases close.

@@ -1,0 +1,20 @@
+"""UI page handlers, one module per area; each handler parses, calls one service, renders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def all_routes() -> list[tuple[str, str, Callable[..., Any]]]:
+    from tracker.ui.views import accounts, board, issues, orgs, search, settings, sprints
+
+    return [
+        *accounts.ROUTES,
+        *orgs.ROUTES,
+        *board.ROUTES,
+        *issues.ROUTES,
+        *search.ROUTES,
+        *sprints.ROUTES,
+        *settings.ROUTES,
+    ]
