@@ -348,3 +348,38 @@ def test_cards_html_escapes_every_value() -> None:
     assert 'id="card-W&quot;&gt;&lt;script&gt;-1"' in html and "/o/a&quot;/p/B/issues/1" in html
     plain = str(cards_html([{**card, "key": "WEB-7", "title": "ok"}], "/u/"))
     assert 'id="card-WEB-7"' in plain
+
+
+async def test_the_issue_page_shows_attachments_with_thumbnails(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    import io
+
+    from aiohttp import FormData
+    from PIL import Image
+
+    picture = io.BytesIO()
+    Image.new("RGB", (640, 480), "blue").save(picture, "PNG")
+    form = FormData()
+    form.add_field("file", io.BytesIO(picture.getvalue()), filename="shot.png")
+    form.add_field("file", io.BytesIO(b"<svg><script>x()</script></svg>"), filename="a.svg")
+    response = await client.post(f"{world['api']}/issues/1/attachments", data=form,
+                                 headers=world["owner"]["headers"])  # fmt: skip
+    assert response.status == 201, await response.text()
+    image, svg = (await response.json())["items"]
+    page = await (await world["viewer_ui"].get(f"{world['board']}/issues/1")).text()
+    file_url = f"{world['board']}/attachments/{image['id']}"
+    assert f'src="{file_url}/thumbnail"' in page and "shot.png" in page and "a.svg" in page
+    thumb = await world["viewer_ui"].get(file_url + "/thumbnail")
+    assert thumb.status == 200 and thumb.headers["Content-Type"] == "image/png"
+    served = await world["viewer_ui"].get(f"{world['board']}/attachments/{svg['id']}")
+    assert served.status == 200 and await served.read() == b"<svg><script>x()</script></svg>"
+    assert served.headers["Content-Disposition"].startswith("attachment;")
+    assert served.headers["Content-Security-Policy"].startswith("sandbox")  # not the page CSP
+    outsider = await session(client)
+    try:
+        stranger = await Api(client).user()
+        await sign_in(outsider, stranger["email"])
+        assert (await outsider.get(file_url)).status == 404
+    finally:
+        await outsider.close()

@@ -10,14 +10,13 @@ range requests.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator
-from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import Field
 
+from tracker.domain.files import FILE_HEADERS, file_headers
 from tracker.domain.models.attachments import AttachmentList
 from tracker.domain.models.base import Input
 from tracker.domain.permissions import Permission
@@ -29,14 +28,6 @@ from tracker.services.access import ProjectAccess
 
 CHUNK_BYTES = 256 * 1024
 FILE_FIELD = "file"
-#: Headers on every file response: never sniffed, never run, never framed.
-FILE_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'",
-    "Cache-Control": "private, max-age=3600",
-}
-
-
 #: What aiohttp's multipart reader raises on a malformed body.
 MULTIPART_FAULTS = (ValueError, AssertionError, RuntimeError, HttpProcessingError)
 
@@ -84,22 +75,9 @@ async def list_attachments(call: Call[ProjectAccess]) -> web.Response:
     return json_response(AttachmentList(items=items))
 
 
-def content_disposition(filename: str, inline: bool) -> str:
-    """RFC 6266: an ASCII fallback and the UTF-8 name (RFC 8187)."""
-    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
-    kind = "inline" if inline else "attachment"
-    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
 async def download(call: Call[ProjectAccess]) -> web.FileResponse:
     served = await attachments.file_to_serve(call.core, call.access, call.params["attachment_id"])
-    digest = base64.b64encode(bytes.fromhex(served.sha256)).decode()
-    headers = {
-        **FILE_HEADERS,
-        "Content-Type": served.content_type,
-        "Content-Disposition": content_disposition(served.filename, served.inline),
-        "Repr-Digest": f"sha-256=:{digest}:",
-    }
+    headers = file_headers(served.content_type, served.filename, served.inline, served.sha256)
     return web.FileResponse(served.path, chunk_size=CHUNK_BYTES, headers=headers)
 
 

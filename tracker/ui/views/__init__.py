@@ -7,10 +7,20 @@ from typing import Any
 
 
 def all_routes() -> list[tuple[str, str, Callable[..., Any]]]:
-    from tracker.ui.views import accounts, board, issues, orgs, search, settings, sprints
+    from tracker.ui.views import (
+        accounts,
+        attachments,
+        board,
+        issues,
+        orgs,
+        search,
+        settings,
+        sprints,
+    )
 
     return [
         *accounts.ROUTES,
+        *attachments.ROUTES,
         *orgs.ROUTES,
         *board.ROUTES,
         *issues.ROUTES,

@@ -8,7 +8,7 @@ from tracker.domain.models.comments import CommentIn, SubListQuery
 from tracker.domain.models.issues import IssueCreate, IssuePatch, PageQuery
 from tracker.domain.permissions import Permission
 from tracker.errors import NotFound, ValidationFailed
-from tracker.services import assignees, comments, history, issues, search, workflow
+from tracker.services import assignees, attachments, comments, history, issues, search, workflow
 from tracker.ui.app import Ctx, page, parse_form, redirect
 
 ISSUE = "/o/{org}/p/{project}/issues/{number}"
@@ -52,12 +52,14 @@ async def issue_page(ctx: Ctx) -> web.StreamResponse:
     changes = await history.issue_history(ctx.core, ctx.access, number, PageQuery(limit=50))
     stages = await workflow.list_stages(ctx.core, ctx.access)
     people = await assignees.list_assignees(ctx.core, ctx.access, number)
+    files = await attachments.list_attachments(ctx.core, ctx.access, number)
     may_update = ctx.may(Permission.ISSUE_UPDATE)
     own = ctx.principal is not None and issue.reporter == ctx.principal.user_id
     return ctx.render(
         "issue.html",
         issue=issue,
         comments=listed.items,
+        files=files,
         history=changes.items,
         people=people,
         stages=stages,
