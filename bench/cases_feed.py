@@ -41,14 +41,11 @@ from tracker.storage import orgs as org_sql
 async def fill(settings: Settings, changes: int) -> tuple[str, str]:
     """Create the org and enough changes; returns (org id, a member's user id)."""
     async with open_core(settings, background=False) as core:
-        user_id, org_id, project_ids = await setup_org(core, 2)
+        user_id, org_id, targets = await setup_org(core, 2)
+        project_ids = [target.project.id for target in targets]
         actor = Actor(user_id, "system")
-        await import_issues(
-            core, org_id, project_ids[0], actor, list(generate(changes // 4, [user_id], 7))
-        )
-        await import_issues(
-            core, org_id, project_ids[1], actor, list(generate(changes // 8, [user_id], 8))
-        )
+        await import_issues(core, targets[0], actor, list(generate(changes // 4, [user_id], 7)))
+        await import_issues(core, targets[1], actor, list(generate(changes // 8, [user_id], 8)))
         member = "0190ffff-0000-7000-8000-000000000001"
         await core.system.write(
             lambda conn: org_sql.insert_member(
