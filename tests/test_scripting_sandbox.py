@@ -130,8 +130,10 @@ CPU_BOMBS = {
 @pytest.mark.parametrize("source", CPU_BOMBS.values(), ids=CPU_BOMBS.keys())
 def test_sandbox_stops_cpu_bombs_within_budget(pool: WorkerPool, source: str) -> None:
     result, took = run(pool, source)
-    assert result["status"] == "timeout", result
-    assert took < CPU_MS / 1000 * 1.2 + 0.2  # the CPU budget, not the kill
+    # stopped by the CPU budget inside Lua (CPU time: wall time varies on a busy box),
+    # not by the wall-clock kill
+    assert result == {**result, "status": "timeout", "error": "script exceeded its CPU budget"}
+    assert took < DEADLINE_S
     still_works(pool)
 
 
