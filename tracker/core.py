@@ -7,6 +7,7 @@ services layer, which receives it; this module only assembles and closes it.)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -15,6 +16,7 @@ from tracker.auth.passwords import PasswordHasher
 from tracker.auth.throttle import LoginThrottle
 from tracker.auth.tokens import TokenCodec, ensure_secret
 from tracker.errors import DataDirError
+from tracker.scripting.pool import WorkerPool
 from tracker.services.events import EventBus
 from tracker.services.runtime import Core
 from tracker.settings import Settings
@@ -96,6 +98,7 @@ async def open_core(settings: Settings, *, exclusive: bool = True) -> Core:
             max_attempts_per_address=settings.login_attempts_per_address,
         ),
         lock=lock,
+        scripts=WorkerPool(settings.script_workers),
     )
     core.events.subscribe(core.access_cache.on_batch)
     return core
@@ -104,6 +107,8 @@ async def open_core(settings: Settings, *, exclusive: bool = True) -> Core:
 async def close_core(core: Core) -> None:
     """Finish queued units, checkpoint and close every database, release the lock."""
     try:
+        # workers first: a preview may be holding a tenant's writer while a script runs
+        await asyncio.get_running_loop().run_in_executor(None, core.scripts.close)
         await core.tenants.close_all()
         await core.system.close()
         core.passwords.close()

@@ -54,6 +54,13 @@ class Settings(BaseModel):
     login_failures_per_email: int = Field(5, ge=1, description="Failed logins per email / 15 min.")
     login_attempts_per_address: int = Field(20, ge=1, description="Logins per address / minute.")
     query_time_limit_ms: int = Field(1000, ge=10, description="Budget of one user-driven query.")
+    script_timeout_ms: int = Field(
+        2000, ge=50, le=600_000, description="CPU budget of one script run (wall clock: 2x + 1 s)."
+    )
+    script_memory_mb: int = Field(
+        32, ge=4, le=1024, description="Lua memory cap of one script run."
+    )
+    script_workers: int = Field(2, ge=1, le=64, description="Lua worker processes.")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

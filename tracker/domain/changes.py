@@ -31,6 +31,7 @@ class Entity(StrEnum):
     TIME_ENTRY = "time_entry"
     SPRINT = "sprint"
     CUSTOM_FIELD = "custom_field"
+    SCRIPT = "script"
 
 
 class Op(StrEnum):

@@ -14,9 +14,17 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from tracker.core import close_core, open_core
-from tracker.http.keys import CORE, IDENTITY, ORIGIN, SETTINGS, IdentityProvider
+from tracker.http.keys import (
+    CORE,
+    IDENTITY,
+    ORIGIN,
+    SCRIPT_SERVICES,
+    SETTINGS,
+    IdentityProvider,
+)
 from tracker.http.middlewares import REQUEST_ID, cors, problems
 from tracker.http.routes import all_routes, bind
+from tracker.services.script_triggers import ScriptEvents, ScriptSchedules
 from tracker.settings import Settings
 
 access_log = logging.getLogger("tracker.access")
@@ -40,7 +48,15 @@ def create_app(
 
     async def core_context(app: web.Application) -> AsyncIterator[None]:
         app[CORE] = await open_core(settings, exclusive=exclusive)
+        # --- background services: move into open_core (core.background) when it lands ---
+        services = [ScriptEvents(app[CORE]), ScriptSchedules(app[CORE])]
+        app[SCRIPT_SERVICES] = services
+        for service in services:
+            await service.start()
+        # --- end of background services ---
         yield
+        for service in reversed(services):
+            await service.stop()
         await close_core(app[CORE])
 
     app.cleanup_ctx.append(core_context)

@@ -107,8 +107,15 @@ class UnitOfWork:
         return changed
 
 
-async def mutate(core: Core, org_id: str, actor: Actor, work: Callable[[UnitOfWork], T]) -> T:
-    """Run `work` as one tenant transaction with its change rows; publish after commit."""
+async def mutate(
+    core: Core, org_id: str, actor: Actor, work: Callable[[UnitOfWork], T], *,
+    dry_run: bool = False,
+) -> T:  # fmt: skip
+    """Run `work` as one tenant transaction with its change rows; publish after commit.
+
+    With `dry_run`, the transaction is rolled back instead (previews): `work` sees
+    its own writes, and nothing is committed or published, no seq or number used.
+    """
     unit_holder: list[UnitOfWork] = []
 
     def run(conn: sqlite3.Connection) -> T:
@@ -117,6 +124,8 @@ async def mutate(core: Core, org_id: str, actor: Actor, work: Callable[[UnitOfWo
         return work(uow)
 
     async with core.tenants.lease(org_id) as db:
+        if dry_run:
+            return await db.dry_run(run)
         result = await db.write(run)
     uow = unit_holder[-1]  # the run that committed (a group abort re-runs a unit)
     core.events.publish(ChangeBatch(org_id, uow.batch, tuple(uow.recorded)))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from tracker.auth.passwords import PasswordHasher
 from tracker.auth.throttle import LoginThrottle
 from tracker.auth.tokens import TokenCodec
+from tracker.scripting.pool import WorkerPool
 from tracker.services.access_cache import AccessCache
 from tracker.services.events import EventBus
 from tracker.settings import Settings
@@ -32,3 +33,5 @@ class Core:
     # user id -> (token_version, disabled): per-request auth without a database hop;
     # exact because every change to either goes through services.accounts in this process.
     user_states: dict[str, tuple[int, bool]] = field(default_factory=dict)
+    # Lua worker processes for automation scripts (started lazily on the first run)
+    scripts: WorkerPool = field(default_factory=WorkerPool)

@@ -18,6 +18,7 @@ from tracker.http.handlers import (
     projects,
     relations,
     saved_searches,
+    scripts,
     search,
     sprints,
     stages,
@@ -31,5 +32,5 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     comments, relations, time_entries, members,
     stages, sprints, boards,
     issues, imports, tags, fields,
-    search, saved_searches,
+    search, saved_searches, scripts,
 )  # fmt: skip
