@@ -1,0 +1,114 @@
+"""Triggers across restarts and under a clock: event runs resume exactly once, schedules
+run once per tick (a missed tick once at start), never overlap, and stop when disabled."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.conftest import Api, make_settings
+from tests.issues_world import World, make_world
+from tests.test_http_scripts import runs_of, save, settle
+from tracker.domain.ids import utcnow
+from tracker.http.app import create_app
+from tracker.http.keys import CORE, SCRIPT_SERVICES
+from tracker.services.script_triggers import ScriptSchedules
+from tracker.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data", script_timeout_ms=300)
+
+
+@pytest.fixture
+async def world(api: Api, client: TestClient) -> World:
+    return await make_world(api, client)
+
+
+async def test_event_run_after_a_restart_happens_exactly_once(
+    world: World, settings: Settings, aiohttp_client: Callable[..., Any]
+) -> None:
+    script = await save(world, 'on_event("issue.created", function(ctx) '
+                               'ctx.issue:add_comment("welcome") end)')  # fmt: skip
+    # the server "dies" right after the create commits: its consumer never sees the batch
+    await world.client.app[SCRIPT_SERVICES][0].stop()
+    issue = await world.create(title="created before the crash")
+    assert await runs_of(world, script) == []
+    await world.client.close()
+    for _ in range(2):  # restart twice: the second start finds nothing left to do
+        client = await aiohttp_client(create_app(settings))
+        await client.app[SCRIPT_SERVICES][0].idle()
+        restarted = dataclasses.replace(world, client=client)
+        await settle(restarted)
+        runs = await runs_of(restarted, script)
+        assert len(runs) == 1 and runs[0]["status"] == "ok"
+        rows = await restarted.rows("SELECT body FROM comments")
+        assert [r["body"] for r in rows] == ["welcome"]
+        assert runs[0]["trigger"]["seq"] >= 1
+        created = [c for c in await restarted.changes("issue") if c["entity_id"] == issue["id"]]
+        assert runs[0]["trigger"]["seq"] >= created[0]["seq"]
+        await client.close()
+
+
+class Clock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def schedules(world: World, clock: Clock) -> ScriptSchedules:
+    """The app's own scheduler is stopped; this one reads the injected clock."""
+    await world.client.app[SCRIPT_SERVICES][1].stop()
+    scheduler = ScriptSchedules(world.client.app[CORE], clock=clock)
+    scheduler.orgs.add(world.org["id"])
+    return scheduler
+
+
+async def test_schedule_runs_once_per_minute_and_stops_when_disabled(world: World) -> None:
+    issue = await world.create(title="nag me")
+    source = ('on_schedule("* * * * *", function(ctx) '
+              f'ctx.project:issue("{issue["key"]}"):add_comment("tick") end)')  # fmt: skip
+    script = await save(world, source)
+    clock = Clock(utcnow().replace(second=30, microsecond=0))
+    scheduler = await schedules(world, clock)
+    assert await scheduler.run_due() == []  # the current minute's tick predates the script
+    for minute in range(1, 4):
+        clock.now += timedelta(minutes=1)
+        assert len(await scheduler.run_due()) == 1
+        await scheduler.idle()
+        assert await scheduler.run_due() == []  # same tick: never twice
+        assert len(await runs_of(world, script)) == minute
+    runs = await runs_of(world, script)
+    assert {r["trigger"]["kind"] for r in runs} == {"schedule"}
+    assert all(r["trigger"]["at"].endswith(":00.000Z") for r in runs)
+    status, _ = await world.call("PATCH", world.url(f"/scripts/{script['id']}"),
+                                 json={"enabled": False})  # fmt: skip
+    assert status == 200
+    clock.now += timedelta(minutes=1)
+    assert await scheduler.run_due() == []
+    assert await world.count("comments") == 3
+
+
+async def test_missed_ticks_run_once_and_slow_runs_never_overlap(world: World) -> None:
+    script = await save(world, 'on_schedule("* * * * *", function() while true do end end)')
+    clock = Clock(utcnow() + timedelta(minutes=30))  # the server was down for half an hour
+    scheduler = await schedules(world, clock)
+    started = await scheduler.run_due()
+    assert len(started) == 1  # thirty missed ticks: one run
+    clock.now += timedelta(minutes=1)
+    assert await scheduler.run_due() == []  # the slow run is still going: no overlap
+    await scheduler.idle()
+    runs = await runs_of(world, script)
+    assert [r["status"] for r in runs] == ["timeout"]
+    assert len(await scheduler.run_due()) == 1  # the next tick, now that it is free
+    await scheduler.idle()
+    await scheduler.stop()
