@@ -38,7 +38,8 @@ from aiohttp import web
 from bench.api import PASSWORD, Api, register_and_login
 from bench.baselines import baseline
 from bench.cases import Request, case
-from tracker.core import close_core, open_core
+from tracker.core import open_core
+from tracker.domain.changes import Actor
 from tracker.domain.ids import iso
 from tracker.domain.models.accounts import RegisterIn
 from tracker.domain.models.orgs import OrgIn, ProjectIn
@@ -46,9 +47,8 @@ from tracker.domain.models.workflow import BoardQuery, StageIn
 from tracker.domain.permissions import OrgRole, ProjectRole
 from tracker.http.app import create_app
 from tracker.services import accounts, boards, orgs, projects, workflow
-from tracker.services.access import Access, OrgRef, ProjectRef
+from tracker.services.access import OrgAccess, OrgRef, ProjectAccess, ProjectRef
 from tracker.services.accounts import Principal
-from tracker.services.changes import Actor
 from tracker.services.imports import ImportIssue, import_issues
 from tracker.settings import Settings
 
@@ -135,31 +135,28 @@ def timed(fn: Callable[[], Any], rounds: int) -> list[float]:
     return samples
 
 
-async def seed(settings: Settings, count: int) -> tuple[str, Access]:
+async def seed(settings: Settings, count: int) -> tuple[str, ProjectAccess]:
     """User, org, project BOARD with 10 stages and `count` issues (bulk import)."""
-    core = await open_core(settings)
-    try:
+    async with open_core(settings, background=False) as core:
         user = await accounts.register(core, RegisterIn(email=EMAIL, password=PASSWORD))
         actor = Actor(user.id, "system")
         org = await orgs.create_org(core, Principal(user.id), OrgIn(name="Board", slug="board"),
                                     actor)  # fmt: skip
         org_ref = OrgRef(org.id, org.slug, org.name, OrgRole.OWNER)
         data = ProjectIn(name="Board", key="BOARD")
-        made = await projects.create_project(core, Access(user.id, org_ref), data, actor)
+        made = await projects.create_project(core, OrgAccess(user.id, org_ref), data, actor)
         project = ProjectRef(made.id, made.key, made.name, "org", ProjectRole.ADMIN, {})
-        access = Access(user.id, org_ref, project)
+        access = ProjectAccess(user.id, org_ref, project)
         for name, category in EXTRA_STAGES:
             await workflow.create_stage(core, access, StageIn(name=name, category=category), actor)
         stages = [(s.name, s.category) for s in await workflow.list_stages(core, access)]
         rng, start = random.Random(6), datetime(2024, 1, 1, tzinfo=UTC)
         began = time.perf_counter()
-        await import_issues(core, org.id, made.id, actor, (
+        await import_issues(core, access, actor, (
             _issue(rng, user.id, stages, start + timedelta(minutes=n)) for n in range(count)
         ))  # fmt: skip
         print(f"seeded {count:,} issues in {time.perf_counter() - began:.1f} s", file=sys.stderr)
         return org.id, access
-    finally:
-        await close_core(core)
 
 
 def _issue(
@@ -207,10 +204,9 @@ def raw_count_by_stage(conn: sqlite3.Connection, project_id: str) -> None:
     ).fetchall()  # fmt: skip
 
 
-async def in_process(settings: Settings, org_id: str, access: Access, rounds: int) -> dict:
+async def in_process(settings: Settings, org_id: str, access: ProjectAccess, rounds: int) -> dict:
     """Raw SQL on the tenant's thread, then the service (+ JSON) the handler runs."""
-    core = await open_core(settings)
-    try:
+    async with open_core(settings, background=False) as core:
         assert access.project is not None
         pid = access.project.id
         async with core.tenants.lease(org_id) as db:
@@ -224,8 +220,6 @@ async def in_process(settings: Settings, org_id: str, access: Access, rounds: in
             service.append((time.perf_counter() - began) * 1000)
         return {"raw count by stage": grouped, "raw board SQL": board_sql,
                 "board service (JSON)": service}  # fmt: skip
-    finally:
-        await close_core(core)
 
 
 def free_port() -> int:

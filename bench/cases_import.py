@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import statistics
 import tempfile
@@ -32,8 +33,8 @@ from pathlib import Path
 
 from bench.gen import generate, setup_org
 from bench.raw_import import RawImporter
-from tracker.core import close_core, open_core
-from tracker.services.changes import Actor
+from tracker.core import open_core
+from tracker.domain.changes import Actor
 from tracker.services.imports import import_issues
 from tracker.settings import Settings
 
@@ -41,13 +42,15 @@ SIDES = ("rhythm", "raw", "raw-json")
 
 
 async def compare(directory: Path, rounds: int, per_round: int, seed: int) -> None:
-    core = await open_core(Settings(data_dir=directory / "rhythm", log_level="warning"))
+    settings = Settings(data_dir=directory / "rhythm", log_level="warning")
+    stack = contextlib.AsyncExitStack()
+    core = await stack.enter_async_context(open_core(settings, background=False))
     raws = {
         "raw": RawImporter(directory / "raw.db"),
         "raw-json": RawImporter(directory / "raw-json.db", documents=True),
     }
     try:
-        user_id, org_id, (project_id,) = await setup_org(core, 1)
+        user_id, _, (project,) = await setup_org(core, 1)
         reporters = [user_id] + [f"0190{n:04x}-0000-7000-8000-{n:012x}" for n in range(40)]
         actor, stream = Actor(user_id, "system"), generate(rounds * per_round, reporters, seed)
         rates: dict[str, list[float]] = {side: [] for side in SIDES}
@@ -60,7 +63,7 @@ async def compare(directory: Path, rounds: int, per_round: int, seed: int) -> No
                     timings[side] = raws[side].run(chunk)
                 else:
                     began, cpu = time.perf_counter(), time.process_time()
-                    await import_issues(core, org_id, project_id, actor, chunk)
+                    await import_issues(core, project, actor, chunk)
                     timings[side] = time.perf_counter() - began, time.process_time() - cpu
             for side in SIDES:
                 rates[side].append(per_round / timings[side][0])
@@ -84,7 +87,7 @@ async def compare(directory: Path, rounds: int, per_round: int, seed: int) -> No
     finally:
         for raw in raws.values():
             raw.conn.close()
-        await close_core(core)
+        await stack.aclose()
 
 
 def main(argv: list[str] | None = None) -> None:

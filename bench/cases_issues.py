@@ -244,19 +244,19 @@ def _rows(count: int, stages: list[str], reporter: str) -> list[dict[str, object
 async def measure_storage(count: int, data_dir: Path) -> None:
     """Create `count` realistic issues through the service path and report bytes per issue."""
     from bench.gen import TextModel
-    from tracker.core import close_core, open_core
+    from tracker.core import open_core
+    from tracker.domain.changes import Actor
     from tracker.domain.models.accounts import RegisterIn
     from tracker.domain.models.issues import IssueCreate
     from tracker.domain.models.orgs import OrgIn, ProjectIn
     from tracker.domain.permissions import OrgRole
     from tracker.services import accounts, issues, orgs, projects
-    from tracker.services.access import Access, OrgRef, resolve_project
+    from tracker.services.access import OrgAccess, OrgRef, ProjectAccess, resolve_project
     from tracker.services.accounts import Principal
-    from tracker.services.changes import Actor
     from tracker.settings import Settings
 
-    core = await open_core(Settings(data_dir=data_dir, log_level="warning"))
-    try:
+    settings = Settings(data_dir=data_dir, log_level="warning")
+    async with open_core(settings, background=False) as core:
         user = await accounts.register(
             core, RegisterIn(email="size@example.com", password="long enough pw")
         )
@@ -264,9 +264,11 @@ async def measure_storage(count: int, data_dir: Path) -> None:
         org = await orgs.create_org(core, Principal(user.id), OrgIn(name="size"), actor)
         org_ref = OrgRef(org.id, org.slug, org.name, OrgRole.OWNER)
         await projects.create_project(
-            core, Access(user.id, org_ref), ProjectIn(name="W", key="WEB"), actor
+            core, OrgAccess(user.id, org_ref), ProjectIn(name="W", key="WEB"), actor
         )
-        access = Access(user.id, org_ref, await resolve_project(core, org_ref, "WEB", user.id))
+        access = ProjectAccess(
+            user.id, org_ref, await resolve_project(core, org_ref, "WEB", user.id)
+        )
         text, rng = TextModel(1), random.Random(2)
         began = time.perf_counter()
         for _ in range(count):
@@ -278,8 +280,6 @@ async def measure_storage(count: int, data_dir: Path) -> None:
             await db.read(lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
             sizes = await db.read(_dbstat)
         path = core.tenants.tenant_path(org.id)
-    finally:
-        await close_core(core)
     print(f"created {count:,} issues in {spent:.1f} s ({count / spent:,.0f}/s, one at a time)")
     _report(count, path.stat().st_size, sizes)
 

@@ -26,15 +26,16 @@ from pathlib import Path
 
 from bench.api import PASSWORD
 from bench.raw_import import RawImporter
-from tracker.core import Core, close_core, open_core
+from tracker.core import Core, open_core
+from tracker.domain.changes import Actor
 from tracker.domain.ids import iso
 from tracker.domain.models.accounts import RegisterIn
 from tracker.domain.models.orgs import OrgIn, ProjectIn
 from tracker.domain.permissions import OrgRole
 from tracker.services import accounts, orgs, projects
-from tracker.services.access import Access, OrgRef
+from tracker.services.access import OrgAccess, OrgRef, ProjectAccess
 from tracker.services.accounts import Principal
-from tracker.services.changes import Actor
+from tracker.services.acting import act_as
 from tracker.services.imports import (
     ImportComment,
     ImportIssue,
@@ -157,18 +158,19 @@ def _issue(
     )
 
 
-async def setup_org(core: Core, project_count: int) -> tuple[str, str, list[str]]:
-    """The bench user, org and projects; returns (user id, org id, project ids)."""
+async def setup_org(core: Core, project_count: int) -> tuple[str, str, list[ProjectAccess]]:
+    """The bench user, org and projects; returns (user id, org id, project accesses)."""
     user = await accounts.register(core, RegisterIn(email=EMAIL, password=PASSWORD))
     actor = Actor(user.id, "system")
     org = await orgs.create_org(core, Principal(user.id), OrgIn(name=ORG, slug=ORG), actor)
-    access = Access(user.id, OrgRef(org.id, org.slug, org.name, OrgRole.OWNER))
-    project_ids = []
+    access = OrgAccess(user.id, OrgRef(org.id, org.slug, org.name, OrgRole.OWNER))
+    targets = []
     for index, key in enumerate(PROJECT_KEYS[:project_count]):
         private = index == project_count - 1 and project_count > 1
         data = ProjectIn(name=key.title(), key=key, visibility="private" if private else "org")
-        project_ids.append((await projects.create_project(core, access, data, actor)).id)
-    return user.id, org.id, project_ids
+        await projects.create_project(core, access, data, actor)
+        targets.append((await act_as(core, org.slug, key, user.id, "system"))[0])
+    return user.id, org.id, targets
 
 
 def pick_project(rng: random.Random, total: int) -> int:
@@ -182,9 +184,8 @@ def pick_project(rng: random.Random, total: int) -> int:
 async def load(
     settings: Settings, issues: int, project_count: int, seed: int, baseline: int
 ) -> None:
-    core = await open_core(settings)
-    try:
-        user_id, org_id, project_ids = await setup_org(core, project_count)
+    async with open_core(settings, background=False) as core:
+        user_id, org_id, targets = await setup_org(core, project_count)
         reporters = [user_id] + [f"0190{n:04x}-0000-7000-8000-{n:012x}" for n in range(40)]
         actor, done, spent = Actor(user_id, "system"), 0, 0.0
         placement = random.Random(seed + 1)
@@ -197,7 +198,7 @@ async def load(
                 groups.setdefault(pick_project(placement, project_count), []).append(issue)
             began = time.perf_counter()
             for index, batch in sorted(groups.items()):
-                await import_issues(core, org_id, project_ids[index], actor, batch)
+                await import_issues(core, targets[index], actor, batch)
             spent += time.perf_counter() - began
             done += len(chunk)
             print(f"\r{done:,} issues, {done / spent:,.0f}/s", end="", file=sys.stderr)
@@ -212,8 +213,6 @@ async def load(
         began = time.perf_counter()
         await optimize_search(core, org_id)
         print(f"optimize (FTS merge + statistics): {time.perf_counter() - began:.1f} s")
-    finally:
-        await close_core(core)
 
 
 def raw_import_rate(path: Path, count: int, reporters: list[str], seed: int) -> float:

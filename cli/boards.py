@@ -13,9 +13,20 @@ from typing import Any
 import typer
 
 from cli.context import DataDirOption, JsonOption, print_json, print_table, run_with_core
+from cli.issue_args import validated
 from cli.orgs import AsOption
-from tracker.domain.models.workflow import Board, Sprint
+from tracker.core import Core
+from tracker.domain.changes import Origin
+from tracker.domain.models.workflow import (
+    Board,
+    BoardQuery,
+    Sprint,
+    SprintComplete,
+    SprintIn,
+    SprintQuery,
+)
 from tracker.services import boards, sprints
+from tracker.services.acting import act_as
 
 sprint_app = typer.Typer(help="Plan, start and complete sprints.", no_args_is_help=True)
 
@@ -50,9 +61,7 @@ def board(
     as_json: bool = JsonOption,
 ) -> None:
     """Show the Kanban board (or a sprint's board): columns in order, cards by rank."""
-    found = run_with_core(
-        data_dir, lambda core: boards.board_as(core, org, project, sprint, limit, user)
-    )
+    found = run_with_core(data_dir, lambda core: _board(core, org, project, sprint, limit, user))
     if as_json:
         print_json(found)
         return
@@ -72,9 +81,7 @@ def list_sprints(
     as_json: bool = JsonOption,
 ) -> None:
     """List the project's sprints in creation order."""
-    found = run_with_core(
-        data_dir, lambda core: sprints.list_sprints_as(core, org, project, state, user)
-    )
+    found = run_with_core(data_dir, lambda core: _list_sprints(core, org, project, state, user))
     if as_json:
         print_json([s.model_dump() for s in found])
     else:
@@ -102,9 +109,7 @@ def create(
 ) -> None:
     """Plan a sprint."""
     data = {"name": name, "goal": goal or "", "starts_at": starts, "ends_at": ends}
-    made = run_with_core(
-        data_dir, lambda core: sprints.create_sprint_as(core, org, project, data, user)
-    )
+    made = run_with_core(data_dir, lambda core: _create_sprint(core, org, project, data, user))
     _said(made, "created", as_json)
 
 
@@ -118,9 +123,7 @@ def start(
     as_json: bool = JsonOption,
 ) -> None:
     """Start a planned sprint (it needs both dates; one active sprint per project)."""
-    started = run_with_core(
-        data_dir, lambda core: sprints.start_sprint_as(core, org, project, sprint, user)
-    )
+    started = run_with_core(data_dir, lambda core: _start_sprint(core, org, project, sprint, user))
     _said(started, "started", as_json)
 
 
@@ -139,6 +142,62 @@ def complete(
     """Complete the active sprint; unfinished issues go to the backlog or another sprint."""
     done = run_with_core(
         data_dir,
-        lambda core: sprints.complete_sprint_as(core, org, project, sprint, move_to, user),
+        lambda core: _complete_sprint(core, org, project, sprint, move_to, user),
     )
     _said(done, "completed", as_json)
+
+
+async def _board(
+    core: Core, org: str, project: str, sprint: str | None, limit: int, user: str | None
+) -> Board:
+    """The project board, or a sprint's (by id or name)."""
+    access, _ = await act_as(core, org, project, user, Origin.CLI)
+    query = BoardQuery(limit=limit)
+    if sprint is None:
+        return await boards.project_board(core, access, query)
+    return await boards.sprint_board(
+        core, access, await sprints.sprint_ref(core, access, sprint), query
+    )
+
+
+async def _list_sprints(
+    core: Core, org: str, project: str, state: str | None, user: str | None
+) -> list[Sprint]:
+    access, _ = await act_as(core, org, project, user, Origin.CLI)
+    query = SprintQuery(state=state, limit=200)
+    page = await sprints.list_sprints(core, access, query)
+    items = list(page.items)
+    while page.next_cursor:
+        page = await sprints.list_sprints(
+            core, access, query.model_copy(update={"cursor": page.next_cursor})
+        )
+        items += page.items
+    return items
+
+
+async def _create_sprint(
+    core: Core, org: str, project: str, data: dict[str, Any], user: str | None
+) -> Sprint:
+    access, actor = await act_as(core, org, project, user, Origin.CLI)
+    return await sprints.create_sprint(core, access, validated(SprintIn, data), actor)
+
+
+async def _start_sprint(core: Core, org: str, project: str, ref: str, user: str | None) -> Sprint:
+    access, actor = await act_as(core, org, project, user, Origin.CLI)
+    return await sprints.start_sprint(
+        core, access, await sprints.sprint_ref(core, access, ref), actor
+    )
+
+
+async def _complete_sprint(
+    core: Core, org: str, project: str, ref: str, move_to: str, user: str | None
+) -> Sprint:
+    """`--move-to` takes `backlog` or another sprint's id or name."""
+    access, actor = await act_as(core, org, project, user, Origin.CLI)
+    sprint_id = await sprints.sprint_ref(core, access, ref)
+    target = (
+        move_to if move_to == sprints.BACKLOG else await sprints.sprint_ref(core, access, move_to)
+    )
+    return await sprints.complete_sprint(
+        core, access, sprint_id, SprintComplete(move_to=target), actor
+    )

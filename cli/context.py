@@ -10,11 +10,11 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
-from tracker.core import Core, close_core, open_core
+from tracker.core import Core, open_core
 from tracker.errors import RhythmError
 from tracker.settings import Settings
 
@@ -33,7 +33,7 @@ def load_settings(data_dir: Path | None = None, **overrides: Any) -> Settings:
         fail(f"invalid configuration: {exc}")
 
 
-def fail(message: str, code: int = 1) -> Any:
+def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
@@ -43,11 +43,8 @@ def run_with_core(data_dir: Path | None, work: Callable[[Core], Awaitable[T]]) -
     settings = load_settings(data_dir)
 
     async def main() -> T:
-        core = await open_core(settings)
-        try:
+        async with open_core(settings, background=False) as core:
             return await work(core)
-        finally:
-            await close_core(core)
 
     try:
         return asyncio.run(main())

@@ -12,13 +12,13 @@ from typing import Any
 
 import typer
 
+from cli import issue_args
 from cli import search as search_cli
 from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
 from cli.orgs import AsOption
 from tracker.domain.models.imports import ImportReport
 from tracker.domain.models.issues import Issue
 from tracker.errors import ValidationFailed
-from tracker.services import import_files, issue_commands
 
 app = typer.Typer(help="Create, list, show, update and comment on issues.", no_args_is_help=True)
 app.command("search")(search_cli.search)
@@ -90,7 +90,7 @@ def create(
     )  # fmt: skip
     issue = run_with_core(
         data_dir,
-        lambda core: issue_commands.create_issue_as(core, org, project, data, _fields(field), user),
+        lambda core: issue_args.create_issue(core, org, project, data, _fields(field), user),
     )
     if as_json:
         print_json(issue)
@@ -117,7 +117,7 @@ def list_issues(
     filters = _given(status=status, assignee=assignee, tag=tag, priority=priority,
                      type=type_, sort=sort, limit=limit)  # fmt: skip
     page = run_with_core(
-        data_dir, lambda core: issue_commands.list_issues_as(core, org, project, filters, user)
+        data_dir, lambda core: issue_args.list_issues(core, org, project, filters, user)
     )
     if as_json:
         print_json(page)
@@ -137,7 +137,7 @@ def show(
     as_json: bool = JsonOption,
 ) -> None:
     """Show one issue."""
-    issue = run_with_core(data_dir, lambda core: issue_commands.show_issue_as(core, org, key, user))
+    issue = run_with_core(data_dir, lambda core: issue_args.show_issue(core, org, key, user))
     _show(issue, as_json)
 
 
@@ -171,7 +171,7 @@ def update(
             data[name] = None if value.lower() == "none" else value
     issue = run_with_core(
         data_dir,
-        lambda core: issue_commands.update_issue_as(
+        lambda core: issue_args.update_issue(
             core, org, key, data, _fields(field), user, if_version
         ),
     )
@@ -188,9 +188,7 @@ def comment(
     as_json: bool = JsonOption,
 ) -> None:
     """Comment on an issue (`--as EMAIL` is the author)."""
-    made = run_with_core(
-        data_dir, lambda core: issue_commands.comment_as(core, org, key, body, user)
-    )
+    made = run_with_core(data_dir, lambda core: issue_args.comment(core, org, key, body, user))
     if as_json:
         print_json(made)
     else:
@@ -223,7 +221,7 @@ def import_(
 
     async def work(core: Any) -> ImportReport | ValidationFailed:
         try:
-            return await import_files.import_file_as(
+            return await issue_args.import_file(
                 core, org, project, file, user,
                 unknown_users_as_me=unknown_users_as_me, progress=_progress,
             )  # fmt: skip

@@ -14,8 +14,13 @@ import typer
 from pydantic import ValidationError
 
 from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
-from tracker.domain.models.orgs import OrgIn
+from tracker.core import Core
+from tracker.domain.changes import Actor, Origin
+from tracker.domain.models.orgs import Org, OrgIn
+from tracker.errors import ValidationFailed
 from tracker.services import orgs
+from tracker.services.accounts import Principal
+from tracker.services.acting import act_as, actor_for, person
 
 app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
 
@@ -23,7 +28,8 @@ AsOption = typer.Option(None, "--as", help="Act as this user (email); recorded a
 
 
 def validation_message(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
+    """Every field error on one line: `field: message; ...`."""
+    return ValidationFailed.from_pydantic(exc).detail
 
 
 @app.command("create")
@@ -39,7 +45,7 @@ def create(
         data = OrgIn(name=name, slug=slug)
     except ValidationError as exc:
         fail(validation_message(exc))
-    org = run_with_core(data_dir, lambda core: orgs.create_org_as(core, owner, data))
+    org = run_with_core(data_dir, lambda core: _create(core, owner, data))
     if as_json:
         print_json(org)
     else:
@@ -58,7 +64,7 @@ def list_orgs(
         rows = run_with_core(data_dir, orgs.archived_orgs)
         columns = ["slug", "name", "archived_at", "archive_path", "id"]
     else:
-        found = run_with_core(data_dir, lambda core: orgs.list_orgs_as(core, user))
+        found = run_with_core(data_dir, lambda core: _list(core, user))
         rows = [org.model_dump() for org in found]
         columns = ["slug", "name", "role", "created_at", "id"]
     if as_json:
@@ -74,7 +80,7 @@ def archive(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Delete an organization: its folder moves to <data_dir>/.archive/<slug>-<time>/."""
-    path = run_with_core(data_dir, lambda core: orgs.archive_org_as(core, slug, user))
+    path = run_with_core(data_dir, lambda core: _archive(core, slug, user))
     typer.echo(f"archived {slug} to {path}")
 
 
@@ -89,8 +95,30 @@ def restore(
     as_json: bool = JsonOption,
 ) -> None:
     """Bring an archived organization back."""
-    org = run_with_core(data_dir, lambda core: orgs.restore_org_as(core, archive_ref, slug, user))
+    org = run_with_core(data_dir, lambda core: _restore(core, archive_ref, slug, user))
     if as_json:
         print_json(org)
     else:
         typer.echo(f"restored organization {org.slug} ({org.id})")
+
+
+async def _create(core: Core, owner: str, data: OrgIn) -> Org:
+    """`--as EMAIL` becomes the owner."""
+    user_id = await person(core, owner)
+    return await orgs.create_org(core, Principal(user_id), data, Actor(user_id, Origin.CLI))
+
+
+async def _list(core: Core, user: str | None) -> list[Org]:
+    """Every live org (operator view), or only those of the user named by `--as`."""
+    if user is None:
+        return await orgs.all_live_orgs(core)
+    return await orgs.orgs_of_user(core, await person(core, user))
+
+
+async def _archive(core: Core, slug: str, user: str | None) -> str:
+    access, actor = await act_as(core, slug, None, user, Origin.CLI)
+    return await orgs.delete_org(core, access, actor)
+
+
+async def _restore(core: Core, ref: str, slug: str | None, user: str | None) -> Org:
+    return await orgs.restore_org(core, ref, slug, await actor_for(core, user, Origin.CLI))

@@ -9,8 +9,11 @@ from pydantic import ValidationError
 
 from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
 from cli.orgs import AsOption, validation_message
-from tracker.domain.models.orgs import ProjectIn
+from tracker.core import Core
+from tracker.domain.changes import Origin
+from tracker.domain.models.orgs import Project, ProjectIn, ProjectListQuery, Visibility
 from tracker.services import projects
+from tracker.services.acting import act_as, as_member
 
 app = typer.Typer(help="Manage projects.", no_args_is_help=True)
 
@@ -29,14 +32,12 @@ def create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a project with the default workflow."""
-    visibility = "private" if private else "org"
+    visibility: Visibility = "private" if private else "org"
     try:
         data = ProjectIn(name=name, key=key, description=description, visibility=visibility)
     except ValidationError as exc:
         fail(validation_message(exc))
-    project = run_with_core(
-        data_dir, lambda core: projects.create_project_as(core, org, data, user)
-    )
+    project = run_with_core(data_dir, lambda core: _create(core, org, data, user))
     if as_json:
         print_json(project)
     else:
@@ -51,9 +52,29 @@ def list_projects(
     as_json: bool = JsonOption,
 ) -> None:
     """List an organization's projects (all, or those `--as` can see)."""
-    found = run_with_core(data_dir, lambda core: projects.list_projects_as(core, org, user))
+    found = run_with_core(data_dir, lambda core: _list(core, org, user))
     rows = [project.model_dump() for project in found]
     if as_json:
         print_json(rows)
     else:
         print_table(rows, ["key", "name", "visibility", "role", "id"])
+
+
+async def _create(core: Core, org: str, data: ProjectIn, user: str | None) -> Project:
+    access, actor = await act_as(core, org, None, user, Origin.CLI)
+    return await projects.create_project(core, access, data, actor)
+
+
+async def _list(core: Core, org: str, user: str | None) -> list[Project]:
+    """Every project of an org (operator view), or those the `--as` user can see."""
+    access, _ = await act_as(core, org, None, user, Origin.CLI)
+    if user is not None:
+        access = await as_member(core, access)
+    items: list[Project] = []
+    query = ProjectListQuery(limit=200)
+    while True:
+        page = await projects.list_projects(core, access, query)
+        items.extend(page.items)
+        if page.next_cursor is None:
+            return items
+        query = ProjectListQuery(limit=200, cursor=page.next_cursor)

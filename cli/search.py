@@ -7,7 +7,13 @@ from pathlib import Path
 import typer
 
 from cli.context import DataDirOption, JsonOption, print_json, print_table, run_with_core
+from tracker.core import Core
+from tracker.domain.changes import Origin
+from tracker.domain.models.base import Page
+from tracker.domain.models.search import SearchHit
+from tracker.domain.permissions import Permission
 from tracker.services import search as search_service
+from tracker.services.acting import act_as, as_member
 
 COLUMNS = ["key", "status", "priority", "type", "title", "updated_at"]
 
@@ -29,9 +35,7 @@ def search(
     """Search issues with the query language (SPEC §5), best matches first."""
     page = run_with_core(
         data_dir,
-        lambda core: search_service.search_as(
-            core, org, query, project_key=project, email=user, limit=limit, highlight=highlight
-        ),
+        lambda core: _search(core, org, query, project, user, limit, highlight),
     )
     if as_json:
         print_json(page)
@@ -39,3 +43,31 @@ def search(
     print_table([item.model_dump() for item in page.items], COLUMNS)
     if page.next_cursor:
         typer.echo(f"(more than {limit}; raise --limit or narrow the query)")
+
+
+async def _search(
+    core: Core,
+    org: str,
+    q: str,
+    project: str | None,
+    user: str | None,
+    limit: int,
+    highlight: bool,
+) -> Page[SearchHit]:
+    """The operator sees every project; `--as EMAIL` sees what that user sees."""
+    access, _ = await act_as(core, org, None, user, Origin.CLI)
+    if user is not None:
+        access = await as_member(core, access)
+    if project is None:
+        return await search_service.search_org_issues(
+            core, access, q, limit=limit, cursor=None, highlight=highlight
+        )
+    if user is None:
+        paccess, _ = await act_as(core, org, project, None, Origin.CLI)
+    else:
+        paccess, _ = await act_as(
+            core, org, project, user, Origin.CLI, permission=Permission.PROJECT_READ
+        )
+    return await search_service.search_project_issues(
+        core, paccess, q, limit=limit, cursor=None, highlight=highlight
+    )

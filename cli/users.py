@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from cli.context import DataDirOption, JsonOption, fail, print_json, run_with_core
 from tracker.domain.models.accounts import RegisterIn
+from tracker.errors import ValidationFailed
 from tracker.services import accounts
 
 app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
@@ -28,7 +29,7 @@ def create(
     try:
         data = RegisterIn(email=email, password=password, display_name=display_name)
     except ValidationError as exc:
-        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        fail(ValidationFailed.from_pydantic(exc).detail)
     user = run_with_core(data_dir, lambda core: accounts.register(core, data))
     if as_json:
         print_json(user)

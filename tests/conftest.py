@@ -6,6 +6,7 @@ suite stays fast without faking the password hasher.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -96,15 +97,15 @@ Factory = Callable[..., Awaitable[Any]]
 @pytest.fixture
 async def core_factory(tmp_path: Path) -> AsyncIterator[Factory]:
     """Open real cores on temp data dirs (no HTTP); all closed at teardown."""
-    from tracker.core import close_core, open_core
+    from tracker.core import open_core
 
-    opened = []
+    async with contextlib.AsyncExitStack() as stack:
+        opened = 0
 
-    async def factory(**overrides: Any) -> Any:
-        core = await open_core(make_settings(tmp_path / f"core{len(opened)}", **overrides))
-        opened.append(core)
-        return core
+        async def factory(*, background: bool = False, **overrides: Any) -> Any:
+            nonlocal opened
+            settings = make_settings(tmp_path / f"core{opened}", **overrides)
+            opened += 1
+            return await stack.enter_async_context(open_core(settings, background=background))
 
-    yield factory
-    for core in opened:
-        await close_core(core)
+        yield factory

@@ -19,8 +19,7 @@ from tracker.domain.permissions import Permission
 from tracker.errors import NotFound
 from tracker.http.keys import CORE
 from tracker.services import comments
-from tracker.services.access import authorize
-from tracker.services.changes import Actor
+from tracker.services.acting import act_as
 
 
 @dataclass
@@ -373,10 +372,10 @@ async def test_service_create_comment_serves_the_cli(team: Team) -> None:
     """The CLI calls the same function with its own actor origin."""
     number = await team.issue()
     core = team.client.app[CORE]
-    access = await authorize(
-        core, Permission.COMMENT_CREATE, team.reporter["id"], team.org["slug"], "web"
-    )
-    actor = Actor(team.reporter["id"], "cli")
+    access, actor = await act_as(
+        core, team.org["slug"], "web", team.reporter["id"], "cli",
+        permission=Permission.COMMENT_CREATE,
+    )  # fmt: skip
     comment = await comments.create_comment(core, access, number, CommentIn(body="from cli"), actor)
     assert comment.body == "from cli" and comment.author == team.reporter["id"]
     (change,) = await team.changes("comment")

@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from tests.conftest import Api
+from tracker.errors import ValidationFailed
 
 REGISTER = "/api/v1/auth/register"
 JSON = {"Content-Type": "application/json"}
@@ -109,3 +111,25 @@ async def test_health_endpoints(client: Any) -> None:
     body = await ready.json()
     assert ready.status == 200
     assert body["checks"] == {"system_db": "ok", "data_dir": "ok"}
+
+
+def test_from_pydantic_names_every_field_after_the_prefix() -> None:
+    """The one converter: dotted locations, a prefix, and a name for whole-value errors."""
+
+    class Inner(BaseModel):
+        n: int
+
+    class Outer(BaseModel):
+        title: str
+        inner: list[Inner]
+
+    with pytest.raises(ValidationError) as caught:
+        Outer.model_validate({"inner": [{"n": "x"}]})
+    failed = ValidationFailed.from_pydantic(caught.value, prefix="line 3: ")
+    assert [e["field"] for e in failed.errors] == ["line 3: title", "line 3: inner.0.n"]
+    assert failed.detail.startswith("line 3: title: Field required; line 3: inner.0.n: ")
+    with pytest.raises(ValidationError) as caught:
+        Inner.model_validate(5)
+    assert [e["field"] for e in ValidationFailed.from_pydantic(caught.value).errors] == ["input"]
+    whole = ValidationFailed.from_pydantic(caught.value, whole="body")
+    assert [e["field"] for e in whole.errors] == ["body"]

@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient
 
 from tests.conftest import Api, make_settings
 from tests.issues_world import World, make_world
-from tracker.http.keys import SCRIPT_SERVICES
+from tracker.http.keys import CORE
+from tracker.services.script_triggers import ScriptEvents, ScriptSchedules
 from tracker.settings import Settings
 
 TRIAGE = """
@@ -37,12 +38,18 @@ async def world(api: Api, client: TestClient) -> World:
     return await make_world(api, client)
 
 
+def script_services(world: World) -> tuple[ScriptEvents, ScriptSchedules]:
+    """The core's running script services (registered by open_core)."""
+    running = world.client.app[CORE].background.running
+    events = next(s for s in running if isinstance(s, ScriptEvents))
+    schedules = next(s for s in running if isinstance(s, ScriptSchedules))
+    return events, schedules
+
+
 async def settle(world: World) -> None:
     """Wait until the script consumer has handled everything published so far."""
-    for service in world.client.app[SCRIPT_SERVICES]:
-        if hasattr(service, "consumer"):
-            await asyncio.sleep(0.05)
-            await service.idle()
+    await asyncio.sleep(0.05)
+    await script_services(world)[0].idle()
 
 
 async def save(world: World, source: str, name: str = "triage", **extra: Any) -> dict[str, Any]:
@@ -267,25 +274,34 @@ async def test_owner_demoted_fails_the_next_run_with_the_reason(world: World) ->
 
 async def test_event_loop_keeps_answering_while_a_pattern_bomb_runs(world: World) -> None:
     """The bomb runs in C inside a worker process until the wall-clock kill; meanwhile the
-    loop answers requests. The box is shared (load 5+ on 2 cores), so the scheduler alone
-    can pause any thread for tens of ms (measured here with no script at all: 52 and
-    99 ms in two of three 1.6 s windows), so the best of five attempts is held to < 50 ms:
-    a real block of the loop would show in every attempt."""
+    loop answers requests. The box is shared (load 5-6 on 2 cores): the OS alone pauses
+    the loop thread for 50-160 ms in some 1.6 s windows with no script at all. So windows
+    with the bomb alternate with windows without it, and the bomb's best window must be
+    under 50 ms, or no worse than the quiet windows' best + 25 ms: a real block of the
+    loop by the runner (~1.6 s here) would show in every window."""
     bomb = 'on_manual(function() local s = ("a"):rep(1e5) s:find(".-.-b") end)'
     script = await save(world, bomb)
     await save(world, "on_manual(function() end)", name="warm")  # both workers started
-    stalls = []
+    with_bomb, without = [], []
     for _ in range(5):
-        worst, answered = await _stall_while_running(world, script)
-        assert answered > 5
-        stalls.append(worst)
+        without.append((await _stall_while(world, asyncio.create_task(asyncio.sleep(1.6))))[0])
+        url = world.url(f"/scripts/{script['id']}/run?wait=true")
+        run = asyncio.create_task(world.call("POST", url, json={}))
+        worst, answered = await _stall_while(world, run)
+        status, body = run.result()
+        assert status == 200 and body["status"] == "timeout" and answered > 5
+        with_bomb.append(worst)
         if worst < 0.05:
             break
-    print(f"longest event-loop stall while a pattern bomb ran: {min(stalls) * 1000:.1f} ms")
-    assert min(stalls) < 0.05
+    print(
+        f"longest event-loop stall while a pattern bomb ran: {min(with_bomb) * 1000:.1f} ms "
+        f"(same windows without a script: {min(without) * 1000:.1f} ms)"
+    )
+    assert min(with_bomb) < 0.05 or min(with_bomb) <= min(without) + 0.025
 
 
-async def _stall_while_running(world: World, script: dict[str, Any]) -> tuple[float, int]:
+async def _stall_while(world: World, task: asyncio.Task[Any]) -> tuple[float, int]:
+    """(longest pause of the loop, requests answered) while `task` runs."""
     worst, stop = 0.0, False
 
     async def ticker() -> None:
@@ -298,16 +314,11 @@ async def _stall_while_running(world: World, script: dict[str, Any]) -> tuple[fl
             last = now
 
     tick = asyncio.create_task(ticker())
-    run = asyncio.create_task(
-        world.call("POST", world.url(f"/scripts/{script['id']}/run?wait=true"), json={})
-    )
     answered = 0
-    while not run.done():
+    while not task.done():
         status, _ = await world.call("GET", world.url("/issues"))
         assert status == 200
         answered += 1
     stop = True
     await tick
-    status, body = run.result()
-    assert status == 200 and body["status"] == "timeout"
     return worst, answered

@@ -245,7 +245,7 @@ BAD_QUERIES = [
     ("a*", "at least 2 letters", 1),
     ("sort:sideways", "unknown sort key", 5),
 ]
-#: FTS5 grammar in user text (notes/reliability.md §5.2): text, or a 400 that says where.
+#: FTS5 grammar in user text (docs/reliability.md §3.2): text, or a 400 that says where.
 FTS_SYNTAX = [
     '"', "*", "NEAR", "AND", "OR", "NOT login", "login AND", "(login", "login)", "^login",
     "NEAR(a b)", "-login", "e-mail", "foo.bar", "#tag @user a/b foo? foo%", "rowid:1",

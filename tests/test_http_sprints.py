@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestClient
 
 from tests.conftest import Api
 from tests.issues_world import World, make_world
+from tracker.domain.changes import ChangeBatch
 from tracker.http.keys import CORE
-from tracker.services.events import ChangeBatch
 
 TODAY = datetime.now(UTC).date()
 YESTERDAY, TOMORROW = TODAY - timedelta(days=1), TODAY + timedelta(days=1)

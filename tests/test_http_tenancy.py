@@ -1,4 +1,4 @@
-"""Tenant slugs from URLs are attacker-controlled path text (notes/reliability.md §5.1)."""
+"""Tenant slugs from URLs are attacker-controlled path text (docs/reliability.md §3.1)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tracker.domain.changes import Actor
+from tracker.domain.changes import Actor, ChangeBatch
 from tracker.domain.ids import new_ids
 from tracker.domain.models.accounts import RegisterIn
 from tracker.domain.models.issues import PRIORITIES, PageQuery
@@ -19,9 +19,8 @@ from tracker.domain.models.orgs import OrgIn, ProjectIn
 from tracker.domain.permissions import OrgRole
 from tracker.errors import ValidationFailed
 from tracker.services import accounts, history, issues, orgs, projects
-from tracker.services.access import Access, OrgRef, resolve_project
+from tracker.services.access import OrgAccess, OrgRef, ProjectAccess, resolve_project
 from tracker.services.accounts import Principal
-from tracker.services.events import ChangeBatch
 from tracker.services.imports import (
     IMPORT_CHECKPOINT_PAGES,
     ImportComment,
@@ -39,7 +38,7 @@ class World:
     actor: Actor
     org_id: str
     project_id: str
-    access: Access  # the owner, on project WEB
+    access: ProjectAccess  # the owner, on project WEB
     batches: list[ChangeBatch]
 
     async def read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -55,12 +54,14 @@ async def world(core_factory: Any) -> World:
     org = await orgs.create_org(core, Principal(user.id), OrgIn(name="Imp", slug="imp"), actor)
     org_ref = OrgRef(org.id, org.slug, org.name, OrgRole.OWNER)
     project = await projects.create_project(
-        core, Access(user.id, org_ref), ProjectIn(name="W", key="WEB"), actor
+        core, OrgAccess(user.id, org_ref), ProjectIn(name="W", key="WEB"), actor
     )
     project_ref = await resolve_project(core, org_ref, "WEB", user.id)
     batches: list[ChangeBatch] = []
     core.events.subscribe(batches.append)
-    return World(core, actor, org.id, project.id, Access(user.id, org_ref, project_ref), batches)
+    return World(
+        core, actor, org.id, project.id, ProjectAccess(user.id, org_ref, project_ref), batches
+    )
 
 
 def sample(world: World, count: int) -> list[ImportIssue]:
@@ -81,7 +82,7 @@ def sample(world: World, count: int) -> list[ImportIssue]:
 async def test_rows_index_and_one_change_per_issue_and_comment(world: World) -> None:
     totals: list[int] = []
     imported = await import_issues(
-        world.core, world.org_id, world.project_id, world.actor, sample(world, 5), batch_size=2,
+        world.core, world.access, world.actor, sample(world, 5), batch_size=2,
         progress=totals.append,
     )  # fmt: skip
     assert imported == 5 and totals == [2, 4, 5]  # after each committed batch
@@ -113,9 +114,7 @@ async def test_rows_index_and_one_change_per_issue_and_comment(world: World) -> 
 
 
 async def test_logged_images_are_the_api_images_and_the_published_events(world: World) -> None:
-    await import_issues(
-        world.core, world.org_id, world.project_id, world.actor, sample(world, 4), batch_size=3
-    )
+    await import_issues(world.core, world.access, world.actor, sample(world, 4), batch_size=3)
     rows = await world.read(
         "SELECT * FROM changes WHERE entity IN ('issue', 'comment') ORDER BY seq"
     )
@@ -160,7 +159,7 @@ async def test_text_is_stored_exactly(world: World, text: str) -> None:
         title="plain", reporter=user, created_at="2025-01-01T00:00:00.000Z",
         updated_at="2025-01-01T00:00:00.000Z",
     )  # fmt: skip
-    await import_issues(world.core, world.org_id, world.project_id, world.actor, [plain, item])
+    await import_issues(world.core, world.access, world.actor, [plain, item])
     stored = await world.read("SELECT title, description FROM issues WHERE number = 2")
     assert tuple(stored[0]) == (f"t {text}", text)
     body = await world.read("SELECT body FROM comments")
@@ -174,11 +173,11 @@ async def test_an_unknown_stage_imports_nothing(world: World) -> None:
     items = sample(world, 3)
     items[1] = dataclasses.replace(items[1], stage="Nowhere")
     with pytest.raises(ValidationFailed) as failure:
-        await import_issues(world.core, world.org_id, world.project_id, world.actor, items)
+        await import_issues(world.core, world.access, world.actor, items)
     assert "Nowhere" in str(failure.value.errors)
     assert (await world.read("SELECT count(*) FROM issues"))[0][0] == 0
     assert (await world.read("SELECT next_number FROM projects"))[0][0] == 1
-    await import_issues(world.core, world.org_id, world.project_id, world.actor, sample(world, 1))
+    await import_issues(world.core, world.access, world.actor, sample(world, 1))
     assert (await world.read("SELECT number FROM issues"))[0][0] == 1
 
 
@@ -187,7 +186,7 @@ async def test_imported_issues_continue_after_existing_ones(world: World) -> Non
     from tracker.domain.models.issues import IssueCreate
 
     await issues.create_issue(world.core, world.access, IssueCreate(title="by hand"), world.actor)
-    await import_issues(world.core, world.org_id, world.project_id, world.actor, sample(world, 2))
+    await import_issues(world.core, world.access, world.actor, sample(world, 2))
     rows = await world.read("SELECT number, rank, stage_id FROM issues ORDER BY number")
     assert [r["number"] for r in rows] == [1, 2, 3]
     open_ranks = [r["rank"] for r in rows if r["number"] in (1, 2)]  # both in Open
@@ -209,9 +208,7 @@ async def test_a_failing_batch_stops_the_import_after_the_committed_ones(world: 
     and published, and nothing of its own."""
     items = [*sample(world, 2), dataclasses.replace(sample(world, 1)[0], stage="Nowhere")]
     with pytest.raises(ValidationFailed):
-        await import_issues(
-            world.core, world.org_id, world.project_id, world.actor, items, batch_size=1
-        )
+        await import_issues(world.core, world.access, world.actor, items, batch_size=1)
     assert [r[0] for r in await world.read("SELECT number FROM issues ORDER BY 1")] == [1, 2]
     published = [c.entity_id for b in world.batches for c in b.changes if c.entity == "issue"]
     stored = await world.read("SELECT id FROM issues ORDER BY number")
@@ -242,7 +239,7 @@ async def test_a_batch_prepared_before_the_project_changed_is_prepared_again(
         world.core, world.access, stages["Resolved"].id, StagePatch(name="Fixed"), world.actor
     )
     written = await mutate(
-        world.core, world.org_id, world.actor, lambda uow: import_batches.write(uow, prepared)
+        world.core, world.access, world.actor, lambda uow: import_batches.write(uow, prepared)
     )
     assert written.prepared is not prepared  # prepared again, on the project as it is now
     ranks = await world.read("SELECT number, rank FROM issues ORDER BY number")
@@ -258,7 +255,7 @@ async def test_a_batch_prepared_before_the_project_changed_is_prepared_again(
     )
     with pytest.raises(ValidationFailed):
         await mutate(
-            world.core, world.org_id, world.actor, lambda uow: import_batches.write(uow, again)
+            world.core, world.access, world.actor, lambda uow: import_batches.write(uow, again)
         )
     assert (await world.read("SELECT count(*) FROM issues"))[0][0] == 2
 
@@ -284,9 +281,7 @@ async def test_creates_racing_an_import_keep_numbers_and_ranks_unique(world: Wor
     await asyncio.sleep(0.05)  # the creator is running before the import starts
     items = [dataclasses.replace(i, stage="Open") for i in sample(world, 4)] * 10
     try:
-        imported = await import_issues(
-            world.core, world.org_id, world.project_id, world.actor, items, batch_size=4
-        )
+        imported = await import_issues(world.core, world.access, world.actor, items, batch_size=4)
     finally:
         importing = False
         await creator

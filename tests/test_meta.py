@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import tracker
 from tracker.domain.permissions import RULES, Permission
+from tracker.http.binding import API_PREFIX, Route
 from tracker.http.openapi import build_openapi
-from tracker.http.routes import API_PREFIX, Route, all_routes
+from tracker.http.routes import all_routes
 from tracker.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +34,9 @@ LAYERS: list[tuple[str, int]] = [
     ("tracker.domain", 2),
     ("tracker.settings", 1),
     ("tracker.errors", 1),
-    ("tracker", 0),  # tracker/__init__.py (version only)
+    # tracker/__init__.py: the version, and create_app loaded lazily on first use
+    # (the test below proves `import tracker` stays cheap); last, as it is a prefix.
+    ("tracker", 8),
 ]
 # The doors never touch SQL directly.
 FORBIDDEN = {"cli": ("tracker.storage",), "tracker.http": ("tracker.storage",)}
@@ -91,6 +98,21 @@ def test_import_layers_are_respected() -> None:
     assert problems == []
 
 
+def test_import_tracker_is_cheap_and_exports_create_app() -> None:
+    """`import tracker` loads no HTTP layer; `tracker.create_app` loads it on first use."""
+    code = (
+        "import sys, tracker\n"
+        "assert 'aiohttp' not in sys.modules and 'tracker.http' not in sys.modules\n"
+        "from tracker.http.app import create_app\n"
+        "assert tracker.create_app is create_app\n"
+        "from tracker import create_app as again\n"
+        "assert again is create_app\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    with pytest.raises(AttributeError):
+        tracker.no_such_name  # noqa: B018
+
+
 def test_tracker_never_imports_cli() -> None:
     for name, path in python_modules():
         if name.startswith("tracker"):
@@ -141,3 +163,92 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
 def test_route_dataclass_fields_are_stable() -> None:
     assert {"method", "path", "handler", "permission", "summary"} <= set(Route.__dataclass_fields__)
+
+
+def _functions(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef)
+    return [node.name for node in ast.walk(tree) if isinstance(node, kinds)]
+
+
+def test_act_as_is_the_only_way_to_act_as_someone() -> None:
+    """No per-feature `*_as` door in the services: the CLI, scripts and sync call
+    `services.acting.act_as`, then the ordinary service function."""
+    doors = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in (ROOT / "tracker" / "services").rglob("*.py")
+        for name in _functions(path)
+        if name.endswith("_as") and name != "act_as"
+    ]
+    assert doors == []
+    assert "act_as" in _functions(ROOT / "tracker" / "services" / "acting.py")
+
+
+def test_services_take_typed_access_and_never_assert_it() -> None:
+    """Org and project come typed (OrgAccess/ProjectAccess), so nothing checks them again."""
+    # `read` and `mutate` themselves, the import holding its tenant for a checkpoint
+    # setting, and maintenance opening tenants
+    leasing = {"access.py", "changes.py", "imports.py", "maintenance.py"}
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in (ROOT / "tracker" / "services").rglob("*.py")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if any(bad in line for bad in ("assert access.org", "assert access.project", "project_of("))
+        or ("tenants.lease(" in line and path.name not in leasing)
+    ]
+    assert found == []
+
+
+def test_the_layer_test_covers_the_access_and_binding_modules() -> None:
+    names = dict(python_modules())
+    for module, layer in (
+        ("tracker.services.acting", "tracker.services"),
+        ("tracker.services.access", "tracker.services"),
+        ("tracker.http.binding", "tracker.http"),
+        ("tracker.http.routes", "tracker.http"),
+        ("cli.issue_args", "cli"),
+    ):
+        assert module in names, module
+        assert layer_of(module) == next(entry for entry in LAYERS if entry[0] == layer)
+
+
+def test_handlers_import_the_binding_never_the_route_list() -> None:
+    """routes.py joins the handler modules; they (and binding) must not import it back."""
+    importers = [("tracker.http.binding", ROOT / "tracker" / "http" / "binding.py")]
+    importers += [(n, p) for n, p in python_modules() if n.startswith("tracker.http.handlers")]
+    for name, path in importers:
+        imports = runtime_imports(ast.parse(path.read_text(encoding="utf-8")))
+        assert not any(i.startswith("tracker.http.routes") for i in imports), name
+        if name == "tracker.http.binding":
+            assert not any(i.startswith("tracker.http.handlers") for i in imports), name
+
+
+def test_each_handler_declares_the_access_its_scope_guarantees() -> None:
+    """`bind` builds UserAccess / OrgAccess / ProjectAccess from the permission's scope;
+    the handler's `Call[...]` names the same type, so services get it without asserts."""
+    import typing
+
+    from tracker.domain.permissions import Scope, scope_of
+    from tracker.services.access import OrgAccess, ProjectAccess, UserAccess
+
+    expected = {
+        Scope.PUBLIC: UserAccess,
+        Scope.USER: UserAccess,
+        Scope.ORG: OrgAccess,
+        Scope.PROJECT: ProjectAccess,
+    }
+    for route in all_routes():
+        (declared,) = typing.get_args(typing.get_type_hints(route.handler)["call"])
+        assert declared is expected[scope_of(route.permission)], route.name
+
+
+def test_bind_refuses_a_scoped_route_without_its_path_parameters() -> None:
+    from tracker.http.binding import Call, bind
+
+    async def handler(call: Call[Any]) -> Any:
+        return None
+
+    for path in ("/orgs/{org}/things", "/things"):
+        with pytest.raises(ValueError, match="needs"):
+            bind(Route("GET", path, handler, Permission.PROJECT_READ, "x"))
+    bind(Route("GET", "/orgs/{org}/projects/{project}/x", handler, Permission.PROJECT_READ, "x"))

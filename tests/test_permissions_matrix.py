@@ -30,7 +30,8 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import Api
 from tracker.domain.ids import new_id
 from tracker.domain.permissions import RULES, OrgRole, Permission, ProjectRole, Scope
-from tracker.http.routes import Route, all_routes
+from tracker.http.binding import Route
+from tracker.http.routes import all_routes
 
 #: SPEC §3 grants per role: (org role, role on an org-visible project, on a private one).
 #: Org members are reporters on org-visible projects; org owners/admins are admins.

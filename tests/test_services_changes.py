@@ -7,9 +7,16 @@ from typing import Any
 
 import pytest
 
+from tracker.domain.changes import Actor, ChangeBatch
 from tracker.domain.ids import new_id
-from tracker.services.changes import Actor, UnitOfWork, mutate
-from tracker.services.events import ChangeBatch
+from tracker.domain.permissions import OrgRole
+from tracker.services.access import OrgAccess, OrgRef
+from tracker.services.changes import UnitOfWork, mutate
+
+
+def tenant(org_id: str) -> OrgAccess:
+    """`mutate` writes the tenant an access names; these tests have a bare tenant."""
+    return OrgAccess(None, OrgRef(org_id, "t", "T", OrgRole.OWNER))
 
 
 async def test_changes_commit_with_the_data_and_publish_after(core_factory: Any) -> None:
@@ -30,7 +37,7 @@ async def test_changes_commit_with_the_data_and_publish_after(core_factory: Any)
         uow.record("thing", "t1", "update", project=None, field="a", old=1, new=2, issue="i1")
         return "done"
 
-    assert await mutate(core, org_id, Actor("u1", "cli"), work) == "done"
+    assert await mutate(core, tenant(org_id), Actor("u1", "cli"), work) == "done"
     assert len(seen) == 1
     batch, in_transaction = seen[0]
     assert in_transaction is False
@@ -50,7 +57,7 @@ async def test_changes_commit_with_the_data_and_publish_after(core_factory: Any)
         ("update", "cli", "u1"),
     ]
     unsubscribe()
-    await mutate(core, org_id, Actor(None, "system"), work)
+    await mutate(core, tenant(org_id), Actor(None, "system"), work)
     assert len(seen) == 1
 
 
@@ -66,7 +73,7 @@ async def test_rolled_back_unit_publishes_nothing_and_stores_nothing(core_factor
         raise ValueError("rule broken")
 
     with pytest.raises(ValueError):
-        await mutate(core, org_id, Actor("u1"), work)
+        await mutate(core, tenant(org_id), Actor("u1"), work)
     assert seen == []
     async with core.tenants.lease(org_id) as db:
         count = await db.read(lambda c: c.execute("SELECT count(*) FROM changes").fetchone()[0])
@@ -84,7 +91,9 @@ async def test_a_failing_subscriber_does_not_stop_others(core_factory: Any) -> N
 
     core.events.subscribe(broken)
     core.events.subscribe(seen.append)
-    await mutate(core, org_id, Actor("u"), lambda u: u.record("x", "1", "create", project=None))
+    await mutate(
+        core, tenant(org_id), Actor("u"), lambda u: u.record("x", "1", "create", project=None)
+    )
     assert len(seen) == 1
 
 
@@ -97,7 +106,10 @@ async def test_concurrent_mutations_get_distinct_batches_in_commit_order(core_fa
 
     async def one(i: int) -> None:
         await mutate(
-            core, org_id, Actor("u"), lambda u: u.record("x", str(i), "create", project=None)
+            core,
+            tenant(org_id),
+            Actor("u"),
+            lambda u: u.record("x", str(i), "create", project=None),
         )
 
     await asyncio.gather(*(one(i) for i in range(20)))

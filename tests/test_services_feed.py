@@ -16,12 +16,18 @@ from tests.issues_world import World, join, make_world
 from tracker.domain.changes import Actor
 from tracker.http.keys import CORE
 from tracker.services import feed
-from tracker.services.changes import UnitOfWork, mutate
+from tracker.services.changes import UnitOfWork, mutate_org
+from tracker.storage.changes import row_to_change
 
 
 @pytest.fixture
 async def world(api: Api, client: TestClient) -> World:
     return await make_world(api, client)
+
+
+async def _rows(world: World) -> list[Any]:
+    async with core_of(world).tenants.lease(world.org["id"]) as db:
+        return await db.read(lambda c: c.execute("SELECT * FROM changes ORDER BY seq").fetchall())
 
 
 def core_of(world: World) -> Any:
@@ -55,6 +61,11 @@ async def test_batches_come_whole_in_seq_order_and_match_the_log(world: World) -
             assert {c.batch for c in batch.changes} == {batch.batch}
             stored = [row["seq"] for row in log if row["batch"] == batch.batch]
             assert [c.seq for c in batch.changes] == stored  # whole, never cut
+    stored = await world.rows("SELECT * FROM changes ORDER BY seq")
+    assert [c.decoded() for b in batches for c in b.changes] == [
+        row_to_change(r) for r in await _rows(world)
+    ]  # decoded lazily, equal to the eager reading of every column
+    assert len(stored) == len(log)
     patch = next(b for b in batches if any(c.field == "priority" for c in b.changes))
     assert {c.field for c in patch.changes} >= {"title", "priority", "type"}
 
@@ -121,7 +132,7 @@ async def test_a_consumer_reprocesses_until_it_advances_then_never(world: World)
             uow.advance_cursor("test-consumer", page.next_seq)
             return handled
 
-        return await mutate(core, org_id, Actor(None, "system"), work)
+        return await mutate_org(core, org_id, Actor(None, "system"), work)
 
     with pytest.raises(RuntimeError):
         await consume(crash=True)  # processed, not committed
@@ -138,7 +149,7 @@ async def test_a_consumer_reprocesses_until_it_advances_then_never(world: World)
 async def test_advance_never_moves_a_cursor_backwards(world: World) -> None:
     core, org_id = core_of(world), world.org["id"]
     for seq in (5, 3, 9, 7):
-        await mutate(core, org_id, Actor(None, "system"),
+        await mutate_org(core, org_id, Actor(None, "system"),
                      lambda uow, s=seq: uow.advance_cursor("c", s))  # fmt: skip
     assert await feed.cursor_of(core, org_id, "c") == 9
     assert await world.count("changes") > 0  # cursor moves are not change rows themselves
@@ -206,7 +217,7 @@ async def test_feed_consumer_handles_each_batch_once_and_resumes(world: World) -
                 uow.conn.execute("INSERT INTO handled (seq) VALUES (?)", (batch.seq,))
             uow.advance_cursor("recorder", page.next_seq)
 
-        await mutate(core, org, Actor(None, "system"), work)
+        await mutate_org(core, org, Actor(None, "system"), work)
 
     async def resume() -> list[str]:
         return [org_id]

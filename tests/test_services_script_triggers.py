@@ -14,10 +14,10 @@ from aiohttp.test_utils import TestClient
 
 from tests.conftest import Api, make_settings
 from tests.issues_world import World, make_world
-from tests.test_http_scripts import runs_of, save, settle
+from tests.test_http_scripts import runs_of, save, script_services, settle
 from tracker.domain.ids import utcnow
 from tracker.http.app import create_app
-from tracker.http.keys import CORE, SCRIPT_SERVICES
+from tracker.http.keys import CORE
 from tracker.services.script_triggers import ScriptSchedules
 from tracker.settings import Settings
 
@@ -38,13 +38,12 @@ async def test_event_run_after_a_restart_happens_exactly_once(
     script = await save(world, 'on_event("issue.created", function(ctx) '
                                'ctx.issue:add_comment("welcome") end)')  # fmt: skip
     # the server "dies" right after the create commits: its consumer never sees the batch
-    await world.client.app[SCRIPT_SERVICES][0].stop()
+    await script_services(world)[0].stop()
     issue = await world.create(title="created before the crash")
     assert await runs_of(world, script) == []
     await world.client.close()
     for _ in range(2):  # restart twice: the second start finds nothing left to do
         client = await aiohttp_client(create_app(settings))
-        await client.app[SCRIPT_SERVICES][0].idle()
         restarted = dataclasses.replace(world, client=client)
         await settle(restarted)
         runs = await runs_of(restarted, script)
@@ -67,7 +66,7 @@ class Clock:
 
 async def schedules(world: World, clock: Clock) -> ScriptSchedules:
     """The app's own scheduler is stopped; this one reads the injected clock."""
-    await world.client.app[SCRIPT_SERVICES][1].stop()
+    await script_services(world)[1].stop()
     scheduler = ScriptSchedules(world.client.app[CORE], clock=clock)
     scheduler.orgs.add(world.org["id"])
     return scheduler

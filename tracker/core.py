@@ -3,22 +3,29 @@
 The HTTP app, the CLI and plugin mode all open the same Core; none of them
 builds these parts on its own. (The Core record itself is defined in the
 services layer, which receives it; this module only assembles and closes it.)
+`open_core` is an async context manager: one AsyncExitStack owns the lock, the
+databases and the background services, so they unwind in the right order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from tracker.auth.passwords import PasswordHasher
 from tracker.auth.throttle import LoginThrottle
 from tracker.auth.tokens import TokenCodec, ensure_secret
 from tracker.errors import DataDirError
 from tracker.scripting.pool import WorkerPool
+from tracker.services.background import BackgroundService
 from tracker.services.events import EventBus
+from tracker.services.member_log import replay_member_log
 from tracker.services.runtime import Core
+from tracker.services.script_triggers import ScriptEvents, ScriptSchedules
 from tracker.settings import Settings
 from tracker.storage.database import Database
 from tracker.storage.migrate import apply_migrations
@@ -55,25 +62,62 @@ def log_sqlite_version() -> None:
         log.info("SQLite %s", sqlite3.sqlite_version)
 
 
-async def open_core(settings: Settings, *, exclusive: bool = True) -> Core:
-    """Open the system DB (migrating it), the tenant pool and auth; lock the data dir."""
+#: Builds one background service for a core (it receives the core it serves).
+ServiceFactory = Callable[[Core], BackgroundService]
+
+#: The core's own background services, in start order (stopped in reverse).
+#: A feature that needs background work appends its factory here.
+CORE_SERVICES: tuple[ServiceFactory, ...] = (ScriptEvents, ScriptSchedules)
+
+
+@contextlib.asynccontextmanager
+async def open_core(
+    settings: Settings,
+    *,
+    exclusive: bool = True,
+    background: bool = True,
+    services: Sequence[ServiceFactory] = (),
+) -> AsyncIterator[Core]:
+    """Open the system DB (migrating it), the tenant pool and auth; lock the data dir.
+
+    `async with open_core(settings) as core:` -- on exit (also on an error in the
+    block) background services stop newest first, then queued units finish and
+    every database is checkpointed and closed, then the lock is released.
+    `background=False` starts no background service (CLI, most tests);
+    `services` adds factories after `CORE_SERVICES` (plugin hosts, tests).
+    """
     prepare_data_dir(settings)
     log_sqlite_version()
     ensure_fd_budget(settings.max_open_tenants)
-    lock = DataDirLock(settings.data_dir) if exclusive else None
-    if lock:
-        lock.acquire()
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        lock = DataDirLock(settings.data_dir) if exclusive else None
+        if lock:
+            lock.acquire()
+            stack.callback(lock.release)
         system = await Database.open(
             settings.system_db_path, create=True, synchronous="FULL", name="system"
         )
+        stack.push_async_callback(system.close)
         await system.read(lambda conn: apply_migrations(conn, "system"))
-    except BaseException:
-        if lock:
-            lock.release()
-        raise
+        core = _assemble(settings, system, lock)
+        stack.callback(core.passwords.close)
+        stack.push_async_callback(core.tenants.close_all)
+        # before the databases close: a preview may hold a tenant's writer while a script runs
+        stack.push_async_callback(_close_workers, core.scripts)
+        core.events.subscribe(core.access_cache.on_batch)
+        for factory in (*CORE_SERVICES, *services):
+            core.background.add(factory(core))
+        stack.push_async_callback(core.background.stop)  # whatever runs stops first
+        if background:
+            await core.background.start()
+        # after the services start, so their subscribers see the replayed batches
+        await replay_member_log(core)
+        yield core
+
+
+def _assemble(settings: Settings, system: Database, lock: DataDirLock | None) -> Core:
     secret = ensure_secret(settings.data_dir, settings.jwt_secret)
-    core = Core(
+    return Core(
         settings=settings,
         system=system,
         tenants=TenantPool(
@@ -100,18 +144,8 @@ async def open_core(settings: Settings, *, exclusive: bool = True) -> Core:
         lock=lock,
         scripts=WorkerPool(settings.script_workers),
     )
-    core.events.subscribe(core.access_cache.on_batch)
-    return core
 
 
-async def close_core(core: Core) -> None:
-    """Finish queued units, checkpoint and close every database, release the lock."""
-    try:
-        # workers first: a preview may be holding a tenant's writer while a script runs
-        await asyncio.get_running_loop().run_in_executor(None, core.scripts.close)
-        await core.tenants.close_all()
-        await core.system.close()
-        core.passwords.close()
-    finally:
-        if core.lock:
-            core.lock.release()
+async def _close_workers(pool: WorkerPool) -> None:
+    """Stop the Lua worker processes (a blocking join, so off the event loop)."""
+    await asyncio.get_running_loop().run_in_executor(None, pool.close)

@@ -8,7 +8,10 @@ Builtins (KeyError, ValueError) are never mapped to statuses.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:  # pydantic stays out of `import tracker.errors` at run time
+    from pydantic import ValidationError
 
 PROBLEM_BASE = "https://rhythm.dev/problems/"
 
@@ -102,6 +105,17 @@ class ValidationFailed(RhythmError):
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in error_list)
         super().__init__(detail or summary or self.title, errors=error_list)
         self.errors = error_list
+
+    @classmethod
+    def from_pydantic(
+        cls, exc: ValidationError, prefix: str = "", whole: str = "input"
+    ) -> ValidationFailed:
+        """Every error of a pydantic validation, each field named by its dotted location
+        after `prefix`; an error on the value as a whole is named `whole`."""
+        return cls(
+            (prefix + (".".join(map(str, error["loc"])) or whole), error["msg"])
+            for error in exc.errors(include_url=False)
+        )
 
 
 class TooManyRequests(RhythmError):

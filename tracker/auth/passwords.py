@@ -2,7 +2,7 @@
 
 Cost follows OWASP's argon2id minimum (t=2, m=19 MiB, p=1): ~35 ms per hash on
 a 2-core box instead of ~180 ms with the library default, which would starve
-every other request (docs: notes/reliability.md §4.3).
+every other request (docs/reliability.md §2.3).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import argon2
@@ -135,6 +135,6 @@ class PasswordHasher:
         future.add_done_callback(self._release)
         return await asyncio.wrap_future(future)
 
-    def _release(self, _future: Future[object] | None = None) -> None:
+    def _release(self, _future: object = None) -> None:
         with self._lock:
             self._in_flight -= 1

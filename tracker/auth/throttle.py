@@ -1,7 +1,7 @@
 """Login throttling: failures per email and attempts per client address, in memory.
 
 Sliding windows slow an attacker down without locking the real user out for
-good (notes/reliability.md §4.4). Callers record failures for unknown emails
+good (docs/reliability.md §2.4). Callers record failures for unknown emails
 too, so the throttle itself reveals nothing about which accounts exist.
 """
 

@@ -1,6 +1,6 @@
 """Access tokens (short-lived HS256 JWTs), opaque refresh tokens, and the signing secret.
 
-Every PyJWT pitfall listed in notes/reliability.md §4.1 is closed here, in one
+Every PyJWT pitfall listed in docs/reliability.md §2.1 is closed here, in one
 place: one pinned algorithm, required claims, audience and issuer always
 checked, minimum key length enforced, and one undifferentiated 401.
 """
@@ -122,15 +122,14 @@ class TokenCodec:
 def _access_claims(payload: dict[str, Any]) -> AccessClaims:
     """Check the claims PyJWT does not know about (typ, tv) and their types."""
     sub, version, jti, exp = (payload.get(k) for k in ("sub", "tv", "jti", "exp"))
-    valid = (
+    if not (
         payload.get("typ") == _ACCESS_TYPE
         and isinstance(sub, str)
         and sub != ""
         and type(version) is int  # not bool, not float
         and isinstance(jti, str)
         and type(exp) is int
-    )
-    if not valid:
+    ):
         raise Unauthorized(_INVALID)
     return AccessClaims(user_id=sub, token_version=version, jti=jti, expires_at=exp)
 

@@ -9,6 +9,7 @@ on. They are `StrEnum`s: stored and serialized as their plain string values.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -107,6 +108,40 @@ class Change(NamedTuple):
         if self.entity == Entity.ISSUE:
             return self.entity_id
         return None if self.meta is None else self.meta.get("issue")
+
+
+class StoredChange(Change):
+    """A Change read back from the log, its JSON (`old`, `new`, `meta`) decoded on access.
+
+    The change feed hands out thousands of these per page, and most consumers
+    never look at most images (a create row holds the whole issue): decoding
+    them eagerly cost twice the read itself (measured). The tuple slots hold
+    the stored JSON text; the properties decode it, each time they are read.
+    """
+
+    __slots__ = ()
+
+    @property  # a decoded view of the stored text
+    def old(self) -> Any:
+        text = tuple.__getitem__(self, 10)
+        return None if text is None else json.loads(text)
+
+    @property
+    def new(self) -> Any:
+        text = tuple.__getitem__(self, 11)
+        return None if text is None else json.loads(text)
+
+    @property
+    def meta(self) -> Any:
+        text = tuple.__getitem__(self, 14)
+        return None if text is None else json.loads(text)
+
+    def decoded(self) -> Change:
+        """The plain Change, every value decoded (to compare, pickle or keep)."""
+        return Change(*self[:10], self.old, self.new, self[12], self[13], self.meta, *self[15:])
+
+    def _asdict(self) -> dict[str, Any]:
+        return self.decoded()._asdict()
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,7 @@ def _number(text: str) -> int | float | str:
     """int or float when the text is one; else the text itself (then refused as not a number)."""
     for parse in (int, float):
         try:
-            return parse(text)  # type: ignore[no-any-return]
+            return parse(text)
         except ValueError:
             continue
     return text

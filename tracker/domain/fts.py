@@ -1,6 +1,6 @@
 """Parsed text terms -> an FTS5 MATCH expression built only from quoted strings.
 
-Raw user text in MATCH is a second query language (reliability notes §5.2): `-x`,
+Raw user text in MATCH is a second query language (docs/reliability.md §3.2): `-x`,
 `a:b` and `C++` are errors, `secret_note:acme` filters on any indexed column, and
 a NUL byte ends even a quoted string. Every term therefore passes through `quote`,
 and the only operators in the result are the ones emitted here.

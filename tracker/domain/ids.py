@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -15,16 +16,38 @@ from datetime import UTC, datetime
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
+_RAND_B = (1 << 62) - 1
+_last_id = 0
+_last_lock = threading.Lock()
+
+
 def new_id() -> str:
-    """A UUIDv7 string: 48-bit millisecond timestamp, then 74 random bits."""
+    """A UUIDv7 string: 48-bit millisecond timestamp, then 74 random bits.
+
+    Ids made by this process are strictly increasing (RFC 9562 §6.2, monotonic
+    random): within one millisecond the next id is the previous one plus one in
+    its random part, so "ORDER BY id" lists records in creation order even when
+    two are made in the same millisecond.
+    """
+    global _last_id
     millis = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")
     value = (millis & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76  # version 7
     value |= ((rand >> 62) & 0xFFF) << 64  # rand_a, 12 bits
     value |= 0b10 << 62  # RFC 4122 variant
-    value |= rand & ((1 << 62) - 1)  # rand_b, 62 bits
+    value |= rand & _RAND_B  # rand_b, 62 bits
+    with _last_lock:
+        if value <= _last_id:
+            value = _last_id + 1 if _last_id & _RAND_B != _RAND_B else _next_millis(_last_id)
+        _last_id = value
     return str(uuid.UUID(int=value))
+
+
+def _next_millis(value: int) -> int:
+    """The first id of the millisecond after `value`'s (its random part ran out)."""
+    millis = (value >> 80) + 1
+    return (millis << 80) | (0x7 << 76) | (0b10 << 62)
 
 
 def new_ids(count: int) -> list[str]:

@@ -24,7 +24,7 @@ from typing import Literal, cast
 from tracker.errors import QuerySyntaxError
 
 MAX_QUERY_LENGTH = 1000
-MAX_TERMS = 16  # reliability notes §5.2: each FTS term costs, and `a* OR e* ...` took 747 ms
+MAX_TERMS = 16  # docs/reliability.md §3.2: each FTS term costs, and `a* OR e* ...` took 747 ms
 MAX_LIST_VALUES = 50
 MAX_RELATIVE_DIGITS = 5  # 99999 weeks (~1900 years) still fits in a datetime either way from now
 

@@ -45,6 +45,3 @@ def archive_name(slug: str, at: str) -> str:
     """
     stamp = "".join(ch for ch in at if ch.isalnum())
     return f"{slug}-{stamp}"
-
-
-ARCHIVE_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?-\d{8}T\d{9}Z$")

@@ -11,7 +11,6 @@ from tracker.domain.permissions import ProjectRole
 from tracker.errors import Conflict, Forbidden, ValidationFailed
 
 StageCategory = Literal["todo", "in_progress", "done"]
-SprintState = Literal["planned", "active", "completed"]
 
 #: Every new project starts with these stages (SPEC §6), in this order.
 DEFAULT_STAGES: tuple[tuple[str, StageCategory], ...] = (
@@ -88,8 +87,11 @@ def check_startable(state: str, starts_at: str | None, ends_at: str | None) -> N
         raise Conflict("the sprint is already active")
     if state == "completed":
         raise Conflict("a completed sprint cannot be started again")
-    missing = [(name, "required to start a sprint") for name, value in
-               (("starts_at", starts_at), ("ends_at", ends_at)) if value is None]  # fmt: skip
+    missing = [
+        (name, "required to start a sprint")
+        for name, value in (("starts_at", starts_at), ("ends_at", ends_at))
+        if value is None
+    ]
     if missing:
         raise ValidationFailed(missing)
 

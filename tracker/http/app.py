@@ -12,22 +12,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.typedefs import Middleware
 
-from tracker.core import close_core, open_core
-from tracker.http.keys import (
-    CORE,
-    IDENTITY,
-    ORIGIN,
-    SCRIPT_SERVICES,
-    SETTINGS,
-    IdentityProvider,
-)
+from tracker.core import open_core
+from tracker.http.binding import ROUTE_TABLE, RouteTable, bind
+from tracker.http.keys import CORE, IDENTITY, ORIGIN, SETTINGS, IdentityProvider
 from tracker.http.middlewares import REQUEST_ID, cors, problems
-from tracker.http.routes import all_routes, bind
-from tracker.services.script_triggers import ScriptEvents, ScriptSchedules
+from tracker.http.routes import all_routes
 from tracker.settings import Settings
-
-access_log = logging.getLogger("tracker.access")
 
 
 def create_app(
@@ -35,7 +27,7 @@ def create_app(
 ) -> web.Application:
     """Build the app; `exclusive=False` lets a host share a data dir it already locked."""
     # Order, outermost first: problems (request id + the one error boundary), then CORS.
-    middlewares = [problems]
+    middlewares: list[Middleware] = [problems]
     if settings.cors_origins:
         middlewares.append(cors(settings.cors_origins))
     # client_max_size backs up the body reader's own cap (+1 so ours answers first).
@@ -43,21 +35,15 @@ def create_app(
     app[SETTINGS] = settings
     app[IDENTITY] = identity
     app[ORIGIN] = "plugin" if identity is not None else "api"
-    for route in all_routes():
+    app[ROUTE_TABLE] = RouteTable(tuple(all_routes()))
+    for route in app[ROUTE_TABLE].routes:
         app.router.add_route(route.method, route.full_path, bind(route))
 
     async def core_context(app: web.Application) -> AsyncIterator[None]:
-        app[CORE] = await open_core(settings, exclusive=exclusive)
-        # --- background services: move into open_core (core.background) when it lands ---
-        services = [ScriptEvents(app[CORE]), ScriptSchedules(app[CORE])]
-        app[SCRIPT_SERVICES] = services
-        for service in services:
-            await service.start()
-        # --- end of background services ---
-        yield
-        for service in reversed(services):
-            await service.stop()
-        await close_core(app[CORE])
+        # Cleanup runs after on_shutdown: background services stop, then databases close.
+        async with open_core(settings, exclusive=exclusive) as core:
+            app[CORE] = core
+            yield
 
     app.cleanup_ctx.append(core_context)
     return app

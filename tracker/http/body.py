@@ -3,7 +3,7 @@
 aiohttp's `request.json()` turns invalid JSON, 100k-deep nesting and a
 5000-digit integer into 500s, accepts NaN and duplicate keys, and a chunked
 body read from `request.content` bypasses `client_max_size` (measured:
-notes/reliability.md §5.4). This module closes each of those.
+docs/reliability.md §3.3). This module closes each of those.
 """
 
 from __future__ import annotations
@@ -58,8 +58,10 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
         seen: set[str] = set()
-        duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise MalformedBody(f"duplicate key '{duplicate}'")
+        for key, _ in pairs:
+            if key in seen:
+                raise MalformedBody(f"duplicate key '{key}'")
+            seen.add(key)
     return result
 
 
@@ -115,14 +117,7 @@ def validate(model: type[M], value: Any) -> M:
     try:
         return model.model_validate_json(json.dumps(value))
     except ValidationError as exc:
-        raise ValidationFailed(validation_errors(exc)) from None
-
-
-def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
-    return [
-        (".".join(str(part) for part in err["loc"]) or "body", err["msg"])
-        for err in exc.errors(include_url=False)
-    ]
+        raise ValidationFailed.from_pydantic(exc, whole="body") from None
 
 
 async def parse_model(request: web.Request, model: type[M], max_bytes: int) -> M:

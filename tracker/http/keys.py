@@ -17,5 +17,3 @@ CORE = web.AppKey("core", Core)
 SETTINGS = web.AppKey("settings", Settings)
 IDENTITY = web.AppKey("identity", object)  # IdentityProvider | None (AppKey needs a class)
 ORIGIN = web.AppKey("origin", str)  # change-log origin of this door: "api" or "plugin"
-#: Script triggers (event consumer, schedules): started with the core; tests wait on them.
-SCRIPT_SERVICES = web.AppKey("script_services", list)

@@ -14,7 +14,7 @@ import re
 import secrets
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from tracker.errors import RhythmError
 from tracker.http.problems import from_http_exception, problem_response
@@ -57,7 +57,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     return response
 
 
-def cors(origins: tuple[str, ...]) -> web.middleware:  # type: ignore[valid-type]
+def cors(origins: tuple[str, ...]) -> Middleware:
     """Allow-listed CORS; only installed when origins are configured."""
     allowed = frozenset(origins)
 

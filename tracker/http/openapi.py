@@ -1,6 +1,6 @@
 """OpenAPI 3.1, generated from the route table and the pydantic models.
 
-Statuses are derived from what the wrapper in routes.py can raise for a route
+Statuses are derived from what the wrapper in binding.py can raise for a route
 (401 when authenticated, 403/404 when scoped to an org or project, 400/413/415/
 422 when it takes a body...), plus the route's own `errors`, so the contract
 fuzzer finds no undocumented status.
@@ -12,11 +12,12 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
 
 from tracker import __version__
 from tracker.domain.permissions import Scope, scope_of
+from tracker.http.binding import Route
 from tracker.http.problems import PROBLEM_TYPE, problem_schema
-from tracker.http.routes import Route
 
 REF = "#/components/schemas/{model}"
 _PARAM = re.compile(r"{(\w+)}")
@@ -90,11 +91,13 @@ def _safe_schema_names(document: dict[str, Any]) -> dict[str, Any]:
             return [fix(item) for item in node]
         return node
 
-    return fix(document)  # type: ignore[no-any-return]
+    return fix(document)
 
 
-def _schema_ref(model: type[BaseModel], schemas: dict[str, Any], mode: str) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+def _schema_ref(
+    model: type[BaseModel], schemas: dict[str, Any], mode: JsonSchemaMode
+) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template=REF, mode=mode)
     for name, definition in schema.pop("$defs", {}).items():
         schemas.setdefault(name, definition)
     name = model.__name__

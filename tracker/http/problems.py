@@ -55,9 +55,9 @@ class HttpStatusError(RhythmError):
 
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
-        self.status = status  # type: ignore[misc]
-        self.code = f"http-{status}"  # type: ignore[misc]
-        self.title = reason  # type: ignore[misc]
+        self.status = status  # type: ignore[misc]  # a ClassVar, set per instance: aiohttp's own status
+        self.code = f"http-{status}"  # type: ignore[misc]  # a ClassVar, set per instance: aiohttp's own status
+        self.title = reason  # type: ignore[misc]  # a ClassVar, set per instance: aiohttp's own status
 
 
 def problem_schema() -> dict[str, Any]:

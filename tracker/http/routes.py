@@ -1,166 +1,19 @@
-"""The route table: the single place HTTP routes are declared.
+"""The joined route list: every handler module's `ROUTES`, in one place.
 
-Each handler module exports `ROUTES`, a list of `Route`s; `all_routes()` joins
-them. A Route names its permission, body and response models and extra
-statuses, so one wrapper (`bind`) authenticates, authorizes, validates the
-body and calls the handler, and `openapi.py` documents the same facts. A meta
-test walks this table to prove every route names a permission.
+Routes are declared next to their handlers (each module exports `ROUTES`); the
+machinery that binds them lives in `binding.py`, which handler modules import.
+Nothing imports this module but the app and tests, so there is no import loop.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
-
-from aiohttp import web
-from pydantic import BaseModel, ValidationError
-
-from tracker.core import Core
-from tracker.domain.permissions import Permission, Scope, scope_of
-from tracker.errors import Unauthorized, ValidationFailed
-from tracker.http.body import parse_model, validation_errors
-from tracker.http.keys import CORE, IDENTITY, ORIGIN
-from tracker.services.access import Access, authorize
-from tracker.services.accounts import Principal, authenticate
-from tracker.services.changes import Actor
-
-API_PREFIX = "/api/v1"
-
-
-@dataclass
-class Call:
-    """Everything a handler needs, already authenticated, authorized and validated."""
-
-    request: web.Request
-    core: Core
-    principal: Principal | None
-    access: Access
-    body: Any = None
-    query: Any = None
-
-    @property
-    def params(self) -> dict[str, str]:
-        return dict(self.request.match_info)
-
-    @property
-    def user_id(self) -> str:
-        if self.principal is None:
-            raise Unauthorized()
-        return self.principal.user_id
-
-    @property
-    def actor(self) -> Actor:
-        """The change-log actor of this request (origin `api`, or `plugin` when mounted)."""
-        origin = self.request.app.get(ORIGIN, "api")
-        return Actor(self.principal.user_id if self.principal else None, origin)  # type: ignore[arg-type]
-
-
-Handler = Callable[[Call], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str  # below /api/v1, e.g. "/orgs/{org}/projects"
-    handler: Handler
-    permission: Permission
-    summary: str
-    body: type[BaseModel] | None = None
-    #: (media type, model of one line) of a body the handler streams itself (JSON Lines)
-    raw_body: tuple[str, type[BaseModel]] | None = None
-    query: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
-    status: int = 200
-    errors: tuple[int, ...] = ()
-    tag: str = "api"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def full_path(self) -> str:
-        return API_PREFIX + self.path
-
-    @property
-    def name(self) -> str:
-        """A unique operation id, e.g. `get_orgs_org_projects`."""
-        return re.sub(r"\W+", "_", f"{self.method}_{self.path}").strip("_").lower()
+from tracker.http.binding import Route
+from tracker.http.handlers import ROUTE_MODULES
 
 
 def all_routes() -> list[Route]:
-    """Every route of the API, from every handler module (imported here, in one place)."""
-    from tracker.http.handlers import ROUTE_MODULES
-
+    """Every route of the API, from every handler module."""
     routes: list[Route] = []
     for module in ROUTE_MODULES:
         routes.extend(module.ROUTES)
     return routes
-
-
-async def principal_of(request: web.Request) -> Principal | None:
-    """The caller: the host's identity provider in plugin mode, else a Bearer JWT."""
-    identity = request.app.get(IDENTITY)
-    if identity is not None:
-        return await identity(request)  # type: ignore[operator]
-    header = request.headers.get("Authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("Authorization header must be 'Bearer <access token>'")
-    return await authenticate(request.app[CORE], token.strip())
-
-
-def parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
-    try:
-        return model.model_validate(dict(request.query))
-    except ValidationError as exc:
-        raise ValidationFailed(
-            [("query." + field_name, msg) for field_name, msg in validation_errors(exc)]
-        ) from None
-
-
-def bind(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """Wrap a handler: authenticate -> authorize (404/403) -> validate -> handle."""
-    scope = scope_of(route.permission)
-    needs_lookup = scope in (Scope.ORG, Scope.PROJECT)
-
-    async def endpoint(request: web.Request) -> web.StreamResponse:
-        core = request.app[CORE]
-        principal = None if scope is Scope.PUBLIC else await principal_of(request)
-        if principal is None and scope is not Scope.PUBLIC:
-            raise Unauthorized("missing bearer token")
-        user_id = principal.user_id if principal else None
-        if needs_lookup:
-            access = await authorize(
-                core,
-                route.permission,
-                user_id,
-                request.match_info.get("org"),
-                request.match_info.get("project"),
-            )
-        else:  # public and any-user routes need no database lookup
-            access = Access(user_id)
-        call = Call(request, core, principal, access)
-        if route.query is not None:
-            call.query = parse_query(route.query, request)
-        if route.body is not None:
-            call.body = await parse_model(request, route.body, core.settings.max_body_bytes)
-        return await route.handler(call)
-
-    endpoint.__name__ = route.name
-    return endpoint
-
-
-def json_response(
-    value: BaseModel | dict[str, Any] | list[Any],
-    status: int = 200,
-    headers: dict[str, str] | None = None,
-) -> web.Response:
-    """Serialize a model (pydantic's fast JSON) or plain data."""
-    if isinstance(value, BaseModel):
-        body = value.model_dump_json().encode()
-    else:
-        body = json.dumps(value, allow_nan=False, ensure_ascii=False).encode()
-    return web.Response(body=body, status=status, content_type="application/json", headers=headers)

@@ -71,8 +71,14 @@ def timeout_result(seconds: float) -> dict[str, Any]:
 
 
 def failed(status: str, message: str) -> dict[str, Any]:
-    return {"status": status, "error": message, "line": None, "logs": [], "effects": [],
-            "triggers": []}  # fmt: skip
+    return {
+        "status": status,
+        "error": message,
+        "line": None,
+        "logs": [],
+        "effects": [],
+        "triggers": [],
+    }
 
 
 class WorkerPool:

@@ -76,9 +76,13 @@ def run_job(job: dict[str, Any], reader: Reader) -> dict[str, Any]:
     memory = int(job.get("memory_mb", 32)) * 1024 * 1024
     try:
         lua = lua54.LuaRuntime(
-            encoding=None, register_eval=False, register_builtins=False,
-            unpack_returned_tuples=True, attribute_filter=deny_all, max_memory=memory,
-        )  # fmt: skip
+            encoding=None,
+            register_eval=False,
+            register_builtins=False,
+            unpack_returned_tuples=True,
+            attribute_filter=deny_all,
+            max_memory=memory,
+        )
         host_read = _host_read(lua, reader)
         runner, state = lua.execute(BOOTSTRAP, host_read, MAX_INSTRUCTIONS, CHECK_EVERY, MAX_STRING)
         ok, error = runner(job["source"].encode("utf-8", "surrogatepass"), _lua_job(lua, job))
@@ -104,11 +108,15 @@ def run_job(job: dict[str, Any], reader: Reader) -> dict[str, Any]:
 def _lua_job(lua: Any, job: dict[str, Any]) -> Any:
     trigger = job.get("trigger") or {}
     fields = {
-        "mode": job["mode"], "cpu_seconds": job.get("cpu_ms", 1000) / 1000,
-        "kind": trigger.get("kind"), "key": trigger.get("event") or trigger.get("cron"),
-        "now": job.get("now"), "event": job.get("event"), "issue": job.get("issue"),
+        "mode": job["mode"],
+        "cpu_seconds": job.get("cpu_ms", 1000) / 1000,
+        "kind": trigger.get("kind"),
+        "key": trigger.get("event") or trigger.get("cron"),
+        "now": job.get("now"),
+        "event": job.get("event"),
+        "issue": job.get("issue"),
         "project": job.get("project") or {},
-    }  # fmt: skip
+    }
     return lua.table_from(to_lua_data(fields), recursive=True)
 
 

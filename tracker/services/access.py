@@ -2,28 +2,35 @@
 
 Roles are read from the databases on every request, never trusted from token
 claims, so removing a member takes effect on their very next request.
+
+The access a door builds is typed by the route's scope: `UserAccess` (public and
+any-user routes), `OrgAccess` (org never None) and `ProjectAccess` (an OrgAccess
+with a project), so services state in their signatures what they need and never
+assert it. `read` is the one way a service reads a tenant (writes: `mutate`).
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from tracker.domain.permissions import (
     OrgRole,
     Permission,
     ProjectRole,
-    Scope,
     decide,
     effective_project_role,
-    scope_of,
 )
 from tracker.domain.slugs import SLUG_RE
 from tracker.errors import NotFound
 from tracker.services.runtime import Core
 from tracker.storage import orgs as org_sql
 from tracker.storage import projects as project_sql
+
+T = TypeVar("T")
 
 PROJECT_KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{1,9}$")
 
@@ -48,12 +55,50 @@ class ProjectRef:
 
 
 @dataclass(frozen=True)
-class Access:
-    """What the door resolved for one request; services take it instead of raw slugs."""
+class UserAccess:
+    """A caller with no org resolved (public and any-user routes)."""
 
     user_id: str | None
-    org: OrgRef | None = None
-    project: ProjectRef | None = None
+
+
+@dataclass(frozen=True)
+class OrgAccess(UserAccess):
+    """A caller inside one org (their role is `org.role`); services take it, not slugs."""
+
+    org: OrgRef
+
+
+@dataclass(frozen=True)
+class ProjectAccess(OrgAccess):
+    """A caller inside one project of the org; usable wherever an OrgAccess is."""
+
+    project: ProjectRef
+
+
+async def read(
+    core: Core,
+    access: OrgAccess,
+    fn: Callable[[sqlite3.Connection], T],
+    *,
+    time_limit_ms: int | None = None,
+) -> T:
+    """Run the read-only unit `fn(conn)` on the access's tenant (its reader connection);
+    user-driven queries pass a time limit (a runaway one becomes QueryTooExpensive)."""
+    async with core.tenants.lease(access.org.id) as db:
+        return await db.read(fn, time_limit_ms)
+
+
+async def read_org(
+    core: Core,
+    org_id: str,
+    fn: Callable[[sqlite3.Connection], T],
+    *,
+    time_limit_ms: int | None = None,
+) -> T:
+    """`read` for work that knows an org only by id with no person's access to check
+    (background consumers such as script triggers; pairs with `mutate_org`)."""
+    async with core.tenants.lease(org_id) as db:
+        return await db.read(fn, time_limit_ms)
 
 
 async def resolve_org(core: Core, slug: str, user_id: str | None) -> OrgRef:
@@ -62,7 +107,7 @@ async def resolve_org(core: Core, slug: str, user_id: str | None) -> OrgRef:
         raise NotFound("organization not found")
     cached = core.access_cache.get_org(slug, user_id)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     row, role = await core.system.read(lambda conn: org_sql.org_with_role(conn, slug, user_id))
     if row is None:
         raise NotFound("organization not found")
@@ -80,7 +125,7 @@ async def resolve_project(core: Core, org: OrgRef, key: str, user_id: str | None
     cache_key = ("project", key.upper(), user_id)
     cached = core.access_cache.get(org.id, cache_key)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     async with core.tenants.lease(org.id) as db:
         row = await db.read(lambda conn: project_sql.project_with_role(conn, key, user_id))
     if row is None:
@@ -92,23 +137,24 @@ async def resolve_project(core: Core, org: OrgRef, key: str, user_id: str | None
     return project
 
 
-async def authorize(
-    core: Core,
-    permission: Permission,
-    user_id: str | None,
-    org_slug: str | None = None,
-    project_key: str | None = None,
-) -> Access:
-    """Resolve the route's org/project and enforce `permission` (404 hides, 403 refuses)."""
-    scope = scope_of(permission)
-    if scope in (Scope.PUBLIC, Scope.USER) or org_slug is None:
-        return Access(user_id)
+async def authorize_org(
+    core: Core, permission: Permission, user_id: str | None, org_slug: str
+) -> OrgAccess:
+    """Resolve the org and enforce an org-scoped `permission` (404 hides, 403 refuses)."""
     org = await resolve_org(core, org_slug, user_id)
     if org.role is None:
         raise NotFound("organization not found")
-    if scope is Scope.ORG or project_key is None:
-        decide(permission, org_role=org.role)
-        return Access(user_id, org)
+    decide(permission, org_role=org.role)
+    return OrgAccess(user_id, org)
+
+
+async def authorize_project(
+    core: Core, permission: Permission, user_id: str | None, org_slug: str, project_key: str
+) -> ProjectAccess:
+    """Resolve org and project and enforce a project-scoped `permission` (404/403)."""
+    org = await resolve_org(core, org_slug, user_id)
+    if org.role is None:
+        raise NotFound("organization not found")
     project = await resolve_project(core, org, project_key, user_id)
     decide(permission, org_role=org.role, project_role=project.role)
-    return Access(user_id, org, project)
+    return ProjectAccess(user_id, org, project)

@@ -3,7 +3,7 @@
 Refresh tokens rotate on every use inside one system-DB transaction: the old
 token is marked used with a compare-and-set (exactly one of two parallel
 refreshes wins), and presenting a used or revoked token revokes its whole
-family (notes/reliability.md §4.2).
+family (docs/reliability.md §2.2).
 """
 
 from __future__ import annotations

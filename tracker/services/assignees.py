@@ -13,35 +13,35 @@ import sqlite3
 from collections.abc import Callable, Collection
 from typing import Any
 
+from tracker.domain.changes import Entity, Op
 from tracker.domain.custom_fields import user_values
 from tracker.domain.models.issues import Assignee
 from tracker.domain.permissions import OrgRole, ProjectRole, effective_project_role
 from tracker.errors import NotFound, ValidationFailed
-from tracker.services.access import Access
-from tracker.services.changes import Op, UnitOfWork
+from tracker.services.access import ProjectAccess, read
+from tracker.services.changes import UnitOfWork
 from tracker.services.custom_fields import field_defs
-from tracker.services.projects import project_of
 from tracker.services.runtime import Core
 from tracker.storage import assignees as assignee_sql
 from tracker.storage import issues as issue_sql
 
 
-async def invisible_users(core: Core, access: Access, user_ids: Collection[str]) -> set[str]:
+async def invisible_users(core: Core, access: ProjectAccess, user_ids: Collection[str]) -> set[str]:
     """Those of `user_ids` who cannot see the project (unknown ids included)."""
     if not user_ids:
         return set()
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
     org_id, ids = access.org.id, sorted(user_ids)
     org_roles = await core.system.read(
         lambda conn: assignee_sql.org_member_roles(conn, org_id, ids)
     )
     member_roles: dict[str, str] = {}
     if project.visibility == "private" and org_roles:
-        async with core.tenants.lease(org_id) as db:
-            member_roles = await db.read(
-                lambda conn: assignee_sql.project_member_roles(conn, project.id, list(org_roles))
-            )
+        member_roles = await read(
+            core,
+            access,
+            lambda conn: assignee_sql.project_member_roles(conn, project.id, list(org_roles)),
+        )
     return _hidden(ids, org_roles, member_roles, project.visibility)
 
 
@@ -62,15 +62,13 @@ def _hidden(
 
 
 async def users_must_see_project(
-    core: Core, access: Access, assignees: list[str] | None, custom: dict[str, Any] | None
+    core: Core, access: ProjectAccess, assignees: list[str] | None, custom: dict[str, Any] | None
 ) -> None:
     """422 naming every assignee / user-field value who cannot see the project."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
     user_fields: dict[str, str] = {}
     if custom:
-        async with core.tenants.lease(access.org.id) as db:
-            defs = await db.read(lambda conn: field_defs(conn, project.id))
+        defs = await read(core, access, lambda conn: field_defs(conn, project.id))
         named = user_values(defs, custom)
         user_fields = {v: n for n, v in custom.items() if isinstance(v, str) and v in named}
     wanted = set(assignees or ()) | set(user_fields)
@@ -93,13 +91,13 @@ OrgRolesOf = Callable[[list[str]], dict[str, str]]
 
 
 def users_must_see_project_in(
-    conn: sqlite3.Connection, access: Access, assignees: list[str] | None,
+    conn: sqlite3.Connection, access: ProjectAccess, assignees: list[str] | None,
     custom: dict[str, Any] | None, org_roles_of: OrgRolesOf,
 ) -> None:  # fmt: skip
     """`users_must_see_project` from inside a unit of work on the tenant's writer thread
     (script effects, previews): the tenant is read with `conn`, the org roles through
     `org_roles_of` (a read of the system database, which has its own thread)."""
-    project = project_of(access)
+    project = access.project
     user_fields: dict[str, str] = {}
     if custom:
         named = user_values(field_defs(conn, project.id), custom)
@@ -123,10 +121,10 @@ def sync_assignees(
     current = set(assignee_sql.assignees_of(uow.conn, issue_id))
     for user_id in sorted(current - set(wanted)):
         assignee_sql.remove_assignee(uow.conn, issue_id, user_id)
-        record_assignee_link(uow, project_id, issue_id, user_id, "delete", version)
+        record_assignee_link(uow, project_id, issue_id, user_id, Op.DELETE, version)
     for user_id in sorted(set(wanted) - current):
         assignee_sql.add_assignee(uow.conn, issue_id, user_id)
-        record_assignee_link(uow, project_id, issue_id, user_id, "create", version)
+        record_assignee_link(uow, project_id, issue_id, user_id, Op.CREATE, version)
 
 
 def record_assignee_link(
@@ -135,23 +133,21 @@ def record_assignee_link(
     """One change row for an assignee link (entity id `issue_id:user_id`)."""
     link = {"issue_id": issue_id, "user_id": user_id}
     uow.record(
-        "issue_assignee", f"{issue_id}:{user_id}", op, project=project_id,
-        old=link if op == "delete" else None, new=link if op == "create" else None,
+        Entity.ISSUE_ASSIGNEE, f"{issue_id}:{user_id}", op, project=project_id,
+        old=link if op == Op.DELETE else None, new=link if op == Op.CREATE else None,
         version=version, issue=issue_id,
     )  # fmt: skip
 
 
-async def list_assignees(core: Core, access: Access, number: int) -> list[Assignee]:
+async def list_assignees(core: Core, access: ProjectAccess, number: int) -> list[Assignee]:
     """The issue's assignees with their email and display name."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
 
-    def read(conn: sqlite3.Connection) -> list[str] | None:
+    def fetch(conn: sqlite3.Connection) -> list[str] | None:
         row = issue_sql.issue_by_number(conn, project.id, number)
         return None if row is None else assignee_sql.assignees_of(conn, row["id"])
 
-    async with core.tenants.lease(access.org.id) as db:
-        ids = await db.read(read)
+    ids = await read(core, access, fetch)
     if ids is None:
         raise NotFound("issue not found")
     rows = await core.system.read(lambda conn: assignee_sql.users_brief(conn, ids))

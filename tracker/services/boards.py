@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from fractional_indexing import generate_key_between
 
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import utcnow
 from tracker.domain.models.base import Page
@@ -27,13 +28,11 @@ from tracker.domain.models.workflow import (
 )
 from tracker.domain.query import Query, parse_query
 from tracker.errors import NotFound, ValidationFailed
-from tracker.services.access import Access
-from tracker.services.changes import Actor, UnitOfWork
-from tracker.services.orgs import operator_access
+from tracker.services.access import ProjectAccess, read
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
 from tracker.services.search import resolve_emails
-from tracker.services.sprints import sprint_ref
-from tracker.services.workflow import project_of, read, to_stage, write
+from tracker.services.workflow import to_stage
 from tracker.storage import boards as board_sql
 from tracker.storage import issues as issue_sql
 from tracker.storage import sprints as sprint_sql
@@ -64,10 +63,10 @@ def _cards(conn: sqlite3.Connection, key: str, rows: Sequence[CardRow]) -> list[
     ]
 
 
-async def project_board_json(core: Core, access: Access, query: BoardQuery) -> bytes:
+async def project_board_json(core: Core, access: ProjectAccess, query: BoardQuery) -> bytes:
     """The board as JSON (the `Board` shape): every column in order with its count and its
     first `limit` cards by rank; cards are rendered by SQLite (see storage.boards)."""
-    project = project_of(access)
+    project = access.project
     ctx = await _filter_context(core, access, query.q)
 
     def run(conn: sqlite3.Connection) -> bytes:
@@ -84,33 +83,32 @@ async def project_board_json(core: Core, access: Access, query: BoardQuery) -> b
 
     if ctx is None:
         return await read(core, access, run)
-    assert access.org is not None
-    async with core.tenants.lease(access.org.id) as db:  # user-driven: under the time limit
-        return await db.read(run, time_limit_ms=core.settings.query_time_limit_ms)
+    # user-driven: under the time limit
+    return await read(core, access, run, time_limit_ms=core.settings.query_time_limit_ms)
 
 
 async def _filter_context(
-    core: Core, access: Access, q: str | None
+    core: Core, access: ProjectAccess, q: str | None
 ) -> tuple[Query, FilterContext] | None:
     """Parse `q` (400 with the position of a fault) and resolve the emails it names."""
     if not q or not q.strip():
         return None
-    project = project_of(access)
+    project = access.project
     query = parse_query(q)
     found = await resolve_emails(core, emails_in(query.filters))
     return query, FilterContext((project.id,), access.user_id, found, utcnow())
 
 
-async def project_board(core: Core, access: Access, query: BoardQuery) -> Board:
+async def project_board(core: Core, access: ProjectAccess, query: BoardQuery) -> Board:
     """The board as a model (the CLI's table; HTTP sends project_board_json as it is)."""
     return Board.model_validate_json(await project_board_json(core, access, query))
 
 
 async def sprint_board(
-    core: Core, access: Access, sprint_id: str, query: SprintBoardQuery
+    core: Core, access: ProjectAccess, sprint_id: str, query: SprintBoardQuery
 ) -> Board:
     """The sprint's issues by stage, each column ranked like the project board."""
-    project = project_of(access)
+    project = access.project
 
     def run(conn: sqlite3.Connection) -> Board:
         if sprint_sql.sprint_by_id(conn, project.id, sprint_id) is None:
@@ -126,24 +124,13 @@ async def sprint_board(
     return await read(core, access, run)
 
 
-async def board_as(
-    core: Core, org: str, project: str, sprint: str | None, limit: int, email: str | None
-) -> Board:
-    """`rhythm board`: the project board, or a sprint's (by id or name), operator rights."""
-    access, _ = await operator_access(core, org, email, project)
-    query = BoardQuery(limit=limit)
-    if sprint is None:
-        return await project_board(core, access, query)
-    return await sprint_board(core, access, await sprint_ref(core, access, sprint), query)
-
-
 # --- backlog ----------------------------------------------------------------------------------
 
 
-async def backlog(core: Core, access: Access, query: BacklogQuery) -> Page[Card]:
+async def backlog(core: Core, access: ProjectAccess, query: BacklogQuery) -> Page[Card]:
     """Open issues without a sprint in backlog order (moved ones by their rank, the rest
     by number after them); the cursor is the last card's key."""
-    project = project_of(access)
+    project = access.project
     after = decode_cursor(query.cursor, (str,))[0] if query.cursor else ""
 
     def run(conn: sqlite3.Connection) -> Page[Card]:
@@ -166,9 +153,11 @@ def _backlog_issue(conn: sqlite3.Connection, project_id: str, number: int, name:
     return {**dict(row), "backlog_key": key}
 
 
-async def move_in_backlog(core: Core, access: Access, data: BacklogMove, actor: Actor) -> Card:
+async def move_in_backlog(
+    core: Core, access: ProjectAccess, data: BacklogMove, actor: Actor
+) -> Card:
     """Put a backlog issue right before or after another; only its own rank changes."""
-    project = project_of(access)
+    project = access.project
     if (data.before is None) == (data.after is None):
         raise ValidationFailed([("before", "give exactly one of `before` and `after`")])
     side, anchor = ("before", data.before) if data.before else ("after", data.after)
@@ -181,13 +170,13 @@ async def move_in_backlog(core: Core, access: Access, data: BacklogMove, actor: 
             raise ValidationFailed([(side, "must be another issue")])
         rank = _key_beside(uow.conn, project.id, issue["row_id"], other["backlog_key"], side)
         version = board_sql.set_backlog_rank(uow.conn, issue["row_id"], rank)
-        uow.record("issue", issue["id"], "update", project=project.id, field="backlog_rank",
+        uow.record(Entity.ISSUE, issue["id"], Op.UPDATE, project=project.id, field="backlog_rank",
                    old=issue["backlog_rank"], new=rank, version=version,
                    issue=issue["id"])  # fmt: skip
         card = (*(issue[name] for name in CARD_FIELDS), rank)
-        return _cards(uow.conn, project.key, [card])[0]  # type: ignore[list-item]
+        return _cards(uow.conn, project.key, [card])[0]
 
-    return await write(core, access, actor, work)
+    return await mutate(core, access, actor, work)
 
 
 def _key_beside(

@@ -1,6 +1,6 @@
 """The change-log spine: every mutation of tenant data goes through `mutate`.
 
-    result = await mutate(core, org_id, actor, lambda uow: work(uow))
+    result = await mutate(core, access, actor, lambda uow: work(uow))
 
 `work` runs on the tenant's writer thread inside BEGIN IMMEDIATE; it changes
 data with `uow.conn` and calls `uow.record(...)` for each change. The rows are
@@ -16,15 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tracker.domain.changes import Actor, Change, ChangeBatch, Entity, Op, Origin
+from tracker.domain.changes import Actor, Change, ChangeBatch, Entity, Op
 from tracker.domain.ids import new_id, now_iso
 from tracker.storage import changes as change_sql
 from tracker.storage.changes import to_json
 
 if TYPE_CHECKING:
+    from tracker.services.access import OrgAccess
     from tracker.services.runtime import Core
-
-__all__ = ["Actor", "Entity", "Op", "Origin", "UnitOfWork", "mutate"]
 
 T = TypeVar("T")
 
@@ -108,10 +107,22 @@ class UnitOfWork:
 
 
 async def mutate(
+    core: Core, access: OrgAccess, actor: Actor, work: Callable[[UnitOfWork], T], *,
+    dry_run: bool = False,
+) -> T:  # fmt: skip
+    """Run `work` as one transaction on the access's tenant with its change rows;
+    publish after commit. The one way a service writes a tenant (reads: `access.read`).
+    With `dry_run`, see `mutate_org`."""
+    return await mutate_org(core, access.org.id, actor, work, dry_run=dry_run)
+
+
+async def mutate_org(
     core: Core, org_id: str, actor: Actor, work: Callable[[UnitOfWork], T], *,
     dry_run: bool = False,
 ) -> T:  # fmt: skip
-    """Run `work` as one tenant transaction with its change rows; publish after commit.
+    """`mutate` for work that acts on an org known by id with no person's access to
+    check: background consumers of the change feed (their actor is the system or a
+    script) and replays. Everything else goes through `mutate` with an access.
 
     With `dry_run`, the transaction is rolled back instead (previews): `work` sees
     its own writes, and nothing is committed or published, no seq or number used.

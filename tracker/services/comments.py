@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id
 from tracker.domain.models.base import Page
@@ -23,9 +24,8 @@ from tracker.domain.models.comments import Comment, CommentIn, CommentPatch, Sub
 from tracker.domain.permissions import ProjectRole
 from tracker.domain.versions import if_match_ok
 from tracker.errors import Forbidden, NotFound, PreconditionFailed, ValidationFailed
-from tracker.services.access import Access
-from tracker.services.changes import Actor, UnitOfWork, mutate
-from tracker.services.projects import project_of
+from tracker.services.access import ProjectAccess, read
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
 from tracker.storage import comments as comment_sql
 from tracker.storage.issues import issue_by_number
@@ -44,15 +44,8 @@ def issue_in(
     return row
 
 
-def is_project_admin(access: Access) -> bool:
-    return project_of(access).role is ProjectRole.ADMIN
-
-
-async def read_tenant(core: Core, access: Access, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """Run one read-only unit on the org's database."""
-    assert access.org is not None
-    async with core.tenants.lease(access.org.id) as db:
-        return await db.read(fn)
+def is_project_admin(access: ProjectAccess) -> bool:
+    return access.project.role is ProjectRole.ADMIN
 
 
 def cursor_key(query: SubListQuery) -> tuple[str, str] | None:
@@ -74,19 +67,19 @@ def page_of(
 
 
 async def list_comments(
-    core: Core, access: Access, number: int, query: SubListQuery
+    core: Core, access: ProjectAccess, number: int, query: SubListQuery
 ) -> Page[Comment]:
     """Oldest first. Project admins may still read the comments of a soft-deleted issue."""
-    project, admin = project_of(access), is_project_admin(access)
+    project, admin = access.project, is_project_admin(access)
     key = cursor_key(query)
     after = (key[0], _row_id(key[1])) if key else None
 
-    def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    def fetch(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         issue = issue_in(conn, project.id, number, include_deleted=admin)
         return comment_sql.list_comments(conn, issue["id"], after, query.limit + 1)
 
     rows, next_cursor = page_of(
-        await read_tenant(core, access, read),
+        await read(core, access, fetch),
         query.limit,
         lambda r: [r["created_at"], str(r["row_id"])],
     )
@@ -94,20 +87,19 @@ async def list_comments(
 
 
 async def create_comment(
-    core: Core, access: Access, number: int, body: CommentIn, actor: Actor
+    core: Core, access: ProjectAccess, number: int, body: CommentIn, actor: Actor
 ) -> Comment:
     """Add a comment; the same call serves the API and `rhythm issue comment`."""
-    assert access.org is not None
     return await mutate(
-        core, access.org.id, actor, lambda uow: comment_in(uow, access, number, body, actor)
+        core, access, actor, lambda uow: comment_in(uow, access, number, body, actor)
     )
 
 
 def comment_in(
-    uow: UnitOfWork, access: Access, number: int, body: CommentIn, actor: Actor
+    uow: UnitOfWork, access: ProjectAccess, number: int, body: CommentIn, actor: Actor
 ) -> Comment:
     """The comment itself, inside the caller's unit of work (scripts apply effects with it)."""
-    project = project_of(access)
+    project = access.project
     issue = issue_in(uow.conn, project.id, number)
     row = {
         "id": new_id(), "issue_id": issue["id"], "author": actor.user_id or "",
@@ -116,14 +108,14 @@ def comment_in(
     with reindexed(uow.conn, issue["row_id"]):
         comment_sql.insert_comment(uow.conn, row)
     comment_sql.add_to_comment_count(uow.conn, issue["row_id"], 1, uow.at)
-    uow.record("comment", row["id"], "create", project=project.id, new=row,
+    uow.record(Entity.COMMENT, row["id"], Op.CREATE, project=project.id, new=row,
                version=1, issue=issue["id"])  # fmt: skip
     return _comment(row)
 
 
 async def update_comment(
     core: Core,
-    access: Access,
+    access: ProjectAccess,
     number: int,
     comment_id: str,
     patch: CommentPatch,
@@ -131,8 +123,7 @@ async def update_comment(
     actor: Actor,
 ) -> Comment:
     """Only the author edits a comment (admins may delete, not rewrite, others' words)."""
-    assert access.org is not None
-    project = project_of(access)
+    project = access.project
 
     def work(uow: UnitOfWork) -> Comment:
         issue = issue_in(uow.conn, project.id, number)
@@ -148,20 +139,19 @@ async def update_comment(
         with reindexed(uow.conn, issue["row_id"]):
             comment_sql.update_body(uow.conn, comment_id, patch.body, uow.at)
         comment_sql.add_to_comment_count(uow.conn, issue["row_id"], 0, uow.at)
-        uow.record_fields("comment", comment_id, project=project.id,
+        uow.record_fields(Entity.COMMENT, comment_id, project=project.id,
                           before={"body": comment["body"]}, after={"body": patch.body},
                           version=after["version"], issue=issue["id"])  # fmt: skip
         return _comment(after)
 
-    return await mutate(core, access.org.id, actor, work)
+    return await mutate(core, access, actor, work)
 
 
 async def delete_comment(
-    core: Core, access: Access, number: int, comment_id: str, actor: Actor
+    core: Core, access: ProjectAccess, number: int, comment_id: str, actor: Actor
 ) -> None:
     """The author or a project admin removes a comment; the log keeps its last text."""
-    assert access.org is not None
-    project, admin = project_of(access), is_project_admin(access)
+    project, admin = access.project, is_project_admin(access)
 
     def work(uow: UnitOfWork) -> None:
         issue = issue_in(uow.conn, project.id, number)
@@ -171,10 +161,10 @@ async def delete_comment(
         with reindexed(uow.conn, issue["row_id"]):
             comment_sql.delete_comment(uow.conn, comment_id)
         comment_sql.add_to_comment_count(uow.conn, issue["row_id"], -1, uow.at)
-        uow.record("comment", comment_id, "delete", project=project.id, old=comment,
+        uow.record(Entity.COMMENT, comment_id, Op.DELETE, project=project.id, old=comment,
                    version=comment["version"], issue=issue["id"])  # fmt: skip
 
-    await mutate(core, access.org.id, actor, work)
+    await mutate(core, access, actor, work)
 
 
 @contextmanager

@@ -12,13 +12,13 @@ import json
 import sqlite3
 from typing import Any
 
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.custom_fields import FieldDef, check_options
 from tracker.domain.ids import new_id
 from tracker.domain.models.issues import CustomField, CustomFieldIn, CustomFieldPatch
 from tracker.errors import Conflict, NotFound, ValidationFailed
-from tracker.services.access import Access
-from tracker.services.changes import Actor, UnitOfWork, mutate
-from tracker.services.projects import project_of
+from tracker.services.access import ProjectAccess, read
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
 from tracker.storage import custom_fields as field_sql
 
@@ -43,20 +43,17 @@ def to_field(row: sqlite3.Row | dict[str, Any]) -> CustomField:
     )  # fmt: skip
 
 
-async def list_fields(core: Core, access: Access) -> list[CustomField]:
-    project = project_of(access)
-    assert access.org is not None
-    async with core.tenants.lease(access.org.id) as db:
-        rows = await db.read(lambda conn: field_sql.fields_of(conn, project.id))
+async def list_fields(core: Core, access: ProjectAccess) -> list[CustomField]:
+    project = access.project
+    rows = await read(core, access, lambda conn: field_sql.fields_of(conn, project.id))
     return [to_field(r) for r in rows]
 
 
 async def create_field(
-    core: Core, access: Access, data: CustomFieldIn, actor: Actor
+    core: Core, access: ProjectAccess, data: CustomFieldIn, actor: Actor
 ) -> CustomField:
     """Add a definition; 409 when the name is taken, 422 for bad options."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
     if problems := check_options(data.type, data.options):
         raise ValidationFailed(problems)
 
@@ -72,19 +69,18 @@ async def create_field(
         if not field_sql.insert_field(uow.conn, row):
             raise Conflict(f"a field named '{data.name}' exists in this project")
         field = to_field(row)
-        uow.record("custom_field", field.id, "create", project=project.id,
+        uow.record(Entity.CUSTOM_FIELD, field.id, Op.CREATE, project=project.id,
                    new=field.model_dump())  # fmt: skip
         return field
 
-    return await mutate(core, access.org.id, actor, work)
+    return await mutate(core, access, actor, work)
 
 
 async def update_field(
-    core: Core, access: Access, field_id: str, patch: CustomFieldPatch, actor: Actor
+    core: Core, access: ProjectAccess, field_id: str, patch: CustomFieldPatch, actor: Actor
 ) -> CustomField:
     """Rename, change options, required or position; the type never changes."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
     values = patch.model_dump(include=patch.model_fields_set)
 
     def work(uow: UnitOfWork) -> CustomField:
@@ -97,27 +93,28 @@ async def update_field(
         stored = {k: int(v) if k == "required" else v for k, v in values.items()}
         if not field_sql.update_field(uow.conn, field_id, stored, uow.at):
             raise Conflict(f"a field named '{values.get('name')}' exists in this project")
-        after = to_field(field_sql.field_by_id(uow.conn, project.id, field_id))  # type: ignore[arg-type]
+        after_row = field_sql.field_by_id(uow.conn, project.id, field_id)
+        assert after_row is not None  # updated just above, in this transaction
+        after = to_field(after_row)
         names = set(values)
         uow.record_fields(
-            "custom_field", field_id, project=project.id,
+            Entity.CUSTOM_FIELD, field_id, project=project.id,
             before=before.model_dump(include=names), after=after.model_dump(include=names),
         )  # fmt: skip
         return after
 
-    return await mutate(core, access.org.id, actor, work)
+    return await mutate(core, access, actor, work)
 
 
-async def delete_field(core: Core, access: Access, field_id: str, actor: Actor) -> None:
-    project = project_of(access)
-    assert access.org is not None
+async def delete_field(core: Core, access: ProjectAccess, field_id: str, actor: Actor) -> None:
+    project = access.project
 
     def work(uow: UnitOfWork) -> None:
         row = field_sql.field_by_id(uow.conn, project.id, field_id)
         if row is None:
             raise NotFound("custom field not found")
         field_sql.delete_field(uow.conn, field_id)
-        uow.record("custom_field", field_id, "delete", project=project.id,
+        uow.record(Entity.CUSTOM_FIELD, field_id, Op.DELETE, project=project.id,
                    old=to_field(row).model_dump())  # fmt: skip
 
-    await mutate(core, access.org.id, actor, work)
+    await mutate(core, access, actor, work)

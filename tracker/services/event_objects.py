@@ -38,7 +38,7 @@ class Event:
 
     @property
     def data(self) -> dict[str, Any]:
-        return json.loads(self.body)  # type: ignore[no-any-return]
+        return json.loads(self.body)
 
 
 async def render(core: Core, org_id: str, batches: Sequence[ChangeBatch]) -> list[Event]:

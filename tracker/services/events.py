@@ -12,9 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from tracker.domain.changes import Change, ChangeBatch
-
-__all__ = ["Change", "ChangeBatch", "EventBus", "Subscriber"]
+from tracker.domain.changes import ChangeBatch
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from tracker.domain.changes import ChangeBatch
@@ -34,10 +36,13 @@ from tracker.services.runtime import Core
 from tracker.storage import changes as change_sql
 from tracker.storage import orgs as org_sql
 from tracker.storage import projects as project_sql
+from tracker.storage.changes import BATCH_COLUMN, stored_change
 
 #: How many change rows one `since` call examines at most (a batch is never cut,
 #: so a page can hold more when its last batch is larger).
 DEFAULT_LIMIT = 1000
+
+_BATCH = itemgetter(BATCH_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -105,18 +110,17 @@ def read_page(
         rows = _whole_batches(conn, rows[:limit], rows[limit])
     wanted = None if projects is None else frozenset(projects)
     batches: list[ChangeBatch] = []
-    current: list[Any] = []
-    batch_id = None
-    for row in rows:
-        if row[12] != batch_id:
-            if current:
-                batches.append(ChangeBatch(org_id, batch_id or "", tuple(current)))
-            current, batch_id = [], row[12]
-        project = row[7]
-        if visibility.allows(project) and (wanted is None or project in wanted):
-            current.append(change_sql.tuple_to_change(row))
-    if current:
-        batches.append(ChangeBatch(org_id, batch_id or "", tuple(current)))
+    for batch_id, group in groupby(rows, _BATCH):
+        if visibility is EVERYTHING and wanted is None:
+            changes = tuple(map(stored_change, group))  # no Python frame per row
+        else:
+            changes = tuple(
+                stored_change(row)
+                for row in group
+                if visibility.allows(row[7]) and (wanted is None or row[7] in wanted)
+            )
+        if changes:
+            batches.append(ChangeBatch(org_id, batch_id, changes))
     next_seq = rows[-1][0] if rows else seq
     return FeedPage(batches, next_seq, at_head)
 
@@ -124,10 +128,10 @@ def read_page(
 def _whole_batches(conn: sqlite3.Connection, rows: list[Any], peek: Any) -> list[Any]:
     """Cut `rows` so that no batch is split: drop a trailing batch that continues past
     the page, unless it is the only one (then read the rest of it)."""
-    last_batch = rows[-1][12]
-    if peek[12] != last_batch:
+    last_batch = rows[-1][BATCH_COLUMN]
+    if peek[BATCH_COLUMN] != last_batch:
         return rows
-    keep = [row for row in rows if row[12] != last_batch]
+    keep = [row for row in rows if row[BATCH_COLUMN] != last_batch]
     if keep:
         return keep
     return rows + change_sql.rows_of_batch_after(conn, rows[-1][0], last_batch)

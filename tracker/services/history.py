@@ -14,8 +14,7 @@ from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.models.base import Page
 from tracker.domain.models.issues import HistoryItem, PageQuery
 from tracker.errors import NotFound
-from tracker.services.access import Access
-from tracker.services.projects import project_of
+from tracker.services.access import ProjectAccess, read
 from tracker.services.runtime import Core
 from tracker.storage import changes as change_sql
 from tracker.storage import issues as issue_sql
@@ -32,21 +31,19 @@ def to_item(row: sqlite3.Row) -> HistoryItem:
 
 
 async def issue_history(
-    core: Core, access: Access, number: int, query: PageQuery
+    core: Core, access: ProjectAccess, number: int, query: PageQuery
 ) -> Page[HistoryItem]:
     """A page of the issue's changes, newest first; the cursor is the last seq shown."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
     before = decode_cursor(query.cursor, (int,))[0] if query.cursor else None
 
-    def read(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    def fetch(conn: sqlite3.Connection) -> list[sqlite3.Row]:
         issue = issue_sql.issue_by_number(conn, project.id, number)
         if issue is None:
             raise NotFound("issue not found")
         return change_sql.issue_changes(conn, issue["id"], before, query.limit + 1)
 
-    async with core.tenants.lease(access.org.id) as db:
-        rows = await db.read(read)
+    rows = await read(core, access, fetch)
     items = [to_item(r) for r in rows[: query.limit]]
     cursor = encode_cursor([items[-1].seq]) if len(rows) > query.limit else None
     return Page[HistoryItem](items=items, next_cursor=cursor)

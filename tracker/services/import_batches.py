@@ -10,7 +10,7 @@ on the fresh plan. Numbers and row ids are never prepared: the write takes
 them inside the transaction and SQLite adds each row's position.
 
 The write logs one `create` change per issue and per comment (SQLite renders
-them, tracker.storage.bulk.log_creates) and records nothing on the unit; the
+them, tracker.storage.changes.log_creates) and records nothing on the unit; the
 importer builds the published Change objects from `Written` after COMMIT,
 again off the writer thread.
 """
@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fractional_indexing import generate_key_between
 
+from tracker.domain.changes import Actor, Change
 from tracker.domain.ids import new_ids
 from tracker.errors import ValidationFailed
-from tracker.services.changes import Actor, UnitOfWork
-from tracker.services.events import Change
+from tracker.services.changes import UnitOfWork
 from tracker.storage import bulk
+from tracker.storage import changes as change_sql
 from tracker.storage.bulk import BulkComment, BulkDocuments, BulkIssue
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ def write(uow: UnitOfWork, prepared: Prepared) -> Written:
     first = (row_id, number, comment_row)
     bulk.insert_issues(conn, plan.project_id, first, issues, comments, prepared.documents)
     actor = uow.actor
-    first_seq, change_ids = bulk.log_creates(
+    first_seq, change_ids = change_sql.log_creates(
         conn, (plan.project_id, plan.key), (row_id, row_id + len(issues) - 1),
         (comment_row, comment_row + len(comments) - 1),
         (uow.at, actor.user_id, actor.origin, uow.batch, actor.client_id, actor.mutation_id),

@@ -1,6 +1,6 @@
 """Importing a JSON Lines file of issues through the bulk import path.
 
-Two doors: `rhythm issue import FILE` (import_file_as) and `POST
+Two doors: `rhythm issue import FILE` (cli/issue_args.py) and `POST
 .../issues/import` (the handler spools the body to a file, then import_file).
 
 Two passes over the file, so a bad file changes nothing and memory stays flat
@@ -25,15 +25,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from tracker.domain.changes import Actor
 from tracker.domain.ids import now_iso
 from tracker.domain.models.imports import ImportedIssue, ImportReport
 from tracker.domain.models.workflow import Stage
 from tracker.errors import ValidationFailed
 from tracker.services import imports, workflow
-from tracker.services.access import Access
-from tracker.services.changes import Actor
+from tracker.services.access import ProjectAccess
 from tracker.services.imports import ImportComment, ImportIssue
-from tracker.services.orgs import operator_access
 from tracker.services.runtime import Core
 from tracker.storage import users as user_sql
 
@@ -41,7 +40,7 @@ MAX_ERRORS = 20
 
 
 async def import_file(
-    core: Core, access: Access, actor: Actor, path: Path, *,
+    core: Core, access: ProjectAccess, actor: Actor, path: Path, *,
     unknown_users_as_me: bool = False, batch_size: int = imports.BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:  # fmt: skip
@@ -51,7 +50,6 @@ async def import_file(
     The parsing runs on worker threads (a large file would hold the event loop
     for minutes); `access` must already allow importing into its project.
     """
-    assert access.org is not None and access.project is not None
     if actor.user_id is None:
         raise ValidationFailed([("actor", "an import needs a user to act as")])
     began, counted = time.perf_counter(), _Counter()
@@ -60,24 +58,11 @@ async def import_file(
     people = await _people(core, emails, actor.user_id, unknown_users_as_me)
     convert = _Converter(stages, people, actor.user_id)
     total = await imports.import_issues(
-        core, access.org.id, access.project.id, actor,
+        core, access, actor,
         counted(convert(record) for _, record in _records(path)), batch_size, progress,
     )  # fmt: skip
     return ImportReport(issues=total, comments=counted.comments,
                         seconds=round(time.perf_counter() - began, 3))  # fmt: skip
-
-
-async def import_file_as(
-    core: Core, org: str, project_key: str, path: Path, email: str | None, *,
-    unknown_users_as_me: bool = False, progress: Callable[[int], None] | None = None,
-) -> ImportReport:  # fmt: skip
-    """`rhythm issue import`: operator rights on the data directory, `--as EMAIL` acts."""
-    access, actor = await operator_access(core, org, email, project_key)
-    if actor.user_id is None:
-        raise ValidationFailed([("--as", "name the user who imports (--as EMAIL)")])
-    return await import_file(
-        core, access, actor, path, unknown_users_as_me=unknown_users_as_me, progress=progress
-    )
 
 
 def _records(path: Path) -> Iterator[tuple[int, ImportedIssue | ValidationError]]:
@@ -100,10 +85,8 @@ def _validate(path: Path, stage_names: set[str]) -> set[str]:
     emails: set[str] = set()
     for number, record in _records(path):
         if isinstance(record, ValidationError):
-            errors += [
-                (f"line {number}: {'.'.join(map(str, e['loc'])) or 'line'}", e["msg"])
-                for e in record.errors()
-            ]
+            failed = ValidationFailed.from_pydantic(record, f"line {number}: ", whole="line")
+            errors += [(e["field"], e["message"]) for e in failed.errors]
         elif record.status is not None and record.status.lower() not in stage_names:
             errors.append((f"line {number}: status", f"no stage named '{record.status}'"))
         else:

@@ -17,14 +17,16 @@ batches already committed (their events are published).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 
+from tracker.domain.changes import Actor, ChangeBatch
 from tracker.services import import_batches as batches
-from tracker.services.changes import Actor, mutate
-from tracker.services.events import ChangeBatch
+from tracker.services.access import OrgAccess, ProjectAccess, read
+from tracker.services.changes import mutate
 from tracker.services.runtime import Core
 from tracker.storage import bulk
 from tracker.storage.database import WAL_AUTOCHECKPOINT_PAGES, Database
@@ -58,8 +60,7 @@ class ImportIssue:
 
 async def import_issues(
     core: Core,
-    org_id: str,
-    project_id: str,
+    access: ProjectAccess,
     actor: Actor,
     issues: Iterable[ImportIssue],
     batch_size: int = BATCH_SIZE,
@@ -69,10 +70,12 @@ async def import_issues(
 
     `progress`, if given, is called with the running total after each committed batch.
     """
-    async with core.tenants.lease(org_id) as db, _wide_checkpoints(db):
-        plan = await db.read(lambda conn: batches.read_plan(conn, project_id))
+    project_id = access.project.id
+    # the lease is held for the whole import: the checkpoint setting belongs to this database
+    async with core.tenants.lease(access.org.id) as db, _wide_checkpoints(db):
+        plan = await read(core, access, lambda conn: batches.read_plan(conn, project_id))
         chunks = _chunks(issues, batch_size)
-        return await _pipeline(core, org_id, actor, chunks, plan, progress or _quiet)
+        return await _pipeline(core, access, actor, chunks, plan, progress or _quiet)
 
 
 def _quiet(total: int) -> None:
@@ -94,11 +97,11 @@ async def _wide_checkpoints(db: Database) -> AsyncIterator[None]:
 
 
 async def _pipeline(
-    core: Core, org_id: str, actor: Actor, chunks: Iterator[list[ImportIssue]],
+    core: Core, access: OrgAccess, actor: Actor, chunks: Iterator[list[ImportIssue]],
     plan: batches.Plan, progress: Callable[[int], None],
 ) -> int:  # fmt: skip
     """Prepare batch k+1 and publish batch k-1 while batch k is written (module docstring)."""
-    total, in_flight = 0, None
+    total, in_flight, org_id = 0, None, access.org.id
     try:
         # the next chunk is taken on the worker thread too: `issues` may be a parser
         # reading a file (rhythm issue import), which must not run on the event loop
@@ -108,7 +111,7 @@ async def _pipeline(
             if in_flight is not None:
                 written, in_flight = await in_flight, None
             in_flight = asyncio.ensure_future(
-                mutate(core, org_id, actor, lambda uow, p=prepared: batches.write(uow, p))
+                mutate(core, access, actor, functools.partial(batches.write, prepared=prepared))
             )
             if written is not None:
                 total += await _publish(core, org_id, actor, written)

@@ -17,8 +17,7 @@ from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.models.base import Page
 from tracker.domain.models.issues import Issue, IssueListQuery, split_list
 from tracker.errors import BadRequest, ValidationFailed
-from tracker.services.access import Access
-from tracker.services.projects import project_of
+from tracker.services.access import ProjectAccess, read
 from tracker.services.runtime import Core
 from tracker.storage import issues as issue_sql
 
@@ -52,31 +51,29 @@ def _after(query: IssueListQuery, sort: str) -> list[object] | None:
     return decoded[1:]
 
 
-async def list_issues(core: Core, access: Access, query: IssueListQuery) -> Page[Issue]:
+async def list_issues(core: Core, access: ProjectAccess, query: IssueListQuery) -> Page[Issue]:
     """A page of the project's live issues in the requested order."""
     if query.q:
         return await _search(core, access, query)
     return Page[Issue].model_validate_json(await list_issues_json(core, access, query))
 
 
-async def list_issues_json(core: Core, access: Access, query: IssueListQuery) -> bytes:
+async def list_issues_json(core: Core, access: ProjectAccess, query: IssueListQuery) -> bytes:
     """The page as JSON (the `Page[Issue]` shape); without `q` SQLite renders the issues."""
     if query.q:
         return (await _search(core, access, query)).model_dump_json().encode()
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
     sort, direction = query.sort.split("-")
     after = _after(query, sort)
     filters = _filters(query, access.user_id)
 
-    def read(conn: sqlite3.Connection) -> list[tuple[str, sqlite3.Row]]:
+    def fetch(conn: sqlite3.Connection) -> list[tuple[str, sqlite3.Row]]:
         return issue_sql.list_issues_json(
             conn, project.key, project.id, filters, sort, direction == "desc", after,
             query.limit + 1,
         )  # fmt: skip
 
-    async with core.tenants.lease(access.org.id) as db:
-        rows = await db.read(read, time_limit_ms=core.settings.query_time_limit_ms)
+    rows = await read(core, access, fetch, time_limit_ms=core.settings.query_time_limit_ms)
     cursor = None
     if len(rows) > query.limit:
         last = rows[query.limit - 1][1]
@@ -85,7 +82,7 @@ async def list_issues_json(core: Core, access: Access, query: IssueListQuery) ->
     return f'{{"items":[{items}],"next_cursor":{json.dumps(cursor)}}}'.encode()
 
 
-async def _search(core: Core, access: Access, query: IssueListQuery) -> Page[Issue]:
+async def _search(core: Core, access: ProjectAccess, query: IssueListQuery) -> Page[Issue]:
     """`q=` speaks the query language; simple filters then belong inside it (422 otherwise)."""
     from tracker.services import search  # imported late: search builds on this module's peers
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from fractional_indexing import generate_key_between
 
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.custom_fields import FieldDef, apply_values, by_name, changed_by_name
 from tracker.domain.ids import new_id
 from tracker.domain.models.issues import (
@@ -33,15 +34,14 @@ from tracker.errors import (
     ValidationFailed,
 )
 from tracker.services import workflow
-from tracker.services.access import Access, ProjectRef, resolve_project
+from tracker.services.access import OrgAccess, ProjectAccess, ProjectRef, read, resolve_project
 from tracker.services.assignees import (
     record_assignee_link,
     sync_assignees,
     users_must_see_project,
 )
-from tracker.services.changes import Actor, UnitOfWork, mutate
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.custom_fields import field_defs
-from tracker.services.projects import project_of
 from tracker.services.runtime import Core
 from tracker.services.tags import (
     may_create_tags,
@@ -52,6 +52,7 @@ from tracker.services.tags import (
 from tracker.storage import assignees as assignee_sql
 from tracker.storage import issues as issue_sql
 from tracker.storage import tags as tag_sql
+from tracker.storage.issue_shape import COLUMNS
 from tracker.storage.search_index import index_issue, unindex_issue
 
 #: Fields a reporter may change on an issue they reported (SPEC §3).
@@ -60,7 +61,7 @@ REPORTER_FIELDS = frozenset({"title", "description"})
 PLAIN_FIELDS = ("title", "description", "type", "priority", "due_date", "estimate")
 
 
-def to_issue(row: Mapping[str, Any], project_key: str, defs: list[FieldDef]) -> Issue:
+def to_issue(row: sqlite3.Row | Mapping[str, Any], project_key: str, defs: list[FieldDef]) -> Issue:
     """The API shape of a row from `storage.issues.ISSUE_VIEW` (search results reuse it)."""
     return _issue(
         row, project_key, defs, status=row["status"], parent_number=row["parent_number"],
@@ -69,23 +70,27 @@ def to_issue(row: Mapping[str, Any], project_key: str, defs: list[FieldDef]) -> 
 
 
 def _issue(
-    row: Mapping[str, Any], project_key: str, defs: list[FieldDef], *, status: str,
-    parent_number: int | None, assignees: list[str], tags: list[str],
-) -> Issue:  # fmt: skip
-    """model_validate on a dict: 3x faster than Issue(**kwargs) here (measured), and
+    row: sqlite3.Row | Mapping[str, Any],
+    project_key: str,
+    defs: list[FieldDef],
+    *,
+    status: str,
+    parent_number: int | None,
+    assignees: list[str],
+    tags: list[str],
+) -> Issue:
+    """The model from a row: the columns named in `issue_shape.COLUMNS`, the rest here.
+
+    model_validate on a dict: 3x faster than Issue(**kwargs) here (measured), and
     a page of 50 issues spends more time here than in its query."""
-    return Issue.model_validate({
-        "id": row["id"], "key": f"{project_key}-{row['number']}", "number": row["number"],
-        "title": row["title"], "description": row["description"], "type": row["type"],
-        "priority": row["priority"], "status": status, "reporter": row["reporter"],
-        "assignees": assignees, "tags": tags, "sprint_id": row["sprint_id"],
-        "parent": None if parent_number is None else f"{project_key}-{parent_number}",
-        "due_date": row["due_date"], "estimate": row["estimate"],
-        "custom_fields": by_name(defs, json.loads(row["custom_fields"])) if defs else {},
-        "time_spent": row["time_spent"], "comment_count": row["comment_count"],
-        "created_at": row["created_at"], "updated_at": row["updated_at"],
-        "resolved_at": row["resolved_at"], "version": row["version"],
-    })  # fmt: skip
+    image = {name: row[name] for name in COLUMNS}
+    image["key"] = f"{project_key}-{row['number']}"
+    image["status"] = status
+    image["assignees"] = assignees
+    image["tags"] = tags
+    image["parent"] = None if parent_number is None else f"{project_key}-{parent_number}"
+    image["custom_fields"] = by_name(defs, json.loads(row["custom_fields"])) if defs else {}
+    return Issue.model_validate(image)
 
 
 def _view(conn: sqlite3.Connection, project: ProjectRef, number: int) -> Issue:
@@ -98,24 +103,22 @@ def _view(conn: sqlite3.Connection, project: ProjectRef, number: int) -> Issue:
 # --- create -------------------------------------------------------------------------------
 
 
-async def create_issue(core: Core, access: Access, data: IssueCreate, actor: Actor) -> Issue:
+async def create_issue(core: Core, access: ProjectAccess, data: IssueCreate, actor: Actor) -> Issue:
     """Number, rank, validate, insert, index and log a new issue in one transaction."""
-    project_of(access)
-    assert access.org is not None
     if data.assignees or data.custom_fields:
         await users_must_see_project(core, access, data.assignees, data.custom_fields)
     may_tag = may_create_tags(access)
     return await mutate(
-        core, access.org.id, actor, lambda uow: create_in(uow, access, data, actor, may_tag)
+        core, access, actor, lambda uow: create_in(uow, access, data, actor, may_tag)
     )
 
 
 def create_in(
-    uow: UnitOfWork, access: Access, data: IssueCreate, actor: Actor, may_tag: bool
+    uow: UnitOfWork, access: ProjectAccess, data: IssueCreate, actor: Actor, may_tag: bool
 ) -> Issue:
     """The create itself, inside the caller's unit of work (scripts apply effects with it);
     the caller has already checked the assignees (`users_must_see_project`)."""
-    project = project_of(access)
+    project = access.project
     conn = uow.conn
     stage = _stage(conn, project.id, data.status)
     defs = field_defs(conn, project.id)
@@ -150,12 +153,12 @@ def _record_create(uow: UnitOfWork, project_id: str, issue: Issue, tags: list[sq
         tag_sql.link_tag(uow.conn, issue.id, tag["id"])
     for user_id in issue.assignees:
         assignee_sql.add_assignee(uow.conn, issue.id, user_id)
-    uow.record("issue", issue.id, "create", project=project_id, new=issue.model_dump(),
+    uow.record(Entity.ISSUE, issue.id, Op.CREATE, project=project_id, new=issue.model_dump(),
                version=1, issue=issue.id)  # fmt: skip
     for tag in tags:
-        record_tag_link(uow, project_id, issue.id, tag, "create", 1)
+        record_tag_link(uow, project_id, issue.id, tag, Op.CREATE, 1)
     for user_id in issue.assignees:
-        record_assignee_link(uow, project_id, issue.id, user_id, "create", 1)
+        record_assignee_link(uow, project_id, issue.id, user_id, Op.CREATE, 1)
 
 
 # --- pieces shared by create and update ---------------------------------------------------
@@ -202,7 +205,7 @@ def _parent(
 
 
 def _apply_status(
-    uow: UnitOfWork, access: Access, row: sqlite3.Row, status: str,
+    uow: UnitOfWork, access: ProjectAccess, row: sqlite3.Row, status: str,
     before: int | None = None, after: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Columns that move `row` to the stage named `status`, right above issue `before` or
@@ -210,7 +213,7 @@ def _apply_status(
     (409 rule, 403 role), stage_id, rank and resolved_at (set on entering a `done`
     stage, cleared on leaving one). Decided by tracker.services.workflow.move_card.
     """
-    project = project_of(access)
+    project = access.project
     stage = _stage(uow.conn, project.id, status)
     return workflow.move_card(uow.conn, project, row, stage, before=before, after=after, at=uow.at)
 
@@ -218,16 +221,13 @@ def _apply_status(
 # --- read ---------------------------------------------------------------------------------
 
 
-async def get_issue(core: Core, access: Access, number: int) -> Issue:
-    project = project_of(access)
-    assert access.org is not None
-    async with core.tenants.lease(access.org.id) as db:
-        return await db.read(lambda conn: _view(conn, project, number))
+async def get_issue(core: Core, access: ProjectAccess, number: int) -> Issue:
+    project = access.project
+    return await read(core, access, lambda conn: _view(conn, project, number))
 
 
-async def get_issue_by_key(core: Core, access: Access, key: str) -> Issue:
+async def get_issue_by_key(core: Core, access: OrgAccess, key: str) -> Issue:
     """GET /orgs/{org}/issues/{KEY-N}: 404 unless the caller can see that project."""
-    assert access.org is not None
     try:
         project_key, number = parse_issue_ref(key)
     except ValueError:
@@ -240,36 +240,34 @@ async def get_issue_by_key(core: Core, access: Access, key: str) -> Issue:
         raise NotFound("issue not found") from None
     if project.role is None:
         raise NotFound("issue not found")
-    return await get_issue(core, Access(access.user_id, access.org, project), number)
+    return await get_issue(core, ProjectAccess(access.user_id, access.org, project), number)
 
 
 # --- update -------------------------------------------------------------------------------
 
 
 async def update_issue(
-    core: Core, access: Access, number: int, patch: IssuePatch, actor: Actor,
+    core: Core, access: ProjectAccess, number: int, patch: IssuePatch, actor: Actor,
     if_match: str | None = None,
 ) -> Issue:  # fmt: skip
     """Apply the named fields only; a stale If-Match is a 412 and changes nothing."""
-    project = project_of(access)
-    assert access.org is not None and project.role is not None
     if patch.assignees or patch.custom_fields:
         await users_must_see_project(core, access, patch.assignees, patch.custom_fields)
     may_tag = may_create_tags(access)
     return await mutate(
-        core, access.org.id, actor,
+        core, access, actor,
         lambda uow: update_in(uow, access, number, patch, actor, if_match, may_tag),
     )  # fmt: skip
 
 
 def update_in(
-    uow: UnitOfWork, access: Access, number: int, patch: IssuePatch, actor: Actor,
+    uow: UnitOfWork, access: ProjectAccess, number: int, patch: IssuePatch, actor: Actor,
     if_match: str | None, may_tag: bool,
 ) -> Issue:  # fmt: skip
     """The update itself, inside the caller's unit of work (scripts and previews use it);
     the caller has already checked the assignees (`users_must_see_project`)."""
-    project = project_of(access)
-    assert project.role is not None
+    project = access.project
+    assert project.role is not None  # a ProjectAccess is never built for an invisible project
     row = issue_sql.issue_view(uow.conn, project.id, number)
     if row is None:
         raise NotFound("issue not found")
@@ -286,9 +284,9 @@ def _reporter_may(row: sqlite3.Row, named: set[str], actor: Actor) -> None:
 
 
 def _apply_patch(
-    uow: UnitOfWork, access: Access, row: sqlite3.Row, patch: IssuePatch, may_tag: bool
+    uow: UnitOfWork, access: ProjectAccess, row: sqlite3.Row, patch: IssuePatch, may_tag: bool
 ) -> Issue:
-    project = project_of(access)
+    project = access.project
     conn, named = uow.conn, patch.model_fields_set
     defs = field_defs(conn, project.id)
     before = to_issue(row, project.key, defs).model_dump()
@@ -310,7 +308,7 @@ def _apply_patch(
         sync_issue_tags(uow, project.id, row["id"], tags, version)
     if assignees is not None:
         sync_assignees(uow, project.id, row["id"], assignees, version)
-    uow.record_fields("issue", row["id"], project=project.id, before=before, after=after,
+    uow.record_fields(Entity.ISSUE, row["id"], project=project.id, before=before, after=after,
                       version=version, issue=row["id"])  # fmt: skip
     return _view(conn, project, row["number"])
 
@@ -321,11 +319,11 @@ def _tag_ids(conn: sqlite3.Connection, row: sqlite3.Row) -> set[str]:
 
 
 def _changed_columns(
-    uow: UnitOfWork, access: Access, row: sqlite3.Row, patch: IssuePatch,
+    uow: UnitOfWork, access: ProjectAccess, row: sqlite3.Row, patch: IssuePatch,
     defs: list[FieldDef], before: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
     """(columns to write, API fields after) for the fields the patch names and changes."""
-    project = project_of(access)
+    project = access.project
     named, conn = patch.model_fields_set, uow.conn
     columns: dict[str, Any] = {}
     after: dict[str, Any] = {}
@@ -359,7 +357,7 @@ def _changed_columns(
 
 
 async def set_issue_tags(
-    core: Core, access: Access, number: int, tags: list[str], actor: Actor,
+    core: Core, access: ProjectAccess, number: int, tags: list[str], actor: Actor,
     if_match: str | None = None,
 ) -> Issue:  # fmt: skip
     """PUT .../issues/{n}/tags: the complete set of tag names."""
@@ -367,7 +365,7 @@ async def set_issue_tags(
 
 
 async def set_assignees(
-    core: Core, access: Access, number: int, user_ids: list[str], actor: Actor,
+    core: Core, access: ProjectAccess, number: int, user_ids: list[str], actor: Actor,
     if_match: str | None = None,
 ) -> Issue:  # fmt: skip
     """PUT .../issues/{n}/assignees: the complete set of user ids."""
@@ -378,11 +376,10 @@ async def set_assignees(
 
 
 async def delete_issue(
-    core: Core, access: Access, number: int, actor: Actor, if_match: str | None = None
+    core: Core, access: ProjectAccess, number: int, actor: Actor, if_match: str | None = None
 ) -> None:
     """Soft delete: the issue disappears from reads and lists; its number stays taken."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
 
     def work(uow: UnitOfWork) -> None:
         row = issue_sql.issue_by_number(uow.conn, project.id, number)
@@ -391,16 +388,15 @@ async def delete_issue(
         if not if_match_ok(if_match, row["version"]):
             raise PreconditionFailed(f"the issue is at version {row['version']}")
         version = issue_sql.set_deleted(uow.conn, row["id"], uow.at, uow.at, row["rank"])
-        uow.record("issue", row["id"], "delete", project=project.id,
+        uow.record(Entity.ISSUE, row["id"], Op.DELETE, project=project.id,
                    new={"deleted_at": uow.at}, version=version, issue=row["id"])  # fmt: skip
 
-    await mutate(core, access.org.id, actor, work)
+    await mutate(core, access, actor, work)
 
 
-async def restore_issue(core: Core, access: Access, number: int, actor: Actor) -> Issue:
+async def restore_issue(core: Core, access: ProjectAccess, number: int, actor: Actor) -> Issue:
     """Bring a soft-deleted issue back under its number, at the end of its column."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
 
     def work(uow: UnitOfWork) -> Issue:
         row = issue_sql.issue_by_number(uow.conn, project.id, number, include_deleted=True)
@@ -412,8 +408,8 @@ async def restore_issue(core: Core, access: Access, number: int, actor: Actor) -
         rank = generate_key_between(last, None)
         version = issue_sql.set_deleted(uow.conn, row["id"], None, uow.at, rank)
         issue = _view(uow.conn, project, number)
-        uow.record("issue", row["id"], "restore", project=project.id,
+        uow.record(Entity.ISSUE, row["id"], Op.RESTORE, project=project.id,
                    new=issue.model_dump(), version=version, issue=row["id"])  # fmt: skip
         return issue
 
-    return await mutate(core, access.org.id, actor, work)
+    return await mutate(core, access, actor, work)

@@ -2,7 +2,10 @@
 
 Org memberships live in the system database, project memberships in the
 tenant; both are read on every request (services/access.py), so a change is
-effective on the very next request. Rules beyond the route table (SPEC §3):
+effective on the very next request. An org-membership change queues its tenant
+change rows in the same system transaction (services/member_log.py), so a crash
+between the two databases never loses the log entry or its event.
+Rules beyond the route table (SPEC §3):
 only an owner grants, changes or removes the `owner` role; the last owner can
 neither leave nor be demoted (409); removing someone from an org also drops
 their project memberships there. A project member must belong to the org.
@@ -13,8 +16,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from pydantic import ValidationError
-
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import now_iso
 from tracker.domain.models.base import Page
@@ -31,10 +33,10 @@ from tracker.domain.models.orgs import (
 )
 from tracker.domain.permissions import OrgRole
 from tracker.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from tracker.services.access import Access, OrgRef
-from tracker.services.changes import Actor, UnitOfWork, mutate
-from tracker.services.orgs import operator_access
-from tracker.services.projects import org_of, project_of
+from tracker.services import member_log
+from tracker.services.access import OrgAccess, OrgRef, ProjectAccess, read
+from tracker.services.changes import UnitOfWork, mutate
+from tracker.services.member_log import MemberRecord
 from tracker.services.runtime import Core
 from tracker.storage import orgs as org_sql
 from tracker.storage import projects as project_sql
@@ -68,9 +70,9 @@ def _is_owner(org: OrgRef) -> bool:
 # --- org members ------------------------------------------------------------------
 
 
-async def list_org_members(core: Core, access: Access, query: ListQuery) -> Page[OrgMember]:
+async def list_org_members(core: Core, access: OrgAccess, query: ListQuery) -> Page[OrgMember]:
     """Members ordered by email, one page at a time."""
-    org = org_of(access)
+    org = access.org
     after = tuple(decode_cursor(query.cursor, (str, str))) if query.cursor else ("", "")
     rows = await core.system.read(
         lambda conn: org_sql.members(conn, org.id, (after[0], after[1]), query.limit + 1)
@@ -81,9 +83,11 @@ async def list_org_members(core: Core, access: Access, query: ListQuery) -> Page
     return Page[OrgMember](items=items, next_cursor=cursor)
 
 
-async def add_org_member(core: Core, access: Access, data: OrgMemberIn, actor: Actor) -> OrgMember:
+async def add_org_member(
+    core: Core, access: OrgAccess, data: OrgMemberIn, actor: Actor
+) -> OrgMember:
     """Add an existing user with a role (owner only by an owner); 409 if already a member."""
-    org = org_of(access)
+    org = access.org
     if data.role == "owner" and not _is_owner(org):
         raise Forbidden("only an owner can make someone an owner")
 
@@ -94,21 +98,22 @@ async def add_org_member(core: Core, access: Access, data: OrgMemberIn, actor: A
             raise Conflict("that user is already a member of this organization")
         found = org_sql.member(conn, org.id, user["id"])
         assert found is not None
+        post = {"org_id": org.id, "user_id": found["user_id"], "role": found["role"],
+                "created_at": found["created_at"]}  # fmt: skip
+        change = MemberRecord(Op.CREATE, new=post)
+        member_log.enqueue(conn, org.id, actor, [(found["user_id"], change)])
         return found
 
     member = await core.system.write(work)
-    post = {"org_id": org.id, "user_id": member["user_id"], "role": member["role"],
-            "created_at": member["created_at"]}  # fmt: skip
-    await mutate(core, org.id, actor, lambda uow: uow.record(
-        "org_member", member["user_id"], "create", project=None, new=post))  # fmt: skip
+    await member_log.settle(core, org.id)
     return _to_org_member(member)
 
 
 async def change_org_role(
-    core: Core, access: Access, user_id: str, data: OrgMemberPatch, actor: Actor
+    core: Core, access: OrgAccess, user_id: str, data: OrgMemberPatch, actor: Actor
 ) -> OrgMember:
     """Change a member's org role; owner changes need an owner; the last owner stays (409)."""
-    org = org_of(access)
+    org = access.org
 
     def work(conn: sqlite3.Connection) -> tuple[str, sqlite3.Row]:
         before = _member_or_404(conn, org.id, user_id)
@@ -120,13 +125,14 @@ async def change_org_role(
         org_sql.set_member_role(conn, org.id, user_id, data.role)
         after = org_sql.member(conn, org.id, user_id)
         assert after is not None
+        if before["role"] != data.role:
+            change = MemberRecord(Op.UPDATE, before["role"], data.role, field="role")
+            member_log.enqueue(conn, org.id, actor, [(user_id, change)])
         return before["role"], after
 
     old_role, after = await core.system.write(work)
     if old_role != data.role:
-        await mutate(core, org.id, actor, lambda uow: uow.record(
-            "org_member", user_id, "update", project=None, field="role",
-            old=old_role, new=data.role))  # fmt: skip
+        await member_log.settle(core, org.id)
     return _to_org_member(after)
 
 
@@ -142,47 +148,40 @@ def _keep_an_owner(conn: sqlite3.Connection, org_id: str) -> None:
         raise Conflict(LAST_OWNER)
 
 
-async def remove_org_member(core: Core, access: Access, user_id: str, actor: Actor) -> None:
+async def remove_org_member(core: Core, access: OrgAccess, user_id: str, actor: Actor) -> None:
     """Remove a member (owners only by an owner) and their project memberships here."""
-    org = org_of(access)
+    org = access.org
 
-    def work(conn: sqlite3.Connection) -> sqlite3.Row:
+    def work(conn: sqlite3.Connection) -> None:
         before = _member_or_404(conn, org.id, user_id)
         if before["role"] == "owner":
             if not _is_owner(org) and user_id != access.user_id:
                 raise Forbidden("only an owner can remove an owner")
             _keep_an_owner(conn, org.id)
         org_sql.delete_member(conn, org.id, user_id)
-        return before
+        # the tenant side drops their project memberships too, in the same tenant transaction
+        old = {"user_id": user_id, "role": before["role"], "created_at": before["created_at"]}
+        member_log.enqueue(conn, org.id, actor, [(user_id, MemberRecord(Op.DELETE, old=old))],
+                           drop_projects_of=user_id)  # fmt: skip
 
-    before = await core.system.write(work)
-    await mutate(core, org.id, actor, lambda uow: _drop_from_tenant(uow, before))
-
-
-def _drop_from_tenant(uow: UnitOfWork, member: sqlite3.Row) -> None:
-    """Log the org membership's end and drop the person's project memberships with it."""
-    for row in project_sql.memberships_of_user(uow.conn, member["user_id"]):
-        project_sql.delete_member(uow.conn, row["project_id"], row["user_id"])
-        uow.record("project_member", row["user_id"], "delete", project=row["project_id"],
-                   old=dict(row))  # fmt: skip
-    old = {"user_id": member["user_id"], "role": member["role"], "created_at": member["created_at"]}
-    uow.record("org_member", member["user_id"], "delete", project=None, old=old)
+    await core.system.write(work)
+    await member_log.settle(core, org.id)
 
 
-async def leave_org(core: Core, access: Access, actor: Actor) -> None:
+async def leave_org(core: Core, access: OrgAccess, actor: Actor) -> None:
     """The caller leaves the org (409 when they are its last owner)."""
     assert access.user_id is not None
     await remove_org_member(core, access, access.user_id, actor)
 
 
 async def transfer_ownership(
-    core: Core, access: Access, data: OwnershipTransferIn, actor: Actor
+    core: Core, access: OrgAccess, data: OwnershipTransferIn, actor: Actor
 ) -> OrgMember:
     """Make another member an owner and step the calling owner down to admin, atomically."""
-    org = org_of(access)
+    org = access.org
     me = access.user_id
 
-    def work(conn: sqlite3.Connection) -> tuple[str, sqlite3.Row]:
+    def work(conn: sqlite3.Connection) -> sqlite3.Row:
         user = _find_user(conn, data)
         target = org_sql.member(conn, org.id, user["id"])
         field = "user_id" if data.user_id is not None else "email"
@@ -194,31 +193,29 @@ async def transfer_ownership(
         org_sql.set_member_role(conn, org.id, me or "", "admin")
         after = org_sql.member(conn, org.id, user["id"])
         assert after is not None
-        return target["role"], after
+        member_log.enqueue(conn, org.id, actor, [
+            (user["id"], MemberRecord(Op.UPDATE, target["role"], "owner", field="role")),
+            (me or "", MemberRecord(Op.UPDATE, "owner", "admin", field="role")),
+        ])  # fmt: skip
+        return after
 
-    old_role, after = await core.system.write(work)
-
-    def log(uow: UnitOfWork) -> None:
-        uow.record("org_member", after["user_id"], "update", project=None, field="role",
-                   old=old_role, new="owner")  # fmt: skip
-        uow.record("org_member", me or "", "update", project=None, field="role",
-                   old="owner", new="admin")  # fmt: skip
-
-    await mutate(core, org.id, actor, log)
+    after = await core.system.write(work)
+    await member_log.settle(core, org.id)
     return _to_org_member(after)
 
 
 # --- project members ----------------------------------------------------------------
 
 
-async def list_project_members(core: Core, access: Access, query: ListQuery) -> Page[ProjectMember]:
+async def list_project_members(
+    core: Core, access: ProjectAccess, query: ListQuery
+) -> Page[ProjectMember]:
     """Explicit project members by user id (org owners/admins are implicit admins)."""
-    org, project = org_of(access), project_of(access)
+    project = access.project
     after = decode_cursor(query.cursor, (str,))[0] if query.cursor else ""
-    async with core.tenants.lease(org.id) as db:
-        rows = await db.read(
-            lambda conn: project_sql.members(conn, project.id, after, query.limit + 1)
-        )
+    rows = await read(
+        core, access, lambda conn: project_sql.members(conn, project.id, after, query.limit + 1)
+    )
     ids = [r["user_id"] for r in rows[: query.limit]]
     users = await core.system.read(lambda conn: user_sql.users_by_ids(conn, ids))
     by_id = {u["id"]: u for u in users}
@@ -236,10 +233,10 @@ def _to_project_member(row: Any, user: Any) -> ProjectMember:
 
 
 async def add_project_member(
-    core: Core, access: Access, data: ProjectMemberIn, actor: Actor
+    core: Core, access: ProjectAccess, data: ProjectMemberIn, actor: Actor
 ) -> ProjectMember:
     """Give an org member a project role (422 for strangers, 409 if already a member)."""
-    org, project = org_of(access), project_of(access)
+    org, project = access.org, access.project
 
     def find(conn: sqlite3.Connection) -> sqlite3.Row:
         user = _find_user(conn, data)
@@ -255,28 +252,28 @@ async def add_project_member(
     def work(uow: UnitOfWork) -> None:
         if not project_sql.insert_member(uow.conn, row):
             raise Conflict("that user is already a member of this project")
-        uow.record("project_member", user["id"], "create", project=project.id, new=row)
+        uow.record(Entity.PROJECT_MEMBER, user["id"], Op.CREATE, project=project.id, new=row)
 
-    await mutate(core, org.id, actor, work)
+    await mutate(core, access, actor, work)
     return _to_project_member(row, user)
 
 
 async def change_project_role(
-    core: Core, access: Access, user_id: str, data: ProjectMemberPatch, actor: Actor
+    core: Core, access: ProjectAccess, user_id: str, data: ProjectMemberPatch, actor: Actor
 ) -> ProjectMember:
-    org, project = org_of(access), project_of(access)
+    project = access.project
 
     def work(uow: UnitOfWork) -> sqlite3.Row:
         before = _project_member_or_404(uow.conn, project.id, user_id)
         if before["role"] != data.role:
             project_sql.set_member_role(uow.conn, project.id, user_id, data.role)
-            uow.record("project_member", user_id, "update", project=project.id, field="role",
+            uow.record(Entity.PROJECT_MEMBER, user_id, Op.UPDATE, project=project.id, field="role",
                        old=before["role"], new=data.role)  # fmt: skip
         after = project_sql.member(uow.conn, project.id, user_id)
         assert after is not None
         return after
 
-    after = await mutate(core, org.id, actor, work)
+    after = await mutate(core, access, actor, work)
     user = await core.system.read(lambda conn: user_sql.user_by_id(conn, user_id))
     return _to_project_member(after, user)
 
@@ -288,59 +285,14 @@ def _project_member_or_404(conn: sqlite3.Connection, project_id: str, user_id: s
     return row
 
 
-async def remove_project_member(core: Core, access: Access, user_id: str, actor: Actor) -> None:
-    org, project = org_of(access), project_of(access)
+async def remove_project_member(
+    core: Core, access: ProjectAccess, user_id: str, actor: Actor
+) -> None:
+    project = access.project
 
     def work(uow: UnitOfWork) -> None:
         before = _project_member_or_404(uow.conn, project.id, user_id)
         project_sql.delete_member(uow.conn, project.id, user_id)
-        uow.record("project_member", user_id, "delete", project=project.id, old=dict(before))
+        uow.record(Entity.PROJECT_MEMBER, user_id, Op.DELETE, project=project.id, old=dict(before))
 
-    await mutate(core, org.id, actor, work)
-
-
-# --- the operator door (CLI) -------------------------------------------------------
-
-
-async def add_member_as(
-    core: Core, slug: str, project_key: str | None, email: str, role: str, as_email: str | None
-) -> OrgMember | ProjectMember:
-    """`rhythm member add ORG EMAIL [--project KEY] --role R` with operator rights."""
-    model = OrgMemberIn if project_key is None else ProjectMemberIn
-    try:
-        data = model.model_validate({"email": email, "role": role})
-    except ValidationError as exc:
-        problems = [(".".join(map(str, e["loc"])) or "input", e["msg"]) for e in exc.errors()]
-        raise ValidationFailed(problems) from None
-    access, actor = await operator_access(core, slug, as_email, project_key)
-    if isinstance(data, OrgMemberIn):
-        return await add_org_member(core, access, data, actor)
-    return await add_project_member(core, access, data, actor)
-
-
-async def list_members_as(
-    core: Core, slug: str, project_key: str | None
-) -> list[OrgMember] | list[ProjectMember]:
-    access, _ = await operator_access(core, slug, None, project_key)
-    query, items = ListQuery(limit=200), []
-    lister = list_org_members if project_key is None else list_project_members
-    while True:
-        page = await lister(core, access, query)  # type: ignore[operator]
-        items.extend(page.items)
-        if page.next_cursor is None:
-            return items
-        query = ListQuery(limit=200, cursor=page.next_cursor)
-
-
-async def remove_member_as(
-    core: Core, slug: str, project_key: str | None, email: str, as_email: str | None
-) -> None:
-    """`rhythm member remove ORG EMAIL [--project KEY]`."""
-    access, actor = await operator_access(core, slug, as_email, project_key)
-    user = await core.system.read(lambda conn: user_sql.user_by_email(conn, email))
-    if user is None:
-        raise NotFound(f"no user with the email {email}")
-    if project_key is None:
-        await remove_org_member(core, access, user["id"], actor)
-    else:
-        await remove_project_member(core, access, user["id"], actor)
+    await mutate(core, access, actor, work)

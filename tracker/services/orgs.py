@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id, now_iso
 from tracker.domain.models.base import Page
@@ -24,12 +24,11 @@ from tracker.domain.models.orgs import ListQuery, Org, OrgIn, OrgPatch
 from tracker.domain.permissions import OrgRole
 from tracker.domain.slugs import archive_name, slug_problem, slugify
 from tracker.errors import Conflict, NotFound, ValidationFailed
-from tracker.services.access import Access, resolve_org, resolve_project
+from tracker.services.access import OrgAccess, OrgRef
 from tracker.services.accounts import Principal
-from tracker.services.changes import Actor, mutate
+from tracker.services.changes import mutate
 from tracker.services.runtime import Core
 from tracker.storage import orgs as org_sql
-from tracker.storage import users as user_sql
 
 ARCHIVE_DIR = ".archive"
 
@@ -63,11 +62,12 @@ async def create_org(core: Core, principal: Principal, data: OrgIn, actor: Actor
         await core.tenants.create(org_id)
         row = await core.system.write(lambda conn: _insert(conn, org_id, data, principal))
         inserted = True
+        access = OrgAccess(actor.user_id, OrgRef(org_id, row["slug"], row["name"], OrgRole.OWNER))
         await mutate(
             core,
-            org_id,
+            access,
             actor,
-            lambda uow: uow.record("org", org_id, "create", project=None, new=row),
+            lambda uow: uow.record(Entity.ORG, org_id, Op.CREATE, project=None, new=row),
         )
     except BaseException:
         if inserted:
@@ -106,16 +106,14 @@ async def list_my_orgs(core: Core, principal: Principal, query: ListQuery) -> Pa
     return Page[Org](items=items, next_cursor=encode_cursor([items[-1].slug]) if more else None)
 
 
-def get_org(access: Access) -> Org:
+def get_org(access: OrgAccess) -> Org:
     org = access.org
-    assert org is not None
     return Org(id=org.id, slug=org.slug, name=org.name, role=org.role, created_at=org.created_at)
 
 
-async def patch_org(core: Core, access: Access, patch: OrgPatch, actor: Actor) -> Org:
+async def patch_org(core: Core, access: OrgAccess, patch: OrgPatch, actor: Actor) -> Org:
     """Rename and/or re-slug an org (409 when the slug is taken by another live org)."""
     org = access.org
-    assert org is not None
     _check_slug(patch.slug)
     before = {"name": org.name, "slug": org.slug}
     after = {**before, **patch.model_dump(exclude_none=True)}
@@ -127,27 +125,31 @@ async def patch_org(core: Core, access: Access, patch: OrgPatch, actor: Actor) -
             raise Conflict(f"the slug '{after['slug']}' is taken")
         await mutate(
             core,
-            org.id,
+            access,
             actor,
-            lambda uow: uow.record_fields("org", org.id, project=None, before=before, after=after),
+            lambda uow: uow.record_fields(
+                Entity.ORG, org.id, project=None, before=before, after=after
+            ),
         )
     return Org(
         id=org.id, slug=after["slug"], name=after["name"], role=org.role, created_at=org.created_at
     )
 
 
-async def delete_org(core: Core, access: Access, actor: Actor) -> str:
+async def delete_org(core: Core, access: OrgAccess, actor: Actor) -> str:
     """Archive an org: log it, free the slug, close the tenant, move its folder aside.
 
     Returns the archive folder's path relative to the data directory.
     """
     org = access.org
-    assert org is not None
     at = now_iso()
     relative = f"{ARCHIVE_DIR}/{archive_name(org.slug, at)}"
     old = {"id": org.id, "slug": org.slug, "name": org.name, "archive_path": relative}
     await mutate(
-        core, org.id, actor, lambda uow: uow.record("org", org.id, "delete", project=None, old=old)
+        core,
+        access,
+        actor,
+        lambda uow: uow.record(Entity.ORG, org.id, Op.DELETE, project=None, old=old),
     )
     await core.system.write(lambda conn: org_sql.archive_org(conn, org.id, at, relative))
     core.access_cache.invalidate_org(org.id)  # the slug is free from this moment on
@@ -187,11 +189,12 @@ async def restore_org(core: Core, ref: str, slug: str | None, actor: Actor) -> O
         raise Conflict(f"the slug '{new_slug}' is taken; restore under another slug")
     post = {"id": row["id"], "slug": new_slug, "name": row["name"],
             "created_by": row["created_by"], "created_at": row["created_at"]}  # fmt: skip
+    access = OrgAccess(actor.user_id, OrgRef(row["id"], new_slug, row["name"], OrgRole.OWNER))
     await mutate(
         core,
-        row["id"],
+        access,
         actor,
-        lambda uow: uow.record("org", row["id"], "restore", project=None, new=post),
+        lambda uow: uow.record(Entity.ORG, row["id"], Op.RESTORE, project=None, new=post),
     )
     return to_org(post, None)
 
@@ -211,53 +214,13 @@ async def archived_orgs(core: Core) -> list[dict[str, Any]]:
             for row in rows]  # fmt: skip
 
 
-# --- the operator door (CLI on a data directory) --------------------------------
+async def all_live_orgs(core: Core) -> list[Org]:
+    """Every live org (the operator's view on a data directory)."""
+    rows = await core.system.read(org_sql.all_live_orgs)
+    return [to_org(r, None) for r in rows]
 
 
-async def operator(core: Core, email: str | None) -> Actor:
-    """The CLI actor: the user named by `--as EMAIL` (or the system), origin `cli`."""
-    if email is None:
-        return Actor(None, "cli")
-    row = await core.system.read(lambda conn: user_sql.user_by_email(conn, email))
-    if row is None:
-        raise NotFound(f"no user with the email {email}")
-    return Actor(row["id"], "cli")
-
-
-async def operator_access(
-    core: Core, slug: str, email: str | None, project_key: str | None = None
-) -> tuple[Access, Actor]:
-    """Org (and project) for a CLI command, with owner rights: the operator holds the files."""
-    actor = await operator(core, email)
-    org = replace(await resolve_org(core, slug, actor.user_id), role=OrgRole.OWNER)
-    project = await resolve_project(core, org, project_key, actor.user_id) if project_key else None
-    return Access(actor.user_id, org, project), actor
-
-
-async def create_org_as(core: Core, email: str, data: OrgIn) -> Org:
-    """`rhythm org create --as EMAIL`: that user becomes the owner."""
-    actor = await operator(core, email)
-    assert actor.user_id is not None
-    return await create_org(core, Principal(actor.user_id), data, actor)
-
-
-async def list_orgs_as(core: Core, email: str | None) -> list[Org]:
-    """Every live org (operator view), or only those of the user named by `--as`."""
-    if email is None:
-        rows = await core.system.read(org_sql.all_live_orgs)
-        return [to_org(r, None) for r in rows]
-    actor = await operator(core, email)
-    assert actor.user_id is not None
-    rows = await core.system.read(
-        lambda conn: org_sql.orgs_of_user(conn, actor.user_id or "", limit=-1)
-    )
+async def orgs_of_user(core: Core, user_id: str) -> list[Org]:
+    """Every org the user belongs to, with their role (no paging)."""
+    rows = await core.system.read(lambda conn: org_sql.orgs_of_user(conn, user_id, limit=-1))
     return [to_org(r, r["my_role"]) for r in rows]
-
-
-async def archive_org_as(core: Core, slug: str, email: str | None) -> str:
-    access, actor = await operator_access(core, slug, email)
-    return await delete_org(core, access, actor)
-
-
-async def restore_org_as(core: Core, ref: str, slug: str | None, email: str | None) -> Org:
-    return await restore_org(core, ref, slug, await operator(core, email))

@@ -31,12 +31,11 @@ from tracker.domain.models.scripts import (
     RunIn,
 )
 from tracker.errors import Conflict, RhythmError
-from tracker.services.access import Access
+from tracker.services.access import ProjectAccess
 from tracker.services.assignees import users_must_see_project_in
 from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.event_objects import Event, render_in
 from tracker.services.issues import update_in
-from tracker.services.projects import project_of
 from tracker.services.runtime import Core
 from tracker.services.script_effects import ScriptScope, answer_read, issue_by_id, issue_by_key
 from tracker.services.script_runs import (
@@ -58,17 +57,21 @@ class _Engine:
     """Runs scripts and their cascade inside one rolled-back unit, collecting the answer."""
 
     def __init__(
-        self, core: Core, uow: UnitOfWork, scripts: list[dict[str, Any]],
+        self,
+        core: Core,
+        uow: UnitOfWork,
+        scripts: list[dict[str, Any]],
         scopes: dict[str, ScriptScope | str],
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.core, self.uow, self.scripts, self.scopes = core, uow, scripts, scopes
         self.changes: list[PreviewChange] = []
         self.comments: list[PreviewComment] = []
         self.runs: list[PreviewRun] = []
 
     def answer(self, would_fail: dict[str, Any] | None = None) -> Preview:
-        return Preview(changes=self.changes, comments=self.comments, runs=self.runs,
-                       would_fail=would_fail)  # fmt: skip
+        return Preview(
+            changes=self.changes, comments=self.comments, runs=self.runs, would_fail=would_fail
+        )
 
     def cascade(self, changes: list[Change], by: str, depth: int, source: str | None) -> None:
         """Report `changes`, then run the event scripts they set off (one level deeper)."""
@@ -86,13 +89,19 @@ class _Engine:
                     self.run(script, trigger, event.data, event.issue_id, None, depth)
 
     def run(
-        self, script: dict[str, Any], trigger: Trigger, event: dict[str, Any] | None,
-        issue_id: str | None, issue: dict[str, Any] | None, depth: int,
-    ) -> None:  # fmt: skip
+        self,
+        script: dict[str, Any],
+        trigger: Trigger,
+        event: dict[str, Any] | None,
+        issue_id: str | None,
+        issue: dict[str, Any] | None,
+        depth: int,
+    ) -> None:
         scope = self.scopes.get(script["id"])
         if not isinstance(scope, ScriptScope):
-            self.runs.append(PreviewRun(script=script["name"], status="error", logs=[],
-                                        error=str(scope)))  # fmt: skip
+            self.runs.append(
+                PreviewRun(script=script["name"], status="error", logs=[], error=str(scope))
+            )
             return
         scope = _at_depth(scope, depth, trigger.seq)
         conn = self.uow.conn
@@ -110,8 +119,11 @@ class _Engine:
             sub = UnitOfWork(conn, scope.actor, at=self.uow.at)
             status, error = apply_in_savepoint(sub, scope, result["effects"])
             made = sub.recorded
-        self.runs.append(PreviewRun(script=script["name"], status=status,
-                                    logs=result.get("logs") or [], error=error))  # fmt: skip
+        self.runs.append(
+            PreviewRun(
+                script=script["name"], status=status, logs=result.get("logs") or [], error=error
+            )
+        )
         if made:
             self.cascade(made, f"script:{script['name']}", depth + 1, script["id"])
 
@@ -151,12 +163,15 @@ async def _scopes(
 
 
 async def preview_patch(
-    core: Core, access: Access, number: int, patch: IssuePatch, actor: Actor,
+    core: Core,
+    access: ProjectAccess,
+    number: int,
+    patch: IssuePatch,
+    actor: Actor,
     if_match: str | None = None,
-) -> Preview:  # fmt: skip
+) -> Preview:
     """POST …/issues/{n}/preview: 200 with `would_fail` when the patch itself is refused."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
     org_id = access.org.id
     scripts = [
         s for s in await scripts_with(core, org_id, "event") if s["project_id"] == project.id
@@ -172,23 +187,23 @@ async def preview_patch(
         engine = _Engine(core, uow, scripts, scopes)
         try:
             assignees = patch.assignees if "assignees" in patch.model_fields_set else None
-            users_must_see_project_in(uow.conn, access, assignees, patch.custom_fields,
-                                      org_roles_of)  # fmt: skip
+            users_must_see_project_in(
+                uow.conn, access, assignees, patch.custom_fields, org_roles_of
+            )
             update_in(uow, access, number, patch, actor, if_match, may_tag)
         except RhythmError as exc:
             return engine.answer(would_fail=exc.to_problem())
         engine.cascade(list(uow.recorded), "request", 1, None)
         return engine.answer()
 
-    return await mutate(core, org_id, actor, work, dry_run=True)
+    return await mutate(core, access, actor, work, dry_run=True)
 
 
 async def dry_run_script(
-    core: Core, access: Access, script_id: str, body: RunIn, actor: Actor
+    core: Core, access: ProjectAccess, script_id: str, body: RunIn, actor: Actor
 ) -> Preview:
     """POST …/scripts/{id}/dry-run: the manual run and its cascade, nothing committed."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
     org_id = access.org.id
     script = await script_row(core, access, script_id)
     manual = {**script, "parsed": json.loads(script["triggers"])}
@@ -204,9 +219,10 @@ async def dry_run_script(
         scope = scopes[manual["id"]]
         issue = (
             issue_by_key(uow.conn, scope, body.issue)
-            if body.issue and isinstance(scope, ScriptScope) else None
-        )  # fmt: skip
+            if body.issue and isinstance(scope, ScriptScope)
+            else None
+        )
         engine.run(manual, Trigger("manual", by=actor.user_id), None, None, issue, 1)
         return engine.answer()
 
-    return await mutate(core, org_id, actor, work, dry_run=True)
+    return await mutate(core, access, actor, work, dry_run=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id, now_iso
 from tracker.domain.models.base import Page
@@ -17,10 +18,15 @@ from tracker.domain.models.orgs import Project, ProjectIn, ProjectListQuery, Pro
 from tracker.domain.permissions import OrgRole, ProjectRole, effective_project_role
 from tracker.domain.versions import if_match_ok
 from tracker.domain.workflow import DEFAULT_STAGES
-from tracker.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
-from tracker.services.access import PROJECT_KEY_RE, Access, OrgRef, ProjectRef, resolve_org
-from tracker.services.changes import Actor, UnitOfWork, mutate
-from tracker.services.orgs import operator_access
+from tracker.errors import Conflict, Forbidden, NotFound, PreconditionFailed
+from tracker.services.access import (
+    PROJECT_KEY_RE,
+    OrgAccess,
+    OrgRef,
+    ProjectAccess,
+    read,
+)
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
 from tracker.storage import projects as project_sql
 
@@ -41,18 +47,7 @@ def image(row: Any) -> dict[str, Any]:
     return {name: row[name] for name in COLUMNS}
 
 
-def org_of(access: Access) -> OrgRef:
-    assert access.org is not None
-    return access.org
-
-
-def project_of(access: Access) -> ProjectRef:
-    """The project a project-scoped route resolved (the wrapper guarantees it)."""
-    assert access.project is not None
-    return access.project
-
-
-async def create_project(core: Core, access: Access, data: ProjectIn, actor: Actor) -> Project:
+async def create_project(core: Core, access: OrgAccess, data: ProjectIn, actor: Actor) -> Project:
     """Create a project and its default stages in one change batch."""
     now = now_iso()
     row: dict[str, Any] = {
@@ -65,16 +60,16 @@ async def create_project(core: Core, access: Access, data: ProjectIn, actor: Act
     def work(uow: UnitOfWork) -> None:
         if not project_sql.insert_project(uow.conn, row):
             raise Conflict(_key_taken(uow.conn, row["key"]))
-        uow.record("project", row["id"], "create", project=row["id"], new=row, version=1)
+        uow.record(Entity.PROJECT, row["id"], Op.CREATE, project=row["id"], new=row, version=1)
         for position, (name, category) in enumerate(DEFAULT_STAGES):
             stage = {
                 "id": new_id(), "project_id": row["id"], "name": name,
                 "category": category, "position": position, "created_at": now,
             }  # fmt: skip
             project_sql.insert_stage(uow.conn, stage)
-            uow.record("stage", str(stage["id"]), "create", project=row["id"], new=stage)
+            uow.record(Entity.STAGE, str(stage["id"]), Op.CREATE, project=row["id"], new=stage)
 
-    await mutate(core, org_of(access).id, actor, work)
+    await mutate(core, access, actor, work)
     return to_project(row, "admin")
 
 
@@ -85,18 +80,17 @@ def _key_taken(conn: sqlite3.Connection, key: str) -> str:
     return f"the project key '{key}' is taken in this organization"
 
 
-async def list_projects(core: Core, access: Access, query: ProjectListQuery) -> Page[Project]:
+async def list_projects(core: Core, access: OrgAccess, query: ProjectListQuery) -> Page[Project]:
     """The projects the caller can see, by key; deleted ones only for org owners/admins."""
-    org = org_of(access)
+    org = access.org
     assert org.role is not None
     see_all = org.role in (OrgRole.OWNER, OrgRole.ADMIN)
     if query.deleted and not see_all:
         raise Forbidden("only org owners and admins list deleted projects")
     after = decode_cursor(query.cursor, (str,))[0] if query.cursor else ""
-    async with core.tenants.lease(org.id) as db:
-        rows = await db.read(lambda conn: project_sql.visible_projects(
-            conn, access.user_id or "", see_all=see_all, deleted=query.deleted,
-            after=after, limit=query.limit + 1))  # fmt: skip
+    rows = await read(core, access, lambda conn: project_sql.visible_projects(
+        conn, access.user_id or "", see_all=see_all, deleted=query.deleted,
+        after=after, limit=query.limit + 1))  # fmt: skip
     items = [_with_role(org, row) for row in rows[: query.limit]]
     more = len(rows) > query.limit
     return Page[Project](items=items, next_cursor=encode_cursor([items[-1].key]) if more else None)
@@ -108,16 +102,20 @@ def _with_role(org: OrgRef, row: sqlite3.Row) -> Project:
     return to_project(row, str(role) if role else None)
 
 
-async def get_project(access: Access) -> Project:
-    project = project_of(access)
+async def get_project(access: ProjectAccess) -> Project:
+    project = access.project
     return to_project(project.row, str(project.role) if project.role else None)
 
 
 async def patch_project(
-    core: Core, access: Access, patch: ProjectPatch, actor: Actor, if_match: str | None = None
+    core: Core,
+    access: ProjectAccess,
+    patch: ProjectPatch,
+    actor: Actor,
+    if_match: str | None = None,
 ) -> Project:
     """Change name/description/visibility; a stale `if_match` header makes it a 412."""
-    project = project_of(access)
+    project = access.project
     changes = patch.model_dump(exclude_none=True)
 
     def work(uow: UnitOfWork) -> sqlite3.Row:
@@ -131,7 +129,7 @@ async def patch_project(
         after = project_sql.project_by_id(uow.conn, project.id)
         assert after is not None
         uow.record_fields(
-            "project",
+            Entity.PROJECT,
             project.id,
             project=project.id,
             before=dict(before),
@@ -140,28 +138,27 @@ async def patch_project(
         )
         return after
 
-    row = await mutate(core, org_of(access).id, actor, work)
+    row = await mutate(core, access, actor, work)
     return to_project(row, str(project.role) if project.role else None)
 
 
-async def delete_project(core: Core, access: Access, actor: Actor) -> None:
+async def delete_project(core: Core, access: ProjectAccess, actor: Actor) -> None:
     """Soft-delete: the project vanishes from every route until restored."""
-    project = project_of(access)
+    project = access.project
 
     def work(uow: UnitOfWork) -> None:
         before = project_sql.project_by_id(uow.conn, project.id)
         if before is None or before["deleted_at"] is not None:
             raise NotFound("project not found")
         project_sql.set_deleted(uow.conn, project.id, uow.at, uow.at)
-        uow.record("project", project.id, "delete", project=project.id, old=image(before),
+        uow.record(Entity.PROJECT, project.id, Op.DELETE, project=project.id, old=image(before),
                    version=before["version"] + 1)  # fmt: skip
 
-    await mutate(core, org_of(access).id, actor, work)
+    await mutate(core, access, actor, work)
 
 
-async def restore_project(core: Core, access: Access, key: str, actor: Actor) -> Project:
+async def restore_project(core: Core, access: OrgAccess, key: str, actor: Actor) -> Project:
     """Bring back a soft-deleted project (org owners/admins; resolved by key incl. deleted)."""
-    org = org_of(access)
 
     def work(uow: UnitOfWork) -> sqlite3.Row:
         before = project_sql.project_by_key(uow.conn, key)
@@ -172,43 +169,11 @@ async def restore_project(core: Core, access: Access, key: str, actor: Actor) ->
         project_sql.set_deleted(uow.conn, before["id"], None, uow.at)
         after = project_sql.project_by_id(uow.conn, before["id"])
         assert after is not None
-        uow.record("project", after["id"], "restore", project=after["id"], new=image(after),
+        uow.record(Entity.PROJECT, after["id"], Op.RESTORE, project=after["id"], new=image(after),
                    version=after["version"])  # fmt: skip
         return after
 
     if not PROJECT_KEY_RE.match(key):
         raise NotFound("project not found")
-    row = await mutate(core, org.id, actor, work)
+    row = await mutate(core, access, actor, work)
     return to_project(row, "admin")
-
-
-# --- the operator door (CLI) -------------------------------------------------------
-
-
-async def create_project_as(core: Core, slug: str, data: ProjectIn, email: str | None) -> Project:
-    access, actor = await operator_access(core, slug, email)
-    return await create_project(core, access, data, actor)
-
-
-async def list_projects_as(core: Core, slug: str, email: str | None) -> list[Project]:
-    """Every project of an org (operator view), or those the `--as` user can see."""
-    access, _ = await operator_access(core, slug, email)
-    if email is not None:
-        access = await _as_member(core, access)
-    items: list[Project] = []
-    query = ProjectListQuery(limit=200)
-    while True:
-        page = await list_projects(core, access, query)
-        items.extend(page.items)
-        if page.next_cursor is None:
-            return items
-        query = ProjectListQuery(limit=200, cursor=page.next_cursor)
-
-
-async def _as_member(core: Core, access: Access) -> Access:
-    """The `--as` user's real org role (the operator's owner rights would show everything)."""
-    org = org_of(access)
-    real = await resolve_org(core, org.slug, access.user_id)
-    if real.role is None:
-        raise ValidationFailed([("as", "that user is not a member of this organization")])
-    return Access(access.user_id, real)

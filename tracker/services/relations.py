@@ -11,16 +11,16 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor
 from tracker.domain.ids import new_id
 from tracker.domain.models.base import Page
 from tracker.domain.models.comments import INVERSE, Relation, RelationIn, SubListQuery
 from tracker.domain.permissions import ProjectRole, effective_project_role
 from tracker.errors import Conflict, NotFound, ValidationFailed
-from tracker.services.access import Access, resolve_project
-from tracker.services.changes import Actor, UnitOfWork, mutate
-from tracker.services.comments import is_project_admin, issue_in, page_of, read_tenant
-from tracker.services.projects import project_of
+from tracker.services.access import ProjectAccess, read, resolve_project
+from tracker.services.changes import UnitOfWork, mutate
+from tracker.services.comments import is_project_admin, issue_in, page_of
 from tracker.services.runtime import Core
 from tracker.storage import relations as relation_sql
 
@@ -28,11 +28,10 @@ _IMAGE = ("id", "pair_id", "source_id", "target_id", "type", "created_by", "crea
 
 
 async def create_relation(
-    core: Core, access: Access, number: int, data: RelationIn, actor: Actor
+    core: Core, access: ProjectAccess, number: int, data: RelationIn, actor: Actor
 ) -> Relation:
     """Link the URL's issue to `data.issue`, recording the inverse on the other side."""
-    assert access.org is not None
-    project = project_of(access)
+    project = access.project
     target_project, target_key, target_number = await _target(core, access, data.issue)
 
     def work(uow: UnitOfWork) -> Relation:
@@ -47,19 +46,18 @@ async def create_relation(
             if not relation_sql.insert_relation(uow.conn, side):
                 raise Conflict(f"{_key(target_key, target_number)} is already linked that way")
             relation_sql.touch_issue(uow.conn, side["source_id"], uow.at)
-            uow.record("relation", side["id"], "create", project=side_project, new=side,
+            uow.record(Entity.RELATION, side["id"], Op.CREATE, project=side_project, new=side,
                        issue=side["source_id"])  # fmt: skip
         return _relation(forward, target_key, target["number"], target["title"])
 
-    return await mutate(core, access.org.id, actor, work)
+    return await mutate(core, access, actor, work)
 
 
 async def delete_relation(
-    core: Core, access: Access, number: int, relation_id: str, actor: Actor
+    core: Core, access: ProjectAccess, number: int, relation_id: str, actor: Actor
 ) -> None:
     """Remove a link seen from the URL's issue; its mirror on the other issue goes too."""
-    assert access.org is not None
-    project = project_of(access)
+    project = access.project
 
     def work(uow: UnitOfWork) -> None:
         source = issue_in(uow.conn, project.id, number)
@@ -71,26 +69,26 @@ async def delete_relation(
         for side in sides:
             relation_sql.touch_issue(uow.conn, side["source_id"], uow.at)
             old = {name: side[name] for name in _IMAGE}
-            uow.record("relation", side["id"], "delete", project=side["project_id"], old=old,
+            uow.record(Entity.RELATION, side["id"], Op.DELETE, project=side["project_id"], old=old,
                        issue=side["source_id"])  # fmt: skip
 
-    await mutate(core, access.org.id, actor, work)
+    await mutate(core, access, actor, work)
 
 
 async def list_relations(
-    core: Core, access: Access, number: int, query: SubListQuery
+    core: Core, access: ProjectAccess, number: int, query: SubListQuery
 ) -> Page[Relation]:
     """The URL issue's links to live issues the caller can see, oldest first."""
-    project, admin = project_of(access), is_project_admin(access)
+    project, admin = access.project, is_project_admin(access)
     after = decode_cursor(query.cursor, (str,))[0] if query.cursor else None
 
-    def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    def fetch(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         issue = issue_in(conn, project.id, number, include_deleted=admin)
         return relation_sql.list_relations(
             conn, issue["id"], access.user_id, after, query.limit + 1
         )
 
-    rows, next_cursor = page_of(await read_tenant(core, access, read), query.limit,
+    rows, next_cursor = page_of(await read(core, access, fetch), query.limit,
                                 lambda r: [r["id"]])  # fmt: skip
     items = [
         _relation(row, row["project_key"], row["number"], row["title"])
@@ -100,10 +98,9 @@ async def list_relations(
     return Page[Relation](items=items, next_cursor=next_cursor)
 
 
-async def _target(core: Core, access: Access, ref: int | str) -> tuple[str, str, int]:
+async def _target(core: Core, access: ProjectAccess, ref: int | str) -> tuple[str, str, int]:
     """(project id, project key, number) of the other issue; NotFound when unseen."""
-    assert access.org is not None
-    project = project_of(access)
+    project = access.project
     if isinstance(ref, int):
         return project.id, project.key, ref
     key, _, number = ref.rpartition("-")
@@ -122,11 +119,10 @@ def _target_issue(conn: sqlite3.Connection, project_id: str, key: str, number: i
         raise NotFound(f"issue {_key(key, number)} not found") from None
 
 
-def _visible(access: Access, row: dict[str, Any]) -> bool:
+def _visible(access: ProjectAccess, row: dict[str, Any]) -> bool:
     """Links into projects the caller cannot see are left out rather than leaked."""
-    if row["project_key"] == project_of(access).key:
+    if row["project_key"] == access.project.key:
         return True
-    assert access.org is not None
     member_role = ProjectRole(row["member_role"]) if row["member_role"] else None
     return effective_project_role(access.org.role, member_role, row["visibility"]) is not None
 

@@ -13,6 +13,7 @@ from tracker.auth.throttle import LoginThrottle
 from tracker.auth.tokens import TokenCodec
 from tracker.scripting.pool import WorkerPool
 from tracker.services.access_cache import AccessCache
+from tracker.services.background import BackgroundServices
 from tracker.services.events import EventBus
 from tracker.settings import Settings
 from tracker.storage.database import Database
@@ -30,6 +31,8 @@ class Core:
     throttle: LoginThrottle
     lock: DataDirLock | None = None
     access_cache: AccessCache = field(default_factory=AccessCache)
+    # started by open_core after the databases open, stopped before they close
+    background: BackgroundServices = field(default_factory=BackgroundServices)
     # user id -> (token_version, disabled): per-request auth without a database hop;
     # exact because every change to either goes through services.accounts in this process.
     user_states: dict[str, tuple[int, bool]] = field(default_factory=dict)

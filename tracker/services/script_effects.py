@@ -28,13 +28,12 @@ from tracker.domain.models.comments import CommentIn
 from tracker.domain.models.issues import IssueCreate, IssuePatch, parse_issue_ref
 from tracker.domain.query import parse_query
 from tracker.errors import NotFound, RhythmError, ValidationFailed
-from tracker.services.access import Access
+from tracker.services.access import ProjectAccess
 from tracker.services.assignees import users_must_see_project_in
 from tracker.services.changes import Actor, UnitOfWork
 from tracker.services.comments import comment_in
 from tracker.services.custom_fields import field_defs
 from tracker.services.issues import create_in, to_issue, update_in
-from tracker.services.projects import project_of
 from tracker.services.tags import may_create_tags
 from tracker.storage import assignees as assignee_sql
 from tracker.storage import issues as issue_sql
@@ -62,7 +61,7 @@ class ScriptScope:
     """Who the run acts as, where, and how it reaches the system database."""
 
     org_id: str
-    access: Access  # the script's rights in its project (see script_runs.script_access)
+    access: ProjectAccess  # the script's rights in its project (see script_runs.script_access)
     actor: Actor
     system_read: SystemRead[Any]
 
@@ -75,7 +74,7 @@ def answer_read(conn: sqlite3.Connection, scope: ScriptScope, message: dict[str,
     kind, arg = message.get("read"), message.get("arg")
     if kind == "issue" and isinstance(arg, str):
         number = _number_in_project(scope, arg)
-        row = issue_sql.issue_view(conn, project_of(scope.access).id, number)
+        row = issue_sql.issue_view(conn, scope.access.project.id, number)
         return None if row is None else _issue_dict(conn, scope, row)
     if kind == "issues" and isinstance(arg, str):
         limit = message.get("limit") or DEFAULT_ROWS
@@ -90,11 +89,14 @@ def search_issues(
     query = parse_query(q)
     wanted = sorted(emails_in(query.filters))
     emails = (
-        {r["email"].lower(): r["id"] for r in scope.system_read(
-            lambda c: user_sql.users_by_email(c, wanted))}
-        if wanted else {}
-    )  # fmt: skip
-    project = project_of(scope.access)
+        {
+            r["email"].lower(): r["id"]
+            for r in scope.system_read(lambda c: user_sql.users_by_email(c, wanted))
+        }
+        if wanted
+        else {}
+    )
+    project = scope.access.project
     ctx = FilterContext((project.id,), scope.actor.user_id, emails, utcnow())
     page = search_sql.search(conn, search_sql.SearchSpec(query, ctx, limit, None))
     defs = field_defs(conn, project.id)
@@ -105,7 +107,7 @@ def search_issues(
 
 
 def _issue_dict(conn: sqlite3.Connection, scope: ScriptScope, row: sqlite3.Row) -> dict[str, Any]:
-    project = project_of(scope.access)
+    project = scope.access.project
     return to_issue(row, project.key, field_defs(conn, project.id)).model_dump()
 
 
@@ -113,17 +115,19 @@ def issue_by_id(
     conn: sqlite3.Connection, scope: ScriptScope, issue_id: str
 ) -> dict[str, Any] | None:
     """`ctx.issue` of an event run: the issue as it is now (None if gone)."""
-    row = conn.execute("SELECT number FROM issues WHERE id = ? AND project_id = ?",
-                       (issue_id, project_of(scope.access).id)).fetchone()  # fmt: skip
+    row = conn.execute(
+        "SELECT number FROM issues WHERE id = ? AND project_id = ?",
+        (issue_id, scope.access.project.id),
+    ).fetchone()
     if row is None:
         return None
-    view = issue_sql.issue_view(conn, project_of(scope.access).id, row[0])
+    view = issue_sql.issue_view(conn, scope.access.project.id, row[0])
     return None if view is None else _issue_dict(conn, scope, view)
 
 
 def issue_by_key(conn: sqlite3.Connection, scope: ScriptScope, key: str) -> dict[str, Any]:
     """`ctx.issue` of a manual run on a named issue (404 when absent)."""
-    row = issue_sql.issue_view(conn, project_of(scope.access).id, _number_in_project(scope, key))
+    row = issue_sql.issue_view(conn, scope.access.project.id, _number_in_project(scope, key))
     if row is None:
         raise NotFound("issue not found")
     return _issue_dict(conn, scope, row)
@@ -134,7 +138,7 @@ def _number_in_project(scope: ScriptScope, key: str) -> int:
         project_key, number = parse_issue_ref(key)
     except ValueError as exc:
         raise ValueError(f"not an issue key: {key}") from exc
-    if project_key is not None and project_key != project_of(scope.access).key.upper():
+    if project_key is not None and project_key != scope.access.project.key.upper():
         raise ValueError("scripts may only read and change issues of their own project")
     return number
 
@@ -162,13 +166,17 @@ def _apply(uow: UnitOfWork, scope: ScriptScope, effect: dict[str, Any]) -> None:
     number = _number_in_project(scope, str(effect.get("issue")))
     if kind == "update":
         patch = IssuePatch.model_validate(_people(uow.conn, scope, _fields(effect)))
-        _check_people(uow.conn, scope, patch.assignees if "assignees" in patch.model_fields_set
-                      else None, patch.custom_fields)  # fmt: skip
+        _check_people(
+            uow.conn,
+            scope,
+            patch.assignees if "assignees" in patch.model_fields_set else None,
+            patch.custom_fields,
+        )
         update_in(uow, access, number, patch, actor, None, may_tag)
     elif kind == "comment":
         comment_in(uow, access, number, CommentIn(body=str(effect.get("body"))), actor)
     elif kind == "tag":
-        row = issue_sql.issue_by_number(uow.conn, project_of(access).id, number)
+        row = issue_sql.issue_by_number(uow.conn, access.project.id, number)
         if row is None:
             raise NotFound("issue not found")
         names = [t["name"] for t in tag_sql.tags_of_issue(uow.conn, row["id"])]
@@ -207,9 +215,11 @@ def _people(conn: sqlite3.Connection, scope: ScriptScope, fields: dict[str, Any]
 
 
 def _check_people(
-    conn: sqlite3.Connection, scope: ScriptScope, assignees: list[str] | None,
+    conn: sqlite3.Connection,
+    scope: ScriptScope,
+    assignees: list[str] | None,
     custom: dict[str, Any] | None,
-) -> None:  # fmt: skip
+) -> None:
     if not assignees and not custom:
         return
     org_id = scope.org_id
@@ -222,8 +232,12 @@ def _check_people(
 
 def _explain(effect: dict[str, Any], exc: Exception) -> str:
     where = f"line {effect['line']}: " if isinstance(effect.get("line"), int) else ""
-    what = {"update": "issue:update", "comment": "issue:add_comment", "tag": "issue:add_tag",
-            "create": "project:create_issue"}.get(str(effect.get("kind")), "a change")  # fmt: skip
+    what = {
+        "update": "issue:update",
+        "comment": "issue:add_comment",
+        "tag": "issue:add_tag",
+        "create": "project:create_issue",
+    }.get(str(effect.get("kind")), "a change")
     target = f" on {effect['issue']}" if effect.get("issue") else ""
     if isinstance(exc, ValidationError):
         reason = "; ".join(

@@ -15,10 +15,9 @@ from tracker.domain.ids import new_id
 from tracker.domain.models.issues import parse_issue_ref
 from tracker.domain.models.scripts import Run, RunIn
 from tracker.errors import Conflict, NotFound
-from tracker.services.access import Access
+from tracker.services.access import ProjectAccess, read
 from tracker.services.changes import Actor
-from tracker.services.comments import issue_in, read_tenant
-from tracker.services.projects import project_of
+from tracker.services.comments import issue_in
 from tracker.services.runtime import Core
 from tracker.services.script_runs import Trigger, execute
 from tracker.services.scripts import script_row, to_run
@@ -28,18 +27,23 @@ _background: set[asyncio.Task[Any]] = set()
 
 
 async def run_manual(
-    core: Core, access: Access, script_id: str, body: RunIn, actor: Actor, *, wait: bool
+    core: Core, access: ProjectAccess, script_id: str, body: RunIn, actor: Actor, *, wait: bool
 ) -> Run | str:
     """The finished Run (wait) or the id the run will have."""
-    assert access.org is not None
     script = await script_row(core, access, script_id)
     if not any(t["kind"] == "manual" for t in json.loads(script["triggers"])):
         raise Conflict("the script has no on_manual function")
     if body.issue is not None:
         await _issue_exists(core, access, body.issue)
     run_id = new_id()
-    work = execute(core, access.org.id, script, Trigger("manual", by=actor.user_id),
-                   issue_key=body.issue, run_id=run_id)  # fmt: skip
+    work = execute(
+        core,
+        access.org.id,
+        script,
+        Trigger("manual", by=actor.user_id),
+        issue_key=body.issue,
+        run_id=run_id,
+    )
     if wait:
         row = await work
         assert row is not None
@@ -50,16 +54,16 @@ async def run_manual(
     return run_id
 
 
-async def _issue_exists(core: Core, access: Access, key: str) -> None:
-    project = project_of(access)
+async def _issue_exists(core: Core, access: ProjectAccess, key: str) -> None:
+    project = access.project
     try:
-        number = _number_in_project_of(project.key, key)
+        number = _key_number(project.key, key)
     except ValueError as exc:
         raise NotFound(str(exc)) from None
-    await read_tenant(core, access, lambda conn: issue_in(conn, project.id, number))
+    await read(core, access, lambda conn: issue_in(conn, project.id, number))
 
 
-def _number_in_project_of(project_key: str, key: str) -> int:
+def _key_number(project_key: str, key: str) -> int:
     found, number = parse_issue_ref(key)
     if found is not None and found != project_key.upper():
         raise ValueError("issue not found in this project")

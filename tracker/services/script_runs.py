@@ -13,6 +13,7 @@ effect rolls all effects back and the run is logged as `error` with the reason.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +22,9 @@ from tracker.domain.changes import Origin
 from tracker.domain.ids import new_id, now_iso
 from tracker.domain.permissions import Permission
 from tracker.errors import NotFound, RhythmError
-from tracker.services.access import authorize
-from tracker.services.changes import Actor, UnitOfWork, mutate
-from tracker.services.projects import project_of
+from tracker.services.access import read_org
+from tracker.services.acting import act_as
+from tracker.services.changes import Actor, UnitOfWork, mutate_org
 from tracker.services.runtime import Core
 from tracker.services.script_effects import (
     EffectRefused,
@@ -63,41 +64,54 @@ def system_bridge(core: Core, loop: asyncio.AbstractEventLoop) -> SystemRead[Any
 
 
 async def script_scope(
-    core: Core, org_id: str, script: dict[str, Any], *, depth: int = 1,
+    core: Core,
+    org_id: str,
+    script: dict[str, Any],
+    *,
+    depth: int = 1,
     caused_by: int | None = None,
-) -> ScriptScope:  # fmt: skip
-    """The script identity's rights in its project, via today's `authorize`.
-
-    (The `act_as` seam replaces this one function when it lands.) NotFound or
-    Forbidden when the owner may no longer change issues there.
-    """
+) -> ScriptScope:
+    """The script identity's rights in its project (`act_as` with the owner's current
+    roles and the permission table); NotFound or Forbidden when the owner may no longer
+    change issues there."""
     org = await core.system.read(lambda conn: org_sql.org_by_id(conn, org_id))
     if org is None:
         raise NotFound("organization not found")
-    async with core.tenants.lease(org_id) as db:
-        key = await db.read(lambda conn: script_sql.project_key(conn, script["project_id"]))
+    key = await read_org(
+        core, org_id, lambda conn: script_sql.project_key(conn, script["project_id"])
+    )
     if key is None:
         raise NotFound("project not found")
-    access = await authorize(core, Permission.ISSUE_UPDATE, script["owner"], org["slug"], key)
+    access, actor = await act_as(
+        core, org["slug"], key, script["owner"], Origin.SCRIPT, permission=Permission.ISSUE_UPDATE
+    )
     meta: dict[str, Any] = {"script": script["id"], "depth": depth}
     if caused_by is not None:
         meta["caused_by"] = caused_by
-    actor = Actor(script["owner"], Origin.SCRIPT, meta=meta)
+    actor = dataclasses.replace(actor, meta=meta)
     return ScriptScope(org_id, access, actor, system_bridge(core, asyncio.get_running_loop()))
 
 
 def build_job(
-    core: Core, script: dict[str, Any], scope: ScriptScope, trigger: Trigger,
-    event: dict[str, Any] | None, issue: dict[str, Any] | None,
-) -> dict[str, Any]:  # fmt: skip
-    project = project_of(scope.access)
+    core: Core,
+    script: dict[str, Any],
+    scope: ScriptScope,
+    trigger: Trigger,
+    event: dict[str, Any] | None,
+    issue: dict[str, Any] | None,
+) -> dict[str, Any]:
+    project = scope.access.project
     return {
-        "mode": "run", "source": script["source"],
+        "mode": "run",
+        "source": script["source"],
         "trigger": {"kind": trigger.kind, "event": trigger.event, "cron": trigger.cron},
-        "cpu_ms": core.settings.script_timeout_ms, "memory_mb": core.settings.script_memory_mb,
-        "now": now_iso(), "event": event, "issue": issue,
+        "cpu_ms": core.settings.script_timeout_ms,
+        "memory_mb": core.settings.script_memory_mb,
+        "now": now_iso(),
+        "event": event,
+        "issue": issue,
         "project": {"key": project.key, "name": project.name},
-    }  # fmt: skip
+    }
 
 
 def wall_deadline(core: Core) -> float:
@@ -106,10 +120,17 @@ def wall_deadline(core: Core) -> float:
 
 
 async def execute(
-    core: Core, org_id: str, script: dict[str, Any], trigger: Trigger, *,
-    event: dict[str, Any] | None = None, issue_id: str | None = None,
-    issue_key: str | None = None, depth: int = 1, run_id: str | None = None,
-) -> dict[str, Any] | None:  # fmt: skip
+    core: Core,
+    org_id: str,
+    script: dict[str, Any],
+    trigger: Trigger,
+    *,
+    event: dict[str, Any] | None = None,
+    issue_id: str | None = None,
+    issue_key: str | None = None,
+    depth: int = 1,
+    run_id: str | None = None,
+) -> dict[str, Any] | None:
     """Run `script` once and log it; None when this (script, seq) already ran."""
     started, clock = now_iso(), time.monotonic()
     try:
@@ -135,14 +156,21 @@ async def execute(
 
 
 async def _read(core: Core, org_id: str, fn: Any, *, limited: bool = False) -> Any:
-    async with core.tenants.lease(org_id) as db:
-        return await db.read(fn, core.settings.query_time_limit_ms if limited else None)
+    limit = core.settings.query_time_limit_ms if limited else None
+    return await read_org(core, org_id, fn, time_limit_ms=limit)
 
 
 async def _record(
-    core: Core, org_id: str, script: dict[str, Any], trigger: Trigger, result: dict[str, Any],
-    scope: ScriptScope | None, started: str, clock: float, run_id: str | None,
-) -> dict[str, Any] | None:  # fmt: skip
+    core: Core,
+    org_id: str,
+    script: dict[str, Any],
+    trigger: Trigger,
+    result: dict[str, Any],
+    scope: ScriptScope | None,
+    started: str,
+    clock: float,
+    run_id: str | None,
+) -> dict[str, Any] | None:
     actor = scope.actor if scope is not None else Actor(script["owner"], Origin.SCRIPT)
 
     def work(uow: UnitOfWork) -> dict[str, Any] | None:
@@ -155,12 +183,21 @@ async def _record(
             status, error = apply_in_savepoint(uow, scope, result["effects"])
         if trigger.kind == "schedule" and trigger.cron and trigger.at:
             script_sql.set_last_tick(uow.conn, script["id"], trigger.cron, trigger.at)
-        row = run_row(script, trigger, status, error, result.get("logs") or [], started, clock,
-                      [c.seq for c in uow.recorded], run_id)  # fmt: skip
+        row = run_row(
+            script,
+            trigger,
+            status,
+            error,
+            result.get("logs") or [],
+            started,
+            clock,
+            [c.seq for c in uow.recorded],
+            run_id,
+        )
         script_sql.insert_run(uow.conn, row)
         return row
 
-    return await mutate(core, org_id, actor, work)
+    return await mutate_org(core, org_id, actor, work)
 
 
 def apply_in_savepoint(
@@ -181,14 +218,29 @@ def apply_in_savepoint(
 
 
 def run_row(
-    script: dict[str, Any], trigger: Trigger, status: str, error: str | None, logs: list[str],
-    started: str, clock: float, changes: list[int], run_id: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    script: dict[str, Any],
+    trigger: Trigger,
+    status: str,
+    error: str | None,
+    logs: list[str],
+    started: str,
+    clock: float,
+    changes: list[int],
+    run_id: str | None = None,
+) -> dict[str, Any]:
     return {
-        "id": run_id or new_id(), "script_id": script["id"], "revision": script["revision"],
-        "trigger_kind": trigger.kind, "trigger_event": trigger.event,
-        "trigger_seq": trigger.seq, "trigger_at": trigger.at, "trigger_by": trigger.by,
-        "status": status, "started_at": started,
-        "duration_ms": int((time.monotonic() - clock) * 1000), "logs": logs[:200],
-        "error": error, "changes": changes,
-    }  # fmt: skip
+        "id": run_id or new_id(),
+        "script_id": script["id"],
+        "revision": script["revision"],
+        "trigger_kind": trigger.kind,
+        "trigger_event": trigger.event,
+        "trigger_seq": trigger.seq,
+        "trigger_at": trigger.at,
+        "trigger_by": trigger.by,
+        "status": status,
+        "started_at": started,
+        "duration_ms": int((time.monotonic() - clock) * 1000),
+        "logs": logs[:200],
+        "error": error,
+        "changes": changes,
+    }

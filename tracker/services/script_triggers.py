@@ -29,7 +29,8 @@ from croniter import croniter
 from tracker.domain.changes import ChangeBatch, Entity, Origin
 from tracker.domain.ids import iso, utcnow
 from tracker.services import feed
-from tracker.services.changes import Actor, mutate
+from tracker.services.access import read_org
+from tracker.services.changes import Actor, mutate_org
 from tracker.services.event_objects import render
 from tracker.services.feed_consumer import FeedConsumer
 from tracker.services.runtime import Core
@@ -46,8 +47,7 @@ PAGE_SIZE = 20
 
 async def scripts_with(core: Core, org_id: str, kind: str) -> list[dict[str, Any]]:
     """Enabled scripts of the org with at least one trigger of `kind` (triggers parsed)."""
-    async with core.tenants.lease(org_id) as db:
-        rows = await db.read(lambda conn: script_sql.enabled_scripts(conn, None))
+    rows = await read_org(core, org_id, lambda conn: script_sql.enabled_scripts(conn, None))
     out = []
     for row in rows:
         row["parsed"] = json.loads(row["triggers"])
@@ -60,9 +60,8 @@ async def orgs_withscripts_with(core: Core) -> list[str]:
     """Orgs whose tenant holds an enabled script (opens each tenant once, at start)."""
     found = []
     for row in await core.system.read(org_sql.all_live_orgs):
-        async with core.tenants.lease(row["id"]) as db:
-            if await db.read(script_sql.any_enabled):
-                found.append(row["id"])
+        if await read_org(core, row["id"], script_sql.any_enabled):
+            found.append(row["id"])
     return found
 
 
@@ -108,10 +107,12 @@ class ScriptEvents:
         scripts = await scripts_with(self.core, org_id, "event")
         for batch in page.batches if scripts else ():
             await self._batch(org_id, batch, scripts)
-        await mutate(
-            self.core, org_id, Actor(None, Origin.SYSTEM),
+        await mutate_org(
+            self.core,
+            org_id,
+            Actor(None, Origin.SYSTEM),
             lambda uow: uow.advance_cursor(CONSUMER, page.next_seq),
-        )  # fmt: skip
+        )
 
     async def _batch(self, org_id: str, batch: ChangeBatch, scripts: list[dict[str, Any]]) -> None:
         first = batch.changes[0]
@@ -129,12 +130,20 @@ class ScriptEvents:
                 if await self._ran(org_id, script["id"], event.seq):
                     continue
                 trigger = Trigger("event", event=event.name, seq=event.seq)
-                await execute(self.core, org_id, script, trigger, event=event.data,
-                              issue_id=event.issue_id, depth=depth)  # fmt: skip
+                await execute(
+                    self.core,
+                    org_id,
+                    script,
+                    trigger,
+                    event=event.data,
+                    issue_id=event.issue_id,
+                    depth=depth,
+                )
 
     async def _ran(self, org_id: str, script_id: str, seq: int) -> bool:
-        async with self.core.tenants.lease(org_id) as db:
-            return await db.read(lambda conn: script_sql.ran_for_seq(conn, script_id, seq))
+        return await read_org(
+            self.core, org_id, lambda conn: script_sql.ran_for_seq(conn, script_id, seq)
+        )
 
 
 def latest_tick(cron: str, now: datetime) -> datetime:
@@ -205,8 +214,9 @@ class ScriptSchedules:
         key = (script["id"], cron)
         if key in self.running:
             return None  # the previous tick is still running: never overlap
-        async with self.core.tenants.lease(org_id) as db:
-            last = await db.read(lambda conn: script_sql.last_tick(conn, script["id"], cron))
+        last = await read_org(
+            self.core, org_id, lambda conn: script_sql.last_tick(conn, script["id"], cron)
+        )
         tick = iso(latest_tick(cron, now))
         if tick <= (last or script["created_at"]):
             return None

@@ -35,10 +35,8 @@ from tracker.domain.models.scripts import (
 )
 from tracker.domain.versions import if_match_ok
 from tracker.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
-from tracker.services.access import Access
+from tracker.services.access import ProjectAccess, read
 from tracker.services.changes import Actor, UnitOfWork, mutate
-from tracker.services.comments import read_tenant
-from tracker.services.projects import project_of
 from tracker.services.runtime import Core
 from tracker.storage import changes as change_sql
 from tracker.storage import scripts as script_sql
@@ -52,8 +50,12 @@ CONSUMER = "scripts"
 
 async def compile_source(core: Core, source: str) -> list[dict[str, Any]]:
     """The source's triggers, or a 422 naming the line of the first fault."""
-    job = {"mode": "compile", "source": source, "cpu_ms": core.settings.script_timeout_ms,
-           "memory_mb": core.settings.script_memory_mb}  # fmt: skip
+    job = {
+        "mode": "compile",
+        "source": source,
+        "cpu_ms": core.settings.script_timeout_ms,
+        "memory_mb": core.settings.script_memory_mb,
+    }
     deadline = core.settings.script_timeout_ms * 2 / 1000 + 1.0
     result = await core.scripts.run_async(job, _no_reads, deadline)
     if result["status"] != "ok":
@@ -94,38 +96,56 @@ def to_script(row: dict[str, Any], *, detail: bool = False) -> Script:
         for t in json.loads(row["triggers"])
     ]
     fields = {
-        "id": row["id"], "name": row["name"], "description": row["description"],
-        "enabled": bool(row["enabled"]), "revision": row["revision"], "triggers": triggers,
-        "created_at": row["created_at"], "updated_at": row["updated_at"],
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "enabled": bool(row["enabled"]),
+        "revision": row["revision"],
+        "triggers": triggers,
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
         "version": row["version"],
-    }  # fmt: skip
+    }
     return ScriptDetail(**fields, source=row["source"]) if detail else Script(**fields)
 
 
 def to_run(row: dict[str, Any]) -> Run:
     trigger = RunTrigger(
-        kind=row["trigger_kind"], event=row["trigger_event"], seq=row["trigger_seq"],
-        at=row["trigger_at"], by=row["trigger_by"],
-    )  # fmt: skip
+        kind=row["trigger_kind"],
+        event=row["trigger_event"],
+        seq=row["trigger_seq"],
+        at=row["trigger_at"],
+        by=row["trigger_by"],
+    )
     return Run(
-        id=row["id"], script=row["script_id"], revision=row["revision"], trigger=trigger,
-        status=row["status"], started_at=row["started_at"], duration_ms=row["duration_ms"],
-        logs=row["logs"], error=row["error"], changes=row["changes"],
-    )  # fmt: skip
+        id=row["id"],
+        script=row["script_id"],
+        revision=row["revision"],
+        trigger=trigger,
+        status=row["status"],
+        started_at=row["started_at"],
+        duration_ms=row["duration_ms"],
+        logs=row["logs"],
+        error=row["error"],
+        changes=row["changes"],
+    )
 
 
 def _image(row: dict[str, Any]) -> dict[str, Any]:
     """The change log's post-image of a script (the source included: it is the audit)."""
-    return {k: row[k] for k in ("id", "name", "description", "enabled", "revision", "source",
-                                "owner", "version")}  # fmt: skip
+    return {
+        k: row[k]
+        for k in ("id", "name", "description", "enabled", "revision", "source", "owner", "version")
+    }
 
 
 # --- create, read, update, delete ---------------------------------------------------------
 
 
-async def create_script(core: Core, access: Access, data: ScriptIn, actor: Actor) -> ScriptDetail:
-    project = project_of(access)
-    assert access.org is not None
+async def create_script(
+    core: Core, access: ProjectAccess, data: ScriptIn, actor: Actor
+) -> ScriptDetail:
+    project = access.project
     triggers = await compile_source(core, data.source)
 
     def work(uow: UnitOfWork) -> dict[str, Any]:
@@ -134,18 +154,28 @@ async def create_script(core: Core, access: Access, data: ScriptIn, actor: Actor
         if data.enabled:
             _start_feed_here(uow)
         row = {
-            "id": new_id(), "project_id": project.id, "name": data.name,
-            "description": data.description, "enabled": int(data.enabled), "revision": 1,
-            "source": data.source, "triggers": json.dumps(triggers), "owner": actor.user_id,
-            "created_at": uow.at, "updated_at": uow.at, "deleted_at": None, "version": 1,
-        }  # fmt: skip
+            "id": new_id(),
+            "project_id": project.id,
+            "name": data.name,
+            "description": data.description,
+            "enabled": int(data.enabled),
+            "revision": 1,
+            "source": data.source,
+            "triggers": json.dumps(triggers),
+            "owner": actor.user_id,
+            "created_at": uow.at,
+            "updated_at": uow.at,
+            "deleted_at": None,
+            "version": 1,
+        }
         script_sql.insert_script(uow.conn, row)
         _revision(uow, row)
-        uow.record(Entity.SCRIPT, row["id"], Op.CREATE, project=project.id, new=_image(row),
-                   version=1)  # fmt: skip
+        uow.record(
+            Entity.SCRIPT, row["id"], Op.CREATE, project=project.id, new=_image(row), version=1
+        )
         return row
 
-    return to_script(await mutate(core, access.org.id, actor, work), detail=True)  # type: ignore[return-value]
+    return to_script(await mutate(core, access, actor, work), detail=True)  # type: ignore[return-value]
 
 
 def _start_feed_here(uow: UnitOfWork) -> None:
@@ -156,16 +186,22 @@ def _start_feed_here(uow: UnitOfWork) -> None:
 
 
 def _revision(uow: UnitOfWork, row: dict[str, Any]) -> None:
-    script_sql.insert_revision(uow.conn, {
-        "script_id": row["id"], "revision": row["revision"], "source": row["source"],
-        "author": row["owner"], "created_at": uow.at,
-    })  # fmt: skip
+    script_sql.insert_revision(
+        uow.conn,
+        {
+            "script_id": row["id"],
+            "revision": row["revision"],
+            "source": row["source"],
+            "author": row["owner"],
+            "created_at": uow.at,
+        },
+    )
 
 
-async def list_scripts(core: Core, access: Access, query: SubListQuery) -> Page[Script]:
-    project = project_of(access)
+async def list_scripts(core: Core, access: ProjectAccess, query: SubListQuery) -> Page[Script]:
+    project = access.project
     after = decode_cursor(query.cursor, (str,))[0] if query.cursor else None
-    rows = await read_tenant(
+    rows = await read(
         core, access, lambda conn: script_sql.list_scripts(conn, project.id, after, query.limit + 1)
     )
     more = len(rows) > query.limit
@@ -174,27 +210,28 @@ async def list_scripts(core: Core, access: Access, query: SubListQuery) -> Page[
     return Page[Script](items=[to_script(r) for r in rows], next_cursor=cursor)
 
 
-async def script_row(core: Core, access: Access, script_id: str) -> dict[str, Any]:
-    project = project_of(access)
-    row = await read_tenant(
-        core, access, lambda conn: script_sql.script(conn, project.id, script_id)
-    )
+async def script_row(core: Core, access: ProjectAccess, script_id: str) -> dict[str, Any]:
+    project = access.project
+    row = await read(core, access, lambda conn: script_sql.script(conn, project.id, script_id))
     if row is None:
         raise NotFound("script not found")
     return row
 
 
-async def get_script(core: Core, access: Access, script_id: str) -> ScriptDetail:
+async def get_script(core: Core, access: ProjectAccess, script_id: str) -> ScriptDetail:
     return to_script(await script_row(core, access, script_id), detail=True)  # type: ignore[return-value]
 
 
 async def update_script(
-    core: Core, access: Access, script_id: str, patch: ScriptPatch, actor: Actor,
+    core: Core,
+    access: ProjectAccess,
+    script_id: str,
+    patch: ScriptPatch,
+    actor: Actor,
     if_match: str | None,
-) -> ScriptDetail:  # fmt: skip
+) -> ScriptDetail:
     """Named fields only; a new source is compiled first and becomes a new revision."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
     named = patch.model_fields_set
     triggers = await compile_source(core, patch.source) if "source" in named else None
 
@@ -215,18 +252,26 @@ async def update_script(
         script_sql.update_script(uow.conn, row["id"], {**fields, "updated_at": uow.at})
         if "source" in fields:
             _revision(uow, after)
-        uow.record_fields(Entity.SCRIPT, row["id"], project=project.id, before=_image(row),
-                          after={k: after[k] for k in fields if k in _image(after)},
-                          version=after["version"])  # fmt: skip
+        uow.record_fields(
+            Entity.SCRIPT,
+            row["id"],
+            project=project.id,
+            before=_image(row),
+            after={k: after[k] for k in fields if k in _image(after)},
+            version=after["version"],
+        )
         return after
 
-    return to_script(await mutate(core, access.org.id, actor, work), detail=True)  # type: ignore[return-value]
+    return to_script(await mutate(core, access, actor, work), detail=True)  # type: ignore[return-value]
 
 
 def _patched(
-    row: dict[str, Any], patch: ScriptPatch, named: set[str],
-    triggers: list[dict[str, Any]] | None, actor: Actor,
-) -> dict[str, Any]:  # fmt: skip
+    row: dict[str, Any],
+    patch: ScriptPatch,
+    named: set[str],
+    triggers: list[dict[str, Any]] | None,
+    actor: Actor,
+) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name in ("name", "description"):
         if name in named and getattr(patch, name) != row[name]:
@@ -234,35 +279,44 @@ def _patched(
     if "enabled" in named and int(patch.enabled) != row["enabled"]:
         fields["enabled"] = int(patch.enabled)
     if "source" in named and patch.source != row["source"]:
-        fields.update(source=patch.source, triggers=json.dumps(triggers),
-                      revision=row["revision"] + 1, owner=actor.user_id)  # fmt: skip
+        fields.update(
+            source=patch.source,
+            triggers=json.dumps(triggers),
+            revision=row["revision"] + 1,
+            owner=actor.user_id,
+        )
     return fields
 
 
-async def delete_script(core: Core, access: Access, script_id: str, actor: Actor) -> None:
-    project = project_of(access)
-    assert access.org is not None
+async def delete_script(core: Core, access: ProjectAccess, script_id: str, actor: Actor) -> None:
+    project = access.project
 
     def work(uow: UnitOfWork) -> None:
         row = script_sql.script(uow.conn, project.id, script_id)
         if row is None:
             raise NotFound("script not found")
         script_sql.update_script(uow.conn, row["id"], {"deleted_at": uow.at, "updated_at": uow.at})
-        uow.record(Entity.SCRIPT, row["id"], Op.DELETE, project=project.id, old=_image(row),
-                   version=row["version"] + 1)  # fmt: skip
+        uow.record(
+            Entity.SCRIPT,
+            row["id"],
+            Op.DELETE,
+            project=project.id,
+            old=_image(row),
+            version=row["version"] + 1,
+        )
 
-    await mutate(core, access.org.id, actor, work)
+    await mutate(core, access, actor, work)
 
 
 # --- revisions and runs -------------------------------------------------------------------
 
 
 async def list_revisions(
-    core: Core, access: Access, script_id: str, query: SubListQuery
+    core: Core, access: ProjectAccess, script_id: str, query: SubListQuery
 ) -> Page[Revision]:
     await script_row(core, access, script_id)
     before = decode_cursor(query.cursor, (int,))[0] if query.cursor else None
-    rows = await read_tenant(
+    rows = await read(
         core, access, lambda conn: script_sql.revisions(conn, script_id, before, query.limit + 1)
     )
     more = len(rows) > query.limit
@@ -271,18 +325,20 @@ async def list_revisions(
     return Page[Revision](items=[Revision(**r) for r in rows], next_cursor=cursor)
 
 
-async def get_revision(core: Core, access: Access, script_id: str, number: int) -> Revision:
+async def get_revision(core: Core, access: ProjectAccess, script_id: str, number: int) -> Revision:
     await script_row(core, access, script_id)
-    row = await read_tenant(core, access, lambda conn: script_sql.revision(conn, script_id, number))
+    row = await read(core, access, lambda conn: script_sql.revision(conn, script_id, number))
     if row is None:
         raise NotFound("revision not found")
     return Revision(**row)
 
 
-async def list_runs(core: Core, access: Access, script_id: str, query: SubListQuery) -> Page[Run]:
+async def list_runs(
+    core: Core, access: ProjectAccess, script_id: str, query: SubListQuery
+) -> Page[Run]:
     await script_row(core, access, script_id)
     before = decode_cursor(query.cursor, (int,))[0] if query.cursor else None
-    rows = await read_tenant(
+    rows = await read(
         core, access, lambda conn: script_sql.runs(conn, script_id, before, query.limit + 1)
     )
     more = len(rows) > query.limit
@@ -291,9 +347,9 @@ async def list_runs(core: Core, access: Access, script_id: str, query: SubListQu
     return Page[Run](items=[to_run(r) for r in rows], next_cursor=cursor)
 
 
-async def get_run(core: Core, access: Access, run_id: str) -> Run:
-    project = project_of(access)
-    row = await read_tenant(core, access, lambda conn: script_sql.run(conn, project.id, run_id))
+async def get_run(core: Core, access: ProjectAccess, run_id: str) -> Run:
+    project = access.project
+    row = await read(core, access, lambda conn: script_sql.run(conn, project.id, run_id))
     if row is None:
         raise NotFound("run not found")
     return to_run(row)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import html
 import sqlite3
-from dataclasses import replace
 from typing import Any
 
 from tracker.domain.ids import utcnow
@@ -24,12 +23,10 @@ from tracker.domain.models.search import (
 )
 from tracker.domain.permissions import OrgRole
 from tracker.domain.query import Query, parse_query
-from tracker.errors import BadRequest, NotFound, ValidationFailed
-from tracker.services.access import Access, resolve_org, resolve_project
+from tracker.errors import BadRequest
+from tracker.services.access import OrgAccess, ProjectAccess, read
 from tracker.services.custom_fields import field_defs
 from tracker.services.issues import to_issue
-from tracker.services.orgs import operator_access
-from tracker.services.projects import project_of
 from tracker.services.runtime import Core
 from tracker.storage import search as search_sql
 from tracker.storage import search_pages
@@ -40,58 +37,30 @@ MARK_OPEN, MARK_CLOSE = search_pages.MARKS
 
 
 async def search_project_issues(
-    core: Core, access: Access, q: str, *, limit: int, cursor: str | None, highlight: bool
+    core: Core, access: ProjectAccess, q: str, *, limit: int, cursor: str | None, highlight: bool
 ) -> Page[SearchHit]:
     """Search one project (the route already checked the caller may read it)."""
-    project = project_of(access)
+    project = access.project
     scope = {project.id: project.key}
     return await _search(core, access, scope, q, limit, cursor, highlight)
 
 
 async def search_org_issues(
-    core: Core, access: Access, q: str, *, limit: int, cursor: str | None, highlight: bool
+    core: Core, access: OrgAccess, q: str, *, limit: int, cursor: str | None, highlight: bool
 ) -> Page[SearchHit]:
     """Search every project the caller can see: all for org admins, else org-visible + member."""
-    assert access.org is not None
     see_all = access.org.role in (OrgRole.ADMIN, OrgRole.OWNER)
-    async with core.tenants.lease(access.org.id) as db:
-        rows = await db.read(
-            lambda conn: search_pages.visible_projects(conn, access.user_id, see_all)
-        )
+    rows = await read(
+        core, access, lambda conn: search_pages.visible_projects(conn, access.user_id, see_all)
+    )
     scope = {row["id"]: row["key"] for row in rows}
     return await _search(core, access, scope, q, limit, cursor, highlight)
 
 
-async def search_as(
-    core: Core, org_slug: str, q: str, *, project_key: str | None = None,
-    email: str | None = None, limit: int = 50, cursor: str | None = None,
-    highlight: bool = False,
-) -> Page[SearchHit]:  # fmt: skip
-    """`rhythm issue search`: the operator sees every project; `--as EMAIL` sees what they see."""
-    access, _ = await operator_access(core, org_slug, email)
-    if email is not None:
-        real = await resolve_org(core, org_slug, access.user_id)
-        if real.role is None:
-            raise ValidationFailed([("as", "that user is not a member of this organization")])
-        access = Access(access.user_id, real)
-    assert access.org is not None
-    if project_key is None:
-        return await search_org_issues(
-            core, access, q, limit=limit, cursor=cursor, highlight=highlight
-        )
-    project = await resolve_project(core, access.org, project_key, access.user_id)
-    if project.role is None:
-        raise NotFound("project not found")
-    return await search_project_issues(
-        core, replace(access, project=project), q, limit=limit, cursor=cursor, highlight=highlight
-    )
-
-
 async def _search(
-    core: Core, access: Access, scope: dict[str, str], q: str, limit: int,
+    core: Core, access: OrgAccess, scope: dict[str, str], q: str, limit: int,
     cursor: str | None, highlight: bool,
 ) -> Page[SearchHit]:  # fmt: skip
-    assert access.org is not None
     query = parse_query(q)
     after = _decode(cursor, q, query) if cursor else None
     if not scope:
@@ -100,14 +69,13 @@ async def _search(
     ctx = FilterContext(tuple(scope), access.user_id, emails, utcnow())
     spec = search_sql.SearchSpec(query, ctx, limit, after)
 
-    def read(conn: sqlite3.Connection) -> Page[SearchHit]:
+    def fetch(conn: sqlite3.Connection) -> Page[SearchHit]:
         page = search_sql.search(conn, spec)
         items = _hits(conn, scope, page, highlight)
         next_cursor = _encode(page.next, q) if page.next else None
         return Page[SearchHit](items=items, next_cursor=next_cursor)
 
-    async with core.tenants.lease(access.org.id) as db:
-        return await db.read(read, time_limit_ms=core.settings.query_time_limit_ms)
+    return await read(core, access, fetch, time_limit_ms=core.settings.query_time_limit_ms)
 
 
 async def resolve_emails(core: Core, emails: set[str]) -> dict[str, str]:

@@ -12,8 +12,7 @@ import json
 import sqlite3
 from typing import Any
 
-from pydantic import ValidationError as PydanticError
-
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id, now_iso
 from tracker.domain.models.base import Page
@@ -36,11 +35,9 @@ from tracker.domain.workflow import (
     sprint_days,
 )
 from tracker.errors import Conflict, NotFound, ValidationFailed
-from tracker.services.access import Access
-from tracker.services.changes import Actor, UnitOfWork
-from tracker.services.orgs import operator_access
+from tracker.services.access import ProjectAccess, read
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
-from tracker.services.workflow import project_of, read, write
 from tracker.storage import sprints as sprint_sql
 
 BACKLOG = "backlog"
@@ -57,25 +54,26 @@ def _sprint_or_404(conn: sqlite3.Connection, project_id: str, sprint_id: str) ->
     return row
 
 
-async def create_sprint(core: Core, access: Access, data: SprintIn, actor: Actor) -> Sprint:
-    project = project_of(access)
+async def create_sprint(core: Core, access: ProjectAccess, data: SprintIn, actor: Actor) -> Sprint:
+    project = access.project
     check_dates(data.starts_at, data.ends_at)
 
     def work(uow: UnitOfWork) -> Sprint:
-        row = {"id": new_id(), "project_id": project.id, "name": data.name, "goal": data.goal,
+        row: dict[str, Any] = {"id": new_id(), "project_id": project.id, "name": data.name,
+               "goal": data.goal,
                "state": "planned", "starts_at": data.starts_at, "ends_at": data.ends_at,
                "started_at": None, "completed_at": None, "created_at": uow.at,
                "updated_at": uow.at, "version": 1}  # fmt: skip
         sprint_sql.insert_sprint(uow.conn, row)
-        uow.record("sprint", row["id"], "create", project=project.id, new=row, version=1)
+        uow.record(Entity.SPRINT, row["id"], Op.CREATE, project=project.id, new=row, version=1)
         return to_sprint(row)
 
-    return await write(core, access, actor, work)
+    return await mutate(core, access, actor, work)
 
 
-async def list_sprints(core: Core, access: Access, query: SprintQuery) -> Page[Sprint]:
+async def list_sprints(core: Core, access: ProjectAccess, query: SprintQuery) -> Page[Sprint]:
     """Sprints in creation order; `?state=` narrows to one state."""
-    project = project_of(access)
+    project = access.project
     after = decode_cursor(query.cursor, (str,))[0] if query.cursor else ""
     rows = await read(core, access, lambda conn: sprint_sql.list_sprints(
         conn, project.id, query.state, after, query.limit + 1))  # fmt: skip
@@ -84,18 +82,18 @@ async def list_sprints(core: Core, access: Access, query: SprintQuery) -> Page[S
     return Page[Sprint](items=items, next_cursor=encode_cursor([items[-1].id]) if more else None)
 
 
-async def get_sprint(core: Core, access: Access, sprint_id: str) -> Sprint:
-    project = project_of(access)
+async def get_sprint(core: Core, access: ProjectAccess, sprint_id: str) -> Sprint:
+    project = access.project
     row = await read(core, access, lambda conn: _sprint_or_404(conn, project.id, sprint_id))
     return to_sprint(row)
 
 
 async def update_sprint(
-    core: Core, access: Access, sprint_id: str, data: SprintPatch, actor: Actor
+    core: Core, access: ProjectAccess, sprint_id: str, data: SprintPatch, actor: Actor
 ) -> Sprint:
     """Edit name, goal or dates (null clears a date of a planned sprint); a completed
     sprint is history and stays as it ended (409)."""
-    project = project_of(access)
+    project = access.project
     fields = data.model_dump(exclude_unset=True)
     if fields.get("name", "") is None or fields.get("goal", "") is None:
         raise ValidationFailed([(n, "must not be null") for n in ("name", "goal")
@@ -112,16 +110,16 @@ async def update_sprint(
         changed = {k: v for k, v in fields.items() if before[k] != v}
         if changed:
             sprint_sql.update_sprint(uow.conn, sprint_id, {**changed, "updated_at": uow.at})
-            uow.record_fields("sprint", sprint_id, project=project.id, before=before,
+            uow.record_fields(Entity.SPRINT, sprint_id, project=project.id, before=before,
                               after=changed, version=before["version"] + 1)  # fmt: skip
         return to_sprint(_sprint_or_404(uow.conn, project.id, sprint_id))
 
-    return await write(core, access, actor, work)
+    return await mutate(core, access, actor, work)
 
 
-async def start_sprint(core: Core, access: Access, sprint_id: str, actor: Actor) -> Sprint:
+async def start_sprint(core: Core, access: ProjectAccess, sprint_id: str, actor: Actor) -> Sprint:
     """planned -> active; 409 while another sprint of the project is active."""
-    project = project_of(access)
+    project = access.project
 
     def work(uow: UnitOfWork) -> Sprint:
         before = dict(_sprint_or_404(uow.conn, project.id, sprint_id))
@@ -134,22 +132,22 @@ async def start_sprint(core: Core, access: Access, sprint_id: str, actor: Actor)
         _set_state(uow, project.id, before, changed)
         return to_sprint(_sprint_or_404(uow.conn, project.id, sprint_id))
 
-    return await write(core, access, actor, work)
+    return await mutate(core, access, actor, work)
 
 
 def _set_state(uow: UnitOfWork, project_id: str, before: dict[str, Any], changed: dict) -> None:
     """Write a state change; `state` is logged first so it leads its batch."""
     sprint_sql.update_sprint(uow.conn, before["id"], {**changed, "updated_at": uow.at})
-    uow.record_fields("sprint", before["id"], project=project_id, before=before,
+    uow.record_fields(Entity.SPRINT, before["id"], project=project_id, before=before,
                       after=changed, version=before["version"] + 1)  # fmt: skip
 
 
 async def complete_sprint(
-    core: Core, access: Access, sprint_id: str, data: SprintComplete, actor: Actor
+    core: Core, access: ProjectAccess, sprint_id: str, data: SprintComplete, actor: Actor
 ) -> Sprint:
     """active -> completed; issues not in a `done` stage go to the backlog or to the named
     sprint (planned or active), each move logged on the issue."""
-    project = project_of(access)
+    project = access.project
 
     def work(uow: UnitOfWork) -> Sprint:
         before = dict(_sprint_or_404(uow.conn, project.id, sprint_id))
@@ -158,12 +156,12 @@ async def complete_sprint(
         _set_state(uow, project.id, before, {"state": "completed", "completed_at": uow.at})
         for issue in sprint_sql.unfinished_issues(uow.conn, sprint_id):
             sprint_sql.set_issue_sprint(uow.conn, issue["row_id"], target, uow.at)
-            uow.record("issue", issue["id"], "update", project=project.id, field="sprint_id",
+            uow.record(Entity.ISSUE, issue["id"], Op.UPDATE, project=project.id, field="sprint_id",
                        old=sprint_id, new=target, version=issue["version"] + 1,
                        issue=issue["id"])  # fmt: skip
         return to_sprint(_sprint_or_404(uow.conn, project.id, sprint_id))
 
-    return await write(core, access, actor, work)
+    return await mutate(core, access, actor, work)
 
 
 def _leftover_target(
@@ -189,10 +187,10 @@ def _steps(rows: list[sqlite3.Row]) -> list[IssueStep]:
     steps = []
     for row in rows:
         op, field, old = row["op"], row["field"], row["old"]
-        kind = {"create": "created", "delete": "deleted", "restore": "restored"}.get(op)
-        if op == "update" and field in _STEP_FIELDS:
+        kind = {Op.CREATE: "created", Op.DELETE: "deleted", Op.RESTORE: "restored"}.get(op)
+        if op == Op.UPDATE and field in _STEP_FIELDS:
             kind = field
-        elif op == "update" and field == "deleted_at":
+        elif op == Op.UPDATE and field == "deleted_at":
             kind = "deleted" if old is None else "restored"
         if kind is not None:
             value = json.loads(old) if old is not None else None
@@ -219,10 +217,10 @@ def _burndown(conn: sqlite3.Connection, sprint: sqlite3.Row) -> Burndown:
     return Burndown(sprint_id=sprint["id"], days=days)
 
 
-async def sprint_burndown(core: Core, access: Access, sprint_id: str) -> Burndown:
+async def sprint_burndown(core: Core, access: ProjectAccess, sprint_id: str) -> Burndown:
     """Per sprint day: issues (and minutes of estimate) not yet in a done stage, rebuilt
     from the change log, so a late or back-dated view shows what was true each day."""
-    project = project_of(access)
+    project = access.project
 
     def run(conn: sqlite3.Connection) -> Burndown:
         return _burndown(conn, _sprint_or_404(conn, project.id, sprint_id))
@@ -230,12 +228,9 @@ async def sprint_burndown(core: Core, access: Access, sprint_id: str) -> Burndow
     return await read(core, access, run)
 
 
-# --- the operator door (`rhythm sprint ...` on a data directory) -----------------------------
-
-
-async def sprint_ref(core: Core, access: Access, ref: str) -> str:
+async def sprint_ref(core: Core, access: ProjectAccess, ref: str) -> str:
     """A sprint named on the command line by id or by name."""
-    project = project_of(access)
+    project = access.project
 
     def find(conn: sqlite3.Connection) -> sqlite3.Row | None:
         return sprint_sql.sprint_by_id(conn, project.id, ref) or sprint_sql.sprint_by_name(
@@ -246,50 +241,3 @@ async def sprint_ref(core: Core, access: Access, ref: str) -> str:
     if row is None:
         raise NotFound(f"no sprint '{ref}' in {project.key}")
     return str(row["id"])
-
-
-async def list_sprints_as(
-    core: Core, org: str, project: str, state: str | None, email: str | None
-) -> list[Sprint]:
-    access, _ = await operator_access(core, org, email, project)
-    query = SprintQuery(state=state, limit=200)  # type: ignore[arg-type]
-    page = await list_sprints(core, access, query)
-    items = list(page.items)
-    while page.next_cursor:
-        page = await list_sprints(
-            core, access, query.model_copy(update={"cursor": page.next_cursor})
-        )
-        items += page.items
-    return items
-
-
-async def create_sprint_as(
-    core: Core, org: str, project: str, data: dict[str, Any], email: str | None
-) -> Sprint:
-    access, actor = await operator_access(core, org, email, project)
-    try:
-        body = SprintIn.model_validate(data)
-    except PydanticError as exc:
-        raise ValidationFailed(validation_pairs(exc)) from None
-    return await create_sprint(core, access, body, actor)
-
-
-async def start_sprint_as(
-    core: Core, org: str, project: str, ref: str, email: str | None
-) -> Sprint:
-    access, actor = await operator_access(core, org, email, project)
-    return await start_sprint(core, access, await sprint_ref(core, access, ref), actor)
-
-
-async def complete_sprint_as(
-    core: Core, org: str, project: str, ref: str, move_to: str, email: str | None
-) -> Sprint:
-    """`--move-to` takes `backlog` or another sprint's id or name."""
-    access, actor = await operator_access(core, org, email, project)
-    sprint_id = await sprint_ref(core, access, ref)
-    target = move_to if move_to == BACKLOG else await sprint_ref(core, access, move_to)
-    return await complete_sprint(core, access, sprint_id, SprintComplete(move_to=target), actor)
-
-
-def validation_pairs(exc: PydanticError) -> list[tuple[str, str]]:
-    return [(".".join(map(str, e["loc"])) or "input", e["msg"]) for e in exc.errors()]

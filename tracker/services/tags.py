@@ -9,39 +9,37 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import new_id
 from tracker.domain.models.base import Page
 from tracker.domain.models.issues import PageQuery, Tag, TagIn
 from tracker.domain.permissions import Permission, holds
 from tracker.errors import Conflict, NotFound, ValidationFailed
-from tracker.services.access import Access
-from tracker.services.changes import Actor, Op, UnitOfWork, mutate
-from tracker.services.projects import project_of
+from tracker.services.access import ProjectAccess, read
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
 from tracker.storage import issues as issue_sql
 from tracker.storage import tags as tag_sql
 
 
 def to_tag(row: sqlite3.Row | dict[str, object]) -> Tag:
-    return Tag(id=row["id"], name=row["name"], color=row["color"], created_at=row["created_at"])  # type: ignore[arg-type]
+    return Tag(id=row["id"], name=row["name"], color=row["color"], created_at=row["created_at"])
 
 
-def may_create_tags(access: Access) -> bool:
-    assert access.org is not None and access.project is not None
+def may_create_tags(access: ProjectAccess) -> bool:
     return holds(Permission.TAG_CREATE, access.org.role, access.project.role)
 
 
-async def list_tags(core: Core, access: Access, query: PageQuery) -> Page[Tag]:
+async def list_tags(core: Core, access: ProjectAccess, query: PageQuery) -> Page[Tag]:
     """The catalogue in name order, paginated."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
     after = decode_cursor(query.cursor, (str, str)) if query.cursor else None
-    async with core.tenants.lease(access.org.id) as db:
-        rows = await db.read(
-            lambda conn: tag_sql.list_tags(conn, project.id, after, query.limit + 1)
-        )
+    rows = await read(
+        core, access, lambda conn: tag_sql.list_tags(conn, project.id, after, query.limit + 1)
+    )
     items = [to_tag(r) for r in rows[: query.limit]]
     more = len(rows) > query.limit
     cursor = encode_cursor([items[-1].name.lower(), items[-1].id]) if more else None
@@ -49,28 +47,28 @@ async def list_tags(core: Core, access: Access, query: PageQuery) -> Page[Tag]:
 
 
 def _insert_tag(uow: UnitOfWork, project_id: str, name: str, color: str | None) -> sqlite3.Row:
-    row = {"id": new_id(), "project_id": project_id, "name": name, "color": color,
+    row: dict[str, Any] = {"id": new_id(), "project_id": project_id, "name": name, "color": color,
            "created_at": uow.at}  # fmt: skip
     if not tag_sql.insert_tag(uow.conn, row):
         raise Conflict(f"a tag named '{name}' exists in this project")
-    uow.record("tag", row["id"], "create", project=project_id, new=row)  # type: ignore[arg-type]
-    return tag_sql.tag_by_id(uow.conn, project_id, row["id"])  # type: ignore[arg-type, return-value]
+    uow.record(Entity.TAG, row["id"], Op.CREATE, project=project_id, new=row)
+    tag = tag_sql.tag_by_id(uow.conn, project_id, row["id"])
+    assert tag is not None  # inserted just above, in this transaction
+    return tag
 
 
-async def create_tag(core: Core, access: Access, data: TagIn, actor: Actor) -> Tag:
+async def create_tag(core: Core, access: ProjectAccess, data: TagIn, actor: Actor) -> Tag:
     """Add a tag to the catalogue; 409 when the name exists."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
     row = await mutate(
-        core, access.org.id, actor, lambda uow: _insert_tag(uow, project.id, data.name, data.color)
+        core, access, actor, lambda uow: _insert_tag(uow, project.id, data.name, data.color)
     )
     return to_tag(row)
 
 
-async def delete_tag(core: Core, access: Access, tag_id: str, actor: Actor) -> None:
+async def delete_tag(core: Core, access: ProjectAccess, tag_id: str, actor: Actor) -> None:
     """Remove a tag from the catalogue and from every issue (each issue's history shows it)."""
-    project = project_of(access)
-    assert access.org is not None
+    project = access.project
 
     def work(uow: UnitOfWork) -> None:
         tag = tag_sql.tag_by_id(uow.conn, project.id, tag_id)
@@ -78,11 +76,11 @@ async def delete_tag(core: Core, access: Access, tag_id: str, actor: Actor) -> N
             raise NotFound("tag not found")
         for issue_id in tag_sql.issues_tagged(uow.conn, tag_id):
             version = issue_sql.touch_issue(uow.conn, issue_id, uow.at)
-            record_tag_link(uow, project.id, issue_id, tag, "delete", version)
+            record_tag_link(uow, project.id, issue_id, tag, Op.DELETE, version)
         tag_sql.delete_tag(uow.conn, tag_id)
-        uow.record("tag", tag_id, "delete", project=project.id, old=dict(tag))
+        uow.record(Entity.TAG, tag_id, Op.DELETE, project=project.id, old=dict(tag))
 
-    await mutate(core, access.org.id, actor, work)
+    await mutate(core, access, actor, work)
 
 
 def resolve_tags(
@@ -108,16 +106,11 @@ def sync_issue_tags(
     target = {r["id"]: r for r in wanted}
     for tag_id in current.keys() - target.keys():
         tag_sql.unlink_tag(uow.conn, issue_id, tag_id)
-        record_tag_link(uow, project_id, issue_id, current[tag_id], "delete", version)
+        record_tag_link(uow, project_id, issue_id, current[tag_id], Op.DELETE, version)
     for tag_id in target.keys() - current.keys():
         tag_sql.link_tag(uow.conn, issue_id, tag_id)
-        record_tag_link(uow, project_id, issue_id, target[tag_id], "create", version)
+        record_tag_link(uow, project_id, issue_id, target[tag_id], Op.CREATE, version)
     return current.keys() != target.keys()
-
-
-def tags_would_change(conn: sqlite3.Connection, issue_id: str, names: Sequence[str]) -> bool:
-    current = {r["name"].lower() for r in tag_sql.tags_of_issue(conn, issue_id)}
-    return current != {n.lower() for n in names}
 
 
 def record_tag_link(
@@ -126,7 +119,7 @@ def record_tag_link(
     """One change row for an issue-tag link (entity id `issue_id:tag_id`)."""
     link = {"issue_id": issue_id, "tag_id": tag["id"], "name": tag["name"]}
     uow.record(
-        "issue_tag", f"{issue_id}:{tag['id']}", op, project=project_id,
-        old=link if op == "delete" else None, new=link if op == "create" else None,
+        Entity.ISSUE_TAG, f"{issue_id}:{tag['id']}", op, project=project_id,
+        old=link if op == Op.DELETE else None, new=link if op == Op.CREATE else None,
         version=version, issue=issue_id,
     )  # fmt: skip

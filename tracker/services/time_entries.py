@@ -11,13 +11,13 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.ids import iso, new_id, utcnow
 from tracker.domain.models.comments import SubListQuery, TimeEntry, TimeEntryIn, TimeEntryPage
 from tracker.errors import Forbidden, NotFound, ValidationFailed
-from tracker.services.access import Access
-from tracker.services.changes import Actor, UnitOfWork, mutate
-from tracker.services.comments import cursor_key, is_project_admin, issue_in, page_of, read_tenant
-from tracker.services.projects import project_of
+from tracker.services.access import ProjectAccess, read
+from tracker.services.changes import UnitOfWork, mutate
+from tracker.services.comments import cursor_key, is_project_admin, issue_in, page_of
 from tracker.services.runtime import Core
 from tracker.storage import time_entries as time_sql
 
@@ -28,18 +28,18 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 async def list_time_entries(
-    core: Core, access: Access, number: int, query: SubListQuery
+    core: Core, access: ProjectAccess, number: int, query: SubListQuery
 ) -> TimeEntryPage:
     """A page of entries (by logged_at) with the issue's totals overall and per user."""
-    project, after = project_of(access), cursor_key(query)
+    project, after = access.project, cursor_key(query)
     admin = is_project_admin(access)
 
-    def read(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], int, dict[str, int]]:
+    def fetch(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], int, dict[str, int]]:
         issue = issue_in(conn, project.id, number, include_deleted=admin)
         rows = time_sql.list_entries(conn, issue["id"], after, query.limit + 1)
         return rows, issue["time_spent"], time_sql.seconds_by_user(conn, issue["id"])
 
-    rows, total, by_user = await read_tenant(core, access, read)
+    rows, total, by_user = await read(core, access, fetch)
     rows, next_cursor = page_of(rows, query.limit, lambda r: [r["logged_at"], r["id"]])
     return TimeEntryPage(
         items=[TimeEntry(**row) for row in rows], next_cursor=next_cursor,
@@ -48,11 +48,10 @@ async def list_time_entries(
 
 
 async def log_time(
-    core: Core, access: Access, number: int, data: TimeEntryIn, actor: Actor
+    core: Core, access: ProjectAccess, number: int, data: TimeEntryIn, actor: Actor
 ) -> TimeEntry:
     """Record time spent on an issue and add it to the issue's total."""
-    assert access.org is not None
-    project = project_of(access)
+    project = access.project
     logged_at = _logged_at(data.logged_at)
 
     def work(uow: UnitOfWork) -> TimeEntry:
@@ -64,19 +63,18 @@ async def log_time(
         }  # fmt: skip
         time_sql.insert_entry(uow.conn, row)
         time_sql.add_to_time_spent(uow.conn, issue["row_id"], data.seconds_spent, uow.at)
-        uow.record("time_entry", row["id"], "create", project=project.id, new=row,
+        uow.record(Entity.TIME_ENTRY, row["id"], Op.CREATE, project=project.id, new=row,
                    issue=issue["id"])  # fmt: skip
         return TimeEntry(**row)
 
-    return await mutate(core, access.org.id, actor, work)
+    return await mutate(core, access, actor, work)
 
 
 async def delete_time_entry(
-    core: Core, access: Access, number: int, entry_id: str, actor: Actor
+    core: Core, access: ProjectAccess, number: int, entry_id: str, actor: Actor
 ) -> None:
     """Remove an entry (its author or a project admin) and take it off the issue's total."""
-    assert access.org is not None
-    project, admin = project_of(access), is_project_admin(access)
+    project, admin = access.project, is_project_admin(access)
 
     def work(uow: UnitOfWork) -> None:
         issue = issue_in(uow.conn, project.id, number)
@@ -87,10 +85,10 @@ async def delete_time_entry(
             raise Forbidden("only the person who logged the time or a project admin can delete it")
         time_sql.delete_entry(uow.conn, entry_id)
         time_sql.add_to_time_spent(uow.conn, issue["row_id"], -entry["seconds_spent"], uow.at)
-        uow.record("time_entry", entry_id, "delete", project=project.id, old=entry,
+        uow.record(Entity.TIME_ENTRY, entry_id, Op.DELETE, project=project.id, old=entry,
                    issue=issue["id"])  # fmt: skip
 
-    await mutate(core, access.org.id, actor, work)
+    await mutate(core, access, actor, work)
 
 
 def _logged_at(value: datetime | None) -> str | None:

@@ -8,11 +8,11 @@ client replaying the log sees exactly the order the server has.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fractional_indexing import generate_key_between, generate_n_keys_between
 
+from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.ids import new_id
 from tracker.domain.models.workflow import (
     Stage,
@@ -33,8 +33,8 @@ from tracker.domain.workflow import (
     resolved_at_after,
 )
 from tracker.errors import Conflict, NotFound, ValidationFailed
-from tracker.services.access import Access, ProjectRef
-from tracker.services.changes import Actor, UnitOfWork, mutate
+from tracker.services.access import ProjectAccess, ProjectRef, read
+from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
 from tracker.storage import boards as board_sql
 from tracker.storage import issues as issue_sql
@@ -50,29 +50,11 @@ def to_stage(row: sqlite3.Row | dict[str, Any]) -> Stage:
     )  # fmt: skip
 
 
-def project_of(access: Access) -> ProjectRef:
-    """The project a project-scoped route resolved (the route wrapper guarantees one)."""
-    assert access.project is not None and access.org is not None
-    return access.project
-
-
-async def read(core: Core, access: Access, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """Run a read-only unit on the access's tenant."""
-    assert access.org is not None
-    async with core.tenants.lease(access.org.id) as db:
-        return await db.read(fn)
-
-
-async def write(core: Core, access: Access, actor: Actor, work: Callable[[UnitOfWork], T]) -> T:
-    assert access.org is not None
-    return await mutate(core, access.org.id, actor, work)
-
-
 # --- stages -------------------------------------------------------------------------------
 
 
-async def list_stages(core: Core, access: Access) -> list[Stage]:
-    project = project_of(access)
+async def list_stages(core: Core, access: ProjectAccess) -> list[Stage]:
+    project = access.project
     rows = await read(core, access, lambda conn: stage_sql.list_stages(conn, project.id))
     return [to_stage(row) for row in rows]
 
@@ -90,13 +72,13 @@ def _renumber(uow: UnitOfWork, project_id: str, ordered: list[str], now: str) ->
     for position, stage_id in enumerate(ordered):
         if stage_id in current and current[stage_id] != position:
             stage_sql.update_stage(uow.conn, stage_id, {"position": position, "updated_at": now})
-            uow.record("stage", stage_id, "update", project=project_id, field="position",
+            uow.record(Entity.STAGE, stage_id, Op.UPDATE, project=project_id, field="position",
                        old=current.get(stage_id), new=position)  # fmt: skip
 
 
-async def create_stage(core: Core, access: Access, data: StageIn, actor: Actor) -> Stage:
+async def create_stage(core: Core, access: ProjectAccess, data: StageIn, actor: Actor) -> Stage:
     """Add a column at `position` (default: last); later columns shift right."""
-    project = project_of(access)
+    project = access.project
 
     def work(uow: UnitOfWork) -> Stage:
         ordered = [row["id"] for row in stage_sql.list_stages(uow.conn, project.id)]
@@ -111,14 +93,14 @@ async def create_stage(core: Core, access: Access, data: StageIn, actor: Actor) 
         ordered.insert(position, str(stage["id"]))
         _renumber(uow, project.id, ordered, uow.at)  # shifts the later columns first
         stage_sql.insert_stage(uow.conn, stage)
-        uow.record("stage", str(stage["id"]), "create", project=project.id, new=stage)
+        uow.record(Entity.STAGE, str(stage["id"]), Op.CREATE, project=project.id, new=stage)
         return to_stage(stage)
 
-    return await write(core, access, actor, work)
+    return await mutate(core, access, actor, work)
 
 
 async def update_stage(
-    core: Core, access: Access, stage_id: str, data: StagePatch, actor: Actor
+    core: Core, access: ProjectAccess, stage_id: str, data: StagePatch, actor: Actor
 ) -> Stage:
     """Rename, recategorise or move one stage.
 
@@ -126,7 +108,7 @@ async def update_stage(
     in the stage, logged per issue, so resolved_at keeps meaning "in a done
     stage" (the backlog and burndown rely on it).
     """
-    project = project_of(access)
+    project = access.project
     fields = data.model_dump(exclude_unset=True, exclude_none=True)
 
     def work(uow: UnitOfWork) -> Stage:
@@ -137,7 +119,9 @@ async def update_stage(
         changes = {k: v for k, v in fields.items() if k != "position" and before[k] != v}
         if changes:
             stage_sql.update_stage(uow.conn, stage_id, {**changes, "updated_at": uow.at})
-            uow.record_fields("stage", stage_id, project=project.id, before=before, after=changes)
+            uow.record_fields(
+                Entity.STAGE, stage_id, project=project.id, before=before, after=changes
+            )
         if is_done(before["category"]) != is_done(changes.get("category", before["category"])):
             _resolve_column(uow, project.id, before, changes["category"])
         if "position" in fields:
@@ -147,12 +131,14 @@ async def update_stage(
             _renumber(uow, project.id, ordered, uow.at)
         return to_stage(_stage_or_404(uow.conn, project.id, stage_id))
 
-    return await write(core, access, actor, work)
+    return await mutate(core, access, actor, work)
 
 
-async def reorder_stages(core: Core, access: Access, data: StageOrder, actor: Actor) -> list[Stage]:
+async def reorder_stages(
+    core: Core, access: ProjectAccess, data: StageOrder, actor: Actor
+) -> list[Stage]:
     """Put every stage in the given order (the list must name each exactly once)."""
-    project = project_of(access)
+    project = access.project
 
     def work(uow: UnitOfWork) -> list[Stage]:
         current = [row["id"] for row in stage_sql.list_stages(uow.conn, project.id)]
@@ -160,11 +146,11 @@ async def reorder_stages(core: Core, access: Access, data: StageOrder, actor: Ac
         _renumber(uow, project.id, data.order, uow.at)
         return [to_stage(row) for row in stage_sql.list_stages(uow.conn, project.id)]
 
-    return await write(core, access, actor, work)
+    return await mutate(core, access, actor, work)
 
 
 async def delete_stage(
-    core: Core, access: Access, stage_id: str, move_to: str | None, actor: Actor
+    core: Core, access: ProjectAccess, stage_id: str, move_to: str | None, actor: Actor
 ) -> None:
     """Delete a stage; its issues (soft-deleted ones too) first move to `move_to`.
 
@@ -172,7 +158,7 @@ async def delete_stage(
     an admin action, so transition rules do not apply to it; rules that name
     the stage go with it.
     """
-    project = project_of(access)
+    project = access.project
 
     def work(uow: UnitOfWork) -> None:
         stage = _stage_or_404(uow.conn, project.id, stage_id)
@@ -188,11 +174,11 @@ async def delete_stage(
             _move_column(uow, project.id, stage, target)
         _drop_rules_of(uow, project.id, stage_id)
         stage_sql.delete_stage(uow.conn, stage_id)
-        uow.record("stage", stage_id, "delete", project=project.id, old=dict(stage))
+        uow.record(Entity.STAGE, stage_id, Op.DELETE, project=project.id, old=dict(stage))
         ordered.remove(stage_id)
         _renumber(uow, project.id, ordered, uow.at)
 
-    await write(core, access, actor, work)
+    await mutate(core, access, actor, work)
 
 
 def _target_stage(
@@ -211,9 +197,10 @@ def _resolve_column(uow: UnitOfWork, project_id: str, stage: dict[str, Any], cat
         resolved = resolved_at_after(stage["category"], category, issue["resolved_at"], uow.at)
         if resolved != issue["resolved_at"]:
             version = stage_sql.set_resolved_at(uow.conn, issue["row_id"], resolved, uow.at)
-            uow.record("issue", issue["id"], "update", project=project_id, field="resolved_at",
-                       old=issue["resolved_at"], new=resolved, version=version,
-                       issue=issue["id"])  # fmt: skip
+            uow.record(
+                Entity.ISSUE, issue["id"], Op.UPDATE, project=project_id, field="resolved_at",
+                old=issue["resolved_at"], new=resolved, version=version, issue=issue["id"],
+            )  # fmt: skip
 
 
 def _move_column(uow: UnitOfWork, project_id: str, stage: sqlite3.Row, target: sqlite3.Row) -> None:
@@ -232,7 +219,7 @@ def _move_column(uow: UnitOfWork, project_id: str, stage: sqlite3.Row, target: s
         version = stage_sql.move_issue(uow.conn, issue["row_id"], values, uow.at)
         before = {"status": stage["name"], "resolved_at": issue["resolved_at"]}
         after = {"status": target["name"], "resolved_at": resolved}
-        uow.record_fields("issue", issue["id"], project=project_id, before=before,
+        uow.record_fields(Entity.ISSUE, issue["id"], project=project_id, before=before,
                           after=after, version=version, issue=issue["id"])  # fmt: skip
 
 
@@ -253,21 +240,21 @@ def _drop_rules_of(uow: UnitOfWork, project_id: str, stage_id: str) -> None:
     after = [r for r in before if stage_id not in (r.from_stage_id, r.to_stage_id)]
     if len(after) != len(before):
         stage_sql.delete_rules_of_stage(uow.conn, stage_id)
-        uow.record("project", project_id, "update", project=project_id, field="transitions",
+        uow.record(Entity.PROJECT, project_id, Op.UPDATE, project=project_id, field="transitions",
                    old=_dump(before), new=_dump(after))  # fmt: skip
 
 
-async def get_transitions(core: Core, access: Access) -> Transitions:
-    project = project_of(access)
+async def get_transitions(core: Core, access: ProjectAccess) -> Transitions:
+    project = access.project
     rules = await read(core, access, lambda conn: _rules(conn, project.id))
     return Transitions(rules=rules)
 
 
 async def put_transitions(
-    core: Core, access: Access, data: TransitionsIn, actor: Actor
+    core: Core, access: ProjectAccess, data: TransitionsIn, actor: Actor
 ) -> Transitions:
     """Replace the project's rule set (empty: every move allowed), logged as one change."""
-    project = project_of(access)
+    project = access.project
 
     def work(uow: UnitOfWork) -> Transitions:
         stage_ids = {row["id"] for row in stage_sql.list_stages(uow.conn, project.id)}
@@ -278,11 +265,13 @@ async def put_transitions(
         )
         after = _rules(uow.conn, project.id)
         if _dump(before) != _dump(after):
-            uow.record("project", project.id, "update", project=project.id, field="transitions",
-                       old=_dump(before), new=_dump(after))  # fmt: skip
+            uow.record(
+                Entity.PROJECT, project.id, Op.UPDATE, project=project.id, field="transitions",
+                old=_dump(before), new=_dump(after),
+            )  # fmt: skip
         return Transitions(rules=after)
 
-    return await write(core, access, actor, work)
+    return await mutate(core, access, actor, work)
 
 
 # --- called by the issue service on the writer thread ----------------------------------------

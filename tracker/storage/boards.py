@@ -101,11 +101,19 @@ def query_predicate(conn: sqlite3.Connection, query: Query, ctx: FilterContext) 
     parts = [compile_filter(conn, item, ctx) for item in query.filters]
     match = build_match(query.terms)
     if match.positive is not None:
-        parts.append(Sql("i.row_id IN (SELECT rowid FROM issue_search WHERE issue_search "
-                         "MATCH ?)", [match.positive]))  # fmt: skip
+        parts.append(
+            Sql(
+                "i.row_id IN (SELECT rowid FROM issue_search WHERE issue_search MATCH ?)",
+                [match.positive],
+            )
+        )
     if match.negative is not None:
-        parts.append(Sql("i.row_id NOT IN (SELECT rowid FROM issue_search WHERE "
-                         "issue_search MATCH ?)", [match.negative]))  # fmt: skip
+        parts.append(
+            Sql(
+                "i.row_id NOT IN (SELECT rowid FROM issue_search WHERE issue_search MATCH ?)",
+                [match.negative],
+            )
+        )
     return Sql(" AND ".join(p.text for p in parts), [a for p in parts for a in p.args])
 
 
@@ -168,8 +176,7 @@ def last_rank(conn: sqlite3.Connection, project_id: str, stage_id: str) -> str |
     """The largest rank in a column, soft-deleted issues included (a restore keeps its rank
     and must not collide)."""
     row = conn.execute(
-        "SELECT max(rank) FROM issues WHERE project_id = ? AND stage_id = ?",
-        (project_id, stage_id),
+        "SELECT max(rank) FROM issues WHERE project_id = ? AND stage_id = ?", (project_id, stage_id)
     ).fetchone()
     return None if row is None else row[0]
 

@@ -188,12 +188,14 @@ def insert_issues(
     document in does not matter (and needs no sort)."""
     row_id, number, comment_row = first
     if documents.has_nul:
-        conn.executemany(_INSERT_ISSUE_ROW, [
-            (row_id + n, number + n, project_id, *i[:12]) for n, i in enumerate(issues)
-        ])  # fmt: skip
-        conn.executemany(_INDEX_ISSUE_ROW, [
-            (row_id + n, i.title, i.description, i.comments_text) for n, i in enumerate(issues)
-        ])  # fmt: skip
+        conn.executemany(
+            _INSERT_ISSUE_ROW,
+            [(row_id + n, number + n, project_id, *i[:12]) for n, i in enumerate(issues)],
+        )
+        conn.executemany(
+            _INDEX_ISSUE_ROW,
+            [(row_id + n, i.title, i.description, i.comments_text) for n, i in enumerate(issues)],
+        )
         conn.executemany(
             _INSERT_COMMENT_ROW, [(comment_row + n, *c) for n, c in enumerate(comments)]
         )
@@ -207,88 +209,6 @@ def insert_issues(
 def _has_nul(document: str) -> bool:
     """Whether a JSON document may carry a NUL (json escapes it as \\u0000)."""
     return "\\u0000" in document
-
-
-#: The columns every change row of one import batch shares, in this order.
-ChangeStamp = tuple[str, str | None, str, str, str | None, int | None]
-_STAMP = "?4, ?5, ?6, ?7, ?8, ?9"  # at, actor, origin, batch, client_id, mutation_id
-#: A UUIDv7 (tracker.domain.ids.new_id's layout) from ?10, the batch's time as
-#: 'xxxxxxxx-xxxx' (12 hex digits of milliseconds): version 7, RFC 4122 variant,
-#: 74 random bits.
-_CHANGE_ID = """lower(?10 || '-7' || substr(hex(randomblob(2)), 2) || '-'
-    || substr('89ab', 1 + (random() & 3), 1) || substr(hex(randomblob(2)), 2) || '-'
-    || hex(randomblob(6)))"""
-
-#: One `create` row per imported issue with its image as the API shows it (ISSUE_JSON's
-#: shape, less the links an imported issue cannot have yet: ISSUE_JSON's subqueries
-#: tripled the cost); ?1 project key, ?2 first row id, ?3 last row id. Walking the
-#: rowid range in order gives seqs in row order without a sort.
-_LOG_ISSUES = f"""
-INSERT INTO changes (at, actor, origin, batch, client_id, mutation_id, id, entity, entity_id,
-                     project, op, new, version, meta)
-SELECT {_STAMP}, {_CHANGE_ID}, 'issue', i.id, i.project_id, 'create', json_object(
-    'id', i.id, 'key', ?1 || '-' || i.number, 'number', i.number, 'title', i.title,
-    'description', i.description, 'type', i.type, 'priority', i.priority, 'status', s.name,
-    'reporter', i.reporter, 'assignees', json('[]'), 'tags', json('[]'),
-    'sprint_id', NULL, 'parent', NULL, 'due_date', NULL, 'estimate', NULL,
-    'custom_fields', json('{{}}'), 'time_spent', 0, 'comment_count', i.comment_count,
-    'created_at', i.created_at, 'updated_at', i.updated_at, 'resolved_at', i.resolved_at,
-    'version', 1), 1, json_object('issue', i.id)
-FROM issues i JOIN stages s ON s.id = i.stage_id
-WHERE i.row_id BETWEEN ?2 AND ?3
-ORDER BY i.row_id
-"""
-
-#: One `create` row per imported comment (the row as comments.create_comment logs it);
-#: ?1 project id, ?2 first comment row id, ?3 last.
-_LOG_COMMENTS = f"""
-INSERT INTO changes (at, actor, origin, batch, client_id, mutation_id, id, entity, entity_id,
-                     project, op, new, version, meta)
-SELECT {_STAMP}, {_CHANGE_ID}, 'comment', c.id, ?1, 'create',
-       json_object('id', c.id, 'issue_id', c.issue_id, 'author', c.author, 'body', c.body,
-                   'created_at', c.created_at, 'updated_at', c.updated_at,
-                   'version', c.version),
-       1, json_object('issue', c.issue_id)
-FROM comments c
-WHERE c.row_id BETWEEN ?2 AND ?3
-ORDER BY c.row_id
-"""
-
-#: The history index rows of changes seq >= ?1 (each names its issue in meta).
-_INDEX_HISTORY = """
-INSERT INTO issue_changes (issue_id, seq)
-SELECT meta ->> '$.issue', seq FROM changes WHERE seq >= ?1
-"""
-
-
-def log_creates(
-    conn: sqlite3.Connection,
-    project: tuple[str, str],
-    issues: tuple[int, int],
-    comments: tuple[int, int],
-    stamp: ChangeStamp,
-    first_seq: int,
-) -> tuple[int, list[str]]:
-    """Append the `create` changes of freshly inserted issues and comments, and
-    their history index rows, rendered by SQLite; returns the first new seq and
-    the change ids in seq order. `first_seq` (from next_row_ids) is where the
-    new rows start at the earliest: every row from there on is this batch's.
-
-    `project` is (id, key); `issues` and `comments` are (first, last) row ids,
-    consecutive (an empty range writes nothing). Seqs come out in that order
-    (issues, then comments): one writer per tenant and AUTOINCREMENT. Rendering
-    in SQL keeps the import from JSON-encoding every image in Python, which
-    was a sixth of its time.
-    """
-    (project_id, project_key), millis = project, f"{int(time.time() * 1000):012x}"
-    ids = (f"{millis[:8]}-{millis[8:]}",)
-    conn.execute(_LOG_ISSUES, (project_key, *issues, *stamp, *ids))
-    conn.execute(_LOG_COMMENTS, (project_id, *comments, *stamp, *ids))
-    conn.execute(_INDEX_HISTORY, (first_seq,))
-    rows = conn.execute(
-        "SELECT seq, id FROM changes WHERE seq >= ? ORDER BY seq", (first_seq,)
-    ).fetchall()
-    return rows[0][0], [row[1] for row in rows]
 
 
 def set_autocheckpoint(conn: sqlite3.Connection, pages: int) -> None:

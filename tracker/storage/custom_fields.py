@@ -6,6 +6,8 @@ import json
 import sqlite3
 from typing import Any
 
+from tracker.storage.rows import first_row
+
 _COLUMNS = frozenset({"name", "options", "required", "position"})
 
 
@@ -18,9 +20,11 @@ def fields_of(conn: sqlite3.Connection, project_id: str) -> list[sqlite3.Row]:
 
 
 def field_by_id(conn: sqlite3.Connection, project_id: str, field_id: str) -> sqlite3.Row | None:
-    return conn.execute(
-        "SELECT * FROM custom_fields WHERE id = ? AND project_id = ?", (field_id, project_id)
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT * FROM custom_fields WHERE id = ? AND project_id = ?", (field_id, project_id)
+        )
+    )
 
 
 def next_position(conn: sqlite3.Connection, project_id: str) -> int:

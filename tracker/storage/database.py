@@ -3,7 +3,7 @@
 Why not a connection shared by coroutines (aiosqlite's model, one hop per
 statement): coroutines sharing a connection share its transaction, so
 interleaved awaits lose updates and a cancelled request can leave the write
-lock held (notes/reliability.md §3.2, measured). Here a unit of work is a plain
+lock held (docs/reliability.md §1, measured). Here a unit of work is a plain
 synchronous function `fn(conn)` that runs start to finish on the connection's
 own thread, inside `BEGIN IMMEDIATE … COMMIT` for writes. The single-thread
 executor runs units in arrival order, so no two units ever interleave, and the
@@ -35,7 +35,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from tracker.errors import QueryTooExpensive, ServiceUnavailable
 
@@ -76,7 +76,7 @@ def _settle(group: list[_WriteUnit], name: str) -> None:
         if ok:
             unit.future.set_result(value)
         else:
-            unit.future.set_exception(value)  # type: ignore[arg-type]
+            unit.future.set_exception(cast(BaseException, value))  # ok=False carries one
 
 
 def new_thread() -> ThreadPoolExecutor:
@@ -139,9 +139,12 @@ class Database:
     def _connect(self, create: bool, synchronous: str) -> None:
         uri = Path(os.path.abspath(self.path)).as_uri() + ("?mode=rwc" if create else "?mode=rw")
         conn = sqlite3.connect(
-            uri, uri=True, isolation_level=None, check_same_thread=False,
+            uri,
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
             timeout=BUSY_TIMEOUT_MS / 1000,
-        )  # fmt: skip
+        )
         conn.row_factory = sqlite3.Row
         if create:
             conn.execute("PRAGMA journal_mode = WAL")  # persistent in the file
@@ -219,7 +222,7 @@ class Database:
                 unit.future.cancel()  # answered here, not through the future
                 raise ServiceUnavailable(f"database {self.name} is closed") from exc
         try:
-            return await unit.future  # type: ignore[return-value]
+            return cast(T, await unit.future)  # the unit's future holds what its fn returned
         except asyncio.CancelledError:
             unit.cancelled = True
             raise

@@ -7,6 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tracker.storage.issue_shape import ISSUE_OBJECT
+from tracker.storage.rows import first_row
+
 #: One issue as the API shows it: the row plus status name, parent number and links.
 ISSUE_VIEW = """
 SELECT i.*, s.name AS status, s.category AS status_category, par.number AS parent_number,
@@ -23,30 +26,10 @@ LEFT JOIN issues par ON par.id = i.parent_id
 """
 
 #: One issue as JSON in the `Issue` shape (tracker.domain.models.issues), rendered by
-#: SQLite; ?1 is the project key (plain `?`s after it number on from 2). Custom field
-#: values are stored by field id and shown by name; values of deleted fields are
-#: dropped (as `by_name` does). A test checks it against the model for every field kind.
-ISSUE_JSON = """
-SELECT json_object(
-    'id', i.id, 'key', ?1 || '-' || i.number, 'number', i.number, 'title', i.title,
-    'description', i.description, 'type', i.type, 'priority', i.priority, 'status', s.name,
-    'reporter', i.reporter,
-    'assignees', json((SELECT json_group_array(user_id) FROM
-        (SELECT user_id FROM issue_assignees WHERE issue_id = i.id ORDER BY user_id))),
-    'tags', json((SELECT json_group_array(name) FROM
-        (SELECT t.name FROM issue_tags it JOIN tags t ON t.id = it.tag_id
-         WHERE it.issue_id = i.id ORDER BY t.name COLLATE NOCASE))),
-    'sprint_id', i.sprint_id,
-    'parent', CASE WHEN par.number IS NULL THEN NULL ELSE ?1 || '-' || par.number END,
-    'due_date', i.due_date, 'estimate', i.estimate,
-    'custom_fields', json((SELECT json_group_object(cf.name, CASE
-            WHEN v.type IN ('array', 'object') THEN json(v.value) ELSE v.value END)
-        FROM json_each(i.custom_fields) v
-        JOIN custom_fields cf ON cf.id = v.key AND cf.project_id = i.project_id)),
-    'time_spent', i.time_spent, 'comment_count', i.comment_count,
-    'created_at', i.created_at, 'updated_at', i.updated_at, 'resolved_at', i.resolved_at,
-    'version', i.version
-) AS json, i.*
+#: SQLite from the field list in `issue_shape`; ?1 is the project key (plain `?`s
+#: after it number on from 2). A test checks it against the model for every field kind.
+ISSUE_JSON = f"""
+SELECT {ISSUE_OBJECT} AS json, i.*
 FROM issues i
 JOIN stages s ON s.id = i.stage_id
 LEFT JOIN issues par ON par.id = i.parent_id
@@ -55,19 +38,31 @@ LEFT JOIN issues par ON par.id = i.parent_id
 #: Columns a PATCH may write (identifiers only ever come from this set).
 WRITABLE = frozenset(
     {
-        "title", "description", "type", "priority", "stage_id", "rank", "sprint_id",
-        "parent_id", "due_date", "estimate", "custom_fields", "resolved_at",
+        "title",
+        "description",
+        "type",
+        "priority",
+        "stage_id",
+        "rank",
+        "sprint_id",
+        "parent_id",
+        "due_date",
+        "estimate",
+        "custom_fields",
+        "resolved_at",
     }
-)  # fmt: skip
+)
 
 
 def issue_by_number(
     conn: sqlite3.Connection, project_id: str, number: int, *, include_deleted: bool = False
 ) -> sqlite3.Row | None:
     """The issue `KEY-number` of a project; soft-deleted ones only when asked."""
-    row = conn.execute(
-        "SELECT * FROM issues WHERE project_id = ? AND number = ?", (project_id, number)
-    ).fetchone()
+    row = first_row(
+        conn.execute(
+            "SELECT * FROM issues WHERE project_id = ? AND number = ?", (project_id, number)
+        )
+    )
     if row is None or (row["deleted_at"] is not None and not include_deleted):
         return None
     return row
@@ -77,9 +72,9 @@ def issue_view(
     conn: sqlite3.Connection, project_id: str, number: int, *, include_deleted: bool = False
 ) -> sqlite3.Row | None:
     """`issue_by_number` with everything the API shows (status, parent, assignees, tags)."""
-    row = conn.execute(
-        ISSUE_VIEW + " WHERE i.project_id = ? AND i.number = ?", (project_id, number)
-    ).fetchone()
+    row = first_row(
+        conn.execute(ISSUE_VIEW + " WHERE i.project_id = ? AND i.number = ?", (project_id, number))
+    )
     if row is None or (row["deleted_at"] is not None and not include_deleted):
         return None
     return row
@@ -95,23 +90,27 @@ def take_number(conn: sqlite3.Connection, project_id: str) -> int:
 
 
 def stage_named(conn: sqlite3.Connection, project_id: str, name: str) -> sqlite3.Row | None:
-    return conn.execute(
-        "SELECT * FROM stages WHERE project_id = ? AND name = ? COLLATE NOCASE",
-        (project_id, name),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT * FROM stages WHERE project_id = ? AND name = ? COLLATE NOCASE",
+            (project_id, name),
+        )
+    )
 
 
 def first_todo_stage(conn: sqlite3.Connection, project_id: str) -> sqlite3.Row | None:
     """Where new issues start: the first `todo` stage, else the first stage at all."""
-    return conn.execute(
-        "SELECT * FROM stages WHERE project_id = ? "
-        "ORDER BY category != 'todo', position, name LIMIT 1",
-        (project_id,),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT * FROM stages WHERE project_id = ? "
+            "ORDER BY category != 'todo', position, name LIMIT 1",
+            (project_id,),
+        )
+    )
 
 
 def stage_by_id(conn: sqlite3.Connection, stage_id: str) -> sqlite3.Row | None:
-    return conn.execute("SELECT * FROM stages WHERE id = ?", (stage_id,)).fetchone()
+    return first_row(conn.execute("SELECT * FROM stages WHERE id = ?", (stage_id,)))
 
 
 def last_rank(conn: sqlite3.Connection, project_id: str, stage_id: str) -> str | None:
@@ -120,7 +119,8 @@ def last_rank(conn: sqlite3.Connection, project_id: str, stage_id: str) -> str |
         "SELECT max(rank) FROM issues WHERE project_id = ? AND stage_id = ? AND deleted_at IS NULL",
         (project_id, stage_id),
     ).fetchone()
-    return row[0]
+    rank: str | None = row[0]
+    return rank
 
 
 def sprint_state(conn: sqlite3.Connection, project_id: str, sprint_id: str) -> str | None:
@@ -324,7 +324,7 @@ def _page_sql(
     return page, args, order
 
 
-def sort_key_of(row: Mapping[str, Any], sort: str) -> list[Any]:
+def sort_key_of(row: sqlite3.Row | Mapping[str, Any], sort: str) -> list[Any]:
     """The keyset values of a listed row (what the next page starts after)."""
     if sort == "number":
         return [row["number"]]

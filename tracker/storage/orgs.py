@@ -6,6 +6,8 @@ import json
 import sqlite3
 from typing import Any
 
+from tracker.storage.rows import first_row
+
 MAX_SLUG = 40
 ORG_COLUMNS = "id, slug, name, created_by, created_at, updated_at, archived_at, archive_path"
 
@@ -26,7 +28,7 @@ def org_with_role(
 
 
 def org_by_id(conn: sqlite3.Connection, org_id: str) -> sqlite3.Row | None:
-    return conn.execute(f"SELECT {ORG_COLUMNS} FROM orgs WHERE id = ?", (org_id,)).fetchone()
+    return first_row(conn.execute(f"SELECT {ORG_COLUMNS} FROM orgs WHERE id = ?", (org_id,)))
 
 
 def slug_taken(conn: sqlite3.Connection, slug: str) -> bool:
@@ -73,11 +75,9 @@ def update_org(conn: sqlite3.Connection, org_id: str, fields: dict[str, str], at
     """Set name and/or slug; False when the new slug is taken by another live org."""
     allowed = [name for name in ("name", "slug") if name in fields]
     assignments = ", ".join(f"{name} = :{name}" for name in allowed)
+    values: dict[str, str] = {**{k: fields[k] for k in allowed}, "at": at, "id": org_id}
     try:
-        conn.execute(
-            f"UPDATE orgs SET {assignments}, updated_at = :at WHERE id = :id",
-            {**{k: fields[k] for k in allowed}, "at": at, "id": org_id},
-        )
+        conn.execute(f"UPDATE orgs SET {assignments}, updated_at = :at WHERE id = :id", values)
     except sqlite3.IntegrityError:
         return False
     return True
@@ -157,9 +157,9 @@ def members(
 
 
 def member(conn: sqlite3.Connection, org_id: str, user_id: str) -> sqlite3.Row | None:
-    return conn.execute(
-        _MEMBER_SELECT + " WHERE m.org_id = ? AND m.user_id = ?", (org_id, user_id)
-    ).fetchone()
+    return first_row(
+        conn.execute(_MEMBER_SELECT + " WHERE m.org_id = ? AND m.user_id = ?", (org_id, user_id))
+    )
 
 
 def insert_member(conn: sqlite3.Connection, row: dict[str, str]) -> bool:

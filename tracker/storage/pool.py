@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import sqlite3
@@ -139,7 +140,7 @@ class TenantPool:
             db = self._open.pop(victim)
             task = asyncio.create_task(self._close_evicted(db), name=f"close-{victim}")
             self._evicting[victim] = task
-            task.add_done_callback(lambda done, oid=victim: self._evicted(oid, done))
+            task.add_done_callback(functools.partial(self._evicted, victim))
 
     async def _close_evicted(self, db: Database) -> None:
         await db.close(checkpoint=False, keep_thread=True)
@@ -195,8 +196,11 @@ def ensure_fd_budget(max_open: int) -> int:
     if soft != resource.RLIM_INFINITY and soft < need:
         log.warning(
             "open-file limit %d is below the %d that %d open tenants need; lower "
-            "RHYTHM_MAX_OPEN_TENANTS or raise the hard limit (ulimit -Hn)", soft, need, max_open,
-        )  # fmt: skip
+            "RHYTHM_MAX_OPEN_TENANTS or raise the hard limit (ulimit -Hn)",
+            soft,
+            need,
+            max_open,
+        )
     return int(soft)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from tracker.storage.rows import first_row
+
 PATCHABLE = ("name", "description", "visibility")
 
 
@@ -12,24 +14,26 @@ def project_with_role(
     conn: sqlite3.Connection, key: str, user_id: str | None
 ) -> sqlite3.Row | None:
     """A live project by key (case-insensitive) with the caller's explicit member role."""
-    return conn.execute(
-        """
+    return first_row(
+        conn.execute(
+            """
         SELECT p.*, m.role AS member_role
         FROM projects p
         LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = ?
         WHERE p.key = ? COLLATE NOCASE AND p.deleted_at IS NULL
         """,
-        (user_id, key),
-    ).fetchone()
+            (user_id, key),
+        )
+    )
 
 
 def project_by_key(conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
     """A project by key whether live or soft-deleted (restore needs the deleted ones)."""
-    return conn.execute("SELECT * FROM projects WHERE key = ? COLLATE NOCASE", (key,)).fetchone()
+    return first_row(conn.execute("SELECT * FROM projects WHERE key = ? COLLATE NOCASE", (key,)))
 
 
 def project_by_id(conn: sqlite3.Connection, project_id: str) -> sqlite3.Row | None:
-    return conn.execute("SELECT * FROM projects WHERE id = ?", (project_id,)).fetchone()
+    return first_row(conn.execute("SELECT * FROM projects WHERE id = ?", (project_id,)))
 
 
 def insert_project(conn: sqlite3.Connection, project: dict[str, object]) -> bool:
@@ -121,11 +125,13 @@ def members(
 
 
 def member(conn: sqlite3.Connection, project_id: str, user_id: str) -> sqlite3.Row | None:
-    return conn.execute(
-        "SELECT project_id, user_id, role, created_at FROM project_members "
-        "WHERE project_id = ? AND user_id = ?",
-        (project_id, user_id),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT project_id, user_id, role, created_at FROM project_members "
+            "WHERE project_id = ? AND user_id = ?",
+            (project_id, user_id),
+        )
+    )
 
 
 def insert_member(conn: sqlite3.Connection, row: dict[str, str]) -> bool:

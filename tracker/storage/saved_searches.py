@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from tracker.storage.rows import first_row
+
 _SELECT = """
 SELECT s.id, s.name, s.query, s.created_at, o.slug AS org
 FROM saved_searches s LEFT JOIN orgs o ON o.id = s.org_id AND o.archived_at IS NULL
@@ -30,7 +32,7 @@ def count_of(conn: sqlite3.Connection, user_id: str) -> int:
 
 
 def one(conn: sqlite3.Connection, search_id: str) -> sqlite3.Row | None:
-    return conn.execute(_SELECT + " WHERE s.id = ?", (search_id,)).fetchone()
+    return first_row(conn.execute(_SELECT + " WHERE s.id = ?", (search_id,)))
 
 
 def page(

@@ -27,8 +27,17 @@ def insert_script(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
 
 def update_script(conn: sqlite3.Connection, script_id: str, fields: dict[str, Any]) -> None:
     """Set the named columns (names come from the service's fixed list) and bump version."""
-    allowed = ("name", "description", "enabled", "revision", "source", "triggers", "owner",
-               "updated_at", "deleted_at")  # fmt: skip
+    allowed = (
+        "name",
+        "description",
+        "enabled",
+        "revision",
+        "source",
+        "triggers",
+        "owner",
+        "updated_at",
+        "deleted_at",
+    )
     sets = ", ".join(f"{name} = :{name}" for name in allowed if name in fields)
     conn.execute(
         f"UPDATE scripts SET {sets}, version = version + 1 WHERE id = :id",
@@ -86,9 +95,12 @@ def enabled_scripts(
 
 
 def any_enabled(conn: sqlite3.Connection) -> bool:
-    return conn.execute(
-        "SELECT 1 FROM scripts WHERE enabled = 1 AND deleted_at IS NULL LIMIT 1"
-    ).fetchone() is not None  # fmt: skip
+    return (
+        conn.execute(
+            "SELECT 1 FROM scripts WHERE enabled = 1 AND deleted_at IS NULL LIMIT 1"
+        ).fetchone()
+        is not None
+    )
 
 
 # --- revisions ----------------------------------------------------------------------------
@@ -138,9 +150,12 @@ def insert_run(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
 
 
 def ran_for_seq(conn: sqlite3.Connection, script_id: str, seq: int) -> bool:
-    return conn.execute(
-        "SELECT 1 FROM script_runs WHERE script_id = ? AND trigger_seq = ?", (script_id, seq)
-    ).fetchone() is not None  # fmt: skip
+    return (
+        conn.execute(
+            "SELECT 1 FROM script_runs WHERE script_id = ? AND trigger_seq = ?", (script_id, seq)
+        ).fetchone()
+        is not None
+    )
 
 
 def runs(

@@ -52,12 +52,7 @@ from typing import Any
 from tracker.domain.fts import MatchPlan, build_match, quote
 from tracker.domain.query import Query, SortKey, TextTerm
 from tracker.errors import BadRequest
-from tracker.storage.search_filters import (
-    PRIORITY_RANK,
-    FilterContext,
-    Sql,
-    compile_filter,
-)
+from tracker.storage.search_filters import PRIORITY_RANK, FilterContext, Sql, compile_filter
 
 __all__ = ["Position", "SearchPage", "SearchSpec", "effective_sorts", "search"]
 
@@ -164,10 +159,13 @@ def _where(conn: sqlite3.Connection, spec: SearchSpec, match: MatchPlan) -> Sql:
     ]
     parts += [compile_filter(conn, item, spec.ctx) for item in spec.query.filters]
     if match.negative:
-        parts.append(Sql(
-            "NOT EXISTS (SELECT 1 FROM issue_search n WHERE n.issue_search MATCH ? "
-            "AND n.rowid = i.row_id)", [match.negative],
-        ))  # fmt: skip
+        parts.append(
+            Sql(
+                "NOT EXISTS (SELECT 1 FROM issue_search n WHERE n.issue_search MATCH ? "
+                "AND n.rowid = i.row_id)",
+                [match.negative],
+            )
+        )
     return Sql(" AND ".join(p.text for p in parts), [a for p in parts for a in p.args])
 
 
@@ -294,7 +292,9 @@ def _keyset(keys: list[tuple[str, bool]], values: Sequence[Any]) -> Sql:
     return Sql("(" + " OR ".join(ors) + ")", args)
 
 
-def _run(job: _Job, plan: str, bound: int | None, keys: list[tuple[str, bool]]) -> list[tuple]:
+def _run(
+    job: _Job, plan: str, bound: int | None, keys: list[tuple[str, bool]]
+) -> list[tuple[Any, ...]]:
     prefix, source, where = _source(job, plan, bound, keys)
     conditions = [where]
     after = job.spec.after

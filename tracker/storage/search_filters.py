@@ -137,9 +137,12 @@ def _assignee(item: FieldFilter, ctx: FilterContext) -> Sql:
     ids, none = _users(item, ctx)
     parts = []
     if ids:
-        parts.append(Sql(
-            f"i.id IN (SELECT issue_id FROM issue_assignees WHERE user_id IN ({marks(ids)}))", ids
-        ))  # fmt: skip
+        parts.append(
+            Sql(
+                f"i.id IN (SELECT issue_id FROM issue_assignees WHERE user_id IN ({marks(ids)}))",
+                ids,
+            )
+        )
     if none:
         parts.append(Sql("NOT EXISTS (SELECT 1 FROM issue_assignees a WHERE a.issue_id = i.id)"))
     return _any(parts)
@@ -155,10 +158,13 @@ def _tag(item: FieldFilter, ctx: FilterContext) -> Sql:
     names = [v for v in _exact(item) if v.lower() != "none"]
     parts = []
     if names:
-        parts.append(Sql(
-            "i.id IN (SELECT it.issue_id FROM issue_tags it JOIN tags t ON t.id = it.tag_id "
-            f"WHERE t.name COLLATE NOCASE IN ({marks(names)}))", names,
-        ))  # fmt: skip
+        parts.append(
+            Sql(
+                "i.id IN (SELECT it.issue_id FROM issue_tags it JOIN tags t ON t.id = it.tag_id "
+                f"WHERE t.name COLLATE NOCASE IN ({marks(names)}))",
+                names,
+            )
+        )
     if len(names) < len(item.values):
         parts.append(Sql("NOT EXISTS (SELECT 1 FROM issue_tags it WHERE it.issue_id = i.id)"))
     return _any(parts)
@@ -191,15 +197,22 @@ def _parent(item: FieldFilter, ctx: FilterContext) -> Sql:
     for ref in _exact(item):
         key, _, number = ref.rpartition("-")
         if key:
-            parts.append(Sql(
-                "i.parent_id IN (SELECT p.id FROM issues p JOIN projects r ON r.id = p.project_id "
-                "WHERE r.key = ? COLLATE NOCASE AND p.number = ?)", [key, int(number)],
-            ))  # fmt: skip
+            parts.append(
+                Sql(
+                    "i.parent_id IN (SELECT p.id FROM issues p "
+                    "JOIN projects r ON r.id = p.project_id "
+                    "WHERE r.key = ? COLLATE NOCASE AND p.number = ?)",
+                    [key, int(number)],
+                )
+            )
         else:
-            parts.append(Sql(
-                "i.parent_id IN (SELECT p.id FROM issues p WHERE p.project_id = i.project_id "
-                "AND p.number = ?)", [int(number)],
-            ))  # fmt: skip
+            parts.append(
+                Sql(
+                    "i.parent_id IN (SELECT p.id FROM issues p WHERE p.project_id = i.project_id "
+                    "AND p.number = ?)",
+                    [int(number)],
+                )
+            )
     return _any(parts)
 
 

@@ -7,6 +7,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from tracker.storage.rows import first_row
+
 _SPRINT_COLUMNS = """id, project_id, name, goal, state, starts_at, ends_at, started_at,
 completed_at, created_at, updated_at, version"""
 
@@ -24,26 +26,32 @@ def insert_sprint(conn: sqlite3.Connection, sprint: dict[str, Any]) -> None:
 
 
 def sprint_by_id(conn: sqlite3.Connection, project_id: str, sprint_id: str) -> sqlite3.Row | None:
-    return conn.execute(
-        f"SELECT {_SPRINT_COLUMNS} FROM sprints WHERE project_id = ? AND id = ?",
-        (project_id, sprint_id),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            f"SELECT {_SPRINT_COLUMNS} FROM sprints WHERE project_id = ? AND id = ?",
+            (project_id, sprint_id),
+        )
+    )
 
 
 def sprint_by_name(conn: sqlite3.Connection, project_id: str, name: str) -> sqlite3.Row | None:
     """The newest sprint of that name (names need not be unique; people reuse them)."""
-    return conn.execute(
-        f"SELECT {_SPRINT_COLUMNS} FROM sprints WHERE project_id = ? AND name = ? COLLATE NOCASE "
-        "ORDER BY id DESC LIMIT 1",
-        (project_id, name),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            f"SELECT {_SPRINT_COLUMNS} FROM sprints "
+            "WHERE project_id = ? AND name = ? COLLATE NOCASE ORDER BY id DESC LIMIT 1",
+            (project_id, name),
+        )
+    )
 
 
 def active_sprint(conn: sqlite3.Connection, project_id: str) -> sqlite3.Row | None:
-    return conn.execute(
-        f"SELECT {_SPRINT_COLUMNS} FROM sprints WHERE project_id = ? AND state = 'active'",
-        (project_id,),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            f"SELECT {_SPRINT_COLUMNS} FROM sprints WHERE project_id = ? AND state = 'active'",
+            (project_id,),
+        )
+    )
 
 
 def list_sprints(
@@ -62,8 +70,16 @@ def list_sprints(
 
 def update_sprint(conn: sqlite3.Connection, sprint_id: str, values: dict[str, Any]) -> None:
     """Set the given columns (names come from code, never from input) and bump the version."""
-    allowed = ("name", "goal", "state", "starts_at", "ends_at", "started_at",
-               "completed_at", "updated_at")  # fmt: skip
+    allowed = (
+        "name",
+        "goal",
+        "state",
+        "starts_at",
+        "ends_at",
+        "started_at",
+        "completed_at",
+        "updated_at",
+    )
     columns = [name for name in allowed if name in values]
     assignments = ", ".join(f"{name} = :{name}" for name in columns)
     conn.execute(

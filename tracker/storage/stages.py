@@ -6,6 +6,8 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+from tracker.storage.rows import first_row
+
 _STAGE_COLUMNS = "id, project_id, name, category, position, created_at, updated_at"
 
 
@@ -18,10 +20,12 @@ def list_stages(conn: sqlite3.Connection, project_id: str) -> list[sqlite3.Row]:
 
 
 def stage_by_id(conn: sqlite3.Connection, project_id: str, stage_id: str) -> sqlite3.Row | None:
-    return conn.execute(
-        f"SELECT {_STAGE_COLUMNS} FROM stages WHERE project_id = ? AND id = ?",
-        (project_id, stage_id),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            f"SELECT {_STAGE_COLUMNS} FROM stages WHERE project_id = ? AND id = ?",
+            (project_id, stage_id),
+        )
+    )
 
 
 def name_taken(

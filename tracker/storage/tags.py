@@ -6,6 +6,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from tracker.storage.rows import first_row
+
 
 def tags_named(
     conn: sqlite3.Connection, project_id: str, names: Sequence[str]
@@ -35,9 +37,9 @@ def insert_tag(conn: sqlite3.Connection, tag: dict[str, Any]) -> bool:
 
 
 def tag_by_id(conn: sqlite3.Connection, project_id: str, tag_id: str) -> sqlite3.Row | None:
-    return conn.execute(
-        "SELECT * FROM tags WHERE id = ? AND project_id = ?", (tag_id, project_id)
-    ).fetchone()
+    return first_row(
+        conn.execute("SELECT * FROM tags WHERE id = ? AND project_id = ?", (tag_id, project_id))
+    )
 
 
 def list_tags(

@@ -7,6 +7,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from tracker.storage.rows import first_row
+
 USER_COLUMNS = "id, email, display_name, password_hash, token_version, created_at, disabled_at"
 
 
@@ -26,13 +28,13 @@ def insert_user(conn: sqlite3.Connection, user: dict[str, Any]) -> bool:
 
 
 def user_by_email(conn: sqlite3.Connection, email: str) -> sqlite3.Row | None:
-    return conn.execute(
-        f"SELECT {USER_COLUMNS} FROM users WHERE email = ? COLLATE NOCASE", (email,)
-    ).fetchone()
+    return first_row(
+        conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE email = ? COLLATE NOCASE", (email,))
+    )
 
 
 def user_by_id(conn: sqlite3.Connection, user_id: str) -> sqlite3.Row | None:
-    return conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,)).fetchone()
+    return first_row(conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,)))
 
 
 def users_by_ids(conn: sqlite3.Connection, user_ids: list[str]) -> list[sqlite3.Row]:
@@ -64,9 +66,9 @@ def insert_refresh_token(conn: sqlite3.Connection, token: dict[str, Any]) -> Non
 
 
 def refresh_token_by_hash(conn: sqlite3.Connection, token_hash: str) -> sqlite3.Row | None:
-    return conn.execute(
-        "SELECT * FROM refresh_tokens WHERE token_hash = ?", (token_hash,)
-    ).fetchone()
+    return first_row(
+        conn.execute("SELECT * FROM refresh_tokens WHERE token_hash = ?", (token_hash,))
+    )
 
 
 def mark_refresh_used(conn: sqlite3.Connection, token_id: str, at: str) -> bool:

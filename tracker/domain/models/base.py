@@ -26,14 +26,3 @@ class Page(Output, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
-
-
-class Problem(Output):
-    """RFC 9457 problem details, as every 4xx/5xx body."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    request_id: str | None = None
-    errors: list[dict[str, str]] | None = None

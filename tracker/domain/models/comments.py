@@ -23,9 +23,14 @@ MAX_TIME_DESCRIPTION_CHARS = 2_000
 ISSUE_REF_PATTERN = r"^(?:[A-Za-z][A-Za-z0-9]{1,9}-)?[0-9]{1,15}$"  # WEB-42 or 42
 
 RelationType = Literal[
-    "blocks", "is_blocked_by", "duplicates", "is_duplicated_by",
-    "clones", "is_cloned_by", "relates_to",
-]  # fmt: skip
+    "blocks",
+    "is_blocked_by",
+    "duplicates",
+    "is_duplicated_by",
+    "clones",
+    "is_cloned_by",
+    "relates_to",
+]
 
 #: Each relation type and the type its mirror row gets on the other issue.
 INVERSE: dict[str, str] = {
@@ -114,13 +119,6 @@ class TimeEntry(Output):
     description: str
     logged_at: str
     created_at: str
-
-
-class TimeSummary(Output):
-    """Totals over all of an issue's entries, not only the page shown."""
-
-    total_seconds: int
-    by_user: dict[str, int]
 
 
 class TimeEntryPage(Page[TimeEntry]):

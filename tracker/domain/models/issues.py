@@ -19,9 +19,15 @@ IssueType = Literal["bug", "feature", "task", "improvement", "epic", "story"]
 Priority = Literal["critical", "major", "normal", "minor"]
 FieldType = Literal["text", "number", "date", "enum", "multi_enum", "user"]
 IssueSort = Literal[
-    "number-desc", "number-asc", "created-desc", "created-asc",
-    "updated-desc", "updated-asc", "priority-desc", "priority-asc",
-]  # fmt: skip
+    "number-desc",
+    "number-asc",
+    "created-desc",
+    "created-asc",
+    "updated-desc",
+    "updated-asc",
+    "priority-desc",
+    "priority-asc",
+]
 
 ISSUE_TYPES: tuple[str, ...] = ("bug", "feature", "task", "improvement", "epic", "story")
 PRIORITIES: tuple[str, ...] = ("critical", "major", "normal", "minor")
@@ -125,6 +131,12 @@ def _no_null_defaults(schema: dict[str, Any]) -> None:
             del prop["default"]
 
 
+#: The default of a PATCH field typed without None: "not given". Typed Any once here
+#: because the model's type is what the field accepts (an explicit null is refused),
+#: while the default only marks the field absent (`model_fields_set` tells them apart).
+ABSENT: Any = None
+
+
 class IssuePatch(_IssueFields):
     """PATCH .../issues/{n}: only the fields present change; `custom_fields` merges by name.
 
@@ -134,18 +146,18 @@ class IssuePatch(_IssueFields):
 
     model_config = _IssueFields.model_config | {"json_schema_extra": _no_null_defaults}
 
-    title: str = Field(None, min_length=1, max_length=TITLE_MAX)  # type: ignore[assignment]
-    description: str = Field(None)  # type: ignore[assignment]
-    type: IssueType = Field(None)  # type: ignore[assignment]
-    priority: Priority = Field(None)  # type: ignore[assignment]
-    status: str = Field(None, min_length=1, max_length=100)  # type: ignore[assignment]
-    assignees: list[UserId] = Field(None, max_length=MAX_LINKS)  # type: ignore[assignment]
-    tags: list[TagName] = Field(None, max_length=MAX_LINKS)  # type: ignore[assignment]
+    title: str = Field(ABSENT, min_length=1, max_length=TITLE_MAX)
+    description: str = Field(ABSENT)
+    type: IssueType = Field(ABSENT)
+    priority: Priority = Field(ABSENT)
+    status: str = Field(ABSENT, min_length=1, max_length=100)
+    assignees: list[UserId] = Field(ABSENT, max_length=MAX_LINKS)
+    tags: list[TagName] = Field(ABSENT, max_length=MAX_LINKS)
     sprint_id: str | None = Field(None, min_length=1, max_length=64)
     parent: str | int | None = None
     due_date: str | None = None
     estimate: int | None = Field(None, ge=0, le=10_000_000, description="minutes")
-    custom_fields: dict[str, Any] = Field(None, max_length=100)  # type: ignore[assignment]
+    custom_fields: dict[str, Any] = Field(ABSENT, max_length=100)
     before: int | None = Field(None, ge=1, description="board: put the card above this issue")
     after: int | None = Field(None, ge=1, description="board: put the card below this issue")
 
@@ -297,12 +309,12 @@ class CustomFieldPatch(Input):
 
     model_config = Input.model_config | {"json_schema_extra": _no_null_defaults}
 
-    name: str = Field(  # type: ignore[assignment]
-        None, min_length=1, max_length=100, pattern=r"^[^\s:,\"](?:[^:,\"]*[^\s:,\"])?$"
+    name: str = Field(
+        ABSENT, min_length=1, max_length=100, pattern=r"^[^\s:,\"](?:[^:,\"]*[^\s:,\"])?$"
     )
-    options: list[str] = Field(None, max_length=200)  # type: ignore[assignment]
-    required: bool = Field(None)  # type: ignore[assignment]
-    position: int = Field(None, ge=0, le=10_000)  # type: ignore[assignment]
+    options: list[str] = Field(ABSENT, max_length=200)
+    required: bool = Field(ABSENT)
+    position: int = Field(ABSENT, ge=0, le=10_000)
 
 
 class CustomField(Output):

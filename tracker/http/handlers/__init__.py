@@ -28,9 +28,23 @@ from tracker.http.handlers import (
 
 #: Every module that contributes routes. Add a new resource module here.
 ROUTE_MODULES: tuple[ModuleType, ...] = (
-    health, accounts, orgs, projects, docs,
-    comments, relations, time_entries, members,
-    stages, sprints, boards,
-    issues, imports, tags, fields,
-    search, saved_searches, scripts,
-)  # fmt: skip
+    health,
+    accounts,
+    orgs,
+    projects,
+    docs,
+    comments,
+    relations,
+    time_entries,
+    members,
+    stages,
+    sprints,
+    boards,
+    issues,
+    imports,
+    tags,
+    fields,
+    search,
+    saved_searches,
+    scripts,
+)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-import json
-
 from aiohttp import web
 
 from tracker.domain.permissions import Permission
-from tracker.http.routes import Call, Route, all_routes
+from tracker.http.binding import ROUTE_TABLE, Call, Route
+from tracker.services.access import UserAccess
 
 _DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Rhythm API</title>
@@ -19,29 +17,28 @@ td{padding:.2rem .6rem;border-bottom:1px solid #eee}</style></head>
 <table>%s</table></body></html>"""
 
 
-@functools.cache
-def openapi_document() -> bytes:
-    """Built once per process: the route table does not change at run time."""
-    from tracker.http.openapi import build_openapi
-
-    return json.dumps(build_openapi(all_routes())).encode()
+async def openapi_json(call: Call[UserAccess]) -> web.Response:
+    body = call.request.app[ROUTE_TABLE].openapi()
+    return web.Response(body=body, content_type="application/json")
 
 
-async def openapi_json(call: Call) -> web.Response:
-    return web.Response(body=openapi_document(), content_type="application/json")
-
-
-async def docs_page(call: Call) -> web.Response:
+async def docs_page(call: Call[UserAccess]) -> web.Response:
     rows = "".join(
         f"<tr><td><code>{r.method}</code></td><td><code>{r.full_path}</code></td>"
         f"<td>{r.summary}</td><td>{r.permission}</td></tr>"
-        for r in all_routes()
+        for r in call.request.app[ROUTE_TABLE].routes
     )
     return web.Response(text=_DOCS_PAGE % rows, content_type="text/html")
 
 
 ROUTES = [
-    Route("GET", "/docs/openapi.json", openapi_json, Permission.PUBLIC, "OpenAPI 3.1 document",
-          tag="docs"),
+    Route(
+        "GET",
+        "/docs/openapi.json",
+        openapi_json,
+        Permission.PUBLIC,
+        "OpenAPI 3.1 document",
+        tag="docs",
+    ),
     Route("GET", "/docs", docs_page, Permission.PUBLIC, "API reference page", tag="docs"),
-]  # fmt: skip
+]

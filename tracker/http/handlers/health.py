@@ -8,17 +8,18 @@ from aiohttp import web
 
 from tracker.domain.models.accounts import Health
 from tracker.domain.permissions import Permission
-from tracker.http.routes import Call, Route, json_response
+from tracker.http.binding import Call, Route, json_response
+from tracker.services.access import UserAccess
 
 _LIVE = Health(status="ok").model_dump_json().encode()
 
 
-async def live(call: Call) -> web.Response:
+async def live(call: Call[UserAccess]) -> web.Response:
     """The process answers; kept to a constant body so it costs nothing."""
     return web.Response(body=_LIVE, content_type="application/json")
 
 
-async def ready(call: Call) -> web.Response:
+async def ready(call: Call[UserAccess]) -> web.Response:
     """The system database answers and the data directory is writable."""
     checks: dict[str, str] = {}
     try:

@@ -17,13 +17,14 @@ from aiohttp import web
 from tracker.domain.models.imports import ImportedIssue, ImportQuery, ImportReport
 from tracker.domain.permissions import Permission
 from tracker.errors import PayloadTooLarge
-from tracker.http.routes import Call, Route, json_response
+from tracker.http.binding import Call, Route, json_response
 from tracker.services import import_files
+from tracker.services.access import ProjectAccess
 
 CHUNK_BYTES = 256 * 1024
 
 
-async def import_issues(call: Call) -> web.Response:
+async def import_issues(call: Call[ProjectAccess]) -> web.Response:
     settings = call.core.settings
     with tempfile.NamedTemporaryFile(dir=settings.data_dir, prefix=".import-") as spool:
         size = 0
@@ -34,17 +35,25 @@ async def import_issues(call: Call) -> web.Response:
             await asyncio.to_thread(spool.write, chunk)
         await asyncio.to_thread(spool.flush)
         report = await import_files.import_file(
-            call.core, call.access, call.actor, Path(spool.name),
+            call.core,
+            call.access,
+            call.actor,
+            Path(spool.name),
             unknown_users_as_me=call.query.unknown_users_as_me,
-        )  # fmt: skip
+        )
     return json_response(report)
 
 
 ROUTES = [
-    Route("POST", "/orgs/{org}/projects/{project}/issues/import", import_issues,
-          Permission.ISSUE_IMPORT,
-          "Import issues with comments from JSON Lines (one issue per line; checked whole first)",
-          raw_body=("application/x-ndjson", ImportedIssue), query=ImportQuery,
-          response=ImportReport,
-          tag="issues"),
-]  # fmt: skip
+    Route(
+        "POST",
+        "/orgs/{org}/projects/{project}/issues/import",
+        import_issues,
+        Permission.ISSUE_IMPORT,
+        "Import issues with comments from JSON Lines (one issue per line; checked whole first)",
+        raw_body=("application/x-ndjson", ImportedIssue),
+        query=ImportQuery,
+        response=ImportReport,
+        tag="issues",
+    )
+]

@@ -11,21 +11,33 @@ from aiohttp import web
 from tracker.domain.models.base import Page
 from tracker.domain.models.search import SearchHit, SearchQuery
 from tracker.domain.permissions import Permission
-from tracker.http.routes import Call, Route, json_response
+from tracker.http.binding import Call, Route, json_response
 from tracker.services import search
+from tracker.services.access import OrgAccess
 
 
-async def search_org_issues(call: Call) -> web.Response:
+async def search_org_issues(call: Call[OrgAccess]) -> web.Response:
     query: SearchQuery = call.query
     page = await search.search_org_issues(
-        call.core, call.access, query.q,
-        limit=query.limit, cursor=query.cursor, highlight=query.highlight,
-    )  # fmt: skip
+        call.core,
+        call.access,
+        query.q,
+        limit=query.limit,
+        cursor=query.cursor,
+        highlight=query.highlight,
+    )
     return json_response(page)
 
 
 ROUTES = [
-    Route("GET", "/orgs/{org}/issues", search_org_issues, Permission.ORG_READ,
-          "Search issues across the org's visible projects (query language, ranked)",
-          query=SearchQuery, response=Page[SearchHit], tag="search"),
-]  # fmt: skip
+    Route(
+        "GET",
+        "/orgs/{org}/issues",
+        search_org_issues,
+        Permission.ORG_READ,
+        "Search issues across the org's visible projects (query language, ranked)",
+        query=SearchQuery,
+        response=Page[SearchHit],
+        tag="search",
+    )
+]
