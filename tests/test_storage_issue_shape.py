@@ -7,7 +7,8 @@ import sqlite3
 from pathlib import Path
 
 from tracker.domain.models.issues import Issue
-from tracker.storage import bulk, issue_shape
+from tracker.storage import changes as change_sql
+from tracker.storage import issue_shape
 from tracker.storage import issues as issue_sql
 from tracker.storage.migrate import apply_migrations
 
@@ -22,7 +23,7 @@ def test_every_rendering_names_every_model_field_in_order() -> None:
     fields = list(Issue.model_fields)
     assert list(issue_shape.FIELDS) == fields
     assert named_fields(issue_sql.ISSUE_JSON) == fields
-    assert named_fields(bulk._LOG_ISSUES) == fields
+    assert named_fields(change_sql._LOG_ISSUES) == fields
 
 
 def test_overrides_name_real_fields_and_plain_fields_are_real_columns(tmp_path: Path) -> None:

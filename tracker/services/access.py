@@ -84,7 +84,19 @@ async def read(
 ) -> T:
     """Run the read-only unit `fn(conn)` on the access's tenant (its reader connection);
     user-driven queries pass a time limit (a runaway one becomes QueryTooExpensive)."""
-    async with core.tenants.lease(access.org.id) as db:
+    return await read_org(core, access.org.id, fn, time_limit_ms=time_limit_ms)
+
+
+async def read_org(
+    core: Core,
+    org_id: str,
+    fn: Callable[[sqlite3.Connection], T],
+    *,
+    time_limit_ms: int | None = None,
+) -> T:
+    """`read` for work that knows an org only by id and checks no person's access:
+    the change feed (which filters by visibility itself) and background consumers."""
+    async with core.tenants.lease(org_id) as db:
         return await db.read(fn, time_limit_ms)
 
 

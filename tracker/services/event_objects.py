@@ -17,6 +17,7 @@ from typing import Any
 
 from tracker.domain.changes import ChangeBatch
 from tracker.domain.events import Group, changes_of, event_name, groups_of
+from tracker.services.access import read_org
 from tracker.services.runtime import Core
 from tracker.storage import summaries as summary_sql
 from tracker.storage import users as user_sql
@@ -55,8 +56,7 @@ async def render(core: Core, org_id: str, batches: Sequence[ChangeBatch]) -> lis
             summary_sql.issue_summaries(conn, issue_ids),
         )
 
-    async with core.tenants.lease(org_id) as db:
-        keys, issues = await db.read(read)
+    keys, issues = await read_org(core, org_id, read)
     actor_ids = sorted({b.changes[0].actor for b, _ in grouped if b.changes[0].actor})
     names = await _display_names(core, actor_ids)
     return [_event(batch, group, keys, issues, names) for batch, group in grouped]

@@ -32,6 +32,7 @@ from typing import Any
 
 from tracker.domain.changes import ChangeBatch
 from tracker.domain.permissions import OrgRole, ProjectRole, effective_project_role
+from tracker.services.access import read_org
 from tracker.services.runtime import Core
 from tracker.storage import changes as change_sql
 from tracker.storage import orgs as org_sql
@@ -158,17 +159,14 @@ async def since(
         seen = EVERYTHING if user_id is None else visibility_in(conn, user_id, role)
         return read_page(conn, org_id, seq, seen, projects, limit)
 
-    async with core.tenants.lease(org_id) as db:
-        return await db.read(read)
+    return await read_org(core, org_id, read)
 
 
 async def head(core: Core, org_id: str) -> int:
     """The tenant's highest committed seq."""
-    async with core.tenants.lease(org_id) as db:
-        return await db.read(change_sql.head)
+    return await read_org(core, org_id, change_sql.head)
 
 
 async def cursor_of(core: Core, org_id: str, name: str) -> int:
     """Where durable consumer `name` stands in this tenant (0 if it never advanced)."""
-    async with core.tenants.lease(org_id) as db:
-        return await db.read(lambda conn: change_sql.cursor_of(conn, name))
+    return await read_org(core, org_id, lambda conn: change_sql.cursor_of(conn, name))
