@@ -100,19 +100,6 @@ async def read_org(
         return await db.read(fn, time_limit_ms)
 
 
-async def read_org(
-    core: Core,
-    org_id: str,
-    fn: Callable[[sqlite3.Connection], T],
-    *,
-    time_limit_ms: int | None = None,
-) -> T:
-    """`read` for work that knows an org only by id with no person's access to check
-    (background consumers such as script triggers; pairs with `mutate_org`)."""
-    async with core.tenants.lease(org_id) as db:
-        return await db.read(fn, time_limit_ms)
-
-
 async def resolve_org(core: Core, slug: str, user_id: str | None) -> OrgRef:
     """The org behind a URL slug; NotFound for bad grammar, unknown or archived slugs."""
     if not SLUG_RE.match(slug):
