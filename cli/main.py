@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli import boards, issues, members, orgs, projects, users
+from cli import boards, issues, members, orgs, projects, scripts, users
 from cli.context import DataDirOption, fail, load_settings
 from tracker import __version__
 from tracker.errors import RhythmError
@@ -20,6 +20,7 @@ app.add_typer(orgs.app, name="org")
 app.add_typer(projects.app, name="project")
 app.add_typer(members.app, name="member")
 app.add_typer(issues.app, name="issue")
+app.add_typer(scripts.app, name="script")
 app.add_typer(boards.sprint_app, name="sprint")
 app.command("board")(boards.board)
 

@@ -76,7 +76,7 @@ def _no_reads(message: dict[str, Any]) -> Any:
 
 
 def source_error(line: int | None, message: str) -> ValidationFailed:
-    error = ValidationFailed([("source", message)])
+    error = ValidationFailed([("source", f"line {line}: {message}" if line else message)])
     error.errors[0]["line"] = line
     return error
 
@@ -353,3 +353,16 @@ async def get_run(core: Core, access: ProjectAccess, run_id: str) -> Run:
     if row is None:
         raise NotFound("run not found")
     return to_run(row)
+
+
+async def script_id_of(core: Core, access: ProjectAccess, ref: str) -> str | None:
+    """The id of the script named `ref` (or with id `ref`) in the project; None if none."""
+    project = access.project
+
+    def find(conn: Any) -> dict[str, Any] | None:
+        return script_sql.script(conn, project.id, ref) or script_sql.script_by_name(
+            conn, project.id, ref
+        )
+
+    row = await read(core, access, find)
+    return None if row is None else str(row["id"])

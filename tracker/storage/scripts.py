@@ -210,3 +210,12 @@ def project_key(conn: sqlite3.Connection, project_id: str) -> str | None:
         "SELECT key FROM projects WHERE id = ? AND deleted_at IS NULL", (project_id,)
     ).fetchone()
     return None if row is None else str(row[0])
+
+
+def script_by_name(conn: sqlite3.Connection, project_id: str, name: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        f"SELECT {SCRIPT_COLUMNS} FROM scripts "
+        "WHERE project_id = ? AND name = ? COLLATE NOCASE AND deleted_at IS NULL",
+        (project_id, name),
+    ).fetchone()
+    return None if row is None else dict(row)
