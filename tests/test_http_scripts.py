@@ -182,6 +182,29 @@ async def test_refused_effects_fail_the_run_and_commit_nothing(world: World) -> 
     assert [c for c in await world.changes() if c["origin"] == "script"] == []
 
 
+@pytest.mark.parametrize(
+    ("ending", "status"),
+    [('error("changed my mind")', "error"), ("while true do end", "timeout")],
+)
+async def test_a_run_that_fails_after_queueing_changes_applies_none(
+    world: World, ending: str, status: str
+) -> None:
+    source = f"""on_manual(function(ctx)
+      ctx.issue:update{{priority = "critical"}}
+      ctx.issue:add_comment("one")
+      ctx.issue:add_tag("two")
+      {ending}
+    end)"""
+    issue = await world.create(title="untouched")
+    script = await save(world, source)
+    url = world.url(f"/scripts/{script['id']}/run?wait=true")
+    code, run = await world.call("POST", url, json={"issue": issue["key"]})
+    assert code == 200 and run["status"] == status and run["changes"] == []
+    _, now = await world.call("GET", world.url(f"/issues/{issue['number']}"))
+    assert (now["priority"], now["tags"], now["comment_count"]) == ("normal", [], 0)
+    assert [c for c in await world.changes() if c["origin"] == "script"] == []
+
+
 async def test_cascade_stops_at_depth_three_and_never_self_triggers(world: World) -> None:
     ping = 'on_event("comment.created", function(ctx) ctx.issue:add_comment("ping") end)'
     pong = 'on_event("comment.created", function(ctx) ctx.issue:add_comment("pong") end)'

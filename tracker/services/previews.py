@@ -181,7 +181,7 @@ async def preview_patch(
     may_tag = may_create_tags(access)
 
     def org_roles_of(ids: list[str]) -> dict[str, str]:
-        return bridge(lambda c: assignee_sql.org_member_roles(c, org_id, ids))  # type: ignore[no-any-return]
+        return bridge(lambda c: assignee_sql.org_member_roles(c, org_id, ids))
 
     def work(uow: UnitOfWork) -> Preview:
         engine = _Engine(core, uow, scripts, scopes)

@@ -225,7 +225,7 @@ def _check_people(
     org_id = scope.org_id
 
     def org_roles_of(ids: list[str]) -> dict[str, str]:
-        return scope.system_read(lambda c: assignee_sql.org_member_roles(c, org_id, ids))  # type: ignore[no-any-return]
+        return scope.system_read(lambda c: assignee_sql.org_member_roles(c, org_id, ids))
 
     users_must_see_project_in(conn, scope.access, assignees, custom, org_roles_of)
 

@@ -148,7 +148,7 @@ class ScriptEvents:
 
 def latest_tick(cron: str, now: datetime) -> datetime:
     """The most recent tick of `cron` at or before `now`."""
-    return croniter(cron, now + timedelta(microseconds=1)).get_prev(datetime)  # type: ignore[no-any-return]
+    return croniter(cron, now + timedelta(microseconds=1)).get_prev(datetime)
 
 
 class ScriptSchedules:

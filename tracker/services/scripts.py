@@ -77,7 +77,7 @@ def _no_reads(message: dict[str, Any]) -> Any:
 
 def source_error(line: int | None, message: str) -> ValidationFailed:
     error = ValidationFailed([("source", f"line {line}: {message}" if line else message)])
-    error.errors[0]["line"] = line
+    error.errors[0]["line"] = line  # type: ignore[assignment]  # SPEC §8: the error names the line
     return error
 
 
@@ -153,7 +153,7 @@ async def create_script(
             raise Conflict("a script with that name exists in this project")
         if data.enabled:
             _start_feed_here(uow)
-        row = {
+        row: dict[str, Any] = {
             "id": new_id(),
             "project_id": project.id,
             "name": data.name,
