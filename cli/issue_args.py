@@ -134,3 +134,10 @@ async def import_file(
     return await import_files.import_file(
         core, access, actor, path, unknown_users_as_me=unknown_users_as_me, progress=progress
     )
+
+
+async def issue_by_key(
+    core: Core, org: str, key: str, email: str | None
+) -> tuple[ProjectAccess, Actor, int]:
+    """(access, actor, issue number) for a key such as WEB-42, acting as `email`."""
+    return await _by_key(core, org, key, email)

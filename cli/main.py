@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli import boards, issues, members, orgs, projects, scripts, users
+from cli import attachments, boards, issues, members, orgs, projects, scripts, users
 from cli.context import DataDirOption, fail, load_settings
 from tracker import __version__
 from tracker.errors import RhythmError
@@ -20,6 +20,7 @@ app.add_typer(orgs.app, name="org")
 app.add_typer(projects.app, name="project")
 app.add_typer(members.app, name="member")
 app.add_typer(issues.app, name="issue")
+attachments.register(issues.app)
 app.add_typer(scripts.app, name="script")
 app.add_typer(boards.sprint_app, name="sprint")
 app.command("board")(boards.board)
@@ -47,10 +48,11 @@ def serve(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Run the HTTP server until interrupted (SIGINT/SIGTERM finish in-flight requests)."""
-    from aiohttp import web
+    import asyncio
 
     from tracker.core import prepare_data_dir
     from tracker.http.app import AccessLogger, create_app
+    from tracker.http.server import serve as serve_http
 
     settings = load_settings(data_dir, host=host, port=port)
     logging.basicConfig(
@@ -58,16 +60,17 @@ def serve(
     )
     try:
         prepare_data_dir(settings)
-        web.run_app(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            access_log_class=AccessLogger,
-            shutdown_timeout=30,
-            print=lambda text: typer.echo(
-                f"Rhythm {__version__} on http://{settings.host}:{settings.port} "
-                f"(data: {settings.data_dir.resolve()})"
-            ),
+        asyncio.run(
+            serve_http(
+                create_app(settings),
+                settings,
+                access_log_class=AccessLogger,
+                shutdown_timeout=30,
+                on_ready=lambda: typer.echo(
+                    f"Rhythm {__version__} on http://{settings.host}:{settings.port} "
+                    f"(data: {settings.data_dir.resolve()})"
+                ),
+            )
         )
     except RhythmError as error:
         fail(error.detail)
@@ -83,6 +86,26 @@ def migrate(data_dir: Path | None = DataDirOption) -> None:
 
     count = run_with_core(data_dir, migrate_all)
     typer.echo(f"migrated: system database and {count} tenant(s) are up to date")
+
+
+@app.command()
+def check(
+    repair: bool = typer.Option(
+        False, "--repair", help="Remove files no attachment names (older than an hour)."
+    ),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Check every database's integrity and every attachment's file; exit 1 on a fault."""
+    from cli.context import run_with_core
+    from tracker.services.checks import check_all
+
+    findings = run_with_core(data_dir, lambda core: check_all(core, repair=repair))
+    for finding in findings:
+        mark = " (repaired)" if finding.repaired else ""
+        typer.echo(f"{finding.where}: {finding.problem}{mark}")
+    if any(not f.repaired for f in findings):
+        raise typer.Exit(1)
+    typer.echo("ok" if not findings else "repaired")
 
 
 def run() -> None:

@@ -27,6 +27,10 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8192,
         "log_level": "warning",
+        # Tests register many users and orgs from 127.0.0.1; the abuse limits have
+        # their own tests (test_http_abuse.py), which set them explicitly.
+        "signups_per_address": 0,
+        "max_orgs_per_user": 0,
     }
     values.update(overrides)
     return Settings(**values)

@@ -63,13 +63,19 @@ async def test_refresh_tokens_and_passwords_are_hashed_at_rest(api: Api, client:
     assert b"very secret words" not in raw
 
 
-async def test_duplicate_email_is_case_insensitive_conflict(api: Api, client: Any) -> None:
-    await api.user("Bob@Example.com")
+async def test_duplicate_email_is_case_insensitive_and_not_an_oracle(api: Api, client: Any) -> None:
+    """A taken email (any case) answers like a free one and changes nothing (issue 12)."""
+    bob = await api.user("Bob@Example.com")
     response = await client.post(
         "/api/v1/auth/register", json={"email": "bob@example.COM", "password": "whatever12"}
     )
-    assert response.status == 409
-    assert response.content_type == "application/problem+json"
+    assert response.status == 201
+    assert set(await response.json()) == {"id", "email", "display_name", "created_at"}
+    assert (await response.json())["id"] != bob["id"]
+    login = {"email": "bob@example.com", "password": "whatever12"}
+    assert (await client.post("/api/v1/auth/login", json=login)).status == 401
+    login["password"] = bob["password"]
+    assert (await client.post("/api/v1/auth/login", json=login)).status == 200
 
 
 def _claims(user_id: str, **overrides: Any) -> dict[str, Any]:

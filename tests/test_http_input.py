@@ -110,7 +110,7 @@ async def test_health_endpoints(client: Any) -> None:
     ready = await client.get("/api/v1/health/ready")
     body = await ready.json()
     assert ready.status == 200
-    assert body["checks"] == {"system_db": "ok", "data_dir": "ok"}
+    assert body["checks"] == {"system_db": "ok", "data_dir": "ok", "disk": "ok"}
 
 
 def test_from_pydantic_names_every_field_after_the_prefix() -> None:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from tracker.auth.passwords import PasswordHasher
 from tracker.auth.throttle import LoginThrottle
-from tracker.auth.tokens import TokenCodec, ensure_secret
+from tracker.auth.tokens import SECRET_FILE_NAME, TokenCodec, ensure_secret
 from tracker.errors import DataDirError
 from tracker.scripting.pool import WorkerPool
 from tracker.services.background import BackgroundService
@@ -28,6 +28,7 @@ from tracker.services.runtime import Core
 from tracker.services.script_triggers import ScriptEvents, ScriptSchedules
 from tracker.settings import Settings
 from tracker.storage.database import Database
+from tracker.storage.files import DIR_MODE, FILE_MODE, tighten
 from tracker.storage.migrate import apply_migrations
 from tracker.storage.pool import DataDirLock, TenantPool, ensure_fd_budget
 
@@ -42,13 +43,19 @@ def prepare_data_dir(settings: Settings) -> None:
     """Create the data directory (0700) or explain clearly why it is unusable."""
     path = settings.data_dir
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     except OSError as exc:
         raise DataDirError(f"cannot create data directory {path}: {exc.strerror}") from exc
     if not path.is_dir():
         raise DataDirError(f"data directory {path} is not a directory")
     if not os.access(path, os.W_OK | os.X_OK):
         raise DataDirError(f"data directory {path} is not writable")
+    # Group/world access to the folder, the system DB or the secret is fixed here
+    # (one warning each), or refused with a clear message when it cannot be.
+    tighten(path, DIR_MODE)
+    for name in (settings.system_db_path.name, SECRET_FILE_NAME):
+        for suffix in ("", "-wal", "-shm"):
+            tighten(path / (name + suffix), FILE_MODE)
 
 
 def log_sqlite_version() -> None:

@@ -134,10 +134,28 @@ class ServiceUnavailable(RhythmError):
         self.retry_after = max(1, int(retry_after))
 
 
+class StorageUnavailable(ServiceUnavailable):
+    """The disk refuses writes (read-only file system or file, I/O error); reads may work."""
+
+    code, title = "storage-unavailable", "Storage unavailable"
+
+
+class StorageFull(ServiceUnavailable):
+    """The disk is full (SQLITE_FULL, ENOSPC): 507, and nothing of the write is stored."""
+
+    status, code, title = 507, "storage-full", "Insufficient storage"
+
+
 class QueryTooExpensive(ServiceUnavailable):
     """A user-driven query hit its time budget (the progress-handler watchdog)."""
 
     code, title = "query-too-expensive", "Query too expensive"
+
+
+class QuotaExceeded(RhythmError):
+    """The organization's storage quota would be exceeded (RHYTHM_ORG_QUOTA_MB)."""
+
+    status, code, title = 507, "quota-exceeded", "Insufficient storage"
 
 
 class DataDirError(RhythmError):

@@ -43,6 +43,15 @@ class Settings(BaseModel):
     cors_origins: tuple[str, ...] = Field((), description="Origins allowed by CORS (comma list).")
     log_level: LogLevel = Field("info", description="Logging level.")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest accepted JSON body.")
+    max_attachment_mb: int = Field(
+        25, ge=1, le=1024 * 1024, description="Largest accepted attachment, MiB (413 beyond)."
+    )
+    org_quota_mb: int = Field(
+        0,
+        ge=0,
+        le=1024 * 1024 * 1024,
+        description="Attachment bytes one organization may store, MiB (0: unlimited).",
+    )
     max_import_bytes: int = Field(
         256 * 1024 * 1024,
         ge=1024,
@@ -53,7 +62,18 @@ class Settings(BaseModel):
     argon2_concurrency: int = Field(2, ge=1, description="Password hashes run at once.")
     login_failures_per_email: int = Field(5, ge=1, description="Failed logins per email / 15 min.")
     login_attempts_per_address: int = Field(20, ge=1, description="Logins per address / minute.")
+    signup: Literal["open", "invite", "closed"] = Field(
+        "open", description="Who may register: anyone, invited addresses, or nobody."
+    )
+    signups_per_address: int = Field(10, ge=0, description="Sign-ups per address / hour; 0: off.")
+    max_orgs_per_user: int = Field(10, ge=0, description="Live orgs a user may create; 0: off.")
     query_time_limit_ms: int = Field(1000, ge=10, description="Budget of one user-driven query.")
+    idle_timeout: float = Field(
+        15.0, gt=0, description="Seconds to send a request head / keep an idle connection."
+    )
+    min_free_mb: int = Field(
+        256, ge=0, description="/health/ready answers 503 below this much free disk space."
+    )
     script_timeout_ms: int = Field(
         2000, ge=50, le=600_000, description="CPU budget of one script run (wall clock: 2x + 1 s)."
     )

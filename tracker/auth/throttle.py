@@ -123,3 +123,36 @@ class LoginThrottle:
 
 def _email_key(email: str) -> str:
     return email.casefold()
+
+
+class SignupThrottle:
+    """Sign-ups per client address per hour (`RHYTHM_SIGNUPS_PER_ADDRESS`, 0 = unlimited).
+
+    Every attempt counts, whether the address was free or taken, so the throttle
+    itself tells nothing about which accounts exist.
+    """
+
+    def __init__(
+        self,
+        per_hour: int,
+        *,
+        window_seconds: float = 3600,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
+        self._windows = _SlidingWindows(max(per_hour, 1), window_seconds, max_keys)
+        self._unlimited = per_hour == 0
+
+    def admit(self, address: str) -> None:
+        """Count one sign-up attempt, or raise TooManyRequests when the address is over."""
+        if self._unlimited:
+            return
+        now = self._clock()
+        wait = self._windows.retry_after(address, now)
+        if wait is not None:
+            raise TooManyRequests(
+                "too many sign-ups from this address; try again later",
+                retry_after=max(1, math.ceil(wait)),
+            )
+        self._windows.record(address, now)

@@ -32,6 +32,7 @@ class Entity(StrEnum):
     TIME_ENTRY = "time_entry"
     SPRINT = "sprint"
     CUSTOM_FIELD = "custom_field"
+    ATTACHMENT = "attachment"
     SCRIPT = "script"
 
 

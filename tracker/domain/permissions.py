@@ -67,6 +67,7 @@ class Permission(StrEnum):
     ORG_MANAGE = "org.manage"
     ORG_DELETE = "org.delete"
     ORG_TRANSFER = "org.transfer"
+    ORG_INVITE = "org.invite"
     PROJECT_CREATE = "project.create"
     # project level
     PROJECT_READ = "project.read"
@@ -98,6 +99,7 @@ RULES: dict[Permission, Rule] = {
     Permission.ORG_MANAGE: Rule(_ORG, org_role=OrgRole.ADMIN),
     Permission.ORG_DELETE: Rule(_ORG, org_role=OrgRole.OWNER),
     Permission.ORG_TRANSFER: Rule(_ORG, org_role=OrgRole.OWNER),
+    Permission.ORG_INVITE: Rule(_ORG, org_role=OrgRole.ADMIN),
     Permission.PROJECT_CREATE: Rule(_ORG, org_role=OrgRole.ADMIN),
     Permission.PROJECT_READ: Rule(_PRJ, project_role=ProjectRole.VIEWER),
     Permission.ISSUE_CREATE: Rule(_PRJ, project_role=ProjectRole.REPORTER),

@@ -16,7 +16,15 @@ from aiohttp.typedefs import Middleware
 
 from tracker.core import open_core
 from tracker.http.binding import ROUTE_TABLE, RouteTable, bind
-from tracker.http.keys import CORE, IDENTITY, ORIGIN, SETTINGS, IdentityProvider
+from tracker.http.keys import (
+    CORE,
+    IDENTITY,
+    LIFECYCLE,
+    ORIGIN,
+    SETTINGS,
+    IdentityProvider,
+    Lifecycle,
+)
 from tracker.http.middlewares import REQUEST_ID, cors, problems
 from tracker.http.routes import all_routes
 from tracker.settings import Settings
@@ -35,6 +43,7 @@ def create_app(
     app[SETTINGS] = settings
     app[IDENTITY] = identity
     app[ORIGIN] = "plugin" if identity is not None else "api"
+    app[LIFECYCLE] = Lifecycle()
     app[ROUTE_TABLE] = RouteTable(tuple(all_routes()))
     for route in app[ROUTE_TABLE].routes:
         app.router.add_route(route.method, route.full_path, bind(route))

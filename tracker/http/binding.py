@@ -81,8 +81,12 @@ class Route:
     body: type[BaseModel] | None = None
     #: (media type, model of one line) of a body the handler streams itself (JSON Lines)
     raw_body: tuple[str, type[BaseModel]] | None = None
+    #: the multipart/form-data field carrying files of an upload the handler streams itself
+    upload: str | None = None
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
+    #: the media type of a success body that is a file, not JSON
+    produces: str | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
     tag: str = "api"

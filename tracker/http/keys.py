@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -17,3 +18,13 @@ CORE = web.AppKey("core", Core)
 SETTINGS = web.AppKey("settings", Settings)
 IDENTITY = web.AppKey("identity", object)  # IdentityProvider | None (AppKey needs a class)
 ORIGIN = web.AppKey("origin", str)  # change-log origin of this door: "api" or "plugin"
+
+
+@dataclass
+class Lifecycle:
+    """Server state the middleware reads: `draining` while a graceful shutdown drains."""
+
+    draining: bool = False
+
+
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)

@@ -16,7 +16,8 @@ import secrets
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from tracker.errors import RhythmError
+from tracker.errors import RhythmError, ServiceUnavailable
+from tracker.http.keys import LIFECYCLE
 from tracker.http.problems import from_http_exception, problem_response
 
 log = logging.getLogger("tracker.http")
@@ -42,6 +43,13 @@ def request_id_of(request: web.Request) -> str:
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request_id_of(request)
     request[REQUEST_ID] = request_id
+    lifecycle = request.app[LIFECYCLE]
+    response: web.StreamResponse
+    if lifecycle.draining:  # shutting down: refuse before anything is applied
+        response = problem_response(ServiceUnavailable("the server is shutting down"), request_id)
+        response.force_close()
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
     try:
         response = await handler(request)
     except RhythmError as error:
@@ -54,6 +62,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         log.exception("unhandled error in %s %s [%s]", request.method, request.path, request_id)
         response = problem_response(RhythmError("an unexpected error occurred"), request_id)
     response.headers[REQUEST_ID_HEADER] = request_id
+    if lifecycle.draining:  # finished during the drain: the client must not reuse the socket
+        response.force_close()
     return response
 
 

@@ -35,6 +35,9 @@ PARAM_EXAMPLES: dict[str, Any] = {"org": "acme", "project": "WEB", "n": 1, "key"
 def error_statuses(route: Route) -> set[int]:
     scope = scope_of(route.permission)
     statuses = {400, 404, 503} | set(route.errors)  # 404: unknown routes; 503: overload
+    statuses |= {414, 431}  # any request: URL or headers over aiohttp's 8,190-byte limits
+    if route.method != "GET":
+        statuses.add(507)  # the disk is full (503 covers a read-only one)
     if scope is not Scope.PUBLIC:
         statuses.add(401)
     if scope in (Scope.ORG, Scope.PROJECT):
@@ -43,6 +46,8 @@ def error_statuses(route: Route) -> set[int]:
         statuses |= {400, 413, 415, 422}
     if route.raw_body is not None:
         statuses |= {413, 422}
+    if route.upload is not None:
+        statuses |= {413, 415, 422, 507}
     if route.query is not None:
         statuses.add(422)
     return statuses
@@ -131,6 +136,21 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
             "description": "One JSON object per line (each line as `items` describes).",
             "content": {media_type: {"schema": lines}},
         }
+    if route.upload is not None:
+        files = {"type": "array", "items": {"type": "string", "format": "binary"}}
+        operation["requestBody"] = {
+            "required": True,
+            "description": f"One or more files, each a `{route.upload}` part.",
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {route.upload: files},
+                        "required": [route.upload],
+                    }
+                }
+            },
+        }
     return operation
 
 
@@ -162,6 +182,8 @@ def _responses(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         success["content"] = {
             "application/json": {"schema": _schema_ref(route.response, schemas, "serialization")}
         }
+    if route.produces is not None:
+        success["content"] = {route.produces: {"schema": {"type": "string", "format": "binary"}}}
     responses[str(route.status)] = success
     for status, model in route.extra.get("other_success", {}).items():  # e.g. 200 with ?wait
         responses[str(status)] = {
@@ -182,6 +204,7 @@ def _responses(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
 _DESCRIPTIONS = {
     400: "Malformed request", 401: "Not authenticated", 403: "Not allowed",
     404: "Not found (or not visible to the caller)", 409: "Conflict", 412: "Stale If-Match",
-    413: "Body too large", 415: "Not JSON", 422: "Validation failed", 429: "Throttled",
-    503: "Overloaded or unavailable",
+    413: "Body too large", 414: "URL too long", 415: "Unsupported media type",
+    422: "Validation failed", 429: "Throttled", 431: "Headers too large",
+    503: "Overloaded or unavailable", 507: "Insufficient storage (disk full or quota)",
 }  # fmt: skip

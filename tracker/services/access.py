@@ -82,9 +82,13 @@ async def read(
     *,
     time_limit_ms: int | None = None,
 ) -> T:
-    """Run the read-only unit `fn(conn)` on the access's tenant (its reader connection);
-    user-driven queries pass a time limit (a runaway one becomes QueryTooExpensive)."""
-    return await read_org(core, access.org.id, fn, time_limit_ms=time_limit_ms)
+    """Run the read-only unit `fn(conn)` on the access's tenant (its reader connection).
+
+    User-driven queries pass a time limit: a runaway one becomes QueryTooExpensive,
+    and expensive reads take turns between users (the caller is the turn's owner).
+    """
+    return await read_org(core, access.org.id, fn, time_limit_ms=time_limit_ms,
+                          owner=access.user_id)  # fmt: skip
 
 
 async def read_org(
@@ -93,11 +97,12 @@ async def read_org(
     fn: Callable[[sqlite3.Connection], T],
     *,
     time_limit_ms: int | None = None,
+    owner: str | None = None,
 ) -> T:
     """`read` for work that knows an org only by id and checks no person's access:
     the change feed (which filters by visibility itself) and background consumers."""
     async with core.tenants.lease(org_id) as db:
-        return await db.read(fn, time_limit_ms)
+        return await db.read(fn, time_limit_ms, owner=owner)
 
 
 async def resolve_org(core: Core, slug: str, user_id: str | None) -> OrgRef:

@@ -8,9 +8,11 @@ family (docs/reliability.md §2.2).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from tracker.auth.tokens import hash_refresh_token, new_refresh_token
 from tracker.domain.ids import iso, new_id, now_iso, parse_iso, utcnow
@@ -21,8 +23,18 @@ from tracker.domain.models.accounts import (
     User,
     UserPatch,
 )
-from tracker.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from tracker.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    StorageFull,
+    StorageUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
+from tracker.services.invites import accept_invites, log_joins
 from tracker.services.runtime import Core
+from tracker.storage import invites as invite_sql
 from tracker.storage import users as user_sql
 
 INVALID_LOGIN = "invalid email or password"
@@ -45,18 +57,51 @@ def to_user(row: sqlite3.Row) -> User:
     )
 
 
-async def register(core: Core, data: RegisterIn) -> User:
+async def register(core: Core, data: RegisterIn, address: str | None = None) -> User:
+    """Create an account. `address` is the client's for the public door (HTTP);
+    None is the operator's door (`rhythm user create`): no sign-up mode, no throttle.
+
+    Over HTTP a taken email is not a 409 (that was an account-enumeration
+    oracle): the answer is the same 201 with a User of the same shape (a fresh
+    id nobody holds), nothing is stored, and both paths hash the password and
+    run one system write, so the timing matches too. The owner of the address
+    is unaffected; whoever registered it again simply cannot log in.
+    """
+    public = address is not None
+    if public:
+        if core.settings.signup == "closed":
+            raise Forbidden("sign-up is closed on this server; ask an administrator")
+        assert core.signups is not None
+        core.signups.admit(address or "")
     password_hash = await core.passwords.hash(data.password)
+    now = now_iso()
     row = {
         "id": new_id(),
         "email": data.email,
         "display_name": data.display_name,
         "password_hash": password_hash,
-        "created_at": now_iso(),
+        "created_at": now,
     }
-    if not await core.system.write(lambda conn: user_sql.insert_user(conn, row)):
-        raise Conflict("an account with this email already exists")
-    return User(**{k: row[k] for k in ("id", "email", "display_name", "created_at")})
+    invite_only = public and core.settings.signup == "invite"
+
+    def work(conn: sqlite3.Connection) -> list[dict[str, Any]] | None:
+        if invite_only and not invite_sql.pending_for_email(conn, data.email, now):
+            raise Forbidden("sign-up needs an invitation on this server")
+        if not user_sql.insert_user(conn, row):
+            # Same work as the insert (a row and its email index entry rewritten,
+            # then a durable COMMIT), so the fsync does not tell taken from free.
+            user_sql.rewrite_user_row(conn, data.email)
+            return None
+        return accept_invites(conn, data.email, row["id"], now)
+
+    joined = await core.system.write(work)
+    user = User(**{k: row[k] for k in ("id", "email", "display_name", "created_at")})
+    if joined is None:
+        if not public:
+            raise Conflict("an account with this email already exists")
+        return user.model_copy(update={"id": new_id()})  # same shape, stores nothing
+    await log_joins(core, joined, row["id"])
+    return user
 
 
 async def login(core: Core, data: LoginIn, address: str) -> TokenPair:
@@ -72,11 +117,12 @@ async def login(core: Core, data: LoginIn, address: str) -> TokenPair:
     core.throttle.record_success(data.email)
     if core.passwords.needs_rehash(row["password_hash"]):
         new_hash = await core.passwords.hash(data.password)
-        await core.system.write(
-            lambda conn: user_sql.update_user(
-                conn, row["id"], {"password_hash": new_hash}, now_iso()
+        with contextlib.suppress(StorageFull, StorageUnavailable):  # best effort: next login
+            await core.system.write(
+                lambda conn: user_sql.update_user(
+                    conn, row["id"], {"password_hash": new_hash}, now_iso()
+                )
             )
-        )
     refresh = await core.system.write(lambda conn: _start_family(core, conn, row["id"]))
     return _token_pair(core, row["id"], row["token_version"], refresh)
 

@@ -13,24 +13,27 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
-from tracker.domain.ids import new_id, now_iso
+from tracker.domain.ids import iso, new_id, now_iso, utcnow
 from tracker.domain.models.base import Page
 from tracker.domain.models.orgs import ListQuery, Org, OrgIn, OrgPatch
 from tracker.domain.permissions import OrgRole
 from tracker.domain.slugs import archive_name, slug_problem, slugify
-from tracker.errors import Conflict, NotFound, ValidationFailed
+from tracker.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
 from tracker.services.access import OrgAccess, OrgRef
 from tracker.services.accounts import Principal
 from tracker.services.changes import mutate
 from tracker.services.runtime import Core
 from tracker.storage import orgs as org_sql
+from tracker.storage.files import private_dir
 
 ARCHIVE_DIR = ".archive"
+ARCHIVE_GRACE_SECONDS = 86400  # an archived org counts against its creator's cap this long
 
 
 def to_org(row: Any, role: str | None) -> Org:
@@ -52,6 +55,12 @@ async def create_org(core: Core, principal: Principal, data: OrgIn, actor: Actor
     leaves no partial org behind.
     """
     _check_slug(data.slug)
+    limit = core.settings.max_orgs_per_user
+    if (
+        limit
+        and await core.system.read(lambda conn: _orgs_counted(conn, principal.user_id)) >= limit
+    ):  # checked again in the insert's transaction: parallel creates cannot pass
+        raise _too_many_orgs(limit)
     if data.slug is not None and await core.system.read(
         lambda conn: org_sql.slug_taken(conn, data.slug or "")
     ):
@@ -60,7 +69,7 @@ async def create_org(core: Core, principal: Principal, data: OrgIn, actor: Actor
     inserted = False
     try:
         await core.tenants.create(org_id)
-        row = await core.system.write(lambda conn: _insert(conn, org_id, data, principal))
+        row = await core.system.write(lambda conn: _insert(conn, org_id, data, principal, limit))
         inserted = True
         access = OrgAccess(actor.user_id, OrgRef(org_id, row["slug"], row["name"], OrgRole.OWNER))
         await mutate(
@@ -77,10 +86,24 @@ async def create_org(core: Core, principal: Principal, data: OrgIn, actor: Actor
     return to_org(row, "owner")
 
 
+def _orgs_counted(conn: sqlite3.Connection, user_id: str) -> int:
+    since = iso(utcnow() - timedelta(seconds=ARCHIVE_GRACE_SECONDS))
+    return org_sql.orgs_counted_for(conn, user_id, since)
+
+
+def _too_many_orgs(limit: int) -> TooManyRequests:
+    return TooManyRequests(
+        f"you have created {limit} organizations, the most one user may (RHYTHM_MAX_ORGS_PER_USER)",
+        retry_after=3600,
+    )
+
+
 def _insert(
-    conn: sqlite3.Connection, org_id: str, data: OrgIn, principal: Principal
+    conn: sqlite3.Connection, org_id: str, data: OrgIn, principal: Principal, limit: int = 0
 ) -> dict[str, Any]:
     """Pick the slug and insert inside one system transaction, so parallel creates never race."""
+    if limit and _orgs_counted(conn, principal.user_id) >= limit:
+        raise _too_many_orgs(limit)
     slug = data.slug or org_sql.free_slug(conn, slugify(data.name))
     row = {"id": org_id, "slug": slug, "name": data.name, "created_by": principal.user_id,
            "created_at": now_iso()}  # fmt: skip
@@ -165,7 +188,7 @@ async def delete_org(core: Core, access: OrgAccess, actor: Actor) -> str:
 
 def _move(source: Path, target: Path) -> None:
     """Rename a tenant folder (same file system, atomic); the archive dir is private."""
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(target.parent, parents=True)
     if target.exists():
         raise Conflict(f"{target} already exists")
     os.rename(source, target)

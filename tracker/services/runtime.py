@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tracker.auth.passwords import PasswordHasher
-from tracker.auth.throttle import LoginThrottle
+from tracker.auth.throttle import LoginThrottle, SignupThrottle
 from tracker.auth.tokens import TokenCodec
 from tracker.scripting.pool import WorkerPool
 from tracker.services.access_cache import AccessCache
@@ -36,5 +36,10 @@ class Core:
     # user id -> (token_version, disabled): per-request auth without a database hop;
     # exact because every change to either goes through services.accounts in this process.
     user_states: dict[str, tuple[int, bool]] = field(default_factory=dict)
+    signups: SignupThrottle | None = None  # built from settings when not given
     # Lua worker processes for automation scripts (started lazily on the first run)
     scripts: WorkerPool = field(default_factory=WorkerPool)
+
+    def __post_init__(self) -> None:
+        if self.signups is None:
+            self.signups = SignupThrottle(self.settings.signups_per_address)

@@ -37,7 +37,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, cast
 
-from tracker.errors import QueryTooExpensive, ServiceUnavailable
+from tracker.errors import (
+    QueryTooExpensive,
+    ServiceUnavailable,
+    StorageFull,
+    StorageUnavailable,
+)
+from tracker.storage.fairness import FairLane
+from tracker.storage.faults import storage_error
+from tracker.storage.files import private_file
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -47,6 +55,8 @@ JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 PROGRESS_STEPS = 10_000  # VM steps between deadline checks (~1 ms of work)
 WAL_AUTOCHECKPOINT_PAGES = 4_000
 MAX_GROUP = 64  # units per group commit: bounds the latency one group adds
+MIN_SLICE_MS = 10  # an expensive read runs at least this long before it yields
+MAX_SLICE_MS = 40  # ... and at most this long while other units wait (p99 goal: 100 ms)
 
 
 @dataclass(eq=False)
@@ -61,6 +71,10 @@ class _WriteUnit:
 
 class UnitCancelled(Exception):
     """Raised on the writer thread when the awaiting request went away before COMMIT."""
+
+
+class _Preempted(Exception):
+    """An expensive read gave the thread up to waiting units; it runs again later."""
 
 
 class _GroupAborted(Exception):
@@ -102,6 +116,10 @@ class Database:
         self._queue: deque[_WriteUnit] = deque()
         self._queue_lock = threading.Lock()
         self._drain_pending = False
+        #: Units submitted and not yet answered, other than expensive reads. Changed on
+        #: the event loop only; read by the thread to preempt an expensive read.
+        self.waiting = 0
+        self._lane = FairLane()  # turns of expensive reads
         self.commits = 0  # transactions committed by `write` (group commit makes it < units)
 
     @classmethod
@@ -137,6 +155,8 @@ class Database:
         return db
 
     def _connect(self, create: bool, synchronous: str) -> None:
+        if create:
+            private_file(self.path)  # 0600 whatever the umask; -wal/-shm inherit it
         uri = Path(os.path.abspath(self.path)).as_uri() + ("?mode=rwc" if create else "?mode=rw")
         conn = sqlite3.connect(
             uri,
@@ -179,24 +199,107 @@ class Database:
         return await loop.run_in_executor(self._executor, fn, *args)
 
     async def read(
-        self, fn: Callable[[sqlite3.Connection], T], time_limit_ms: int | None = None
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        time_limit_ms: int | None = None,
+        *,
+        owner: str | None = None,
     ) -> T:
-        """Run a read-only unit; with a time limit, a runaway query becomes QueryTooExpensive."""
-        if time_limit_ms is None:
-            return await self._call(fn, self.conn)
-        return await self._call(self._run_limited, fn, time_limit_ms)
+        """Run a read-only unit; with a time limit it is an *expensive* read (see below),
+        and `owner` (a user id) is whose turn it takes in the fair lane."""
+        try:
+            if time_limit_ms is None:
+                self.waiting += 1  # may preempt an expensive read running on the thread
+                try:
+                    return await self._call(fn, self.conn)
+                finally:
+                    self.waiting -= 1
+            return await self._read_expensive(fn, time_limit_ms, owner or "")
+        except (sqlite3.Error, OSError) as exc:
+            fault = storage_error(exc, self.path)
+            if fault is None:
+                raise
+            if isinstance(fault, StorageFull):  # a read is not refused for space: 503
+                fault = StorageUnavailable(
+                    "the disk is full and this database cannot be read right now",
+                    retry_after=fault.retry_after,
+                )
+            raise fault from exc
 
-    def _run_limited(self, fn: Callable[[sqlite3.Connection], T], time_limit_ms: int) -> T:
-        conn = self.conn
+    async def _read_expensive(
+        self, fn: Callable[[sqlite3.Connection], T], time_limit_ms: int, owner: str
+    ) -> T:
+        """A user-driven query (search, filters, boards) that must not stall the others.
+
+        One connection serves every unit of the tenant, in arrival order, so eight
+        1-second searches queued by one user made anyone else's single-issue read
+        wait 8 s. Three rules keep the thread fair without a second connection:
+        - expensive reads queue among themselves (one at a time in the thread's
+          queue, see FairLane), so a cheap unit submitted after eight of them
+          waits for one, not eight, and owners take turns, so another user's
+          search runs next rather than after the greedy user's whole queue;
+        - the budget counts from submission, so queue time is spent from it and a
+          pile-up of expensive reads drains at once (QueryTooExpensive) instead
+          of running one after another;
+        - while any other unit waits (a cheap read, a write), a running expensive
+          read gives the thread up after its slice: it is interrupted and queued
+          again at the back, with a slice twice as long (up to MAX_SLICE_MS), and
+          starts over. Reads are idempotent, so starting over is safe; it costs
+          only the expensive read's own time.
+        Cheap units therefore wait at most about MAX_SLICE_MS behind expensive
+        ones. The price: under sustained traffic (another unit arriving during
+        every slice) a query needing more than MAX_SLICE_MS of uninterrupted work
+        runs out of budget and answers 503 "query too expensive" — see
+        docs/STATUS.md (issue 12) for the measurements and the real fix (readers
+        beside the writer, which needs SQLite >= 3.51.3).
+        """
         deadline = time.monotonic() + time_limit_ms / 1000
-        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), PROGRESS_STEPS)
+        slice_ms = MIN_SLICE_MS
+        while True:
+            async with self._lane.turn(owner):  # at most one on the thread's queue
+                try:
+                    return await self._call(
+                        self._run_limited, fn, deadline, slice_ms, time_limit_ms
+                    )
+                except _Preempted:
+                    slice_ms = min(slice_ms * 2, MAX_SLICE_MS)
+            await asyncio.sleep(0)  # let the units that preempted it go first
+
+    def _run_limited(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        deadline: float,
+        slice_ms: float,
+        time_limit_ms: int,
+    ) -> T:
+        conn = self.conn
+        started = time.monotonic()
+        too_expensive = QueryTooExpensive(
+            f"query exceeded its {time_limit_ms} ms budget; narrow it down"
+        )
+        if started >= deadline:  # spent its whole budget queuing
+            raise too_expensive
+        yield_at = started + slice_ms / 1000
+        preempted = False
+
+        def progress() -> int:
+            nonlocal preempted
+            now = time.monotonic()
+            if now > deadline:
+                return 1
+            if now > yield_at and self.waiting:
+                preempted = True
+                return 1
+            return 0
+
+        conn.set_progress_handler(progress, PROGRESS_STEPS)
         try:
             return fn(conn)
         except sqlite3.OperationalError as exc:
             if "interrupted" in str(exc):
-                raise QueryTooExpensive(
-                    f"query exceeded its {time_limit_ms} ms budget; narrow it down"
-                ) from exc
+                if preempted:
+                    raise _Preempted() from None
+                raise too_expensive from exc
             raise
         finally:
             conn.set_progress_handler(None, 0)
@@ -221,11 +324,19 @@ class Database:
             except RuntimeError as exc:
                 unit.future.cancel()  # answered here, not through the future
                 raise ServiceUnavailable(f"database {self.name} is closed") from exc
+        self.waiting += 1  # may preempt an expensive read running on the thread
         try:
             return cast(T, await unit.future)  # the unit's future holds what its fn returned
         except asyncio.CancelledError:
             unit.cancelled = True
             raise
+        except (sqlite3.Error, OSError) as exc:  # disk full / read-only: 507 / 503, not 500
+            fault = storage_error(exc, self.path)
+            if fault is None:
+                raise
+            raise fault from exc
+        finally:
+            self.waiting -= 1
 
     async def dry_run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` inside BEGIN IMMEDIATE … ROLLBACK on the owning thread: a unit of work

@@ -201,3 +201,16 @@ def member_roles(conn: sqlite3.Connection, org_id: str, user_ids: list[str]) -> 
         (org_id, json.dumps(user_ids)),
     ).fetchall()
     return {row["user_id"]: row["role"] for row in rows}
+
+
+def orgs_counted_for(conn: sqlite3.Connection, user_id: str, archived_since: str) -> int:
+    """The RHYTHM_MAX_ORGS_PER_USER count: orgs a user created that are live or were
+    archived after `archived_since` (an archive keeps its files, so a create/delete
+    loop must not be free)."""
+    return int(
+        conn.execute(
+            "SELECT count(*) FROM orgs WHERE created_by = ? "
+            "AND (archived_at IS NULL OR archived_at > ?)",
+            (user_id, archived_since),
+        ).fetchone()[0]
+    )

@@ -27,6 +27,8 @@ from pathlib import Path
 from tracker.domain.ids import is_uuid
 from tracker.errors import DataDirError, NotFound, ServiceUnavailable
 from tracker.storage.database import Database, stop_thread
+from tracker.storage.faults import storage_error
+from tracker.storage.files import private_dir
 from tracker.storage.migrate import apply_migrations
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,13 @@ class TenantPool:
     async def create(self, org_id: str) -> None:
         """Create and migrate a new tenant database (idempotent for the same id)."""
         path = self.tenant_path(org_id)
-        path.parent.mkdir(mode=0o700, exist_ok=True)
+        try:
+            private_dir(path.parent)
+        except OSError as exc:
+            fault = storage_error(exc, self.data_dir)
+            if fault is None:
+                raise
+            raise fault from exc
         async with self.lease(org_id, create=True):
             pass
 
@@ -114,8 +122,16 @@ class TenantPool:
             db = await Database.open(
                 path, create=create, synchronous=self.synchronous, thread=thread
             )
-        except sqlite3.OperationalError as exc:
-            raise NotFound("organization not found") from exc
+        except (sqlite3.OperationalError, OSError) as exc:
+            # Only a missing file is "not found"; a file that exists but cannot be
+            # opened (read-only disk, I/O error, disk full while creating) is a
+            # storage fault and must say so: 503/507, never 404.
+            if not create and not path.exists():
+                raise NotFound("organization not found") from exc
+            fault = storage_error(exc, path)
+            if fault is None:
+                raise
+            raise fault from exc
         if org_id in self._migrated:
             return db
         try:

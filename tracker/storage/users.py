@@ -27,6 +27,11 @@ def insert_user(conn: sqlite3.Connection, user: dict[str, Any]) -> bool:
     return True
 
 
+def rewrite_user_row(conn: sqlite3.Connection, email: str) -> None:
+    """Write a user's row back unchanged (register's constant-work path for a taken email)."""
+    conn.execute("UPDATE users SET email = email WHERE email = ? COLLATE NOCASE", (email,))
+
+
 def user_by_email(conn: sqlite3.Connection, email: str) -> sqlite3.Row | None:
     return first_row(
         conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE email = ? COLLATE NOCASE", (email,))

@@ -6,12 +6,14 @@ from types import ModuleType
 
 from tracker.http.handlers import (
     accounts,
+    attachments,
     boards,
     comments,
     docs,
     fields,
     health,
     imports,
+    invites,
     issues,
     members,
     orgs,
@@ -37,6 +39,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     relations,
     time_entries,
     members,
+    invites,
     stages,
     sprints,
     boards,
@@ -46,5 +49,6 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     fields,
     search,
     saved_searches,
+    attachments,
     scripts,
 )

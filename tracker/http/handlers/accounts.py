@@ -19,7 +19,8 @@ from tracker.services.access import UserAccess
 
 
 async def register(call: Call[UserAccess]) -> web.Response:
-    return json_response(await accounts.register(call.core, call.body), status=201)
+    address = call.request.remote or "unknown"
+    return json_response(await accounts.register(call.core, call.body, address), status=201)
 
 
 async def login(call: Call[UserAccess]) -> web.Response:
@@ -56,7 +57,7 @@ ROUTES = [
         body=RegisterIn,
         response=User,
         status=201,
-        errors=(409,),
+        errors=(403, 429),
         tag="auth",
     ),
     Route(

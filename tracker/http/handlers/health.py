@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import asyncio
 
 from aiohttp import web
 
@@ -10,6 +10,7 @@ from tracker.domain.models.accounts import Health
 from tracker.domain.permissions import Permission
 from tracker.http.binding import Call, Route, json_response
 from tracker.services.access import UserAccess
+from tracker.services.readiness import disk_checks
 
 _LIVE = Health(status="ok").model_dump_json().encode()
 
@@ -20,15 +21,19 @@ async def live(call: Call[UserAccess]) -> web.Response:
 
 
 async def ready(call: Call[UserAccess]) -> web.Response:
-    """The system database answers and the data directory is writable."""
+    """The system database answers, the data directory takes a write, the disk has room.
+
+    Writability is probed by writing a file (off the event loop), not by
+    os.access: a read-only mount or a root-owned folder fools access() when
+    running as root.
+    """
     checks: dict[str, str] = {}
     try:
         await call.core.system.read(lambda conn: conn.execute("SELECT 1").fetchone())
         checks["system_db"] = "ok"
     except Exception as exc:  # readiness reports, it does not raise
         checks["system_db"] = f"error: {exc}"
-    data_dir = call.core.settings.data_dir
-    checks["data_dir"] = "ok" if os.access(data_dir, os.W_OK) else "error: not writable"
+    checks.update(await asyncio.to_thread(disk_checks, call.core.settings))
     healthy = all(value == "ok" for value in checks.values())
     body = Health(status="ok" if healthy else "unavailable", checks=checks)
     return json_response(body, status=200 if healthy else 503)

@@ -46,7 +46,7 @@ ROUTES = [
         body=OrgIn,
         response=Org,
         status=201,
-        errors=(409,),
+        errors=(409, 429),
         tag="orgs",
     ),
     Route(
