@@ -18,6 +18,7 @@ from tests.test_http_scripts import runs_of, save, script_services, settle
 from tracker.domain.ids import utcnow
 from tracker.http.app import create_app
 from tracker.http.keys import CORE
+from tracker.services import script_triggers
 from tracker.services.script_triggers import ScriptSchedules
 from tracker.settings import Settings
 
@@ -111,3 +112,26 @@ async def test_missed_ticks_run_once_and_slow_runs_never_overlap(world: World) -
     assert len(await scheduler.run_due()) == 1  # the next tick, now that it is free
     await scheduler.idle()
     await scheduler.stop()
+
+
+async def test_an_org_far_behind_logs_runs_as_skipped_and_drops_none(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(script_triggers, "OVERLOAD_BEHIND", 5)
+    script = await save(world, 'on_event("issue.created", function(ctx) log("ran") end)')
+    events = script_services(world)[0]
+    await events.stop()  # a burst arrives while the consumer is away
+    for n in range(40):
+        await world.create(title=f"burst {n}")
+    await events.start()
+    await settle(world)
+    _, body = await world.call("GET", world.url(f"/scripts/{script['id']}/runs?limit=200"))
+    runs = body["items"]
+    assert len(runs) == 40 and len({r["trigger"]["seq"] for r in runs}) == 40
+    skipped = [r for r in runs if r["status"] == "skipped"]
+    assert skipped and all(r["error"].startswith("overloaded") for r in skipped)
+    assert {r["status"] for r in runs} == {"skipped", "ok"}  # caught up: the rest ran
+    # a turn is RUNS_PER_TURN runs; the cursor still reached the head
+    head = (await world.rows("SELECT max(seq) AS s FROM changes"))[0]["s"]
+    cursor = (await world.rows("SELECT seq FROM consumer_cursors WHERE name = 'scripts'"))[0]
+    assert cursor["seq"] == head

@@ -200,6 +200,16 @@ async def _record(
     return await mutate_org(core, org_id, actor, work)
 
 
+async def skip(
+    core: Core, org_id: str, script: dict[str, Any], trigger: Trigger, reason: str
+) -> dict[str, Any] | None:
+    """Log a run that did not happen (load shedding), so nothing is dropped silently."""
+    result = {"status": "skipped", "error": reason, "logs": [], "effects": []}
+    return await _record(
+        core, org_id, script, trigger, result, None, now_iso(), time.monotonic(), None
+    )
+
+
 def apply_in_savepoint(
     uow: UnitOfWork, scope: ScriptScope, effects: list[dict[str, Any]]
 ) -> tuple[str, str | None]:

@@ -34,7 +34,7 @@ from tracker.services.changes import Actor, mutate_org
 from tracker.services.event_objects import render
 from tracker.services.feed_consumer import FeedConsumer
 from tracker.services.runtime import Core
-from tracker.services.script_runs import MAX_DEPTH, Trigger, execute
+from tracker.services.script_runs import MAX_DEPTH, Trigger, execute, skip
 from tracker.services.scripts import CONSUMER
 from tracker.storage import orgs as org_sql
 from tracker.storage import scripts as script_sql
@@ -43,6 +43,12 @@ log = logging.getLogger(__name__)
 
 #: Batches per feed page: small, so orgs take turns often (fairness between tenants).
 PAGE_SIZE = 20
+#: Script runs one org gets before the next org's turn.
+RUNS_PER_TURN = 8
+#: An org this many changes behind the head sheds load: its event runs are logged as
+#: `skipped` (never dropped silently) until it has caught up.
+OVERLOAD_BEHIND = 5_000
+OVERLOADED = "overloaded: the org's scripts fell too far behind its changes"
 
 
 async def scripts_with(core: Core, org_id: str, kind: str) -> list[dict[str, Any]]:
@@ -56,7 +62,7 @@ async def scripts_with(core: Core, org_id: str, kind: str) -> list[dict[str, Any
     return out
 
 
-async def orgs_withscripts_with(core: Core) -> list[str]:
+async def orgs_with_scripts(core: Core) -> list[str]:
     """Orgs whose tenant holds an enabled script (opens each tenant once, at start)."""
     found = []
     for row in await core.system.read(org_sql.all_live_orgs):
@@ -100,27 +106,39 @@ class ScriptEvents:
         await self.consumer.idle()
 
     async def resume(self) -> list[str]:
-        self.active.update(await orgs_withscripts_with(self.core))
+        self.active.update(await orgs_with_scripts(self.core))
         return sorted(self.active)
 
     async def handle(self, org_id: str, page: feed.FeedPage) -> None:
+        """Run the page's event scripts, at most RUNS_PER_TURN before other orgs get a turn;
+        an org more than OVERLOAD_BEHIND changes behind records its runs as skipped."""
         scripts = await scripts_with(self.core, org_id, "event")
-        for batch in page.batches if scripts else ():
-            await self._batch(org_id, batch, scripts)
+        behind = (await feed.head(self.core, org_id)) - page.next_seq if scripts else 0
+        done_to, runs = page.next_seq, 0
+        for index, batch in enumerate(page.batches if scripts else ()):
+            if runs >= RUNS_PER_TURN:
+                done_to = page.batches[index - 1].seq
+                self.consumer.poke(org_id)  # the rest of the page, after the other orgs
+                break
+            runs += await self._batch(org_id, batch, scripts, behind > OVERLOAD_BEHIND)
         await mutate_org(
             self.core,
             org_id,
             Actor(None, Origin.SYSTEM),
-            lambda uow: uow.advance_cursor(CONSUMER, page.next_seq),
+            lambda uow: uow.advance_cursor(CONSUMER, done_to),
         )
 
-    async def _batch(self, org_id: str, batch: ChangeBatch, scripts: list[dict[str, Any]]) -> None:
+    async def _batch(
+        self, org_id: str, batch: ChangeBatch, scripts: list[dict[str, Any]], shed: bool
+    ) -> int:
+        """Run (or, shedding load, log as skipped) the scripts one batch sets off."""
         first = batch.changes[0]
         meta = first.meta or {}
         source = meta.get("script") if str(first.origin) == Origin.SCRIPT else None
         depth = int(meta.get("depth", 1)) + 1 if source else 1
         if depth > MAX_DEPTH:
-            return
+            return 0
+        runs = 0
         for event in await render(self.core, org_id, [batch]):
             for script in scripts:
                 if script["project_id"] != event.project_id or script["id"] == source:
@@ -130,6 +148,10 @@ class ScriptEvents:
                 if await self._ran(org_id, script["id"], event.seq):
                     continue
                 trigger = Trigger("event", event=event.name, seq=event.seq)
+                if shed:
+                    await skip(self.core, org_id, script, trigger, OVERLOADED)
+                    continue
+                runs += 1
                 await execute(
                     self.core,
                     org_id,
@@ -139,6 +161,7 @@ class ScriptEvents:
                     issue_id=event.issue_id,
                     depth=depth,
                 )
+        return runs
 
     async def _ran(self, org_id: str, script_id: str, seq: int) -> bool:
         return await read_org(
@@ -168,7 +191,7 @@ class ScriptSchedules:
         self._unsubscribe: Callable[[], None] | None = None
 
     async def start(self) -> None:
-        self.orgs.update(await orgs_withscripts_with(self.core))
+        self.orgs.update(await orgs_with_scripts(self.core))
         self._unsubscribe = self.core.events.subscribe(self._on_batch)
         self._task = asyncio.create_task(self._loop(), name="script-schedules")
 
