@@ -3,7 +3,13 @@ run once per tick (a missed tick once at start), never overlap, and stop when di
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import json
+import signal
+import sqlite3
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,6 +27,8 @@ from tracker.http.keys import CORE
 from tracker.services import script_triggers
 from tracker.services.script_triggers import ScriptSchedules
 from tracker.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -135,3 +143,30 @@ async def test_an_org_far_behind_logs_runs_as_skipped_and_drops_none(
     head = (await world.rows("SELECT max(seq) AS s FROM changes"))[0]["s"]
     cursor = (await world.rows("SELECT seq FROM consumer_cursors WHERE name = 'scripts'"))[0]
     assert cursor["seq"] == head
+
+
+async def test_a_server_killed_right_after_the_create_commits_runs_the_script_once(
+    tmp_path: Path, aiohttp_client: Callable[..., Any]
+) -> None:
+    data, out = tmp_path / "data", tmp_path / "ids.json"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.script_crash_child", str(data), str(out), cwd=ROOT
+    )
+    assert await asyncio.wait_for(child.wait(), 120) == -signal.SIGKILL
+    ids = json.loads(out.read_text())
+    tenant = data / ids["org"] / "tracker.db"
+    assert on_disk(tenant, "SELECT count(*) FROM issues") == 1
+    assert on_disk(tenant, "SELECT count(*) FROM script_runs") == 0
+    for _ in range(2):  # the first start runs it; the second finds nothing to do
+        client = await aiohttp_client(create_app(make_settings(data)))
+        events = next(s for s in client.app[CORE].background.running if hasattr(s, "consumer"))
+        await asyncio.sleep(0.05)
+        await events.idle()
+        await client.close()
+        assert on_disk(tenant, "SELECT count(*) FROM script_runs WHERE status = 'ok'") == 1
+        assert on_disk(tenant, "SELECT count(*) FROM comments WHERE body = 'welcome'") == 1
+
+
+def on_disk(path: Path, sql: str) -> Any:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute(sql).fetchone()[0]
