@@ -212,3 +212,21 @@ def test_sandbox_collects_triggers_with_lines(pool: WorkerPool) -> None:
         {"kind": "schedule", "cron": "0 9 * * 1", "line": 2},
         {"kind": "manual", "line": 3},
     ]
+
+
+def test_every_lua_function_is_documented_in_the_readme() -> None:
+    """The Lua API a script sees (globals and methods the bootstrap defines) is in the README."""
+    import re
+    from pathlib import Path
+
+    from tracker.scripting.bootstrap import BOOTSTRAP
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    methods = re.findall(r"^function (Issue|Project)\.(\w+)", BOOTSTRAP, re.M)
+    assert {name for _, name in methods} == {"update", "add_comment", "add_tag", "issues",
+                                             "issue", "create_issue"}  # fmt: skip
+    for owner, name in methods:
+        spelled = f"issue:{name}" if owner == "Issue" else f"ctx.project:{name}"
+        assert spelled in readme, spelled
+    for name in ("on_event", "on_schedule", "on_manual", "log(", "ctx.now()", "ctx.event"):
+        assert name in readme, name

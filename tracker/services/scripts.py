@@ -34,7 +34,13 @@ from tracker.domain.models.scripts import (
     Trigger,
 )
 from tracker.domain.versions import if_match_ok
-from tracker.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from tracker.errors import (
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from tracker.services.access import ProjectAccess, read
 from tracker.services.changes import Actor, UnitOfWork, mutate
 from tracker.services.runtime import Core
@@ -58,6 +64,8 @@ async def compile_source(core: Core, source: str) -> list[dict[str, Any]]:
     }
     deadline = core.settings.script_timeout_ms * 2 / 1000 + 1.0
     result = await core.scripts.run_async(job, _no_reads, deadline)
+    if result["status"] == "skipped":  # no worker became free: the server is busy, not the source
+        raise ServiceUnavailable("every script worker is busy; try again")
     if result["status"] != "ok":
         raise source_error(result.get("line"), result.get("error") or result["status"])
     triggers = []
