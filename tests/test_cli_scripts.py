@@ -42,8 +42,20 @@ def test_push_show_run_log_disable(rhythm: Any, tmp_path: Path) -> None:
 
     result = rhythm("issue", "create", "Hello", "-o", "acme", "-p", "WEB", "--as", ANN)
     assert result.exit_code == 0, result.output
-    result = rhythm("script", "run", "greeter", "-o", "acme", "-p", "WEB", "--issue", "WEB-1",
-                    "--as", ANN, "--json")  # fmt: skip
+    result = rhythm(
+        "script",
+        "run",
+        "greeter",
+        "-o",
+        "acme",
+        "-p",
+        "WEB",
+        "--issue",
+        "WEB-1",
+        "--as",
+        ANN,
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     run = json.loads(result.stdout)
     assert run["status"] == "ok" and run["logs"] == ["hello from WEB"]

@@ -44,8 +44,12 @@ async def world(api: Api, client: TestClient) -> World:
 
 async def fingerprint(world: World) -> str:
     """Every row of every table (FTS shadow tables and sqlite_sequence included)."""
-    tables = [r["name"] for r in await world.rows(
-        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]  # fmt: skip
+    tables = [
+        r["name"]
+        for r in await world.rows(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        )
+    ]
     digest = hashlib.sha256()
     for table in tables:
         rows = await world.rows(f'SELECT * FROM "{table}"')
@@ -67,8 +71,9 @@ async def test_preview_lists_patch_and_script_changes_and_commits_nothing(world:
     issue = await world.create(title="slow page")
     await settle(world)
     before, published = await fingerprint(world), listen(world)
-    status, body = await world.call("POST", world.url(f"/issues/{issue['number']}/preview"),
-                                    json={"priority": "critical"})  # fmt: skip
+    status, body = await world.call(
+        "POST", world.url(f"/issues/{issue['number']}/preview"), json={"priority": "critical"}
+    )
     assert status == 200, body
     assert body["would_fail"] is None
     by = {(c["by"], c["field"]) for c in body["changes"]}
@@ -113,8 +118,9 @@ async def test_preview_consumes_no_issue_number(world: World) -> None:
     issue = await world.create(title="parent")
     await settle(world)
     before = await fingerprint(world)
-    status, body = await world.call("POST", world.url(f"/issues/{issue['number']}/preview"),
-                                    json={"title": "renamed"})  # fmt: skip
+    status, body = await world.call(
+        "POST", world.url(f"/issues/{issue['number']}/preview"), json={"title": "renamed"}
+    )
     assert status == 200
     created = [c for c in body["changes"] if c["field"] is None]
     assert created and created[0]["new"]["title"] == "spawned"
@@ -129,12 +135,14 @@ async def test_dry_run_of_a_manual_script_commits_nothing(world: World) -> None:
     source = 'on_manual(function(ctx) ctx.issue:add_comment("would say hi") log("ran") end)'
     script = await save(world, source)
     before = await fingerprint(world)
-    status, body = await world.call("POST", world.url(f"/scripts/{script['id']}/dry-run"),
-                                    json={"issue": issue["key"]})  # fmt: skip
+    status, body = await world.call(
+        "POST", world.url(f"/scripts/{script['id']}/dry-run"), json={"issue": issue["key"]}
+    )
     assert status == 200, body
     assert body["comments"][0]["body"] == "would say hi"
-    assert body["runs"] == [{"script": script["name"], "status": "ok", "logs": ["ran"],
-                             "error": None}]  # fmt: skip
+    assert body["runs"] == [
+        {"script": script["name"], "status": "ok", "logs": ["ran"], "error": None}
+    ]
     assert await fingerprint(world) == before
     status, runs = await world.call("GET", world.url(f"/scripts/{script['id']}/runs"))
     assert runs["items"] == []

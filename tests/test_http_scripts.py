@@ -53,8 +53,9 @@ async def settle(world: World) -> None:
 
 
 async def save(world: World, source: str, name: str = "triage", **extra: Any) -> dict[str, Any]:
-    status, body = await world.call("POST", world.url("/scripts"),
-                                    json={"name": name, "source": source, **extra})  # fmt: skip
+    status, body = await world.call(
+        "POST", world.url("/scripts"), json={"name": name, "source": source, **extra}
+    )
     assert status == 201, body
     return body  # type: ignore[no-any-return]
 
@@ -75,11 +76,16 @@ async def test_save_collects_triggers_and_keeps_revisions(world: World) -> None:
     assert script["triggers"][1]["next_run_at"].endswith("Z")
     assert script["revision"] == 1 and script["enabled"] is True
     one = world.url(f"/scripts/{script['id']}")
-    status, _ = await world.call("PATCH", one, json={"source": "on_manual(function() end)"},
-                                 headers={"If-Match": '"99"'})  # fmt: skip
+    status, _ = await world.call(
+        "PATCH", one, json={"source": "on_manual(function() end)"}, headers={"If-Match": '"99"'}
+    )
     assert status == 412
-    status, body = await world.call("PATCH", one, json={"source": "on_manual(function() end)"},
-                                    headers={"If-Match": f'"{script["version"]}"'})  # fmt: skip
+    status, body = await world.call(
+        "PATCH",
+        one,
+        json={"source": "on_manual(function() end)"},
+        headers={"If-Match": f'"{script["version"]}"'},
+    )
     assert status == 200 and body["revision"] == 2
     assert [t["kind"] for t in body["triggers"]] == ["manual"]
     status, revisions = await world.call("GET", one + "/revisions")
@@ -109,8 +115,9 @@ async def test_save_collects_triggers_and_keeps_revisions(world: World) -> None:
 async def test_save_refuses_faults_naming_the_line(
     world: World, source: str, line: int | None, words: str
 ) -> None:
-    status, body = await world.call("POST", world.url("/scripts"),
-                                    json={"name": "bad", "source": source})  # fmt: skip
+    status, body = await world.call(
+        "POST", world.url("/scripts"), json={"name": "bad", "source": source}
+    )
     assert status == 422, body
     error = body["errors"][0]
     assert error["field"] == "source" and error["line"] == line and words in error["message"]
@@ -142,8 +149,13 @@ async def test_event_script_updates_comments_tags_once_as_script(world: World) -
     paged = next(r for r in runs if r["logs"])
     assert paged["logs"] == [f"paged {issue['key']}"]
     created = next(c for c in await world.changes("issue") if c["entity_id"] == issue["id"])
-    assert paged["trigger"] == {"kind": "event", "event": "issue.created",
-                                "seq": paged["trigger"]["seq"], "at": None, "by": None}  # fmt: skip
+    assert paged["trigger"] == {
+        "kind": "event",
+        "event": "issue.created",
+        "seq": paged["trigger"]["seq"],
+        "at": None,
+        "by": None,
+    }
     assert paged["trigger"]["seq"] >= created["seq"]
     by_script = [c for c in await world.changes() if c["origin"] == "script"]
     assert sorted(c["seq"] for c in by_script) == sorted(paged["changes"])
@@ -159,9 +171,19 @@ async def test_event_script_updates_comments_tags_once_as_script(world: World) -
 
 async def test_refused_effects_fail_the_run_and_commit_nothing(world: World) -> None:
     ids = {s["name"]: s["id"] for s in (await world.call("GET", world.url("/stages")))[1]["items"]}
-    status, _ = await world.call("PUT", world.url("/transitions"), json={"rules": [
-        {"from_stage_id": ids["Open"], "to_stage_id": ids["In Progress"], "min_role": "developer"}
-    ]})  # fmt: skip
+    status, _ = await world.call(
+        "PUT",
+        world.url("/transitions"),
+        json={
+            "rules": [
+                {
+                    "from_stage_id": ids["Open"],
+                    "to_stage_id": ids["In Progress"],
+                    "min_role": "developer",
+                }
+            ]
+        },
+    )
     assert status == 200
     source = """on_event("issue.created", function(ctx)
       ctx.issue:add_comment("first, fine on its own")
@@ -211,16 +233,18 @@ async def test_cascade_stops_at_depth_three_and_never_self_triggers(world: World
     a = await save(world, ping, name="ping")
     b = await save(world, pong, name="pong")
     issue = await world.create(title="chatty")
-    status, _ = await world.call("POST", world.url(f"/issues/{issue['number']}/comments"),
-                                 json={"body": "hello"})  # fmt: skip
+    status, _ = await world.call(
+        "POST", world.url(f"/issues/{issue['number']}/comments"), json={"body": "hello"}
+    )
     assert status == 201
     await settle(world)
     rows = await world.rows("SELECT body FROM comments ORDER BY created_at, rowid")
     # depth 1: ping and pong react to the person; depth 2: each to the other's; depth 3 again
     assert [r["body"] for r in rows].count("ping") == 3
     assert [r["body"] for r in rows].count("pong") == 3
-    depths = sorted(c["meta"]["depth"] for c in await world.changes("comment")
-                    if c["origin"] == "script")  # fmt: skip
+    depths = sorted(
+        c["meta"]["depth"] for c in await world.changes("comment") if c["origin"] == "script"
+    )
     assert depths == [1, 1, 2, 2, 3, 3]
     assert len(await runs_of(world, a)) == 3 and len(await runs_of(world, b)) == 3
 
@@ -237,8 +261,9 @@ async def test_a_script_never_reacts_to_its_own_change(world: World) -> None:
 
 async def test_disabled_script_stops_at_once(world: World) -> None:
     script = await save(world, 'on_event("issue.created", function(ctx) log("seen") end)')
-    status, _ = await world.call("PATCH", world.url(f"/scripts/{script['id']}"),
-                                 json={"enabled": False})  # fmt: skip
+    status, _ = await world.call(
+        "PATCH", world.url(f"/scripts/{script['id']}"), json={"enabled": False}
+    )
     assert status == 200
     await world.create(title="unseen")
     await settle(world)
@@ -286,8 +311,9 @@ async def test_owner_demoted_fails_the_next_run_with_the_reason(world: World) ->
     status, script = await world.call("POST", world.url("/scripts"), world.developer, json=body)
     assert status == 201
     assert (await world.call("PATCH", base, json={"role": "viewer"}))[0] == 200
-    status, run = await world.call("POST", world.url(f"/scripts/{script['id']}/run?wait=true"),
-                                   json={})  # fmt: skip
+    status, run = await world.call(
+        "POST", world.url(f"/scripts/{script['id']}/run?wait=true"), json={}
+    )
     assert status == 200 and run["status"] == "error"
     assert "owner may no longer change issues" in run["error"]
 

@@ -35,9 +35,14 @@ def reader(message: dict[str, Any]) -> Any:
 
 def run(pool: WorkerPool, source: str, mode: str = "compile") -> tuple[dict[str, Any], float]:
     job = {
-        "mode": mode, "source": source, "trigger": {"kind": "manual"}, "cpu_ms": CPU_MS,
-        "memory_mb": 32, "project": {"key": "WEB"}, "now": "2026-01-01T00:00:00Z",
-    }  # fmt: skip
+        "mode": mode,
+        "source": source,
+        "trigger": {"kind": "manual"},
+        "cpu_ms": CPU_MS,
+        "memory_mb": 32,
+        "project": {"key": "WEB"},
+        "now": "2026-01-01T00:00:00Z",
+    }
     started = time.monotonic()
     result = pool.run(job, reader, DEADLINE_S)
     return result, time.monotonic() - started
@@ -99,8 +104,13 @@ def test_sandbox_host_errors_arrive_as_plain_strings(pool: WorkerPool) -> None:
       local ok, e = pcall(function() local i = ctx.project:issue("WEB-1") return i end)
       log(type(e), e)
     end)"""
-    job = {"mode": "run", "source": source, "trigger": {"kind": "manual"}, "cpu_ms": CPU_MS,
-           "project": {"key": "WEB"}}  # fmt: skip
+    job = {
+        "mode": "run",
+        "source": source,
+        "trigger": {"kind": "manual"},
+        "cpu_ms": CPU_MS,
+        "project": {"key": "WEB"},
+    }
     result = pool.run(job, failing, DEADLINE_S)
     assert result["status"] == "ok", result
     assert result["logs"] == ["string script:2: no such issue"]
@@ -223,8 +233,14 @@ def test_every_lua_function_is_documented_in_the_readme() -> None:
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     methods = re.findall(r"^function (Issue|Project)\.(\w+)", BOOTSTRAP, re.M)
-    assert {name for _, name in methods} == {"update", "add_comment", "add_tag", "issues",
-                                             "issue", "create_issue"}  # fmt: skip
+    assert {name for _, name in methods} == {
+        "update",
+        "add_comment",
+        "add_tag",
+        "issues",
+        "issue",
+        "create_issue",
+    }
     for owner, name in methods:
         spelled = f"issue:{name}" if owner == "Issue" else f"ctx.project:{name}"
         assert spelled in readme, spelled

@@ -44,8 +44,9 @@ async def world(api: Api, client: TestClient) -> World:
 async def test_event_run_after_a_restart_happens_exactly_once(
     world: World, settings: Settings, aiohttp_client: Callable[..., Any]
 ) -> None:
-    script = await save(world, 'on_event("issue.created", function(ctx) '
-                               'ctx.issue:add_comment("welcome") end)')  # fmt: skip
+    script = await save(
+        world, 'on_event("issue.created", function(ctx) ctx.issue:add_comment("welcome") end)'
+    )
     # the server "dies" right after the create commits: its consumer never sees the batch
     await script_services(world)[0].stop()
     issue = await world.create(title="created before the crash")
@@ -83,8 +84,10 @@ async def schedules(world: World, clock: Clock) -> ScriptSchedules:
 
 async def test_schedule_runs_once_per_minute_and_stops_when_disabled(world: World) -> None:
     issue = await world.create(title="nag me")
-    source = ('on_schedule("* * * * *", function(ctx) '
-              f'ctx.project:issue("{issue["key"]}"):add_comment("tick") end)')  # fmt: skip
+    source = (
+        'on_schedule("* * * * *", function(ctx) '
+        f'ctx.project:issue("{issue["key"]}"):add_comment("tick") end)'
+    )
     script = await save(world, source)
     clock = Clock(utcnow().replace(second=30, microsecond=0))
     scheduler = await schedules(world, clock)
@@ -98,8 +101,9 @@ async def test_schedule_runs_once_per_minute_and_stops_when_disabled(world: Worl
     runs = await runs_of(world, script)
     assert {r["trigger"]["kind"] for r in runs} == {"schedule"}
     assert all(r["trigger"]["at"].endswith(":00.000Z") for r in runs)
-    status, _ = await world.call("PATCH", world.url(f"/scripts/{script['id']}"),
-                                 json={"enabled": False})  # fmt: skip
+    status, _ = await world.call(
+        "PATCH", world.url(f"/scripts/{script['id']}"), json={"enabled": False}
+    )
     assert status == 200
     clock.now += timedelta(minutes=1)
     assert await scheduler.run_due() == []
