@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api, make_settings
-from tracker.core import close_core, open_core
+from tracker.core import open_core
 
 
 @pytest.fixture
@@ -63,13 +63,13 @@ async def test_loose_modes_found_at_start_are_fixed_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, name: str
 ) -> None:
     settings = make_settings(tmp_path / "data")
-    core = await open_core(settings)
-    await close_core(core)
+    async with open_core(settings, background=False):
+        pass
     target = settings.data_dir / name
     os.chmod(target, 0o755 if name == "." else 0o644)
     with caplog.at_level(logging.WARNING):
-        core = await open_core(settings)
-    await close_core(core)
+        async with open_core(settings, background=False):
+            pass
     assert stat.S_IMODE(target.stat().st_mode) == (0o700 if name == "." else 0o600)
     assert any("readable by other users" in r.getMessage() for r in caplog.records)
 

@@ -100,7 +100,7 @@ async def register(core: Core, data: RegisterIn, address: str | None = None) -> 
         if not public:
             raise Conflict("an account with this email already exists")
         return user.model_copy(update={"id": new_id()})  # same shape, stores nothing
-    await log_joins(core, joined, row["id"])
+    await log_joins(core, joined)
     return user
 
 

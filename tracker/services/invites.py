@@ -12,12 +12,14 @@ import sqlite3
 from datetime import timedelta
 from typing import Any
 
+from tracker.domain.changes import Actor, Op, Origin
 from tracker.domain.ids import iso, new_id, utcnow
 from tracker.domain.models.base import Page
 from tracker.domain.models.invites import Invite, InviteIn
 from tracker.errors import Conflict, NotFound, TooManyRequests
+from tracker.services import member_log
 from tracker.services.access import OrgAccess
-from tracker.services.changes import Actor, mutate
+from tracker.services.member_log import MemberRecord
 from tracker.services.runtime import Core
 from tracker.storage import invites as invite_sql
 from tracker.storage import orgs as org_sql
@@ -70,24 +72,24 @@ async def revoke_invite(core: Core, access: OrgAccess, invite_id: str) -> None:
 def accept_invites(
     conn: sqlite3.Connection, email: str, user_id: str, at: str
 ) -> list[dict[str, Any]]:
-    """In the registering transaction: join every org that invited `email`."""
+    """In the registering transaction: join every org that invited `email`, and queue
+    each org's change-log entry in the same transaction (member_log), so a crash after
+    the commit leaves the join to be logged at the next start, never unlogged."""
     joined = []
+    actor = Actor(user_id, Origin.API)
     for invite in invite_sql.pending_for_email(conn, email, at):
         member = {"org_id": invite["org_id"], "user_id": user_id, "role": invite["role"],
                   "created_at": at}  # fmt: skip
         if org_sql.insert_member(conn, member):
             joined.append(member)
+            change = MemberRecord(Op.CREATE, new=member)
+            member_log.enqueue(conn, invite["org_id"], actor, [(user_id, change)])
         invite_sql.mark_accepted(conn, invite["id"], user_id, at)
     return joined
 
 
-async def log_joins(core: Core, joined: list[dict[str, Any]], user_id: str) -> None:
+async def log_joins(core: Core, joined: list[dict[str, Any]]) -> None:
     """After commit: each org's own change log records the new member (and the access
     cache hears of it through the event bus)."""
-    actor = Actor(user_id, "api")
     for member in joined:
-
-        def record(uow: Any, m: dict[str, Any] = member) -> None:
-            uow.record("org_member", m["user_id"], "create", project=None, new=m)
-
-        await mutate(core, member["org_id"], actor, record)
+        await member_log.settle(core, member["org_id"])
