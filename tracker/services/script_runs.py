@@ -147,7 +147,12 @@ async def execute(
     loop = asyncio.get_running_loop()
 
     def answer(message: dict[str, Any]) -> Any:
-        coro = _read(core, org_id, lambda conn: answer_read(conn, scope, message), limited=True)
+        coro = _read(
+            core,
+            org_id,
+            lambda conn: answer_read(conn, scope, message),
+            owner=f"script:{script['id']}",  # scripts take turns with people for heavy reads
+        )
         return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=wall_deadline(core))
 
     job = build_job(core, script, scope, trigger, event, issue)
@@ -155,9 +160,12 @@ async def execute(
     return await _record(core, org_id, script, trigger, result, scope, started, clock, run_id)
 
 
-async def _read(core: Core, org_id: str, fn: Any, *, limited: bool = False) -> Any:
-    limit = core.settings.query_time_limit_ms if limited else None
-    return await read_org(core, org_id, fn, time_limit_ms=limit)
+async def _read(core: Core, org_id: str, fn: Any, *, owner: str | None = None) -> Any:
+    """A tenant read; with an owner, a user-driven (time-limited, fair-lane) one."""
+    if owner is None:
+        return await read_org(core, org_id, fn)
+    limit = core.settings.query_time_limit_ms
+    return await read_org(core, org_id, fn, time_limit_ms=limit, owner=owner)
 
 
 async def _record(
