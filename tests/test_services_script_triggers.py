@@ -174,3 +174,26 @@ async def test_a_server_killed_right_after_the_create_commits_runs_the_script_on
 def on_disk(path: Path, sql: str) -> Any:
     with contextlib.closing(sqlite3.connect(path)) as conn:
         return conn.execute(sql).fetchone()[0]
+
+
+async def test_an_org_without_scripts_is_not_even_woken(world: World) -> None:
+    events = script_services(world)[0]
+    await world.create(title="no scripts here")
+    await settle(world)
+    assert world.org["id"] in events.quiet
+    handled: list[str] = []
+    original = events.handle
+
+    async def counting(org_id: str, page: Any) -> None:
+        handled.append(org_id)
+        await original(org_id, page)
+
+    events.consumer._handle = counting
+    await world.create(title="still none")
+    await settle(world)
+    assert handled == []
+    script = await save(world, 'on_event("issue.created", function(ctx) log("now") end)')
+    assert world.org["id"] not in events.quiet
+    await world.create(title="and now one")
+    await settle(world)
+    assert [r["logs"] for r in await runs_of(world, script)] == [["now"]]

@@ -28,6 +28,7 @@ from croniter import croniter
 
 from tracker.domain.changes import ChangeBatch, Entity, Origin
 from tracker.domain.ids import iso, utcnow
+from tracker.errors import RhythmError
 from tracker.services import feed
 from tracker.services.access import read_org
 from tracker.services.changes import Actor, mutate_org
@@ -62,18 +63,24 @@ async def scripts_with(core: Core, org_id: str, kind: str) -> list[dict[str, Any
     return out
 
 
-async def orgs_with_scripts(core: Core) -> list[str]:
-    """Orgs whose tenant holds an enabled script (opens each tenant once, at start)."""
-    found = []
+async def scan_orgs(core: Core) -> tuple[list[str], list[str]]:
+    """(orgs with an enabled script, orgs without), opening each tenant once, at start.
+    A tenant that cannot be read now is in neither list (logged): it is handled lazily."""
+    with_scripts: list[str] = []
+    without: list[str] = []
     for row in await core.system.read(org_sql.all_live_orgs):
-        if await read_org(core, row["id"], script_sql.any_enabled):
-            found.append(row["id"])
-    return found
+        try:
+            found = await read_org(core, row["id"], script_sql.any_enabled)
+        except RhythmError as exc:
+            log.warning("scripts: tenant %s not scanned at start: %s", row["id"], exc.detail)
+            continue
+        (with_scripts if found else without).append(row["id"])
+    return with_scripts, without
 
 
 class _ScriptFeed(FeedConsumer):
-    """The feed consumer, woken only for orgs that have (or just got) scripts: an org
-    without scripts costs nothing per change."""
+    """The feed consumer, not even woken for orgs known to have no scripts: such an org
+    costs nothing per change. (Orgs not known either way are read once to find out.)"""
 
     def __init__(self, core: Core, owner: ScriptEvents) -> None:
         super().__init__(core, CONSUMER, owner.handle, resume=owner.resume, page_size=PAGE_SIZE)
@@ -81,8 +88,8 @@ class _ScriptFeed(FeedConsumer):
 
     def _on_batch(self, batch: ChangeBatch) -> None:
         if any(c.entity == Entity.SCRIPT for c in batch.changes):
-            self._owner.active.add(batch.org_id)
-        if batch.org_id in self._owner.active:
+            self._owner.scripts_changed(batch.org_id)
+        if batch.org_id not in self._owner.quiet:
             super()._on_batch(batch)
 
 
@@ -93,7 +100,8 @@ class ScriptEvents:
 
     def __init__(self, core: Core) -> None:
         self.core = core
-        self.active: set[str] = set()
+        self.quiet: set[str] = set()  # orgs known to have no enabled script
+        self._changes: dict[str, int] = {}  # org -> script changes seen (a generation)
         self.consumer = _ScriptFeed(core, self)
 
     async def start(self) -> None:
@@ -105,14 +113,23 @@ class ScriptEvents:
     async def idle(self) -> None:
         await self.consumer.idle()
 
+    def scripts_changed(self, org_id: str) -> None:
+        self._changes[org_id] = self._changes.get(org_id, 0) + 1
+        self.quiet.discard(org_id)
+
     async def resume(self) -> list[str]:
-        self.active.update(await orgs_with_scripts(self.core))
-        return sorted(self.active)
+        with_scripts, without = await scan_orgs(self.core)
+        self.quiet.update(without)
+        return with_scripts
 
     async def handle(self, org_id: str, page: feed.FeedPage) -> None:
         """Run the page's event scripts, at most RUNS_PER_TURN before other orgs get a turn;
         an org more than OVERLOAD_BEHIND changes behind records its runs as skipped."""
+        generation = self._changes.get(org_id, 0)
         scripts = await scripts_with(self.core, org_id, "event")
+        no_scripts = not scripts and not await read_org(self.core, org_id, script_sql.any_enabled)
+        if no_scripts and self._changes.get(org_id, 0) == generation:  # none saved meanwhile
+            self.quiet.add(org_id)
         behind = (await feed.head(self.core, org_id)) - page.next_seq if scripts else 0
         done_to, runs = page.next_seq, 0
         for index, batch in enumerate(page.batches if scripts else ()):
@@ -191,7 +208,7 @@ class ScriptSchedules:
         self._unsubscribe: Callable[[], None] | None = None
 
     async def start(self) -> None:
-        self.orgs.update(await orgs_with_scripts(self.core))
+        self.orgs.update((await scan_orgs(self.core))[0])
         self._unsubscribe = self.core.events.subscribe(self._on_batch)
         self._task = asyncio.create_task(self._loop(), name="script-schedules")
 
