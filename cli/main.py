@@ -7,7 +7,18 @@ from pathlib import Path
 
 import typer
 
-from cli import attachments, boards, issues, members, orgs, projects, scripts, users
+from cli import (
+    attachments,
+    boards,
+    issues,
+    mcp_server,
+    members,
+    orgs,
+    projects,
+    scripts,
+    users,
+    watch,
+)
 from cli.context import DataDirOption, fail, load_settings
 from tracker import __version__
 from tracker.errors import RhythmError
@@ -24,6 +35,8 @@ attachments.register(issues.app)
 app.add_typer(scripts.app, name="script")
 app.add_typer(boards.sprint_app, name="sprint")
 app.command("board")(boards.board)
+app.command("watch")(watch.watch)
+app.command("mcp")(mcp_server.mcp)
 
 
 def _version(value: bool) -> None:

@@ -62,8 +62,9 @@ async def test_unknown_email_and_wrong_password_take_the_same_time(
             assert response.status == 401
     ratio = statistics.median(unknown) / statistics.median(known)
     # Without the dummy verify an unknown email answers ~10x faster; the checklist's
-    # +-20 % holds on a quiet box, the bound is looser for a shared CI machine.
-    assert 0.67 < ratio < 1.5, ratio
+    # +-20 % holds on a quiet box; the bound is looser (still 5x tighter than the
+    # fault) for a loaded CI machine.
+    assert 0.5 < ratio < 2.0, ratio
 
 
 async def test_login_flood_answers_cleanly_and_health_stays_fast(

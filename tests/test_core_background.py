@@ -17,6 +17,12 @@ from tracker.http.keys import CORE
 from tracker.services.runtime import Core
 
 
+@pytest.fixture(autouse=True)
+def only_test_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests watch the mechanism with their own services, not the core's (the hub)."""
+    monkeypatch.setattr(core_module, "CORE_SERVICES", ())
+
+
 class Recorder:
     """A dummy service with a real task; its stop reads a tenant DB and the system DB."""
 
@@ -59,8 +65,7 @@ async def test_services_start_after_open_and_stop_in_reverse_before_databases_cl
     settings = make_settings(tmp_path / "data")
     async with open_core(settings, services=recorders(journal, org_id, "a", "b")) as core:
         assert journal == ["start a", "start b"]
-        own = len(core_module.CORE_SERVICES)  # the core's own services start first
-        assert [s.name for s in core.background.running][own:] == ["a", "b"]
+        assert [s.name for s in core.background.running] == ["a", "b"]
         await core.tenants.create(org_id)
         system = core.system
     assert journal[2:] == ["stop b system=True changes=0", "stop a system=True changes=0"]
@@ -87,8 +92,7 @@ async def test_background_false_starts_nothing(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "data")
     factories = recorders(journal, None, "a")
     async with open_core(settings, background=False, services=factories) as core:
-        own = len(core_module.CORE_SERVICES)  # the core's own services register first
-        assert [s.name for s in core.background.registered][own:] == ["a"]
+        assert [s.name for s in core.background.registered] == ["a"]
         assert core.background.running == ()
     assert journal == []
 

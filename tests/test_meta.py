@@ -165,6 +165,27 @@ def test_route_dataclass_fields_are_stable() -> None:
     assert {"method", "path", "handler", "permission", "summary"} <= set(Route.__dataclass_fields__)
 
 
+def test_the_app_serves_the_json_table_plus_the_socket_routes(tmp_path: Path) -> None:
+    """WebSocket routes live outside the JSON route table (and OpenAPI) on purpose, in
+    tracker/http/ws.py's SOCKET_ROUTES, each naming a permission; nothing else is served."""
+    from tracker.http.app import create_app
+    from tracker.http.ws import SOCKET_ROUTES
+
+    app = create_app(Settings(data_dir=tmp_path))
+    served = {
+        (r.method, r.resource.canonical)
+        for r in app.router.routes()
+        if r.method != "HEAD" and r.resource is not None
+    }
+    table = {(r.method, r.full_path) for r in all_routes()}
+    sockets = {("GET", r.full_path) for r in SOCKET_ROUTES}
+    assert served == table | sockets
+    assert not table & sockets
+    for route in SOCKET_ROUTES:
+        assert route.permission in RULES, route.path
+    assert not {r.full_path for r in SOCKET_ROUTES} & set(build_openapi(all_routes())["paths"])
+
+
 def _functions(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     kinds = (ast.FunctionDef, ast.AsyncFunctionDef)

@@ -142,7 +142,7 @@ async def test_a_consumer_reprocesses_until_it_advances_then_never(world: World)
     assert await consume(crash=False) == []  # after the advance: never again
     stored = [r["seq"] for r in await world.rows("SELECT seq FROM seen ORDER BY seq")]
     assert stored == first  # the crashed attempt left nothing
-    cursor_row = await world.rows("SELECT * FROM consumer_cursors")
+    cursor_row = await world.rows("SELECT * FROM consumer_cursors WHERE name = 'test-consumer'")
     assert cursor_row[0]["seq"] == first[-1]
 
 

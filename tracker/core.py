@@ -23,7 +23,9 @@ from tracker.errors import DataDirError
 from tracker.scripting.pool import WorkerPool
 from tracker.services.background import BackgroundService
 from tracker.services.events import EventBus
+from tracker.services.hub import Hub
 from tracker.services.member_log import replay_member_log
+from tracker.services.notifications import notifications_service
 from tracker.services.runtime import Core
 from tracker.services.script_triggers import ScriptEvents, ScriptSchedules
 from tracker.settings import Settings
@@ -74,7 +76,12 @@ ServiceFactory = Callable[[Core], BackgroundService]
 
 #: The core's own background services, in start order (stopped in reverse).
 #: A feature that needs background work appends its factory here.
-CORE_SERVICES: tuple[ServiceFactory, ...] = (ScriptEvents, ScriptSchedules)
+CORE_SERVICES: tuple[ServiceFactory, ...] = (
+    Hub,
+    notifications_service,
+    ScriptEvents,
+    ScriptSchedules,
+)
 
 
 @contextlib.asynccontextmanager

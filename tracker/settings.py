@@ -68,6 +68,41 @@ class Settings(BaseModel):
     signups_per_address: int = Field(10, ge=0, description="Sign-ups per address / hour; 0: off.")
     max_orgs_per_user: int = Field(10, ge=0, description="Live orgs a user may create; 0: off.")
     query_time_limit_ms: int = Field(1000, ge=10, description="Budget of one user-driven query.")
+    smtp_url: str | None = Field(
+        None,
+        description="Notification mail server: smtp://[user:pass@]host[:port][?starttls=required"
+        "|off] or smtps://… (implicit TLS). Unset: email notifications are off.",
+    )
+    mail_from: str | None = Field(
+        None, description="From address of notification emails. Unset: notifications are off."
+    )
+    notify_batch_seconds: float = Field(
+        60.0, ge=0, le=86400, description="Window that gathers changes to one issue into one email."
+    )
+    public_url: str | None = Field(
+        None,
+        description="Base URL people reach Rhythm at, for links in emails "
+        "(default http://<host>:<port>).",
+    )
+    ws_catchup_max: int = Field(
+        10_000, ge=1, description="WebSocket catch-up limit in changes; beyond it `resync`."
+    )
+    ws_max_per_user: int = Field(20, ge=1, description="Open WebSockets per user (4429 beyond).")
+    ws_queue_frames: int = Field(
+        1000, ge=1, description="Frames queued for one WebSocket before it is closed 4008."
+    )
+    ws_queue_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Bytes queued for one WebSocket before 4008."
+    )
+    ws_heartbeat: float = Field(30.0, gt=0, description="WebSocket ping interval, seconds.")
+    ws_max_frame_bytes: int = Field(
+        64 * 1024, ge=256, description="Largest client WebSocket frame (1009 beyond)."
+    )
+    ws_frame_rate: float = Field(20.0, gt=0, description="Client frames per second (4429 beyond).")
+    ws_frame_burst: int = Field(60, ge=1, description="Client frames allowed in a burst.")
+    ws_auth_timeout: float = Field(
+        5.0, gt=0, description="Seconds a WebSocket may wait for its `auth` frame (4401)."
+    )
     idle_timeout: float = Field(
         15.0, gt=0, description="Seconds to send a request head / keep an idle connection."
     )
@@ -88,6 +123,30 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("smtp://", "smtps://")):
+            raise ValueError("RHYTHM_SMTP_URL must start with smtp:// or smtps://")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("RHYTHM_PUBLIC_URL must start with http:// or https://")
+        return None if value is None else value.rstrip("/")
+
+    @property
+    def notifications_on(self) -> bool:
+        """Email notifications run only with both a mail server and a From address."""
+        return bool(self.smtp_url and self.mail_from)
+
+    @property
+    def base_url(self) -> str:
+        """Where links in emails point (RHYTHM_PUBLIC_URL, else the bound host and port)."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @field_validator("log_level", mode="before")
     @classmethod

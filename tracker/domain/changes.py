@@ -32,6 +32,7 @@ class Entity(StrEnum):
     TIME_ENTRY = "time_entry"
     SPRINT = "sprint"
     CUSTOM_FIELD = "custom_field"
+    ISSUE_WATCHER = "issue_watcher"  # a person's explicit watch/unwatch choice
     ATTACHMENT = "attachment"
     SCRIPT = "script"
 

@@ -30,6 +30,9 @@ _ISSUE_PRECEDENCE = (
     "relation.added", "relation.removed", "time_entry.created", "issue.updated",
 )  # fmt: skip
 
+#: Personal choices that are logged (sync carries them) but are nobody else's event.
+_NO_EVENT = frozenset({Entity.ISSUE_WATCHER})
+
 #: What a link row's change looks like in an event's `changes` list.
 _LINK_FIELDS = {Entity.ISSUE_ASSIGNEE: ("assignees", "user_id"), Entity.ISSUE_TAG: ("tags", "name")}
 
@@ -49,10 +52,11 @@ class Group:
 
 def groups_of(changes: tuple[Change, ...]) -> list[Group]:
     """Split one batch into its event groups, in order of their first change.
-    Org-level changes (no project) make no event: no project subscriber could see them."""
+    Org-level changes (no project) make no event: no project subscriber could see them;
+    nor do watch/unwatch choices (a person's own preference)."""
     found: dict[tuple[str, str], tuple[str | None, list[Change]]] = {}
     for change in changes:
-        if change.project is None:
+        if change.project is None or change.entity in _NO_EVENT:
             continue
         issue = change.issue
         key = (change.project, issue or f"{change.entity}:{change.entity_id}")
@@ -84,29 +88,35 @@ def event_name(group: Group) -> str:
     return "project.updated"
 
 
+#: (entity, op) -> event name for changes inside an issue group. Plain strings: the
+#: change feed hands out plain str values, and a 3.11 enum member lookup costs ~0.3 µs
+#: against ~0.02 µs for a constant (render was spending a tenth of its time here).
+_ISSUE_EVENTS: dict[tuple[str, str], str] = {
+    ("issue", "create"): "issue.created",
+    ("issue", "delete"): "issue.deleted",
+    ("issue", "restore"): "issue.restored",
+    ("comment", "create"): "comment.created",
+    ("comment", "update"): "comment.updated",
+    ("comment", "delete"): "comment.deleted",
+    ("relation", "create"): "relation.added",
+    ("time_entry", "create"): "time_entry.created",
+}
+_BY_ENTITY = {"issue_assignee": "issue.assigned", "comment": "comment.updated",
+              "relation": "relation.removed"}  # fmt: skip
+
+
 def _issue_event(change: Change) -> str:
     entity, op = change.entity, change.op
-    if entity == Entity.ISSUE:
-        if op == Op.CREATE:
-            return "issue.created"
-        if op == Op.DELETE:
-            return "issue.deleted"
-        if op == Op.RESTORE:
-            return "issue.restored"
+    found = _ISSUE_EVENTS.get((entity, op))
+    if found is not None:
+        return found
+    if entity == "issue":
         if change.field == "status":
             return "issue.status_changed"
-        if change.field == "rank" or op == Op.MOVE:
+        if change.field == "rank" or op == "move":
             return "issue.moved"
         return "issue.updated"
-    if entity == Entity.ISSUE_ASSIGNEE:
-        return "issue.assigned"
-    if entity == Entity.COMMENT:
-        return f"comment.{op}d" if op in (Op.CREATE, Op.UPDATE, Op.DELETE) else "comment.updated"
-    if entity == Entity.RELATION:
-        return "relation.added" if op == Op.CREATE else "relation.removed"
-    if entity == Entity.TIME_ENTRY and op == Op.CREATE:
-        return "time_entry.created"
-    return "issue.updated"
+    return _BY_ENTITY.get(entity, "issue.updated")
 
 
 def changes_of(group: Group) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from tracker.core import open_core
 from tracker.http.binding import ROUTE_TABLE, RouteTable, bind
 from tracker.http.keys import (
     CORE,
+    HOST_SERVICES,
     IDENTITY,
     LIFECYCLE,
     ORIGIN,
@@ -27,6 +28,7 @@ from tracker.http.keys import (
 )
 from tracker.http.middlewares import REQUEST_ID, cors, problems
 from tracker.http.routes import all_routes
+from tracker.http.ws import install as install_sockets
 from tracker.settings import Settings
 
 
@@ -44,13 +46,16 @@ def create_app(
     app[IDENTITY] = identity
     app[ORIGIN] = "plugin" if identity is not None else "api"
     app[LIFECYCLE] = Lifecycle()
+    app[HOST_SERVICES] = []  # tracker.plugin.subscribe adds to it before the app starts
     app[ROUTE_TABLE] = RouteTable(tuple(all_routes()))
     for route in app[ROUTE_TABLE].routes:
         app.router.add_route(route.method, route.full_path, bind(route))
+    install_sockets(app)  # the WebSocket door: outside the JSON table (see tracker/http/ws.py)
 
     async def core_context(app: web.Application) -> AsyncIterator[None]:
         # Cleanup runs after on_shutdown: background services stop, then databases close.
-        async with open_core(settings, exclusive=exclusive) as core:
+        services = app[HOST_SERVICES]
+        async with open_core(settings, exclusive=exclusive, services=services) as core:
             app[CORE] = core
             yield
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from tracker.core import Core
+from tracker.core import Core, ServiceFactory
 from tracker.services.accounts import Principal
 from tracker.settings import Settings
 
@@ -28,3 +28,7 @@ class Lifecycle:
 
 
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+
+#: Plugin mode: background services a host added (tracker.plugin.subscribe), started
+#: with the app's core after Rhythm's own.
+HOST_SERVICES = web.AppKey("host_services", list[ServiceFactory])

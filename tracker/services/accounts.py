@@ -9,15 +9,20 @@ family (docs/reliability.md §2.2).
 from __future__ import annotations
 
 import contextlib
+import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
 from tracker.auth.tokens import hash_refresh_token, new_refresh_token
 from tracker.domain.ids import iso, new_id, now_iso, parse_iso, utcnow
 from tracker.domain.models.accounts import (
     LoginIn,
+    Me,
+    Notifications,
     RegisterIn,
     TokenPair,
     User,
@@ -54,6 +59,12 @@ def to_user(row: sqlite3.Row) -> User:
         email=row["email"],
         display_name=row["display_name"],
         created_at=row["created_at"],
+    )
+
+
+def to_me(row: sqlite3.Row) -> Me:
+    return Me(
+        **to_user(row).model_dump(), notifications=Notifications(email=bool(row["notify_email"]))
     )
 
 
@@ -102,6 +113,27 @@ async def register(core: Core, data: RegisterIn, address: str | None = None) -> 
         return user.model_copy(update={"id": new_id()})  # same shape, stores nothing
     await log_joins(core, joined)
     return user
+
+
+async def provision_user(core: Core, email: str, display_name: str = "") -> User:
+    """The account with this email, created on first sight (plugin hosts sign people in
+    themselves: the account gets a random password nobody knows, so no Rhythm login)."""
+    try:
+        data = RegisterIn(
+            email=email, password=secrets.token_urlsafe(32), display_name=display_name
+        )
+    except ValidationError as exc:
+        raise ValidationFailed.from_pydantic(exc) from None
+    row = await core.system.read(lambda conn: user_sql.user_by_email(conn, data.email))
+    if row is not None:
+        return to_user(row)
+    try:
+        return await register(core, data)
+    except Conflict:  # created by a concurrent first sight: read it back
+        row = await core.system.read(lambda conn: user_sql.user_by_email(conn, data.email))
+        if row is None:
+            raise
+        return to_user(row)
 
 
 async def login(core: Core, data: LoginIn, address: str) -> TokenPair:
@@ -225,18 +257,21 @@ async def authenticate(core: Core, bearer: str) -> Principal:
     return Principal(user_id=claims.user_id)
 
 
-async def get_user(core: Core, user_id: str) -> User:
+async def get_user(core: Core, user_id: str) -> Me:
     row = await core.system.read(lambda conn: user_sql.user_by_id(conn, user_id))
     if row is None:
         raise NotFound("user not found")
-    return to_user(row)
+    return to_me(row)
 
 
-async def update_me(core: Core, principal: Principal, patch: UserPatch) -> User:
-    """Change display name and/or password; a password change logs out everywhere."""
+async def update_me(core: Core, principal: Principal, patch: UserPatch) -> Me:
+    """Change display name, password and/or notification preferences; a password change
+    logs out everywhere."""
     fields: dict[str, object] = {}
     if patch.display_name is not None:
         fields["display_name"] = patch.display_name
+    if patch.notifications is not None and patch.notifications.email is not None:
+        fields["notify_email"] = int(patch.notifications.email)
     if patch.password is not None:
         await _check_current_password(core, principal, patch.current_password)
         fields["password_hash"] = await core.passwords.hash(patch.password)
@@ -256,7 +291,7 @@ async def update_me(core: Core, principal: Principal, patch: UserPatch) -> User:
 
     row = await core.system.write(apply)
     core.user_states.pop(principal.user_id, None)
-    return to_user(row)
+    return to_me(row)
 
 
 async def _check_current_password(core: Core, principal: Principal, current: str | None) -> None:

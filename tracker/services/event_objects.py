@@ -50,10 +50,10 @@ async def render(core: Core, org_id: str, batches: Sequence[ChangeBatch]) -> lis
     issue_ids = sorted({g.issue for _, g in grouped if g.issue})
     project_ids = sorted({g.project for _, g in grouped})
 
-    def read(conn: sqlite3.Connection) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    def read(conn: sqlite3.Connection) -> tuple[dict[str, str], dict[str, str]]:
         return (
             summary_sql.project_keys(conn, project_ids),
-            summary_sql.issue_summaries(conn, issue_ids),
+            summary_sql.issue_summary_texts(conn, issue_ids),
         )
 
     keys, issues = await read_org(core, org_id, read)
@@ -73,16 +73,16 @@ def _event(
     batch: ChangeBatch,
     group: Group,
     keys: dict[str, str],
-    issues: dict[str, dict[str, Any]],
+    issues: dict[str, str],
     names: dict[str, str],
 ) -> Event:
     first = batch.changes[0]
     name = event_name(group)
     key = keys.get(group.project, "")
-    issue = issues.get(group.issue) if group.issue else None
-    if group.issue and issue is None:  # purged since: say what the log knows
-        issue = {"id": group.issue}
-    obj = {
+    issue = "null"
+    if group.issue:  # SQLite's JSON text, spliced in (no decode + encode per event)
+        issue = issues.get(group.issue) or _encode({"id": group.issue})  # purged: the id
+    head = {
         "seq": group.seq,
         "batch": batch.batch,
         "at": first.at,
@@ -91,10 +91,8 @@ def _event(
         "origin": str(first.origin),
         "project": key,
         "event": name,
-        "issue": issue,
-        "changes": changes_of(group),
     }  # fmt: skip
-    body = _encode(obj)
+    body = f'{_encode(head)[:-1]},"issue":{issue},"changes":{_encode(changes_of(group))}}}'
     frame = '{"type":"event",' + body[1:]
     return Event(group.seq, name, group.project, key, group.issue, body.encode(), frame.encode())
 

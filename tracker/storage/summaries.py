@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
 
 #: The §7 event's `issue` object, rendered by SQLite.
 _SUMMARY = """
@@ -22,14 +21,14 @@ WHERE i.id IN (SELECT value FROM json_each(?))
 """
 
 
-def issue_summaries(
-    conn: sqlite3.Connection, issue_ids: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """{issue id: {id, key, number, title, status, priority, type, assignees, version}}."""
+def issue_summary_texts(conn: sqlite3.Connection, issue_ids: Sequence[str]) -> dict[str, str]:
+    """{issue id: the summary {id, key, number, title, status, priority, type, assignees,
+    version} as JSON text}: event bodies splice it in as SQLite rendered it (decoding
+    and re-encoding it per event was half of rendering a catch-up, measured)."""
     if not issue_ids:
         return {}
     rows = conn.execute(_SUMMARY, (json.dumps(list(issue_ids)),)).fetchall()
-    return {row[0]: json.loads(row[1]) for row in rows}
+    return {row[0]: row[1] for row in rows}
 
 
 def project_keys(conn: sqlite3.Connection, project_ids: Sequence[str]) -> dict[str, str]:

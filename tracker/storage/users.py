@@ -9,7 +9,9 @@ from typing import Any
 
 from tracker.storage.rows import first_row
 
-USER_COLUMNS = "id, email, display_name, password_hash, token_version, created_at, disabled_at"
+USER_COLUMNS = (
+    "id, email, display_name, password_hash, token_version, created_at, disabled_at, notify_email"
+)
 
 
 def insert_user(conn: sqlite3.Connection, user: dict[str, Any]) -> bool:
@@ -50,7 +52,7 @@ def users_by_ids(conn: sqlite3.Connection, user_ids: list[str]) -> list[sqlite3.
 
 
 def update_user(conn: sqlite3.Connection, user_id: str, fields: dict[str, Any], at: str) -> None:
-    allowed = {"display_name", "password_hash", "token_version"}
+    allowed = {"display_name", "password_hash", "token_version", "notify_email"}
     assignments = ", ".join(f"{name} = :{name}" for name in fields if name in allowed)
     conn.execute(
         f"UPDATE users SET {assignments}, updated_at = :at WHERE id = :id",

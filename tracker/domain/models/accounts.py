@@ -33,10 +33,21 @@ class RefreshIn(Input):
     refresh_token: str = Field(min_length=1, max_length=200)
 
 
+class NotificationsPatch(Input):
+    """`PATCH /users/me {"notifications": {"email": false}}` turns notification email off."""
+
+    email: bool | None = None
+
+
 class UserPatch(Input):
     display_name: str | None = Field(None, max_length=200)
     password: str | None = Field(None, min_length=8, max_length=1024)
     current_password: str | None = Field(None, max_length=1024)
+    notifications: NotificationsPatch | None = None
+
+
+class Notifications(Output):
+    email: bool = True
 
 
 class User(Output):
@@ -44,6 +55,12 @@ class User(Output):
     email: str
     display_name: str
     created_at: str
+
+
+class Me(User):
+    """`GET/PATCH /users/me`: the user plus their own preferences."""
+
+    notifications: Notifications = Field(default_factory=Notifications)
 
 
 class TokenPair(Output):

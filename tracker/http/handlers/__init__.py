@@ -9,6 +9,7 @@ from tracker.http.handlers import (
     attachments,
     boards,
     comments,
+    context,
     docs,
     fields,
     health,
@@ -26,6 +27,7 @@ from tracker.http.handlers import (
     stages,
     tags,
     time_entries,
+    watchers,
 )
 
 #: Every module that contributes routes. Add a new resource module here.
@@ -49,6 +51,8 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     fields,
     search,
     saved_searches,
+    watchers,
     attachments,
+    context,
     scripts,
 )

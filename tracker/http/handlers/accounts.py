@@ -6,6 +6,7 @@ from aiohttp import web
 
 from tracker.domain.models.accounts import (
     LoginIn,
+    Me,
     RefreshIn,
     RegisterIn,
     TokenPair,
@@ -92,15 +93,15 @@ ROUTES = [
         status=204,
         tag="auth",
     ),
-    Route("GET", "/users/me", me, USER, "The current user", response=User, tag="auth"),
+    Route("GET", "/users/me", me, USER, "The current user", response=Me, tag="auth"),
     Route(
         "PATCH",
         "/users/me",
         update_me,
         USER,
-        "Change the current user",
+        "Change the current user (name, password, notification preferences)",
         body=UserPatch,
-        response=User,
+        response=Me,
         tag="auth",
     ),
 ]

@@ -1,0 +1,1 @@
+"""Examples of using Rhythm as a library (not shipped in the wheel)."""

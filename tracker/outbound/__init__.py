@@ -1,0 +1,1 @@
+"""Outbound network clients (mail, webhook delivery): what Rhythm sends to other servers."""

@@ -1,0 +1,100 @@
+"""Email notifications as one background service: the feed consumer and the sender.
+
+    CORE_SERVICES = (..., notifications_service)      # tracker/core.py
+
+With `RHYTHM_SMTP_URL` and `RHYTHM_MAIL_FROM` set, `start` runs the
+"notifications" FeedConsumer (services/notify_queue.py: batches -> queued
+notices, cursor advanced in the same unit) and the sender
+(services/notify_send.py: one email per person and issue per window). Without
+them it logs once that notifications are off and runs nothing; watchers and
+preferences still work. At start a background scan resumes every live org that
+has unread feed or queued notices (a restart loses nothing). docs/notifications.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from tracker.outbound.mail import Mailer, parse_smtp_url
+from tracker.services.access import read_org
+from tracker.services.feed import FeedPage
+from tracker.services.feed_consumer import FeedConsumer
+from tracker.services.notify_queue import CONSUMER, handle_page
+from tracker.services.notify_send import NotificationSender
+from tracker.services.runtime import Core
+from tracker.storage import notifications as notify_sql
+from tracker.storage import orgs as org_sql
+
+log = logging.getLogger(__name__)
+
+
+class NotificationService:
+    """The background service; see the module docstring."""
+
+    name = "notifications"
+
+    def __init__(self, core: Core, mailer: Mailer | None = None) -> None:
+        self.core = core
+        settings = core.settings
+        if mailer is None and settings.notifications_on:
+            assert settings.smtp_url is not None
+            mailer = Mailer(parse_smtp_url(settings.smtp_url))
+        self.mailer = mailer
+        self.sender = NotificationSender(core, mailer) if mailer else None
+        self.consumer = FeedConsumer(core, CONSUMER, self._handle)
+        self._scan: asyncio.Task[None] | None = None
+
+    async def _handle(self, org_id: str, page: FeedPage) -> None:
+        assert self.sender is not None
+        await handle_page(self.core, org_id, page, self.sender.schedule)
+
+    async def start(self) -> None:
+        if self.sender is None or self.mailer is None:
+            log.info("email notifications are off (set RHYTHM_SMTP_URL and RHYTHM_MAIL_FROM)")
+            return
+        log.info("email notifications via %s", self.mailer.target.describe())
+        await self.consumer.start()
+        await self.sender.start()
+        self._scan = asyncio.create_task(self._resume(), name="notifications-resume")
+
+    async def stop(self) -> None:
+        if self._scan is not None:
+            self._scan.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scan
+        if self.sender is not None:
+            await self.sender.stop()
+            await self.consumer.stop()
+
+    async def idle(self) -> None:
+        """Wait until the feed is read and no window is open (tests)."""
+        if self._scan is not None:
+            await asyncio.shield(self._scan)
+        await self.consumer.idle()
+        if self.sender is not None:
+            await self.sender.idle()
+
+    async def _resume(self) -> None:
+        """Poke every live org whose feed is unread and schedule its queued windows."""
+        assert self.sender is not None
+        orgs = await self.core.system.read(org_sql.all_live_orgs)
+        for org in orgs:
+            org_id = org["id"]
+            try:
+                unread, oldest = await read_org(
+                    self.core, org_id, lambda conn: notify_sql.backlog(conn, CONSUMER)
+                )
+            except Exception:
+                log.exception("notifications: cannot read org %s at start", org_id)
+                continue
+            if unread:
+                self.consumer.poke(org_id)
+            if oldest is not None:
+                self.sender.schedule(org_id, oldest)
+
+
+def notifications_service(core: Core) -> NotificationService:
+    """The factory CORE_SERVICES lists."""
+    return NotificationService(core)
