@@ -10,12 +10,17 @@ Text follows a Zipf law over a vocabulary of real tracker words followed by a
 long tail of made-up words, so every frequency class exists at every size:
 function words in nearly every issue, component names in a few percent, and
 tail words in a handful. The same seed gives the same text, numbers and dates.
+
+`--cjk-share F` gives that share of issues a title and a paragraph of CJK text
+(Japanese-like: words of 2-4 ideographs and kana, written without spaces, Zipf
+again), drawn from a second random stream, so the Latin text stays the same.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import itertools
 import random
 import sys
@@ -91,7 +96,7 @@ def build_vocabulary(rng: random.Random) -> list[str]:
         word = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
         if word not in known:
             tail.add(word)
-    return FUNCTION_WORDS + tracker + sorted(tail, key=lambda w: rng.random())
+    return FUNCTION_WORDS + tracker + sorted(sorted(tail), key=lambda w: rng.random())
 
 
 class TextModel:
@@ -120,14 +125,54 @@ class TextModel:
         return " ".join(self.sentence(5, 12) for _ in range(self.rng.randint(low, high)))
 
 
-def generate(count: int, reporters: list[str], seed: int = 1) -> Iterator[ImportIssue]:
+#: Characters the CJK words are made of: 600 common-range ideographs, then kana.
+CJK_IDEOGRAPHS = [chr(0x4E00 + (n * 37) % 0x5000) for n in range(600)]
+KANA = [chr(c) for c in range(0x30A2, 0x30F3)] + list("のはがをにでとも")
+CJK_WORDS = 20_000
+
+
+def cjk_vocabulary(seed: int) -> list[str]:
+    """Deterministic CJK "words" (2-4 characters), most frequent first."""
+    rng = random.Random(seed + 7)
+    words: set[str] = set()
+    while len(words) < CJK_WORDS:
+        chars = CJK_IDEOGRAPHS if rng.random() < 0.8 else KANA
+        words.add("".join(rng.choice(chars) for _ in range(rng.randint(2, 4))))
+    return sorted(sorted(words), key=lambda w: rng.random())  # a set's order varies by run
+
+
+class CjkText:
+    """Zipf-distributed CJK words written without spaces, sentences ending in 。."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed + 11)
+        self.words = cjk_vocabulary(seed)
+        self.cum = list(itertools.accumulate(1 / r**ZIPF_S for r in range(1, CJK_WORDS + 1)))
+
+    def sentence(self, low: int, high: int) -> str:
+        count = self.rng.randint(low, high)
+        return "".join(self.rng.choices(self.words, cum_weights=self.cum, k=count)) + "。"
+
+
+def generate(
+    count: int, reporters: list[str], seed: int = 1, cjk_share: float = 0.0
+) -> Iterator[ImportIssue]:
     """`count` issues in creation order, spread over three years from START."""
     text = TextModel(seed)
     rng = text.rng
+    cjk = CjkText(seed)
     step = SPAN / max(count, 1)
     for n in range(count):
         created = START + step * n + timedelta(seconds=rng.randint(0, 600))
-        yield _issue(text, rng, reporters, created)
+        issue = _issue(text, rng, reporters, created)
+        if cjk_share and cjk.rng.random() < cjk_share:
+            paragraph = "".join(cjk.sentence(4, 12) for _ in range(cjk.rng.randint(1, 3)))
+            issue = dataclasses.replace(
+                issue,
+                title=cjk.sentence(3, 8)[:-1],
+                description=f"{issue.description}\n{paragraph}",
+            )
+        yield issue
 
 
 def _issue(
@@ -182,14 +227,15 @@ def pick_project(rng: random.Random, total: int) -> int:
 
 
 async def load(
-    settings: Settings, issues: int, project_count: int, seed: int, baseline: int
-) -> None:
+    settings: Settings, issues: int, project_count: int, seed: int, baseline: int,
+    cjk_share: float = 0.0,
+) -> None:  # fmt: skip
     async with open_core(settings, background=False) as core:
         user_id, org_id, targets = await setup_org(core, project_count)
         reporters = [user_id] + [f"0190{n:04x}-0000-7000-8000-{n:012x}" for n in range(40)]
         actor, done, spent = Actor(user_id, "system"), 0, 0.0
         placement = random.Random(seed + 1)
-        stream = generate(issues, reporters, seed)
+        stream = generate(issues, reporters, seed, cjk_share)
         # 100k issues per round, so each project's import_issues call gets several
         # batches to pipeline (its first batch's preparation is not overlapped).
         while chunk := list(itertools.islice(stream, 100_000)):
@@ -238,12 +284,15 @@ def main(argv: list[str] | None = None) -> None:
         default=100_000,
         help="issues for the raw sqlite3 comparison (0: none)",
     )
+    parser.add_argument(
+        "--cjk-share", type=float, default=0.0, help="share of issues with CJK text (0-1)"
+    )
     args = parser.parse_args(argv)
     if (args.data_dir / "_system.db").exists():
         parser.error(f"{args.data_dir} already holds data; use a fresh directory")
     settings = Settings(data_dir=args.data_dir, log_level="warning")
     baseline = min(args.baseline, args.issues)
-    asyncio.run(load(settings, args.issues, args.projects, args.seed, baseline))
+    asyncio.run(load(settings, args.issues, args.projects, args.seed, baseline, args.cjk_share))
 
 
 if __name__ == "__main__":

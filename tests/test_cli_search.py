@@ -49,5 +49,9 @@ def test_issue_search_tables_json_and_errors(tmp_path: Path) -> None:
 
     result = run("issue", "search", 'status:"open', "--org", "acme")
     assert result.exit_code == 1 and "unterminated quote (at position 7)" in result.output
+    for query in ("parent:WEB-99999999999999999999999", "parent:99999999999999999999999"):
+        result = run("issue", "search", query, "--org", "acme")  # was a traceback (int64)
+        assert result.exit_code == 1 and "bad parent" in result.output, result.output
+        assert isinstance(result.exception, SystemExit), result.exception  # not OverflowError
     result = run("issue", "search", "x", "--org", "nope")
     assert result.exit_code == 1 and "not found" in result.output

@@ -3,6 +3,11 @@
 Fails on any 5xx, an undocumented status code, or a body that does not match
 the documented schema. Every route added to the route table is covered
 automatically. Bounded: a few examples per operation, fixed seed.
+
+Every integer a request carries has a minimum and a maximum in the OpenAPI
+(tests/test_http_bounds.py enforces it), so the coverage phase, which runs in
+schemathesis' default `--mode all`, also sends the values just past them and
+expects a documented 4xx rather than a 500.
 """
 
 from __future__ import annotations

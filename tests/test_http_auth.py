@@ -209,3 +209,17 @@ async def test_per_request_auth_never_hashes(api: Api, client: Any) -> None:
         await authenticate(core, token)
     per_call = (time.perf_counter() - started) / 200
     assert per_call < 0.0005, per_call
+
+
+async def test_an_access_token_sent_to_refresh_is_401(api: Api, client: Any) -> None:
+    """Checklist: an access token (a JWT, longer than a refresh token) at /auth/refresh is
+    a bad refresh token like any other: 401, not a 422 about its length."""
+    user = await api.user()
+    access = user["tokens"]["access_token"]
+    for token in (access, "x" * 2000):
+        response = await client.post("/api/v1/auth/refresh", json={"refresh_token": token})
+        assert response.status == 401, await response.text()
+        assert response.content_type == "application/problem+json"
+    # ...and the user's real refresh token still works (nothing was revoked).
+    real = {"refresh_token": user["tokens"]["refresh_token"]}
+    assert (await client.post("/api/v1/auth/refresh", json=real)).status == 200

@@ -95,15 +95,21 @@ async def test_put_issue_tags_refusals_store_nothing(world: World) -> None:
     assert await world.count("tags") == 0 and await world.count("changes") == before
 
 
-async def test_reporters_cannot_create_tags_through_new_issues(world: World) -> None:
+async def test_reporters_cannot_tag_through_new_issues(world: World) -> None:
+    """A reporter's update cannot tag, so neither can their create (issue 12 item 11)."""
     await world.call("POST", world.url("/tags"), json={"name": "known"})
     before = await world.count("changes")
-    status, problem = await world.call(
-        "POST", world.url("/issues"), world.reporter, json={"title": "t", "tags": ["unknown"]}
-    )
-    assert status == 422 and problem["errors"][0]["field"] == "tags"
+    for tags in (["unknown"], ["KNOWN"]):
+        status, problem = await world.call(
+            "POST", world.url("/issues"), world.reporter, json={"title": "t", "tags": tags}
+        )
+        assert status == 403 and "tags" in problem["detail"]
     assert await world.count("issues") == 0 and await world.count("changes") == before
-    issue = await world.create(world.reporter, title="t", tags=["KNOWN"])
+    status, problem = await world.call(
+        "POST", world.url("/issues"), world.developer, json={"title": "t", "tags": ["unknown"]}
+    )
+    assert status == 201  # developers create tags (SPEC §3)
+    issue = await world.create(world.developer, title="t", tags=["KNOWN"])
     assert issue["tags"] == ["known"]
 
 

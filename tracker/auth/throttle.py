@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
+from tracker.domain.emails import normalize_email
 from tracker.errors import TooManyRequests
 
 _DETAIL = "too many login attempts; try again later"
@@ -122,7 +123,7 @@ class LoginThrottle:
 
 
 def _email_key(email: str) -> str:
-    return email.casefold()
+    return normalize_email(email)
 
 
 class SignupThrottle:

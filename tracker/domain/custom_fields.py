@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tracker.domain.bounds import MAX_INT
 from tracker.domain.models.issues import check_date
 from tracker.errors import ValidationFailed
 
@@ -51,7 +52,9 @@ def _check_value(field: FieldDef, value: Any) -> str | None:
         return None if ok else f"must be text of at most {TEXT_MAX} characters"
     if kind == "number":
         is_number = isinstance(value, int | float) and not isinstance(value, bool)
-        return None if is_number and math.isfinite(value) else "must be a number"
+        if not is_number or not math.isfinite(value):
+            return "must be a number"
+        return None if abs(value) <= MAX_INT else f"must lie between -{MAX_INT} and {MAX_INT}"
     if kind == "date":
         try:
             return None if isinstance(value, str) and check_date(value) else "must be a date"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, cast
 
+from tracker.domain.bounds import ISSUE_NUMBER_DIGITS
 from tracker.errors import QuerySyntaxError
 
 MAX_QUERY_LENGTH = 1000
@@ -392,9 +393,12 @@ def _leading_op(text: str) -> CompareOp | None:
 
 
 def _is_issue_ref(text: str) -> bool:
+    """`KEY-N` or `N`, N of at most 15 digits (bounds.ISSUE_NUMBER_DIGITS): SQLite's
+    integers stop at 2**63, and a longer number names no issue anyway."""
     key, dash, number = text.rpartition("-")
     key_ok = not dash or (key.replace("_", "").isalnum() and key.isascii())
-    return key_ok and number.isascii() and number.isdigit()
+    number_ok = number.isascii() and number.isdigit() and len(number) <= ISSUE_NUMBER_DIGITS
+    return key_ok and number_ok
 
 
 def _relative_date(text: str) -> RelativeDate | None:

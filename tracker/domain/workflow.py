@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
+from tracker.domain.bounds import date_in_range, moment_in_range
 from tracker.domain.permissions import ProjectRole
 from tracker.errors import Conflict, Forbidden, ValidationFailed
 
@@ -118,13 +119,14 @@ def normalise_when(text: str) -> str:
     """Sprint dates: a plain date stays `YYYY-MM-DD`; a moment becomes UTC `...Z`."""
     text = text.strip()
     try:
-        if len(text) == 10:
-            return date.fromisoformat(text).isoformat()
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        day = date.fromisoformat(text) if len(text) == 10 else None
+        moment = None if day else datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError("expected an ISO 8601 date or date-time") from None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
+    if day is not None:
+        return date_in_range(day).isoformat()
+    assert moment is not None
+    moment = moment_in_range(moment)  # checks the year first: -14:00 cannot overflow
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

@@ -41,10 +41,14 @@ def _reject_constant(name: str) -> Any:
     raise MalformedBody(f"{name} is not valid JSON")
 
 
+class _TooManyDigits(int):
+    """Stands in (as 0) for an integer of more than MAX_NUMBER_DIGITS digits, never
+    converted (int() of thousands of digits is slow), until `_check_shape` finds it
+    and answers 422 naming its field."""
+
+
 def _parse_int(text: str) -> int:
-    if len(text) > MAX_NUMBER_DIGITS:
-        raise MalformedBody("number too large")
-    return int(text)
+    return _TooManyDigits(0) if len(text) > MAX_NUMBER_DIGITS else int(text)
 
 
 def _parse_float(text: str) -> float:
@@ -65,19 +69,25 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _check_shape(value: Any, depth: int = 0) -> None:
-    """Depth limit and lone surrogates (which SQLite's UTF-8 encoder would reject later)."""
+def _check_shape(value: Any, depth: int = 0, path: str = "") -> None:
+    """Depth limit, lone surrogates (which SQLite's UTF-8 encoder would reject later)
+    and integers with too many digits (422 naming the field, like any out-of-range one)."""
     if depth > MAX_DEPTH:
         raise MalformedBody(f"JSON nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, str):
         _check_text(value)
+    elif isinstance(value, _TooManyDigits):
+        field = path or "body"
+        raise ValidationFailed(
+            [(field, f"number too large (more than {MAX_NUMBER_DIGITS} digits)")]
+        )
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_text(key)
-            _check_shape(item, depth + 1)
+            _check_shape(item, depth + 1, f"{path}.{key}" if path else key)
     elif isinstance(value, list):
-        for item in value:
-            _check_shape(item, depth + 1)
+        for index, item in enumerate(value):
+            _check_shape(item, depth + 1, f"{path}.{index}" if path else str(index))
 
 
 def _check_text(text: str) -> None:

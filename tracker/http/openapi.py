@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
 from tracker import __version__
+from tracker.domain.bounds import MAX_ISSUE_NUMBER
 from tracker.domain.permissions import Scope, scope_of
 from tracker.http.binding import Route
 from tracker.http.problems import PROBLEM_TYPE, problem_schema
@@ -158,7 +159,9 @@ def _parameters(route: Route, schemas: dict[str, Any]) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = []
     for name in _PARAM.findall(route.path):
         schema: dict[str, Any] = (
-            {"type": "integer", "minimum": 1} if name == "n" else {"type": "string"}
+            {"type": "integer", "minimum": 1, "maximum": MAX_ISSUE_NUMBER}
+            if name == "n"
+            else {"type": "string"}
         )
         param = {"name": name, "in": "path", "required": True, "schema": schema,
                  "description": PARAM_DOCS.get(name, name)}  # fmt: skip

@@ -26,6 +26,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from tracker.domain.changes import Actor
+from tracker.domain.emails import normalize_email
 from tracker.domain.ids import now_iso
 from tracker.domain.models.imports import ImportedIssue, ImportReport
 from tracker.domain.models.workflow import Stage
@@ -101,9 +102,9 @@ def _validate(path: Path, stage_names: set[str]) -> set[str]:
 async def _people(
     core: Core, emails: set[str], me: str, unknown_as_me: bool
 ) -> dict[str, str]:  # fmt: skip
-    """Email (lower-cased) -> user id for every email the file names."""
+    """Email (normalized) -> user id for every email the file names."""
     rows = await core.system.read(lambda conn: user_sql.users_by_email(conn, sorted(emails)))
-    people = {row["email"].lower(): row["id"] for row in rows}
+    people = {normalize_email(row["email"]): row["id"] for row in rows}
     unknown = sorted(emails - people.keys())
     if unknown and not unknown_as_me:
         errors = [("reporter/author", f"no user with the email {e}") for e in unknown]
@@ -122,7 +123,7 @@ class _Converter:
         self._people, self._me, self._now = people, me, now_iso()
 
     def _person(self, email: str | None) -> str:
-        return self._me if email is None else self._people[email.lower()]
+        return self._me if email is None else self._people[normalize_email(email)]
 
     def __call__(self, record: ImportedIssue | ValidationError) -> ImportIssue:
         if isinstance(record, ValidationError):  # the file changed since the first pass

@@ -104,7 +104,17 @@ def _view(conn: sqlite3.Connection, project: ProjectRef, number: int) -> Issue:
 
 
 async def create_issue(core: Core, access: ProjectAccess, data: IssueCreate, actor: Actor) -> Issue:
-    """Number, rank, validate, insert, index and log a new issue in one transaction."""
+    """Number, rank, validate, insert, index and log a new issue in one transaction.
+
+    Held to the rules of an update: below developer only title and description may
+    differ from their defaults, and a stage other than the initial one is a move
+    from it (transition rules and roles apply, 409/403).
+    """
+    project = access.project
+    assert project.role is not None  # a ProjectAccess is only built for a visible project
+    is_reporter = project.role.rank < ProjectRole.DEVELOPER.rank
+    if is_reporter:
+        _reporter_may_create(data)
     if data.assignees or data.custom_fields:
         await users_must_see_project(core, access, data.assignees, data.custom_fields)
     may_tag = may_create_tags(access)
@@ -116,11 +126,17 @@ async def create_issue(core: Core, access: ProjectAccess, data: IssueCreate, act
 def create_in(
     uow: UnitOfWork, access: ProjectAccess, data: IssueCreate, actor: Actor, may_tag: bool
 ) -> Issue:
-    """The create itself, inside the caller's unit of work (scripts apply effects with it);
-    the caller has already checked the assignees (`users_must_see_project`)."""
+    """The create itself, inside the caller's unit of work (scripts apply effects with it),
+    held to the same rules; the caller has already checked the assignees
+    (`users_must_see_project`)."""
     project = access.project
+    assert project.role is not None  # a ProjectAccess is only built for a visible project
+    is_reporter = project.role.rank < ProjectRole.DEVELOPER.rank
+    if is_reporter:
+        _reporter_may_create(data)
     conn = uow.conn
     stage = _stage(conn, project.id, data.status)
+    _check_initial_move(conn, project, stage, is_reporter)
     defs = field_defs(conn, project.id)
     custom = apply_values(defs, {}, data.custom_fields, creating=True)
     parent = _parent(conn, project, data.parent, None)
@@ -145,6 +161,32 @@ def create_in(
     )  # fmt: skip
     _record_create(uow, project.id, issue, tags)
     return issue
+
+
+def _reporter_may_create(data: IssueCreate) -> None:
+    """403 unless every field but title and description keeps its default (`status` is
+    checked against the initial stage in the transaction); like `_reporter_may`."""
+    named = {
+        name for name in data.model_fields_set - REPORTER_FIELDS - {"status"}
+        if getattr(data, name) != IssueCreate.model_fields[name].get_default(
+            call_default_factory=True)
+    }  # fmt: skip
+    if named:
+        fields = ", ".join(sorted(named))
+        raise Forbidden(f"reporters may set only the title and description (not {fields})")
+
+
+def _check_initial_move(
+    conn: sqlite3.Connection, project: ProjectRef, stage: sqlite3.Row, is_reporter: bool
+) -> None:
+    """A new issue starts in the initial stage; any other is a move from there."""
+    initial = issue_sql.first_todo_stage(conn, project.id)
+    if initial is None or initial["id"] == stage["id"]:
+        return
+    if is_reporter:
+        raise Forbidden("reporters may set only the title and description (not status)")
+    assert project.role is not None
+    workflow.check_move(conn, project.id, initial["id"], stage["id"], project.role)
 
 
 def _record_create(uow: UnitOfWork, project_id: str, issue: Issue, tags: list[sqlite3.Row]) -> None:

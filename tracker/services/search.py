@@ -13,6 +13,7 @@ import html
 import sqlite3
 from typing import Any
 
+from tracker.domain.emails import normalize_email
 from tracker.domain.ids import utcnow
 from tracker.domain.models.base import Page
 from tracker.domain.models.search import (
@@ -79,11 +80,11 @@ async def _search(
 
 
 async def resolve_emails(core: Core, emails: set[str]) -> dict[str, str]:
-    """Lower-cased email -> user id, for `assignee:ann@example.com` and its kin."""
+    """Normalized email -> user id, for `assignee:ann@example.com` and its kin."""
     if not emails:
         return {}
     rows = await core.system.read(lambda conn: user_sql.users_by_email(conn, sorted(emails)))
-    return {row["email"].lower(): row["id"] for row in rows}
+    return {normalize_email(row["email"]): row["id"] for row in rows}
 
 
 def _hits(

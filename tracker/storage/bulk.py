@@ -30,6 +30,9 @@ import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from tracker.storage.search_index import SAVE_CJK as _SAVE_CJK
+from tracker.storage.search_index import cjk_columns
+
 
 class BulkIssue(NamedTuple):
     """An issue row as the import writes it; row id and number come from the batch.
@@ -78,14 +81,25 @@ FROM json_each(?4) AS j
 """
 _INSERT_ISSUE_ROW = f"{_ISSUE_TARGET} VALUES (?, ?, ?, {', '.join('?' * 12)})"
 
-#: ?1 first row id, ?2 JSON array of [title, description, comments text] per issue.
+#: ?1 first row id, ?2 JSON array of [title, description, comments text and their three
+#: CJK-segmented copies] per issue: what the `issue_search_source` view yields.
 _INDEX_ISSUES = """
-INSERT INTO issue_search (rowid, title, description, comments)
-SELECT ?1 + j.key, j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each(?2) AS j
+INSERT INTO issue_search (rowid, title, description, comments, title_cjk, description_cjk,
+                          comments_cjk)
+SELECT ?1 + j.key, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4,
+       j.value ->> 5
+FROM json_each(?2) AS j
 """
 _INDEX_ISSUE_ROW = (
-    "INSERT INTO issue_search (rowid, title, description, comments) VALUES (?, ?, ?, ?)"
+    "INSERT INTO issue_search (rowid, title, description, comments, title_cjk, description_cjk, "
+    "comments_cjk) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+#: ?1 first row id, ?2 JSON array of [position in the batch, the three CJK texts].
+_INSERT_CJK = """
+INSERT INTO issue_cjk (row_id, title, description, comments)
+SELECT ?1 + (j.value ->> 0), j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?2) AS j
+"""
+_NO_CJK = ("", "", "")
 
 _COMMENT_TARGET = (
     "INSERT INTO comments (row_id, id, issue_id, author, body, created_at, updated_at)"
@@ -145,19 +159,27 @@ class BulkDocuments(NamedTuple):
     """A batch's rows as the JSON documents the INSERT … SELECT statements read."""
 
     issues: str  # BulkIssue fields 0-11 per issue
-    texts: str  # [title, description, comments text] per issue
+    texts: str  # [title, description, comments text, their CJK copies] per issue
     comments: str  # BulkComment per comment
     has_nul: bool  # then the rows go one by one (module docstring)
+    cjk: str = "[]"  # [position, CJK copies] of each issue whose text holds CJK
 
 
 def encode(issues: Sequence[BulkIssue], comments: Sequence[BulkComment]) -> BulkDocuments:
     """The documents of a batch: pure Python, so it can run off the writer thread."""
+    segmented = [cjk_columns(i.title, i.description, i.comments_text) for i in issues]
+    texts = [(i.title, i.description, i.comments_text, *(cjk or _NO_CJK))
+             for i, cjk in zip(issues, segmented, strict=True)]  # fmt: skip
+    cjk_rows = [(n, *cjk) for n, cjk in enumerate(segmented) if cjk is not None]
     documents = (
         _encode_rows([i[:12] for i in issues]),
-        _encode_rows([(i.title, i.description, i.comments_text) for i in issues]),
+        _encode_rows(texts),
         _encode_rows(comments),
+        _encode_rows(cjk_rows),
     )
-    return BulkDocuments(*documents, has_nul=any(map(_has_nul, documents)))
+    return BulkDocuments(
+        documents[0], documents[1], documents[2], any(map(_has_nul, documents)), documents[3]
+    )
 
 
 def _encode_rows(rows: Sequence[Sequence[object]], part: int = 200) -> str:
@@ -194,16 +216,26 @@ def insert_issues(
         )
         conn.executemany(
             _INDEX_ISSUE_ROW,
-            [(row_id + n, i.title, i.description, i.comments_text) for n, i in enumerate(issues)],
-        )
+            [
+                (row_id + n, i.title, i.description, i.comments_text,
+                 *(cjk_columns(i.title, i.description, i.comments_text) or _NO_CJK))
+                for n, i in enumerate(issues)
+            ],
+        )  # fmt: skip
         conn.executemany(
             _INSERT_COMMENT_ROW, [(comment_row + n, *c) for n, c in enumerate(comments)]
         )
-        return
-    conn.execute(_INSERT_ISSUES, (project_id, row_id, number, documents.issues))
-    conn.execute(_INDEX_ISSUES, (row_id, documents.texts))
-    if comments:
-        conn.execute(_INSERT_COMMENTS, (comment_row, documents.comments))
+    else:
+        conn.execute(_INSERT_ISSUES, (project_id, row_id, number, documents.issues))
+        conn.execute(_INDEX_ISSUES, (row_id, documents.texts))
+        if comments:
+            conn.execute(_INSERT_COMMENTS, (comment_row, documents.comments))
+    if documents.cjk != "[]":  # the segmented copies the view reads (search_index)
+        cjk_rows = json.loads(documents.cjk)
+        if documents.has_nul:
+            conn.executemany(_SAVE_CJK, [(row_id + row[0], *row[1:]) for row in cjk_rows])
+        else:
+            conn.execute(_INSERT_CJK, (row_id, documents.cjk))
 
 
 def _has_nul(document: str) -> bool:

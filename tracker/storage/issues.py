@@ -9,6 +9,7 @@ from typing import Any
 
 from tracker.storage.issue_shape import ISSUE_OBJECT
 from tracker.storage.rows import first_row
+from tracker.storage.search_index import cjk_columns, save_cjk
 
 #: One issue as the API shows it: the row plus status name, parent number and links.
 ISSUE_VIEW = """
@@ -147,9 +148,13 @@ def insert_issue(conn: sqlite3.Connection, row: dict[str, Any]) -> int:
     comments), exactly what `index_issue` would read back from the view.
     """
     row_id = int(conn.execute(_INSERT, row).lastrowid or 0)
+    cjk = cjk_columns(row["title"], row["description"], "")
+    if cjk is not None:  # text holding CJK is indexed segmented too (search_index)
+        save_cjk(conn, row_id, cjk)
     conn.execute(
-        "INSERT INTO issue_search (rowid, title, description, comments) VALUES (?, ?, ?, '')",
-        (row_id, row["title"], row["description"]),
+        "INSERT INTO issue_search (rowid, title, description, comments, title_cjk, "
+        "description_cjk) VALUES (?, ?, ?, '', ?, ?)",
+        (row_id, row["title"], row["description"], *(cjk or ("", ""))[:2]),
     )
     return row_id
 

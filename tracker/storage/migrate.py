@@ -8,6 +8,7 @@ is the one function that finds them in either layout.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Literal
 
 from tracker.domain.ids import now_iso
 from tracker.errors import SchemaTooNew
+from tracker.storage.search_index import backfill_cjk
 
 Kind = Literal["system", "tenant"]
 
@@ -84,11 +86,17 @@ def apply_migrations(conn: sqlite3.Connection, kind: Kind, target: int | None = 
         )
     applied = 0
     for migration in migrations[current:target]:
-        applied += _apply_one(conn, migration)
+        applied += _apply_one(conn, kind, migration)
     return applied
 
 
-def _apply_one(conn: sqlite3.Connection, migration: Migration) -> int:
+def _python_steps() -> dict[tuple[Kind, str], Callable[[sqlite3.Connection], None]]:
+    """What SQL cannot do, run right after a migration's statements in its transaction;
+    keyed by (kind, name), so renumbering a migration at a merge keeps its step."""
+    return {("tenant", "cjk_search"): backfill_cjk}
+
+
+def _apply_one(conn: sqlite3.Connection, kind: Kind, migration: Migration) -> int:
     conn.execute("BEGIN IMMEDIATE")
     try:
         if conn.execute("PRAGMA user_version").fetchone()[0] >= migration.version:
@@ -100,6 +108,9 @@ def _apply_one(conn: sqlite3.Connection, migration: Migration) -> int:
         )
         for statement in split_statements(migration.sql):
             conn.execute(statement)
+        after = _python_steps().get((kind, migration.name))
+        if after is not None:
+            after(conn)
         conn.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
             (migration.version, migration.name, now_iso()),

@@ -62,7 +62,7 @@ JOIN_CAP = 60_000  # matches a window may join to their issues (~0.5 µs each, i
 DENSE = 0.5  # share of issues above which a word's IDF is clamped to ~0
 DENSE_MIN_ISSUES = 50_000  # below this size, exact bm25 is cheap: never `recent`
 #: bm25 weights of (title, description, comments): the title counts most (SPEC §5).
-SCORE = "bm25(issue_search, 5.0, 1.0, 0.5)"
+SCORE = "bm25(issue_search, 5.0, 1.0, 0.5, 5.0, 1.0, 0.5)"  # the *_cjk columns weigh the same
 SORT_COLUMNS = {
     "updated": "i.updated_at",
     "created": "i.created_at",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from tracker.domain.emails import normalize_email
 from tracker.domain.models.issues import ISSUE_TYPES, PRIORITIES
 from tracker.domain.query import (
     Comparison,
@@ -50,7 +51,7 @@ class FilterContext:
 
     project_ids: tuple[str, ...]
     user_id: str | None
-    emails: Mapping[str, str]  # lower-cased email -> user id (resolved in the system DB)
+    emails: Mapping[str, str]  # normalized email -> user id (resolved in the system DB)
     now: datetime
 
 
@@ -75,12 +76,12 @@ def compile_filter(conn: sqlite3.Connection, item: FieldFilter, ctx: FilterConte
 
 
 def emails_in(filters: Sequence[FieldFilter]) -> set[str]:
-    """Every email the filters name, lower-cased, to resolve before compiling."""
+    """Every email the filters name, normalized, to resolve before compiling."""
     found = set()
     for item in filters:
         for value in item.values:
             if isinstance(value, Exact) and "@" in value.value:
-                found.add(value.value.lower())
+                found.add(normalize_email(value.value))
     return found
 
 
@@ -115,7 +116,7 @@ def _users(item: FieldFilter, ctx: FilterContext) -> tuple[list[str], bool]:
         elif low == "me":
             ids.append(ctx.user_id or NOBODY)
         else:
-            ids.append(ctx.emails.get(low, NOBODY) if "@" in value else value)
+            ids.append(ctx.emails.get(normalize_email(value), NOBODY) if "@" in value else value)
     return ids, none
 
 

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from tracker.domain.emails import normalize_email
 from tracker.storage.rows import first_row
 
 USER_COLUMNS = (
@@ -15,7 +16,8 @@ USER_COLUMNS = (
 
 
 def insert_user(conn: sqlite3.Connection, user: dict[str, Any]) -> bool:
-    """Insert a user; False when the email is taken (case-insensitive)."""
+    """Insert a user; False when the email is taken (compared normalized, see domain.emails)."""
+    user = {**user, "email": normalize_email(user["email"])}
     try:
         conn.execute(
             """
@@ -35,8 +37,12 @@ def rewrite_user_row(conn: sqlite3.Connection, email: str) -> None:
 
 
 def user_by_email(conn: sqlite3.Connection, email: str) -> sqlite3.Row | None:
+    """By normalized email; NOCASE still finds rows stored before normalization (ASCII case)."""
     return first_row(
-        conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE email = ? COLLATE NOCASE", (email,))
+        conn.execute(
+            f"SELECT {USER_COLUMNS} FROM users WHERE email = ? COLLATE NOCASE",
+            (normalize_email(email),),
+        )
     )
 
 
@@ -103,9 +109,9 @@ def revoke_user_tokens(conn: sqlite3.Connection, user_id: str, at: str) -> None:
 
 
 def users_by_email(conn: sqlite3.Connection, emails: Sequence[str]) -> list[sqlite3.Row]:
-    """Accounts by email, case-insensitively (system database)."""
+    """Accounts by email, normalized like user_by_email (system database)."""
     return conn.execute(
         "SELECT id, email FROM users WHERE email COLLATE NOCASE IN "
         "(SELECT value FROM json_each(?))",
-        (json.dumps(list(emails)),),
+        (json.dumps([normalize_email(email) for email in emails]),),
     ).fetchall()

@@ -2,35 +2,54 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Annotated
 
+from pydantic import BeforeValidator, Field, StringConstraints, field_validator
+
+from tracker.domain.emails import check_email
 from tracker.domain.models.base import Input, Output
 
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,255}$"
 
 
-def _normalise_email(value: str) -> str:
-    value = value.strip()
+def _email_in(value: object) -> object:
+    """Before the pattern: refuse invisible characters, then NFKC + case fold
+    (fullwidth `ANN@example.com` becomes `ann@example.com`); non-strings fail as strings."""
+    return check_email(value) if isinstance(value, str) else value
+
+
+#: An email in a request body: normalized (tracker.domain.emails), then pattern-checked.
+Email = Annotated[
+    str, StringConstraints(max_length=320, pattern=EMAIL_PATTERN), BeforeValidator(_email_in)
+]
+#: The email of a login: normalized the same way; any shape (a wrong one fails as 401).
+LoginEmail = Annotated[str, StringConstraints(max_length=320), BeforeValidator(_email_in)]
+
+
+def _needs_dot(value: str) -> str:
     if "." not in value.rpartition("@")[2]:
         raise ValueError("email needs a domain with a dot")
     return value
 
 
 class RegisterIn(Input):
-    email: str = Field(pattern=EMAIL_PATTERN, max_length=320)
+    email: Email
     password: str = Field(min_length=8, max_length=1024)
     display_name: str = Field("", max_length=200)
 
-    _email = field_validator("email")(_normalise_email)
+    _email = field_validator("email")(_needs_dot)
 
 
 class LoginIn(Input):
-    email: str = Field(max_length=320)
+    email: LoginEmail
     password: str = Field(max_length=1024)
 
 
 class RefreshIn(Input):
-    refresh_token: str = Field(min_length=1, max_length=200)
+    """Any string up to a JWT's size: a wrong kind of token (an access token, say) is a
+    bad refresh token like any other, so the service answers 401, not a 422 on length."""
+
+    refresh_token: str = Field(min_length=1, max_length=4096)
 
 
 class NotificationsPatch(Input):

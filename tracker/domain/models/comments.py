@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tracker.domain.bounds import moment_in_range
 from tracker.domain.models.base import Input, Output, Page
 
 MAX_COMMENT_CHARS = 65_536
@@ -109,6 +110,12 @@ class TimeEntryIn(Input):
     seconds_spent: int = Field(gt=0, le=MAX_TIME_ENTRY_SECONDS)
     description: str = Field("", max_length=MAX_TIME_DESCRIPTION_CHARS)
     logged_at: datetime | None = None
+
+    @field_validator("logged_at")
+    @classmethod
+    def _in_range(cls, value: datetime | None) -> datetime | None:
+        """In UTC, and refused before any arithmetic could overflow (tracker.domain.bounds)."""
+        return None if value is None else moment_in_range(value)
 
 
 class TimeEntry(Output):

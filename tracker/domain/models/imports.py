@@ -13,8 +13,12 @@ and are stored as Rhythm's UTC text. The same limits as the API apply.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Any
 
+from pydantic import Field, ValidationInfo, field_validator
+
+from tracker.domain.bounds import moment_in_range
+from tracker.domain.emails import check_email, normalize_email
 from tracker.domain.ids import iso, parse_iso
 from tracker.domain.models.base import Input, Output
 from tracker.domain.models.comments import MAX_COMMENT_CHARS
@@ -23,14 +27,19 @@ from tracker.domain.models.issues import DESCRIPTION_MAX_BYTES, TITLE_MAX, Issue
 MAX_IMPORT_COMMENTS = 10_000  # per issue
 
 
+#: Marks the time fields in the OpenAPI, so fuzzers and tests/test_http_bounds.py know them.
+_MOMENT: dict[str, Any] = {"format": "date-time"}
+
+
 def _timestamp(value: str | None) -> str | None:
     """Any ISO 8601 time, as Rhythm stores times (UTC, milliseconds, Z)."""
     if value is None:
         return None
     try:
-        return iso(parse_iso(value))
+        moment = parse_iso(value)
     except ValueError:
         raise ValueError("must be an ISO 8601 time, e.g. 2024-03-01T09:30:00Z") from None
+    return iso(moment_in_range(moment))
 
 
 def _unicode(value: str | None) -> str | None:
@@ -46,13 +55,17 @@ def _unicode(value: str | None) -> str | None:
 class ImportedComment(Input):
     body: str = Field(min_length=1, max_length=MAX_COMMENT_CHARS)
     author: str | None = Field(None, min_length=3, max_length=320, description="email")
-    created_at: str | None = Field(None, max_length=64, description="default: the issue's")
+    created_at: str | None = Field(
+        None, max_length=64, description="default: the issue's", json_schema_extra=_MOMENT
+    )
 
     @field_validator("body", "author")
     @classmethod
-    def _text(cls, value: str | None) -> str | None:
+    def _text(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("must not be blank")
+        if value is not None and info.field_name == "author":
+            check_email(value)
         return _unicode(value)
 
     @field_validator("created_at")
@@ -70,16 +83,24 @@ class ImportedIssue(Input):
     priority: Priority = "normal"
     status: str | None = Field(None, min_length=1, max_length=100, description="stage name")
     reporter: str | None = Field(None, min_length=3, max_length=320, description="email")
-    created_at: str | None = Field(None, max_length=64, description="default: now")
-    updated_at: str | None = Field(None, max_length=64, description="default: created_at")
-    resolved_at: str | None = Field(None, max_length=64, description="done stages only")
+    created_at: str | None = Field(
+        None, max_length=64, description="default: now", json_schema_extra=_MOMENT
+    )
+    updated_at: str | None = Field(
+        None, max_length=64, description="default: created_at", json_schema_extra=_MOMENT
+    )
+    resolved_at: str | None = Field(
+        None, max_length=64, description="done stages only", json_schema_extra=_MOMENT
+    )
     comments: list[ImportedComment] = Field(default_factory=list, max_length=MAX_IMPORT_COMMENTS)
 
     @field_validator("title", "status", "reporter")
     @classmethod
-    def _text(cls, value: str | None) -> str | None:
+    def _text(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("must not be blank")
+        if value is not None and info.field_name == "reporter":
+            check_email(value)
         return _unicode(value.strip() if value is not None else None)
 
     @field_validator("description")
@@ -96,9 +117,9 @@ class ImportedIssue(Input):
         return _timestamp(value)
 
     def emails(self) -> set[str]:
-        """Every person this record names, lower-cased."""
+        """Every person this record names, as tracker.domain.emails normalizes them."""
         named = {self.reporter} | {c.author for c in self.comments}
-        return {email.lower() for email in named if email is not None}
+        return {normalize_email(email) for email in named if email is not None}
 
 
 class ImportReport(Output):

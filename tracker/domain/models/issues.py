@@ -11,9 +11,11 @@ import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
-from tracker.domain.models.base import Input, Output
+from tracker.domain.bounds import ISSUE_NUMBER_DIGITS, MAX_ISSUE_NUMBER, date_in_range
+from tracker.domain.emails import has_invisible_char
+from tracker.domain.models.base import Input, IssueNumber, Output
 
 IssueType = Literal["bug", "feature", "task", "improvement", "epic", "story"]
 Priority = Literal["critical", "major", "normal", "minor"]
@@ -36,22 +38,35 @@ DESCRIPTION_MAX_BYTES = 100 * 1024
 MAX_LINKS = 50  # assignees or tags on one issue
 TAG_NAME_RE = r"^[^,\s](?:[^,]{0,48}[^,\s])?$"
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_KEY_RE = re.compile(r"^([A-Za-z][A-Za-z0-9]{1,9})-(\d{1,9})$")
+_KEY_RE = re.compile(rf"^([A-Za-z][A-Za-z0-9]{{1,9}})-([0-9]{{1,{ISSUE_NUMBER_DIGITS}}})$")
 
-TagName = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=TAG_NAME_RE)]
+
+def _visible(value: str) -> str:
+    """Tag names are shown and typed: no NUL, control or invisible (zero-width, bidi) characters."""
+    if has_invisible_char(value):
+        raise ValueError("must not contain control or invisible characters")
+    return value
+
+
+TagName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=50, pattern=TAG_NAME_RE),
+    AfterValidator(_visible),
+]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 def check_date(value: str | None) -> str | None:
-    """A calendar date as YYYY-MM-DD (no times, no other spellings)."""
+    """A calendar date as YYYY-MM-DD (no times, no other spellings), within bounds.DATE_RANGE."""
     if value is None:
         return None
     try:
         if not _DATE_RE.match(value):
             raise ValueError
-        date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ValueError("must be a date as YYYY-MM-DD") from None
+    date_in_range(day)
     return value
 
 
@@ -59,14 +74,14 @@ def parse_issue_ref(value: str | int) -> tuple[str | None, int]:
     """`42`, `"42"` or `"WEB-42"` -> (project key or None, number); ValueError otherwise."""
     if isinstance(value, int):
         number, key = value, None
-    elif value.isdigit() and len(value) <= 9:
+    elif value.isascii() and value.isdigit() and len(value) <= ISSUE_NUMBER_DIGITS:
         number, key = int(value), None
     elif match := _KEY_RE.match(value.strip()):
         key, number = match.group(1).upper(), int(match.group(2))
     else:
         raise ValueError("must be an issue number or a key such as WEB-42")
-    if number < 1:
-        raise ValueError("issue numbers start at 1")
+    if not 1 <= number <= MAX_ISSUE_NUMBER:
+        raise ValueError(f"issue numbers are 1..{MAX_ISSUE_NUMBER}")
     return key, number
 
 
@@ -118,8 +133,8 @@ class IssueCreate(_IssueFields):
     assignees: list[UserId] = Field(default_factory=list, max_length=MAX_LINKS)
     tags: list[TagName] = Field(default_factory=list, max_length=MAX_LINKS)
     sprint_id: str | None = Field(None, min_length=1, max_length=64)
-    parent: str | int | None = None
-    due_date: str | None = None
+    parent: str | IssueNumber | None = None
+    due_date: str | None = Field(None, json_schema_extra={"format": "date"})
     estimate: int | None = Field(None, ge=0, le=10_000_000, description="minutes")
     custom_fields: dict[str, Any] = Field(default_factory=dict, max_length=100)
 
@@ -154,12 +169,12 @@ class IssuePatch(_IssueFields):
     assignees: list[UserId] = Field(ABSENT, max_length=MAX_LINKS)
     tags: list[TagName] = Field(ABSENT, max_length=MAX_LINKS)
     sprint_id: str | None = Field(None, min_length=1, max_length=64)
-    parent: str | int | None = None
-    due_date: str | None = None
+    parent: str | IssueNumber | None = None
+    due_date: str | None = Field(None, json_schema_extra={"format": "date"})
     estimate: int | None = Field(None, ge=0, le=10_000_000, description="minutes")
     custom_fields: dict[str, Any] = Field(ABSENT, max_length=100)
-    before: int | None = Field(None, ge=1, description="board: put the card above this issue")
-    after: int | None = Field(None, ge=1, description="board: put the card below this issue")
+    before: IssueNumber | None = Field(None, description="board: put the card above this issue")
+    after: IssueNumber | None = Field(None, description="board: put the card below this issue")
 
 
 class Issue(Output):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tracker.domain.models.accounts import EMAIL_PATTERN
+from tracker.domain.models.accounts import Email
 from tracker.domain.models.base import Input, Output
 
 OrgRoleName = Literal["owner", "admin", "member"]
@@ -40,7 +40,7 @@ class UserRef(Input):
     """Names an existing user by `user_id` or by `email` (exactly one of them)."""
 
     user_id: str | None = Field(None, pattern=UUID_PATTERN)
-    email: str | None = Field(None, pattern=EMAIL_PATTERN, max_length=320)
+    email: Email | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> UserRef:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tracker.domain.models.base import Input, Output
+from tracker.domain.models.base import Input, IssueNumber, Output
 from tracker.domain.workflow import MAX_STAGES, normalise_when
 
 StageCategoryName = Literal["todo", "in_progress", "done"]
@@ -26,13 +26,15 @@ class QueryModel(BaseModel):
 class StageIn(Input):
     name: str = Field(min_length=1, max_length=100, pattern=r"\S")
     category: StageCategoryName
-    position: int | None = Field(None, ge=0, description="0-based column; default: last")
+    position: int | None = Field(
+        None, ge=0, le=MAX_STAGES, description="0-based column; default: last"
+    )
 
 
 class StagePatch(Input):
     name: str | None = Field(None, min_length=1, max_length=100, pattern=r"\S")
     category: StageCategoryName | None = None
-    position: int | None = Field(None, ge=0)
+    position: int | None = Field(None, ge=0, le=MAX_STAGES)
 
 
 class StageOrder(Input):
@@ -80,6 +82,11 @@ class Transitions(Output):
 # --- sprints --------------------------------------------------------------------------
 
 
+#: Documented as date-time (a plain date is accepted too) so fuzzers and the bounds
+#: test know these are dates (tests/test_http_bounds.py).
+_MOMENT: dict[str, Any] = {"format": "date-time"}
+
+
 def _when(value: str | None) -> str | None:
     return None if value is None else normalise_when(value)
 
@@ -87,8 +94,10 @@ def _when(value: str | None) -> str | None:
 class SprintIn(Input):
     name: str = Field(min_length=1, max_length=200)
     goal: str = Field("", max_length=10_000)
-    starts_at: str | None = Field(None, max_length=40, description="ISO date or date-time")
-    ends_at: str | None = Field(None, max_length=40, description="ISO date or date-time")
+    starts_at: str | None = Field(None, max_length=40, description="ISO date or date-time",
+                                  json_schema_extra=_MOMENT)  # fmt: skip
+    ends_at: str | None = Field(None, max_length=40, description="ISO date or date-time",
+                                json_schema_extra=_MOMENT)  # fmt: skip
 
     _dates = field_validator("starts_at", "ends_at")(_when)
 
@@ -96,8 +105,8 @@ class SprintIn(Input):
 class SprintPatch(Input):
     name: str | None = Field(None, min_length=1, max_length=200)
     goal: str | None = Field(None, max_length=10_000)
-    starts_at: str | None = Field(None, max_length=40)
-    ends_at: str | None = Field(None, max_length=40)
+    starts_at: str | None = Field(None, max_length=40, json_schema_extra=_MOMENT)
+    ends_at: str | None = Field(None, max_length=40, json_schema_extra=_MOMENT)
 
     _dates = field_validator("starts_at", "ends_at")(_when)
 
@@ -170,9 +179,9 @@ class BacklogQuery(QueryModel):
 class BacklogMove(Input):
     """Put issue `issue` right before or right after another backlog issue."""
 
-    issue: int = Field(ge=1)
-    before: int | None = Field(None, ge=1)
-    after: int | None = Field(None, ge=1)
+    issue: IssueNumber
+    before: IssueNumber | None = None
+    after: IssueNumber | None = None
 
 
 class BurndownDay(Output):

@@ -1,2 +1,0 @@
--- Reserved for the search branch (tenant 0010); this placeholder keeps the
--- numbering gapless on the webhooks branch and is replaced by the real file at merge.
