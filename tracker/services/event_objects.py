@@ -105,5 +105,5 @@ def render_in(conn: sqlite3.Connection, batch: ChangeBatch) -> list[Event]:
     if not grouped:
         return []
     keys = summary_sql.project_keys(conn, sorted({g.project for g in grouped}))
-    issues = summary_sql.issue_summaries(conn, sorted({g.issue for g in grouped if g.issue}))
+    issues = summary_sql.issue_summary_texts(conn, sorted({g.issue for g in grouped if g.issue}))
     return [_event(batch, group, keys, issues, {}) for group in grouped]
