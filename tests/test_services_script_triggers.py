@@ -163,7 +163,8 @@ async def test_a_server_killed_right_after_the_create_commits_runs_the_script_on
     assert on_disk(tenant, "SELECT count(*) FROM script_runs") == 0
     for _ in range(2):  # the first start runs it; the second finds nothing to do
         client = await aiohttp_client(create_app(make_settings(data)))
-        events = next(s for s in client.app[CORE].background.running if hasattr(s, "consumer"))
+        running = client.app[CORE].background.running
+        events = next(s for s in running if isinstance(s, script_triggers.ScriptEvents))
         await asyncio.sleep(0.05)
         await events.idle()
         await client.close()
