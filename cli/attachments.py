@@ -11,10 +11,10 @@ import typer
 
 from cli import issue_args
 from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
-from cli.issues import OrgOption
-from cli.orgs import AsOption
+from cli.target import AsOption, OrgOption, Target
 from tracker.core import Core
 from tracker.domain.models.attachments import Attachment, AttachmentList
+from tracker.domain.permissions import Permission
 from tracker.services import attachments
 
 CHUNK = 256 * 1024
@@ -34,7 +34,9 @@ async def _uploads(paths: list[Path]) -> AsyncIterator[attachments.Upload]:
 async def _attach(
     core: Core, org: str, key: str, paths: list[Path], email: str | None
 ) -> list[Attachment]:
-    access, actor, number = await issue_args.issue_by_key(core, org, key, email)
+    access, actor, number = await issue_args.issue_by_key(
+        core, org, key, email, Permission.COMMENT_CREATE
+    )
     issue_args.someone(actor, "attaches files")
     return await attachments.upload(core, access, number, _uploads(paths), actor)
 
@@ -42,7 +44,9 @@ async def _attach(
 async def _list(
     core: Core, org: str, key: str, email: str | None, download: Path | None
 ) -> list[Attachment]:
-    access, _, number = await issue_args.issue_by_key(core, org, key, email)
+    access, _, number = await issue_args.issue_by_key(
+        core, org, key, email, Permission.PROJECT_READ
+    )
     items = await attachments.list_attachments(core, access, number)
     if download is not None:
         await asyncio.to_thread(download.mkdir, parents=True, exist_ok=True)
@@ -56,12 +60,16 @@ async def _list(
 def attach(
     key: str = typer.Argument(..., help="Issue key, e.g. WEB-42."),
     files: list[Path] = typer.Argument(..., help="Files to attach."),
-    org: str = OrgOption,
-    user: str | None = AsOption,
+    org: str | None = OrgOption,
+    user: str | None = typer.Option(
+        None, "--as", help="Who attaches (required: here, `rhythm use --as` or $RHYTHM_AS)."
+    ),
     data_dir: Path | None = DataDirOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Attach files to an issue."""
+    target = Target(data_dir, org, None, user)
+    org, user = target.org, target.someone("attaches files")
     for path in files:
         if not path.is_file():
             fail(f"{path}: not a file")
@@ -71,13 +79,15 @@ def attach(
 
 def list_attachments(
     key: str = typer.Argument(..., help="Issue key, e.g. WEB-42."),
-    org: str = OrgOption,
+    org: str | None = OrgOption,
     user: str | None = AsOption,
     download: Path | None = typer.Option(None, help="Save every file into this folder."),
     data_dir: Path | None = DataDirOption,
     as_json: bool = JsonOption,
 ) -> None:
     """List an issue's attachments (and download them with --download DIR)."""
+    target = Target(data_dir, org, None, user)
+    org, user = target.org, target.who
     items = run_with_core(data_dir, lambda core: _list(core, org, key, user, download))
     _show(items, as_json)
 

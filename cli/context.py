@@ -1,46 +1,102 @@
 """How CLI commands reach the core: open it locally on a data directory, run, close.
 
-Error messages and exit codes live here, in one place: a RhythmError becomes a
-one-line message on stderr and exit code 1 (2 for usage errors, typer's own).
+Errors and exit codes live here, in one place (documented in docs/cli.md):
+a RhythmError becomes one line on stderr and the exit code of its kind.
+
+Only the commands that bring a data directory into being (`user create`,
+`org create`, `migrate`, `serve`) may create one (`create=True`); every other
+command refuses a path that is not already a Rhythm data directory and
+creates nothing there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 
-from tracker.core import Core, open_core
-from tracker.errors import RhythmError
-from tracker.settings import Settings
+from tracker.errors import (
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    RhythmError,
+    ServiceUnavailable,
+    TooManyRequests,
+)
+
+if TYPE_CHECKING:
+    from tracker.core import Core
+    from tracker.settings import Settings
 
 T = TypeVar("T")
+
+#: Exit codes (docs/cli.md). 2 is typer's usage error.
+EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_BUSY, EXIT_INTERNAL = range(7)
+EXIT_INTERRUPTED = 130
 
 DataDirOption = typer.Option(
     None, "--data-dir", "-d", help="Data directory (default: $RHYTHM_DATA_DIR or ./tenants)."
 )
-JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
+JsonOption = typer.Option(False, "--json", help="Print the API's JSON instead of a table.")
+QuietOption = typer.Option(False, "--quiet", "-q", help="Print only ids or keys, one a line.")
+
+
+def exit_code_of(error: RhythmError) -> int:
+    """The documented exit code of an error kind."""
+    if isinstance(error, NotFound):
+        return EXIT_NOT_FOUND
+    if isinstance(error, Conflict | PreconditionFailed):
+        return EXIT_CONFLICT
+    if isinstance(error, ServiceUnavailable | TooManyRequests):
+        return EXIT_BUSY
+    return EXIT_USER
 
 
 def load_settings(data_dir: Path | None = None, **overrides: Any) -> Settings:
+    from tracker.settings import Settings
+
     try:
         return Settings.from_env(data_dir=data_dir, **overrides)
     except Exception as exc:  # pydantic or JSON errors in the environment/config
-        fail(f"invalid configuration: {exc}")
+        fail("invalid configuration: " + " ".join(str(exc).split()))
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
+def fail(message: str, code: int = EXIT_USER) -> NoReturn:
+    """One line on stderr, then the exit code."""
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
     raise typer.Exit(code)
 
 
-def run_with_core(data_dir: Path | None, work: Callable[[Core], Awaitable[T]]) -> T:
-    """Open the core on the data directory (locking it), run `work`, close cleanly."""
+def must_exist(settings: Settings) -> None:
+    """Refuse (without creating anything) a path that is not a Rhythm data directory."""
+    path = settings.data_dir
+    hint = "pass --data-dir or set RHYTHM_DATA_DIR"
+    if not path.exists():
+        fail(f"no data directory at {path} ({hint}; `rhythm user create` starts one)")
+    if not path.is_dir():
+        fail(f"{path} is not a directory ({hint})")
+    if not settings.system_db_path.is_file():
+        if (path / "tracker.db").is_file():
+            fail(f"{path} is an organization's folder, not a data directory; use its parent")
+        fail(f"{path} is not a Rhythm data directory (no _system.db; {hint})")
+
+
+def run_with_core(
+    data_dir: Path | None, work: Callable[[Core], Awaitable[T]], *, create: bool = False
+) -> T:
+    """Open the core on the data directory (locking it), run `work`, close cleanly.
+
+    `create=False` (the default) refuses a missing or foreign directory first.
+    """
     settings = load_settings(data_dir)
+    if not create:
+        must_exist(settings)
+    from tracker.core import open_core
 
     async def main() -> T:
         async with open_core(settings, background=False) as core:
@@ -49,27 +105,55 @@ def run_with_core(data_dir: Path | None, work: Callable[[Core], Awaitable[T]]) -
     try:
         return asyncio.run(main())
     except RhythmError as error:
-        return fail(error.detail)
+        fail(error.detail, exit_code_of(error))
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_INTERRUPTED)
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        if os.environ.get("RHYTHM_TRACEBACK"):
+            raise
+        fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_INTERNAL)
 
 
 def print_json(value: Any) -> None:
+    """The API's JSON shape: a model as its route returns it; a whole list (every page
+    read) in the list routes' envelope, `{"items": [...], "next_cursor": null}`."""
     import json
 
     from pydantic import BaseModel
 
+    if isinstance(value, list):
+        items = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+        value = {"items": items, "next_cursor": None}
     if isinstance(value, BaseModel):
         sys.stdout.write(value.model_dump_json(indent=2) + "\n")
     else:
         sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
+def print_ids(values: list[str]) -> None:
+    """`--quiet`: one id or key a line, nothing else."""
+    for value in values:
+        sys.stdout.write(f"{value}\n")
+
+
 def print_table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
+    """A rich table on a terminal; piped, tab-separated lines (a header first), as `gh`
+    does: easy to `cut`/`awk`, and no terminal rendering to pay for."""
+    cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
+    if not sys.stdout.isatty():
+        flat = str.maketrans("\t\r\n", "   ")
+        lines = [f"# {title}".translate(flat)] if title else []
+        lines += ["\t".join(cell.translate(flat) for cell in line) for line in [columns, *cells]]
+        sys.stdout.write("".join(f"{line}\n" for line in lines))
+        return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    for column in columns:  # one line per row, cut with an ellipsis (as `gh` does): fast too
+        table.add_column(column, no_wrap=True, overflow="ellipsis")
+    for line in cells:
+        table.add_row(*line)
     Console().print(table)

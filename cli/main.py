@@ -2,41 +2,49 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import typer
 
-from cli import (
-    attachments,
-    boards,
-    issues,
-    mcp_server,
-    members,
-    orgs,
-    projects,
-    scripts,
-    users,
-    watch,
-)
 from cli.context import DataDirOption, fail, load_settings
+from cli.shell import RhythmGroup
 from tracker import __version__
 from tracker.errors import RhythmError
 
+#: Every command group and top-level command, in help order: (name, "module:attribute"),
+#: a typer app (a group) or a function (one command). New groups join this list. They are
+#: imported only when run (or listed by --help), so `rhythm issue list` loads the issue
+#: commands and nothing else (start-up time: docs/cli.md).
+GROUPS: list[tuple[str, str]] = [
+    ("user", "cli.users:app"),
+    ("org", "cli.orgs:app"),
+    ("project", "cli.projects:app"),
+    ("member", "cli.members:app"),
+    ("issue", "cli.issues:app"),
+    ("script", "cli.scripts:app"),
+    ("board", "cli.boards:board"),
+    ("sprint", "cli.boards:sprint_app"),
+    ("tag", "cli.workflow:tag_app"),
+    ("stage", "cli.workflow:stage_app"),
+    ("field", "cli.workflow:field_app"),
+    ("search", "cli.saved:app"),
+    ("use", "cli.use:use"),
+    ("status", "cli.use:status"),
+    ("watch", "cli.watch:watch"),
+    ("mcp", "cli.mcp_server:mcp"),
+]
+
+
+class Rhythm(RhythmGroup):
+    lazy = dict(GROUPS)
+
+
 app = typer.Typer(
-    help="Rhythm: a fast, self-hosted issue tracker.", no_args_is_help=True, add_completion=False
+    cls=Rhythm,
+    help="Rhythm: a fast, self-hosted issue tracker.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
-app.add_typer(users.app, name="user")
-app.add_typer(orgs.app, name="org")
-app.add_typer(projects.app, name="project")
-app.add_typer(members.app, name="member")
-app.add_typer(issues.app, name="issue")
-attachments.register(issues.app)
-app.add_typer(scripts.app, name="script")
-app.add_typer(boards.sprint_app, name="sprint")
-app.command("board")(boards.board)
-app.command("watch")(watch.watch)
-app.command("mcp")(mcp_server.mcp)
 
 
 def _version(value: bool) -> None:
@@ -62,6 +70,7 @@ def serve(
 ) -> None:
     """Run the HTTP server until interrupted (SIGINT/SIGTERM finish in-flight requests)."""
     import asyncio
+    import logging
 
     from tracker.core import prepare_data_dir
     from tracker.http.app import AccessLogger, create_app
@@ -72,7 +81,7 @@ def serve(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     try:
-        prepare_data_dir(settings)
+        prepare_data_dir(settings)  # serve may start a new data directory
         asyncio.run(
             serve_http(
                 create_app(settings),
@@ -97,7 +106,7 @@ def migrate(data_dir: Path | None = DataDirOption) -> None:
     from cli.context import run_with_core
     from tracker.services.maintenance import migrate_all
 
-    count = run_with_core(data_dir, migrate_all)
+    count = run_with_core(data_dir, migrate_all, create=True)
     typer.echo(f"migrated: system database and {count} tenant(s) are up to date")
 
 

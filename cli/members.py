@@ -1,6 +1,6 @@
 """`rhythm member ...`: org members, or with `--project KEY` project members.
 
-Operator rights (see cli/orgs.py); `--as EMAIL` names the actor in the change log.
+Operator rights, or `--as EMAIL` with that person's roles (see cli/orgs.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import typer
 
 from cli.context import DataDirOption, JsonOption, print_json, print_table, run_with_core
 from cli.issue_args import validated
-from cli.orgs import AsOption
+from cli.target import AsOption, Target
 from tracker.core import Core
 from tracker.domain.changes import Origin
 from tracker.domain.models.orgs import (
@@ -21,6 +21,7 @@ from tracker.domain.models.orgs import (
     ProjectMember,
     ProjectMemberIn,
 )
+from tracker.domain.permissions import Permission
 from tracker.services import members
 from tracker.services.acting import act_as, person
 
@@ -32,7 +33,7 @@ ProjectOption = typer.Option(None, "--project", "-p", help="Project key: act on 
 @app.command("add")
 def add(
     org: str = typer.Argument(..., help="Organization slug."),
-    email: str = typer.Argument(..., help="Email of an existing user."),
+    email: str = typer.Argument(..., help="Email of an existing user, or `me`."),
     role: str = typer.Option(
         "member", help="Org: owner|admin|member. Project: viewer|reporter|developer|admin."
     ),
@@ -42,6 +43,8 @@ def add(
     as_json: bool = JsonOption,
 ) -> None:
     """Add a user to an organization (or, with --project, give them a project role)."""
+    target = Target(data_dir, None, None, user)
+    email, user = target.person(email), target.who
     if project is not None and role == "member":
         role = "reporter"
     added = run_with_core(data_dir, lambda core: _add(core, org, project, email, role, user))
@@ -62,20 +65,22 @@ def list_members(
     found = run_with_core(data_dir, lambda core: _list(core, org, project))
     rows = [member.model_dump() for member in found]
     if as_json:
-        print_json(rows)
+        print_json(found)
     else:
-        print_table(rows, ["email", "display_name", "role", "user_id"])
+        print_table(rows, ["display_name", "email", "role"])
 
 
 @app.command("remove")
 def remove(
     org: str = typer.Argument(..., help="Organization slug."),
-    email: str = typer.Argument(..., help="Email of the member."),
+    email: str = typer.Argument(..., help="Email of the member, or `me`."),
     project: str | None = ProjectOption,
     user: str | None = AsOption,
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Remove a member (from the org, which also ends their project memberships)."""
+    target = Target(data_dir, None, None, user)
+    email, user = target.person(email), target.who
     run_with_core(data_dir, lambda core: _remove(core, org, project, email, user))
     typer.echo(f"removed {email} from {org}{'/' + project if project else ''}")
 
@@ -85,10 +90,14 @@ async def _add(
 ) -> OrgMember | ProjectMember:
     if project is None:
         data = validated(OrgMemberIn, {"email": email, "role": role})
-        access, actor = await act_as(core, org, None, user, Origin.CLI)
+        access, actor = await act_as(
+            core, org, None, user, Origin.CLI, permission=Permission.ORG_MANAGE
+        )
         return await members.add_org_member(core, access, data, actor)
     pdata = validated(ProjectMemberIn, {"email": email, "role": role})
-    paccess, actor = await act_as(core, org, project, user, Origin.CLI)
+    paccess, actor = await act_as(
+        core, org, project, user, Origin.CLI, permission=Permission.MEMBERS_MANAGE
+    )
     return await members.add_project_member(core, paccess, pdata, actor)
 
 
@@ -115,8 +124,12 @@ async def _list(core: Core, org: str, project: str | None) -> list[OrgMember] | 
 
 async def _remove(core: Core, org: str, project: str | None, email: str, user: str | None) -> None:
     if project is None:
-        access, actor = await act_as(core, org, None, user, Origin.CLI)
+        access, actor = await act_as(
+            core, org, None, user, Origin.CLI, permission=Permission.ORG_MANAGE
+        )
         await members.remove_org_member(core, access, await person(core, email), actor)
     else:
-        paccess, actor = await act_as(core, org, project, user, Origin.CLI)
+        paccess, actor = await act_as(
+            core, org, project, user, Origin.CLI, permission=Permission.MEMBERS_MANAGE
+        )
         await members.remove_project_member(core, paccess, await person(core, email), actor)

@@ -1,9 +1,9 @@
 """`rhythm org ...`: organizations on a data directory, no server needed.
 
-The CLI holds the data directory's files, so it acts with operator rights (no
-role checks). `--as EMAIL` names the user it acts for: the owner of a new org,
-and the actor recorded in the change log (origin `cli`); without it the change
-is recorded as the system's.
+Without a person the CLI acts with operator rights (it holds the files) and
+changes are recorded as the system's. `--as EMAIL` names the person it acts for,
+with their own roles (the matching route's permission, as over HTTP): the owner
+of a new org, and the actor recorded in the change log (origin `cli`).
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ import typer
 from pydantic import ValidationError
 
 from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
+from cli.target import AsOption, Target
 from tracker.core import Core
 from tracker.domain.changes import Actor, Origin
 from tracker.domain.models.orgs import Org, OrgIn
+from tracker.domain.permissions import Permission
 from tracker.errors import ValidationFailed
 from tracker.services import orgs
 from tracker.services.accounts import Principal
 from tracker.services.acting import act_as, actor_for, person
 
 app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
-
-AsOption = typer.Option(None, "--as", help="Act as this user (email); recorded as the actor.")
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -35,17 +35,22 @@ def validation_message(exc: ValidationError) -> str:
 @app.command("create")
 def create(
     name: str = typer.Argument(..., help="Display name."),
-    owner: str = typer.Option(..., "--as", help="Email of the user who becomes the owner."),
+    owner: str | None = typer.Option(
+        None,
+        "--as",
+        help="Email of the owner (required: here, `rhythm use --as` or $RHYTHM_AS).",
+    ),
     slug: str | None = typer.Option(None, help="URL slug (default: derived from the name)."),
     data_dir: Path | None = DataDirOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Create an organization (and its own database file)."""
+    who = Target(data_dir, None, None, owner).someone("owns the organization")
     try:
         data = OrgIn(name=name, slug=slug)
     except ValidationError as exc:
         fail(validation_message(exc))
-    org = run_with_core(data_dir, lambda core: _create(core, owner, data))
+    org = run_with_core(data_dir, lambda core: _create(core, who, data), create=True)
     if as_json:
         print_json(org)
     else:
@@ -60,6 +65,7 @@ def list_orgs(
     as_json: bool = JsonOption,
 ) -> None:
     """List live organizations (all, or those of `--as`), or the archived ones."""
+    user = Target(data_dir, None, None, user).who
     if archived:
         rows = run_with_core(data_dir, orgs.archived_orgs)
         columns = ["slug", "name", "archived_at", "archive_path", "id"]
@@ -80,6 +86,7 @@ def archive(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Delete an organization: its folder moves to <data_dir>/.archive/<slug>-<time>/."""
+    user = Target(data_dir, None, None, user).who
     path = run_with_core(data_dir, lambda core: _archive(core, slug, user))
     typer.echo(f"archived {slug} to {path}")
 
@@ -95,6 +102,7 @@ def restore(
     as_json: bool = JsonOption,
 ) -> None:
     """Bring an archived organization back."""
+    user = Target(data_dir, None, None, user).who
     org = run_with_core(data_dir, lambda core: _restore(core, archive_ref, slug, user))
     if as_json:
         print_json(org)
@@ -116,7 +124,9 @@ async def _list(core: Core, user: str | None) -> list[Org]:
 
 
 async def _archive(core: Core, slug: str, user: str | None) -> str:
-    access, actor = await act_as(core, slug, None, user, Origin.CLI)
+    access, actor = await act_as(
+        core, slug, None, user, Origin.CLI, permission=Permission.ORG_DELETE
+    )
     return await orgs.delete_org(core, access, actor)
 
 

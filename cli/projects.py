@@ -1,4 +1,5 @@
-"""`rhythm project ...`: projects on a data directory (operator rights; see cli/orgs.py)."""
+"""`rhythm project ...`: projects on a data directory (operator rights, or `--as` with that
+person's roles; see cli/orgs.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import typer
 from pydantic import ValidationError
 
 from cli.context import DataDirOption, JsonOption, fail, print_json, print_table, run_with_core
-from cli.orgs import AsOption, validation_message
+from cli.orgs import validation_message
+from cli.target import AsOption, Target
 from tracker.core import Core
 from tracker.domain.changes import Origin
 from tracker.domain.models.orgs import Project, ProjectIn, ProjectListQuery, Visibility
+from tracker.domain.permissions import Permission
 from tracker.services import projects
 from tracker.services.acting import act_as, as_member
 
@@ -32,6 +35,7 @@ def create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a project with the default workflow."""
+    user = Target(data_dir, None, None, user).who
     visibility: Visibility = "private" if private else "org"
     try:
         data = ProjectIn(name=name, key=key, description=description, visibility=visibility)
@@ -52,16 +56,19 @@ def list_projects(
     as_json: bool = JsonOption,
 ) -> None:
     """List an organization's projects (all, or those `--as` can see)."""
+    user = Target(data_dir, None, None, user).who
     found = run_with_core(data_dir, lambda core: _list(core, org, user))
     rows = [project.model_dump() for project in found]
     if as_json:
-        print_json(rows)
+        print_json(found)
     else:
         print_table(rows, ["key", "name", "visibility", "role", "id"])
 
 
 async def _create(core: Core, org: str, data: ProjectIn, user: str | None) -> Project:
-    access, actor = await act_as(core, org, None, user, Origin.CLI)
+    access, actor = await act_as(
+        core, org, None, user, Origin.CLI, permission=Permission.PROJECT_CREATE
+    )
     return await projects.create_project(core, access, data, actor)
 
 

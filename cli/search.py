@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from cli.context import DataDirOption, JsonOption, print_json, print_table, run_with_core
+from cli.target import OrgOption, Target
 from tracker.core import Core
 from tracker.domain.changes import Origin
 from tracker.domain.models.base import Page
@@ -20,22 +21,24 @@ COLUMNS = ["key", "status", "priority", "type", "title", "updated_at"]
 
 def search(
     query: str = typer.Argument(..., help="Query, e.g. 'login crash is:open sort:updated'."),
-    org: str = typer.Option(..., "--org", "-o", help="Organization slug."),
+    org: str | None = OrgOption,
     project: str | None = typer.Option(
-        None, "--project", "-p", help="Project key (default: every project)."
+        None, "--project", "-p", help="Project key (default: every project; not `rhythm use`)."
     ),
     user: str | None = typer.Option(
-        None, "--as", help="Search as this user (email): their projects, and `me`."
+        None, "--as", help="Search as this person (email): their projects, and `me`."
     ),
     limit: int = typer.Option(20, min=1, max=200, help="How many results."),
     highlight: bool = typer.Option(False, "--highlight", help="Include <mark>ed snippets."),
     data_dir: Path | None = DataDirOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Search issues with the query language (SPEC §5), best matches first."""
+    """Search issues with the query language, best matches first."""
+    target = Target(data_dir, org, project, user)
+    org, user = target.org, target.who
     page = run_with_core(
         data_dir,
-        lambda core: _search(core, org, query, project, user, limit, highlight),
+        lambda core: find(core, org, query, project, user, limit, highlight),
     )
     if as_json:
         print_json(page)
@@ -45,7 +48,7 @@ def search(
         typer.echo(f"(more than {limit}; raise --limit or narrow the query)")
 
 
-async def _search(
+async def find(
     core: Core,
     org: str,
     q: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,16 +29,26 @@ def cli_on(data_dir: Path, setup: Iterable[tuple[str, ...]] = ()) -> Rhythm:
     """A `run(*args, input=None)` bound to `data_dir`, after running each `setup` command."""
     runner = CliRunner()
 
+    env = {
+        **CHEAP_ARGON, "RHYTHM_CLI_CONTEXT": str(data_dir.parent / "cli-context.json"),
+        "RHYTHM_ORG": None, "RHYTHM_PROJECT": None, "RHYTHM_AS": None, "COLUMNS": "250",
+    }  # fmt: skip
+
     def run(*args: str, input: str | None = None) -> Any:
-        return runner.invoke(
-            app, [*args, "--data-dir", str(data_dir)], input=input, env=CHEAP_ARGON
-        )
+        return runner.invoke(app, [*args, "--data-dir", str(data_dir)], input=input, env=env)
 
     run.data_dir = data_dir  # type: ignore[attr-defined]
     for args in setup:
         result = run(*args, input=PASSWORD_INPUT)
         assert result.exit_code == 0, result.output
     return run
+
+
+def items(stdout: str) -> list[Any]:
+    """The items of a list command's `--json` (the API's page envelope, every page read)."""
+    page = json.loads(stdout)
+    assert page["next_cursor"] is None
+    return list(page["items"])
 
 
 def tenant_rows(rhythm: Rhythm, sql: str) -> list[tuple[Any, ...]]:

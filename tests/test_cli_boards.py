@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli_world import ACME_SETUP, ANN, cli_on, tenant_rows
+from tests.cli_world import ACME_SETUP, ANN, cli_on, items, tenant_rows
 
 TODAY = datetime.now(UTC).date()
 
@@ -33,7 +33,7 @@ def test_board_as_table_and_json(rhythm: Any) -> None:
     result = rhythm("board", "-o", "acme", "-p", "WEB", "--json", "--limit", "1")
     board = json.loads(result.stdout)
     assert [c["count"] for c in board["columns"]] == [1, 1, 0, 0]
-    assert rhythm("board", "-o", "acme", "-p", "NOPE").exit_code == 1
+    assert rhythm("board", "-o", "acme", "-p", "NOPE").exit_code == 3  # not found
 
 
 def test_sprint_create_start_complete_list(rhythm: Any) -> None:
@@ -44,12 +44,12 @@ def test_sprint_create_start_complete_list(rhythm: Any) -> None:
     (sprint_id,) = tenant_rows(rhythm, "SELECT id FROM sprints")[0]
     assert rhythm("sprint", "start", "sprint 1", "-o", "acme", "-p", "WEB").exit_code == 0
     result = rhythm("sprint", "start", sprint_id, "-o", "acme", "-p", "WEB")
-    assert result.exit_code == 1 and "already active" in result.output
+    assert result.exit_code == 4 and "already active" in result.output  # conflict
     result = rhythm("sprint", "complete", "Sprint 1", "-o", "acme", "-p", "WEB", "--as", ANN,
                     "--json")  # fmt: skip
     assert result.exit_code == 0 and json.loads(result.stdout)["state"] == "completed"
     result = rhythm("sprint", "list", "-o", "acme", "-p", "WEB", "--json")
-    assert [s["state"] for s in json.loads(result.stdout)] == ["completed"]
+    assert [s["state"] for s in items(result.stdout)] == ["completed"]
     result = rhythm("sprint", "list", "-o", "acme", "-p", "WEB", "--state", "active")
     assert result.exit_code == 0 and "Sprint 1" not in result.stdout
     actors = tenant_rows(rhythm, "SELECT DISTINCT origin FROM changes WHERE entity = 'sprint'")
@@ -60,7 +60,7 @@ def test_sprint_errors_are_one_line(rhythm: Any) -> None:
     result = rhythm("sprint", "create", "Bad", "-o", "acme", "-p", "WEB", "--starts", "soon")
     assert result.exit_code == 1 and "starts_at" in result.output
     result = rhythm("sprint", "start", "Nope", "-o", "acme", "-p", "WEB")
-    assert result.exit_code == 1 and "no sprint 'Nope'" in result.output
+    assert result.exit_code == 3 and "no sprint 'Nope'" in result.output
     rhythm("sprint", "create", "Undated", "-o", "acme", "-p", "WEB")
     result = rhythm("sprint", "start", "Undated", "-o", "acme", "-p", "WEB")
     assert result.exit_code == 1 and "required to start a sprint" in result.output

@@ -28,10 +28,10 @@ def test_user_create_then_duplicate(tmp_path: Path) -> None:
     args = ["user", "create", "ann@example.com", "--data-dir", str(tmp_path), "--name", "Ann"]
     result = runner.invoke(app, args, input="long password\nlong password\n", env=CHEAP)
     assert result.exit_code == 0, result.output
-    assert "created user ann@example.com" in result.output
+    assert "created user Ann <ann@example.com>" in result.output
     assert (tmp_path / "_system.db").is_file()
     again = runner.invoke(app, args, input="long password\nlong password\n", env=CHEAP)
-    assert again.exit_code == 1
+    assert again.exit_code == 4  # conflict
     assert "already exists" in again.output
 
 

@@ -126,7 +126,7 @@ def test_import_needs_a_user_a_known_project_and_utf8(rhythm: Rhythm, tmp_path: 
     anonymous = rhythm("issue", "import", str(path), "-o", "acme", "-p", "WEB")
     assert anonymous.exit_code == 1 and "--as" in anonymous.output
     unknown = rhythm("issue", "import", str(path), "-o", "acme", "-p", "NOPE", "--as", ANN)
-    assert unknown.exit_code == 1 and "project not found" in unknown.output
+    assert unknown.exit_code == 3 and "project not found" in unknown.output
     latin1 = tmp_path / "latin1.jsonl"
     latin1.write_bytes('{"title": "caf\xe9"}\n'.encode("latin-1"))
     garbled = run_import(rhythm, latin1)

@@ -69,7 +69,7 @@ def test_custom_fields_and_if_version(rhythm: Any) -> None:
     assert result.exit_code == 1 and "custom_fields.Nope" in result.output
     rhythm("issue", "create", "x", "-o", "acme", "-p", "WEB", "--as", ANN)
     result = rhythm("issue", "update", "WEB-1", "-o", "acme", "--title", "y", "--if-version", "7")
-    assert result.exit_code == 1 and "version 1" in result.output
+    assert result.exit_code == 4 and "version 1" in result.output
     assert tenant_rows(rhythm, "SELECT title FROM issues") == [("x",)]
 
 

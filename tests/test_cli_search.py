@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 
-CHEAP_ARGON = {"RHYTHM_ARGON2_MEMORY_KIB": "8192", "RHYTHM_ARGON2_TIME_COST": "1"}
+CHEAP_ARGON = {"RHYTHM_ARGON2_MEMORY_KIB": "8192", "RHYTHM_ARGON2_TIME_COST": "1", "COLUMNS": "200"}
 PASSWORDS = "long enough pw\nlong enough pw\n"
 
 
@@ -54,4 +54,7 @@ def test_issue_search_tables_json_and_errors(tmp_path: Path) -> None:
         assert result.exit_code == 1 and "bad parent" in result.output, result.output
         assert isinstance(result.exception, SystemExit), result.exception  # not OverflowError
     result = run("issue", "search", "x", "--org", "nope")
-    assert result.exit_code == 1 and "not found" in result.output
+    assert result.exit_code == 3 and "not found" in result.output
+    result = run("issue", "search", "parent:WEB-99999999999999999999999", "--org", "acme")
+    assert result.exit_code != 0 and "Traceback" not in result.output, result.output
+    assert result.stderr.startswith("error:") and result.stderr.count("\n") == 1

@@ -28,6 +28,7 @@ from tracker.services.member_log import replay_member_log
 from tracker.services.notifications import notifications_service
 from tracker.services.runtime import Core
 from tracker.services.script_triggers import ScriptEvents, ScriptSchedules
+from tracker.services.webhook_delivery import WebhookService
 from tracker.settings import Settings
 from tracker.storage.database import Database
 from tracker.storage.files import DIR_MODE, FILE_MODE, tighten
@@ -79,6 +80,7 @@ ServiceFactory = Callable[[Core], BackgroundService]
 CORE_SERVICES: tuple[ServiceFactory, ...] = (
     Hub,
     notifications_service,
+    WebhookService,
     ScriptEvents,
     ScriptSchedules,
 )

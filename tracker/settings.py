@@ -109,6 +109,17 @@ class Settings(BaseModel):
     min_free_mb: int = Field(
         256, ge=0, description="/health/ready answers 503 below this much free disk space."
     )
+    webhook_allow_private: bool = Field(
+        False, description="Let webhooks reach loopback/private addresses (tests, closed networks)."
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60, description="Webhook POST timeout.")
+    webhook_concurrency: int = Field(32, ge=1, description="Webhook POSTs in flight at once.")
+    webhook_host_concurrency: int = Field(2, ge=1, description="Webhook POSTs per host at once.")
+    webhook_retry_base_seconds: float = Field(10.0, gt=0, description="First retry delay floor.")
+    webhook_retry_cap_seconds: float = Field(3600.0, gt=0, description="Longest retry delay.")
+    webhook_give_up_seconds: float = Field(
+        86400.0, gt=0, description="A delivery is retried for this long, then `failed`."
+    )
     script_timeout_ms: int = Field(
         2000, ge=50, le=600_000, description="CPU budget of one script run (wall clock: 2x + 1 s)."
     )

@@ -11,12 +11,13 @@ import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
-
-import argon2
-from argon2.exceptions import InvalidHashError, VerificationError
+from functools import cached_property
+from typing import TYPE_CHECKING, TypeVar
 
 from tracker.errors import BadRequest, ServiceUnavailable
+
+if TYPE_CHECKING:
+    import argon2
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_BYTES = 1024
@@ -58,12 +59,7 @@ class PasswordHasher:
         max_waiting: int = 32,
         max_password_bytes: int = 1024,
     ) -> None:
-        self._hasher = argon2.PasswordHasher(
-            time_cost=time_cost,
-            memory_cost=memory_cost_kib,
-            parallelism=parallelism,
-            type=argon2.Type.ID,
-        )
+        self._cost = (time_cost, memory_cost_kib, parallelism)
         # Dedicated pool: the loop's default executor is shared with file I/O and
         # DNS, and each argon2 call holds memory_cost_kib of RAM while it runs.
         self._executor = ThreadPoolExecutor(
@@ -75,6 +71,19 @@ class PasswordHasher:
         self._dummy_lock = threading.Lock()  # held while the dummy hash is made, in the pool
         self._dummy_hash: str | None = None
         self._max_password_bytes = max_password_bytes
+
+    @cached_property
+    def _hasher(self) -> argon2.PasswordHasher:
+        """argon2 is imported on first use: commands that never hash start faster."""
+        import argon2
+
+        time_cost, memory_cost_kib, parallelism = self._cost
+        return argon2.PasswordHasher(
+            time_cost=time_cost,
+            memory_cost=memory_cost_kib,
+            parallelism=parallelism,
+            type=argon2.Type.ID,
+        )
 
     async def hash(self, password: str) -> str:
         """Hash a new password (PHC string; parameters travel inside it)."""
@@ -91,6 +100,8 @@ class PasswordHasher:
 
     def needs_rehash(self, stored_hash: str) -> bool:
         """Whether a hash was made with other parameters and should be replaced on login."""
+        from argon2.exceptions import InvalidHashError
+
         try:
             return self._hasher.check_needs_rehash(stored_hash)
         except InvalidHashError:
@@ -106,6 +117,8 @@ class PasswordHasher:
             raise BadRequest(f"password longer than {self._max_password_bytes} bytes")
 
     def _verify_sync(self, stored_hash: str, password: str) -> bool:
+        from argon2.exceptions import InvalidHashError, VerificationError
+
         try:
             return self._hasher.verify(stored_hash, password)
         except (VerificationError, InvalidHashError):

@@ -17,12 +17,14 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import jwt
+from typing import TYPE_CHECKING, Any
 
 from tracker.errors import DataDirError, Unauthorized
+
+if TYPE_CHECKING:
+    import jwt
 
 MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key must be at least as long as the hash
 SECRET_FILE_NAME = ".jwt_secret"
@@ -65,9 +67,15 @@ class TokenCodec:
         self._audience = audience
         self._ttl = access_ttl_seconds
         self._leeway = leeway_seconds
-        # A private instance so the key-length rule also applies when encoding.
-        self._jwt = jwt.PyJWT(options={"enforce_minimum_key_length": True})
         self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
+
+    @cached_property
+    def _jwt(self) -> jwt.PyJWT:
+        """A private instance so the key-length rule also applies when encoding; PyJWT is
+        imported on first use (commands that never sign or verify start faster)."""
+        import jwt
+
+        return jwt.PyJWT(options={"enforce_minimum_key_length": True})
 
     def __repr__(self) -> str:
         return f"TokenCodec(issuer={self._issuer!r}, audience={self._audience!r})"  # no secret
@@ -119,6 +127,8 @@ class TokenCodec:
         return claims
 
     def _decode_uncached(self, token: str) -> AccessClaims:
+        import jwt
+
         try:
             payload = self._jwt.decode(
                 token,

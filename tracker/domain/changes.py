@@ -34,6 +34,7 @@ class Entity(StrEnum):
     CUSTOM_FIELD = "custom_field"
     ISSUE_WATCHER = "issue_watcher"  # a person's explicit watch/unwatch choice
     ATTACHMENT = "attachment"
+    WEBHOOK = "webhook"  # a project's hook configuration (never its secret)
     SCRIPT = "script"
 
 

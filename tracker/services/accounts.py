@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tracker.auth.tokens import hash_refresh_token, new_refresh_token
+from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import iso, new_id, now_iso, parse_iso, utcnow
 from tracker.domain.models.accounts import (
     LoginIn,
@@ -28,6 +30,7 @@ from tracker.domain.models.accounts import (
     User,
     UserPatch,
 )
+from tracker.domain.models.base import Page
 from tracker.errors import (
     Conflict,
     Forbidden,
@@ -262,6 +265,24 @@ async def get_user(core: Core, user_id: str) -> Me:
     if row is None:
         raise NotFound("user not found")
     return to_me(row)
+
+
+async def list_users(core: Core, limit: int, cursor: str | None) -> Page[User]:
+    """Every live account in email order (the operator's directory: `rhythm user list`)."""
+    after = decode_cursor(cursor, (str,))[0] if cursor else None
+    rows = await core.system.read(lambda conn: user_sql.list_users(conn, after, limit + 1))
+    users = [to_user(row) for row in rows[:limit]]
+    more = len(rows) > limit
+    return Page(items=users, next_cursor=encode_cursor([users[-1].email]) if more else None)
+
+
+async def users_named(core: Core, user_ids: Collection[str]) -> dict[str, User]:
+    """The accounts behind these ids (unknown ids are left out), to show people by name."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    rows = await core.system.read(lambda conn: user_sql.users_by_ids(conn, wanted))
+    return {row["id"]: to_user(row) for row in rows}
 
 
 async def update_me(core: Core, principal: Principal, patch: UserPatch) -> Me:

@@ -115,3 +115,15 @@ def users_by_email(conn: sqlite3.Connection, emails: Sequence[str]) -> list[sqli
         "(SELECT value FROM json_each(?))",
         (json.dumps([normalize_email(email) for email in emails]),),
     ).fetchall()
+
+
+def list_users(conn: sqlite3.Connection, after_email: str | None, limit: int) -> list[sqlite3.Row]:
+    """Live accounts in email order, after `after_email` (keyset), at most `limit`."""
+    return conn.execute(
+        f"""
+        SELECT {USER_COLUMNS} FROM users
+        WHERE disabled_at IS NULL AND (? IS NULL OR email COLLATE NOCASE > ?)
+        ORDER BY email COLLATE NOCASE LIMIT ?
+        """,
+        (after_email, after_email, limit),
+    ).fetchall()

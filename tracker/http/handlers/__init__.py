@@ -28,6 +28,7 @@ from tracker.http.handlers import (
     tags,
     time_entries,
     watchers,
+    webhooks,
 )
 
 #: Every module that contributes routes. Add a new resource module here.
@@ -54,5 +55,6 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     watchers,
     attachments,
     context,
+    webhooks,
     scripts,
 )

@@ -1,2 +1,0 @@
--- Reserved for the webhooks branch (tenant 0011); this placeholder keeps the
--- numbering gapless on the notify branch and is replaced by the real file at merge.
