@@ -81,4 +81,4 @@ def test_push_refuses_a_bad_file_naming_the_line(rhythm: Any, tmp_path: Path) ->
     result = rhythm("script", "push", str(path), "-o", "acme", "-p", "WEB")
     assert result.exit_code == 1 and "--as" in result.output
     result = rhythm("script", "show", "nothing", "-o", "acme", "-p", "WEB")
-    assert result.exit_code == 1 and "no script named nothing" in result.output
+    assert result.exit_code == 3 and "no script named nothing" in result.output  # not found
