@@ -23,12 +23,8 @@ from tracker.errors import DataDirError
 from tracker.scripting.pool import WorkerPool
 from tracker.services.background import BackgroundService
 from tracker.services.events import EventBus
-from tracker.services.hub import Hub
 from tracker.services.member_log import replay_member_log
-from tracker.services.notifications import notifications_service
 from tracker.services.runtime import Core
-from tracker.services.script_triggers import ScriptEvents, ScriptSchedules
-from tracker.services.webhook_delivery import WebhookService
 from tracker.settings import Settings
 from tracker.storage.database import Database
 from tracker.storage.files import DIR_MODE, FILE_MODE, tighten
@@ -75,14 +71,50 @@ def log_sqlite_version() -> None:
 #: Builds one background service for a core (it receives the core it serves).
 ServiceFactory = Callable[[Core], BackgroundService]
 
+
+# The core's own services are imported when a core with background work opens, not
+# when this module is imported: the CLI (background=False) never loads the hub, the
+# webhook client or the mailer (its start-up time is measured, docs/cli.md).
+
+
+def _hub(core: Core) -> BackgroundService:
+    from tracker.services.hub import Hub
+
+    return Hub(core)
+
+
+def _notifications(core: Core) -> BackgroundService:
+    from tracker.services.notifications import notifications_service
+
+    return notifications_service(core)
+
+
+def _webhooks(core: Core) -> BackgroundService:
+    from tracker.services.webhook_delivery import WebhookService
+
+    return WebhookService(core)
+
+
+def _script_events(core: Core) -> BackgroundService:
+    from tracker.services.script_triggers import ScriptEvents
+
+    return ScriptEvents(core)
+
+
+def _script_schedules(core: Core) -> BackgroundService:
+    from tracker.services.script_triggers import ScriptSchedules
+
+    return ScriptSchedules(core)
+
+
 #: The core's own background services, in start order (stopped in reverse).
 #: A feature that needs background work appends its factory here.
 CORE_SERVICES: tuple[ServiceFactory, ...] = (
-    Hub,
-    notifications_service,
-    WebhookService,
-    ScriptEvents,
-    ScriptSchedules,
+    _hub,
+    _notifications,
+    _webhooks,
+    _script_events,
+    _script_schedules,
 )
 
 
@@ -121,7 +153,8 @@ async def open_core(
         # before the databases close: a preview may hold a tenant's writer while a script runs
         stack.push_async_callback(_close_workers, core.scripts)
         core.events.subscribe(core.access_cache.on_batch)
-        for factory in (*CORE_SERVICES, *services):
+        own = CORE_SERVICES if background else ()  # not even built without background work
+        for factory in (*own, *services):
             core.background.add(factory(core))
         stack.push_async_callback(core.background.stop)  # whatever runs stops first
         if background:

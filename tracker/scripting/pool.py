@@ -30,11 +30,12 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from tracker.scripting import worker as worker_module
-
 #: (read request) -> reply value; raising sends the error text to the script.
 Answer = Callable[[dict[str, Any]], Any]
 
+#: Preloaded by the forkserver, imported here only when a worker starts (lupa is not
+#: loaded by CLI commands that never run a script).
+WORKER_MODULE = "tracker.scripting.worker"
 _context: Any = None
 _context_lock = threading.Lock()
 
@@ -44,7 +45,7 @@ def _mp_context() -> Any:
     with _context_lock:
         if _context is None:
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload([worker_module.__name__])
+            ctx.set_forkserver_preload([WORKER_MODULE])
             _context = ctx
         return _context
 
@@ -124,6 +125,8 @@ class WorkerPool:
         return await loop.run_in_executor(self._threads, self.run, job, answer, deadline_s)
 
     def _spawn(self) -> _Worker:
+        from tracker.scripting import worker as worker_module  # lupa loads on first use only
+
         ctx = _mp_context()
         parent, child = ctx.Pipe()
         process = ctx.Process(target=worker_module.serve, args=(child,), daemon=True)
