@@ -21,6 +21,7 @@ GROUPS: list[tuple[str, str]] = [
     ("project", "cli.projects:app"),
     ("member", "cli.members:app"),
     ("issue", "cli.issues:app"),
+    ("script", "cli.scripts:app"),
     ("board", "cli.boards:board"),
     ("sprint", "cli.boards:sprint_app"),
     ("tag", "cli.workflow:tag_app"),

@@ -9,6 +9,7 @@ databases and the background services, so they unwind in the right order.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -19,6 +20,7 @@ from tracker.auth.passwords import PasswordHasher
 from tracker.auth.throttle import LoginThrottle
 from tracker.auth.tokens import SECRET_FILE_NAME, TokenCodec, ensure_secret
 from tracker.errors import DataDirError
+from tracker.scripting.pool import WorkerPool
 from tracker.services.background import BackgroundService
 from tracker.services.events import EventBus
 from tracker.services.member_log import replay_member_log
@@ -93,9 +95,27 @@ def _webhooks(core: Core) -> BackgroundService:
     return WebhookService(core)
 
 
+def _script_events(core: Core) -> BackgroundService:
+    from tracker.services.script_triggers import ScriptEvents
+
+    return ScriptEvents(core)
+
+
+def _script_schedules(core: Core) -> BackgroundService:
+    from tracker.services.script_triggers import ScriptSchedules
+
+    return ScriptSchedules(core)
+
+
 #: The core's own background services, in start order (stopped in reverse).
 #: A feature that needs background work appends its factory here.
-CORE_SERVICES: tuple[ServiceFactory, ...] = (_hub, _notifications, _webhooks)
+CORE_SERVICES: tuple[ServiceFactory, ...] = (
+    _hub,
+    _notifications,
+    _webhooks,
+    _script_events,
+    _script_schedules,
+)
 
 
 @contextlib.asynccontextmanager
@@ -130,6 +150,8 @@ async def open_core(
         core = _assemble(settings, system, lock)
         stack.callback(core.passwords.close)
         stack.push_async_callback(core.tenants.close_all)
+        # before the databases close: a preview may hold a tenant's writer while a script runs
+        stack.push_async_callback(_close_workers, core.scripts)
         core.events.subscribe(core.access_cache.on_batch)
         own = CORE_SERVICES if background else ()  # not even built without background work
         for factory in (*own, *services):
@@ -169,4 +191,10 @@ def _assemble(settings: Settings, system: Database, lock: DataDirLock | None) ->
             max_attempts_per_address=settings.login_attempts_per_address,
         ),
         lock=lock,
+        scripts=WorkerPool(settings.script_workers),
     )
+
+
+async def _close_workers(pool: WorkerPool) -> None:
+    """Stop the Lua worker processes (a blocking join, so off the event loop)."""
+    await asyncio.get_running_loop().run_in_executor(None, pool.close)

@@ -120,6 +120,13 @@ class Settings(BaseModel):
     webhook_give_up_seconds: float = Field(
         86400.0, gt=0, description="A delivery is retried for this long, then `failed`."
     )
+    script_timeout_ms: int = Field(
+        2000, ge=50, le=600_000, description="CPU budget of one script run (wall clock: 2x + 1 s)."
+    )
+    script_memory_mb: int = Field(
+        32, ge=4, le=1024, description="Lua memory cap of one script run."
+    )
+    script_workers: int = Field(2, ge=1, le=64, description="Lua worker processes.")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

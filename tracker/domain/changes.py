@@ -35,6 +35,7 @@ class Entity(StrEnum):
     ISSUE_WATCHER = "issue_watcher"  # a person's explicit watch/unwatch choice
     ATTACHMENT = "attachment"
     WEBHOOK = "webhook"  # a project's hook configuration (never its secret)
+    SCRIPT = "script"
 
 
 class Op(StrEnum):

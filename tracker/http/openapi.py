@@ -188,6 +188,13 @@ def _responses(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
     if route.produces is not None:
         success["content"] = {route.produces: {"schema": {"type": "string", "format": "binary"}}}
     responses[str(route.status)] = success
+    for status, model in route.extra.get("other_success", {}).items():  # e.g. 200 with ?wait
+        responses[str(status)] = {
+            "description": "Success",
+            "content": {
+                "application/json": {"schema": _schema_ref(model, schemas, "serialization")}
+            },
+        }
     problem = {PROBLEM_TYPE: {"schema": {"$ref": REF.format(model="Problem")}}}
     for status in sorted(error_statuses(route)):
         responses[str(status)] = {

@@ -10,7 +10,7 @@ issue's write unit starts.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from tracker.domain.changes import Entity, Op
@@ -42,6 +42,12 @@ async def invisible_users(core: Core, access: ProjectAccess, user_ids: Collectio
             access,
             lambda conn: assignee_sql.project_member_roles(conn, project.id, list(org_roles)),
         )
+    return _hidden(ids, org_roles, member_roles, project.visibility)
+
+
+def _hidden(
+    ids: list[str], org_roles: dict[str, str], member_roles: dict[str, str], visibility: str
+) -> set[str]:
     return {
         user_id
         for user_id in ids
@@ -49,7 +55,7 @@ async def invisible_users(core: Core, access: ProjectAccess, user_ids: Collectio
         or effective_project_role(
             OrgRole(org_roles[user_id]),
             ProjectRole(member_roles[user_id]) if user_id in member_roles else None,
-            project.visibility,
+            visibility,
         )
         is None
     }
@@ -67,12 +73,45 @@ async def users_must_see_project(
         user_fields = {v: n for n, v in custom.items() if isinstance(v, str) and v in named}
     wanted = set(assignees or ()) | set(user_fields)
     hidden = await invisible_users(core, access, wanted)
+    _refuse_hidden(assignees, user_fields, hidden)
+
+
+def _refuse_hidden(
+    assignees: list[str] | None, user_fields: dict[str, str], hidden: set[str]
+) -> None:
     errors = [("assignees", f"unknown user or cannot see this project: {u}")
               for u in (assignees or ()) if u in hidden]  # fmt: skip
     errors += [(f"custom_fields.{n}", "unknown user or cannot see this project")
                for u, n in user_fields.items() if u in hidden]  # fmt: skip
     if errors:
         raise ValidationFailed(errors)
+
+
+OrgRolesOf = Callable[[list[str]], dict[str, str]]
+
+
+def users_must_see_project_in(
+    conn: sqlite3.Connection, access: ProjectAccess, assignees: list[str] | None,
+    custom: dict[str, Any] | None, org_roles_of: OrgRolesOf,
+) -> None:  # fmt: skip
+    """`users_must_see_project` from inside a unit of work on the tenant's writer thread
+    (script effects, previews): the tenant is read with `conn`, the org roles through
+    `org_roles_of` (a read of the system database, which has its own thread)."""
+    project = access.project
+    user_fields: dict[str, str] = {}
+    if custom:
+        named = user_values(field_defs(conn, project.id), custom)
+        user_fields = {v: n for n, v in custom.items() if isinstance(v, str) and v in named}
+    ids = sorted(set(assignees or ()) | set(user_fields))
+    if not ids:
+        return
+    org_roles = org_roles_of(ids)
+    member_roles: dict[str, str] = {}
+    if project.visibility == "private" and org_roles:
+        member_roles = assignee_sql.project_member_roles(conn, project.id, list(org_roles))
+    _refuse_hidden(
+        assignees, user_fields, _hidden(ids, org_roles, member_roles, project.visibility)
+    )
 
 
 def sync_assignees(

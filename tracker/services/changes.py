@@ -106,16 +106,27 @@ class UnitOfWork:
         return changed
 
 
-async def mutate(core: Core, access: OrgAccess, actor: Actor, work: Callable[[UnitOfWork], T]) -> T:
+async def mutate(
+    core: Core, access: OrgAccess, actor: Actor, work: Callable[[UnitOfWork], T], *,
+    dry_run: bool = False,
+) -> T:  # fmt: skip
     """Run `work` as one transaction on the access's tenant with its change rows;
-    publish after commit. The one way a service writes a tenant (reads: `access.read`)."""
-    return await mutate_org(core, access.org.id, actor, work)
+    publish after commit. The one way a service writes a tenant (reads: `access.read`).
+    With `dry_run`, see `mutate_org`."""
+    return await mutate_org(core, access.org.id, actor, work, dry_run=dry_run)
 
 
-async def mutate_org(core: Core, org_id: str, actor: Actor, work: Callable[[UnitOfWork], T]) -> T:
+async def mutate_org(
+    core: Core, org_id: str, actor: Actor, work: Callable[[UnitOfWork], T], *,
+    dry_run: bool = False,
+) -> T:  # fmt: skip
     """`mutate` for work that acts on an org known by id with no person's access to
     check: background consumers of the change feed (their actor is the system or a
-    script) and replays. Everything else goes through `mutate` with an access."""
+    script) and replays. Everything else goes through `mutate` with an access.
+
+    With `dry_run`, the transaction is rolled back instead (previews): `work` sees
+    its own writes, and nothing is committed or published, no seq or number used.
+    """
     unit_holder: list[UnitOfWork] = []
 
     def run(conn: sqlite3.Connection) -> T:
@@ -124,6 +135,8 @@ async def mutate_org(core: Core, org_id: str, actor: Actor, work: Callable[[Unit
         return work(uow)
 
     async with core.tenants.lease(org_id) as db:
+        if dry_run:
+            return await db.dry_run(run)
         result = await db.write(run)
     uow = unit_holder[-1]  # the run that committed (a group abort re-runs a unit)
     core.events.publish(ChangeBatch(org_id, uow.batch, tuple(uow.recorded)))

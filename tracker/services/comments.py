@@ -90,22 +90,27 @@ async def create_comment(
     core: Core, access: ProjectAccess, number: int, body: CommentIn, actor: Actor
 ) -> Comment:
     """Add a comment; the same call serves the API and `rhythm issue comment`."""
+    return await mutate(
+        core, access, actor, lambda uow: comment_in(uow, access, number, body, actor)
+    )
+
+
+def comment_in(
+    uow: UnitOfWork, access: ProjectAccess, number: int, body: CommentIn, actor: Actor
+) -> Comment:
+    """The comment itself, inside the caller's unit of work (scripts apply effects with it)."""
     project = access.project
-
-    def work(uow: UnitOfWork) -> Comment:
-        issue = issue_in(uow.conn, project.id, number)
-        row = {
-            "id": new_id(), "issue_id": issue["id"], "author": actor.user_id or "",
-            "body": body.body, "created_at": uow.at, "updated_at": uow.at, "version": 1,
-        }  # fmt: skip
-        with reindexed(uow.conn, issue["row_id"]):
-            comment_sql.insert_comment(uow.conn, row)
-        comment_sql.add_to_comment_count(uow.conn, issue["row_id"], 1, uow.at)
-        uow.record(Entity.COMMENT, row["id"], Op.CREATE, project=project.id, new=row,
-                   version=1, issue=issue["id"])  # fmt: skip
-        return _comment(row)
-
-    return await mutate(core, access, actor, work)
+    issue = issue_in(uow.conn, project.id, number)
+    row = {
+        "id": new_id(), "issue_id": issue["id"], "author": actor.user_id or "",
+        "body": body.body, "created_at": uow.at, "updated_at": uow.at, "version": 1,
+    }  # fmt: skip
+    with reindexed(uow.conn, issue["row_id"]):
+        comment_sql.insert_comment(uow.conn, row)
+    comment_sql.add_to_comment_count(uow.conn, issue["row_id"], 1, uow.at)
+    uow.record(Entity.COMMENT, row["id"], Op.CREATE, project=project.id, new=row,
+               version=1, issue=issue["id"])  # fmt: skip
+    return _comment(row)
 
 
 async def update_comment(

@@ -95,3 +95,15 @@ def _event(
     body = f'{_encode(head)[:-1]},"issue":{issue},"changes":{_encode(changes_of(group))}}}'
     frame = '{"type":"event",' + body[1:]
     return Event(group.seq, name, group.project, key, group.issue, body.encode(), frame.encode())
+
+
+def render_in(conn: sqlite3.Connection, batch: ChangeBatch) -> list[Event]:
+    """`render` for code already on the tenant's thread (a preview's rolled-back unit):
+    the same objects, read with `conn`; actors' display names are left empty (they
+    live in the system database)."""
+    grouped = groups_of(batch.changes)
+    if not grouped:
+        return []
+    keys = summary_sql.project_keys(conn, sorted({g.project for g in grouped}))
+    issues = summary_sql.issue_summary_texts(conn, sorted({g.issue for g in grouped if g.issue}))
+    return [_event(batch, group, keys, issues, {}) for group in grouped]

@@ -118,37 +118,49 @@ async def create_issue(core: Core, access: ProjectAccess, data: IssueCreate, act
     if data.assignees or data.custom_fields:
         await users_must_see_project(core, access, data.assignees, data.custom_fields)
     may_tag = may_create_tags(access)
+    return await mutate(
+        core, access, actor, lambda uow: create_in(uow, access, data, actor, may_tag)
+    )
 
-    def work(uow: UnitOfWork) -> Issue:
-        conn = uow.conn
-        stage = _stage(conn, project.id, data.status)
-        _check_initial_move(conn, project, stage, is_reporter)
-        defs = field_defs(conn, project.id)
-        custom = apply_values(defs, {}, data.custom_fields, creating=True)
-        parent = _parent(conn, project, data.parent, None)
-        row = {
-            "id": new_id(), "project_id": project.id, "title": data.title,
-            "description": data.description, "type": data.type, "priority": data.priority,
-            "stage_id": stage["id"], "reporter": actor.user_id, "due_date": data.due_date,
-            "sprint_id": _sprint(conn, project.id, data.sprint_id), "estimate": data.estimate,
-            "parent_id": None if parent is None else parent["id"],
-            "rank": generate_key_between(issue_sql.last_rank(conn, project.id, stage["id"]), None),
-            "custom_fields": json.dumps(custom), "created_at": uow.at, "updated_at": uow.at,
-            "resolved_at": uow.at if stage["category"] == "done" else None,
-            "time_spent": 0, "comment_count": 0, "version": 1,
-        }  # fmt: skip
-        tags = resolve_tags(uow, project.id, data.tags, may_tag) if data.tags else []
-        row["number"] = issue_sql.take_number(conn, project.id)
-        issue_sql.insert_issue(conn, row)
-        issue = _issue(
-            row, project.key, defs, status=stage["name"],
-            parent_number=None if parent is None else parent["number"],
-            assignees=sorted(data.assignees), tags=sorted((t["name"] for t in tags), key=str.lower),
-        )  # fmt: skip
-        _record_create(uow, project.id, issue, tags)
-        return issue
 
-    return await mutate(core, access, actor, work)
+def create_in(
+    uow: UnitOfWork, access: ProjectAccess, data: IssueCreate, actor: Actor, may_tag: bool
+) -> Issue:
+    """The create itself, inside the caller's unit of work (scripts apply effects with it),
+    held to the same rules; the caller has already checked the assignees
+    (`users_must_see_project`)."""
+    project = access.project
+    assert project.role is not None  # a ProjectAccess is only built for a visible project
+    is_reporter = project.role.rank < ProjectRole.DEVELOPER.rank
+    if is_reporter:
+        _reporter_may_create(data)
+    conn = uow.conn
+    stage = _stage(conn, project.id, data.status)
+    _check_initial_move(conn, project, stage, is_reporter)
+    defs = field_defs(conn, project.id)
+    custom = apply_values(defs, {}, data.custom_fields, creating=True)
+    parent = _parent(conn, project, data.parent, None)
+    row = {
+        "id": new_id(), "project_id": project.id, "title": data.title,
+        "description": data.description, "type": data.type, "priority": data.priority,
+        "stage_id": stage["id"], "reporter": actor.user_id, "due_date": data.due_date,
+        "sprint_id": _sprint(conn, project.id, data.sprint_id), "estimate": data.estimate,
+        "parent_id": None if parent is None else parent["id"],
+        "rank": generate_key_between(issue_sql.last_rank(conn, project.id, stage["id"]), None),
+        "custom_fields": json.dumps(custom), "created_at": uow.at, "updated_at": uow.at,
+        "resolved_at": uow.at if stage["category"] == "done" else None,
+        "time_spent": 0, "comment_count": 0, "version": 1,
+    }  # fmt: skip
+    tags = resolve_tags(uow, project.id, data.tags, may_tag) if data.tags else []
+    row["number"] = issue_sql.take_number(conn, project.id)
+    issue_sql.insert_issue(conn, row)
+    issue = _issue(
+        row, project.key, defs, status=stage["name"],
+        parent_number=None if parent is None else parent["number"],
+        assignees=sorted(data.assignees), tags=sorted((t["name"] for t in tags), key=str.lower),
+    )  # fmt: skip
+    _record_create(uow, project.id, issue, tags)
+    return issue
 
 
 def _reporter_may_create(data: IssueCreate) -> None:
@@ -281,24 +293,31 @@ async def update_issue(
     if_match: str | None = None,
 ) -> Issue:  # fmt: skip
     """Apply the named fields only; a stale If-Match is a 412 and changes nothing."""
-    project = access.project
-    assert project.role is not None  # a ProjectAccess is never built for an invisible project
-    named = patch.model_fields_set
     if patch.assignees or patch.custom_fields:
         await users_must_see_project(core, access, patch.assignees, patch.custom_fields)
     may_tag = may_create_tags(access)
+    return await mutate(
+        core, access, actor,
+        lambda uow: update_in(uow, access, number, patch, actor, if_match, may_tag),
+    )  # fmt: skip
 
-    def work(uow: UnitOfWork) -> Issue:
-        row = issue_sql.issue_view(uow.conn, project.id, number)
-        if row is None:
-            raise NotFound("issue not found")
-        if not if_match_ok(if_match, row["version"]):
-            raise PreconditionFailed(f"the issue is at version {row['version']}")
-        if project.role.rank < ProjectRole.DEVELOPER.rank:  # type: ignore[union-attr]  # project routes always resolve a role (typed access removes this)
-            _reporter_may(row, named, actor)
-        return _apply_patch(uow, access, row, patch, may_tag)
 
-    return await mutate(core, access, actor, work)
+def update_in(
+    uow: UnitOfWork, access: ProjectAccess, number: int, patch: IssuePatch, actor: Actor,
+    if_match: str | None, may_tag: bool,
+) -> Issue:  # fmt: skip
+    """The update itself, inside the caller's unit of work (scripts and previews use it);
+    the caller has already checked the assignees (`users_must_see_project`)."""
+    project = access.project
+    assert project.role is not None  # a ProjectAccess is never built for an invisible project
+    row = issue_sql.issue_view(uow.conn, project.id, number)
+    if row is None:
+        raise NotFound("issue not found")
+    if not if_match_ok(if_match, row["version"]):
+        raise PreconditionFailed(f"the issue is at version {row['version']}")
+    if project.role.rank < ProjectRole.DEVELOPER.rank:
+        _reporter_may(row, patch.model_fields_set, actor)
+    return _apply_patch(uow, access, row, patch, may_tag)
 
 
 def _reporter_may(row: sqlite3.Row, named: set[str], actor: Actor) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from tracker.auth.passwords import PasswordHasher
 from tracker.auth.throttle import LoginThrottle, SignupThrottle
 from tracker.auth.tokens import TokenCodec
+from tracker.scripting.pool import WorkerPool
 from tracker.services.access_cache import AccessCache
 from tracker.services.background import BackgroundServices
 from tracker.services.events import EventBus
@@ -36,6 +37,8 @@ class Core:
     # exact because every change to either goes through services.accounts in this process.
     user_states: dict[str, tuple[int, bool]] = field(default_factory=dict)
     signups: SignupThrottle | None = None  # built from settings when not given
+    # Lua worker processes for automation scripts (started lazily on the first run)
+    scripts: WorkerPool = field(default_factory=WorkerPool)
 
     def __post_init__(self) -> None:
         if self.signups is None:

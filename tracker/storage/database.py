@@ -338,6 +338,30 @@ class Database:
         finally:
             self.waiting -= 1
 
+    async def dry_run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` inside BEGIN IMMEDIATE … ROLLBACK on the owning thread: a unit of work
+        that never commits (previews). It never joins a group commit, and everything it
+        wrote, AUTOINCREMENT counters included, is gone when it returns."""
+        self.waiting += 1  # may preempt an expensive read running on the thread
+        try:
+            return await self._call(self._run_rolled_back, fn)
+        except (sqlite3.Error, OSError) as exc:  # disk full / read-only: 507 / 503, not 500
+            fault = storage_error(exc, self.path)
+            if fault is None:
+                raise
+            raise fault from exc
+        finally:
+            self.waiting -= 1
+
+    def _run_rolled_back(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            return fn(conn)
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
     def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
         """On the thread: run one group of queued units, then queue the next group.
 

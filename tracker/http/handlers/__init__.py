@@ -21,6 +21,7 @@ from tracker.http.handlers import (
     projects,
     relations,
     saved_searches,
+    scripts,
     search,
     sprints,
     stages,
@@ -55,4 +56,5 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     attachments,
     context,
     webhooks,
+    scripts,
 )
