@@ -72,7 +72,8 @@ async def handle_page(
 
     def work(uow: UnitOfWork) -> None:
         for notice in notices:
-            recipients = {user: "watching" for user in watcher_sql.watchers(uow.conn, notice.issue)}
+            watching = watcher_sql.watchers(uow.conn, notice.issue, as_of=notice.at)
+            recipients = {user: "watching" for user in watching}
             recipients.update({user: "assigned" for user in notice.assigned})
             for token in notice.mentioned:
                 recipients.update({user: "mentioned" for user in named.get(token, ())})

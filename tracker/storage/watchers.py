@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import sqlite3
 
+#: An `as_of` that sorts after every stored ISO time: every comment counts.
+NOW = "\uffff"
+
 #: Every (user, reason) pair that makes someone watch an issue, before explicit unwatches.
 _REASONS = """
 SELECT reporter AS user_id, 'reporter' AS reason FROM issues WHERE id = :issue
 UNION ALL SELECT user_id, 'assignee' FROM issue_assignees WHERE issue_id = :issue
 UNION ALL SELECT DISTINCT author, 'commenter' FROM comments
-          WHERE issue_id = :issue AND author <> ''
+          WHERE issue_id = :issue AND author <> '' AND created_at <= :as_of
 UNION ALL SELECT user_id, 'watching' FROM issue_watchers WHERE issue_id = :issue AND watching = 1
 """
 
@@ -23,7 +26,7 @@ UNION ALL SELECT user_id, 'watching' FROM issue_watchers WHERE issue_id = :issue
 def reasons(conn: sqlite3.Connection, issue_id: str) -> dict[str, list[str]]:
     """{user_id: [reasons]} of everyone who would watch the issue, muted ones included."""
     found: dict[str, list[str]] = {}
-    for user_id, reason in conn.execute(_REASONS, {"issue": issue_id}):
+    for user_id, reason in conn.execute(_REASONS, {"issue": issue_id, "as_of": NOW}):
         if user_id:
             found.setdefault(user_id, []).append(reason)
     return found
@@ -37,14 +40,18 @@ def choices(conn: sqlite3.Connection, issue_id: str) -> dict[str, bool]:
     return {r[0]: bool(r[1]) for r in rows}
 
 
-def watchers(conn: sqlite3.Connection, issue_id: str) -> list[str]:
-    """Who watches the issue now: implicit and explicit watchers minus explicit unwatches."""
+def watchers(conn: sqlite3.Connection, issue_id: str, as_of: str = "") -> list[str]:
+    """Who watches the issue: implicit and explicit watchers minus explicit unwatches.
+
+    `as_of` (an ISO time) counts only the comments written by then as making their
+    authors watch: a change queued late must not reach someone who only commented on
+    the issue after it (by default: every comment)."""
     rows = conn.execute(
         f"""
         SELECT user_id FROM ({_REASONS}) WHERE user_id IS NOT NULL AND user_id <> ''
         EXCEPT SELECT user_id FROM issue_watchers WHERE issue_id = :issue AND watching = 0
         """,
-        {"issue": issue_id},
+        {"issue": issue_id, "as_of": as_of or NOW},
     ).fetchall()
     return [r[0] for r in rows]
 
