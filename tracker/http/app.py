@@ -28,6 +28,7 @@ from tracker.http.keys import (
     Lifecycle,
 )
 from tracker.http.middlewares import REQUEST_ID, cors, problems
+from tracker.http.router import install as install_router
 from tracker.http.routes import all_routes
 from tracker.http.ws import install as install_sockets
 from tracker.settings import Settings
@@ -51,6 +52,7 @@ def create_app(
         middlewares.append(cors(settings.cors_origins))
     # client_max_size backs up the body reader's own cap (+1 so ours answers first).
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes + 1)
+    install_router(app)  # routes matched by a segment tree (tracker/http/router.py)
     app[SETTINGS] = settings
     app[IDENTITY] = identity
     app[ORIGIN] = "plugin" if identity is not None else "api"

@@ -1,0 +1,150 @@
+"""Route matching by the path's segments, not by trying ~70 regexes in turn.
+
+aiohttp's UrlDispatcher buckets resources by their literal prefix and tries a
+bucket's resources one regex at a time; every org route lives in the one bucket
+`/api/v1/orgs`, so a request near its end paid ~70 failed matches (a sixth of
+the main thread's busy time on `GET …/issues/{n}`, docs/read-path.md).
+
+`ShapeRouter` is that same dispatcher with a prefix tree of path segments in
+front: literal segments are dict keys, a whole-segment `{var}` is one wildcard
+child. The tree only picks candidates; each candidate is still resolved by
+aiohttp itself (`resource.resolve`: its own regex and method table), in the
+order aiohttp would have tried them, so the handler and the match values are
+exactly aiohttp's. Anything the tree cannot vouch for — no candidate with the
+method (404/405, trailing slashes, case variants), a resource whose pattern can
+span segments (`{name:.+}`) in a bucket aiohttp would visit first, domain
+sub-apps — goes to aiohttp's own `resolve`, unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from aiohttp.abc import AbstractMatchInfo
+from aiohttp.web_urldispatcher import (
+    AbstractResource,
+    DynamicResource,
+    PlainResource,
+    UrlDispatcher,
+)
+
+_ANY = DynamicResource.GOOD  # the regex of a plain `{var}`: one non-empty segment
+
+
+@dataclass(eq=False)
+class _Node:
+    literal: dict[str, _Node] = field(default_factory=dict)
+    var: _Node | None = None
+    #: (aiohttp's try order, resource, must defer to aiohttp's resolve)
+    leaves: list[tuple[tuple[int, int], AbstractResource, bool]] = field(default_factory=list)
+
+
+def _segments(resource: AbstractResource) -> list[str | None] | None:
+    """The resource's path as segments (None = one wildcard segment), or None when
+    its pattern is not made of whole segments (e.g. `{name:.+}`)."""
+    if isinstance(resource, PlainResource):
+        return list(resource.canonical.split("/"))
+    if not isinstance(resource, DynamicResource):
+        return None
+    pattern = resource.get_info()["pattern"].pattern
+    if pattern.count("(?P<") != pattern.count(f">{_ANY})"):
+        return None  # a custom regex: it may match across "/"
+    parts: list[str | None] = []
+    for part in resource.canonical.split("/"):
+        if "{" not in part:
+            parts.append(part)
+        elif part.startswith("{") and part.endswith("}") and part.count("{") == 1:
+            parts.append(None)
+        else:
+            return None  # a segment mixing text and a variable
+    return parts
+
+
+def _reach(key: str) -> str:
+    """A bucket key as a prefix a request path has when aiohttp visits that bucket."""
+    return "/" if key == "/" else key + "/"
+
+
+class ShapeRouter(UrlDispatcher):
+    """UrlDispatcher whose `resolve` first walks a segment tree (built once, when the
+    router is frozen). Installed with `install`; adds no state to the instance
+    before its first frozen `resolve`."""
+
+    _shape_tree: _Node | None = None
+
+    async def resolve(self, request: web.Request) -> AbstractMatchInfo:
+        tree = self._shape_tree
+        if tree is None:
+            if not self.frozen or self._matched_sub_app_resources:
+                return await super().resolve(request)
+            tree = self._shape_tree = self._build()
+        path = request.rel_url.path_safe
+        found = _candidates(tree, path.split("/"))
+        if len(found) > 1:
+            found.sort(key=lambda leaf: leaf[0])
+        for _, resource, defer in found:
+            if defer:
+                break
+            match_info, _ = await resource.resolve(request)
+            if match_info is not None:
+                return match_info
+        return await super().resolve(request)  # 404, 405, or a case the tree defers
+
+    def _build(self) -> _Node:
+        root = _Node()
+        keys = {id(r): self._get_resource_index_key(r) for r in self._resources}
+        others = [(keys[id(r)], n) for n, r in enumerate(self._resources)
+                  if _segments(r) is None]  # fmt: skip
+        for n, resource in enumerate(self._resources):
+            parts = _segments(resource)
+            if parts is None:
+                continue
+            key = keys[id(resource)]
+            # aiohttp walks buckets from the longest key down, in registration order
+            # within one: a resource it cannot index here that could be tried first
+            # (a longer bucket under this one, or the same bucket, earlier) defers.
+            defer = any(
+                (len(other) > len(key) and other.startswith(_reach(key)))
+                or (other == key and m < n)
+                for other, m in others
+            )
+            node = root
+            for part in parts:
+                if part is None:
+                    node.var = node.var or _Node()
+                    node = node.var
+                else:
+                    node = node.literal.setdefault(part, _Node())
+            node.leaves.append(((-len(key), n), resource, defer))
+        return root
+
+
+def _candidates(
+    root: _Node, parts: list[str]
+) -> list[tuple[tuple[int, int], AbstractResource, bool]]:
+    """Every resource whose segment shape fits `parts` (a superset: regexes decide)."""
+    found: list[tuple[tuple[int, int], AbstractResource, bool]] = []
+    stack = [(root, 0)]
+    last = len(parts)
+    while stack:
+        node, i = stack.pop()
+        if i == last:
+            found.extend(node.leaves)
+            continue
+        part = parts[i]
+        child = node.literal.get(part)
+        if child is not None:
+            stack.append((child, i + 1))
+        if node.var is not None and part:
+            stack.append((node.var, i + 1))
+    return found
+
+
+def install(app: web.Application) -> None:
+    """Give `app` the segment-tree dispatcher. The class is swapped in place because
+    aiohttp deprecates passing a router to `Application` (the subclass adds no
+    fields, so the instance stays a valid UrlDispatcher)."""
+    router = app.router
+    if type(router) is UrlDispatcher:
+        router.__class__ = ShapeRouter
