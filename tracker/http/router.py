@@ -36,8 +36,15 @@ _ANY = DynamicResource.GOOD  # the regex of a plain `{var}`: one non-empty segme
 class _Node:
     literal: dict[str, _Node] = field(default_factory=dict)
     var: _Node | None = None
-    #: (aiohttp's try order, resource, must defer to aiohttp's resolve)
-    leaves: list[tuple[tuple[int, int], AbstractResource, bool]] = field(default_factory=list)
+    leaves: list[_Leaf] = field(default_factory=list)
+
+
+@dataclass(frozen=True, eq=False)
+class _Leaf:
+    order: tuple[int, int]  # the order aiohttp would try it in: (-len(bucket key), position)
+    resource: AbstractResource
+    methods: frozenset[str]  # its routes' methods ("*" when it has an any-method route)
+    defer: bool  # aiohttp would try a resource the tree does not hold before this one
 
 
 def _segments(resource: AbstractResource) -> list[str | None] | None:
@@ -72,6 +79,7 @@ class ShapeRouter(UrlDispatcher):
     before its first frozen `resolve`."""
 
     _shape_tree: _Node | None = None
+    _plain_paths: dict[str, list[_Leaf]] | None = None
 
     async def resolve(self, request: web.Request) -> AbstractMatchInfo:
         tree = self._shape_tree
@@ -80,19 +88,27 @@ class ShapeRouter(UrlDispatcher):
                 return await super().resolve(request)
             tree = self._shape_tree = self._build()
         path = request.rel_url.path_safe
-        found = _candidates(tree, path.split("/"))
+        # A plain path's bucket is the whole path: aiohttp tries those first, so a
+        # literal route (health, auth, users/me) costs one dict lookup, as in aiohttp.
+        found = self._plain_paths.get(path) if self._plain_paths else None
+        if found is None:
+            found = _candidates(tree, path.split("/"))
         if len(found) > 1:
-            found.sort(key=lambda leaf: leaf[0])
-        for _, resource, defer in found:
-            if defer:
+            found.sort(key=_order)
+        method = request.method
+        for leaf in found:
+            if leaf.defer:
                 break
-            match_info, _ = await resource.resolve(request)
+            if method not in leaf.methods and "*" not in leaf.methods:
+                continue  # aiohttp would only note its allowed methods (a 405 goes below)
+            match_info, _ = await leaf.resource.resolve(request)
             if match_info is not None:
                 return match_info
         return await super().resolve(request)  # 404, 405, or a case the tree defers
 
     def _build(self) -> _Node:
         root = _Node()
+        self._plain_paths = {}
         keys = {id(r): self._get_resource_index_key(r) for r in self._resources}
         others = [(keys[id(r)], n) for n, r in enumerate(self._resources)
                   if _segments(r) is None]  # fmt: skip
@@ -116,15 +132,21 @@ class ShapeRouter(UrlDispatcher):
                     node = node.var
                 else:
                     node = node.literal.setdefault(part, _Node())
-            node.leaves.append(((-len(key), n), resource, defer))
+            methods = frozenset(route.method for route in resource)
+            leaf = _Leaf((-len(key), n), resource, methods, defer)
+            node.leaves.append(leaf)
+            if isinstance(resource, PlainResource):
+                self._plain_paths.setdefault(resource.canonical, []).append(leaf)
         return root
 
 
-def _candidates(
-    root: _Node, parts: list[str]
-) -> list[tuple[tuple[int, int], AbstractResource, bool]]:
+def _order(leaf: _Leaf) -> tuple[int, int]:
+    return leaf.order
+
+
+def _candidates(root: _Node, parts: list[str]) -> list[_Leaf]:
     """Every resource whose segment shape fits `parts` (a superset: regexes decide)."""
-    found: list[tuple[tuple[int, int], AbstractResource, bool]] = []
+    found: list[_Leaf] = []
     stack = [(root, 0)]
     last = len(parts)
     while stack:
