@@ -9,6 +9,10 @@ import pytest
 
 from tests.conftest import Api
 from tests.issues_world import World, make_world
+from tracker.domain.permissions import Permission
+from tracker.http.keys import CORE
+from tracker.services import issues
+from tracker.services.acting import act_as
 
 
 @pytest.fixture
@@ -184,8 +188,9 @@ async def test_required_fields_rename_and_delete(world: World) -> None:
 
 
 async def test_listed_issues_equal_the_issue_model_exactly(world: World) -> None:
-    """The list renders issues in SQL (storage.issues.ISSUE_JSON); GET one issue renders
-    the pydantic model. Every field kind must come out the same, types included."""
+    """The list and GET one issue render issues in SQL (storage.issues.ISSUE_JSON and
+    issue_json); everything else (writes, search, the CLI) renders the pydantic model.
+    Every field kind must come out the same in all three, types included."""
     fields = await fields_world(world)
     parent = await world.create(title="Parent")
     await world.create(
@@ -205,9 +210,16 @@ async def test_listed_issues_equal_the_issue_model_exactly(world: World) -> None
 
     status, page = await world.call("GET", world.url("/issues?limit=200"), world.viewer)
     assert status == 200 and len(page["items"]) == 4
+    core = world.client.app[CORE]
+    access, _ = await act_as(core, world.org["slug"], "WEB", world.owner["id"], "api",
+                             permission=Permission.PROJECT_READ)  # fmt: skip
     for listed in page["items"]:
         _, single = await world.call("GET", world.url(f"/issues/{listed['number']}"))
         assert json.dumps(listed, sort_keys=True) == json.dumps(single, sort_keys=True)
+        model = await issues.get_issue(core, access, listed["number"])
+        assert json.dumps(single, sort_keys=True) == json.dumps(
+            json.loads(model.model_dump_json()), sort_keys=True
+        )
     by_number = {item["number"]: item for item in page["items"]}
     assert by_number[2]["tags"] == ["Alpha", "beta", "zeta"]
     assert by_number[2]["custom_fields"]["Score"] == 12345678901234

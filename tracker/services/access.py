@@ -81,12 +81,18 @@ async def read(
     fn: Callable[[sqlite3.Connection], T],
     *,
     time_limit_ms: int | None = None,
+    small: bool = False,
 ) -> T:
     """Run the read-only unit `fn(conn)` on the access's tenant (its reader connection).
 
     User-driven queries pass a time limit: a runaway one becomes QueryTooExpensive,
     and expensive reads take turns between users (the caller is the turn's owner).
+    `small` marks a read of a few indexed rows (one issue, the project list): it is
+    answered on the event loop when the tenant's thread is idle (`Database.read_now`).
     """
+    if small and time_limit_ms is None:
+        async with core.tenants.lease(access.org.id) as db:
+            return await db.read_now(fn)
     return await read_org(core, access.org.id, fn, time_limit_ms=time_limit_ms,
                           owner=access.user_id)  # fmt: skip
 
@@ -155,10 +161,20 @@ async def authorize_org(
 async def authorize_project(
     core: Core, permission: Permission, user_id: str | None, org_slug: str, project_key: str
 ) -> ProjectAccess:
-    """Resolve org and project and enforce a project-scoped `permission` (404/403)."""
-    org = await resolve_org(core, org_slug, user_id)
-    if org.role is None:
-        raise NotFound("organization not found")
-    project = await resolve_project(core, org, project_key, user_id)
-    decide(permission, org_role=org.role, project_role=project.role)
-    return ProjectAccess(user_id, org, project)
+    """Resolve org and project and enforce a project-scoped `permission` (404/403).
+
+    The resolved pair is one cached object (the ProjectAccess itself, immutable), so a
+    repeated request pays one dict lookup and the decision; it is dropped with the
+    org's other entries whenever its access facts change (AccessCache.on_batch)."""
+    cache = core.access_cache
+    access = cache.get_pair(org_slug, project_key, user_id)
+    if access is None:
+        epoch = cache.epoch
+        org = await resolve_org(core, org_slug, user_id)
+        if org.role is None:
+            raise NotFound("organization not found")
+        project = await resolve_project(core, org, project_key, user_id)
+        access = ProjectAccess(user_id, org, project)
+        cache.put_pair(org_slug, project_key, user_id, org.id, access, epoch)
+    decide(permission, org_role=access.org.role, project_role=access.project.role)
+    return access

@@ -25,7 +25,12 @@ class AccessCache:
     def __init__(self) -> None:
         self._by_org: dict[str, dict[tuple[Any, ...], tuple[float, Any]]] = {}
         self._slugs: dict[tuple[str, str | None], tuple[float, str, Any]] = {}
+        #: (org slug, project key as written, user) -> (expiry, org id, ProjectAccess)
+        self._pairs: dict[tuple[str, str, str | None], tuple[float, str, Any]] = {}
         self._size = 0
+        #: Bumped by every invalidation: a lookup that began before one must not store
+        #: what it read (it may predate the change), see `put_pair`.
+        self.epoch = 0
 
     def get_org(self, slug: str, user_id: str | None) -> Any:
         entry = self._slugs.get((slug, user_id))
@@ -36,6 +41,21 @@ class AccessCache:
     def put_org(self, slug: str, user_id: str | None, org_id: str, value: Any) -> None:
         self._reserve()
         self._slugs[(slug, user_id)] = (time.monotonic() + TTL_SECONDS, org_id, value)
+
+    def get_pair(self, slug: str, key: str, user_id: str | None) -> Any:
+        entry = self._pairs.get((slug, key, user_id))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[2]
+
+    def put_pair(
+        self, slug: str, key: str, user_id: str | None, org_id: str, value: Any, epoch: int
+    ) -> None:
+        """Store an org+project lookup read since `epoch` unless access changed meanwhile."""
+        if epoch != self.epoch:
+            return
+        self._reserve()
+        self._pairs[(slug, key, user_id)] = (time.monotonic() + TTL_SECONDS, org_id, value)
 
     def get(self, org_id: str, key: tuple[Any, ...]) -> Any:
         entry = self._by_org.get(org_id, {}).get(key)
@@ -48,15 +68,19 @@ class AccessCache:
         self._by_org.setdefault(org_id, {})[key] = (time.monotonic() + TTL_SECONDS, value)
 
     def invalidate_org(self, org_id: str) -> None:
+        self.epoch += 1
         self._size -= len(self._by_org.pop(org_id, {}))
-        stale = [k for k, (_, oid, _) in self._slugs.items() if oid == org_id]
-        for key in stale:
-            del self._slugs[key]
-        self._size -= len(stale)
+        for index in (self._slugs, self._pairs):
+            stale = [k for k, (_, oid, _) in index.items() if oid == org_id]
+            for key in stale:
+                del index[key]
+            self._size -= len(stale)
 
     def clear(self) -> None:
+        self.epoch += 1
         self._by_org.clear()
         self._slugs.clear()
+        self._pairs.clear()
         self._size = 0
 
     def on_batch(self, batch: ChangeBatch) -> None:

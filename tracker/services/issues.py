@@ -268,6 +268,19 @@ async def get_issue(core: Core, access: ProjectAccess, number: int) -> Issue:
     return await read(core, access, lambda conn: _view(conn, project, number))
 
 
+async def get_issue_json(core: Core, access: ProjectAccess, number: int) -> tuple[bytes, int]:
+    """GET /issues/{n}: the issue as JSON rendered by SQLite (the list's rendering; a
+    test holds it equal to the model) and its version, in one small read."""
+    project = access.project
+    found = await read(
+        core, access, lambda conn: issue_sql.issue_json(conn, project.key, project.id, number),
+        small=True,
+    )  # fmt: skip
+    if found is None:
+        raise NotFound("issue not found")
+    return found[0].encode(), found[1]
+
+
 async def get_issue_by_key(core: Core, access: OrgAccess, key: str) -> Issue:
     """GET /orgs/{org}/issues/{KEY-N}: 404 unless the caller can see that project."""
     try:

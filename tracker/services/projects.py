@@ -90,7 +90,7 @@ async def list_projects(core: Core, access: OrgAccess, query: ProjectListQuery) 
     after = decode_cursor(query.cursor, (str,))[0] if query.cursor else ""
     rows = await read(core, access, lambda conn: project_sql.visible_projects(
         conn, access.user_id or "", see_all=see_all, deleted=query.deleted,
-        after=after, limit=query.limit + 1))  # fmt: skip
+        after=after, limit=query.limit + 1), small=True)  # fmt: skip
     items = [_with_role(org, row) for row in rows[: query.limit]]
     more = len(rows) > query.limit
     return Page[Project](items=items, next_cursor=encode_cursor([items[-1].key]) if more else None)

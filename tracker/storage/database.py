@@ -32,7 +32,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, cast
@@ -120,6 +120,10 @@ class Database:
         #: the event loop only; read by the thread to preempt an expensive read.
         self.waiting = 0
         self._lane = FairLane()  # turns of expensive reads
+        #: Jobs submitted to the thread and not finished (or cancelled unstarted); 0 means
+        #: the thread is idle with nothing queued, which is when `read_now` may run inline.
+        self._jobs = 0
+        self._jobs_lock = threading.Lock()
         self.commits = 0  # transactions committed by `write` (group commit makes it < units)
 
     @classmethod
@@ -147,7 +151,7 @@ class Database:
                 # on it (measured: a third of loop time when tenants churn through the LRU).
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(
-                    None, lambda: db._executor.submit(db._connect, create, synchronous).result()
+                    None, lambda: db._submit(db._connect, create, synchronous).result()
                 )
         except BaseException:
             db._executor.shutdown(wait=False)
@@ -195,8 +199,47 @@ class Database:
     async def _call(self, fn: Callable[..., T], *args: object) -> T:
         if self._closed:
             raise ServiceUnavailable(f"database {self.name} is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        return await asyncio.wrap_future(self._submit(fn, *args))
+
+    def _submit(self, fn: Callable[..., T], *args: object) -> Future[T]:
+        """Every job goes to the thread through here, so `_jobs` counts them all."""
+        with self._jobs_lock:
+            job = self._executor.submit(fn, *args)
+            self._jobs += 1
+        job.add_done_callback(self._job_done)  # on the thread, or where it was cancelled
+        return job
+
+    def _job_done(self, job: Future[object]) -> None:
+        with self._jobs_lock:
+            self._jobs -= 1
+
+    @property
+    def idle(self) -> bool:
+        """No job running or queued on the thread (a write's caller may resume a moment
+        before the job that ran it has finished: the thread is busy until then)."""
+        return self._jobs == 0
+
+    async def read_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A small read (a few indexed rows) answered on the event loop, without the hop.
+
+        Only while the connection's thread is idle with nothing queued: every job is
+        submitted from this loop or from the thread's own running job, so nothing can
+        start on the connection until this returns, and its statements see one state
+        as a unit on the thread would. Otherwise (writes or reads in flight) it queues
+        like `read`. The hop costs more than a primary-key read itself (measured in
+        docs/read-path.md); anything that may scan belongs in `read`, which never
+        blocks the loop.
+        """
+        conn = self._conn
+        if self._jobs or conn is None or self._closed:
+            return await self.read(fn)
+        try:
+            return fn(conn)
+        except (sqlite3.Error, OSError) as exc:
+            fault = self._read_fault(exc)
+            if fault is exc:
+                raise
+            raise fault from exc
 
     async def read(
         self,
@@ -216,15 +259,22 @@ class Database:
                     self.waiting -= 1
             return await self._read_expensive(fn, time_limit_ms, owner or "")
         except (sqlite3.Error, OSError) as exc:
-            fault = storage_error(exc, self.path)
-            if fault is None:
+            fault = self._read_fault(exc)
+            if fault is exc:
                 raise
-            if isinstance(fault, StorageFull):  # a read is not refused for space: 503
-                fault = StorageUnavailable(
-                    "the disk is full and this database cannot be read right now",
-                    retry_after=fault.retry_after,
-                )
             raise fault from exc
+
+    def _read_fault(self, exc: sqlite3.Error | OSError) -> Exception:
+        """What a failed read answers: a storage fault (503), else the error itself."""
+        fault = storage_error(exc, self.path)
+        if fault is None:
+            return exc
+        if isinstance(fault, StorageFull):  # a read is not refused for space: 503
+            fault = StorageUnavailable(
+                "the disk is full and this database cannot be read right now",
+                retry_after=fault.retry_after,
+            )
+        return fault
 
     async def _read_expensive(
         self, fn: Callable[[sqlite3.Connection], T], time_limit_ms: int, owner: str
@@ -402,7 +452,7 @@ class Database:
 
     def _submit_drain(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
-            self._executor.submit(self._drain, loop)
+            self._submit(self._drain, loop)
         except RuntimeError:  # the thread is shut down: the database closed
             with self._queue_lock:
                 orphans = list(self._queue)

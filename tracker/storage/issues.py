@@ -81,6 +81,20 @@ def issue_view(
     return row
 
 
+def issue_json(
+    conn: sqlite3.Connection, project_key: str, project_id: str, number: int
+) -> tuple[str, int] | None:
+    """One live issue rendered by SQLite exactly as a listed one (`ISSUE_OBJECT`), and
+    its version (the ETag): no model is built or dumped for GET /issues/{n}."""
+    row = conn.execute(
+        f"SELECT {ISSUE_OBJECT}, i.version FROM issues i JOIN stages s ON s.id = i.stage_id "
+        "LEFT JOIN issues par ON par.id = i.parent_id "
+        "WHERE i.project_id = ? AND i.number = ? AND i.deleted_at IS NULL",
+        (project_key, project_id, number),
+    ).fetchone()
+    return None if row is None else (str(row[0]), int(row[1]))
+
+
 def take_number(conn: sqlite3.Connection, project_id: str) -> int:
     """The project's next issue number, consumed (the writer's transaction makes it atomic)."""
     row = conn.execute(

@@ -38,7 +38,8 @@ async def list_issues(call: Call[ProjectAccess]) -> web.Response:
 
 
 async def get_issue(call: Call[ProjectAccess]) -> web.Response:
-    return issue_response(await issues.get_issue(call.core, call.access, issue_number(call)))
+    body, version = await issues.get_issue_json(call.core, call.access, issue_number(call))
+    return web.Response(body=body, content_type="application/json", headers=etag(version))
 
 
 async def get_issue_by_key(call: Call[OrgAccess]) -> web.Response:
