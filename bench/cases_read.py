@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -66,6 +67,14 @@ class Side:
     server: Server
     requests: dict[str, Request]
     results: dict[str, list[Result]] = field(default_factory=dict)
+    #: server CPU seconds (user + system) per request, per round: steadier than req/s
+    #: on a shared box, since other processes' load moves throughput, not CPU per request
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+
+    def cpu_seconds(self) -> float:
+        assert self.server.proc is not None
+        fields = Path(f"/proc/{self.server.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def seed(url: str, issues: int) -> tuple[dict[str, Request], str, str]:
@@ -154,11 +163,14 @@ async def run(args: argparse.Namespace) -> int:
             for n in range(args.rounds):
                 for kind in kinds:
                     line = [f"round {n + 1}/{args.rounds} {kind:<8}"]
-                    for side in sides:
+                    for side in sides[n % len(sides) :] + sides[: n % len(sides)]:  # rotate
+                        cpu = side.cpu_seconds()
                         result = await driver.run(side.server.url, side.requests[kind],
                                                   args.seconds)  # fmt: skip
+                        per_request = (side.cpu_seconds() - cpu) / max(result.requests, 1)
                         side.results.setdefault(kind, []).append(result)
-                        line.append(f"{side.name} {result.rps:>7,.0f}")
+                        side.cpu.setdefault(kind, []).append(per_request)
+                        line.append(f"{side.name} {result.rps:>7,.0f} {per_request * 1e6:>4.0f}us")
                         await asyncio.sleep(0.1)
                     print("  ".join(line), file=sys.stderr, flush=True)
     report(args, kinds, sides)
@@ -179,6 +191,11 @@ def report(args: argparse.Namespace, kinds: list[str], sides: list[Side]) -> Non
             p99 = statistics.median(r.p99_ms for r in rs)
             cells.append(f"{rps:>10,.0f} ({p99:>4.1f})")
         print(f"{kind:<10}{''.join(cells)}")
+    print("\nserver CPU per request, µs (median over rounds):")
+    print(f"{'kind':<10}" + "".join(f"{s.name:>18}" for s in sides))
+    for kind in kinds:
+        cells = "".join(f"{statistics.median(s.cpu[kind]) * 1e6:>18.0f}" for s in sides)
+        print(f"{kind:<10}{cells}")
     print()
     for kind in kinds:
         for who in ("rhythm", "before"):
@@ -192,7 +209,14 @@ def report(args: argparse.Namespace, kinds: list[str], sides: list[Side]) -> Non
                 parts.append(f"vs {other} {ratio:.0%} (goal >= {goal:.0%}) {verdict}")
             if who == "rhythm" and "before" in by_name:
                 parts.append(f"vs before {median_ratio(mine, by_name['before'].results[kind]):.0%}")
-            print(f"{who:<7}{kind:<9} " + "; ".join(parts))
+            print(f"{who:<7}{kind:<9} req/s " + "; ".join(parts))
+            cpu_parts = []
+            for other, _ in GOALS[kind]:
+                ratio = statistics.median(by_name[other].cpu[kind]) / statistics.median(
+                    by_name[who].cpu[kind]
+                )
+                cpu_parts.append(f"vs {other} {ratio:.0%}")
+            print(f"{'':<16} by CPU per request: " + "; ".join(cpu_parts))
 
 
 def median_ratio(mine: list[Result], theirs: list[Result]) -> float:

@@ -196,3 +196,26 @@ async def test_ids_of_another_org_are_404_everywhere(api: Api, client: TestClien
         body: Any = {"role": "admin"} if method == "PATCH" else None
         response = await client.request(method, url, json=body, headers=alice["headers"])
         assert response.status == 404, (method, url, response.status)
+
+
+async def test_listed_projects_are_the_project_model_byte_for_byte(
+    api: Api, client: TestClient
+) -> None:
+    """The list encodes rows itself (services.projects.list_projects_json); GET one
+    project dumps the model. Each listed project must be that very text."""
+    owner, member = await api.user(), await api.user()
+    org = await api.org(owner)
+    await add_member(client, owner, org, member, "member")
+    tricky = 'Ünïcode ✓ "quoted" \\ back\nslash \u0001 ctrl \u2028 </script>'
+    await api.project(owner, org, key="WEB", description=tricky)
+    await api.project(owner, org, key="OPS", visibility="private")
+    base = f"/api/v1/orgs/{org['slug']}/projects"
+    for who in (owner, member):
+        listed = await client.get(f"{base}?limit=1", headers=who["headers"])
+        assert listed.status == 200
+        text = await listed.text()
+        page = await listed.json()
+        for item in page["items"]:
+            single = await client.get(f"{base}/{item['key']}", headers=who["headers"])
+            assert (await single.text()) in text
+        assert (page["next_cursor"] is not None) == (who is owner)  # OPS is the owner's too

@@ -19,7 +19,8 @@ async def create_project(call: Call[OrgAccess]) -> web.Response:
 
 
 async def list_projects(call: Call[OrgAccess]) -> web.Response:
-    return json_response(await projects.list_projects(call.core, call.access, call.query))
+    body = await projects.list_projects_json(call.core, call.access, call.query)
+    return web.Response(body=body, content_type="application/json")
 
 
 async def get_project(call: Call[ProjectAccess]) -> web.Response:
