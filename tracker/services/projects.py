@@ -101,8 +101,12 @@ async def list_projects_json(core: Core, access: OrgAccess, query: ProjectListQu
         after=after, limit=query.limit + 1), small=True)  # fmt: skip
     items = [_listed(org, row) for row in rows[: query.limit]]
     cursor = encode_cursor([items[-1]["key"]]) if len(rows) > query.limit else None
-    page = {"items": items, "next_cursor": cursor}
-    return json.dumps(page, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode({"items": items, "next_cursor": cursor}).encode()
+
+
+#: One encoder (json.dumps with options builds a new one per call); pydantic's own
+#: output has no spaces and keeps non-ASCII text as is.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _role_of(org: OrgRef, row: sqlite3.Row) -> str | None:
