@@ -21,12 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from aiohttp.abc import AbstractMatchInfo
 from aiohttp.web_urldispatcher import (
     AbstractResource,
     DynamicResource,
     PlainResource,
     UrlDispatcher,
+    UrlMappingMatchInfo,
 )
 
 _ANY = DynamicResource.GOOD  # the regex of a plain `{var}`: one non-empty segment
@@ -81,7 +81,7 @@ class ShapeRouter(UrlDispatcher):
     _shape_tree: _Node | None = None
     _plain_paths: dict[str, list[_Leaf]] | None = None
 
-    async def resolve(self, request: web.Request) -> AbstractMatchInfo:
+    async def resolve(self, request: web.Request) -> UrlMappingMatchInfo:
         tree = self._shape_tree
         if tree is None:
             if not self.frozen or self._matched_sub_app_resources:

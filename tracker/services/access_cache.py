@@ -70,11 +70,7 @@ class AccessCache:
     def invalidate_org(self, org_id: str) -> None:
         self.epoch += 1
         self._size -= len(self._by_org.pop(org_id, {}))
-        for index in (self._slugs, self._pairs):
-            stale = [k for k, (_, oid, _) in index.items() if oid == org_id]
-            for key in stale:
-                del index[key]
-            self._size -= len(stale)
+        self._size -= _drop(self._slugs, org_id) + _drop(self._pairs, org_id)
 
     def clear(self) -> None:
         self.epoch += 1
@@ -93,3 +89,11 @@ class AccessCache:
         if self._size > MAX_ENTRIES:
             self.clear()
             self._size = 1
+
+
+def _drop(index: dict[Any, tuple[float, str, Any]], org_id: str) -> int:
+    """Remove an org's entries from a slug-keyed index; returns how many."""
+    stale = [key for key, (_, oid, _) in index.items() if oid == org_id]
+    for key in stale:
+        del index[key]
+    return len(stale)

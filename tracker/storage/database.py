@@ -35,7 +35,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from tracker.errors import (
     QueryTooExpensive,
@@ -209,7 +209,7 @@ class Database:
         job.add_done_callback(self._job_done)  # on the thread, or where it was cancelled
         return job
 
-    def _job_done(self, job: Future[object]) -> None:
+    def _job_done(self, job: Future[Any]) -> None:
         with self._jobs_lock:
             self._jobs -= 1
 
