@@ -35,8 +35,11 @@ class World:
         return "/api/v1/orgs/acme"
 
     async def member(self, user: dict[str, Any], role: str) -> None:
-        r = await self.client.post(f"{self.base}/members", json={"user_id": user["id"], "role": role},
-                                   headers=self.owner["headers"])  # fmt: skip
+        r = await self.client.post(
+            f"{self.base}/members",
+            json={"user_id": user["id"], "role": role},
+            headers=self.owner["headers"],
+        )
         assert r.status == 201, await r.text()
 
     async def project_role(self, user: dict[str, Any], key: str, role: str) -> None:
