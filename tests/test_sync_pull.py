@@ -72,8 +72,11 @@ async def test_scope_added_asks_for_a_project_snapshot(client: Any, api: Any) ->
     me = Replica(world, world.dev)
     await me.register(["WEB"])
     await me.snapshot()
-    r = await client.put(f"/api/v1/orgs/acme/sync/clients/{me.client_id}",
-                         json={"scope": ["WEB", "OPS"]}, headers=me.headers)  # fmt: skip
+    r = await client.put(
+        f"/api/v1/orgs/acme/sync/clients/{me.client_id}",
+        json={"scope": ["WEB", "OPS"]},
+        headers=me.headers,
+    )
     assert r.status == 200
     page = await me.pull()
     assert page["scope"]["added"] == ["OPS"] and page["scope"]["snapshot"] == ["OPS"]
@@ -134,8 +137,9 @@ async def test_snapshot_consistent_while_a_writer_runs(client: Any, api: Any) ->
         n = 0
         while not stop.is_set():
             number = numbers[n % len(numbers)]
-            await world.patch_issue(world.owner, "WEB", number, title=f"edit {n}",
-                                    priority=("major", "minor")[n % 2])  # fmt: skip
+            await world.patch_issue(
+                world.owner, "WEB", number, title=f"edit {n}", priority=("major", "minor")[n % 2]
+            )
             if n % 5 == 0:
                 await world.issue(world.owner, title=f"new {n}")
             n += 1
@@ -148,13 +152,16 @@ async def test_snapshot_consistent_while_a_writer_runs(client: Any, api: Any) ->
         await task
     items = await me.pull_all()
     replica = materialize(lines, items)
-    r = await client.get("/api/v1/orgs/acme/projects/WEB/issues?limit=200",
-                         headers=world.owner["headers"])  # fmt: skip
+    r = await client.get(
+        "/api/v1/orgs/acme/projects/WEB/issues?limit=200", headers=world.owner["headers"]
+    )
     server = {i["id"]: i for i in (await r.json())["items"]}
     assert set(replica) == set(server)
     for issue_id, issue in server.items():
         assert (replica[issue_id]["title"], replica[issue_id]["priority"]) == (
-            issue["title"], issue["priority"])  # fmt: skip
+            issue["title"],
+            issue["priority"],
+        )
 
 
 async def test_snapshot_carries_attachment_metadata(client: Any, api: Any) -> None:
@@ -164,8 +171,11 @@ async def test_snapshot_carries_attachment_metadata(client: Any, api: Any) -> No
     issue = await world.issue(world.owner)
     form = FormData()
     form.add_field("file", b"hello world", filename="a.txt", content_type="text/plain")
-    r = await client.post(f"/api/v1/orgs/acme/projects/WEB/issues/{issue['number']}/attachments",
-                          data=form, headers=world.owner["headers"])  # fmt: skip
+    r = await client.post(
+        f"/api/v1/orgs/acme/projects/WEB/issues/{issue['number']}/attachments",
+        data=form,
+        headers=world.owner["headers"],
+    )
     assert r.status == 201, await r.text()
     me = Replica(world, world.dev)
     await me.register(["WEB"])
