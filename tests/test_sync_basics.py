@@ -20,6 +20,7 @@ async def test_info_lists_readable_projects_and_versions(client: Any, api: Any) 
     body = await r.json()
     assert [p["key"] for p in body["projects"]] == ["WEB"]  # OPS is private
     assert body["protocol"] == {"min": 1, "max": 1}
+    assert body["schema"] == {"min": 1, "current": 1}
     assert "issue.create@1" in body["mutations"]
     assert body["head"] > 0 and body["epoch"]
 
