@@ -270,3 +270,49 @@ async def test_rejection_codes(client: Any, api: Any) -> None:
     assert "WEB" in body["results"][0]["problem"]["detail"]
     count = await tenant_read(client, world.org["id"], "SELECT count(*) FROM comments")
     assert count == [(0,)]
+
+
+async def test_transition_rule_and_parent_cycle(client: Any, api: Any) -> None:
+    world, me = await setup(client, api)
+    stages = list((await world.stages()).values())
+    rules = {"rules": [{"from_stage_id": stages[0], "to_stage_id": stages[1]}]}
+    r = await client.put(
+        "/api/v1/orgs/acme/projects/WEB/transitions", json=rules, headers=world.owner["headers"]
+    )
+    assert r.status == 200, await r.text()
+    issue = await world.issue(world.owner)
+    jump = {"id": issue["id"], "from_stage": stages[0], "to_stage": stages[-1]}
+    body = await me.push(me.mutation("issue.set_status", jump))
+    assert body["results"][0]["problem"]["code"] == "transition_forbidden", body
+    x = await world.issue(world.owner, title="x")
+    y = await world.issue(world.owner, title="y", parent=x["number"])
+    body = await me.push(
+        me.mutation("issue.update", {"id": x["id"], "set": {"parent_id": y["id"]}})
+    )
+    assert body["results"][0]["problem"]["code"] == "conflict", body
+    assert (await world.get_issue(world.owner, "WEB", x["number"]))["parent"] is None
+
+
+async def test_provisional_keys_in_text_become_real_keys(client: Any, api: Any) -> None:
+    world, me = await setup(client, api)
+    create = me.create("offline", world.web["id"])
+    issue_id = create["args"]["id"]
+    provisional = f"WEB-~{issue_id[-5:]}"
+    other = Replica(world, world.owner)
+    await other.register()
+    foreign = other.create("theirs", world.web["id"])
+    await other.push(foreign)
+    theirs = f"WEB-~{foreign['args']['id'][-5:]}"
+    comment_id = new_id()
+    body = await me.push(
+        create,
+        me.mutation(
+            "comment.create",
+            {"id": comment_id, "issue_id": issue_id, "body": f"see {provisional} and {theirs}"},
+        ),
+    )
+    key = body["results"][0]["assigned"]["key"]
+    rows = await tenant_read(
+        client, world.org["id"], "SELECT body FROM comments WHERE id = ?", comment_id
+    )
+    assert rows == [(f"see {key} and {theirs}",)]  # another client's key is left as typed
