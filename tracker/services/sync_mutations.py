@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, ValidationError
 from tracker.domain.changes import Actor, Entity
 from tracker.domain.ids import is_uuid, utcnow
 from tracker.domain.models.base import Input
-from tracker.domain.models.comments import CommentIn, CommentPatch, TimeEntryIn
+from tracker.domain.models.comments import INVERSE, CommentIn, CommentPatch, TimeEntryIn
 from tracker.domain.models.issues import IssueCreate, IssuePatch, TagIn
 from tracker.domain.permissions import Permission
 from tracker.domain.sync import CLOCK_TOLERANCE_DAYS
@@ -34,6 +34,7 @@ from tracker.domain.text_merge import merge_text
 from tracker.errors import Conflict, RhythmError, ValidationFailed
 from tracker.services import comments as comment_svc
 from tracker.services import issues as issue_svc
+from tracker.services import relations as relation_svc
 from tracker.services import tags as tag_svc
 from tracker.services import time_entries as time_svc
 from tracker.services.access import ProjectAccess
@@ -80,6 +81,8 @@ class Ctx:
     actor: Actor
     client_id: str
     target: Target
+    #: what `prepare` resolved for `apply` (e.g. a relation's other side)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Locate = Callable[[sqlite3.Connection, Any], Target]
@@ -555,6 +558,72 @@ def _apply_time(ctx: Ctx, uow: UnitOfWork) -> dict[str, Any]:
     return {"status": "applied"}
 
 
+# --- relations ------------------------------------------------------------------------
+
+
+class RelationAddArgs(Input):
+    id: Uuid = Field(min_length=36, max_length=36, description="the link's pair id")
+    issue_id: Uuid = Field(min_length=36, max_length=36)
+    kind: str = Field(max_length=32)
+    target_id: Uuid = Field(min_length=36, max_length=36)
+
+
+async def _prepare_relation(ctx: Ctx) -> None:
+    """The other side, by the REST door's own lookup (its project must be visible)."""
+    args: RelationAddArgs = ctx.args
+    if args.kind not in INVERSE:
+        raise ValidationFailed([("args.kind", f"one of {', '.join(sorted(INVERSE))}")])
+    _uuid(args.target_id, "target_id")
+    from tracker.services.access import read
+
+    other = await read(ctx.core, ctx.access, lambda c: sync_sql.issue_by_id(c, args.target_id))
+    if other is None or other["deleted_at"] is not None:
+        raise _not_found("issue")
+    ref = f"{other['project_key']}-{other['number']}"
+    ctx.extra["target"] = await relation_svc.target_of(ctx.core, ctx.access, ref)
+
+
+def _apply_relation(ctx: Ctx, uow: UnitOfWork) -> dict[str, Any]:
+    args: RelationAddArgs = ctx.args
+    row = _live(ctx, uow)
+    if sync_sql.relation_exists(uow.conn, row["id"], args.target_id, args.kind):
+        return {"status": "noop"}
+    relation_svc.relation_in(uow, ctx.access, row["number"], ctx.extra["target"], args.kind,
+                             pair_id=args.id)  # fmt: skip
+    return {"status": "applied"}
+
+
+class RelationRemoveArgs(Input):
+    id: Uuid = Field(min_length=36, max_length=36, description="the link's pair id")
+    issue_id: Uuid = Field(min_length=36, max_length=36)
+
+
+def _apply_relation_remove(ctx: Ctx, uow: UnitOfWork) -> dict[str, Any]:
+    args: RelationRemoveArgs = ctx.args
+    row = _live(ctx, uow)
+    side = sync_sql.relation_side(uow.conn, args.id, row["id"])
+    if side is None:
+        return {"status": "noop"}
+    relation_svc.delete_relation_in(uow, ctx.access, row["number"], side["id"])
+    return {"status": "applied"}
+
+
+def _time_entry_target(conn: sqlite3.Connection, args: Any) -> Target:
+    _uuid(args.id, "id")
+    row = sync_sql.time_entry_by_id(conn, args.id)
+    if row is None:  # already gone: deleting is idempotent
+        raise _AlreadyDone()
+    return Target(str(row["project_key"]), sync_sql.issue_by_id(conn, row["issue_id"]), row)
+
+
+def _apply_time_delete(ctx: Ctx, uow: UnitOfWork) -> dict[str, Any]:
+    row = _live(ctx, uow)
+    if sync_sql.time_entry_by_id(uow.conn, ctx.args.id) is None:
+        return {"status": "noop"}
+    time_svc.delete_time_entry_in(uow, ctx.access, row["number"], ctx.args.id, uow.actor)
+    return {"status": "applied"}
+
+
 # --- tags ---------------------------------------------------------------------------------
 
 
@@ -630,6 +699,14 @@ _DEFS = (
                 _apply_comment_delete),
     MutationDef("time_entry.create", 1, Permission.TIME_LOG,
                 ("POST", _ISSUE + "/time-entries"), TimeEntryArgs, _by_issue_ref, _apply_time),
+    MutationDef("time_entry.delete", 1, Permission.TIME_LOG,
+                ("DELETE", _ISSUE + "/time-entries/{entry_id}"), IdArgs, _time_entry_target,
+                _apply_time_delete),
+    MutationDef("relation.add", 1, Permission.ISSUE_UPDATE, ("POST", _ISSUE + "/relations"),
+                RelationAddArgs, _by_issue_ref, _apply_relation, _prepare_relation),
+    MutationDef("relation.remove", 1, Permission.ISSUE_UPDATE,
+                ("DELETE", _ISSUE + "/relations/{relation_id}"), RelationRemoveArgs,
+                _by_issue_ref, _apply_relation_remove),
     MutationDef("tag.create", 1, Permission.TAG_CREATE,
                 ("POST", "/orgs/{org}/projects/{project}/tags"), TagCreateArgs, _by_project,
                 _apply_tag),

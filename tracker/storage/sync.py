@@ -254,3 +254,26 @@ def issues_created_by_client(
         (client_id, json.dumps(suffixes)),
     ).fetchall()
     return {str(r[0])[-5:]: (str(r[1]), int(r[2])) for r in rows}
+
+
+def relation_side(conn: sqlite3.Connection, pair_id: str, source_id: str) -> sqlite3.Row | None:
+    """The side of link `pair_id` seen from issue `source_id`."""
+    return conn.execute(
+        "SELECT * FROM relations WHERE pair_id = ? AND source_id = ?", (pair_id, source_id)
+    ).fetchone()
+
+
+def relation_exists(conn: sqlite3.Connection, source_id: str, target_id: str, kind: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM relations WHERE source_id = ? AND target_id = ? AND type = ?",
+        (source_id, target_id, kind),
+    ).fetchone()
+    return row is not None
+
+
+def time_entry_by_id(conn: sqlite3.Connection, entry_id: str) -> sqlite3.Row | None:
+    return conn.execute(
+        "SELECT e.*, i.number, p.key AS project_key FROM time_entries e "
+        "JOIN issues i ON i.id = e.issue_id JOIN projects p ON p.id = i.project_id WHERE e.id = ?",
+        (entry_id,),
+    ).fetchone()
