@@ -347,3 +347,22 @@ async def test_relations_and_time_entries(client: Any, api: Any) -> None:
     await world.remove_from_project(world.dev, "OPS")
     body = await me.push(me.mutation("relation.add", {**link, "id": new_id()}))
     assert body["results"][0]["problem"]["code"] == "not_found"
+
+
+async def test_old_answers_expire_and_retries_say_so(client: Any, api: Any) -> None:
+    world, me = await setup(client, api)
+    first = me.create("one", world.web["id"])
+    await me.push(first)
+
+    def age(conn: Any) -> None:
+        conn.execute("UPDATE sync_results SET at = '2000-01-01T00:00:00.000Z'")
+
+    async with client.app[CORE].tenants.lease(world.org["id"]) as db:
+        await db.write(age)
+    await me.push(me.create("two", world.web["id"]))  # prunes the aged answer
+    body = await me.push(first)
+    assert body["results"] == [
+        {"id": 1, "status": "noop", "replayed": True, "result_expired": True}
+    ]
+    count = await tenant_read(client, world.org["id"], "SELECT count(*) FROM issues")
+    assert count == [(2,)]

@@ -277,3 +277,11 @@ def time_entry_by_id(conn: sqlite3.Connection, entry_id: str) -> sqlite3.Row | N
         "JOIN issues i ON i.id = e.issue_id JOIN projects p ON p.id = i.project_id WHERE e.id = ?",
         (entry_id,),
     ).fetchone()
+
+
+def prune_results(conn: sqlite3.Connection, client_id: str, before: str) -> int:
+    """Forget a client's stored answers older than `before` (a retry of one of those
+    is answered `result_expired`)."""
+    return conn.execute(
+        "DELETE FROM sync_results WHERE client_id = ? AND at < ?", (client_id, before)
+    ).rowcount
