@@ -55,7 +55,20 @@ async def test_visibility_and_scope_removed(client: Any, api: Any) -> None:
     # dev holds OPS, then loses it: told once, and no OPS row after
     mine = Replica(world, world.dev)
     await mine.register(["WEB", "OPS"])
-    _, _ = await mine.snapshot()
+    for n in range(9):  # pages of 7 cross kinds and projects
+        issue = await world.issue(world.owner, ("WEB", "OPS")[n % 2], title=f"n{n}")
+        r = await client.post(
+            f"/api/v1/orgs/acme/projects/{('WEB', 'OPS')[n % 2]}/issues/{issue['number']}/comments",
+            json={"body": f"c{n}"},
+            headers=world.owner["headers"],
+        )
+        assert r.status == 201
+    lines, _ = await mine.snapshot()
+    keys = [(line["entity"], line["id"]) for line in lines]
+    assert len(keys) == len(set(keys))
+    kinds = [line["entity"] for line in lines]
+    assert kinds.count("issue") == 11 and kinds.count("comment") == 9
+    assert kinds.count("project") == 2
     first = await mine.pull()
     assert first["scope"]["projects"] == ["OPS", "WEB"] and first["scope"]["removed"] == []
     await world.remove_from_project(world.dev, "OPS")

@@ -111,12 +111,17 @@ def issue_counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in rows}
 
 
-# --- snapshot pages: (id, project id, JSON text) in id order, within a set of projects ---
+# --- snapshot pages ----------------------------------------------------------------------
+# Small catalogues (projects, stages, tags) are paged by id within the whole scope. What
+# hangs off issues is paged one project at a time in (issue number, id) order, so every
+# page is an index range on `issues_number (project_id, number)`: ordering a project's
+# rows by their UUID instead cost a full scan and sort of the project per page.
 
 _IN = "IN (SELECT value FROM json_each(:projects))"
 _ISSUE_JSON = ISSUE_OBJECT.replace("?1", "p.key")
 
-SNAPSHOT_SQL: dict[str, str] = {
+#: kind -> SQL over the scope's projects (JSON array :projects), after id :after.
+CATALOGUE_SQL: dict[str, str] = {
     "project": f"""SELECT p.id, p.id, json_object('id', p.id, 'key', p.key, 'name', p.name,
             'description', p.description, 'visibility', p.visibility,
             'created_at', p.created_at, 'updated_at', p.updated_at, 'version', p.version)
@@ -128,48 +133,66 @@ SNAPSHOT_SQL: dict[str, str] = {
     "tag": f"""SELECT t.id, t.project_id, json_object('id', t.id, 'project_id', t.project_id,
             'name', t.name, 'color', t.color, 'created_at', t.created_at)
         FROM tags t WHERE t.project_id {_IN} AND t.id > :after ORDER BY t.id LIMIT :limit""",
-    "issue": f"""SELECT i.id, i.project_id, {_ISSUE_JSON}, i.version
+}
+
+_AFTER = "i.project_id = :project AND i.deleted_at IS NULL AND i.number >= :n"
+
+#: kind -> SQL over one project (:project) after the position (:n issue number, :id):
+#: rows of (id, project id, JSON, version or NULL, issue number).
+PER_ISSUE_SQL: dict[str, str] = {
+    "issue": f"""SELECT i.id, i.project_id, {_ISSUE_JSON}, i.version, i.number
         FROM issues i JOIN projects p ON p.id = i.project_id
         JOIN stages s ON s.id = i.stage_id LEFT JOIN issues par ON par.id = i.parent_id
-        WHERE i.project_id {_IN} AND i.deleted_at IS NULL AND i.id > :after
-        ORDER BY i.id LIMIT :limit""",
+        WHERE {_AFTER} AND (i.number > :n OR i.id > :id)
+        ORDER BY i.number, i.id LIMIT :limit""",
     "comment": f"""SELECT c.id, i.project_id, json_object('id', c.id, 'issue_id', c.issue_id,
             'author', c.author, 'body', c.body, 'created_at', c.created_at,
-            'updated_at', c.updated_at, 'version', c.version), c.version
-        FROM comments c JOIN issues i ON i.id = c.issue_id
-        WHERE i.project_id {_IN} AND i.deleted_at IS NULL AND c.id > :after
-        ORDER BY c.id LIMIT :limit""",
+            'updated_at', c.updated_at, 'version', c.version), c.version, i.number
+        FROM issues i JOIN comments c ON c.issue_id = i.id
+        WHERE {_AFTER} AND (i.number > :n OR c.id > :id)
+        ORDER BY i.number, c.id LIMIT :limit""",
     "time_entry": f"""SELECT e.id, i.project_id, json_object('id', e.id, 'issue_id', e.issue_id,
             'user_id', e.user_id, 'seconds_spent', e.seconds_spent,
-            'description', e.description, 'logged_at', e.logged_at, 'created_at', e.created_at)
-        FROM time_entries e JOIN issues i ON i.id = e.issue_id
-        WHERE i.project_id {_IN} AND i.deleted_at IS NULL AND e.id > :after
-        ORDER BY e.id LIMIT :limit""",
+            'description', e.description, 'logged_at', e.logged_at, 'created_at', e.created_at),
+            NULL, i.number
+        FROM issues i JOIN time_entries e ON e.issue_id = i.id
+        WHERE {_AFTER} AND (i.number > :n OR e.id > :id)
+        ORDER BY i.number, e.id LIMIT :limit""",
     "relation": f"""SELECT r.id, i.project_id, json_object('id', r.id, 'pair_id', r.pair_id,
             'source_id', r.source_id, 'target_id', r.target_id, 'type', r.type,
-            'created_by', r.created_by, 'created_at', r.created_at)
-        FROM relations r JOIN issues i ON i.id = r.source_id
-        WHERE i.project_id {_IN} AND i.deleted_at IS NULL AND r.id > :after
-        ORDER BY r.id LIMIT :limit""",
+            'created_by', r.created_by, 'created_at', r.created_at), NULL, i.number
+        FROM issues i JOIN relations r ON r.source_id = i.id
+        WHERE {_AFTER} AND (i.number > :n OR r.id > :id)
+        ORDER BY i.number, r.id LIMIT :limit""",
     "attachment": f"""SELECT a.id, a.project_id, json_object('id', a.id,
             'project_id', a.project_id, 'issue_id', a.issue_id, 'comment_id', a.comment_id,
             'filename', a.filename, 'content_type', a.content_type, 'size', a.size,
-            'sha256', a.sha256, 'uploaded_by', a.uploaded_by, 'created_at', a.created_at)
-        FROM attachments a JOIN issues i ON i.id = a.issue_id
-        WHERE a.project_id {_IN} AND a.deleted_at IS NULL AND i.deleted_at IS NULL
-          AND a.id > :after
-        ORDER BY a.id LIMIT :limit""",
+            'sha256', a.sha256, 'uploaded_by', a.uploaded_by, 'created_at', a.created_at),
+            NULL, i.number
+        FROM issues i JOIN attachments a ON a.issue_id = i.id
+        WHERE {_AFTER} AND a.deleted_at IS NULL AND (i.number > :n OR a.id > :id)
+        ORDER BY i.number, a.id LIMIT :limit""",
 }
 #: The order pages walk the kinds in (a page token names a kind by its index here).
-SNAPSHOT_KINDS: tuple[str, ...] = tuple(SNAPSHOT_SQL)
+SNAPSHOT_KINDS: tuple[str, ...] = (*CATALOGUE_SQL, *PER_ISSUE_SQL)
 
 
-def snapshot_rows(
+def catalogue_rows(
     conn: sqlite3.Connection, kind: str, projects: str, after: str, limit: int
-) -> list[tuple[Any, ...]]:
-    """Up to `limit` rows of one kind after id `after` (projects: a JSON array of ids)."""
+) -> list[sqlite3.Row]:
+    """Up to `limit` rows of a catalogue kind after id `after` (projects: JSON array)."""
     return conn.execute(
-        SNAPSHOT_SQL[kind], {"projects": projects, "after": after, "limit": limit}
+        CATALOGUE_SQL[kind], {"projects": projects, "after": after, "limit": limit}
+    ).fetchall()
+
+
+def per_issue_rows(
+    conn: sqlite3.Connection, kind: str, project_id: str, number: int, after: str, limit: int
+) -> list[sqlite3.Row]:
+    """Up to `limit` rows of one project after position (issue number, id)."""
+    return conn.execute(
+        PER_ISSUE_SQL[kind],
+        {"project": project_id, "n": number, "id": after, "limit": limit},
     ).fetchall()
 
 
