@@ -133,10 +133,11 @@ async def register(core: Core, access: OrgAccess, data: proto.ClientIn) -> proto
 
     def work(uow: UnitOfWork) -> proto.ClientOut:
         _check_scope(visible_in(uow.conn, user_id, role), data.scope)
-        row = {"id": new_id(), "user_id": user_id, "device": data.device,
+        client_id = new_id()
+        row = {"id": client_id, "user_id": user_id, "device": data.device,
                "scope": json.dumps(data.scope), "schema": data.schema_, "at": uow.at}  # fmt: skip
         sync_sql.insert_client(uow.conn, row)
-        stored = sync_sql.client(uow.conn, row["id"])
+        stored = sync_sql.client(uow.conn, client_id)
         assert stored is not None
         return client_out(stored, sync_state.load(uow.conn).epoch)
 

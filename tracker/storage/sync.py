@@ -8,6 +8,7 @@ import sqlite3
 from typing import Any
 
 from tracker.storage.issue_shape import ISSUE_OBJECT
+from tracker.storage.rows import first_row
 
 
 def insert_client(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
@@ -201,11 +202,13 @@ def per_issue_rows(
 
 def issue_by_id(conn: sqlite3.Connection, issue_id: str) -> sqlite3.Row | None:
     """The issue (deleted ones too) with its project key."""
-    return conn.execute(
-        "SELECT i.*, p.key AS project_key FROM issues i JOIN projects p ON p.id = i.project_id "
-        "WHERE i.id = ?",
-        (issue_id,),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT i.*, p.key AS project_key FROM issues i JOIN projects p ON p.id = i.project_id "
+            "WHERE i.id = ?",
+            (issue_id,),
+        )
+    )
 
 
 def project_key_of(conn: sqlite3.Connection, project_id: str) -> str | None:
@@ -216,13 +219,15 @@ def project_key_of(conn: sqlite3.Connection, project_id: str) -> str | None:
 
 
 def comment_by_id(conn: sqlite3.Connection, comment_id: str) -> sqlite3.Row | None:
-    return conn.execute(
-        "SELECT c.*, i.project_id, i.number, i.deleted_at AS issue_deleted_at, "
-        "p.key AS project_key FROM comments c JOIN issues i ON i.id = c.issue_id "
-        "JOIN projects p ON p.id = i.project_id "
-        "WHERE c.id = ?",
-        (comment_id,),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT c.*, i.project_id, i.number, i.deleted_at AS issue_deleted_at, "
+            "p.key AS project_key FROM comments c JOIN issues i ON i.id = c.issue_id "
+            "JOIN projects p ON p.id = i.project_id "
+            "WHERE c.id = ?",
+            (comment_id,),
+        )
+    )
 
 
 def exists(conn: sqlite3.Connection, table: str, entity_id: str) -> bool:
@@ -233,20 +238,22 @@ def exists(conn: sqlite3.Connection, table: str, entity_id: str) -> bool:
 def stage_of_project(
     conn: sqlite3.Connection, project_id: str, stage_id: str
 ) -> sqlite3.Row | None:
-    return conn.execute(
-        "SELECT * FROM stages WHERE id = ? AND project_id = ?", (stage_id, project_id)
-    ).fetchone()
+    return first_row(
+        conn.execute("SELECT * FROM stages WHERE id = ? AND project_id = ?", (stage_id, project_id))
+    )
 
 
 def last_change_of(
     conn: sqlite3.Connection, entity: str, entity_id: str, field: str
 ) -> sqlite3.Row | None:
     """The newest change row that set `field` of the entity (who overwrote what, when)."""
-    return conn.execute(
-        "SELECT seq, actor, at FROM changes WHERE entity = ? AND entity_id = ? AND field = ? "
-        "ORDER BY seq DESC LIMIT 1",
-        (entity, entity_id, field),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT seq, actor, at FROM changes WHERE entity = ? AND entity_id = ? AND field = ? "
+            "ORDER BY seq DESC LIMIT 1",
+            (entity, entity_id, field),
+        )
+    )
 
 
 def tags_by_ids(conn: sqlite3.Connection, project_id: str, ids: list[str]) -> dict[str, str]:
@@ -259,9 +266,12 @@ def tags_by_ids(conn: sqlite3.Connection, project_id: str, ids: list[str]) -> di
 
 
 def tag_named(conn: sqlite3.Connection, project_id: str, name: str) -> sqlite3.Row | None:
-    return conn.execute(
-        "SELECT * FROM tags WHERE project_id = ? AND name = ? COLLATE NOCASE", (project_id, name)
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT * FROM tags WHERE project_id = ? AND name = ? COLLATE NOCASE",
+            (project_id, name),
+        )
+    )
 
 
 def issues_created_by_client(
@@ -281,9 +291,11 @@ def issues_created_by_client(
 
 def relation_side(conn: sqlite3.Connection, pair_id: str, source_id: str) -> sqlite3.Row | None:
     """The side of link `pair_id` seen from issue `source_id`."""
-    return conn.execute(
-        "SELECT * FROM relations WHERE pair_id = ? AND source_id = ?", (pair_id, source_id)
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT * FROM relations WHERE pair_id = ? AND source_id = ?", (pair_id, source_id)
+        )
+    )
 
 
 def relation_exists(conn: sqlite3.Connection, source_id: str, target_id: str, kind: str) -> bool:
@@ -295,11 +307,14 @@ def relation_exists(conn: sqlite3.Connection, source_id: str, target_id: str, ki
 
 
 def time_entry_by_id(conn: sqlite3.Connection, entry_id: str) -> sqlite3.Row | None:
-    return conn.execute(
-        "SELECT e.*, i.number, p.key AS project_key FROM time_entries e "
-        "JOIN issues i ON i.id = e.issue_id JOIN projects p ON p.id = i.project_id WHERE e.id = ?",
-        (entry_id,),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT e.*, i.number, p.key AS project_key FROM time_entries e "
+            "JOIN issues i ON i.id = e.issue_id JOIN projects p ON p.id = i.project_id "
+            "WHERE e.id = ?",
+            (entry_id,),
+        )
+    )
 
 
 def prune_results(conn: sqlite3.Connection, client_id: str, before: str) -> int:
