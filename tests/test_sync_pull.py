@@ -199,3 +199,17 @@ async def test_snapshot_carries_attachment_metadata(client: Any, api: Any) -> No
     me.cursor = me.cursor.rsplit(".", 1)[0] + ".0"
     items = await me.pull_all()
     assert any(i["entity"] == "attachment" and i["op"] == "create" for i in items)
+
+
+async def test_access_gained_under_star_scope_is_added(client: Any, api: Any) -> None:
+    world = await World(client, api).build()
+    newcomer = await api.user()
+    await world.member(newcomer, "member")
+    me = Replica(world, newcomer)
+    await me.register(["*"])
+    lines, _ = await me.snapshot()
+    assert {line["project"] for line in lines} == {world.web["id"]}
+    await world.project_role(newcomer, "OPS", "viewer")
+    page = await me.pull()
+    assert page["scope"]["added"] == ["OPS"] and page["scope"]["snapshot"] == ["OPS"]
+    assert page["scope"]["projects"] == ["OPS", "WEB"]
