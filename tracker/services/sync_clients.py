@@ -16,6 +16,7 @@ from tracker.errors import ClientNotYours, ClientRevoked, ClientUnknown, Validat
 from tracker.services.access import OrgAccess, read
 from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
+from tracker.services.sync_mutations import REGISTRY
 from tracker.storage import changes as change_sql
 from tracker.storage import projects as project_sql
 from tracker.storage import sync as sync_sql
@@ -93,8 +94,6 @@ def _check_scope(visible: Visible, scope: list[str]) -> None:
 
 
 async def info(core: Core, access: OrgAccess) -> proto.InfoOut:
-    from tracker.services.sync_mutations import REGISTRY
-
     user_id, role = access.user_id, access.org.role
 
     def work(conn: sqlite3.Connection) -> proto.InfoOut:
