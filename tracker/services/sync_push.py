@@ -16,6 +16,8 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
 from tracker.domain import sync as proto
 from tracker.domain.changes import Actor, Origin
 from tracker.domain.ids import iso, now_iso, utcnow
@@ -151,11 +153,7 @@ async def _apply_one(
     sync_actor = Actor(access.user_id, Origin.SYNC, client_id, m.id, meta)
     try:
         args = definition.args.model_validate(m.args)
-    except Exception as exc:  # pydantic's ValidationError
-        from pydantic import ValidationError
-
-        if not isinstance(exc, ValidationError):
-            raise
+    except ValidationError as exc:
         return await _consume(core, access, sync_actor, m, digest,
                               ValidationFailed.from_pydantic(exc, prefix="args."))  # fmt: skip
     try:
