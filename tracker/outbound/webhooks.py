@@ -24,6 +24,7 @@ import functools
 import hashlib
 import hmac
 import ipaddress
+import json
 import re
 import socket
 import time
@@ -107,6 +108,13 @@ def literal_address(host: str) -> IPAddress | None:
 
 def check_url(url: str, *, allow_private: bool) -> URL:
     """The parsed URL, or Refused (`bad_url` or `blocked_address`)."""
+    return _checked(url, allow_private)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked(url: str, allow_private: bool) -> URL:
+    """check_url's work: a pure function of the string (no DNS), so the sender's check
+    before every POST of a hook is a cache hit; a Refused is not cached (re-raised)."""
     if len(url) > MAX_URL_LENGTH:
         raise Refused("bad_url", f"the URL is longer than {MAX_URL_LENGTH} characters")
     try:
@@ -168,7 +176,8 @@ class Outcome:
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     """`sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>` (SPEC §8)."""
     mac = _keyed(secret).copy()
-    mac.update(f"{timestamp}.".encode() + body)
+    mac.update(b"%d." % timestamp)
+    mac.update(body)
     return "sha256=" + mac.hexdigest()
 
 
@@ -178,19 +187,37 @@ def _keyed(secret: str) -> hmac.HMAC:
     return hmac.new(secret.encode(), digestmod=hashlib.sha256)
 
 
+_STATIC = {"Content-Type": "application/json", "User-Agent": "Rhythm-Webhooks/1"}
+_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9._:-]*$")
+
+
 def signed_headers(
     secret: str, event: str, delivery_id: str, body: bytes, timestamp: int | None = None
 ) -> dict[str, str]:
     """The headers of one attempt (a new timestamp and signature each time)."""
     stamp = int(time.time()) if timestamp is None else timestamp
     return {
-        "Content-Type": "application/json",
-        "User-Agent": "Rhythm-Webhooks/1",
+        **_STATIC,
         "X-Rhythm-Event": event,
         "X-Rhythm-Delivery": delivery_id,
         "X-Rhythm-Timestamp": str(stamp),
         "X-Rhythm-Signature": sign(secret, stamp, body),
     }
+
+
+def headers_json(headers: dict[str, str]) -> str:
+    """The headers as the JSON object the delivery log stores. Event names, UUIDs, stamps
+    and signatures need no escaping, so they are spliced into a template (a quarter of
+    `json.dumps`'s cost, once per attempt); anything else goes through `json.dumps`."""
+    if len(headers) == 6 and all(_SAFE_TOKEN.match(v) for k, v in headers.items() if k[0] == "X"):
+        return (
+            '{"Content-Type":"application/json","User-Agent":"Rhythm-Webhooks/1",'
+            f'"X-Rhythm-Event":"{headers["X-Rhythm-Event"]}",'
+            f'"X-Rhythm-Delivery":"{headers["X-Rhythm-Delivery"]}",'
+            f'"X-Rhythm-Timestamp":"{headers["X-Rhythm-Timestamp"]}",'
+            f'"X-Rhythm-Signature":"{headers["X-Rhythm-Signature"]}"}}'
+        )
+    return json.dumps(headers, separators=(",", ":"))
 
 
 class Outbound:
@@ -234,12 +261,12 @@ class Outbound:
             return Outcome(status, data, int((time.monotonic() - started) * 1000), error)
 
         try:
-            check_url(url, allow_private=self.allow_private)
+            target = check_url(url, allow_private=self.allow_private)
         except Refused as exc:
             return done(None, error=exc.code)
         try:
             async with self._open().post(
-                url, data=body, headers=headers, allow_redirects=False
+                target, data=body, headers=headers, allow_redirects=False
             ) as response:
                 data = await _read_head(response)
                 error = "redirect_not_followed" if 300 <= response.status < 400 else None

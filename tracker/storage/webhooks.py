@@ -137,8 +137,8 @@ def pending_window(conn: sqlite3.Connection, hook_id: str, limit: int) -> list[s
     """The next `limit` pending deliveries of a hook, in seq order, with what sending needs."""
     return conn.execute(
         """
-        SELECT d.id, d.seq, d.event, d.body, d.give_up_at, d.next_attempt_at, d.attempt_count,
-               h.url, h.secret, h.enabled
+        SELECT d.id, d.webhook_id, d.seq, d.event, d.body, d.give_up_at, d.next_attempt_at,
+               d.attempt_count, h.url, h.secret, h.enabled
           FROM webhook_deliveries d JOIN webhooks h ON h.id = d.webhook_id
          WHERE d.webhook_id = ? AND d.status = 'pending'
          ORDER BY d.seq, d.id LIMIT ?
