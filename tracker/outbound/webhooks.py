@@ -187,17 +187,14 @@ def _keyed(secret: str) -> hmac.HMAC:
     return hmac.new(secret.encode(), digestmod=hashlib.sha256)
 
 
-_STATIC = {"Content-Type": "application/json", "User-Agent": "Rhythm-Webhooks/1"}
-_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9._:-]*$")
-
-
 def signed_headers(
     secret: str, event: str, delivery_id: str, body: bytes, timestamp: int | None = None
 ) -> dict[str, str]:
     """The headers of one attempt (a new timestamp and signature each time)."""
     stamp = int(time.time()) if timestamp is None else timestamp
     return {
-        **_STATIC,
+        "Content-Type": "application/json",
+        "User-Agent": "Rhythm-Webhooks/1",
         "X-Rhythm-Event": event,
         "X-Rhythm-Delivery": delivery_id,
         "X-Rhythm-Timestamp": str(stamp),
@@ -206,18 +203,25 @@ def signed_headers(
 
 
 def headers_json(headers: dict[str, str]) -> str:
-    """The headers as the JSON object the delivery log stores. Event names, UUIDs, stamps
-    and signatures need no escaping, so they are spliced into a template (a quarter of
-    `json.dumps`'s cost, once per attempt); anything else goes through `json.dumps`."""
-    if len(headers) == 6 and all(_SAFE_TOKEN.match(v) for k, v in headers.items() if k[0] == "X"):
-        return (
-            '{"Content-Type":"application/json","User-Agent":"Rhythm-Webhooks/1",'
-            f'"X-Rhythm-Event":"{headers["X-Rhythm-Event"]}",'
-            f'"X-Rhythm-Delivery":"{headers["X-Rhythm-Delivery"]}",'
-            f'"X-Rhythm-Timestamp":"{headers["X-Rhythm-Timestamp"]}",'
-            f'"X-Rhythm-Signature":"{headers["X-Rhythm-Signature"]}"}}'
-        )
+    """The headers as the JSON object the delivery log stores. Rhythm's own headers are
+    plain ASCII without quotes or backslashes (event names, UUIDs, digits, hex), so they
+    are spliced into a template, a third of `json.dumps`'s cost once per attempt;
+    anything else goes through `json.dumps`."""
+    values = tuple(headers.values())
+    if tuple(headers) == _KEYS and _plain("".join(values)):
+        return _TEMPLATE.format(*values)
     return json.dumps(headers, separators=(",", ":"))
+
+
+_KEYS = ("Content-Type", "User-Agent", "X-Rhythm-Event", "X-Rhythm-Delivery",
+         "X-Rhythm-Timestamp", "X-Rhythm-Signature")  # fmt: skip
+
+
+_TEMPLATE = "{{" + ",".join(f'"{key}":"{{}}"' for key in _KEYS) + "}}"
+
+
+def _plain(text: str) -> bool:
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
 
 
 class Outbound:

@@ -45,6 +45,7 @@ from tracker.services.access import read_org
 from tracker.services.changes import UnitOfWork, mutate_org
 from tracker.services.feed_consumer import FeedConsumer
 from tracker.services.runtime import Core
+from tracker.services.webhook_gates import Gate
 from tracker.services.webhook_outcomes import SYSTEM, OutcomeWriter
 from tracker.storage import webhooks as hook_sql
 
@@ -151,9 +152,9 @@ class WebhookService:
         self.window = window
         self.orgs: set[str] = set()
         self.consumer = _HookConsumer(core, self.orgs, self._handle)
-        self._slots = asyncio.Semaphore(settings.webhook_concurrency)
+        self._slots = Gate(settings.webhook_concurrency)
         self._host_limit = settings.webhook_host_concurrency
-        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._hosts: dict[str, Gate] = {}
         self._due: dict[str, float] = {}  # org -> when its next head is due (Unix seconds)
         self._workers: dict[tuple[str, str], asyncio.Task[bool]] = {}
         self._writers: dict[str, OutcomeWriter] = {}  # org -> its outcome writer
@@ -277,28 +278,32 @@ class WebhookService:
 
         Outcomes are written by the org's `OutcomeWriter` while the next POST goes out
         (each delivery's outcome and attempt still commit together; outcomes of all the
-        org's hooks that queued during one write share the next transaction). The
-        writer is flushed before the window is read again and before the worker ends,
-        so no sent row is ever read back as pending. False when it failed (a retry is
-        scheduled)."""
+        org's hooks that queued during one write share the next transaction). The next
+        window is read after the last row sent (by seq, id), so a sent row whose outcome
+        is not committed yet is never read back as pending, and the writer is flushed
+        before the worker ends (a new worker reads from the head). False when it failed
+        (a retry is scheduled)."""
         outcomes = self._writers.get(org_id)
         if outcomes is None:
             outcomes = self._writers[org_id] = OutcomeWriter(self.core, org_id)
+        after: tuple[int, str] | None = None  # the last row sent: the next window starts here
         try:
             while True:
                 window = await read_org(
                     self.core,
                     org_id,
-                    lambda conn: hook_sql.pending_window(conn, hook_id, self.window),
+                    functools.partial(
+                        hook_sql.pending_window, hook_id=hook_id, limit=self.window, after=after
+                    ),
                 )
                 for row in window:
                     if not row["enabled"] or row["next_attempt_at"] > time.time():
                         return await self._flushed(org_id, hook_id, outcomes)
                     if not await self._attempt(org_id, row, outcomes):
                         return await self._flushed(org_id, hook_id, outcomes)
+                    after = (row["seq"], row["id"])
                 if len(window) < self.window:
                     return await self._flushed(org_id, hook_id, outcomes)
-                await outcomes.flush(hook_id)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await outcomes.flush(hook_id)  # keep what was sent (fewer repeats after a restart)
@@ -324,11 +329,22 @@ class WebhookService:
         body: bytes = row["body"]
         headers = signed_headers(row["secret"], row["event"], row["id"], body)
         host = _host(row["url"])
-        gate = self._hosts.setdefault(host, asyncio.Semaphore(self._host_limit))
+        gate = self._hosts.get(host)
+        if gate is None:
+            gate = self._hosts[host] = Gate(self._host_limit)
         # the host's gate first: a worker queued behind a slow host must not hold one of
         # the global slots that other hosts' deliveries need
-        async with gate, self._slots:
-            outcome = await self.outbound.post(row["url"], body, headers)
+        if not gate.try_enter():
+            await gate.enter()
+        try:
+            if not self._slots.try_enter():
+                await self._slots.enter()
+            try:
+                outcome = await self.outbound.post(row["url"], body, headers)
+            finally:
+                self._slots.leave()
+        finally:
+            gate.leave()
         settle, retry_at = self._settle(row, outcome, headers)
         outcomes.add(settle)
         if retry_at is not None:

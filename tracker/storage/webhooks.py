@@ -133,17 +133,21 @@ def pending_heads(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
-def pending_window(conn: sqlite3.Connection, hook_id: str, limit: int) -> list[sqlite3.Row]:
-    """The next `limit` pending deliveries of a hook, in seq order, with what sending needs."""
+def pending_window(
+    conn: sqlite3.Connection, hook_id: str, limit: int, after: tuple[int, str] | None = None
+) -> list[sqlite3.Row]:
+    """The next `limit` pending deliveries of a hook, in seq order, with what sending needs;
+    with `after` = (seq, id), only those after it (the sender's place in its queue)."""
+    seq, last = after if after is not None else (-1, "")
     return conn.execute(
         """
         SELECT d.id, d.webhook_id, d.seq, d.event, d.body, d.give_up_at, d.next_attempt_at,
                d.attempt_count, h.url, h.secret, h.enabled
           FROM webhook_deliveries d JOIN webhooks h ON h.id = d.webhook_id
-         WHERE d.webhook_id = ? AND d.status = 'pending'
+         WHERE d.webhook_id = ? AND d.status = 'pending' AND (d.seq, d.id) > (?, ?)
          ORDER BY d.seq, d.id LIMIT ?
         """,
-        (hook_id, limit),
+        (hook_id, seq, last, limit),
     ).fetchall()
 
 
