@@ -160,7 +160,7 @@ class NotificationSender:
         """The scripts' emails to one person, each its own message, no window; dropped like
         any notification when the person's email is off or the project is out of sight."""
         core = self.core
-        items = await read_org(core, org_id, partial(notify_sql.script_mails, recipient))
+        items = await read_org(core, org_id, lambda conn: notify_sql.script_mails(conn, recipient))
         for item in items:
             if person is not None and seen[recipient].allows(item["project_id"]):
                 summary = json.loads(item["summary"])
