@@ -346,7 +346,7 @@ class WebhookService:
         finally:
             gate.leave()
         settle, retry_at = self._settle(row, outcome, headers)
-        outcomes.add(settle)
+        outcomes.add(row["webhook_id"], settle)
         if retry_at is not None:
             self.wake(org_id, retry_at)
             return False
@@ -354,7 +354,7 @@ class WebhookService:
 
     def _settle(
         self, row: sqlite3.Row, outcome: Outcome, headers: dict[str, str]
-    ) -> tuple[dict[str, Any], float | None]:
+    ) -> tuple[hook_sql.Outcome, float | None]:
         """The delivery's new state after `outcome`, and when to retry (None: settled)."""
         retry_at: float | None = None
         if outcome.ok:
@@ -367,13 +367,10 @@ class WebhookService:
             retry_at = time.time() + self.schedule(row["attempt_count"] + 1)
             status = "pending" if retry_at <= row["give_up_at"] else "failed"
             retry_at = retry_at if status == "pending" else None
-        settle = {
-            "id": row["id"], "at": iso_at(time.time()), "status": status,
-            "next_attempt_at": retry_at, "hook_id": row["webhook_id"],
-            "request_headers": headers_json(headers), "response_status": outcome.status,
-            "response_body": outcome.body, "error": outcome.error,
-            "duration_ms": outcome.duration_ms,
-        }  # fmt: skip
+        settle = (
+            row["id"], iso_at(time.time()), status, retry_at, headers_json(headers),
+            outcome.status, outcome.body, outcome.error, outcome.duration_ms,
+        )  # fmt: skip
         return settle, retry_at
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 from tracker.domain.changes import Actor, Entity, Op, Origin
 from tracker.services.changes import UnitOfWork, mutate_org
@@ -24,7 +23,7 @@ SYSTEM = Actor(None, Origin.SYSTEM)
 #: one write per delivery was a DB hop and a COMMIT each (most of the sender's own cost,
 #: profiled), and one writer per hook still paid a COMMIT per hook per window. A crash
 #: loses at most this window of outcomes; those are sent again.
-OUTCOME_SECONDS = 0.02
+OUTCOME_SECONDS = 0.05
 OUTCOME_BATCH = 256
 
 
@@ -37,16 +36,18 @@ class OutcomeWriter:
 
     def __init__(self, core: Core, org_id: str) -> None:
         self.core, self.org_id = core, org_id
-        self._queue: list[dict[str, Any]] = []
+        self._queue: list[hook_sql.Outcome] = []
+        self._hooks: list[tuple[str, int | None]] = []  # (hook, response status) per outcome
         self._gathering: asyncio.Future[None] | None = None  # settles with the queue's write
         self._inflight: asyncio.Future[None] | None = None  # the write under way
         self._failed: dict[str, BaseException] = {}  # hook -> why its outcomes were lost
         self._task: asyncio.Task[None] | None = None
         self._now = asyncio.Event()
 
-    def add(self, outcome: dict[str, Any]) -> None:
-        """Queue one outcome (`hook_id` names its hook)."""
+    def add(self, hook_id: str, outcome: hook_sql.Outcome) -> None:
+        """Queue one outcome of `hook_id`'s."""
         self._queue.append(outcome)
+        self._hooks.append((hook_id, outcome[5]))
         if self._gathering is None:
             self._gathering = asyncio.get_running_loop().create_future()
         if len(self._queue) >= OUTCOME_BATCH:
@@ -72,19 +73,23 @@ class OutcomeWriter:
                 await asyncio.wait_for(self._now.wait(), OUTCOME_SECONDS)
             self._now.clear()
             items, self._queue = self._queue, []
+            hooks, self._hooks = self._hooks, []
             done, self._gathering = self._gathering, None
             self._inflight = done
+            gone = {hook_id for hook_id, status in hooks if status == 410}
 
-            def work(uow: UnitOfWork, items: list[dict[str, Any]] = items) -> None:
+            def work(
+                uow: UnitOfWork, items: list[hook_sql.Outcome] = items, gone: set[str] = gone
+            ) -> None:
                 hook_sql.record_attempts(uow.conn, items)
-                for hook_id in {i["hook_id"] for i in items if i["response_status"] == 410}:
+                for hook_id in sorted(gone):
                     disable_hook(uow, hook_id, "gone")
 
             try:
                 await mutate_org(self.core, self.org_id, SYSTEM, work)
             except Exception as exc:
-                for item in items:
-                    self._failed[item["hook_id"]] = exc
+                for hook_id, _ in hooks:
+                    self._failed[hook_id] = exc
                 if done is not None and not done.done():
                     done.set_exception(exc)
                     done.exception()  # retrieved: waiters learn of it through _failed

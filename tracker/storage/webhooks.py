@@ -151,26 +151,30 @@ def pending_window(
     ).fetchall()
 
 
-def record_attempts(conn: sqlite3.Connection, outcomes: list[dict[str, Any]]) -> None:
+#: One delivery's outcome, positional (bound without a name lookup per column):
+#: (id, at, status, next_attempt_at, request_headers, response_status, response_body,
+#:  error, duration_ms).
+Outcome = tuple[str, str, str, float | None, str, int | None, bytes, str | None, int]
+
+
+def record_attempts(conn: sqlite3.Connection, outcomes: list[Outcome]) -> None:
     """Write attempts and the deliveries' new states, each only while the delivery is still
     pending (a redeliver or delete in between wins). Two `executemany` calls for the lot:
     per-row Python here held the GIL against the sender's event loop (measured)."""
     conn.executemany(
         """
         INSERT INTO webhook_attempts (delivery_id, n, at, status_code, error, duration_ms)
-        SELECT id, attempt_count + 1, :at, :response_status, :error, :duration_ms
-          FROM webhook_deliveries WHERE id = :id AND status = 'pending'
+        SELECT id, attempt_count + 1, ?2, ?6, ?8, ?9
+          FROM webhook_deliveries WHERE id = ?1 AND status = 'pending'
         """,
         outcomes,
     )
     conn.executemany(
         """
         UPDATE webhook_deliveries
-           SET status = :status, next_attempt_at = :next_attempt_at,
-               attempt_count = attempt_count + 1, request_headers = :request_headers,
-               response_status = :response_status, response_body = :response_body,
-               duration_ms = :duration_ms
-         WHERE id = :id AND status = 'pending'
+           SET status = ?3, next_attempt_at = ?4, attempt_count = attempt_count + 1,
+               request_headers = ?5, response_status = ?6, response_body = ?7, duration_ms = ?9
+         WHERE id = ?1 AND status = 'pending'
         """,
         outcomes,
     )
