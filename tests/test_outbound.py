@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,7 +19,15 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from tests.webhook_receiver import Receiver, verify
-from tracker.outbound.webhooks import Outbound, Refused, check_url, forbidden, sign, signed_headers
+from tracker.outbound.webhooks import (
+    Outbound,
+    Refused,
+    check_url,
+    forbidden,
+    headers_json,
+    sign,
+    signed_headers,
+)
 
 FORBIDDEN_HOSTS = [
     "127.0.0.1", "127.1", "2130706433", "0x7f000001", "0177.0.0.1", "0", "0.0.0.0",
@@ -160,3 +169,13 @@ def test_signature_is_hmac_over_timestamp_dot_body() -> None:
 
     expected = hmac.new(b"s3cret-s3cret-s3cret", b"1700000000." + body, hashlib.sha256)
     assert headers["X-Rhythm-Signature"] == "sha256=" + expected.hexdigest()
+
+
+def test_logged_headers_are_the_json_of_the_headers_sent() -> None:
+    headers = signed_headers("s3cret-s3cret-s3cret", "issue.created", "d-1", b"{}", 1700000000)
+    assert json.loads(headers_json(headers)) == headers
+    odd = {**headers, "X-Rhythm-Event": 'a"b\\c\u00e9\n'}  # the template's fallback
+    assert json.loads(headers_json(odd)) == odd
+    rest = {k: v for k, v in headers.items() if k != "X-Rhythm-Event"}
+    reordered = {"X-Rhythm-Event": "x", **rest}
+    assert list(json.loads(headers_json(reordered))) == list(reordered)

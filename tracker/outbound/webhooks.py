@@ -24,6 +24,7 @@ import functools
 import hashlib
 import hmac
 import ipaddress
+import json
 import re
 import socket
 import time
@@ -107,6 +108,13 @@ def literal_address(host: str) -> IPAddress | None:
 
 def check_url(url: str, *, allow_private: bool) -> URL:
     """The parsed URL, or Refused (`bad_url` or `blocked_address`)."""
+    return _checked(url, allow_private)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked(url: str, allow_private: bool) -> URL:
+    """check_url's work: a pure function of the string (no DNS), so the sender's check
+    before every POST of a hook is a cache hit; a Refused is not cached (re-raised)."""
     if len(url) > MAX_URL_LENGTH:
         raise Refused("bad_url", f"the URL is longer than {MAX_URL_LENGTH} characters")
     try:
@@ -168,7 +176,8 @@ class Outcome:
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     """`sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>` (SPEC §8)."""
     mac = _keyed(secret).copy()
-    mac.update(f"{timestamp}.".encode() + body)
+    mac.update(b"%d." % timestamp)
+    mac.update(body)
     return "sha256=" + mac.hexdigest()
 
 
@@ -191,6 +200,28 @@ def signed_headers(
         "X-Rhythm-Timestamp": str(stamp),
         "X-Rhythm-Signature": sign(secret, stamp, body),
     }
+
+
+def headers_json(headers: dict[str, str]) -> str:
+    """The headers as the JSON object the delivery log stores. Rhythm's own headers are
+    plain ASCII without quotes or backslashes (event names, UUIDs, digits, hex), so they
+    are spliced into a template, a third of `json.dumps`'s cost once per attempt;
+    anything else goes through `json.dumps`."""
+    values = tuple(headers.values())
+    if tuple(headers) == _KEYS and _plain("".join(values)):
+        return _TEMPLATE.format(*values)
+    return json.dumps(headers, separators=(",", ":"))
+
+
+_KEYS = ("Content-Type", "User-Agent", "X-Rhythm-Event", "X-Rhythm-Delivery",
+         "X-Rhythm-Timestamp", "X-Rhythm-Signature")  # fmt: skip
+
+
+_TEMPLATE = "{{" + ",".join(f'"{key}":"{{}}"' for key in _KEYS) + "}}"
+
+
+def _plain(text: str) -> bool:
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
 
 
 class Outbound:
@@ -234,12 +265,12 @@ class Outbound:
             return Outcome(status, data, int((time.monotonic() - started) * 1000), error)
 
         try:
-            check_url(url, allow_private=self.allow_private)
+            target = check_url(url, allow_private=self.allow_private)
         except Refused as exc:
             return done(None, error=exc.code)
         try:
             async with self._open().post(
-                url, data=body, headers=headers, allow_redirects=False
+                target, data=body, headers=headers, allow_redirects=False
             ) as response:
                 data = await _read_head(response)
                 error = "redirect_not_followed" if 300 <= response.status < 400 else None

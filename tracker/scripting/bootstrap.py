@@ -33,6 +33,7 @@ local tostring, next, select = tostring, next, select
 local ipairs, pairs, math_type, huge = ipairs, pairs, math.type, math.huge
 local co_create, co_resume = coroutine.create, coroutine.resume
 local tpack, tunpack, concat = table.pack, table.unpack, table.concat
+local str_find, rawlen_ = string.find, rawlen
 
 local real_rep = string.rep
 string.rep = function(s, n, sep)
@@ -185,6 +186,42 @@ function Project.create_issue(self, t)
   effect({kind = "create", fields = fields(t, "project:create_issue")})
 end
 
+-- ctx.email{to = ..., subject = ..., body = ...}: an effect like the others (the host checks
+-- that every recipient is a project member and queues the mail with the run's commit).
+-- Limits mirror services/script_email.py: MAX_EMAILS recipients per run, subject length,
+-- body length.
+local MAX_EMAILS, MAX_SUBJECT, MAX_BODY = 10, 200, 20000
+local emails = 0
+local function email(t)
+  if type(t) ~= "table" then
+    error("ctx.email expects a table {to = ..., subject = ..., body = ...}", 2)
+  end
+  local to, subject, body = rawget(t, "to"), rawget(t, "subject"), rawget(t, "body")
+  local list = {}
+  if type(to) == "string" then
+    list[1] = to
+  elseif type(to) == "table" then
+    for i = 1, rawlen_(to) do
+      local v = rawget(to, i)
+      if type(v) ~= "string" then error("ctx.email: to must list addresses or user ids", 2) end
+      list[i] = v
+    end
+  else
+    error("ctx.email: to must be an address, a user id or a list of them", 2)
+  end
+  if #list == 0 then error("ctx.email: to names nobody", 2) end
+  if type(subject) ~= "string" or subject == "" or #subject > MAX_SUBJECT
+     or str_find(subject, "[\r\n]") then
+    error("ctx.email: subject must be one line of 1 to " .. MAX_SUBJECT .. " bytes", 2)
+  end
+  if type(body) ~= "string" or #body > MAX_BODY then
+    error("ctx.email: body must be a string of at most " .. MAX_BODY .. " bytes", 2)
+  end
+  emails = emails + #list
+  if emails > MAX_EMAILS then error("more than " .. MAX_EMAILS .. " emails in one run", 2) end
+  effect({kind = "email", to = list, subject = subject, body = body})
+end
+
 local function log(...)
   if #logs >= MAX_LOGS then return end
   local n, parts = select("#", ...), {}
@@ -242,6 +279,7 @@ local function main(fn, job)
     event = job.event, issue = as_issue(job.issue),
     project = setmetatable_raw(job.project, ProjectMT),
     now = function() return now end,
+    email = email,
   }
   local ran = 0
   for i, t in ipairs(triggers) do

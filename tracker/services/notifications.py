@@ -95,6 +95,14 @@ class NotificationService:
                 self.sender.schedule(org_id, oldest)
 
 
+def mail_queued(core: Core, org_id: str) -> None:
+    """Something with no batching window was queued in `org_id` (a script's email, in
+    the run's own commit): the running sender looks at the org now."""
+    for service in core.background.running:
+        if isinstance(service, NotificationService) and service.sender is not None:
+            service.sender.wake(org_id)
+
+
 def notifications_service(core: Core) -> NotificationService:
     """The factory CORE_SERVICES lists."""
     return NotificationService(core)

@@ -22,6 +22,7 @@ from functools import partial
 from tracker.domain.ids import iso, parse_iso, utcnow
 from tracker.domain.notifications import Mail, QueuedNotice, compose
 from tracker.domain.permissions import OrgRole
+from tracker.domain.script_mail import ScriptMail, compose_script_mail
 from tracker.outbound.mail import Mailer, MailRefused
 from tracker.services import notify_links
 from tracker.services.access import read_org
@@ -51,6 +52,10 @@ class NotificationSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._busy = False
+
+    def wake(self, org_id: str) -> None:
+        """Something with no window (a script's email) was queued: look now."""
+        self.schedule(org_id, notify_sql.NO_WINDOW)
 
     def schedule(self, org_id: str, opened_at: str) -> None:
         """A window of `org_id` opened at `opened_at` (ISO): look again when it closes."""
@@ -118,13 +123,19 @@ class NotificationSender:
         if oldest is not None:
             self.schedule(org_id, oldest)
 
-    async def _send_groups(self, org_id: str, slug: str, groups: list[tuple[str, str]]) -> None:
+    async def _send_groups(
+        self, org_id: str, slug: str, groups: list[tuple[str, str | None]]
+    ) -> None:
         core = self.core
         people = sorted({recipient for recipient, _ in groups})
         rows = await core.system.read(lambda conn: notify_sql.recipients(conn, org_id, people))
         wanted = {r["id"]: r for r in rows if r["notify_email"] and r["role"] is not None}
         seen = await read_org(core, org_id, lambda conn: _visibility(conn, wanted))
         for recipient, issue_id in groups:
+            if issue_id is None:
+                person = wanted.get(recipient)
+                await self._send_script_mails(org_id, slug, recipient, person, seen)
+                continue
             items, issue = await read_org(core, org_id, partial(_group, recipient, issue_id))
             if not items:
                 continue
@@ -137,6 +148,41 @@ class NotificationSender:
                 await self._mail(slug, person, issue, items)
             ids = [item["id"] for item in items]
             await mutate_org(core, org_id, SYSTEM, partial(_remove, recipient, ids))
+
+    async def _send_script_mails(
+        self,
+        org_id: str,
+        slug: str,
+        recipient: str,
+        person: sqlite3.Row | None,
+        seen: dict[str, Visibility],
+    ) -> None:
+        """The scripts' emails to one person, each its own message, no window; dropped like
+        any notification when the person's email is off or the project is out of sight."""
+        core = self.core
+        items = await read_org(core, org_id, lambda conn: notify_sql.script_mails(conn, recipient))
+        for item in items:
+            if person is not None and seen[recipient].allows(item["project_id"]):
+                summary = json.loads(item["summary"])
+                assert core.settings.mail_from is not None
+                mail = ScriptMail(
+                    to=person["email"],
+                    sender=core.settings.mail_from,
+                    recipient_id=person["id"],
+                    mail_id=summary["mail_id"],
+                    script=summary.get("script") or "",
+                    org_slug=slug,
+                    project_key=item["project_key"] or "?",
+                    subject=summary["subject"],
+                    body=summary["body"],
+                    unsubscribe=notify_links.unsubscribe_url(core, person["id"]),
+                )
+                try:
+                    await self.mailer.send(compose_script_mail(mail))
+                except MailRefused as exc:
+                    log.warning("script email to %s refused: %s", person["id"], exc)
+            # one by one: a crash after a send repeats that email alone (same Message-ID)
+            await mutate_org(core, org_id, SYSTEM, partial(_remove, recipient, [item["id"]]))
 
     async def _mail(
         self,

@@ -27,6 +27,7 @@ from tracker.domain.models.scripts import (
     Preview,
     PreviewChange,
     PreviewComment,
+    PreviewEmail,
     PreviewRun,
     RunIn,
 )
@@ -67,10 +68,15 @@ class _Engine:
         self.changes: list[PreviewChange] = []
         self.comments: list[PreviewComment] = []
         self.runs: list[PreviewRun] = []
+        self.emails: list[PreviewEmail] = []
 
     def answer(self, would_fail: dict[str, Any] | None = None) -> Preview:
         return Preview(
-            changes=self.changes, comments=self.comments, runs=self.runs, would_fail=would_fail
+            changes=self.changes,
+            comments=self.comments,
+            runs=self.runs,
+            would_fail=would_fail,
+            emails=self.emails,
         )
 
     def cascade(self, changes: list[Change], by: str, depth: int, source: str | None) -> None:
@@ -119,6 +125,12 @@ class _Engine:
             sub = UnitOfWork(conn, scope.actor, at=self.uow.at)
             status, error = apply_in_savepoint(sub, scope, result["effects"])
             made = sub.recorded
+            if status == "ok":  # queued inside the rolled-back transaction: never sent
+                self.emails += [
+                    PreviewEmail(to=e["to"], subject=e["subject"], body=e["body"],
+                                 by=f"script:{script['name']}")
+                    for e in result["effects"] if e.get("kind") == "email"
+                ]  # fmt: skip
         self.runs.append(
             PreviewRun(
                 script=script["name"], status=status, logs=result.get("logs") or [], error=error

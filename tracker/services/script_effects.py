@@ -28,6 +28,7 @@ from tracker.domain.models.comments import CommentIn
 from tracker.domain.models.issues import IssueCreate, IssuePatch, parse_issue_ref
 from tracker.domain.query import parse_query
 from tracker.errors import NotFound, RhythmError, ValidationFailed
+from tracker.services import script_email
 from tracker.services.access import ProjectAccess
 from tracker.services.assignees import users_must_see_project_in
 from tracker.services.changes import Actor, UnitOfWork
@@ -64,6 +65,8 @@ class ScriptScope:
     access: ProjectAccess  # the script's rights in its project (see script_runs.script_access)
     actor: Actor
     system_read: SystemRead[Any]
+    script_name: str = ""
+    mail_on: bool = False  # the server sends email (ctx.email is refused otherwise)
 
 
 # --- reads --------------------------------------------------------------------------------
@@ -148,6 +151,9 @@ def _number_in_project(scope: ScriptScope, key: str) -> int:
 
 def apply_effects(uow: UnitOfWork, scope: ScriptScope, effects: list[dict[str, Any]]) -> None:
     """Apply every effect in order inside `uow`; the first refusal raises EffectRefused."""
+    if script_email.emails_in(effects) > script_email.MAX_EMAILS:
+        limit = script_email.MAX_EMAILS
+        raise EffectRefused(f"ctx.email refused: more than {limit} emails in one run")
     for effect in effects:
         try:
             _apply(uow, scope, effect)
@@ -162,6 +168,9 @@ def _apply(uow: UnitOfWork, scope: ScriptScope, effect: dict[str, Any]) -> None:
         data = IssueCreate.model_validate(_people(uow.conn, scope, _fields(effect)))
         _check_people(uow.conn, scope, data.assignees, data.custom_fields)
         create_in(uow, access, data, actor, may_tag)
+        return
+    if kind == "email":
+        script_email.queue_email(uow, scope, effect)
         return
     number = _number_in_project(scope, str(effect.get("issue")))
     if kind == "update":
@@ -237,6 +246,7 @@ def _explain(effect: dict[str, Any], exc: Exception) -> str:
         "comment": "issue:add_comment",
         "tag": "issue:add_tag",
         "create": "project:create_issue",
+        "email": "ctx.email",
     }.get(str(effect.get("kind")), "a change")
     target = f" on {effect['issue']}" if effect.get("issue") else ""
     if isinstance(exc, ValidationError):

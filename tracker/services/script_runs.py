@@ -25,6 +25,7 @@ from tracker.errors import NotFound, RhythmError
 from tracker.services.access import read_org
 from tracker.services.acting import act_as
 from tracker.services.changes import Actor, UnitOfWork, mutate_org
+from tracker.services.notifications import mail_queued
 from tracker.services.runtime import Core
 from tracker.services.script_effects import (
     EffectRefused,
@@ -35,6 +36,7 @@ from tracker.services.script_effects import (
     issue_by_id,
     issue_by_key,
 )
+from tracker.services.script_email import emails_in
 from tracker.storage import orgs as org_sql
 from tracker.storage import scripts as script_sql
 
@@ -89,7 +91,10 @@ async def script_scope(
     if caused_by is not None:
         meta["caused_by"] = caused_by
     actor = dataclasses.replace(actor, meta=meta)
-    return ScriptScope(org_id, access, actor, system_bridge(core, asyncio.get_running_loop()))
+    bridge = system_bridge(core, asyncio.get_running_loop())
+    return ScriptScope(
+        org_id, access, actor, bridge, script.get("name", ""), core.settings.notifications_on
+    )
 
 
 def build_job(
@@ -157,7 +162,10 @@ async def execute(
 
     job = build_job(core, script, scope, trigger, event, issue)
     result = await core.scripts.run_async(job, answer, wall_deadline(core))
-    return await _record(core, org_id, script, trigger, result, scope, started, clock, run_id)
+    row = await _record(core, org_id, script, trigger, result, scope, started, clock, run_id)
+    if row is not None and row["status"] == "ok" and emails_in(result.get("effects") or []):
+        mail_queued(core, org_id)  # committed with the run: the sender need not wait
+    return row
 
 
 async def _read(core: Core, org_id: str, fn: Any, *, owner: str | None = None) -> Any:

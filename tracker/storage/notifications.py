@@ -18,10 +18,11 @@ from tracker.storage.rows import first_row
 
 def add_event(
     conn: sqlite3.Connection,
-    event: tuple[str, str, int, str, str | None, dict[str, Any]],
+    event: tuple[str | None, str, int, str, str | None, dict[str, Any]],
     recipients: Iterable[tuple[str, str]],
 ) -> None:
-    """Queue one summary `(issue, project, seq, at, actor, summary)` for `(user, reason)`s."""
+    """Queue one summary `(issue, project, seq, at, actor, summary)` for `(user, reason)`s
+    (issue None: a script's email, migration 0016)."""
     issue, project, seq, at, actor, summary = event
     event_id = conn.execute(
         "INSERT INTO notify_events (issue_id, project_id, seq, at, actor, summary) "
@@ -34,28 +35,45 @@ def add_event(
     )
 
 
-def due_groups(conn: sqlite3.Connection, opened_before: str) -> list[tuple[str, str]]:
-    """(recipient, issue) pairs whose window opened before `opened_before` (ISO time)."""
+def due_groups(conn: sqlite3.Connection, opened_before: str) -> list[tuple[str, str | None]]:
+    """(recipient, issue) pairs whose window opened before `opened_before` (ISO time), and
+    (recipient, None) for anyone with a script's email queued (those have no window)."""
     rows = conn.execute(
         """
         SELECT p.recipient, e.issue_id
         FROM notify_pending p JOIN notify_events e ON e.id = p.event_id
-        GROUP BY p.recipient, e.issue_id HAVING min(e.at) <= ?
+        GROUP BY p.recipient, e.issue_id HAVING min(e.at) <= ? OR e.issue_id IS NULL
         """,
         (opened_before,),
     ).fetchall()
     return [(r[0], r[1]) for r in rows]
 
 
-def group_items(conn: sqlite3.Connection, recipient: str, issue_id: str) -> list[sqlite3.Row]:
-    """The queued summaries for one person and issue, in seq order."""
+def group_items(
+    conn: sqlite3.Connection, recipient: str, issue_id: str | None
+) -> list[sqlite3.Row]:
+    """The queued summaries for one person and issue, in seq order (issue None: the
+    scripts' emails to that person, in queue order)."""
     return conn.execute(
         """
         SELECT e.id, e.project_id, e.seq, e.at, e.actor, e.summary, p.reason
         FROM notify_pending p JOIN notify_events e ON e.id = p.event_id
-        WHERE p.recipient = ? AND e.issue_id = ? ORDER BY e.seq
+        WHERE p.recipient = ? AND e.issue_id IS ? ORDER BY e.seq, e.id
         """,
         (recipient, issue_id),
+    ).fetchall()
+
+
+def script_mails(conn: sqlite3.Connection, recipient: str) -> list[sqlite3.Row]:
+    """The scripts' emails queued for one person, oldest first, with their project's key."""
+    return conn.execute(
+        """
+        SELECT e.id, e.project_id, pr.key AS project_key, e.summary
+        FROM notify_pending p JOIN notify_events e ON e.id = p.event_id
+        LEFT JOIN projects pr ON pr.id = e.project_id
+        WHERE p.recipient = ? AND e.issue_id IS NULL ORDER BY e.id
+        """,
+        (recipient,),
     ).fetchall()
 
 
@@ -74,10 +92,17 @@ def remove(conn: sqlite3.Connection, recipient: str, event_ids: Sequence[int]) -
     )
 
 
+#: When a script's email "opened its window": it has none, so it is due at once.
+NO_WINDOW = "1970-01-01T00:00:00.000Z"
+
+
 def oldest_pending(conn: sqlite3.Connection) -> str | None:
-    """When the oldest still-queued change was made (None: the queue is empty)."""
+    """When the oldest still-queued change was made (None: the queue is empty); NO_WINDOW
+    when a script's email is queued."""
     row = conn.execute(
-        "SELECT min(e.at) FROM notify_pending p JOIN notify_events e ON e.id = p.event_id"
+        "SELECT min(CASE WHEN e.issue_id IS NULL THEN ? ELSE e.at END) "
+        "FROM notify_pending p JOIN notify_events e ON e.id = p.event_id",
+        (NO_WINDOW,),
     ).fetchone()
     return None if row is None else row[0]
 

@@ -133,40 +133,48 @@ def pending_heads(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
-def pending_window(conn: sqlite3.Connection, hook_id: str, limit: int) -> list[sqlite3.Row]:
-    """The next `limit` pending deliveries of a hook, in seq order, with what sending needs."""
+def pending_window(
+    conn: sqlite3.Connection, hook_id: str, limit: int, after: tuple[int, str] | None = None
+) -> list[sqlite3.Row]:
+    """The next `limit` pending deliveries of a hook, in seq order, with what sending needs;
+    with `after` = (seq, id), only those after it (the sender's place in its queue)."""
+    seq, last = after if after is not None else (-1, "")
     return conn.execute(
         """
-        SELECT d.id, d.seq, d.event, d.body, d.give_up_at, d.next_attempt_at, d.attempt_count,
-               h.url, h.secret, h.enabled
+        SELECT d.id, d.webhook_id, d.seq, d.event, d.body, d.give_up_at, d.next_attempt_at,
+               d.attempt_count, h.url, h.secret, h.enabled
           FROM webhook_deliveries d JOIN webhooks h ON h.id = d.webhook_id
-         WHERE d.webhook_id = ? AND d.status = 'pending'
+         WHERE d.webhook_id = ? AND d.status = 'pending' AND (d.seq, d.id) > (?, ?)
          ORDER BY d.seq, d.id LIMIT ?
         """,
-        (hook_id, limit),
+        (hook_id, seq, last, limit),
     ).fetchall()
 
 
-def record_attempts(conn: sqlite3.Connection, outcomes: list[dict[str, Any]]) -> None:
+#: One delivery's outcome, positional (bound without a name lookup per column):
+#: (id, at, status, next_attempt_at, request_headers, response_status, response_body,
+#:  error, duration_ms).
+Outcome = tuple[str, str, str, float | None, str, int | None, bytes, str | None, int]
+
+
+def record_attempts(conn: sqlite3.Connection, outcomes: list[Outcome]) -> None:
     """Write attempts and the deliveries' new states, each only while the delivery is still
     pending (a redeliver or delete in between wins). Two `executemany` calls for the lot:
     per-row Python here held the GIL against the sender's event loop (measured)."""
     conn.executemany(
         """
         INSERT INTO webhook_attempts (delivery_id, n, at, status_code, error, duration_ms)
-        SELECT id, attempt_count + 1, :at, :response_status, :error, :duration_ms
-          FROM webhook_deliveries WHERE id = :id AND status = 'pending'
+        SELECT id, attempt_count + 1, ?2, ?6, ?8, ?9
+          FROM webhook_deliveries WHERE id = ?1 AND status = 'pending'
         """,
         outcomes,
     )
     conn.executemany(
         """
         UPDATE webhook_deliveries
-           SET status = :status, next_attempt_at = :next_attempt_at,
-               attempt_count = attempt_count + 1, request_headers = :request_headers,
-               response_status = :response_status, response_body = :response_body,
-               duration_ms = :duration_ms
-         WHERE id = :id AND status = 'pending'
+           SET status = ?3, next_attempt_at = ?4, attempt_count = attempt_count + 1,
+               request_headers = ?5, response_status = ?6, response_body = ?7, duration_ms = ?9
+         WHERE id = ?1 AND status = 'pending'
         """,
         outcomes,
     )

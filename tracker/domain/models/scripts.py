@@ -127,6 +127,16 @@ class PreviewComment(Output):
     by: str
 
 
+class PreviewEmail(Output):
+    """A `ctx.email` a script would send: checked (members only) but never sent."""
+
+    to: list[str]
+    subject: str
+    body: str
+    by: str
+    sent: Literal[False] = False
+
+
 class PreviewRun(Output):
     script: str
     status: str
@@ -139,3 +149,4 @@ class Preview(Output):
     comments: list[PreviewComment]
     runs: list[PreviewRun]
     would_fail: dict[str, Any] | None
+    emails: list[PreviewEmail] = []
