@@ -55,7 +55,8 @@ class Server:
     async def __aenter__(self) -> Server:
         env = {**os.environ, "RHYTHM_LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1",
                # load generators are not abusers: no sign-up or org-count limits
-               "RHYTHM_SIGNUPS_PER_ADDRESS": "0", "RHYTHM_MAX_ORGS_PER_USER": "0"}  # fmt: skip
+               "RHYTHM_SIGNUPS_PER_ADDRESS": "0", "RHYTHM_MAX_ORGS_PER_USER": "0",
+               "RHYTHM_RATE_LIMIT_RPS": "0"}  # fmt: skip
         with self.log.open("wb") as out:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.argv, cwd=ROOT, env=env, stdout=out, stderr=out

@@ -25,6 +25,7 @@ from tracker.errors import NotFound, RhythmError
 from tracker.services.access import read_org
 from tracker.services.acting import act_as
 from tracker.services.changes import Actor, UnitOfWork, mutate_org
+from tracker.services.counters import SCRIPT_RUNS
 from tracker.services.runtime import Core
 from tracker.services.script_effects import (
     EffectRefused,
@@ -205,7 +206,10 @@ async def _record(
         script_sql.insert_run(uow.conn, row)
         return row
 
-    return await mutate_org(core, org_id, actor, work)
+    row = await mutate_org(core, org_id, actor, work)
+    if row is not None:
+        SCRIPT_RUNS[row["status"]] += 1
+    return row
 
 
 async def skip(

@@ -43,6 +43,7 @@ from tracker.outbound.webhooks import Outbound, Outcome, signed_headers
 from tracker.services import event_objects, feed
 from tracker.services.access import read_org
 from tracker.services.changes import UnitOfWork, mutate_org
+from tracker.services.counters import WEBHOOK_DELIVERIES
 from tracker.services.feed_consumer import FeedConsumer
 from tracker.services.runtime import Core
 from tracker.services.webhook_outcomes import SYSTEM, OutcomeWriter
@@ -326,6 +327,7 @@ class WebhookService:
             outcome = await self.outbound.post(row["url"], body, headers)
         settle, retry_at = self._settle(row, outcome, headers)
         outcomes.add(settle)
+        WEBHOOK_DELIVERIES["retry" if settle["status"] == "pending" else settle["status"]] += 1
         if retry_at is not None:
             self.wake(org_id, retry_at)
             return False

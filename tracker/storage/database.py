@@ -43,9 +43,11 @@ from tracker.errors import (
     StorageFull,
     StorageUnavailable,
 )
+from tracker.storage import slowlog
 from tracker.storage.fairness import FairLane
 from tracker.storage.faults import storage_error
 from tracker.storage.files import private_file
+from tracker.storage.stats import STATS
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -121,6 +123,7 @@ class Database:
         self.waiting = 0
         self._lane = FairLane()  # turns of expensive reads
         self.commits = 0  # transactions committed by `write` (group commit makes it < units)
+        self._tracer = slowlog.tracer(self.name)  # None unless the slow-query log is on
 
     @classmethod
     async def open(
@@ -166,6 +169,8 @@ class Database:
             timeout=BUSY_TIMEOUT_MS / 1000,
         )
         conn.row_factory = sqlite3.Row
+        if self._tracer is not None:
+            conn.set_trace_callback(self._tracer.on_statement)
         if create:
             conn.execute("PRAGMA journal_mode = WAL")  # persistent in the file
         # One script, not one call per pragma: every call gives the GIL up and takes it
@@ -186,6 +191,11 @@ class Database:
         self._conn = conn
 
     @property
+    def queue_depth(self) -> int:
+        """Write units queued for the thread and not started yet (read by /metrics)."""
+        return len(self._queue)
+
+    @property
     def conn(self) -> sqlite3.Connection:
         """The raw connection: only for code already running on this database's thread."""
         if self._conn is None:
@@ -196,6 +206,10 @@ class Database:
         if self._closed:
             raise ServiceUnavailable(f"database {self.name} is closed")
         loop = asyncio.get_running_loop()
+        if self._tracer is not None:  # the slow-query log times the job
+            return await loop.run_in_executor(
+                self._executor, self._tracer.job, lambda: self._conn, fn, *args
+            )
         return await loop.run_in_executor(self._executor, fn, *args)
 
     async def read(
@@ -263,6 +277,9 @@ class Database:
                     )
                 except _Preempted:
                     slice_ms = min(slice_ms * 2, MAX_SLICE_MS)
+                except QueryTooExpensive:
+                    STATS.budget_hits += 1
+                    raise
             await asyncio.sleep(0)  # let the units that preempted it go first
 
     def _run_limited(
@@ -384,6 +401,7 @@ class Database:
         live = [unit for unit in group if not unit.cancelled]
         if not live:
             return
+        STATS.group_committed(len(live))
         try:
             self._run_group(live)
         finally:  # every unit hears back, whatever happened here
@@ -402,7 +420,10 @@ class Database:
 
     def _submit_drain(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
-            self._executor.submit(self._drain, loop)
+            if self._tracer is not None:  # the slow-query log times the job
+                self._executor.submit(self._tracer.job, lambda: self._conn, self._drain, loop)
+            else:
+                self._executor.submit(self._drain, loop)
         except RuntimeError:  # the thread is shut down: the database closed
             with self._queue_lock:
                 orphans = list(self._queue)
