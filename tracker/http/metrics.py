@@ -145,7 +145,7 @@ def request_fields(
 ) -> dict[str, Any]:
     """What a log line says about a request (access log, slow-request log)."""
     match_info = request.match_info if isinstance(request, web.Request) else None
-    resource = match_info.route.resource if match_info else None
+    resource = match_info.route.resource if match_info is not None else None
     return {
         "request_id": request.get(REQUEST_ID) or request.headers.get(REQUEST_ID_HEADER),
         "method": request.method,
@@ -154,7 +154,7 @@ def request_fields(
         "status": status,
         "duration_ms": round(seconds * 1000, 3),
         "user": user_of(request) if isinstance(request, web.Request) else None,
-        "org": match_info.get("org") if match_info else None,
+        "org": match_info.get("org") if match_info is not None else None,
         "remote": addresses.of(request) if addresses is not None else request.remote,
     }
 

@@ -6,6 +6,7 @@ Names and meanings: docs/operations.md.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 
 from prometheus_client.core import (
@@ -15,6 +16,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.metrics_core import Metric
 
+from tracker import __version__
 from tracker.services.counters import SCRIPT_RUNS, WEBHOOK_DELIVERIES
 from tracker.services.hub import Hub
 from tracker.services.runtime import Core
@@ -37,6 +39,11 @@ class CoreCollector:
 
 
 def tenant_metrics(core: Core) -> Iterator[Metric]:
+    info = GaugeMetricFamily(
+        "rhythm_build_info", "Versions of this process (always 1).", labels=["version", "sqlite"]
+    )
+    info.add_metric([__version__, sqlite3.sqlite_version], 1)
+    yield info
     yield GaugeMetricFamily(
         "rhythm_tenants_open", "Tenant databases open now.", value=core.tenants.open_count
     )
