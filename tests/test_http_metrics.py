@@ -151,3 +151,24 @@ async def test_metrics_can_be_turned_off(tmp_path: Path, aiohttp_client: Any) ->
     client = await aiohttp_client(create_app(make_settings(tmp_path / "d", metrics=False)))
     assert (await client.get("/metrics")).status == 404
     assert (await client.get("/api/v1/health/live")).status == 200
+
+
+async def test_the_grafana_dashboard_reads_only_metrics_that_exist(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    """Every metric docs/grafana-rhythm.json queries is one /metrics exposes."""
+    settings = make_settings(tmp_path / "d", rate_limit_rps=100)  # the default server
+    client = await aiohttp_client(create_app(settings))
+    import json
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    dashboard = json.loads((root / "docs" / "grafana-rhythm.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    queried = {m for e in exprs for m in re.findall(r"\b((?:rhythm|process)_[a-z_]+)", e)}
+    assert len(queried) >= 15
+    text = await (await client.get("/metrics")).text()
+    families = {f.name for f in text_string_to_metric_families(text)}
+    for name in sorted(queried):
+        base = re.sub(r"_(total|bucket|sum|count)$", "", name)
+        assert base in families, name
