@@ -20,6 +20,7 @@ import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from multidict import istr
 
 from tracker.errors import TooManyRequests
 from tracker.http.clients import ClientAddresses, user_of
@@ -29,6 +30,7 @@ from tracker.http.problems import problem_response
 #: Route templates (suffixes, so a plugin mount prefix does not matter) never limited.
 EXEMPT_SUFFIXES = ("/health/live", "/health/ready", "/metrics")
 EXEMPT_PARTS = ("/static/", "/docs/assets/")
+POLICY_HEADER, STATE_HEADER = istr("RateLimit-Policy"), istr("RateLimit")  # no re-folding
 PRUNE_EVERY = 30.0  # seconds between sweeps of full buckets
 MAX_BUCKETS = 200_000  # beyond this, a sweep runs at once (a flood of new addresses)
 
@@ -114,8 +116,8 @@ def rate_limit(
             response = await handler(request)
         if not response.prepared:  # a streamed response has sent its headers already
             full_in = math.ceil((burst - left) / rate)
-            response.headers["RateLimit-Policy"] = policy
-            response.headers["RateLimit"] = f'"default";r={int(left)};t={full_in}'
+            response.headers[POLICY_HEADER] = policy
+            response.headers[STATE_HEADER] = f'"default";r={int(left)};t={full_in}'
         return response
 
     return rate_limit_middleware
