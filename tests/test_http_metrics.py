@@ -43,6 +43,7 @@ async def test_requests_are_counted_by_route_template_and_status(client: Any, ap
         assert (await client.get(f"/api/v1/orgs/{org['slug']}", headers=owner["headers"])).ok
     assert (await client.get(f"/api/v1/orgs/{org['slug']}")).status == 401
     assert (await client.get("/no/such/route")).status == 404
+    assert (await client.request("PROPFIND", "/api/v1/health/live")).status == 405
     after = await scrape(client)
 
     def moved(name: str, **labels: str) -> float:
@@ -56,6 +57,8 @@ async def test_requests_are_counted_by_route_template_and_status(client: Any, ap
     assert moved("rhythm_http_requests_total", method="GET", route=route, status="401") == 1
     unmatched = {"method": "GET", "route": "unmatched", "status": "404"}
     assert moved("rhythm_http_requests_total", **unmatched) == 1
+    # any method a client invents is "other": the series stay bounded
+    assert moved("rhythm_http_requests_total", method="other", route="unmatched", status="405") == 1
     # the template, never the raw path: series stay bounded whatever the URLs
     assert not [key for key in after if ("route", f"/api/v1/orgs/{org['slug']}") in key[1]]
     # the previous scrape itself was counted

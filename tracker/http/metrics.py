@@ -48,6 +48,9 @@ BUCKETS: tuple[float, ...] = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
 UNMATCHED = "unmatched"  # the template of requests no route matched (404/405)
+#: Methods counted by name; any other (clients may send any token) is "other", so a
+#: client cannot grow the series without bound.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class RequestStats:
@@ -129,7 +132,8 @@ def observe(
 
     def _done(request: web.Request, status: int, seconds: float) -> None:
         if stats is not None:
-            stats.observe(request.method, stats.template(request), status, seconds)
+            method = request.method if request.method in METHODS else "other"
+            stats.observe(method, stats.template(request), status, seconds)
         if seconds >= slow_s and status != 101:  # a WebSocket lives as long as it likes
             fields = request_fields(request, status, seconds, addresses)
             log.warning(
