@@ -138,3 +138,17 @@ async def test_the_slow_query_log_is_off_by_default_and_costs_nothing(core_facto
 def test_masking_keeps_numbers_and_hides_strings_and_blobs() -> None:
     sql = "UPDATE u SET name = 'O''Brien', key = X'00ff' WHERE id = 42"
     assert slowlog.mask(sql) == "UPDATE u SET name = ?, key = ? WHERE id = 42"
+
+
+async def test_slow_writes_are_logged_through_the_group_commit_path(
+    core_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    core = await core_factory(slow_query_ms=0.001)
+    await core.system.read(lambda conn: conn.execute("CREATE TEMP TABLE w(v TEXT)"))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tracker.slow_query"):
+        await core.system.write(lambda conn: conn.execute("INSERT INTO w VALUES ('hidden')"))
+    logged = {r.fields["sql"]: r.fields for r in caplog.records if r.name == "tracker.slow_query"}  # type: ignore[attr-defined]
+    assert "INSERT INTO w VALUES (?)" in logged, list(logged)
+    assert logged["COMMIT"]["plan"] == []  # the group's own COMMIT (fsync) is timed too
+    assert not any("hidden" in r.getMessage() for r in caplog.records)
