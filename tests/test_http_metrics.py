@@ -87,6 +87,8 @@ async def test_core_metrics_move_with_tenants_and_writes(client: Any, api: Api) 
     assert value(after, "rhythm_db_group_commit_units_sum") >= value(after, groups)
     # background consumers may have a cursor write queued right now: only its presence
     assert ("rhythm_db_write_queue_depth", (("db", "tenants"),)) in after
+    assert value(after, "rhythm_db_wal_bytes", db="tenants") > 0  # the writes are in the WAL
+    assert value(after, "rhythm_db_wal_bytes_max") > 0
     assert value(after, "rhythm_websocket_connections") == 0  # the hub runs, nobody is on
     assert value(after, "process_open_fds") > 0
     for name in ("rhythm_query_budget_hits_total", "rhythm_slow_queries_total"):

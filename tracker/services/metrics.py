@@ -20,7 +20,7 @@ from tracker import __version__
 from tracker.services.counters import SCRIPT_RUNS, WEBHOOK_DELIVERIES
 from tracker.services.hub import Hub
 from tracker.services.runtime import Core
-from tracker.storage.stats import GROUP_BUCKETS, STATS
+from tracker.storage.stats import GROUP_BUCKETS, STATS, wal_bytes
 
 
 class CoreCollector:
@@ -70,6 +70,18 @@ def storage_metrics(core: Core) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "rhythm_db_write_queue_depth_max", "Longest writer queue of any open tenant.",
         value=max(tenants, default=0),
+    )  # fmt: skip
+    wals = [wal_bytes(db.path) for db in core.tenants.open_databases()]
+    wal = GaugeMetricFamily(
+        "rhythm_db_wal_bytes", "Write-ahead log size (tenants: summed over open ones).",
+        labels=["db"],
+    )  # fmt: skip
+    wal.add_metric(["system"], wal_bytes(core.system.path))
+    wal.add_metric(["tenants"], sum(wals))
+    yield wal
+    yield GaugeMetricFamily(
+        "rhythm_db_wal_bytes_max", "Largest write-ahead log of any open tenant.",
+        value=max(wals, default=0),
     )  # fmt: skip
     counts, units = STATS.group_snapshot()
     cumulative, buckets = 0, []

@@ -9,7 +9,9 @@ else is bumped on the event loop. The services layer reads them at scrape time.
 from __future__ import annotations
 
 import bisect
+import os
 import threading
+from pathlib import Path
 
 #: Upper bounds of the group-commit size buckets (units per transaction); MAX_GROUP is 64.
 GROUP_BUCKETS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
@@ -48,3 +50,13 @@ class StorageStats:
 
 
 STATS = StorageStats()
+
+
+def wal_bytes(path: Path) -> int:
+    """Size of a database's write-ahead log (0 when there is none). A WAL that keeps
+    growing means a reader holds a snapshot and checkpoints cannot recycle it
+    (docs/operations.md); one stat call, for scrapes."""
+    try:
+        return os.stat(f"{path}-wal").st_size
+    except OSError:
+        return 0
