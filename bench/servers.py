@@ -40,7 +40,16 @@ def rhythm_missing() -> str | None:
 class Server:
     """One server subprocess, ready once ``ready_path`` answers 200."""
 
-    def __init__(self, label: str, argv: list[str], ready_path: str, port: int, log: Path):
+    def __init__(
+        self,
+        label: str,
+        argv: list[str],
+        ready_path: str,
+        port: int,
+        log: Path,
+        env: dict[str, str] | None = None,
+    ):
+        self.extra_env = env or {}
         self.label = label
         self.argv = argv
         self.ready_path = ready_path
@@ -55,7 +64,8 @@ class Server:
     async def __aenter__(self) -> Server:
         env = {**os.environ, "RHYTHM_LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1",
                # load generators are not abusers: no sign-up or org-count limits
-               "RHYTHM_SIGNUPS_PER_ADDRESS": "0", "RHYTHM_MAX_ORGS_PER_USER": "0"}  # fmt: skip
+               "RHYTHM_SIGNUPS_PER_ADDRESS": "0", "RHYTHM_MAX_ORGS_PER_USER": "0",
+               "RHYTHM_RATE_LIMIT_RPS": "0", **self.extra_env}  # fmt: skip
         with self.log.open("wb") as out:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.argv, cwd=ROOT, env=env, stdout=out, stderr=out
@@ -112,10 +122,13 @@ def baseline_server(name: str, workdir: Path) -> Server:
     return Server(f"baseline {name}", argv, READY_PATH, port, workdir / f"baseline-{name}.log")
 
 
-def rhythm_server(workdir: Path) -> Server:
-    """The real Rhythm server (``rhythm serve``) on a fresh data dir."""
-    port, data = free_port(), workdir / "rhythm-data"
+def rhythm_server(
+    workdir: Path, env: dict[str, str] | None = None, label: str = "rhythm"
+) -> Server:
+    """The real Rhythm server (``rhythm serve``) on a fresh data dir; ``env`` adds
+    RHYTHM_* settings (e.g. metrics off, for a same-run comparison)."""
+    port, data = free_port(), workdir / f"{label}-data"
     data.mkdir(exist_ok=True)
     argv = [sys.executable, "-m", "cli.main", "serve", "--data-dir", str(data)]
     argv += ["--host", HOST, "--port", str(port)]
-    return Server("rhythm", argv, RHYTHM_READY, port, workdir / "rhythm.log")
+    return Server(label, argv, RHYTHM_READY, port, workdir / f"{label}.log", env)

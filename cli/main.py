@@ -70,16 +70,15 @@ def serve(
 ) -> None:
     """Run the HTTP server until interrupted (SIGINT/SIGTERM finish in-flight requests)."""
     import asyncio
-    import logging
 
     from tracker.core import prepare_data_dir
-    from tracker.http.app import AccessLogger, create_app
+    from tracker.http.access_log import AccessLogger
+    from tracker.http.app import create_app
     from tracker.http.server import serve as serve_http
+    from tracker.logs import configure as configure_logging
 
     settings = load_settings(data_dir, host=host, port=port)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings)  # text or JSON lines (RHYTHM_LOG_FORMAT)
     try:
         prepare_data_dir(settings)  # serve may start a new data directory
         asyncio.run(

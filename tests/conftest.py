@@ -31,6 +31,9 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         # their own tests (test_http_abuse.py), which set them explicitly.
         "signups_per_address": 0,
         "max_orgs_per_user": 0,
+        # Tests fire hundreds of requests per user per second; the rate limiter has its
+        # own tests (test_http_ratelimit.py), which turn it on.
+        "rate_limit_rps": 0,
     }
     values.update(overrides)
     return Settings(**values)

@@ -59,6 +59,7 @@ def server(tmp_path: Path) -> Iterator[str]:
         "RHYTHM_LOGIN_ATTEMPTS_PER_ADDRESS": "100000",
         "RHYTHM_SIGNUPS_PER_ADDRESS": "0",
         "RHYTHM_MAX_ORGS_PER_USER": "0",
+        "RHYTHM_RATE_LIMIT_RPS": "0",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "--data-dir", str(tmp_path / "data"),

@@ -174,9 +174,12 @@ async def test_delivery_is_signed_and_logged(world: World, receiver: Receiver) -
 async def test_500_twice_then_200_three_attempts_growing_delays(
     world: World, receiver: Receiver
 ) -> None:
+    from tracker.services.counters import WEBHOOK_DELIVERIES  # what /metrics reports
+
     await restart_sender(world, schedule=lambda n: 0.25 * 2**n)  # 0.5 s, then 1 s
     created = await hook(world, receiver.url, ["issue.created"])
     receiver.answers = [500, 500]
+    before = dict(WEBHOOK_DELIVERIES)
     await world.create()
     received = await receiver.wait_for(3)
     await settled(world)
@@ -189,6 +192,8 @@ async def test_500_twice_then_200_three_attempts_growing_delays(
     assert [a["status_code"] for a in detail["attempts"]] == [500, 500, 200]
     assert detail["status"] == "delivered"
     assert len(receiver.received) == 3
+    moved = {k: WEBHOOK_DELIVERIES[k] - before.get(k, 0) for k in ("retry", "delivered")}
+    assert moved == {"retry": 2, "delivered": 1}
 
 
 async def test_failed_after_give_up_and_410_disables(world: World, receiver: Receiver) -> None:

@@ -176,6 +176,7 @@ def test_the_app_serves_the_json_table_plus_the_socket_routes(tmp_path: Path) ->
     tracker/http/ws.py's SOCKET_ROUTES, each naming a permission; nothing else is served."""
     from tracker.http.app import create_app
     from tracker.http.handlers.docs import DOCS_ASSETS_PATH
+    from tracker.http.metrics import METRICS_PATH
     from tracker.http.ws import SOCKET_ROUTES
     from tracker.ui import ui_routes
 
@@ -190,7 +191,8 @@ def test_the_app_serves_the_json_table_plus_the_socket_routes(tmp_path: Path) ->
     # the web UI's pages and static files, and the API reference page's files (HTML and
     # assets, not API operations); tests/test_ui_security.py checks the UI's own list
     pages = ui_routes() | {("GET", DOCS_ASSETS_PATH)}
-    assert served == table | sockets | pages
+    metrics = {("GET", METRICS_PATH)}  # Prometheus text, not an API operation
+    assert served == table | sockets | pages | metrics
     assert not table & sockets
     for route in SOCKET_ROUTES:
         assert route.permission in RULES, route.path

@@ -47,6 +47,9 @@ async def test_event_run_after_a_restart_happens_exactly_once(
     script = await save(
         world, 'on_event("issue.created", function(ctx) ctx.issue:add_comment("welcome") end)'
     )
+    from tracker.services.counters import SCRIPT_RUNS  # what /metrics reports
+
+    ok_before = SCRIPT_RUNS["ok"]
     # the server "dies" right after the create commits: its consumer never sees the batch
     await script_services(world)[0].stop()
     issue = await world.create(title="created before the crash")
@@ -64,6 +67,7 @@ async def test_event_run_after_a_restart_happens_exactly_once(
         created = [c for c in await restarted.changes("issue") if c["entity_id"] == issue["id"]]
         assert runs[0]["trigger"]["seq"] >= created[0]["seq"]
         await client.close()
+    assert SCRIPT_RUNS["ok"] - ok_before == 1  # counted once, like the run itself
 
 
 class Clock:

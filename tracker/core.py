@@ -26,6 +26,7 @@ from tracker.services.events import EventBus
 from tracker.services.member_log import replay_member_log
 from tracker.services.runtime import Core
 from tracker.settings import Settings
+from tracker.storage import slowlog
 from tracker.storage.database import Database
 from tracker.storage.files import DIR_MODE, FILE_MODE, tighten
 from tracker.storage.migrate import apply_migrations
@@ -136,6 +137,7 @@ async def open_core(
     """
     prepare_data_dir(settings)
     log_sqlite_version()
+    slowlog.configure(settings.slow_query_ms)  # before any database opens
     ensure_fd_budget(settings.max_open_tenants)
     async with contextlib.AsyncExitStack() as stack:
         lock = DataDirLock(settings.data_dir) if exclusive else None

@@ -6,6 +6,7 @@ only `Settings.from_env` (used by the CLI) does.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -42,6 +43,27 @@ class Settings(BaseModel):
     )
     cors_origins: tuple[str, ...] = Field((), description="Origins allowed by CORS (comma list).")
     log_level: LogLevel = Field("info", description="Logging level.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text, or as JSON objects one per line."
+    )
+    slow_request_ms: int = Field(
+        1000, ge=0, description="Log a warning for requests slower than this, ms (0: off)."
+    )
+    slow_query_ms: float = Field(
+        0, ge=0, description="Log SQL slower than this with its query plan, ms (0: off)."
+    )
+    metrics: bool = Field(True, description="Serve GET /metrics (Prometheus) and count requests.")
+    metrics_token: str | None = Field(
+        None, description="Bearer token that opens /metrics to non-loopback clients."
+    )
+    rate_limit_rps: float = Field(
+        20.0, ge=0, description="Requests per second per user (per address when anonymous); 0: off."
+    )
+    rate_limit_burst: int = Field(100, ge=1, description="Requests allowed in a burst.")
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description="Proxy addresses/networks (comma list) whose X-Forwarded-For is believed.",
+    )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest accepted JSON body.")
     max_attachment_mb: int = Field(
         25, ge=1, le=1024 * 1024, description="Largest accepted attachment, MiB (413 beyond)."
@@ -135,6 +157,15 @@ class Settings(BaseModel):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError: a clear settings error
+        return value
+
     @field_validator("smtp_url")
     @classmethod
     def _smtp_scheme(cls, value: str | None) -> str | None:
@@ -159,7 +190,7 @@ class Settings(BaseModel):
         """Where links in emails point (RHYTHM_PUBLIC_URL, else the bound host and port)."""
         return self.public_url or f"http://{self.host}:{self.port}"
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value

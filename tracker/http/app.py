@@ -7,11 +7,9 @@ with `add_subapp`; Rhythm's own routes stay under /api/v1 of the mount point.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Middleware
 
 from tracker.core import open_core
@@ -27,7 +25,8 @@ from tracker.http.keys import (
     IdentityProvider,
     Lifecycle,
 )
-from tracker.http.middlewares import REQUEST_ID, cors, problems
+from tracker.http.middlewares import cors, problems
+from tracker.http.operations import Operations
 from tracker.http.router import install as install_router
 from tracker.http.routes import all_routes
 from tracker.http.ws import install as install_sockets
@@ -46,10 +45,13 @@ def create_app(
 
     `ui` mounts the web UI at `/` (default: on, except in plugin mode, where the host
     owns the pages and the app is mounted under a prefix)."""
-    # Order, outermost first: problems (request id + the one error boundary), then CORS.
-    middlewares: list[Middleware] = [problems]
+    # Order, outermost first: metrics + slow-request log (they see every final status),
+    # problems (request id + the one error boundary), CORS, then the rate limiter.
+    ops = Operations(settings)
+    middlewares: list[Middleware] = [*ops.outer, problems]
     if settings.cors_origins:
         middlewares.append(cors(settings.cors_origins))
+    middlewares += ops.inner
     # client_max_size backs up the body reader's own cap (+1 so ours answers first).
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes + 1)
     install_router(app)  # routes matched by a segment tree (tracker/http/router.py)
@@ -58,6 +60,7 @@ def create_app(
     app[ORIGIN] = "plugin" if identity is not None else "api"
     app[LIFECYCLE] = Lifecycle()
     app[HOST_SERVICES] = []  # tracker.plugin.subscribe adds to it before the app starts
+    ops.install(app)  # GET /metrics (outside the JSON table) and the limiter's state
     app[ROUTE_TABLE] = RouteTable(tuple(all_routes()))
     for route in app[ROUTE_TABLE].routes:
         app.router.add_route(route.method, route.full_path, bind(route))
@@ -76,18 +79,3 @@ def create_app(
 
     app.cleanup_ctx.append(core_context)
     return app
-
-
-class AccessLogger(AbstractAccessLogger):
-    """One structured line per request, with its request id."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info(
-            '%s %s %s %s %.1fms rid=%s',
-            request.remote, request.method, request.path_qs, response.status,
-            time * 1000, request.get(REQUEST_ID, "-"),
-        )  # fmt: skip
-
-    @property
-    def enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.INFO)

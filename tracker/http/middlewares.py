@@ -85,7 +85,9 @@ def cors(origins: tuple[str, ...]) -> Middleware:
                 "Authorization, Content-Type, If-Match, X-Request-Id"
             )
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
-            response.headers["Access-Control-Expose-Headers"] = "ETag, X-Request-Id, Retry-After"
+            response.headers["Access-Control-Expose-Headers"] = (
+                "ETag, X-Request-Id, Retry-After, RateLimit, RateLimit-Policy"
+            )
         return response
 
     return cors_middleware

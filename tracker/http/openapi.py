@@ -37,6 +37,8 @@ def error_statuses(route: Route) -> set[int]:
     scope = scope_of(route.permission)
     statuses = {400, 404, 503} | set(route.errors)  # 404: unknown routes; 503: overload
     statuses |= {414, 431}  # any request: URL or headers over aiohttp's 8,190-byte limits
+    if not route.path.startswith("/health/"):
+        statuses.add(429)  # the rate limiter (tracker/http/ratelimit.py); health is exempt
     if route.method != "GET":
         statuses.add(507)  # the disk is full (503 covers a read-only one)
     if scope is not Scope.PUBLIC:

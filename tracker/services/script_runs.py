@@ -25,6 +25,7 @@ from tracker.errors import NotFound, RhythmError
 from tracker.services.access import read_org
 from tracker.services.acting import act_as
 from tracker.services.changes import Actor, UnitOfWork, mutate_org
+from tracker.services.counters import SCRIPT_RUNS
 from tracker.services.notifications import mail_queued
 from tracker.services.runtime import Core
 from tracker.services.script_effects import (
@@ -142,7 +143,7 @@ async def execute(
         scope = await script_scope(core, org_id, script, depth=depth, caused_by=trigger.seq)
     except RhythmError as exc:
         reason = f"the script's owner may no longer change issues here: {exc.detail}"
-        result = {"status": "error", "error": reason, "logs": [], "effects": []}
+        result: dict[str, Any] = {"status": "error", "error": reason, "logs": [], "effects": []}
         return await _record(core, org_id, script, trigger, result, None, started, clock, run_id)
     issue = None
     if issue_id is not None:
@@ -213,7 +214,10 @@ async def _record(
         script_sql.insert_run(uow.conn, row)
         return row
 
-    return await mutate_org(core, org_id, actor, work)
+    row = await mutate_org(core, org_id, actor, work)
+    if row is not None:
+        SCRIPT_RUNS[row["status"]] += 1
+    return row
 
 
 async def skip(

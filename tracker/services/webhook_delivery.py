@@ -43,6 +43,7 @@ from tracker.outbound.webhooks import Outbound, Outcome, headers_json, signed_he
 from tracker.services import event_objects, feed
 from tracker.services.access import read_org
 from tracker.services.changes import UnitOfWork, mutate_org
+from tracker.services.counters import WEBHOOK_DELIVERIES
 from tracker.services.feed_consumer import FeedConsumer
 from tracker.services.runtime import Core
 from tracker.services.webhook_gates import Gate
@@ -347,6 +348,7 @@ class WebhookService:
             gate.leave()
         settle, retry_at = self._settle(row, outcome, headers)
         outcomes.add(row["webhook_id"], settle)
+        WEBHOOK_DELIVERIES["retry" if settle[2] == "pending" else settle[2]] += 1
         if retry_at is not None:
             self.wake(org_id, retry_at)
             return False

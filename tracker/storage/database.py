@@ -43,9 +43,11 @@ from tracker.errors import (
     StorageFull,
     StorageUnavailable,
 )
+from tracker.storage import slowlog
 from tracker.storage.fairness import FairLane
 from tracker.storage.faults import storage_error
 from tracker.storage.files import private_file
+from tracker.storage.stats import STATS
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -125,6 +127,7 @@ class Database:
         self._jobs = 0
         self._jobs_lock = threading.Lock()
         self.commits = 0  # transactions committed by `write` (group commit makes it < units)
+        self._tracer = slowlog.tracer(self.name)  # None unless the slow-query log is on
 
     @classmethod
     async def open(
@@ -170,6 +173,8 @@ class Database:
             timeout=BUSY_TIMEOUT_MS / 1000,
         )
         conn.row_factory = sqlite3.Row
+        if self._tracer is not None:
+            conn.set_trace_callback(self._tracer.on_statement)
         if create:
             conn.execute("PRAGMA journal_mode = WAL")  # persistent in the file
         # One script, not one call per pragma: every call gives the GIL up and takes it
@@ -190,6 +195,11 @@ class Database:
         self._conn = conn
 
     @property
+    def queue_depth(self) -> int:
+        """Write units queued for the thread and not started yet (read by /metrics)."""
+        return len(self._queue)
+
+    @property
     def conn(self) -> sqlite3.Connection:
         """The raw connection: only for code already running on this database's thread."""
         if self._conn is None:
@@ -202,7 +212,11 @@ class Database:
         return await asyncio.wrap_future(self._submit(fn, *args))
 
     def _submit(self, fn: Callable[..., T], *args: object) -> Future[T]:
-        """Every job goes to the thread through here, so `_jobs` counts them all."""
+        """Every job goes to the thread through here, so `_jobs` counts them all (and the
+        slow-query log, when it is on, times each one)."""
+        if self._tracer is not None:
+            args = (lambda: self._conn, fn, *args)
+            fn = self._tracer.job
         with self._jobs_lock:
             job = self._executor.submit(fn, *args)
             self._jobs += 1
@@ -313,6 +327,9 @@ class Database:
                     )
                 except _Preempted:
                     slice_ms = min(slice_ms * 2, MAX_SLICE_MS)
+                except QueryTooExpensive:
+                    STATS.budget_hits += 1
+                    raise
             await asyncio.sleep(0)  # let the units that preempted it go first
 
     def _run_limited(
@@ -434,6 +451,7 @@ class Database:
         live = [unit for unit in group if not unit.cancelled]
         if not live:
             return
+        STATS.group_committed(len(live))
         try:
             self._run_group(live)
         finally:  # every unit hears back, whatever happened here

@@ -30,6 +30,7 @@ from tracker.storage.database import Database, stop_thread
 from tracker.storage.faults import storage_error
 from tracker.storage.files import private_dir
 from tracker.storage.migrate import apply_migrations
+from tracker.storage.stats import STATS
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,10 @@ class TenantPool:
     @property
     def open_count(self) -> int:
         return len(self._open)
+
+    def open_databases(self) -> list[Database]:
+        """The tenants open now (a snapshot, for /metrics)."""
+        return list(self._open.values())
 
     async def create(self, org_id: str) -> None:
         """Create and migrate a new tenant database (idempotent for the same id)."""
@@ -132,6 +137,7 @@ class TenantPool:
             if fault is None:
                 raise
             raise fault from exc
+        STATS.tenant_opens += 1
         if org_id in self._migrated:
             return db
         try:
