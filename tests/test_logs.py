@@ -148,6 +148,9 @@ async def test_slow_writes_are_logged_through_the_group_commit_path(
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="tracker.slow_query"):
         await core.system.write(lambda conn: conn.execute("INSERT INTO w VALUES ('hidden')"))
+        # the write's caller resumes at COMMIT; its job logs a moment later, on the thread:
+        # the next job on that one thread starts only after it
+        await core.system.read(lambda conn: None)
     logged = {r.fields["sql"]: r.fields for r in caplog.records if r.name == "tracker.slow_query"}  # type: ignore[attr-defined]
     assert "INSERT INTO w VALUES (?)" in logged, list(logged)
     assert logged["COMMIT"]["plan"] == []  # the group's own COMMIT (fsync) is timed too
