@@ -12,8 +12,10 @@ Three parts:
   spread over all of them, each request's org drawn from a Zipf law (rank k
   with weight k^-s, s = 1.1 by default; ranks shuffled over the orgs) or
   uniformly, alternating round by round with the read against a single org.
-  It prints req/s and p99 of both, their ratio against the goal (spread >= 70 %
-  of single), the LRU miss rate the pattern implies at the cap, and the peak
+  Before the rounds every org is read once (steady state: a running server
+  has its org directory cached; ``--no-warm`` skips it). It prints req/s and
+  p99 of both, their ratio against the goal (spread >= 70 % of single), the
+  LRU miss rate the pattern implies at the cap, and the peak
   number of open file descriptors of the server process (sampled from
   /proc/<pid>/fd), which must stay bounded by the cap. Then the raw stack
   (bench/raw_tenants.py) runs the same rounds over the same files.
@@ -293,6 +295,11 @@ async def _rounds(
     assert server.proc is not None
     single = Request("GET", pattern.paths[0], headers)
     await check(server.url, single)
+    if args.warm:  # steady state: every org was read once (directory cache, page cache)
+        started = time.perf_counter()
+        await _touch(server.url, pattern.paths, headers)
+        print(f"{label}: every org read once in {time.perf_counter() - started:.1f} s",
+              file=sys.stderr, flush=True)  # fmt: skip
     fds = FdSampler(server.proc.pid)
     idle_fds = fds.count()
     one, spread = [], []
@@ -438,20 +445,26 @@ async def idle_costs(
     count = args.open
     os.environ["RHYTHM_MAX_OPEN_TENANTS"] = str(count)
     rows = []
-    async with rhythm_server(tmp) as server:
+    server = rhythm_server(tmp)
+    server.ready_timeout = 900.0  # start-up reads every tenant (services resume their feeds)
+    started = time.perf_counter()
+    async with server:
+        print(f"Rhythm ready {time.perf_counter() - started:.1f} s after start with "
+              f"{args.orgs} orgs", flush=True)  # fmt: skip
         rows.append(("Rhythm", *await _idle_one(server, pattern.paths[:count], headers)))
     raw_paths = [f"/t/{org_id}" for _, org_id in ranked[:count]]
     async with raw_server(tmp, count) as raw:
         rows.append(("raw stack", *await _idle_one(raw, raw_paths, {})))
     print(f"\nidle cost, {args.orgs} orgs created, {count} opened (cap {count}), "
-          f"load {os.getloadavg()[0]:.1f}:")  # fmt: skip
+          f"load {os.getloadavg()[0]:.1f} (Rhythm's start-up already reads every tenant, so "
+          f"its LRU is full before the first request):")  # fmt: skip
     for label, before, after in rows:
         per = {k: (after[k] - before[k]) / (count - 1) for k in before}
-        print(f"{label:<10} 1 open: RSS {before['rss_kib'] / 1024:6.1f} MiB, "
+        print(f"{label:<10} after 1 request: RSS {before['rss_kib'] / 1024:6.1f} MiB, "
               f"{before['threads']:4d} threads, {before['fds']:5d} fds; "
               f"{count} open: RSS {after['rss_kib'] / 1024:6.1f} MiB, "
               f"{after['threads']:4d} threads, {after['fds']:5d} fds; "
-              f"per open tenant {per['rss_kib']:.0f} KiB, "
+              f"difference per tenant {per['rss_kib']:.0f} KiB, "
               f"{per['threads']:.2f} threads, {per['fds']:.2f} fds")  # fmt: skip
     return 0
 
@@ -467,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--driver", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--no-warm", dest="warm", action="store_false",
+                        help="skip reading every org once before the rounds")  # fmt: skip
     parser.add_argument("--idle", action="store_true", help="measure the idle cost instead")
     parser.add_argument("--open", type=int, default=256, help="tenants opened for --idle")
     return asyncio.run(run(parser.parse_args(argv)))

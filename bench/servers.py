@@ -41,6 +41,7 @@ class Server:
     """One server subprocess, ready once ``ready_path`` answers 200."""
 
     def __init__(self, label: str, argv: list[str], ready_path: str, port: int, log: Path):
+        self.ready_timeout = 30.0  # seconds; a data dir with many tenants starts slower
         self.label = label
         self.argv = argv
         self.ready_path = ready_path
@@ -61,7 +62,7 @@ class Server:
                 *self.argv, cwd=ROOT, env=env, stdout=out, stderr=out
             )
         try:
-            await self._wait_ready(timeout=30.0)
+            await self._wait_ready(timeout=self.ready_timeout)
         except BaseException:
             await self.stop()
             raise

@@ -527,3 +527,13 @@ async def test_a_failed_migration_on_open_leaves_the_tenant_closed(tmp_path: Any
             pass
     assert pool.open_count == 0 and pool.threads_lent == 0
     await pool.close_all()
+
+
+def test_a_cap_the_open_file_limit_cannot_hold_is_lowered(caplog: Any) -> None:
+    from tracker.storage.pool import fitting_cap
+
+    assert fitting_cap(100, 100_000) == 100  # fits: unchanged, nothing said
+    assert caplog.text == ""
+    with caplog.at_level("WARNING"):
+        assert fitting_cap(5000, 1024) == (1024 - 256) // 3  # 256 tenants, not EMFILE
+    assert "RHYTHM_MAX_OPEN_TENANTS" in caplog.text

@@ -248,6 +248,22 @@ def ensure_fd_budget(max_open: int) -> int:
     return int(soft)
 
 
+def fitting_cap(max_open: int, fd_limit: int) -> int:
+    """The open-tenant cap the open-file limit can hold: never past it, so a large cap on
+    a box with a low hard limit means fewer open tenants (and a warning), not EMFILE."""
+    fits = max(1, (fd_limit - FD_HEADROOM) // FDS_PER_TENANT)
+    if fits >= max_open:
+        return max_open
+    log.warning(
+        "open-file limit %d holds only %d open tenants; using that instead of "
+        "RHYTHM_MAX_OPEN_TENANTS=%d (raise the hard limit: ulimit -Hn)",
+        fd_limit,
+        fits,
+        max_open,
+    )
+    return fits
+
+
 class DataDirLock:
     """An exclusive lock file so two server processes never serve one data directory."""
 
