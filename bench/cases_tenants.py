@@ -17,8 +17,10 @@ Three parts:
   p99 of both, their ratio against the goal (spread >= 70 % of single), the
   LRU miss rate the pattern implies at the cap, and the peak
   number of open file descriptors of the server process (sampled from
-  /proc/<pid>/fd), which must stay bounded by the cap. Then the raw stack
-  (bench/raw_tenants.py) runs the same rounds over the same files.
+  /proc/<pid>/fd), which must stay bounded by the cap. The raw stack
+  (bench/raw_tenants.py) runs the same rounds over the same files at the same
+  time: both servers are up (it only reads) and the rounds take turns, so the
+  Rhythm/raw ratio compares the same moments of a shared box.
 * ``--idle``: the idle cost — RSS, threads and fds of a fresh server with all
   the orgs created, before and after 256 of them were opened (cap 256), for
   Rhythm and for the raw stack.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import contextlib
 import itertools
 import os
 import random
@@ -40,6 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -272,46 +276,64 @@ async def run(args: argparse.Namespace) -> int:
             )
             if args.idle:
                 return await idle_costs(tmp, server, pattern, ranked, headers, args)
-            one, spread, idle_fds, peak = await _rounds(
-                driver, server, pattern, headers, args, "rhythm"
-            )
-        # The same pattern on the same files through the raw stack, Rhythm stopped.
-        raw_pattern = pattern.with_paths([f"/t/{org_id}" for _, org_id in ranked])
-        raw_one, raw_spread = await _raw_rounds(driver, tmp, raw_pattern, cap, args)
+            # The raw stack serves the same files at the same time (reads only), so its
+            # rounds interleave with Rhythm's and both see the same moments of the box.
+            raw_pattern = pattern.with_paths([f"/t/{org_id}" for _, org_id in ranked])
+            async with raw_server(tmp, cap) as raw:
+                rhythm = Side("rhythm", server, pattern, headers)
+                plain = Side("raw", raw, raw_pattern, {})
+                await _interleaved(driver, [rhythm, plain], args)
     miss = pattern.lru_miss_rate(cap)
-    report(args, cap, miss, one, spread, idle_fds, peak)
-    return report_raw(args, pattern, one, spread, raw_one, raw_spread)
+    report(args, cap, miss, rhythm.one, rhythm.spread, rhythm.idle_fds, rhythm.peak_fds)
+    return report_raw(args, pattern, rhythm.one, rhythm.spread, plain.one, plain.spread)
 
 
-async def _rounds(
-    driver: Driver,
-    server: Server,
-    pattern: Pattern,
-    headers: dict[str, str],
-    args: argparse.Namespace,
-    label: str,
-) -> tuple[list[Result], list[Result], int, int]:
-    """Alternating rounds: the read on one org, then the read spread by `pattern`."""
-    assert server.proc is not None
-    single = Request("GET", pattern.paths[0], headers)
-    await check(server.url, single)
-    if args.warm:  # steady state: every org was read once (directory cache, page cache)
-        started = time.perf_counter()
-        await _touch(server.url, pattern.paths, headers)
-        print(f"{label}: every org read once in {time.perf_counter() - started:.1f} s",
-              file=sys.stderr, flush=True)  # fmt: skip
-    fds = FdSampler(server.proc.pid)
-    idle_fds = fds.count()
-    one, spread = [], []
-    with fds:
-        for n in range(args.rounds):
-            one.append(await driver.run(server.url, single, args.seconds))
-            spread.append(await _spread(driver.name, server.url, pattern, headers, args))
-            print(f"{label} round {n + 1}/{args.rounds}: single {one[-1].rps:,.0f} req/s, "
-                  f"{pattern.label()} {spread[-1].rps:,.0f} req/s p99 {spread[-1].p99_ms:.1f} ms, "
-                  f"peak fds {fds.peak}, load {os.getloadavg()[0]:.1f}",
+@dataclass
+class Side:
+    """One server under test and what its rounds measured."""
+
+    label: str
+    server: Server
+    pattern: Pattern
+    headers: dict[str, str]
+    one: list[Result] = field(default_factory=list)
+    spread: list[Result] = field(default_factory=list)
+    idle_fds: int = 0
+    peak_fds: int = 0
+
+
+async def _interleaved(driver: Driver, sides: list[Side], args: argparse.Namespace) -> None:
+    """Rounds of (the read on one org, then the read spread by the pattern) per side,
+    the sides taking turns with the order rotating, so slow moments hit both."""
+    samplers = []
+    for side in sides:
+        assert side.server.proc is not None
+        single = Request("GET", side.pattern.paths[0], side.headers)
+        await check(side.server.url, single)
+        if args.warm:  # steady state: every org was read once (directory cache, page cache)
+            started = time.perf_counter()
+            await _touch(side.server.url, side.pattern.paths, side.headers)
+            print(f"{side.label}: every org read once in {time.perf_counter() - started:.1f} s",
                   file=sys.stderr, flush=True)  # fmt: skip
-    return one, spread, idle_fds, fds.peak
+        samplers.append(FdSampler(side.server.proc.pid))
+        side.idle_fds = samplers[-1].count()
+    with contextlib.ExitStack() as stack:
+        for sampler in samplers:
+            stack.enter_context(sampler)
+        for n in range(args.rounds):
+            turn = list(zip(sides, samplers, strict=True))
+            for side, fds in turn if n % 2 == 0 else reversed(turn):
+                single = Request("GET", side.pattern.paths[0], side.headers)
+                side.one.append(await driver.run(side.server.url, single, args.seconds))
+                side.spread.append(
+                    await _spread(driver.name, side.server.url, side.pattern, side.headers, args)
+                )
+                side.peak_fds = fds.peak
+                print(f"{side.label} round {n + 1}/{args.rounds}: single "
+                      f"{side.one[-1].rps:,.0f} req/s, {side.pattern.label()} "
+                      f"{side.spread[-1].rps:,.0f} req/s p99 {side.spread[-1].p99_ms:.1f} ms, "
+                      f"peak fds {fds.peak}, load {os.getloadavg()[0]:.1f}",
+                      file=sys.stderr, flush=True)  # fmt: skip
 
 
 def raw_server(tmp: Path, cap: int) -> Server:
@@ -319,14 +341,6 @@ def raw_server(tmp: Path, cap: int) -> Server:
     argv = [sys.executable, "-m", "bench.raw_tenants", "--data-dir", str(tmp / "rhythm-data"),
             "--cap", str(cap), "--port", str(port)]  # fmt: skip
     return Server("raw sqlite3", argv, "/health", port, tmp / "raw.log")
-
-
-async def _raw_rounds(
-    driver: Driver, tmp: Path, pattern: Pattern, cap: int, args: argparse.Namespace
-) -> tuple[list[Result], list[Result]]:
-    async with raw_server(tmp, cap) as raw:
-        one, spread, _, _ = await _rounds(driver, raw, pattern, {}, args, "raw")
-    return one, spread
 
 
 async def _spread(
