@@ -267,7 +267,11 @@ class Database:
             if job.done():
                 self._unit_answered()
             else:  # cancelled while running: the thread stays ours until the unit ends
-                job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._unit_answered))
+                job.add_done_callback(lambda _: self._answer_from_thread(loop))
+
+    def _answer_from_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nothing to hand back
+            loop.call_soon_threadsafe(self._unit_answered)
 
     def _unit_answered(self) -> None:
         self._busy -= 1
