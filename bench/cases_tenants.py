@@ -1,24 +1,41 @@
-"""Tenants: a read spread over 2,000 orgs (open-tenant cap 256) vs the same read on one org.
+"""Tenants: a read spread over 10,000 orgs vs the same read on one org; the idle cost.
 
-Two parts:
+Three parts:
 
 * the harness case ``org-read`` (``python -m bench run org-read``): plain aiohttp
   JSON vs ``GET /api/v1/orgs/{org}/projects`` on one org — the price of auth,
   the org directory lookup and a tenant read;
-* ``python -m bench.cases_tenants`` — what the harness cannot express (one
-  request repeated): 2,000 orgs created through the API, then the same
-  authenticated read spread uniformly over all of them (each request a random
-  org, so ~87 % of requests find their tenant closed and the LRU must evict
-  and open), alternating round by round with the read against a single org.
-  It prints req/s and p99 of both, their ratio against the goal (spread >= 70 %
-  of single), and the peak number of open file descriptors of the server
-  process (sampled from /proc/<pid>/fd), which must stay bounded by the cap.
+* ``python -m bench.cases_tenants [--pattern zipf|uniform]`` — what the harness
+  cannot express (one request repeated): 10,000 orgs (copies of one migrated
+  template file plus their directory rows, see bench/tenant_seed.py: creating
+  them through the API would take minutes), then the same authenticated read
+  spread over all of them, each request's org drawn from a Zipf law (rank k
+  with weight k^-s, s = 1.1 by default; ranks shuffled over the orgs) or
+  uniformly, alternating round by round with the read against a single org.
+  Before the rounds every org is read once (steady state: a running server
+  has its org directory cached; ``--no-warm`` skips it). It prints req/s and
+  p99 of both, their ratio against the goal (spread >= 70 % of single), the
+  LRU miss rate the pattern implies at the cap, and the peak
+  number of open file descriptors of the server process (sampled from
+  /proc/<pid>/fd), which must stay bounded by the cap. The raw stack
+  (bench/raw_tenants.py) runs the same rounds over the same files at the same
+  time: both servers are up (it only reads) and the rounds take turns, so the
+  Rhythm/raw ratio compares the same moments of a shared box.
+* ``--idle``: the idle cost — RSS, threads and fds of a fresh server with all
+  the orgs created, before and after 256 of them were opened (cap 256), for
+  Rhythm and for the raw stack.
+
+``--cap`` unset means the server's default (RHYTHM_MAX_OPEN_TENANTS); the raw
+stack then gets the same number.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
+import contextlib
+import itertools
 import os
 import random
 import statistics
@@ -26,6 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -38,8 +56,9 @@ from bench.cases import Request, case
 from bench.load import Driver, Result, check, pick_driver
 from bench.pyload import Histogram
 from bench.servers import Server, free_port, rhythm_server
+from bench.tenant_seed import seed
 from bench.wrk import DONE, MARK, lua_str, parse
-from tracker.domain.ids import is_uuid
+from tracker.settings import Settings
 from tracker.storage.pool import FDS_PER_TENANT
 
 GOAL = 0.70
@@ -91,37 +110,79 @@ async def org_read(api: Api) -> Request:
 # --- the spread benchmark --------------------------------------------------------
 
 
-async def create_orgs(api: Api, token: str, count: int, parallel: int = 8) -> list[str]:
-    """`count` orgs through the API, `parallel` at a time; returns their slugs."""
-    slugs = [f"t{i:05d}" for i in range(count)]
-    queue = iter(slugs)
+class Pattern:
+    """Which org each request reads: uniform, or Zipf over ranks shuffled across the orgs."""
 
-    async def worker() -> None:
-        for slug in queue:
-            await api.call("POST", "/api/v1/orgs", json={"name": slug, "slug": slug},
-                           token=token, expect=201)  # fmt: skip
+    def __init__(self, name: str, paths: list[str], s: float) -> None:
+        self.name, self.paths, self.s = name, paths, s
+        self.cum: list[float] | None = None
+        if name == "zipf":
+            weights = [k**-s for k in range(1, len(paths) + 1)]
+            total = sum(weights)
+            self.cum = [c / total for c in itertools.accumulate(weights)]
+            self.cum[-1] = 1.0
 
-    await asyncio.gather(*(worker() for _ in range(parallel)))
-    return slugs
+    def with_paths(self, paths: list[str]) -> Pattern:
+        """The same law over other URLs of the same orgs (rank i keeps org i)."""
+        return Pattern(self.name, paths, self.s)
+
+    def draw(self, rng: random.Random) -> str:
+        if self.cum is None:
+            return rng.choice(self.paths)
+        return self.paths[bisect.bisect_left(self.cum, rng.random())]
+
+    def label(self) -> str:
+        return f"Zipf s={self.s:g}" if self.cum is not None else "uniform"
+
+    def lru_miss_rate(self, cap: int, draws: int = 200_000) -> float:
+        """The miss rate an LRU of `cap` tenants sees under this law (simulated)."""
+        rng, lru, misses = random.Random(7), dict[str, None](), 0
+        for n in range(draws):
+            path = self.draw(rng)
+            if path in lru:
+                del lru[path]
+            else:
+                misses += n >= draws // 4  # the first quarter warms the LRU up
+                if len(lru) >= cap:
+                    del lru[next(iter(lru))]
+            lru[path] = None
+        return misses / (draws - draws // 4)
 
 
-def spread_script(paths: list[str], headers: dict[str, str]) -> str:
-    """A wrk script sending GET to a uniformly random path of `paths` per request."""
+def spread_script(pattern: Pattern, headers: dict[str, str]) -> str:
+    """A wrk script sending GET to one path per request, drawn by `pattern`."""
     lines = [f"MARK = {lua_str(MARK)}", 'wrk.method = "GET"']
     lines += [f"wrk.headers[{lua_str(k)}] = {lua_str(v)}" for k, v in headers.items()]
-    lines.append("paths = {" + ",".join(lua_str(p) for p in paths) + "}")
-    lines.append("request = function() return wrk.format(nil, paths[math.random(#paths)]) end")
+    lines.append("paths = {" + ",".join(lua_str(p) for p in pattern.paths) + "}")
+    if pattern.cum is None:
+        lines.append("request = function() return wrk.format(nil, paths[math.random(#paths)]) end")
+    else:
+        lines.append("cum = {" + ",".join(repr(c) for c in pattern.cum) + "}")
+        lines.append(ZIPF_REQUEST)
     return "\n".join([*lines, DONE])
 
 
+# Binary search of a uniform draw in the cumulative probabilities: rank lo.
+ZIPF_REQUEST = """
+request = function()
+  local r, lo, hi = math.random(), 1, #cum
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if cum[mid] < r then lo = mid + 1 else hi = mid end
+  end
+  return wrk.format(nil, paths[lo])
+end
+"""
+
+
 async def wrk_spread(
-    wrk: str, url: str, paths: list[str], headers: dict[str, str], seconds: float, conns: int
+    wrk: str, url: str, pattern: Pattern, headers: dict[str, str], seconds: float, conns: int
 ) -> Result:
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
-        lua.write(spread_script(paths, headers))
+        lua.write(spread_script(pattern, headers))
         lua.flush()
         argv = [wrk, "-t", "1", "-c", str(conns), "-d", f"{seconds:g}s", "--timeout", "10s",
-                "-s", lua.name, url + paths[0]]  # fmt: skip
+                "-s", lua.name, url + pattern.paths[0]]  # fmt: skip
         proc = await asyncio.create_subprocess_exec(
             *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
         )
@@ -130,17 +191,17 @@ async def wrk_spread(
 
 
 async def python_spread(
-    url: str, paths: list[str], headers: dict[str, str], seconds: float, conns: int
+    url: str, pattern: Pattern, headers: dict[str, str], seconds: float, conns: int
 ) -> Result:
-    """The fallback driver with a random path per request."""
-    hist, errors = Histogram(), [0]
+    """The fallback driver with a path per request drawn by `pattern`."""
+    hist, errors, rng = Histogram(), [0], random.Random(11)
     async with aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(limit=conns)) as s:
         start = time.perf_counter()
         deadline = start + seconds
 
         async def worker() -> None:
             while (sent := time.perf_counter()) < deadline:
-                async with s.get(random.choice(paths), headers=headers) as resp:
+                async with s.get(pattern.draw(rng), headers=headers) as resp:
                     await resp.read()
                     errors[0] += resp.status != 200
                 hist.add(time.perf_counter() - sent)
@@ -180,88 +241,142 @@ def summary(label: str, results: list[Result]) -> str:
     rps = statistics.median(r.rps for r in results)
     p99 = statistics.median(r.p99_ms for r in results)
     errors = sum(r.errors for r in results)
-    return f"{label:<28} {rps:>10,.0f} req/s   p99 {p99:>7.2f} ms   errors {errors}"
+    return f"{label:<34} {rps:>10,.0f} req/s   p99 {p99:>7.2f} ms   errors {errors}"
+
+
+def default_cap() -> int:
+    """The server's default RHYTHM_MAX_OPEN_TENANTS."""
+    return int(Settings.model_fields["max_open_tenants"].default)
 
 
 async def run(args: argparse.Namespace) -> int:
-    os.environ["RHYTHM_MAX_OPEN_TENANTS"] = str(args.cap)
+    cap = default_cap() if args.cap is None else args.cap
+    os.environ.pop("RHYTHM_MAX_OPEN_TENANTS", None)
+    if args.cap is not None:
+        os.environ["RHYTHM_MAX_OPEN_TENANTS"] = str(args.cap)
+    os.environ.setdefault("RHYTHM_ACCESS_TOKEN_TTL", "7200")  # one token for the whole run
     driver = pick_driver(args.driver, args.connections, 1)
-    with tempfile.TemporaryDirectory(prefix="rhythm-bench-tenants-") as tmp:
-        async with rhythm_server(Path(tmp)) as server, aiohttp.ClientSession() as session:
+    with tempfile.TemporaryDirectory(prefix="rhythm-bench-tenants-") as tmp_name:
+        tmp = Path(tmp_name)
+        data = tmp / "rhythm-data"
+        async with rhythm_server(tmp) as server, aiohttp.ClientSession() as session:
             assert server.proc is not None
-            api = Api(session, server.url)
-            token = await register_and_login(api)
+            token = await register_and_login(Api(session, server.url))
             started = time.perf_counter()
-            slugs = await create_orgs(api, token, args.orgs)
+            orgs = await seed(data, args.orgs, tmp)
             took = time.perf_counter() - started
-            print(f"created {len(slugs)} orgs through the API in {took:.1f} s "
-                  f"({len(slugs) / took:,.0f}/s)", flush=True)  # fmt: skip
+            print(f"created {len(orgs)} orgs (template copies + directory rows) in {took:.1f} s",
+                  flush=True)  # fmt: skip
             headers = {"Authorization": f"Bearer {token}"}
-            paths = [f"/api/v1/orgs/{slug}/projects" for slug in slugs]
-            single = Request("GET", paths[0], headers)
-            await check(server.url, single)
-            fds = FdSampler(server.proc.pid)
-            idle_fds = fds.count()
-            one, spread = [], []
-            with fds:
-                for n in range(args.rounds):
-                    one.append(await driver.run(server.url, single, args.seconds))
-                    spread.append(await _spread(driver.name, server.url, paths, headers, args))
-                    print(f"round {n + 1}/{args.rounds}: single {one[-1].rps:,.0f} req/s, "
-                          f"spread {spread[-1].rps:,.0f} req/s, peak fds {fds.peak}",
-                          file=sys.stderr, flush=True)  # fmt: skip
-        # The same spread on the same files through the raw stack, Rhythm stopped.
-        raw_one, raw_spread = await _raw_rounds(driver, Path(tmp), args)
-    report(args, one, spread, idle_fds, fds.peak)
-    return report_raw(args, one, spread, raw_one, raw_spread)
+            order = list(range(len(orgs)))
+            random.Random(3).shuffle(order)  # which org gets which Zipf rank
+            ranked = [orgs[i] for i in order]
+            pattern = Pattern(
+                args.pattern, [f"/api/v1/orgs/{slug}/projects" for slug, _ in ranked], args.s
+            )
+            if args.idle:
+                return await idle_costs(tmp, server, pattern, ranked, headers, args)
+            # The raw stack serves the same files at the same time (reads only), so its
+            # rounds interleave with Rhythm's and both see the same moments of the box.
+            raw_pattern = pattern.with_paths([f"/t/{org_id}" for _, org_id in ranked])
+            async with raw_server(tmp, cap) as raw:
+                rhythm = Side("rhythm", server, pattern, headers)
+                plain = Side("raw", raw, raw_pattern, {})
+                await _interleaved(driver, [rhythm, plain], args)
+    miss = pattern.lru_miss_rate(cap)
+    report(args, cap, miss, rhythm.one, rhythm.spread, rhythm.idle_fds, rhythm.peak_fds)
+    return report_raw(args, pattern, rhythm.one, rhythm.spread, plain.one, plain.spread)
 
 
-async def _raw_rounds(
-    driver: Driver, tmp: Path, args: argparse.Namespace
-) -> tuple[list[Result], list[Result]]:
-    data = tmp / "rhythm-data"
-    org_ids = sorted(p.name for p in data.iterdir() if p.is_dir() and is_uuid(p.name))
-    port = free_port()
-    argv = [sys.executable, "-m", "bench.raw_tenants", "--data-dir", str(data),
-            "--cap", str(args.cap), "--port", str(port)]  # fmt: skip
-    one, spread = [], []
-    async with Server("raw sqlite3", argv, "/health", port, tmp / "raw.log") as raw:
-        paths = [f"/t/{org_id}" for org_id in org_ids]
-        single = Request("GET", paths[0], {})
-        await check(raw.url, single)
+@dataclass
+class Side:
+    """One server under test and what its rounds measured."""
+
+    label: str
+    server: Server
+    pattern: Pattern
+    headers: dict[str, str]
+    one: list[Result] = field(default_factory=list)
+    spread: list[Result] = field(default_factory=list)
+    idle_fds: int = 0
+    peak_fds: int = 0
+
+
+async def _interleaved(driver: Driver, sides: list[Side], args: argparse.Namespace) -> None:
+    """Rounds of (the read on one org, then the read spread by the pattern) per side,
+    the sides taking turns with the order rotating, so slow moments hit both."""
+    samplers = []
+    for side in sides:
+        assert side.server.proc is not None
+        single = Request("GET", side.pattern.paths[0], side.headers)
+        await check(side.server.url, single)
+        if args.warm:  # steady state: every org was read once (directory cache, page cache)
+            started = time.perf_counter()
+            await _touch(side.server.url, side.pattern.paths, side.headers)
+            print(f"{side.label}: every org read once in {time.perf_counter() - started:.1f} s",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        samplers.append(FdSampler(side.server.proc.pid))
+        side.idle_fds = samplers[-1].count()
+    with contextlib.ExitStack() as stack:
+        for sampler in samplers:
+            stack.enter_context(sampler)
         for n in range(args.rounds):
-            one.append(await driver.run(raw.url, single, args.seconds))
-            spread.append(await _spread(driver.name, raw.url, paths, {}, args))
-            print(f"raw round {n + 1}/{args.rounds}: single {one[-1].rps:,.0f} req/s, "
-                  f"spread {spread[-1].rps:,.0f} req/s", file=sys.stderr, flush=True)  # fmt: skip
-    return one, spread
+            turn = list(zip(sides, samplers, strict=True))
+            for side, fds in turn if n % 2 == 0 else reversed(turn):
+                single = Request("GET", side.pattern.paths[0], side.headers)
+                side.one.append(await driver.run(side.server.url, single, args.seconds))
+                side.spread.append(
+                    await _spread(driver.name, side.server.url, side.pattern, side.headers, args)
+                )
+                side.peak_fds = fds.peak
+                print(f"{side.label} round {n + 1}/{args.rounds}: single "
+                      f"{side.one[-1].rps:,.0f} req/s, {side.pattern.label()} "
+                      f"{side.spread[-1].rps:,.0f} req/s p99 {side.spread[-1].p99_ms:.1f} ms, "
+                      f"peak fds {fds.peak}, load {os.getloadavg()[0]:.1f}",
+                      file=sys.stderr, flush=True)  # fmt: skip
+
+
+def raw_server(tmp: Path, cap: int) -> Server:
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.raw_tenants", "--data-dir", str(tmp / "rhythm-data"),
+            "--cap", str(cap), "--port", str(port)]  # fmt: skip
+    return Server("raw sqlite3", argv, "/health", port, tmp / "raw.log")
 
 
 async def _spread(
-    driver: str, url: str, paths: list[str], headers: dict[str, str], args: argparse.Namespace
+    driver: str, url: str, pattern: Pattern, headers: dict[str, str], args: argparse.Namespace
 ) -> Result:
     import shutil
 
     wrk = shutil.which("wrk")
     if driver.startswith("wrk") and wrk:
-        return await wrk_spread(wrk, url, paths, headers, args.seconds, args.connections)
-    return await python_spread(url, paths, headers, args.seconds, args.connections)
+        return await wrk_spread(wrk, url, pattern, headers, args.seconds, args.connections)
+    return await python_spread(url, pattern, headers, args.seconds, args.connections)
 
 
 def report(
-    args: argparse.Namespace, one: list[Result], spread: list[Result], idle: int, peak: int
+    args: argparse.Namespace,
+    cap: int,
+    miss: float,
+    one: list[Result],
+    spread: list[Result],
+    idle: int,
+    peak: int,
 ) -> int:
     ratios = [s.rps / o.rps for o, s in zip(one, spread, strict=True) if o.rps]
     ratio = statistics.median(ratios)
     # A leased tenant is never closed under a request, so while `connections`
     # requests run, up to that many tenants can be open beyond the cap.
-    bound = (args.cap + args.connections) * FDS_PER_TENANT + args.connections + 64
-    print(f"\nreads spread over {args.orgs} orgs, open-tenant cap {args.cap}, "
-          f"{args.connections} connections, {args.rounds} x {args.seconds} s")  # fmt: skip
+    bound = (cap + args.connections) * FDS_PER_TENANT + args.connections + 64
+    label = Pattern(args.pattern, ["x"], args.s).label()
+    print(f"\nreads over {args.orgs} orgs ({label}), open-tenant cap {cap}"
+          f"{' (default)' if args.cap is None else ''}, {args.connections} connections, "
+          f"{args.rounds} x {args.seconds} s, LRU miss rate at the cap {miss:.1%}")  # fmt: skip
     print(summary("GET .../projects, one org", one))
     print(summary(f"GET .../projects, {args.orgs} orgs", spread))
     verdict = "OK" if ratio >= GOAL else "MISS"
-    print(f"spread/single: {ratio:.0%} (goal >= {GOAL:.0%}) {verdict}")
+    print(f"spread/single: {ratio:.0%} (per-round {', '.join(f'{r:.0%}' for r in ratios)}; "
+          f"goal >= {GOAL:.0%}) {verdict}")  # fmt: skip
     fd_verdict = "OK" if peak <= bound else "MISS"
     print(f"open fds: {idle} after setup, peak {peak} under load "
           f"(bound: (cap + connections) x {FDS_PER_TENANT} + connections + 64 = {bound}) "
@@ -271,36 +386,118 @@ def report(
 
 def report_raw(
     args: argparse.Namespace,
+    pattern: Pattern,
     one: list[Result],
     spread: list[Result],
     raw_one: list[Result],
     raw_spread: list[Result],
 ) -> int:
     """What spreading costs the raw stack (plain aiohttp + sqlite3 inline, same files)."""
-
-    def median_rps(results: list[Result]) -> float:
-        return statistics.median(r.rps for r in results)
-
     raw_ratio = statistics.median(s.rps / o.rps for o, s in zip(raw_one, raw_spread, strict=True))
     ratio = statistics.median(s.rps / o.rps for o, s in zip(one, spread, strict=True))
-    print(f"\nraw stack (plain aiohttp + sqlite3 inline, same {args.orgs} files, cap {args.cap}):")
+    vs_raw = [r.rps / w.rps for r, w in zip(spread, raw_spread, strict=True) if w.rps]
+    print(f"\nraw stack (plain aiohttp + sqlite3 inline, same {args.orgs} files, same cap):")
     print(summary("raw read, one tenant", raw_one))
-    print(summary(f"raw read, {args.orgs} tenants", raw_spread))
-    print(
-        f"raw spread/single: {raw_ratio:.0%}; Rhythm spread/single: {ratio:.0%}; "
-        f"Rhythm spread vs raw spread: {median_rps(spread) / median_rps(raw_spread):.0%}"
-    )
+    print(summary(f"raw read, {args.orgs} tenants ({pattern.label()})", raw_spread))
+    print(f"raw spread/single: {raw_ratio:.0%}; Rhythm spread/single: {ratio:.0%}; "
+          f"Rhythm spread vs raw spread: {statistics.median(vs_raw):.0%} "
+          f"(round pairs {', '.join(f'{r:.0%}' for r in vs_raw)})")  # fmt: skip
+    return 0
+
+
+# --- the idle cost ---------------------------------------------------------------
+
+
+def proc_stats(pid: int) -> dict[str, int]:
+    """RSS (KiB), threads and open descriptors of a process, from /proc."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "Threads"):
+            fields[key] = int(value.split()[0])
+    return {"rss_kib": fields["VmRSS"], "threads": fields["Threads"],
+            "fds": len(os.listdir(f"/proc/{pid}/fd"))}  # fmt: skip
+
+
+async def _touch(url: str, paths: list[str], headers: dict[str, str]) -> None:
+    """GET every path once, 8 at a time, and insist on 200s."""
+    queue = iter(paths)
+    async with aiohttp.ClientSession(url) as session:
+
+        async def worker() -> None:
+            for path in queue:
+                async with session.get(path, headers=headers) as resp:
+                    await resp.read()
+                    if resp.status != 200:
+                        raise RuntimeError(f"GET {path}: {resp.status}")
+
+        await asyncio.gather(*(worker() for _ in range(8)))
+
+
+async def _idle_one(
+    server: Server, paths: list[str], headers: dict[str, str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    assert server.proc is not None
+    await _touch(server.url, paths[:1], headers)  # warm: the first request's one-off costs
+    await asyncio.sleep(1.0)
+    before = proc_stats(server.proc.pid)
+    await _touch(server.url, paths[1:], headers)
+    await asyncio.sleep(1.0)  # evictions and background closes settle
+    return before, proc_stats(server.proc.pid)
+
+
+async def idle_costs(
+    tmp: Path,
+    seeded: Server,
+    pattern: Pattern,
+    ranked: list[tuple[str, str]],
+    headers: dict[str, str],
+    args: argparse.Namespace,
+) -> int:
+    """RSS, threads, fds of fresh servers with every org created, then `--open` of them open."""
+    await seeded.stop()
+    count = args.open
+    os.environ["RHYTHM_MAX_OPEN_TENANTS"] = str(count)
+    rows = []
+    server = rhythm_server(tmp)
+    server.ready_timeout = 900.0  # start-up reads every tenant (services resume their feeds)
+    started = time.perf_counter()
+    async with server:
+        print(f"Rhythm ready {time.perf_counter() - started:.1f} s after start with "
+              f"{args.orgs} orgs", flush=True)  # fmt: skip
+        rows.append(("Rhythm", *await _idle_one(server, pattern.paths[:count], headers)))
+    raw_paths = [f"/t/{org_id}" for _, org_id in ranked[:count]]
+    async with raw_server(tmp, count) as raw:
+        rows.append(("raw stack", *await _idle_one(raw, raw_paths, {})))
+    print(f"\nidle cost, {args.orgs} orgs created, {count} opened (cap {count}), "
+          f"load {os.getloadavg()[0]:.1f} (Rhythm's start-up already reads every tenant, so "
+          f"its LRU is full before the first request):")  # fmt: skip
+    for label, before, after in rows:
+        per = {k: (after[k] - before[k]) / (count - 1) for k in before}
+        print(f"{label:<10} after 1 request: RSS {before['rss_kib'] / 1024:6.1f} MiB, "
+              f"{before['threads']:4d} threads, {before['fds']:5d} fds; "
+              f"{count} open: RSS {after['rss_kib'] / 1024:6.1f} MiB, "
+              f"{after['threads']:4d} threads, {after['fds']:5d} fds; "
+              f"difference per tenant {per['rss_kib']:.0f} KiB, "
+              f"{per['threads']:.2f} threads, {per['fds']:.2f} fds")  # fmt: skip
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cases_tenants", description=__doc__)
-    parser.add_argument("--orgs", type=int, default=2000)
-    parser.add_argument("--cap", type=int, default=256, help="RHYTHM_MAX_OPEN_TENANTS")
+    parser.add_argument("--orgs", type=int, default=10_000)
+    parser.add_argument("--pattern", choices=["zipf", "uniform"], default="zipf")
+    parser.add_argument("--s", type=float, default=1.1, help="Zipf exponent")
+    parser.add_argument("--cap", type=int, default=None,
+                        help="RHYTHM_MAX_OPEN_TENANTS (default: the server's)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--driver", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--no-warm", dest="warm", action="store_false",
+                        help="skip reading every org once before the rounds")  # fmt: skip
+    parser.add_argument("--idle", action="store_true", help="measure the idle cost instead")
+    parser.add_argument("--open", type=int, default=256, help="tenants opened for --idle")
     return asyncio.run(run(parser.parse_args(argv)))
 
 

@@ -50,6 +50,7 @@ class Server:
         env: dict[str, str] | None = None,
     ):
         self.extra_env = env or {}
+        self.ready_timeout = 30.0  # seconds; a data dir with many tenants starts slower
         self.label = label
         self.argv = argv
         self.ready_path = ready_path
@@ -71,7 +72,7 @@ class Server:
                 *self.argv, cwd=ROOT, env=env, stdout=out, stderr=out
             )
         try:
-            await self._wait_ready(timeout=30.0)
+            await self._wait_ready(timeout=self.ready_timeout)
         except BaseException:
             await self.stop()
             raise

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -398,3 +399,141 @@ def test_fd_budget_raises_the_soft_limit_and_warns_past_the_hard_one(caplog: Any
             assert "RHYTHM_MAX_OPEN_TENANTS" in caplog.text  # ...and said so
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_threads_follow_work_not_open_tenants(tmp_path: Any) -> None:
+    """200 open tenants, none busy: no thread is lent, and only the warm ones stay alive."""
+    from tracker.storage.pool import MAX_IDLE_THREADS
+
+    pool = TenantPool(tmp_path, max_open=200)
+    ids = [await make_tenant(pool) for _ in range(200)]
+
+    async def read(org_id: str) -> None:
+        async with pool.lease(org_id) as db:
+            await db.read(lambda c: c.execute("SELECT count(*) FROM projects").fetchone())
+
+    for start in range(0, 200, 40):  # 40 tenants busy at once
+        await asyncio.gather(*(read(org_id) for org_id in ids[start : start + 40]))
+    await asyncio.sleep(0.2)  # retired threads are joined in the background
+    assert pool.open_count == 200
+    assert pool.threads_lent == 0
+    alive = [t for t in threading.enumerate() if t.name.startswith("db")]
+    assert len(alive) <= MAX_IDLE_THREADS
+    await pool.close_all()
+    assert [t.name for t in threading.enumerate() if t.name.startswith("db")] == []
+
+
+async def test_open_files_stay_bounded_by_the_cap_under_many_opens(tmp_path: Any) -> None:
+    pool = TenantPool(tmp_path, max_open=10)
+    ids = [await make_tenant(pool) for _ in range(60)]
+    await pool.close_all()
+    base = _fd_count()
+    pool = TenantPool(tmp_path, max_open=10)
+    peak = [0]
+
+    async def read(org_id: str) -> None:
+        async with pool.lease(org_id) as db:
+            await db.read(lambda c: c.execute("SELECT count(*) FROM projects").fetchone())
+            peak[0] = max(peak[0], _fd_count())
+
+    for _ in range(3):
+        await asyncio.gather(*(read(org_id) for org_id in ids))  # 60 leases at once
+        peak[0] = max(peak[0], _fd_count())
+    # Leased tenants are never closed, so the cap can be exceeded by those in flight;
+    # here all 60 are leased at once, then everything beyond the cap is closed again.
+    assert peak[0] <= base + 60 * 3 + 16
+    await asyncio.sleep(0.2)
+    assert pool.open_count <= 10
+    assert _fd_count() <= base + 10 * 3 + 8
+    await pool.close_all()
+
+
+async def test_a_cancelled_read_keeps_the_connection_to_one_thread(pool: TenantPool) -> None:
+    """A unit cancelled while running still owns the thread: the next unit of the same
+    tenant must not start on another thread until it ends (one connection, one user)."""
+    org_id, other = await make_tenant(pool), await make_tenant(pool)
+    spans: list[tuple[float, float, int]] = []
+    started = threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> None:
+        began = time.monotonic()
+        started.set()
+        time.sleep(0.3)
+        spans.append((began, time.monotonic(), threading.get_ident()))
+
+    def quick(conn: sqlite3.Connection) -> None:
+        began = time.monotonic()
+        conn.execute("SELECT 1").fetchone()
+        spans.append((began, time.monotonic(), threading.get_ident()))
+
+    async with pool.lease(org_id) as db:
+        task = asyncio.create_task(db.read(slow))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with pool.lease(other) as busy:  # takes any thread handed back meanwhile
+            hold = asyncio.create_task(busy.read(lambda c: time.sleep(0.1)))
+            await asyncio.sleep(0.01)  # `hold` has borrowed its thread
+            await db.read(quick)  # submitted while `slow` still runs
+            await hold
+        await asyncio.sleep(0.4)
+    (_, s_end, s_thread), (q_begin, _, q_thread) = sorted(spans)
+    assert q_begin >= s_end and q_thread == s_thread
+    assert pool.threads_lent == 0
+
+
+async def test_a_tenant_behind_on_migrations_is_migrated_on_open(tmp_path: Any) -> None:
+    """Also when this process already opened it at the latest version: a file restored or
+    copied in while the server runs is brought up to date on its next open."""
+    from tracker.storage.migrate import apply_migrations, latest_version
+
+    latest = latest_version("tenant")
+    pool = TenantPool(tmp_path, max_open=1)
+    org_id = await make_tenant(pool)
+    await make_tenant(pool)  # evicts `org_id` through the LRU (it is not forgotten)
+    if (closing := pool._evicting.get(org_id)) is not None:
+        await closing
+    assert pool.open_count == 1
+    path = pool.tenant_path(org_id)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)  # an older file in its place
+    apply_migrations(conn, "tenant", target=latest - 1)
+    conn.close()
+
+    async with pool.lease(org_id) as db:
+        version = await db.read(lambda c: c.execute("PRAGMA user_version").fetchone()[0])
+        versions = await db.read(
+            lambda c: [r[0] for r in c.execute("SELECT version FROM schema_migrations")]
+        )
+    assert version == latest
+    assert versions == list(range(1, latest + 1))
+    await pool.close_all()
+
+
+async def test_a_failed_migration_on_open_leaves_the_tenant_closed(tmp_path: Any) -> None:
+    """A file from a newer Rhythm is refused on open, holds no thread, and stays closed."""
+    from tracker.errors import SchemaTooNew
+
+    pool = TenantPool(tmp_path, max_open=4)
+    org_id = await make_tenant(pool)
+    await pool.forget(org_id)
+    conn = sqlite3.connect(pool.tenant_path(org_id), isolation_level=None)
+    conn.execute("PRAGMA user_version = 999")
+    conn.close()
+    with pytest.raises(SchemaTooNew):
+        async with pool.lease(org_id):
+            pass
+    assert pool.open_count == 0 and pool.threads_lent == 0
+    await pool.close_all()
+
+
+def test_a_cap_the_open_file_limit_cannot_hold_is_lowered(caplog: Any) -> None:
+    from tracker.storage.pool import fitting_cap
+
+    assert fitting_cap(100, 100_000) == 100  # fits: unchanged, nothing said
+    assert caplog.text == ""
+    with caplog.at_level("WARNING"):
+        assert fitting_cap(5000, 1024) == (1024 - 256) // 3  # 256 tenants, not EMFILE
+    assert "RHYTHM_MAX_OPEN_TENANTS" in caplog.text

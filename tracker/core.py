@@ -30,7 +30,7 @@ from tracker.storage import slowlog
 from tracker.storage.database import Database
 from tracker.storage.files import DIR_MODE, FILE_MODE, tighten
 from tracker.storage.migrate import apply_migrations
-from tracker.storage.pool import DataDirLock, TenantPool, ensure_fd_budget
+from tracker.storage.pool import DataDirLock, TenantPool, ensure_fd_budget, fitting_cap
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ async def open_core(
     prepare_data_dir(settings)
     log_sqlite_version()
     slowlog.configure(settings.slow_query_ms)  # before any database opens
-    ensure_fd_budget(settings.max_open_tenants)
+    max_open = fitting_cap(settings.max_open_tenants, ensure_fd_budget(settings.max_open_tenants))
     async with contextlib.AsyncExitStack() as stack:
         lock = DataDirLock(settings.data_dir) if exclusive else None
         if lock:
@@ -149,7 +149,7 @@ async def open_core(
         )
         stack.push_async_callback(system.close)
         await system.read(lambda conn: apply_migrations(conn, "system"))
-        core = _assemble(settings, system, lock)
+        core = _assemble(settings, system, lock, max_open)
         stack.callback(core.passwords.close)
         stack.push_async_callback(core.tenants.close_all)
         # before the databases close: a preview may hold a tenant's writer while a script runs
@@ -166,14 +166,16 @@ async def open_core(
         yield core
 
 
-def _assemble(settings: Settings, system: Database, lock: DataDirLock | None) -> Core:
+def _assemble(
+    settings: Settings, system: Database, lock: DataDirLock | None, max_open: int
+) -> Core:
     secret = ensure_secret(settings.data_dir, settings.jwt_secret)
     return Core(
         settings=settings,
         system=system,
         tenants=TenantPool(
             settings.data_dir,
-            max_open=settings.max_open_tenants,
+            max_open=max_open,
             synchronous=settings.tenant_synchronous,
         ),
         events=EventBus(),

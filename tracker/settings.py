@@ -36,7 +36,9 @@ class Settings(BaseModel):
     access_token_ttl: int = Field(900, ge=30, description="Access token lifetime, seconds.")
     refresh_token_ttl: int = Field(7 * 86400, ge=60, description="Refresh token idle lifetime.")
     refresh_family_ttl: int = Field(30 * 86400, ge=60, description="Absolute refresh family life.")
-    max_open_tenants: int = Field(128, ge=1, description="LRU cap of open tenant databases.")
+    max_open_tenants: int = Field(
+        1024, ge=1, description="LRU cap of open tenant databases (docs/tenants.md)."
+    )
     tenant_synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL",
         description="NORMAL: a power cut may lose the last commits; FULL: fsync every commit.",

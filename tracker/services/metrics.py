@@ -48,8 +48,9 @@ def tenant_metrics(core: Core) -> Iterator[Metric]:
         "rhythm_tenants_open", "Tenant databases open now.", value=core.tenants.open_count
     )
     yield GaugeMetricFamily(
-        "rhythm_tenants_open_max", "Cap of open tenants (RHYTHM_MAX_OPEN_TENANTS).",
-        value=core.settings.max_open_tenants,
+        "rhythm_tenants_open_max",
+        "Cap of open tenants (RHYTHM_MAX_OPEN_TENANTS, lowered to what the open-file limit holds).",
+        value=core.tenants.max_open,
     )  # fmt: skip
     yield CounterMetricFamily(
         "rhythm_tenant_opens", "Tenant databases opened (LRU misses included).",

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
 from tracker.errors import (
     QueryTooExpensive,
@@ -95,9 +95,21 @@ def _settle(group: list[_WriteUnit], name: str) -> None:
             unit.future.set_exception(cast(BaseException, value))  # ok=False carries one
 
 
-def new_thread() -> ThreadPoolExecutor:
-    """A single-thread executor: the one thread that owns a connection."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="db")
+class DbThread(ThreadPoolExecutor):
+    """A single-thread executor: the one thread that runs a connection's units.
+
+    `started` tells whether its OS thread exists yet: the first submit starts it
+    and waits until it runs (Thread.start), which must not happen on the loop.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="db")
+        self.started = False
+
+
+def new_thread() -> DbThread:
+    """A fresh single-thread executor (its thread starts on first use)."""
+    return DbThread()
 
 
 async def stop_thread(executor: ThreadPoolExecutor) -> None:
@@ -105,14 +117,49 @@ async def stop_thread(executor: ThreadPoolExecutor) -> None:
     await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)
 
 
-class Database:
-    """A SQLite file with its dedicated thread. Open with `Database.open`."""
+async def _start(executor: DbThread) -> None:
+    """Start a fresh executor's thread from a helper thread, never on the loop.
 
-    def __init__(self, path: Path, name: str, thread: ThreadPoolExecutor | None = None) -> None:
+    The first submit starts the thread and waits until it runs (Thread.start);
+    measured: a third of loop time when tenants churned through the LRU.
+    """
+    if not executor.started:
+        executor.started = True
+        await asyncio.get_running_loop().run_in_executor(None, executor.submit, _noop)
+
+
+def _noop() -> None:
+    return None
+
+
+class ThreadLender(Protocol):
+    """Lends threads to databases while they have work (see `Database`)."""
+
+    def lend(self) -> DbThread: ...
+
+    def take_back(self, thread: DbThread) -> None: ...
+
+
+class Database:
+    """A SQLite file and the one thread that runs its units. Open with `Database.open`.
+
+    Without a `lender` the database owns its thread for life (the system
+    database). With one (tenants), it holds a thread only while work is in
+    flight: the thread is borrowed when a unit is submitted and handed back when
+    the last one is answered, so threads scale with *busy* tenants, not open
+    ones. Units still run one at a time in arrival order: a database never has
+    two threads, and gives its thread back only when nothing of it is queued or
+    running there (`_busy` counts units submitted and not yet answered; a write
+    drain is finished once `_drain_pending` is false).
+    """
+
+    def __init__(self, path: Path, name: str, lender: ThreadLender | None = None) -> None:
         self.path = path
         self.name = name
         self.leases = 0
-        self._executor = thread or new_thread()
+        self._lender = lender
+        self._executor: DbThread | None = None if lender is not None else new_thread()
+        self._busy = 0  # units submitted from the loop and not yet answered
         self._conn: sqlite3.Connection | None = None
         self._closed = False
         self._queue: deque[_WriteUnit] = deque()
@@ -122,10 +169,6 @@ class Database:
         #: the event loop only; read by the thread to preempt an expensive read.
         self.waiting = 0
         self._lane = FairLane()  # turns of expensive reads
-        #: Jobs submitted to the thread and not finished (or cancelled unstarted); 0 means
-        #: the thread is idle with nothing queued, which is when `read_now` may run inline.
-        self._jobs = 0
-        self._jobs_lock = threading.Lock()
         self.commits = 0  # transactions committed by `write` (group commit makes it < units)
         self._tracer = slowlog.tracer(self.name)  # None unless the slow-query log is on
 
@@ -137,31 +180,41 @@ class Database:
         create: bool,
         synchronous: str = "NORMAL",
         name: str | None = None,
-        thread: ThreadPoolExecutor | None = None,
+        lender: ThreadLender | None = None,
+        on_open: Callable[[sqlite3.Connection], object] | None = None,
     ) -> Database:
         """Open (or with `create`, create) a database; `mode=rw` never creates a file.
 
-        `thread` reuses an idle single-thread executor (see `detach_thread`), which
-        saves starting and joining an OS thread each time the tenant LRU churns.
+        `on_open` runs on the thread right after connecting, in the same hop (the
+        tenant pool's migrations check: one hop per open instead of two). A
+        failure there closes the connection again. `lender`: see the class.
         """
-        db = cls(path, name or path.parent.name, thread)
+        db = cls(path, name or path.parent.name, lender)
         try:
-            if thread is not None:  # already running: one hop
-                await db._call(db._connect, create, synchronous)
-            else:
-                # The first submit starts the executor's thread and waits until it runs
-                # (Thread.start); done from a helper thread so the event loop never blocks
-                # on it (measured: a third of loop time when tenants churn through the LRU).
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(
-                    None, lambda: db._submit(db._connect, create, synchronous).result()
-                )
+            await db._call(db._connect, create, synchronous, on_open)
         except BaseException:
-            db._executor.shutdown(wait=False)
+            if db._executor is not None and db._lender is None:
+                db._executor.shutdown(wait=False)
             raise
         return db
 
-    def _connect(self, create: bool, synchronous: str) -> None:
+    def _connect(
+        self,
+        create: bool,
+        synchronous: str,
+        on_open: Callable[[sqlite3.Connection], object] | None,
+    ) -> None:
+        try:
+            self._connect_only(create, synchronous)
+            if on_open is not None:
+                on_open(self.conn)
+        except BaseException:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            raise
+
+    def _connect_only(self, create: bool, synchronous: str) -> None:
         if create:
             private_file(self.path)  # 0600 whatever the umask; -wal/-shm inherit it
         uri = Path(os.path.abspath(self.path)).as_uri() + ("?mode=rwc" if create else "?mode=rw")
@@ -209,43 +262,49 @@ class Database:
     async def _call(self, fn: Callable[..., T], *args: object) -> T:
         if self._closed:
             raise ServiceUnavailable(f"database {self.name} is closed")
-        return await asyncio.wrap_future(self._submit(fn, *args))
+        loop = asyncio.get_running_loop()
+        executor = self._thread()
+        self._busy += 1
+        try:
+            await _start(executor)
+            job = self._submit(executor, fn, *args)
+        except BaseException:
+            self._unit_answered()
+            raise
+        try:
+            return await asyncio.wrap_future(job)
+        finally:
+            if job.done():
+                self._unit_answered()
+            else:  # cancelled while running: the thread stays ours until the unit ends
+                job.add_done_callback(lambda _: self._answer_from_thread(loop))
 
-    def _submit(self, fn: Callable[..., T], *args: object) -> Future[T]:
-        """Every job goes to the thread through here, so `_jobs` counts them all (and the
-        slow-query log, when it is on, times each one)."""
-        if self._tracer is not None:
-            args = (lambda: self._conn, fn, *args)
-            fn = self._tracer.job
-        with self._jobs_lock:
-            job = self._executor.submit(fn, *args)
-            self._jobs += 1
-        job.add_done_callback(self._job_done)  # on the thread, or where it was cancelled
-        return job
-
-    def _job_done(self, job: Future[Any]) -> None:
-        with self._jobs_lock:
-            self._jobs -= 1
+    def _submit(self, executor: DbThread, fn: Callable[..., T], *args: object) -> Future[T]:
+        """Every job goes to the thread through here: the slow-query log, when it is on,
+        times each one."""
+        if self._tracer is None:
+            return executor.submit(fn, *args)
+        return executor.submit(self._tracer.job, lambda: self._conn, fn, *args)
 
     @property
     def idle(self) -> bool:
-        """No job running or queued on the thread (a write's caller may resume a moment
-        before the job that ran it has finished: the thread is busy until then)."""
-        return self._jobs == 0
+        """No unit of ours in flight: every read answered (a read cancelled while running
+        counts until it ends) and no write group queued or running."""
+        return not self._busy and not self._drain_pending
 
     async def read_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """A small read (a few indexed rows) answered on the event loop, without the hop.
 
-        Only while the connection's thread is idle with nothing queued: every job is
-        submitted from this loop or from the thread's own running job, so nothing can
-        start on the connection until this returns, and its statements see one state
-        as a unit on the thread would. Otherwise (writes or reads in flight) it queues
-        like `read`. The hop costs more than a primary-key read itself (measured in
+        Only while the database is idle: units are submitted only from this loop (and a
+        write drain resubmits itself while `_drain_pending` stays true), so nothing can
+        start on the connection until this returns, and its statements see one state as
+        a unit on the thread would. Otherwise (writes or reads in flight) it queues like
+        `read`. The hop costs more than a primary-key read itself (measured in
         docs/read-path.md); anything that may scan belongs in `read`, which never
         blocks the loop.
         """
         conn = self._conn
-        if self._jobs or conn is None or self._closed:
+        if not self.idle or conn is None or self._closed:
             return await self.read(fn)
         try:
             return fn(conn)
@@ -254,6 +313,31 @@ class Database:
             if fault is exc:
                 raise
             raise fault from exc
+
+    def _answer_from_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nothing to hand back
+            loop.call_soon_threadsafe(self._unit_answered)
+
+    def _unit_answered(self) -> None:
+        self._busy -= 1
+        self._give_back_if_idle()
+
+    def _thread(self) -> DbThread:
+        """On the loop: the thread this database's next unit runs on (borrowed if needed)."""
+        if self._executor is None:
+            assert self._lender is not None
+            self._executor = self._lender.lend()
+        return self._executor
+
+    def _give_back_if_idle(self) -> None:
+        """On the loop: hand a borrowed thread back once nothing of ours is on it."""
+        if self._lender is None or self._executor is None or self._busy:
+            return
+        with self._queue_lock:
+            if self._drain_pending or self._queue:
+                return  # the drain's end calls this again
+            executor, self._executor = self._executor, None
+        self._lender.take_back(executor)
 
     async def read(
         self,
@@ -381,29 +465,39 @@ class Database:
             raise ServiceUnavailable(f"database {self.name} is closed")
         loop = asyncio.get_running_loop()
         unit = _WriteUnit(fn, loop.create_future())
+        self._busy += 1
+        try:
+            await _start(self._thread())  # nothing may await between queuing and submitting
+        except BaseException:
+            self._unit_answered()
+            raise
         with self._queue_lock:
             self._queue.append(unit)
             start_drain = not self._drain_pending
             self._drain_pending = True
-        if start_drain:
-            try:
-                self._submit_drain(loop)
-            except RuntimeError as exc:
-                unit.future.cancel()  # answered here, not through the future
-                raise ServiceUnavailable(f"database {self.name} is closed") from exc
-        self.waiting += 1  # may preempt an expensive read running on the thread
         try:
-            return cast(T, await unit.future)  # the unit's future holds what its fn returned
-        except asyncio.CancelledError:
-            unit.cancelled = True
-            raise
-        except (sqlite3.Error, OSError) as exc:  # disk full / read-only: 507 / 503, not 500
-            fault = storage_error(exc, self.path)
-            if fault is None:
+            if start_drain:
+                try:
+                    self._submit_drain(loop)
+                except RuntimeError as exc:
+                    unit.future.cancel()  # answered here, not through the future
+                    raise ServiceUnavailable(f"database {self.name} is closed") from exc
+            self.waiting += 1  # may preempt an expensive read running on the thread
+            try:
+                return cast(T, await unit.future)  # the unit's future holds what its fn returned
+            except asyncio.CancelledError:
+                unit.cancelled = True
                 raise
-            raise fault from exc
+            except (sqlite3.Error, OSError) as exc:  # disk full / read-only: 507 / 503, not 500
+                fault = storage_error(exc, self.path)
+                if fault is None:
+                    raise
+                raise fault from exc
+            finally:
+                self.waiting -= 1
         finally:
-            self.waiting -= 1
+            self._busy -= 1
+            self._give_back_if_idle()
 
     async def dry_run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` inside BEGIN IMMEDIATE … ROLLBACK on the owning thread: a unit of work
@@ -446,6 +540,9 @@ class Database:
                 self._drain_pending = more
             if more:
                 self._submit_drain(loop)
+            elif self._lender is not None:  # the units' answers may have come first
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self._give_back_if_idle)
 
     def _run_and_settle(self, group: list[_WriteUnit], loop: asyncio.AbstractEventLoop) -> None:
         live = [unit for unit in group if not unit.cancelled]
@@ -470,7 +567,9 @@ class Database:
 
     def _submit_drain(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
-            self._submit(self._drain, loop)
+            if self._executor is None:  # given back: only after the database closed
+                raise RuntimeError("no thread")
+            self._submit(self._executor, self._drain, loop)
         except RuntimeError:  # the thread is shut down: the database closed
             with self._queue_lock:
                 orphans = list(self._queue)
@@ -572,10 +671,10 @@ class Database:
             raise UnitCancelled()
         return result
 
-    async def close(self, checkpoint: bool = True, *, keep_thread: bool = False) -> None:
+    async def close(self, checkpoint: bool = True) -> None:
         """Checkpoint the WAL into the main file and close; waits for queued units first.
 
-        With `keep_thread`, the thread stays alive for `detach_thread` to hand on.
+        A borrowed thread goes back to its lender; an owned one is joined.
         """
         if self._closed:
             return
@@ -583,13 +682,8 @@ class Database:
             await self._call(self._close_on_thread, checkpoint)
         finally:
             self._closed = True
-            if not keep_thread:
+            if self._lender is None and self._executor is not None:
                 await stop_thread(self._executor)
-
-    def detach_thread(self) -> ThreadPoolExecutor:
-        """The (idle) thread of a database closed with `keep_thread=True`."""
-        assert self._closed and self._conn is None
-        return self._executor
 
     def _close_on_thread(self, checkpoint: bool) -> None:
         if self._conn is None:

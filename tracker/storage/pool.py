@@ -5,9 +5,14 @@ opaque UUID from the system database, checked against the UUID grammar before
 any path is built, so URL text never becomes a path. Existing tenants open with
 `mode=rw`: an unknown id can never create a file. Only `create` makes one.
 
-At most `max_open` tenants stay open (3 file descriptors and one thread each).
-Eviction picks the least recently used tenant with no lease, checkpoints it and
-closes it; a tenant with work in flight is never closed under a request.
+At most `max_open` tenants stay open (3 file descriptors each). Eviction picks
+the least recently used tenant with no lease and closes it in the background; a
+tenant with work in flight is never closed under a request.
+
+Threads follow work, not open files: an open tenant borrows a thread from the
+pool only while it has units in flight and hands it back when the last one is
+answered (see `Database`), so a server with thousands of open tenants runs
+about as many threads as it has busy ones, plus a few idle ones kept warm.
 """
 
 from __future__ import annotations
@@ -21,12 +26,11 @@ import os
 import sqlite3
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tracker.domain.ids import is_uuid
 from tracker.errors import DataDirError, NotFound, ServiceUnavailable
-from tracker.storage.database import Database, stop_thread
+from tracker.storage.database import Database, DbThread, new_thread, stop_thread
 from tracker.storage.faults import storage_error
 from tracker.storage.files import private_dir
 from tracker.storage.migrate import apply_migrations
@@ -37,7 +41,7 @@ log = logging.getLogger(__name__)
 TENANT_FILE = "tracker.db"
 FDS_PER_TENANT = 3  # tracker.db, -wal, -shm
 FD_HEADROOM = 256  # client sockets, the system database, logs
-MAX_IDLE_THREADS = 32  # threads of evicted tenants kept for the next opens
+MAX_IDLE_THREADS = 32  # threads kept warm for the next busy tenants
 
 
 class TenantPool:
@@ -50,10 +54,34 @@ class TenantPool:
         self._open: OrderedDict[str, Database] = OrderedDict()
         self._opening: dict[str, asyncio.Lock] = {}
         self._evicting: dict[str, asyncio.Task[None]] = {}
-        self._migrated: set[str] = set()  # tenants already brought up to date by this process
-        self._idle_threads: list[ThreadPoolExecutor] = []  # threads of closed tenants, reused
+        self._idle_threads: list[DbThread] = []  # handed back by tenants, lent again
+        self._joining: set[asyncio.Future[None]] = set()  # threads being joined
         self._closing = False
         self.peak_open = 0
+        #: Counters for metrics: tenant files opened (misses), closed by eviction, and
+        #: threads started, since this pool was made; `threads_lent` is a gauge.
+        self.opens = 0
+        self.evictions = 0
+        self.threads_started = 0
+        self.threads_lent = 0
+
+    def lend(self) -> DbThread:
+        """A thread for a tenant that has work (LIFO: the warmest idle one)."""
+        self.threads_lent += 1
+        if self._idle_threads:
+            return self._idle_threads.pop()
+        self.threads_started += 1
+        return new_thread()
+
+    def take_back(self, thread: DbThread) -> None:
+        """A tenant's last unit was answered: keep its thread warm, or retire it."""
+        self.threads_lent -= 1
+        if len(self._idle_threads) < MAX_IDLE_THREADS and not self._closing:
+            self._idle_threads.append(thread)
+        else:  # joined off the loop; close_all waits for the joins
+            join = asyncio.get_running_loop().run_in_executor(None, thread.shutdown, True)
+            self._joining.add(join)
+            join.add_done_callback(self._joining.discard)
 
     def tenant_path(self, org_id: str) -> Path:
         """The file of a tenant; refuses anything but a canonical UUID, and any escape."""
@@ -93,6 +121,8 @@ class TenantPool:
             yield db
         finally:
             db.leases -= 1
+            if len(self._open) > self.max_open:  # a burst of leases left it over the cap
+                self._evict_over_cap()
 
     async def _acquire(self, org_id: str, create: bool) -> Database:
         if self._closing:
@@ -122,10 +152,17 @@ class TenantPool:
         path = self.tenant_path(org_id)
         if path.parent.is_symlink():  # planted on disk: never follow it out of data_dir
             raise NotFound("organization not found")
+        self.opens += 1
         try:  # mode=rw: a missing file fails here and is never created
-            thread = self._idle_threads.pop() if self._idle_threads else None
+            # Migrations are checked in the same hop as the connect (user_version is
+            # read; nothing else runs when the tenant is current), on every open: a
+            # file restored or copied in while the server runs is brought up to date too.
             db = await Database.open(
-                path, create=create, synchronous=self.synchronous, thread=thread
+                path,
+                create=create,
+                synchronous=self.synchronous,
+                lender=self,
+                on_open=_migrate_tenant,
             )
         except (sqlite3.OperationalError, OSError) as exc:
             # Only a missing file is "not found"; a file that exists but cannot be
@@ -138,14 +175,6 @@ class TenantPool:
                 raise
             raise fault from exc
         STATS.tenant_opens += 1
-        if org_id in self._migrated:
-            return db
-        try:
-            await db.read(lambda conn: apply_migrations(conn, "tenant"))
-        except BaseException:
-            await db.close(checkpoint=False)
-            raise
-        self._migrated.add(org_id)
         return db
 
     def _evict_over_cap(self) -> None:
@@ -160,16 +189,10 @@ class TenantPool:
             if victim is None:
                 return  # everything is busy; the cap is exceeded only while requests run
             db = self._open.pop(victim)
-            task = asyncio.create_task(self._close_evicted(db), name=f"close-{victim}")
+            self.evictions += 1
+            task = asyncio.create_task(db.close(checkpoint=False), name=f"close-{victim}")
             self._evicting[victim] = task
             task.add_done_callback(functools.partial(self._evicted, victim))
-
-    async def _close_evicted(self, db: Database) -> None:
-        await db.close(checkpoint=False, keep_thread=True)
-        if len(self._idle_threads) < MAX_IDLE_THREADS and not self._closing:
-            self._idle_threads.append(db.detach_thread())
-        else:
-            await stop_thread(db.detach_thread())
 
     def _evicted(self, org_id: str, task: asyncio.Task[None]) -> None:
         if self._evicting.get(org_id) is task:
@@ -184,7 +207,6 @@ class TenantPool:
             await db.close()
         if (closing := self._evicting.get(org_id)) is not None:
             await closing
-        self._migrated.discard(org_id)
 
     async def close_all(self) -> None:
         """Clean shutdown: wait for queued units, checkpoint and close every tenant."""
@@ -195,6 +217,12 @@ class TenantPool:
         await asyncio.gather(*self._evicting.values(), return_exceptions=True)
         while self._idle_threads:
             await stop_thread(self._idle_threads.pop())
+        await asyncio.gather(*self._joining, return_exceptions=True)
+
+
+def _migrate_tenant(conn: sqlite3.Connection) -> None:
+    """On the tenant's thread, right after connecting: apply what the file lacks."""
+    apply_migrations(conn, "tenant")
 
 
 def ensure_fd_budget(max_open: int) -> int:
@@ -224,6 +252,22 @@ def ensure_fd_budget(max_open: int) -> int:
             max_open,
         )
     return int(soft)
+
+
+def fitting_cap(max_open: int, fd_limit: int) -> int:
+    """The open-tenant cap the open-file limit can hold: never past it, so a large cap on
+    a box with a low hard limit means fewer open tenants (and a warning), not EMFILE."""
+    fits = max(1, (fd_limit - FD_HEADROOM) // FDS_PER_TENANT)
+    if fits >= max_open:
+        return max_open
+    log.warning(
+        "open-file limit %d holds only %d open tenants; using that instead of "
+        "RHYTHM_MAX_OPEN_TENANTS=%d (raise the hard limit: ulimit -Hn)",
+        fd_limit,
+        fits,
+        max_open,
+    )
+    return fits
 
 
 class DataDirLock:

@@ -1,0 +1,156 @@
+"""The tenant-open path alone: TenantPool leases vs an inline sqlite3 LRU, no HTTP.
+
+``python -m bench.open_cost --tenants 2000 --cap 128 --pattern uniform``
+copies one migrated template into ``--tenants`` folders (bench/tenant_seed.py),
+then runs alternating rounds of ``--tasks`` coroutines that each lease a tenant
+(drawn uniformly or by Zipf) and read its projects, through:
+
+* ``pool``: ``TenantPool`` (the server's path: open lock, thread hop, migrations
+  check, LRU eviction closing in the background);
+* ``inline``: a plain OrderedDict of sqlite3 connections on the event loop, the
+  raw stack's shape (bench/raw_tenants.py).
+
+It prints operations/s of each, their ratio (median of per-round ratios), and
+the process CPU time per operation (all threads, user + system): on a shared
+box the CPU cost moves far less with other processes' load than the rate does.
+That is the storage layer's share of what a miss costs, without HTTP, auth or
+JSON in the way; used to measure each change of the open path piece by piece.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import resource
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+from bench.cases_tenants import Pattern
+from bench.raw_tenants import PRAGMAS
+from bench.tenant_seed import copy_tenants, make_template
+from tracker.storage.pool import TENANT_FILE, TenantPool
+
+QUERY = (
+    "SELECT id, key, name, description, visibility FROM projects "
+    "WHERE deleted_at IS NULL ORDER BY key"
+)
+
+
+def cpu() -> float:
+    """CPU seconds this process used so far, every thread, user + system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def pool_round(
+    pool: TenantPool, pattern: Pattern, tasks: int, seconds: float
+) -> tuple[float, float]:
+    done, rng, cpu0 = [0], random.Random(5), cpu()
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            async with pool.lease(pattern.draw(rng)) as db:
+                await db.read(lambda c: c.execute(QUERY).fetchall())
+            done[0] += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(tasks)))
+    return done[0] / (time.perf_counter() - started), (cpu() - cpu0) / done[0]
+
+
+async def inline_round(
+    data: Path, pattern: Pattern, cap: int, tasks: int, seconds: float
+) -> tuple[float, float]:
+    lru: OrderedDict[str, sqlite3.Connection] = OrderedDict()
+    done, rng, cpu0 = [0], random.Random(5), cpu()
+    deadline = time.perf_counter() + seconds
+
+    def tenant(org_id: str) -> sqlite3.Connection:
+        conn = lru.get(org_id)
+        if conn is not None:
+            lru.move_to_end(org_id)
+            return conn
+        uri = (data / org_id / TENANT_FILE).as_uri() + "?mode=rw"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5)
+        conn.executescript(PRAGMAS)
+        lru[org_id] = conn
+        while len(lru) > cap:
+            lru.popitem(last=False)[1].close()
+        return conn
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            tenant(pattern.draw(rng)).execute(QUERY).fetchall()
+            done[0] += 1
+            await asyncio.sleep(0)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(tasks)))
+    rate = done[0] / (time.perf_counter() - started)
+    for conn in lru.values():
+        conn.close()
+    return rate, (cpu() - cpu0) / done[0]
+
+
+async def run(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="rhythm-open-cost-") as tmp_name:
+        tmp = Path(tmp_name)
+        data = tmp / "data"
+        data.mkdir()
+        template = await make_template(tmp / "template")
+        org_ids = copy_tenants(data, template, args.tenants)
+        pattern = Pattern(args.pattern, org_ids, args.s)
+        pool = TenantPool(data, max_open=args.cap)
+        for org_id in org_ids:  # warm: every tenant opened (and checked) once
+            async with pool.lease(org_id):
+                pass
+        rates: dict[str, list[float]] = {"pool": [], "inline": []}
+        cpus: dict[str, list[float]] = {"pool": [], "inline": []}
+        for n in range(args.rounds):
+            for side in ("pool", "inline") if n % 2 == 0 else ("inline", "pool"):
+                if side == "pool":
+                    rate, cost = await pool_round(pool, pattern, args.tasks, args.seconds)
+                else:
+                    rate, cost = await inline_round(
+                        data, pattern, args.cap, args.tasks, args.seconds
+                    )
+                rates[side].append(rate)
+                cpus[side].append(cost)
+            print(f"round {n + 1}: pool {rates['pool'][-1]:,.0f}/s "
+                  f"{cpus['pool'][-1] * 1e6:,.0f} us CPU/op, inline {rates['inline'][-1]:,.0f}/s "
+                  f"{cpus['inline'][-1] * 1e6:,.0f} us CPU/op, load {os.getloadavg()[0]:.1f}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        await pool.close_all()
+    ratios = [p / i for p, i in zip(rates["pool"], rates["inline"], strict=True)]
+    print(f"{args.tenants} tenants, cap {args.cap}, {pattern.label()}, {args.tasks} tasks, "
+          f"miss rate {pattern.lru_miss_rate(args.cap):.1%}: pool "
+          f"{statistics.median(rates['pool']):,.0f}/s "
+          f"({statistics.median(cpus['pool']) * 1e6:,.0f} us CPU/op), inline "
+          f"{statistics.median(rates['inline']):,.0f}/s "
+          f"({statistics.median(cpus['inline']) * 1e6:,.0f} us CPU/op), pool/inline "
+          f"{statistics.median(ratios):.0%}")  # fmt: skip
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.open_cost", description=__doc__)
+    parser.add_argument("--tenants", type=int, default=2000)
+    parser.add_argument("--cap", type=int, default=128)
+    parser.add_argument("--pattern", choices=["zipf", "uniform"], default="uniform")
+    parser.add_argument("--s", type=float, default=1.1)
+    parser.add_argument("--tasks", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=3)
+    return asyncio.run(run(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
