@@ -341,13 +341,12 @@ async def test_project_settings_members_and_stages(
 def test_cards_html_escapes_every_value() -> None:
     from tracker.ui.views.board import cards_html
 
-    card = {"key": 'W"><script>-1', "number": 1, "title": "<img src=x onerror=alert(1)>",
-            "type": "<b>", "priority": '"x'}  # fmt: skip
-    html = str(cards_html([card], '/o/a"/p/B/issues/'))
+    card = (1, "<img src=x onerror=alert(1)>", "<b>", '"x', None)
+    html = str(cards_html([card], 'W"><script>', '/o/a"/p/B/issues/'))
     assert "<script>" not in html and "<img" not in html and "<b>" not in html
     assert 'id="card-W&quot;&gt;&lt;script&gt;-1"' in html and "/o/a&quot;/p/B/issues/1" in html
-    plain = str(cards_html([{**card, "key": "WEB-7", "title": "ok"}], "/u/"))
-    assert 'id="card-WEB-7"' in plain
+    plain = str(cards_html([(7, "ok", "task", "normal", None)], "WEB", "/u/"))
+    assert 'id="card-WEB-7"' in plain and ">WEB-7</a>" in plain
 
 
 async def test_the_issue_page_shows_attachments_with_thumbnails(
