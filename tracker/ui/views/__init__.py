@@ -16,6 +16,9 @@ def all_routes() -> list[tuple[str, str, Callable[..., Any]]]:
         orgs,
         search,
         settings,
+        settings_scripts,
+        settings_webhooks,
+        settings_workflow,
         sprints,
     )
 
@@ -29,4 +32,7 @@ def all_routes() -> list[tuple[str, str, Callable[..., Any]]]:
         *search.ROUTES,
         *sprints.ROUTES,
         *settings.ROUTES,
+        *settings_workflow.ROUTES,
+        *settings_scripts.ROUTES,
+        *settings_webhooks.ROUTES,
     ]
