@@ -200,6 +200,15 @@ async def test_refused_move_snaps_back_with_the_message(
     assert await _column_of(page, "OPS-1") == items[0]["name"]  # snapped back
     await page.screenshot(path=str(shots / "board-refused-move.png"))
 
+    # with swim lanes a card drags between the columns of its own lane (the allowed move)
+    await page.goto(base_url + "/o/beta/p/OPS?lanes=priority")
+    lane = page.locator("section.lane").first
+    async with page.expect_response("**/move") as moved:
+        await page.locator("#card-OPS-1").drag_to(lane.locator("ol.cards").nth(1))
+    assert (await moved.value).status == 200
+    await page.reload()
+    assert await _column_of(page, "OPS-1") == items[1]["name"]
+
 
 async def test_a_change_through_the_api_appears_on_an_open_board_and_issue_page(
     browser: Any, app: web.Application, base_url: str
