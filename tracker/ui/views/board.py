@@ -18,10 +18,13 @@ from tracker.services.boards import PageCardRow
 from tracker.ui.app import Ctx, page, parse_form
 
 
-@lru_cache(maxsize=256)
-def _word(value: str) -> str:
-    """Escaped type/priority names: a handful of values, escaped once each."""
-    return escape(value)
+@lru_cache(maxsize=512)
+def _ends(type_: str, priority: str) -> tuple[str, str]:
+    """A card's markup before its number and after its title, escaped once per (type,
+    priority): a handful of pairs serve every card of every board."""
+    word = escape(priority)
+    return (f'<li class="card priority-{word}" data-number="',
+            f"</span><small>{escape(type_)} · {word}</small></li>")  # fmt: skip
 
 
 def cards_html(cards: list[PageCardRow], project_key: str, issues_url: str) -> Markup:
@@ -29,13 +32,14 @@ def cards_html(cards: list[PageCardRow], project_key: str, issues_url: str) -> M
     cards: rendering each field through the template engine cost ~13 ms a page, and
     decoding the API's card JSON first ~1 ms; one f-string per card row is a fraction."""
     url, key = escape(issues_url), escape(project_key) + "-"
-    return Markup("".join(
-        f'<li class="card priority-{_word(priority)}" data-number="{number:d}" '
-        f'id="card-{key}{number:d}"><a href="{url}{number:d}">{key}{number:d}</a>'
-        f'<span class="title">{escape(title)}</span>'
-        f"<small>{_word(type_)} · {_word(priority)}</small></li>"
-        for number, title, type_, priority, _ in cards
-    ))  # fmt: skip
+    parts: list[str] = []
+    add = parts.append
+    for number, title, type_, priority, _ in cards:
+        head, tail = _ends(type_, priority)
+        n = str(int(number))  # formatted once, used four times (half the loop's time)
+        add(f'{head}{n}" id="card-{key}{n}"><a href="{url}{n}">{key}{n}</a>'
+            f'<span class="title">{escape(title)}{tail}')  # fmt: skip
+    return Markup("".join(parts))
 
 
 @dataclass(frozen=True)
