@@ -196,3 +196,25 @@ async def test_webhooks_list_create_delete_and_deliveries(
     assert (await post(http, one + "/delete", {}, via=hooks)).status == 303
     assert (await _api(client, world, "/webhooks"))["items"] == []
     assert (await http.get(one)).status == 404
+
+
+async def test_unknown_ids_are_404_pages_never_500(world: dict[str, Any]) -> None:
+    http = world["owner_ui"]
+    settings = world["board"] + "/settings"
+    issue = world["board"] + "/issues/1"
+    for path in (settings + "/scripts/nope", settings + "/webhooks/nope",
+                 settings + "/scripts/00000000-0000-7000-8000-000000000000"):  # fmt: skip
+        response = await http.get(path)
+        assert response.status == 404, path
+        assert "text/html" in response.headers["Content-Type"]
+    for path, data in ((settings + "/scripts/nope", {"enabled": "1"}),
+                       (settings + "/scripts/nope/preview", {}),
+                       (settings + "/webhooks/nope/delete", {}),
+                       (settings + "/webhooks/nope/ping", {}),
+                       (settings + "/fields/nope", {"name": "X"}),
+                       (issue + "/relations/nope/delete", {}),
+                       (world["board"] + "/issues/999/time", {"hours": "1"}),
+                       (world["board"] + "/issues/999/watch", {"watching": "1"}),
+                       (world["board"] + "/issues/abc/children", {"title": "x"})):  # fmt: skip
+        response = await post(http, path, data, via=settings)
+        assert response.status == 404, path
