@@ -18,6 +18,7 @@ from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import utcnow
 from tracker.domain.models.base import Page
+from tracker.domain.models.issues import PRIORITIES
 from tracker.domain.models.workflow import (
     BacklogMove,
     BacklogQuery,
@@ -199,7 +200,6 @@ def _key_beside(
 
 #: Swim lane choices of the board page (a GET parameter there).
 LANES = ("assignee", "priority", "epic")
-PRIORITY_ORDER = ("critical", "major", "normal", "minor")
 
 
 @dataclass(frozen=True)
@@ -263,8 +263,8 @@ async def _lane_labels(
     """Lanes in display order, the card-less ones (None) last."""
     named: list[tuple[str | None, str]]
     if lanes == "priority":
-        named = [(p, p) for p in PRIORITY_ORDER if p in keys]
-        named += sorted((k, k) for k in keys if k and k not in PRIORITY_ORDER)
+        named = [(p, p) for p in PRIORITIES if p in keys]
+        named += sorted((k, k) for k in keys if k and k not in PRIORITIES)
         return named
     if lanes == "assignee":
         users = await users_named(core, [k for k in keys if k])

@@ -88,7 +88,6 @@ async def board_page(ctx: Ctx) -> web.StreamResponse:
         status=400 if fault else 200,
         board=board,
         rows=rows_of(board, project.key, issues_url) if board else [],
-        columns=board.columns if board else [],
         q=q,
         lanes=lanes or "",
         lane_choices=boards.LANES,
