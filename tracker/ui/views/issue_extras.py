@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from tracker.domain.custom_fields import FieldDef, from_text
-from tracker.domain.models.comments import RelationIn, SubListQuery, TimeEntryIn
+from tracker.domain.models.comments import INVERSE, RelationIn, SubListQuery, TimeEntryIn
 from tracker.domain.models.issues import CustomField, Issue, IssueCreate, IssuePatch
 from tracker.domain.permissions import Permission
 from tracker.errors import NotFound, QuerySyntaxError, ValidationFailed
@@ -30,8 +30,7 @@ from tracker.services import (
 from tracker.ui.app import Ctx, page, parse_form, redirect
 
 ISSUE = "/o/{org}/p/{project}/issues/{number}"
-RELATION_TYPES = ["relates_to", "blocks", "is_blocked_by", "duplicates", "is_duplicated_by",
-                  "clones", "is_cloned_by"]  # fmt: skip
+RELATION_TYPES = ["relates_to", *(t for t in INVERSE if t != "relates_to")]  # the domain's names
 MAX_CHILDREN = 100
 
 
