@@ -79,6 +79,26 @@ async def _setup_project(page: Any, base_url: str, slug: str, key: str) -> dict[
     return {"Authorization": "Bearer " + (await login.json())["access_token"]}
 
 
+async def _api_setup(page: Any, base_url: str, slug: str, key: str) -> dict[str, str]:
+    """An account, an org and a project through the API; the page signs in with the form."""
+    api, email = page.request, f"{slug}@example.com"
+    credentials = {"email": email, "password": "correct horse"}
+    assert (await api.post(base_url + "/api/v1/auth/register", data=credentials)).ok
+    login = await api.post(base_url + "/api/v1/auth/login", data=credentials)
+    headers = {"Authorization": "Bearer " + (await login.json())["access_token"]}
+    org = {"name": slug.title(), "slug": slug}
+    assert (await api.post(base_url + "/api/v1/orgs", data=org, headers=headers)).ok
+    project = {"name": "Project " + key, "key": key}
+    assert (await api.post(f"{base_url}/api/v1/orgs/{slug}/projects", data=project,
+                           headers=headers)).ok  # fmt: skip
+    await page.goto(base_url + "/login")
+    await page.fill("input[name=email]", email)
+    await page.fill("input[name=password]", "correct horse")
+    await page.click("button[type=submit]")
+    await page.wait_for_url(base_url + "/")
+    return headers
+
+
 async def _sign_up(page: Any, base_url: str, email: str) -> None:
     await page.goto(base_url + "/signup")
     await page.fill("input[name=email]", email)
@@ -146,7 +166,8 @@ async def test_sign_up_to_drag_and_drop_search_and_sign_out(
 
     # the API reference: Swagger UI from the package renders every operation, CSP intact
     await page.goto(base_url + "/api/v1/docs")
-    await page.wait_for_selector(".opblock", timeout=10000)
+    # a 1.5 MB bundle to parse: 10 s was not always enough on the shared box (load 13)
+    await page.wait_for_selector(".opblock", timeout=30000)
     assert await page.locator(".opblock").count() > 50
 
     await page.goto(base_url + "/o/acme")
@@ -200,6 +221,15 @@ async def test_refused_move_snaps_back_with_the_message(
     assert await _column_of(page, "OPS-1") == items[0]["name"]  # snapped back
     await page.screenshot(path=str(shots / "board-refused-move.png"))
 
+    # with swim lanes a card drags between the columns of its own lane (the allowed move)
+    await page.goto(base_url + "/o/beta/p/OPS?lanes=priority")
+    lane = page.locator("section.lane").first
+    async with page.expect_response("**/move") as moved:
+        await page.locator("#card-OPS-1").drag_to(lane.locator("ol.cards").nth(1))
+    assert (await moved.value).status == 200
+    await page.reload()
+    assert await _column_of(page, "OPS-1") == items[1]["name"]
+
 
 async def test_a_change_through_the_api_appears_on_an_open_board_and_issue_page(
     browser: Any, app: web.Application, base_url: str
@@ -229,3 +259,64 @@ async def test_a_change_through_the_api_appears_on_an_open_board_and_issue_page(
     async with page.expect_response("**/move") as moved:
         await page.locator("#card-LIV-2").drag_to(page.locator("ol.cards").nth(1))
     assert (await moved.value).status == 200
+
+
+async def _overflow(page: Any) -> int:
+    """How far the page itself scrolls sideways (0: nothing sticks out of the viewport)."""
+    return int(await page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    ))  # fmt: skip
+
+
+async def _wide(page: Any) -> list[str]:
+    """The elements that stick out on the right (to name the culprit when the test fails)."""
+    return list(await page.evaluate(
+        """() => { const w = document.documentElement.clientWidth; const out = [];
+        for (const el of document.querySelectorAll('body *')) {
+          const r = el.getBoundingClientRect();
+          if (r.right > w + 0.5 && !el.closest('#board, .lane-row'))
+            out.push(el.tagName + '#' + el.id + '.' + el.className + ' ' + Math.round(r.right));
+        } return out.slice(0, 8); }"""
+    ))  # fmt: skip
+
+
+async def test_phone_width_board_and_issue_page_do_not_overflow(
+    browser: Any, base_url: str, shots: Path
+) -> None:
+    context = await browser.new_context(viewport={"width": 390, "height": 844},
+                                        device_scale_factor=1, is_mobile=True,
+                                        has_touch=True)  # fmt: skip
+    page = await context.new_page()
+    headers = await _api_setup(page, base_url, "phone", "PHN")  # the API is quicker than forms
+    url = base_url + "/api/v1/orgs/phone/projects/PHN/issues"
+    for n in range(7):
+        title = f"A rather long card title number {n} that wraps " + "x" * 40
+        assert (await page.request.post(url, data={"title": title}, headers=headers)).status == 201
+    relation = {"type": "relates_to", "issue": 2}
+    assert (await page.request.post(url + "/1/relations", data=relation,
+                                    headers=headers)).status == 201  # fmt: skip
+    for path in ("/o/phone/p/PHN", "/o/phone/p/PHN?lanes=priority", "/o/phone/p/PHN/issues/1",
+                 "/o/phone/p/PHN/settings", "/o/phone/search?q=card"):  # fmt: skip
+        await page.goto(base_url + path)
+        assert await _overflow(page) == 0, (path, await _wide(page))
+    # the board's columns scroll inside their own container, not the page
+    await page.goto(base_url + "/o/phone/p/PHN")
+    board = page.locator("#board")
+    widths = await board.evaluate("el => [el.scrollWidth, el.clientWidth]")
+    assert widths[0] > widths[1]  # more columns than fit: the board scrolls sideways
+    await page.screenshot(path=str(shots / "board-phone.png"))
+    # every nav control is on screen and works
+    controls = "header nav a, header nav button, header nav input:not([type=hidden])"
+    for control in await page.locator(controls).all():
+        box = await control.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+    await page.fill("#global-search", "card")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/search?q=card")
+    await page.click("header nav >> text=Phone")  # the org link
+    await page.wait_for_url(base_url + "/o/phone")
+    await page.goto(base_url + "/o/phone/p/PHN/issues/1")
+    await page.screenshot(path=str(shots / "issue-phone.png"), full_page=True)
+    await page.click("#sign-out")
+    await page.wait_for_url("**/login")
+    await context.close()

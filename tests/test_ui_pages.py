@@ -5,55 +5,15 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
+from tests import ui_world
 from tests.conftest import Api
 from tests.ui_world import csrf, post, session, sign_in, sign_up
 
+world = ui_world.world  # the shared fixture
+
 _n = itertools.count(1)
-
-
-@pytest.fixture
-async def world(client: TestClient, api: Api) -> dict[str, Any]:
-    """An org with a project and issues, its owner and a viewer, each signed in to the UI."""
-    owner = await api.user()
-    viewer = await api.user()
-    org = await api.org(owner, slug=f"acme{next(_n)}")
-    await api.project(owner, org, key="WEB")
-    for member in (viewer,):
-        response = await client.post(
-            f"/api/v1/orgs/{org['slug']}/members",
-            json={"user_id": member["id"], "role": "member"},
-            headers=owner["headers"],
-        )
-        assert response.status in (200, 201), await response.text()
-    base = f"/api/v1/orgs/{org['slug']}/projects/WEB"
-    response = await client.post(
-        f"{base}/members",
-        json={"user_id": viewer["id"], "role": "viewer"},
-        headers=owner["headers"],
-    )
-    assert response.status in (200, 201), await response.text()
-    for title in ("First card", "Second card"):
-        response = await client.post(
-            f"{base}/issues", json={"title": title}, headers=owner["headers"]
-        )
-        assert response.status == 201
-    owner_ui, viewer_ui = await session(client), await session(client)
-    await sign_in(owner_ui, owner["email"])
-    await sign_in(viewer_ui, viewer["email"])
-    yield {
-        "org": org,
-        "owner": owner,
-        "viewer": viewer,
-        "owner_ui": owner_ui,
-        "viewer_ui": viewer_ui,
-        "board": f"/o/{org['slug']}/p/WEB",
-        "api": base,
-    }
-    await owner_ui.close()
-    await viewer_ui.close()
 
 
 async def test_sign_up_create_org_and_project_then_sign_out(client: TestClient) -> None:
@@ -341,13 +301,12 @@ async def test_project_settings_members_and_stages(
 def test_cards_html_escapes_every_value() -> None:
     from tracker.ui.views.board import cards_html
 
-    card = {"key": 'W"><script>-1', "number": 1, "title": "<img src=x onerror=alert(1)>",
-            "type": "<b>", "priority": '"x'}  # fmt: skip
-    html = str(cards_html([card], '/o/a"/p/B/issues/'))
+    card = (1, "<img src=x onerror=alert(1)>", "<b>", '"x', None)
+    html = str(cards_html([card], 'W"><script>', '/o/a"/p/B/issues/'))
     assert "<script>" not in html and "<img" not in html and "<b>" not in html
     assert 'id="card-W&quot;&gt;&lt;script&gt;-1"' in html and "/o/a&quot;/p/B/issues/1" in html
-    plain = str(cards_html([{**card, "key": "WEB-7", "title": "ok"}], "/u/"))
-    assert 'id="card-WEB-7"' in plain
+    plain = str(cards_html([(7, "ok", "task", "normal", None)], "WEB", "/u/"))
+    assert 'id="card-WEB-7"' in plain and ">WEB-7</a>" in plain
 
 
 async def test_the_issue_page_shows_attachments_with_thumbnails(

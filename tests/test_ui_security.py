@@ -206,3 +206,26 @@ async def test_sign_in_redirects_only_to_local_paths(client: TestClient, api: Ap
             assert response.headers["Location"] == expected, target
         finally:
             await http.close()
+
+
+async def test_every_ui_form_route_refuses_a_post_without_the_csrf_token(
+    client: TestClient, api: Api
+) -> None:
+    """Each state-changing UI route (the new ones included) checks the token before anything."""
+    from tracker.ui import ui_routes
+
+    http, owner, _ = await _signed_in_owner(client, api)
+    try:
+        values = {"org": "sec", "project": "WEB", "number": "1"}
+        posts = sorted(path for method, path in ui_routes() if method == "POST")
+        assert len(posts) > 25
+        for template in posts:
+            path = re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), "x"), template)
+            response = await http.post(path, data={"title": "forged", "name": "forged"},
+                                       allow_redirects=False)  # fmt: skip
+            assert response.status == 403, template
+            assert "text/html" in response.headers["Content-Type"], template
+        issue = await client.get("/api/v1/orgs/sec/projects/WEB/issues/1", headers=owner["headers"])
+        assert (await issue.json())["version"] == 1  # nothing changed
+    finally:
+        await http.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from fractional_indexing import generate_key_between
 
@@ -17,6 +18,7 @@ from tracker.domain.changes import Actor, Entity, Op
 from tracker.domain.cursors import decode_cursor, encode_cursor
 from tracker.domain.ids import utcnow
 from tracker.domain.models.base import Page
+from tracker.domain.models.issues import PRIORITIES
 from tracker.domain.models.workflow import (
     BacklogMove,
     BacklogQuery,
@@ -25,10 +27,12 @@ from tracker.domain.models.workflow import (
     BoardQuery,
     Card,
     SprintBoardQuery,
+    Stage,
 )
 from tracker.domain.query import Query, parse_query
 from tracker.errors import NotFound, ValidationFailed
 from tracker.services.access import ProjectAccess, read
+from tracker.services.accounts import users_named
 from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
 from tracker.services.search import resolve_emails
@@ -37,7 +41,7 @@ from tracker.storage import boards as board_sql
 from tracker.storage import issues as issue_sql
 from tracker.storage import sprints as sprint_sql
 from tracker.storage import stages as stage_sql
-from tracker.storage.boards import CardRow
+from tracker.storage.boards import CardRow, PageCardRow
 from tracker.storage.search_filters import FilterContext, emails_in
 
 CARD_FIELDS = ("id", "number", "title", "type", "priority", "stage_id", "estimate")
@@ -190,3 +194,87 @@ def _key_beside(
         return generate_key_between(neighbour, anchor)
     ceiling = neighbour or board_sql.virtual_key(board_sql.next_number(conn, project_id))
     return generate_key_between(anchor, ceiling)
+
+
+# --- the web UI's board page ------------------------------------------------------------------
+
+#: Swim lane choices of the board page (a GET parameter there).
+LANES = ("assignee", "priority", "epic")
+
+
+@dataclass(frozen=True)
+class PageColumn:
+    """A column of the board page: the stage, its count, its first cards as tuples."""
+
+    stage: Stage
+    count: int
+    cards: list[PageCardRow]
+
+
+@dataclass(frozen=True)
+class PageBoard:
+    """The board page's data; `lanes` is [(lane key or None, label)] in display order."""
+
+    columns: list[PageColumn]
+    lanes: list[tuple[str | None, str]] | None
+
+
+async def board_page(
+    core: Core, access: ProjectAccess, query: BoardQuery, lanes: str | None = None
+) -> PageBoard:
+    """The project board for the web UI: the same columns, counts, filter and ranking as
+    `project_board_json`, with the cards as tuples (plus a swim lane key per card)."""
+    if lanes is not None and lanes not in LANES:
+        raise ValidationFailed([("lanes", f"one of {', '.join(LANES)}")])
+    project = access.project
+    ctx = await _filter_context(core, access, query.q)
+
+    def run(conn: sqlite3.Connection) -> tuple[list[PageColumn], dict[str, tuple[int, str]]]:
+        where = board_sql.query_predicate(conn, ctx[0], ctx[1]) if ctx else None
+        counts = board_sql.column_counts(conn, project.id, where)
+        columns = [
+            PageColumn(
+                to_stage(stage),
+                counts.get(stage["id"], 0),
+                board_sql.column_page_cards(
+                    conn, project.id, stage["id"], query.limit, where, lanes
+                ),
+            )
+            for stage in stage_sql.list_stages(conn, project.id)
+        ]
+        epics: dict[str, tuple[int, str]] = {}
+        if lanes == "epic":
+            ids = sorted({c[4] for col in columns for c in col.cards if c[4]})
+            epics = board_sql.epic_labels(conn, ids)
+        return columns, epics
+
+    limit_ms = None if ctx is None else core.settings.query_time_limit_ms  # user-driven
+    columns, epics = await read(core, access, run, time_limit_ms=limit_ms)
+    if lanes is None:
+        return PageBoard(columns, None)
+    keys = {c[4] for col in columns for c in col.cards}
+    return PageBoard(columns, await _lane_labels(core, project.key, lanes, keys, epics))
+
+
+async def _lane_labels(
+    core: Core, project_key: str, lanes: str, keys: set[str | None],
+    epics: dict[str, tuple[int, str]],
+) -> list[tuple[str | None, str]]:  # fmt: skip
+    """Lanes in display order, the card-less ones (None) last."""
+    named: list[tuple[str | None, str]]
+    if lanes == "priority":
+        named = [(p, p) for p in PRIORITIES if p in keys]
+        named += sorted((k, k) for k in keys if k and k not in PRIORITIES)
+        return named
+    if lanes == "assignee":
+        users = await users_named(core, [k for k in keys if k])
+        named = sorted(
+            ((k, users[k].display_name or users[k].email if k in users else "(former member)")
+             for k in keys if k),
+            key=lambda lane: lane[1].casefold(),
+        )  # fmt: skip
+        return named + ([(None, "Unassigned")] if None in keys else [])
+    ordered = sorted((k for k in keys if k), key=lambda k: epics.get(k, (0, ""))[0])
+    named = [(k, f"{project_key}-{epics[k][0]} {epics[k][1]}" if k in epics else "(epic)")
+             for k in ordered]  # fmt: skip
+    return named + ([(None, "No epic")] if None in keys else [])

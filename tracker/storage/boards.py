@@ -238,3 +238,58 @@ def set_backlog_rank(conn: sqlite3.Connection, row_id: int, rank: str) -> int:
         (rank, row_id),
     ).fetchone()
     return int(row[0])
+
+
+# --- the web UI's board page ---------------------------------------------------------------
+
+#: Swim lane keys, one fixed SQL expression per choice (never user text): the card's
+#: priority, its first assignee (by user id), or its nearest epic ancestor.
+LANE_SQL = {
+    "priority": "i.priority",
+    "assignee": "(SELECT min(user_id) FROM issue_assignees WHERE issue_id = i.id)",
+    "epic": """(WITH RECURSIVE up(id, parent_id, type, depth) AS (
+        SELECT p.id, p.parent_id, p.type, 1 FROM issues p WHERE p.id = i.parent_id
+        UNION ALL
+        SELECT p.id, p.parent_id, p.type, up.depth + 1 FROM issues p JOIN up ON p.id = up.parent_id
+        WHERE up.type <> 'epic' AND up.depth < 32)
+        SELECT id FROM up WHERE type = 'epic' LIMIT 1)""",
+}
+_PAGE_COLUMN = """
+SELECT i.number, i.title, i.type, i.priority, {lane} FROM issues i INDEXED BY issues_board
+WHERE i.project_id = ? AND i.stage_id = ? AND i.deleted_at IS NULL {where}
+ORDER BY i.rank LIMIT ?
+"""
+
+#: (number, title, type, priority, lane key or None): what a card on the page shows.
+PageCardRow = tuple[int, str, str, str, "str | None"]
+
+
+def column_page_cards(
+    conn: sqlite3.Connection,
+    project_id: str,
+    stage_id: str,
+    limit: int,
+    where: Sql | None = None,
+    lane: str | None = None,
+) -> list[PageCardRow]:
+    """A column's first `limit` cards as plain tuples, for the HTML board.
+
+    The same index range scan as `column_json`, but only what a card shows: the page
+    writes HTML from tuples, where decoding the API's JSON cost more than the SQL.
+    """
+    extra = where or Sql("")
+    sql = _PAGE_COLUMN.format(
+        lane=LANE_SQL[lane] if lane else "NULL",
+        where=f"AND {extra.text}" if extra.text else "",
+    )
+    return _tuples(conn, sql, [project_id, stage_id, *extra.args, limit])
+
+
+def epic_labels(conn: sqlite3.Connection, issue_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """issue id -> (number, title) for the epics that name swim lanes."""
+    if not issue_ids:
+        return {}
+    marks = ",".join("?" * len(issue_ids))
+    rows = _tuples(conn, f"SELECT id, number, title FROM issues WHERE id IN ({marks})",
+                   list(issue_ids))  # fmt: skip
+    return {issue_id: (number, title) for issue_id, number, title in rows}

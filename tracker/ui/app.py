@@ -214,6 +214,7 @@ def setup_ui(app: web.Application, core_of: Callable[[web.Application], Core]) -
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # package data: no stat() of every template on every page
     )
     env.globals.update(asset=assets.url, markdown=render_markdown)
     app.router.add_get(STATIC_PATH.replace("{name}", "{name:.+}"), assets.serve)

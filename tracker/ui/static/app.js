@@ -63,7 +63,8 @@
     if (board.dataset.movable !== "true") { return; }
     board.querySelectorAll("ol.cards").forEach(function (list) {
       Sortable.create(list, {
-        group: "board",
+        // with swim lanes a card moves between columns of its own lane only
+        group: list.dataset.lane ? "lane-" + list.dataset.lane : "board",
         animation: 120,
         onEnd: function (evt) { moved(board, evt); }
       });

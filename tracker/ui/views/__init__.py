@@ -11,10 +11,14 @@ def all_routes() -> list[tuple[str, str, Callable[..., Any]]]:
         accounts,
         attachments,
         board,
+        issue_extras,
         issues,
         orgs,
         search,
         settings,
+        settings_scripts,
+        settings_webhooks,
+        settings_workflow,
         sprints,
     )
 
@@ -24,7 +28,11 @@ def all_routes() -> list[tuple[str, str, Callable[..., Any]]]:
         *orgs.ROUTES,
         *board.ROUTES,
         *issues.ROUTES,
+        *issue_extras.ROUTES,
         *search.ROUTES,
         *sprints.ROUTES,
         *settings.ROUTES,
+        *settings_workflow.ROUTES,
+        *settings_scripts.ROUTES,
+        *settings_webhooks.ROUTES,
     ]

@@ -7,20 +7,17 @@ from aiohttp import web
 from tracker.domain.models.comments import CommentIn, SubListQuery
 from tracker.domain.models.issues import IssueCreate, IssuePatch, PageQuery
 from tracker.domain.permissions import Permission
-from tracker.errors import NotFound, ValidationFailed
+from tracker.errors import ValidationFailed
 from tracker.services import assignees, attachments, comments, history, issues, search, workflow
 from tracker.ui.app import Ctx, page, parse_form, redirect
+from tracker.ui.views.issue_extras import extras, issue_number
 
 ISSUE = "/o/{org}/p/{project}/issues/{number}"
 TYPES = ["task", "bug", "feature", "improvement", "story", "epic"]
 PRIORITIES = ["critical", "major", "normal", "minor"]
 
 
-def _number(ctx: Ctx) -> int:
-    text = ctx.params["number"]
-    if not text.isdigit() or len(text) > 12:
-        raise NotFound("issue not found")
-    return int(text)
+_number = issue_number
 
 
 def _url(ctx: Ctx, number: int) -> str:
@@ -69,6 +66,7 @@ async def issue_page(ctx: Ctx) -> web.StreamResponse:
         # reporters may edit the title and description of their own issues (the service's rule)
         may_edit_text=may_update or (own and ctx.may(Permission.ISSUE_CREATE)),
         may_comment=ctx.may(Permission.COMMENT_CREATE),
+        **await extras(ctx, issue),
     )
 
 

@@ -1,4 +1,5 @@
-"""Project settings for admins: members and roles, stages (the same services as the API)."""
+"""Project settings: members and roles, stages, transition rules, custom fields (admins
+change them; everyone who reads the project sees them). The same services as the API."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from aiohttp import web
 from tracker.domain.models.orgs import ListQuery, ProjectMemberIn, ProjectMemberPatch
 from tracker.domain.models.workflow import StageIn, StagePatch
 from tracker.domain.permissions import Permission
-from tracker.services import members, workflow
+from tracker.services import custom_fields, members, workflow
 from tracker.ui.app import Ctx, page, parse_form, redirect
+from tracker.ui.views.settings_workflow import FIELD_TYPES
 
 SETTINGS = "/o/{org}/p/{project}/settings"
 ROLES = ["viewer", "reporter", "developer", "admin"]
@@ -23,10 +25,16 @@ def _url(ctx: Ctx) -> str:
 async def settings_page(ctx: Ctx) -> web.StreamResponse:
     listed = await members.list_project_members(ctx.core, ctx.access, ListQuery(limit=200))
     stages = await workflow.list_stages(ctx.core, ctx.access)
+    rules = (await workflow.get_transitions(ctx.core, ctx.access)).rules
+    fields = await custom_fields.list_fields(ctx.core, ctx.access)
     return ctx.render(
         "settings.html", members=listed.items, stages=stages, roles=ROLES,
         categories=CATEGORIES, may_members=ctx.may(Permission.MEMBERS_MANAGE),
-        may_workflow=ctx.may(Permission.WORKFLOW_MANAGE),
+        may_workflow=ctx.may(Permission.WORKFLOW_MANAGE), rules=rules,
+        stage_names={s.id: s.name for s in stages}, fields=fields, field_types=FIELD_TYPES,
+        may_fields=ctx.may(Permission.FIELDS_MANAGE),
+        may_scripts=ctx.may(Permission.SCRIPTS_MANAGE),
+        may_webhooks=ctx.may(Permission.WEBHOOKS_MANAGE),
     )  # fmt: skip
 
 
