@@ -32,6 +32,8 @@ GROUPS: list[tuple[str, str]] = [
     ("status", "cli.use:status"),
     ("watch", "cli.watch:watch"),
     ("mcp", "cli.mcp_server:mcp"),
+    ("backup", "cli.ops:backup"),
+    ("restore", "cli.ops:restore"),
 ]
 
 
