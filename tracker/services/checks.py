@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from tracker.services import attachments
 from tracker.services.access import read_org
+from tracker.services.maintenance import repair_org
 from tracker.services.runtime import Core
 from tracker.storage import derived
 from tracker.storage import orgs as org_sql
@@ -50,11 +51,10 @@ async def _derived(core: Core, org_id: str, slug: str, repair: bool) -> list[Fin
     search = await read_org(core, org_id, _search_faults)
     counts = await read_org(core, org_id, derived.stage_count_faults)
     if repair and (search or counts):
-        async with core.tenants.lease(org_id) as db:
-            if search:
-                await db.write(derived.rebuild_search)
-            if counts:
-                await db.write(derived.recount_stages)
+        if search:
+            await repair_org(core, org_id, derived.rebuild_search)
+        if counts:
+            await repair_org(core, org_id, derived.recount_stages)
     return [Finding(slug, p, repaired=repair) for p in search] + [
         Finding(slug, f"board count wrong: {p}", repaired=repair) for p in counts
     ]
