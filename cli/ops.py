@@ -16,6 +16,13 @@ from cli.context import DataDirOption, exit_code_of, fail, load_settings, must_e
 from tracker.errors import RhythmError
 
 
+def plain_path(path: Path) -> Path:
+    """Refuse a path with control characters: never a name anyone meant to create."""
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in str(path)):
+        fail(f"refusing a path with control characters: {str(path)!r}")
+    return path
+
+
 def backup(
     dest: Path = typer.Argument(..., help="A new (or empty) directory to write the backup to."),
     org: str | None = typer.Option(None, "--org", help="Only this organization (by slug)."),
@@ -27,7 +34,7 @@ def backup(
     settings = load_settings(data_dir)
     must_exist(settings)
     try:
-        report = take(settings, dest, org)
+        report = take(settings, plain_path(dest), org)
     except RhythmError as error:
         fail(error.detail, exit_code_of(error))
     except OSError as exc:

@@ -118,12 +118,13 @@ def export(
 ) -> None:
     """Write one organization to a file (online: the server may run); see `org import`."""
     from cli.context import exit_code_of, load_settings, must_exist
+    from cli.ops import plain_path
     from tracker.errors import RhythmError
     from tracker.services.org_transfer import export_org
 
     settings = load_settings(data_dir)
     must_exist(settings)
-    if file.exists():
+    if plain_path(file).exists():
         fail(f"{file} already exists")
     try:
         manifest = export_org(settings, slug, file)

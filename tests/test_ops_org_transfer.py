@@ -182,3 +182,22 @@ async def test_import_refuses_a_tampered_file(
             await import_org(core, evil, create_users=True)
     assert not (tmp_path / "escape").exists()
     assert not any(p.name.startswith(".rhythm-import") for p in target.data_dir.iterdir())
+
+
+def test_cli_org_export_and_import(tmp_path: Path) -> None:
+    from tests.cli_world import ACME_SETUP, ANN, PASSWORD_INPUT, cli_on
+
+    source = cli_on(tmp_path / "a", ACME_SETUP)
+    assert source("issue", "create", "Moved", "-o", "acme", "-p", "WEB", "--as", ANN).exit_code == 0
+    result = source("org", "export", "acme", str(tmp_path / "acme.tar"))
+    assert result.exit_code == 0 and "1 member(s)" in result.output, result.output
+    target = cli_on(tmp_path / "b", [("user", "create", "other@example.com")])
+    result = target("org", "import", str(tmp_path / "acme.tar"))
+    assert result.exit_code == 3 and ANN in result.output  # not found: ann has no account
+    assert target("user", "create", ANN, input=PASSWORD_INPUT).exit_code == 0
+    result = target("org", "import", str(tmp_path / "acme.tar"))
+    assert result.exit_code == 0, result.output
+    result = target("issue", "list", "-o", "acme", "-p", "WEB", "--as", ANN)
+    assert "Moved" in result.output
+    result = target("org", "import", str(tmp_path / "acme.tar"))
+    assert result.exit_code == 4  # the slug exists now
