@@ -108,7 +108,8 @@ def stage_count_faults(conn: sqlite3.Connection) -> list[str]:
     found = conn.execute(
         """
         SELECT p.key, s.name, c.live,
-               (SELECT count(*) FROM issues i WHERE i.stage_id = s.id AND i.deleted_at IS NULL)
+               (SELECT count(*) FROM issues i
+                WHERE i.project_id = s.project_id AND i.stage_id = s.id AND i.deleted_at IS NULL)
         FROM stages s JOIN projects p ON p.id = s.project_id
         LEFT JOIN stage_counts c ON c.stage_id = s.id
         ORDER BY p.key, s.position
@@ -133,7 +134,8 @@ def recount_stages(conn: sqlite3.Connection) -> None:
         """
         INSERT INTO stage_counts (stage_id, live)
         SELECT s.id,
-               (SELECT count(*) FROM issues i WHERE i.stage_id = s.id AND i.deleted_at IS NULL)
+               (SELECT count(*) FROM issues i
+                WHERE i.project_id = s.project_id AND i.stage_id = s.id AND i.deleted_at IS NULL)
         FROM stages s
         """
     )

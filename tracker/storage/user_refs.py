@@ -62,7 +62,7 @@ def remap(conn: sqlite3.Connection, mapping: dict[str, str]) -> bool:
     if not mapping:
         return False
 
-    def swap(value: object) -> object:
+    def swap(value: str | bytes | int | float | None) -> str | bytes | int | float | None:
         if not isinstance(value, str):
             return value
         return UUID.sub(lambda m: mapping.get(m.group(0), m.group(0)), value)
