@@ -40,6 +40,7 @@ class Writer:
         self.core = core
         self.project = project
         self.latencies: list[float] = []
+        self.stalls: list[tuple[float, float]] = []  # (finished at, seconds) over 100 ms
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
@@ -49,7 +50,10 @@ class Writer:
             began = time.perf_counter()
             data = IssueCreate(title=f"written during the backup bench {n}")
             await issues.create_issue(self.core, access, data, actor)
-            self.latencies.append(time.perf_counter() - began)
+            spent = time.perf_counter() - began
+            self.latencies.append(spent)
+            if spent > 0.1:
+                self.stalls.append((time.perf_counter(), spent))
             n += 1
 
     def stop(self) -> None:
@@ -63,8 +67,12 @@ def summary(latencies: list[float]) -> tuple[float, float, int]:
     return ordered[-1] * 1000, p99 * 1000, len(ordered)
 
 
+BACKUP_SPAN: list[float] = [0.0, 0.0]  # perf_counter at the backup's start and end
+
+
 async def backup_process(data_dir: Path, dest: Path) -> float:
     began = time.perf_counter()
+    BACKUP_SPAN[0] = began
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", "from cli.main import run; run()",
         "backup", str(dest), "--org", ORG, "--data-dir", str(data_dir),
@@ -73,7 +81,15 @@ async def backup_process(data_dir: Path, dest: Path) -> float:
     out, _ = await child.communicate()
     if child.returncode != 0:
         raise SystemExit(f"backup failed: {out.decode()}")
-    return time.perf_counter() - began
+    BACKUP_SPAN[1] = time.perf_counter()
+    return BACKUP_SPAN[1] - began
+
+
+async def org_id(core: Core) -> str:
+    row = await core.system.read(
+        lambda c: c.execute("SELECT id FROM orgs WHERE slug = ?", (ORG,)).fetchone()
+    )
+    return str(row[0])
 
 
 async def timed_writer(core: Core, project: str, work: asyncio.Future[float] | float) -> Writer:
@@ -81,6 +97,7 @@ async def timed_writer(core: Core, project: str, work: asyncio.Future[float] | f
     task = asyncio.create_task(writer.run())
     await asyncio.sleep(0.5)  # warm: the tenant open and first writes are not the backup's
     writer.latencies.clear()
+    writer.stalls.clear()
     if isinstance(work, float):
         await asyncio.sleep(work)
     else:
@@ -111,6 +128,14 @@ async def main_async(data_dir: Path, rounds: int, project: str, scratch: Path) -
             shutil.rmtree(dest)
             # A: the writer alone for as long
             alone = await timed_writer(core, project, seconds)
+            start, end = BACKUP_SPAN
+            wal = data_dir / (await org_id(core)) / "tracker.db-wal"
+            stalls = ", ".join(
+                f"{at - start:+.1f}/{at - end:+.1f} s: {spent * 1000:.0f} ms"
+                for at, spent in during.stalls
+            )
+            wal_mb = wal.stat().st_size / 1e6 if wal.exists() else 0.0
+            print(f"  stalls > 100 ms (from backup start/end): {stalls}; WAL {wal_mb:,.0f} MB")
             b_max, b_p99, b_n = summary(during.latencies)
             a_max, a_p99, a_n = summary(alone.latencies)
             times.append(seconds)
