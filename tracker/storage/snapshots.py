@@ -18,14 +18,12 @@ import hashlib
 import os
 import shutil
 import sqlite3
-import threading
 from pathlib import Path
 from typing import NamedTuple
 
 from tracker.storage.files import FILE_MODE, private_dir
 
 CHUNK = 1024 * 1024
-FLUSH_BYTES = 64 * 1024 * 1024  # write back a copy being made every this many bytes
 
 
 class Head(NamedTuple):
@@ -56,39 +54,6 @@ def fsync_dir(path: Path) -> None:
     fsync_file(path)  # a directory opens O_RDONLY too
 
 
-class _Flusher(threading.Thread):
-    """fsyncs a file as it grows, every FLUSH_BYTES.
-
-    Without it, a multi-GB copy sat in the page cache as dirty data and was written
-    back all at once (background writeback, then the final fsync); the server's
-    own fsyncs (WAL checkpoints) queued behind it and a writer stalled for ~6 s
-    (bench/cases_backup.py, docs/operations-data.md). Flushing as it grows keeps at
-    most ~FLUSH_BYTES in the disk's queue ahead of the server, and drops the copy
-    from the page cache so it does not push out the live database's pages.
-    """
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(name="backup-flush", daemon=True)
-        self.path = path
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        flushed = 0
-        while not self.done.wait(0.1):
-            try:
-                size = self.path.stat().st_size
-                if size - flushed >= FLUSH_BYTES:
-                    fd = os.open(self.path, os.O_RDONLY)
-                    try:
-                        os.fsync(fd)
-                        os.posix_fadvise(fd, 0, size, os.POSIX_FADV_DONTNEED)
-                    finally:
-                        os.close(fd)
-                    flushed = size
-            except OSError:  # not created yet, or gone: nothing to flush
-                continue
-
-
 def snapshot(src: Path, dest: Path) -> None:
     """Copy the database `src` (live or not) to `dest`: one consistent snapshot, in WAL
     mode like every Rhythm database, checked, fsynced, then renamed into place."""
@@ -96,13 +61,9 @@ def snapshot(src: Path, dest: Path) -> None:
     tmp.unlink(missing_ok=True)
     private_dir(dest.parent, parents=True)
     conn = read_only(src)
-    flusher = _Flusher(tmp)
-    flusher.start()
     try:
         conn.execute("VACUUM INTO ?", (str(tmp),))
     finally:
-        flusher.done.set()
-        flusher.join()
         conn.close()
     os.chmod(tmp, FILE_MODE)
     copy = sqlite3.connect(tmp, isolation_level=None)
