@@ -32,6 +32,8 @@ GROUPS: list[tuple[str, str]] = [
     ("status", "cli.use:status"),
     ("watch", "cli.watch:watch"),
     ("mcp", "cli.mcp_server:mcp"),
+    ("backup", "cli.ops:backup"),
+    ("restore", "cli.ops:restore"),
 ]
 
 
@@ -112,11 +114,15 @@ def migrate(data_dir: Path | None = DataDirOption) -> None:
 @app.command()
 def check(
     repair: bool = typer.Option(
-        False, "--repair", help="Remove files no attachment names (older than an hour)."
+        False,
+        "--repair",
+        help="Rebuild the search index, recount board columns, remove files no attachment "
+        "names (older than an hour).",
     ),
     data_dir: Path | None = DataDirOption,
 ) -> None:
-    """Check every database's integrity and every attachment's file; exit 1 on a fault."""
+    """Check every database's integrity, search index, board counts and attachment files;
+    exit 1 naming each fault (docs/operations-data.md)."""
     from cli.context import run_with_core
     from tracker.services.checks import check_all
 

@@ -110,6 +110,59 @@ def restore(
         typer.echo(f"restored organization {org.slug} ({org.id})")
 
 
+@app.command("export")
+def export(
+    slug: str = typer.Argument(..., help="Slug of the organization."),
+    file: Path = typer.Argument(..., help="The file to write (a tar)."),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Write one organization to a file (online: the server may run); see `org import`."""
+    from cli.context import exit_code_of, load_settings, must_exist
+    from cli.ops import plain_path
+    from tracker.errors import RhythmError
+    from tracker.services.org_transfer import export_org
+
+    settings = load_settings(data_dir)
+    must_exist(settings)
+    if plain_path(file).exists():
+        fail(f"{file} already exists")
+    try:
+        manifest = export_org(settings, slug, file)
+    except RhythmError as error:
+        fail(error.detail, exit_code_of(error))
+    except OSError as exc:
+        fail(f"export failed: {exc}")
+    typer.echo(
+        f"exported {slug}: {len(manifest['members'])} member(s), {manifest['files']} file(s), "
+        f"change log up to seq {manifest['seq']} -> {file}"
+    )
+
+
+@app.command("import")
+def import_(
+    file: Path = typer.Argument(..., help="A file written by `rhythm org export`."),
+    create_users: bool = typer.Option(
+        False,
+        "--create-users",
+        help="Create people missing here as disabled accounts without a password.",
+    ),
+    data_dir: Path | None = DataDirOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Import an exported organization (server stopped); people are mapped by email."""
+    from tracker.services.org_transfer import import_org
+
+    if not file.is_file():
+        fail(f"no file {file}")
+    done = run_with_core(data_dir, lambda core: import_org(core, file, create_users=create_users))
+    if as_json:
+        print_json(done)
+        return
+    typer.echo(f"imported organization {done['org']} ({done['id']}), {done['members']} member(s)")
+    for email in done["created_users"]:
+        typer.echo(f"created disabled account {email} (no password)")
+
+
 async def _create(core: Core, owner: str, data: OrgIn) -> Org:
     """`--as EMAIL` becomes the owner."""
     user_id = await person(core, owner)

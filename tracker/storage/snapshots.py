@@ -1,0 +1,132 @@
+"""Consistent copies of live SQLite files and the file plumbing of backups.
+
+See docs/operations-data.md.
+
+A copy is taken with `VACUUM INTO` from a separate *read-only* connection: in
+WAL mode it reads one snapshot, so the server's writers are never blocked by it
+(measured in docs/operations-data.md; the backup API instead restarts from the
+first page whenever another connection writes). A read-only connection neither
+checkpoints nor resets the WAL, so it cannot take part in the WAL-reset race
+that makes the server keep one connection per file (docs/reliability.md).
+
+Every function here does blocking I/O: callers run them off the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import NamedTuple
+
+from tracker.storage.files import FILE_MODE, private_dir
+
+CHUNK = 1024 * 1024
+
+
+class Head(NamedTuple):
+    """Where a database stands: its schema version, last change seq and sync epoch."""
+
+    schema_version: int
+    seq: int
+    epoch: str | None
+
+
+def read_only(path: Path) -> sqlite3.Connection:
+    """A connection that can read a live database (even one a server is writing)."""
+    uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA trusted_schema = OFF")
+    return conn
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    fsync_file(path)  # a directory opens O_RDONLY too
+
+
+def snapshot(src: Path, dest: Path) -> None:
+    """Copy the database `src` (live or not) to `dest`: one consistent snapshot, in WAL
+    mode like every Rhythm database, checked, fsynced, then renamed into place."""
+    tmp = dest.with_name(dest.name + ".partial")
+    tmp.unlink(missing_ok=True)
+    private_dir(dest.parent, parents=True)
+    conn = read_only(src)
+    try:
+        conn.execute("VACUUM INTO ?", (str(tmp),))
+    finally:
+        conn.close()
+    os.chmod(tmp, FILE_MODE)
+    copy = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        copy.execute("PRAGMA journal_mode = WAL")  # VACUUM INTO writes a rollback-journal file
+        faults = [row[0] for row in copy.execute("PRAGMA quick_check") if row[0] != "ok"]
+        if faults:
+            raise sqlite3.DatabaseError(f"the copy of {src} is not sound: {faults[0]}")
+    finally:
+        copy.close()  # the last connection checkpoints: one file, no -wal left
+    fsync_file(tmp)
+    os.replace(tmp, dest)
+    fsync_dir(dest.parent)
+
+
+def head(conn: sqlite3.Connection) -> Head:
+    """The schema version, change-log head and epoch of a database (tenant or system)."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+    seq = 0
+    if "changes" in tables:
+        seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0])
+    epoch = None
+    if "sync_state" in tables:
+        found = conn.execute("SELECT epoch FROM sync_state WHERE id = 1").fetchone()
+        epoch = str(found[0]) if found else None
+    return Head(version, seq, epoch)
+
+
+def head_of(path: Path) -> Head:
+    conn = read_only(path)
+    try:
+        return head(conn)
+    finally:
+        conn.close()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def copy_file(src: Path, dest: Path) -> str:
+    """Copy a file (0600), fsync it, and return the SHA-256 of the bytes written."""
+    private_dir(dest.parent, parents=True)
+    tmp = dest.with_name(dest.name + ".partial")
+    digest = hashlib.sha256()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with open(src, "rb") as source, os.fdopen(fd, "wb") as target:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+            target.write(chunk)
+        target.flush()
+        os.fsync(target.fileno())
+    os.replace(tmp, dest)
+    return digest.hexdigest()
+
+
+def remove_tree(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
