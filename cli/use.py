@@ -75,3 +75,8 @@ def status(data_dir: Path | None = DataDirOption, as_json: bool = JsonOption) ->
         typer.echo(f"{name:>8}: {shown}" + (f"  (from {row['from']})" if row["from"] else ""))
     if rows["org"]["value"] is None:
         typer.echo("set one with `rhythm use ORG/KEY --as EMAIL`")
+    if data_dir is None:
+        from cli.offline import status_lines
+
+        for line in status_lines():
+            typer.echo(line)
