@@ -168,3 +168,36 @@ class SchemaTooNew(RhythmError):
     """A database was written by a newer Rhythm; refusing to touch it."""
 
     code, title = "schema-too-new", "Database newer than this program"
+
+
+# --- offline sync (docs/sync.md) ----------------------------------------------------------
+
+
+class UpgradeRequired(RhythmError):
+    """A sync client speaks a protocol or schema older than the server accepts."""
+
+    status, code, title = 426, "upgrade-required", "Upgrade required"
+
+
+class SyncVersionTooNew(BadRequest):
+    code, title = "sync-version", "Sync version not supported"
+
+
+class ClientUnknown(NotFound):
+    code, title = "client-unknown", "Unknown sync client"
+
+
+class ClientRevoked(Forbidden):
+    code, title = "client-revoked", "Sync client revoked"
+
+
+class ClientNotYours(Forbidden):
+    code, title = "client-not-yours", "Sync client belongs to someone else"
+
+
+class MutationGap(Conflict):
+    code, title = "mutation-gap", "Mutation ids skip ahead"
+
+
+class ClientIdReused(Conflict):
+    code, title = "client-id-reused", "Client id reused by another replica"

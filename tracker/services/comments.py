@@ -96,13 +96,15 @@ async def create_comment(
 
 
 def comment_in(
-    uow: UnitOfWork, access: ProjectAccess, number: int, body: CommentIn, actor: Actor
-) -> Comment:
-    """The comment itself, inside the caller's unit of work (scripts apply effects with it)."""
+    uow: UnitOfWork, access: ProjectAccess, number: int, body: CommentIn, actor: Actor,
+    *, comment_id: str | None = None,
+) -> Comment:  # fmt: skip
+    """The comment itself, inside the caller's unit of work (scripts apply effects with it);
+    `comment_id`: an id made by an offline replica (sync)."""
     project = access.project
     issue = issue_in(uow.conn, project.id, number)
     row = {
-        "id": new_id(), "issue_id": issue["id"], "author": actor.user_id or "",
+        "id": comment_id or new_id(), "issue_id": issue["id"], "author": actor.user_id or "",
         "body": body.body, "created_at": uow.at, "updated_at": uow.at, "version": 1,
     }  # fmt: skip
     with reindexed(uow.conn, issue["row_id"]):
@@ -123,48 +125,60 @@ async def update_comment(
     actor: Actor,
 ) -> Comment:
     """Only the author edits a comment (admins may delete, not rewrite, others' words)."""
+    return await mutate(
+        core, access, actor,
+        lambda uow: update_comment_in(uow, access, number, comment_id, patch, if_match, actor),
+    )  # fmt: skip
+
+
+def update_comment_in(
+    uow: UnitOfWork, access: ProjectAccess, number: int, comment_id: str, patch: CommentPatch,
+    if_match: str | None, actor: Actor,
+) -> Comment:  # fmt: skip
+    """The edit inside the caller's unit of work (sync push applies it so)."""
     project = access.project
-
-    def work(uow: UnitOfWork) -> Comment:
-        issue = issue_in(uow.conn, project.id, number)
-        comment = _comment_in(uow.conn, issue["id"], comment_id)
-        if comment["author"] != actor.user_id:
-            raise Forbidden("only the author can edit a comment")
-        if not if_match_ok(if_match, comment["version"]):
-            raise PreconditionFailed(f"the comment is at version {comment['version']}")
-        if patch.body == comment["body"]:
-            return _comment(comment)
-        after = {**comment, "body": patch.body, "updated_at": uow.at,
-                 "version": comment["version"] + 1}  # fmt: skip
-        with reindexed(uow.conn, issue["row_id"]):
-            comment_sql.update_body(uow.conn, comment_id, patch.body, uow.at)
-        comment_sql.add_to_comment_count(uow.conn, issue["row_id"], 0, uow.at)
-        uow.record_fields(Entity.COMMENT, comment_id, project=project.id,
-                          before={"body": comment["body"]}, after={"body": patch.body},
-                          version=after["version"], issue=issue["id"])  # fmt: skip
-        return _comment(after)
-
-    return await mutate(core, access, actor, work)
+    issue = issue_in(uow.conn, project.id, number)
+    comment = _comment_in(uow.conn, issue["id"], comment_id)
+    if comment["author"] != actor.user_id:
+        raise Forbidden("only the author can edit a comment")
+    if not if_match_ok(if_match, comment["version"]):
+        raise PreconditionFailed(f"the comment is at version {comment['version']}")
+    if patch.body == comment["body"]:
+        return _comment(comment)
+    after = {**comment, "body": patch.body, "updated_at": uow.at,
+             "version": comment["version"] + 1}  # fmt: skip
+    with reindexed(uow.conn, issue["row_id"]):
+        comment_sql.update_body(uow.conn, comment_id, patch.body, uow.at)
+    comment_sql.add_to_comment_count(uow.conn, issue["row_id"], 0, uow.at)
+    uow.record_fields(Entity.COMMENT, comment_id, project=project.id,
+                      before={"body": comment["body"]}, after={"body": patch.body},
+                      version=after["version"], issue=issue["id"])  # fmt: skip
+    return _comment(after)
 
 
 async def delete_comment(
     core: Core, access: ProjectAccess, number: int, comment_id: str, actor: Actor
 ) -> None:
     """The author or a project admin removes a comment; the log keeps its last text."""
+    await mutate(
+        core, access, actor, lambda uow: delete_comment_in(uow, access, number, comment_id, actor)
+    )
+
+
+def delete_comment_in(
+    uow: UnitOfWork, access: ProjectAccess, number: int, comment_id: str, actor: Actor
+) -> None:
+    """The delete inside the caller's unit of work (sync push applies it so)."""
     project, admin = access.project, is_project_admin(access)
-
-    def work(uow: UnitOfWork) -> None:
-        issue = issue_in(uow.conn, project.id, number)
-        comment = _comment_in(uow.conn, issue["id"], comment_id)
-        if comment["author"] != actor.user_id and not admin:
-            raise Forbidden("only the author or a project admin can delete a comment")
-        with reindexed(uow.conn, issue["row_id"]):
-            comment_sql.delete_comment(uow.conn, comment_id)
-        comment_sql.add_to_comment_count(uow.conn, issue["row_id"], -1, uow.at)
-        uow.record(Entity.COMMENT, comment_id, Op.DELETE, project=project.id, old=comment,
-                   version=comment["version"], issue=issue["id"])  # fmt: skip
-
-    await mutate(core, access, actor, work)
+    issue = issue_in(uow.conn, project.id, number)
+    comment = _comment_in(uow.conn, issue["id"], comment_id)
+    if comment["author"] != actor.user_id and not admin:
+        raise Forbidden("only the author or a project admin can delete a comment")
+    with reindexed(uow.conn, issue["row_id"]):
+        comment_sql.delete_comment(uow.conn, comment_id)
+    comment_sql.add_to_comment_count(uow.conn, issue["row_id"], -1, uow.at)
+    uow.record(Entity.COMMENT, comment_id, Op.DELETE, project=project.id, old=comment,
+               version=comment["version"], issue=issue["id"])  # fmt: skip
 
 
 @contextmanager

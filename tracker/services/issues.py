@@ -124,11 +124,12 @@ async def create_issue(core: Core, access: ProjectAccess, data: IssueCreate, act
 
 
 def create_in(
-    uow: UnitOfWork, access: ProjectAccess, data: IssueCreate, actor: Actor, may_tag: bool
-) -> Issue:
+    uow: UnitOfWork, access: ProjectAccess, data: IssueCreate, actor: Actor, may_tag: bool,
+    *, issue_id: str | None = None,
+) -> Issue:  # fmt: skip
     """The create itself, inside the caller's unit of work (scripts apply effects with it),
     held to the same rules; the caller has already checked the assignees
-    (`users_must_see_project`)."""
+    (`users_must_see_project`). `issue_id`: an id made by an offline replica (sync)."""
     project = access.project
     assert project.role is not None  # a ProjectAccess is only built for a visible project
     is_reporter = project.role.rank < ProjectRole.DEVELOPER.rank
@@ -141,7 +142,7 @@ def create_in(
     custom = apply_values(defs, {}, data.custom_fields, creating=True)
     parent = _parent(conn, project, data.parent, None)
     row = {
-        "id": new_id(), "project_id": project.id, "title": data.title,
+        "id": issue_id or new_id(), "project_id": project.id, "title": data.title,
         "description": data.description, "type": data.type, "priority": data.priority,
         "stage_id": stage["id"], "reporter": actor.user_id, "due_date": data.due_date,
         "sprint_id": _sprint(conn, project.id, data.sprint_id), "estimate": data.estimate,
@@ -421,37 +422,39 @@ async def delete_issue(
     core: Core, access: ProjectAccess, number: int, actor: Actor, if_match: str | None = None
 ) -> None:
     """Soft delete: the issue disappears from reads and lists; its number stays taken."""
+    await mutate(core, access, actor, lambda uow: delete_in(uow, access, number, if_match))
+
+
+def delete_in(uow: UnitOfWork, access: ProjectAccess, number: int, if_match: str | None) -> None:
+    """The soft delete inside the caller's unit of work (sync push applies it so)."""
     project = access.project
-
-    def work(uow: UnitOfWork) -> None:
-        row = issue_sql.issue_by_number(uow.conn, project.id, number)
-        if row is None:
-            raise NotFound("issue not found")
-        if not if_match_ok(if_match, row["version"]):
-            raise PreconditionFailed(f"the issue is at version {row['version']}")
-        version = issue_sql.set_deleted(uow.conn, row["id"], uow.at, uow.at, row["rank"])
-        uow.record(Entity.ISSUE, row["id"], Op.DELETE, project=project.id,
-                   new={"deleted_at": uow.at}, version=version, issue=row["id"])  # fmt: skip
-
-    await mutate(core, access, actor, work)
+    row = issue_sql.issue_by_number(uow.conn, project.id, number)
+    if row is None:
+        raise NotFound("issue not found")
+    if not if_match_ok(if_match, row["version"]):
+        raise PreconditionFailed(f"the issue is at version {row['version']}")
+    version = issue_sql.set_deleted(uow.conn, row["id"], uow.at, uow.at, row["rank"])
+    uow.record(Entity.ISSUE, row["id"], Op.DELETE, project=project.id,
+               new={"deleted_at": uow.at}, version=version, issue=row["id"])  # fmt: skip
 
 
 async def restore_issue(core: Core, access: ProjectAccess, number: int, actor: Actor) -> Issue:
     """Bring a soft-deleted issue back under its number, at the end of its column."""
+    return await mutate(core, access, actor, lambda uow: restore_in(uow, access, number))
+
+
+def restore_in(uow: UnitOfWork, access: ProjectAccess, number: int) -> Issue:
+    """The restore inside the caller's unit of work (sync push applies it so)."""
     project = access.project
-
-    def work(uow: UnitOfWork) -> Issue:
-        row = issue_sql.issue_by_number(uow.conn, project.id, number, include_deleted=True)
-        if row is None:
-            raise NotFound("issue not found")
-        if row["deleted_at"] is None:
-            raise Conflict("the issue is not deleted")
-        last = issue_sql.last_rank(uow.conn, project.id, row["stage_id"])
-        rank = generate_key_between(last, None)
-        version = issue_sql.set_deleted(uow.conn, row["id"], None, uow.at, rank)
-        issue = _view(uow.conn, project, number)
-        uow.record(Entity.ISSUE, row["id"], Op.RESTORE, project=project.id,
-                   new=issue.model_dump(), version=version, issue=row["id"])  # fmt: skip
-        return issue
-
-    return await mutate(core, access, actor, work)
+    row = issue_sql.issue_by_number(uow.conn, project.id, number, include_deleted=True)
+    if row is None:
+        raise NotFound("issue not found")
+    if row["deleted_at"] is None:
+        raise Conflict("the issue is not deleted")
+    last = issue_sql.last_rank(uow.conn, project.id, row["stage_id"])
+    rank = generate_key_between(last, None)
+    version = issue_sql.set_deleted(uow.conn, row["id"], None, uow.at, rank)
+    issue = _view(uow.conn, project, number)
+    uow.record(Entity.ISSUE, row["id"], Op.RESTORE, project=project.id,
+               new=issue.model_dump(), version=version, issue=row["id"])  # fmt: skip
+    return issue

@@ -46,9 +46,11 @@ async def list_tags(core: Core, access: ProjectAccess, query: PageQuery) -> Page
     return Page[Tag](items=items, next_cursor=cursor)
 
 
-def _insert_tag(uow: UnitOfWork, project_id: str, name: str, color: str | None) -> sqlite3.Row:
-    row: dict[str, Any] = {"id": new_id(), "project_id": project_id, "name": name, "color": color,
-           "created_at": uow.at}  # fmt: skip
+def _insert_tag(
+    uow: UnitOfWork, project_id: str, name: str, color: str | None, tag_id: str | None = None
+) -> sqlite3.Row:
+    row: dict[str, Any] = {"id": tag_id or new_id(), "project_id": project_id, "name": name,
+                           "color": color, "created_at": uow.at}  # fmt: skip
     if not tag_sql.insert_tag(uow.conn, row):
         raise Conflict(f"a tag named '{name}' exists in this project")
     uow.record(Entity.TAG, row["id"], Op.CREATE, project=project_id, new=row)
@@ -59,11 +61,14 @@ def _insert_tag(uow: UnitOfWork, project_id: str, name: str, color: str | None) 
 
 async def create_tag(core: Core, access: ProjectAccess, data: TagIn, actor: Actor) -> Tag:
     """Add a tag to the catalogue; 409 when the name exists."""
-    project = access.project
-    row = await mutate(
-        core, access, actor, lambda uow: _insert_tag(uow, project.id, data.name, data.color)
-    )
-    return to_tag(row)
+    return to_tag(await mutate(core, access, actor, lambda uow: create_tag_in(uow, access, data)))
+
+
+def create_tag_in(
+    uow: UnitOfWork, access: ProjectAccess, data: TagIn, tag_id: str | None = None
+) -> sqlite3.Row:
+    """The create inside the caller's unit of work; `tag_id` made by an offline replica."""
+    return _insert_tag(uow, access.project.id, data.name, data.color, tag_id)
 
 
 async def delete_tag(core: Core, access: ProjectAccess, tag_id: str, actor: Actor) -> None:

@@ -51,23 +51,29 @@ async def log_time(
     core: Core, access: ProjectAccess, number: int, data: TimeEntryIn, actor: Actor
 ) -> TimeEntry:
     """Record time spent on an issue and add it to the issue's total."""
+    return await mutate(
+        core, access, actor, lambda uow: log_time_in(uow, access, number, data, actor)
+    )
+
+
+def log_time_in(
+    uow: UnitOfWork, access: ProjectAccess, number: int, data: TimeEntryIn, actor: Actor,
+    *, entry_id: str | None = None,
+) -> TimeEntry:  # fmt: skip
+    """The entry inside the caller's unit of work; `entry_id` made by an offline replica."""
     project = access.project
     logged_at = _logged_at(data.logged_at)
-
-    def work(uow: UnitOfWork) -> TimeEntry:
-        issue = issue_in(uow.conn, project.id, number)
-        row = {
-            "id": new_id(), "issue_id": issue["id"], "user_id": actor.user_id or "",
-            "seconds_spent": data.seconds_spent, "description": data.description,
-            "logged_at": logged_at or uow.at, "created_at": uow.at,
-        }  # fmt: skip
-        time_sql.insert_entry(uow.conn, row)
-        time_sql.add_to_time_spent(uow.conn, issue["row_id"], data.seconds_spent, uow.at)
-        uow.record(Entity.TIME_ENTRY, row["id"], Op.CREATE, project=project.id, new=row,
-                   issue=issue["id"])  # fmt: skip
-        return TimeEntry(**row)
-
-    return await mutate(core, access, actor, work)
+    issue = issue_in(uow.conn, project.id, number)
+    row = {
+        "id": entry_id or new_id(), "issue_id": issue["id"], "user_id": actor.user_id or "",
+        "seconds_spent": data.seconds_spent, "description": data.description,
+        "logged_at": logged_at or uow.at, "created_at": uow.at,
+    }  # fmt: skip
+    time_sql.insert_entry(uow.conn, row)
+    time_sql.add_to_time_spent(uow.conn, issue["row_id"], data.seconds_spent, uow.at)
+    uow.record(Entity.TIME_ENTRY, row["id"], Op.CREATE, project=project.id, new=row,
+               issue=issue["id"])  # fmt: skip
+    return TimeEntry(**row)
 
 
 async def delete_time_entry(

@@ -25,6 +25,7 @@ from tracker.http.handlers import (
     search,
     sprints,
     stages,
+    sync,
     tags,
     time_entries,
     watchers,
@@ -57,4 +58,5 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     context,
     webhooks,
     scripts,
+    sync,
 )

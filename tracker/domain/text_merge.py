@@ -1,0 +1,40 @@
+"""Line-based 3-way merge of offline text edits (descriptions, comments), docs/sync.md.
+
+`merge3` (the Bazaar/Breezy merge, pure Python) finds the hunks; overlapping ones
+are never published with conflict markers: the caller keeps the current text and
+hands the writer's text back (`kept_both`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import merge3
+
+Outcome = Literal["applied", "noop", "merged", "kept_both"]
+
+
+class Merged(NamedTuple):
+    outcome: Outcome
+    #: the text to store (for kept_both: the current one, unchanged)
+    text: str
+
+
+def merge_text(base: str, current: str, mine: str) -> Merged:
+    """What to store when `mine` was written over `base` and the server now has `current`."""
+    if current == base:
+        return Merged("noop" if mine == current else "applied", mine)
+    if current == mine:
+        return Merged("noop", current)
+    merger = merge3.Merge3(
+        base.splitlines(keepends=True),
+        current.splitlines(keepends=True),
+        mine.splitlines(keepends=True),
+    )
+    out: list[str] = []
+    for group in merger.merge_groups():
+        kind = group[0]
+        if kind == "conflict":
+            return Merged("kept_both", current)
+        out.extend(group[1])
+    return Merged("merged", "".join(out))

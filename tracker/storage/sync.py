@@ -1,0 +1,241 @@
+"""SQL on the offline-sync bookkeeping: `sync_clients`, `sync_results`, `sync_id_aliases`
+(tenant migration 0015; the protocol is docs/sync.md)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from tracker.storage.issue_shape import ISSUE_OBJECT
+
+
+def insert_client(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+    conn.execute(
+        """INSERT INTO sync_clients (id, user_id, device, scope, sent_projects,
+               last_mutation_id, schema, created_at, last_seen_at)
+           VALUES (:id, :user_id, :device, :scope, '[]', 0, :schema, :at, :at)""",
+        row,
+    )
+
+
+def client(conn: sqlite3.Connection, client_id: str) -> dict[str, Any] | None:
+    row = conn.execute("SELECT * FROM sync_clients WHERE id = ?", (client_id,)).fetchone()
+    return None if row is None else dict(row)
+
+
+def update_client(
+    conn: sqlite3.Connection, client_id: str, scope: list[str], device: str | None, at: str
+) -> None:
+    conn.execute(
+        """UPDATE sync_clients SET scope = ?, device = coalesce(?, device), last_seen_at = ?
+           WHERE id = ?""",
+        (json.dumps(scope), device, at, client_id),
+    )
+
+
+def revoke_client(conn: sqlite3.Connection, client_id: str, at: str) -> None:
+    conn.execute(
+        "UPDATE sync_clients SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?",
+        (at, client_id),
+    )
+
+
+def set_sent_projects(
+    conn: sqlite3.Connection, client_id: str, projects: list[str], at: str
+) -> None:
+    conn.execute(
+        "UPDATE sync_clients SET sent_projects = ?, last_seen_at = ? WHERE id = ?",
+        (json.dumps(sorted(projects)), at, client_id),
+    )
+
+
+def advance_mutation(conn: sqlite3.Connection, client_id: str, mutation_id: int, at: str) -> None:
+    """Move the client's counter to `mutation_id` (only forwards, by exactly one)."""
+    cursor = conn.execute(
+        """UPDATE sync_clients SET last_mutation_id = ?, last_seen_at = ?
+           WHERE id = ? AND last_mutation_id = ?""",
+        (mutation_id, at, client_id, mutation_id - 1),
+    )
+    if cursor.rowcount != 1:
+        raise RuntimeError("sync client counter moved concurrently")
+
+
+def store_result(
+    conn: sqlite3.Connection, client_id: str, mutation_id: int, hash_: str, result: str, at: str
+) -> None:
+    conn.execute(
+        "INSERT INTO sync_results (client_id, mutation_id, hash, result, at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (client_id, mutation_id, hash_, result, at),
+    )
+
+
+def stored_results(
+    conn: sqlite3.Connection, client_id: str, first: int, last: int
+) -> dict[int, tuple[str, str]]:
+    """{mutation_id: (hash, result JSON)} for ids in [first, last]."""
+    rows = conn.execute(
+        """SELECT mutation_id, hash, result FROM sync_results
+           WHERE client_id = ? AND mutation_id BETWEEN ? AND ?""",
+        (client_id, first, last),
+    ).fetchall()
+    return {int(r[0]): (str(r[1]), str(r[2])) for r in rows}
+
+
+def add_alias(conn: sqlite3.Connection, client_id: str, requested: str, actual: str) -> None:
+    conn.execute(
+        """INSERT OR REPLACE INTO sync_id_aliases (client_id, requested_id, actual_id)
+           VALUES (?, ?, ?)""",
+        (client_id, requested, actual),
+    )
+
+
+def aliases(conn: sqlite3.Connection, client_id: str) -> dict[str, str]:
+    rows = conn.execute(
+        "SELECT requested_id, actual_id FROM sync_id_aliases WHERE client_id = ?", (client_id,)
+    ).fetchall()
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def live_projects(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """Every live project as (id, key, name)."""
+    rows = conn.execute("SELECT id, key, name FROM projects WHERE deleted_at IS NULL").fetchall()
+    return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
+def issue_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT project_id, count(*) FROM issues WHERE deleted_at IS NULL GROUP BY project_id"
+    ).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+# --- snapshot pages: (id, project id, JSON text) in id order, within a set of projects ---
+
+_IN = "IN (SELECT value FROM json_each(:projects))"
+_ISSUE_JSON = ISSUE_OBJECT.replace("?1", "p.key")
+
+SNAPSHOT_SQL: dict[str, str] = {
+    "project": f"""SELECT p.id, p.id, json_object('id', p.id, 'key', p.key, 'name', p.name,
+            'description', p.description, 'visibility', p.visibility,
+            'created_at', p.created_at, 'updated_at', p.updated_at, 'version', p.version)
+        FROM projects p WHERE p.id {_IN} AND p.id > :after ORDER BY p.id LIMIT :limit""",
+    "stage": f"""SELECT s.id, s.project_id, json_object('id', s.id, 'project_id', s.project_id,
+            'name', s.name, 'category', s.category, 'position', s.position,
+            'created_at', s.created_at, 'updated_at', s.updated_at)
+        FROM stages s WHERE s.project_id {_IN} AND s.id > :after ORDER BY s.id LIMIT :limit""",
+    "tag": f"""SELECT t.id, t.project_id, json_object('id', t.id, 'project_id', t.project_id,
+            'name', t.name, 'color', t.color, 'created_at', t.created_at)
+        FROM tags t WHERE t.project_id {_IN} AND t.id > :after ORDER BY t.id LIMIT :limit""",
+    "issue": f"""SELECT i.id, i.project_id, {_ISSUE_JSON}, i.version
+        FROM issues i JOIN projects p ON p.id = i.project_id
+        JOIN stages s ON s.id = i.stage_id LEFT JOIN issues par ON par.id = i.parent_id
+        WHERE i.project_id {_IN} AND i.deleted_at IS NULL AND i.id > :after
+        ORDER BY i.id LIMIT :limit""",
+    "comment": f"""SELECT c.id, i.project_id, json_object('id', c.id, 'issue_id', c.issue_id,
+            'author', c.author, 'body', c.body, 'created_at', c.created_at,
+            'updated_at', c.updated_at, 'version', c.version), c.version
+        FROM comments c JOIN issues i ON i.id = c.issue_id
+        WHERE i.project_id {_IN} AND i.deleted_at IS NULL AND c.id > :after
+        ORDER BY c.id LIMIT :limit""",
+    "time_entry": f"""SELECT e.id, i.project_id, json_object('id', e.id, 'issue_id', e.issue_id,
+            'user_id', e.user_id, 'seconds_spent', e.seconds_spent,
+            'description', e.description, 'logged_at', e.logged_at, 'created_at', e.created_at)
+        FROM time_entries e JOIN issues i ON i.id = e.issue_id
+        WHERE i.project_id {_IN} AND i.deleted_at IS NULL AND e.id > :after
+        ORDER BY e.id LIMIT :limit""",
+    "relation": f"""SELECT r.id, i.project_id, json_object('id', r.id, 'pair_id', r.pair_id,
+            'source_id', r.source_id, 'target_id', r.target_id, 'type', r.type,
+            'created_by', r.created_by, 'created_at', r.created_at)
+        FROM relations r JOIN issues i ON i.id = r.source_id
+        WHERE i.project_id {_IN} AND i.deleted_at IS NULL AND r.id > :after
+        ORDER BY r.id LIMIT :limit""",
+    "attachment": f"""SELECT a.id, a.project_id, json_object('id', a.id,
+            'project_id', a.project_id, 'issue_id', a.issue_id, 'comment_id', a.comment_id,
+            'filename', a.filename, 'content_type', a.content_type, 'size', a.size,
+            'sha256', a.sha256, 'uploaded_by', a.uploaded_by, 'created_at', a.created_at)
+        FROM attachments a JOIN issues i ON i.id = a.issue_id
+        WHERE a.project_id {_IN} AND a.deleted_at IS NULL AND i.deleted_at IS NULL
+          AND a.id > :after
+        ORDER BY a.id LIMIT :limit""",
+}
+#: The order pages walk the kinds in (a page token names a kind by its index here).
+SNAPSHOT_KINDS: tuple[str, ...] = tuple(SNAPSHOT_SQL)
+
+
+def snapshot_rows(
+    conn: sqlite3.Connection, kind: str, projects: str, after: str, limit: int
+) -> list[tuple[Any, ...]]:
+    """Up to `limit` rows of one kind after id `after` (projects: a JSON array of ids)."""
+    return conn.execute(
+        SNAPSHOT_SQL[kind], {"projects": projects, "after": after, "limit": limit}
+    ).fetchall()
+
+
+# --- lookups by id for pushed mutations --------------------------------------------------
+
+
+def issue_by_id(conn: sqlite3.Connection, issue_id: str) -> sqlite3.Row | None:
+    """The issue (deleted ones too) with its project key."""
+    return conn.execute(
+        "SELECT i.*, p.key AS project_key FROM issues i JOIN projects p ON p.id = i.project_id "
+        "WHERE i.id = ?",
+        (issue_id,),
+    ).fetchone()
+
+
+def project_key_of(conn: sqlite3.Connection, project_id: str) -> str | None:
+    row = conn.execute(
+        "SELECT key FROM projects WHERE id = ? AND deleted_at IS NULL", (project_id,)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def comment_by_id(conn: sqlite3.Connection, comment_id: str) -> sqlite3.Row | None:
+    return conn.execute(
+        "SELECT c.*, i.project_id, i.number, i.deleted_at AS issue_deleted_at, "
+        "p.key AS project_key FROM comments c JOIN issues i ON i.id = c.issue_id "
+        "JOIN projects p ON p.id = i.project_id "
+        "WHERE c.id = ?",
+        (comment_id,),
+    ).fetchone()
+
+
+def exists(conn: sqlite3.Connection, table: str, entity_id: str) -> bool:
+    assert table in {"issues", "comments", "tags", "time_entries"}
+    return conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (entity_id,)).fetchone() is not None
+
+
+def stage_of_project(
+    conn: sqlite3.Connection, project_id: str, stage_id: str
+) -> sqlite3.Row | None:
+    return conn.execute(
+        "SELECT * FROM stages WHERE id = ? AND project_id = ?", (stage_id, project_id)
+    ).fetchone()
+
+
+def last_change_of(
+    conn: sqlite3.Connection, entity: str, entity_id: str, field: str
+) -> sqlite3.Row | None:
+    """The newest change row that set `field` of the entity (who overwrote what, when)."""
+    return conn.execute(
+        "SELECT seq, actor, at FROM changes WHERE entity = ? AND entity_id = ? AND field = ? "
+        "ORDER BY seq DESC LIMIT 1",
+        (entity, entity_id, field),
+    ).fetchone()
+
+
+def tags_by_ids(conn: sqlite3.Connection, project_id: str, ids: list[str]) -> dict[str, str]:
+    """{tag id: name} for the ids that are tags of the project."""
+    rows = conn.execute(
+        "SELECT id, name FROM tags WHERE project_id = ? AND id IN (SELECT value FROM json_each(?))",
+        (project_id, json.dumps(ids)),
+    ).fetchall()
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def tag_named(conn: sqlite3.Connection, project_id: str, name: str) -> sqlite3.Row | None:
+    return conn.execute(
+        "SELECT * FROM tags WHERE project_id = ? AND name = ? COLLATE NOCASE", (project_id, name)
+    ).fetchone()
