@@ -142,6 +142,7 @@ def create_issue(
         project = view.project(project_key)
         people = view.people(assignees or [])
         extra = view.sprint(project["id"], sprint)
+        data = _current_parent(view, data)
         body = _validated(IssueCreate, {**data, "assignees": people, **extra})
         parent_id = None
         if body.parent is not None:
@@ -166,6 +167,16 @@ def create_issue(
     return key
 
 
+def _current_parent(view: View, data: dict[str, Any]) -> dict[str, Any]:
+    """A provisional parent key (`WEB-~3fa9c`) -> the number the view knows it by, so
+    the API's model validates it as any key."""
+    parent = data.get("parent")
+    if isinstance(parent, str) and "~" in parent:
+        row = view.issue(parent)
+        return {**data, "parent": f"{row['project_key']}-{row['number']}"}
+    return data
+
+
 def _key_in(project_key: str, ref: str | int) -> str:
     return f"{project_key}-{ref}" if isinstance(ref, int) or str(ref).isdigit() else str(ref)
 
@@ -186,7 +197,7 @@ def update_issue(
         extra: dict[str, Any] = view.sprint(project_id, sprint)
         if assignees is not None:
             extra["assignees"] = view.people(assignees)
-        patch = _validated(IssuePatch, {**data, **extra})
+        patch = _validated(IssuePatch, {**_current_parent(view, data), **extra})
         named = patch.model_fields_set
         sets: dict[str, Any] = {}
         bases: dict[str, Any] = {}
