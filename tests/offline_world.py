@@ -215,8 +215,8 @@ async def view_issues(device: Device) -> list[dict[str, Any]]:
         access, _ = await act_as(core, org, "WEB", email, "cli")  # type: ignore[arg-type]
         cursor = None
         while True:
-            page = await issue_lists.list_issues(core, access,
-                                                 IssueListQuery(limit=200, cursor=cursor))  # fmt: skip
+            query = IssueListQuery(limit=200, cursor=cursor)
+            page = await issue_lists.list_issues(core, access, query)
             found += [i.model_dump() for i in page.items]
             cursor = page.next_cursor
             if not cursor:
