@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient
 from typer.testing import CliRunner
 
 from tests.conftest import Api
@@ -140,9 +139,11 @@ class Device:
 class World:
     """The server, its people and org; REST calls as any of them."""
 
-    def __init__(self, client: TestClient, api: Api, tmp: Path) -> None:
+    def __init__(self, client: Any, api: Api, tmp: Path, url: str | None = None) -> None:
+        """`client`: aiohttp's TestClient, or a ClientSession with a base_url (a server in
+        another process)."""
         self.client, self.api, self.tmp = client, api, tmp
-        self.url = str(client.make_url("")).rstrip("/")
+        self.url = url or str(client.make_url("")).rstrip("/")
         self.devices = 0
 
     async def setup(self) -> None:
@@ -228,4 +229,4 @@ async def converged(world: World, *devices: Device) -> None:
     server = sorted((shape(i) for i in await world.issues()), key=lambda i: i["number"])
     for device in devices:
         mine = sorted((shape(i) for i in await view_issues(device)), key=lambda i: i["number"])
-        assert mine == server, f"{device.person['email']}'s view differs from the server"
+        assert mine == server, (device.person["email"], mine, server)

@@ -196,6 +196,12 @@ class Applier:
                     "INSERT OR IGNORE INTO issue_assignees (issue_id, user_id) VALUES (?, ?)",
                     (image["id"], user_id),
                 )
+        conn.execute(
+            "UPDATE issues SET comment_count = (SELECT count(*) FROM comments c WHERE"
+            " c.issue_id = issues.id), time_spent = (SELECT coalesce(sum(seconds_spent), 0)"
+            " FROM time_entries t WHERE t.issue_id = issues.id) WHERE row_id = ?",
+            (row_id,),
+        )
         index_issue(conn, int(row_id or 0))
 
     def _issue_field(self, issue_id: str, c: Mapping[str, Any]) -> None:
@@ -273,14 +279,9 @@ class Applier:
             issue = self._issue_row(image["issue_id"])
             if issue is None:
                 return
-            old = conn.execute("SELECT 1 FROM comments WHERE id = ?", (image["id"],)).fetchone()
             unindex_issue(conn, issue["row_id"])
             self._upsert("comments", ("id",), image)
-            if old is None:
-                conn.execute(
-                    "UPDATE issues SET comment_count = comment_count + 1, updated_at = ?"
-                    " WHERE row_id = ?", (image.get("created_at") or c.get("at"), issue["row_id"]),
-                )  # fmt: skip
+            self._recount(issue["row_id"], image.get("created_at") or c.get("at"))
             index_issue(conn, issue["row_id"])
             self.touched_issues.add(image["issue_id"])
             return
@@ -302,11 +303,18 @@ class Applier:
             )
         elif op in ("delete", "purge"):
             conn.execute("DELETE FROM comments WHERE id = ?", (c["entity_id"],))
-            conn.execute(
-                "UPDATE issues SET comment_count = max(comment_count - 1, 0) WHERE row_id = ?",
-                (issue["row_id"],),
-            )
+            self._recount(issue["row_id"], None)
         index_issue(conn, issue["row_id"])
+
+    def _recount(self, row_id: int, at: str | None) -> None:
+        """comment_count is derived: counted, never incremented (a snapshot may already
+        hold a comment whose create row is replayed after it)."""
+        self.tenant.execute(
+            "UPDATE issues SET comment_count = (SELECT count(*) FROM comments c"
+            " WHERE c.issue_id = issues.id), updated_at = max(updated_at, coalesce(?, ''))"
+            " WHERE row_id = ?",
+            (at, row_id),
+        )
 
     def _link(self, c: Mapping[str, Any], entity: str, op: str) -> None:
         link = c.get("new") if op == "create" else c.get("old")

@@ -38,6 +38,11 @@ PUSH_MAX, PUSH_MAX_BYTES = 100, 1024 * 1024
 CLOCK_WARNING_SECONDS = 120
 
 
+def device_now() -> datetime:
+    """This computer's clock: shown and compared with the server's, never used to order."""
+    return datetime.now(UTC)
+
+
 # --- data directories --------------------------------------------------------------------
 
 
@@ -53,6 +58,8 @@ def make_data_dir(path: Path, org: Mapping[str, Any], people: Iterable[Mapping[s
     """An empty data directory shaped like a server's, holding one org and its people."""
     (path / org["id"]).mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path, 0o700)
+    for name in (SYSTEM_DB, f"{org['id']}/{TENANT_DB}"):
+        os.close(os.open(path / name, os.O_WRONLY | os.O_CREAT, 0o600))
     with closing(connect(path / SYSTEM_DB)) as system:
         apply_migrations(system, "system")
         system.execute("BEGIN")
@@ -441,7 +448,7 @@ class Replica:
             server = datetime.fromisoformat(server_time.replace("Z", "+00:00"))
         except ValueError:
             return
-        report.clock_offset = (datetime.now(UTC) - server).total_seconds()
+        report.clock_offset = (device_now() - server).total_seconds()
 
     # --- the whole loop -----------------------------------------------------------------------
 
