@@ -3,7 +3,6 @@ with real replicas in temp dirs (docs/offline.md)."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
