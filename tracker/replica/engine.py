@@ -92,7 +92,9 @@ def copy_data_dir(source: Path, target: Path, org_id: str) -> None:
     if target.exists():
         shutil.rmtree(target)
     (target / org_id).mkdir(parents=True, mode=0o700)
+    os.chmod(target, 0o700)
     for name in (SYSTEM_DB, f"{org_id}/{TENANT_DB}"):
+        os.close(os.open(target / name, os.O_WRONLY | os.O_CREAT, 0o600))  # private from birth
         with (
             closing(sqlite3.connect(source / name)) as src,
             closing(sqlite3.connect(target / name)) as dst,
