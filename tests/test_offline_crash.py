@@ -106,7 +106,7 @@ async def _serve(data: Path, port: int, log: Path) -> asyncio.subprocess.Process
     raise AssertionError(log.read_text()[-2000:])
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.15, 0.4])
+@pytest.mark.parametrize("delay", [0.0, 0.25])
 async def test_kill_9_of_the_server_mid_push(tmp_path: Path, delay: float) -> None:
     port, data, log = _free_port(), tmp_path / "data", tmp_path / "server.log"
     url = f"http://127.0.0.1:{port}"
@@ -117,7 +117,7 @@ async def test_kill_9_of_the_server_mid_push(tmp_path: Path, delay: float) -> No
         await world.setup()
         bob = await world.device(world.bob)
         await bob.clone("acme", "WEB")
-        for n in range(150):  # two push batches
+        for n in range(105):  # two push batches
             bob.create("WEB", f"offline {n}")
         pushing = asyncio.create_task(bob.sync())
         await asyncio.sleep(delay)
@@ -132,8 +132,8 @@ async def test_kill_9_of_the_server_mid_push(tmp_path: Path, delay: float) -> No
         await bob.sync()
         assert bob.journal()["pending"] == []
         issues = await world.issues()
-        assert sorted(i["number"] for i in issues) == list(range(1, 151))
-        assert len({i["title"] for i in issues}) == 150
+        assert sorted(i["number"] for i in issues) == list(range(1, 106))
+        assert len({i["title"] for i in issues}) == 105
         await converged(world, bob)
     finally:
         await session.close()
