@@ -44,16 +44,19 @@ class World:
 
     async def project_role(self, user: dict[str, Any], key: str, role: str) -> None:
         url = f"{self.base}/projects/{key}/members"
-        r = await self.client.post(url, json={"user_id": user["id"], "role": role},
-                                   headers=self.owner["headers"])  # fmt: skip
+        r = await self.client.post(
+            url, json={"user_id": user["id"], "role": role}, headers=self.owner["headers"]
+        )
         if r.status == 409:
-            r = await self.client.patch(f"{url}/{user['id']}", json={"role": role},
-                                        headers=self.owner["headers"])  # fmt: skip
+            r = await self.client.patch(
+                f"{url}/{user['id']}", json={"role": role}, headers=self.owner["headers"]
+            )
         assert r.status in (200, 201), await r.text()
 
     async def remove_from_project(self, user: dict[str, Any], key: str) -> None:
-        r = await self.client.delete(f"{self.base}/projects/{key}/members/{user['id']}",
-                                     headers=self.owner["headers"])  # fmt: skip
+        r = await self.client.delete(
+            f"{self.base}/projects/{key}/members/{user['id']}", headers=self.owner["headers"]
+        )
         assert r.status == 204, await r.text()
 
     async def issue(self, user: dict[str, Any], key: str = "WEB", **body: Any) -> dict[str, Any]:
@@ -66,14 +69,16 @@ class World:
         return await r.json()
 
     async def get_issue(self, user: dict[str, Any], key: str, number: int) -> dict[str, Any]:
-        r = await self.client.get(f"{self.base}/projects/{key}/issues/{number}",
-                                  headers=user["headers"])  # fmt: skip
+        r = await self.client.get(
+            f"{self.base}/projects/{key}/issues/{number}", headers=user["headers"]
+        )
         assert r.status == 200, await r.text()
         return await r.json()
 
     async def patch_issue(self, user: dict[str, Any], key: str, number: int, **body: Any) -> None:
-        r = await self.client.patch(f"{self.base}/projects/{key}/issues/{number}", json=body,
-                                    headers=user["headers"])  # fmt: skip
+        r = await self.client.patch(
+            f"{self.base}/projects/{key}/issues/{number}", json=body, headers=user["headers"]
+        )
         assert r.status == 200, await r.text()
 
     async def stages(self, key: str = "WEB") -> dict[str, str]:
@@ -100,9 +105,11 @@ class Replica:
         return {**self.user["headers"], "Rhythm-Sync": "protocol=1; schema=1"}
 
     async def register(self, scope: list[str] | None = None) -> dict[str, Any]:
-        r = await self.world.client.post(f"{self.world.base}/sync/clients",
-                                         json={"device": "laptop", "scope": scope or ["*"]},
-                                         headers=self.headers)  # fmt: skip
+        r = await self.world.client.post(
+            f"{self.world.base}/sync/clients",
+            json={"device": "laptop", "scope": scope or ["*"]},
+            headers=self.headers,
+        )
         assert r.status == 201, await r.text()
         body = await r.json()
         self.client_id = body["client_id"]
@@ -121,8 +128,9 @@ class Replica:
                 params["page_token"] = token
             if project:
                 params["project"] = project
-            r = await self.world.client.get(f"{self.world.base}/sync/snapshot", params=params,
-                                            headers=self.headers)  # fmt: skip
+            r = await self.world.client.get(
+                f"{self.world.base}/sync/snapshot", params=params, headers=self.headers
+            )
             assert r.status == 200, await r.text()
             page = [json.loads(line) for line in (await r.text()).splitlines()]
             assert "snapshot_seq" in page[0]
@@ -134,9 +142,10 @@ class Replica:
 
     async def pull(self, limit: int = 1000, status: int = 200) -> dict[str, Any]:
         r = await self.world.client.get(
-            f"{self.world.base}/sync/pull", headers=self.headers,
+            f"{self.world.base}/sync/pull",
+            headers=self.headers,
             params={"client_id": self.client_id, "cursor": self.cursor, "limit": str(limit)},
-        )  # fmt: skip
+        )
         assert r.status == status, await r.text()
         body = await r.json()
         if status == 200 and body["reset"] is None:
@@ -152,18 +161,29 @@ class Replica:
                 return items
 
     def mutation(self, name: str, args: dict[str, Any], v: int = 1) -> dict[str, Any]:
-        return {"id": next(self.counter), "name": name, "v": v, "args": args,
-                "at": "2026-01-01T00:00:00Z"}  # fmt: skip
+        return {
+            "id": next(self.counter),
+            "name": name,
+            "v": v,
+            "args": args,
+            "at": "2026-01-01T00:00:00Z",
+        }
 
     async def push(self, *mutations: dict[str, Any], status: int = 200) -> dict[str, Any]:
         r = await self.world.client.post(
-            f"{self.world.base}/sync/push", headers=self.headers,
-            json={"client_id": self.client_id, "protocol": 1, "schema": 1,
-                  "mutations": list(mutations)},
-        )  # fmt: skip
+            f"{self.world.base}/sync/push",
+            headers=self.headers,
+            json={
+                "client_id": self.client_id,
+                "protocol": 1,
+                "schema": 1,
+                "mutations": list(mutations),
+            },
+        )
         assert r.status == status, await r.text()
         return await r.json()
 
     def create(self, title: str, project_id: str, **extra: Any) -> dict[str, Any]:
-        return self.mutation("issue.create", {"id": new_id(), "project_id": project_id,
-                                              "title": title, **extra})  # fmt: skip
+        return self.mutation(
+            "issue.create", {"id": new_id(), "project_id": project_id, "title": title, **extra}
+        )

@@ -103,6 +103,9 @@ BASE_BODIES: dict[str, dict[str, Any]] = {
     "CommentPatch": {"body": "x"},
     "IssueTagsIn": {"tags": []},
     "AssigneesIn": {"user_ids": []},
+    # sync (docs/sync.md)
+    "ClientIn": {"scope": ["*"]},
+    "PushIn": {"client_id": "00000000-0000-7000-8000-000000000000", "mutations": []},
 }
 FAKE_ID = "00000000-0000-7000-8000-000000000000"
 #: 2**63 and its neighbours do not fit SQLite's int64; 2**80 does not fit anything.

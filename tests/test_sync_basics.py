@@ -20,6 +20,7 @@ async def test_info_lists_readable_projects_and_versions(client: Any, api: Any) 
     body = await r.json()
     assert [p["key"] for p in body["projects"]] == ["WEB"]  # OPS is private
     assert body["protocol"] == {"min": 1, "max": 1}
+    assert body["schema"] == {"min": 1, "current": 1}
     assert "issue.create@1" in body["mutations"]
     assert body["head"] > 0 and body["epoch"]
 
@@ -54,11 +55,13 @@ async def test_scope_must_name_readable_projects(client: Any, api: Any) -> None:
     outsider = await api.user()
     await world.member(outsider, "member")
     headers = outsider["headers"]
-    r = await client.post("/api/v1/orgs/acme/sync/clients", json={"scope": ["OPS"]},
-                          headers=headers)  # fmt: skip
+    r = await client.post(
+        "/api/v1/orgs/acme/sync/clients", json={"scope": ["OPS"]}, headers=headers
+    )
     assert r.status == 422
-    r = await client.post("/api/v1/orgs/acme/sync/clients", json={"scope": ["no way"]},
-                          headers=headers)  # fmt: skip
+    r = await client.post(
+        "/api/v1/orgs/acme/sync/clients", json={"scope": ["no way"]}, headers=headers
+    )
     assert r.status == 422
 
 
@@ -72,8 +75,11 @@ async def test_versions_426_with_words_and_400_for_newer(client: Any, api: Any) 
     body = await r.json()
     assert "upgrade" in body["detail"] and body["min_protocol"] == 1
     new = {**me.headers, "Rhythm-Sync": "protocol=1; schema=9"}
-    r = await client.get("/api/v1/orgs/acme/sync/pull", headers=new,
-                         params={"client_id": me.client_id, "cursor": me.cursor})  # fmt: skip
+    r = await client.get(
+        "/api/v1/orgs/acme/sync/pull",
+        headers=new,
+        params={"client_id": me.client_id, "cursor": me.cursor},
+    )
     assert r.status == 400 and (await r.json())["max_schema"] == 1
     r = await client.post(
         "/api/v1/orgs/acme/sync/push",
@@ -90,20 +96,32 @@ async def test_bad_input_is_problem_details(client: Any, api: Any) -> None:
     me = Replica(world, world.dev)
     await me.register()
     h = me.headers
-    for params in ({"client_id": me.client_id, "cursor": "nonsense"},
-                   {"client_id": me.client_id, "cursor": "abc.12x"},
-                   {"client_id": me.client_id}):  # fmt: skip
+    for params in (
+        {"client_id": me.client_id, "cursor": "nonsense"},
+        {"client_id": me.client_id, "cursor": "abc.12x"},
+        {"client_id": me.client_id},
+    ):
         r = await client.get("/api/v1/orgs/acme/sync/pull", headers=h, params=params)
         assert r.status in (400, 422), (params, r.status)
         assert r.content_type == "application/problem+json"
-    r = await client.get("/api/v1/orgs/acme/sync/snapshot", headers=h,
-                         params={"client_id": me.client_id, "page_token": "!!!"})  # fmt: skip
+    r = await client.get(
+        "/api/v1/orgs/acme/sync/snapshot",
+        headers=h,
+        params={"client_id": me.client_id, "page_token": "!!!"},
+    )
     assert r.status == 400
-    r = await client.post("/api/v1/orgs/acme/sync/push", headers=h,
-                          json={"client_id": me.client_id, "mutations": [{"id": 0}]})  # fmt: skip
+    r = await client.post(
+        "/api/v1/orgs/acme/sync/push",
+        headers=h,
+        json={"client_id": me.client_id, "mutations": [{"id": 0}]},
+    )
     assert r.status == 422
-    r = await client.post("/api/v1/orgs/acme/sync/push", headers=h,
-                          json={"client_id": me.client_id,
-                                "mutations": [{"id": i + 1, "name": "x", "v": 1, "args": {}}
-                                              for i in range(101)]})  # fmt: skip
+    r = await client.post(
+        "/api/v1/orgs/acme/sync/push",
+        headers=h,
+        json={
+            "client_id": me.client_id,
+            "mutations": [{"id": i + 1, "name": "x", "v": 1, "args": {}} for i in range(101)],
+        },
+    )
     assert r.status == 422

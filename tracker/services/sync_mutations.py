@@ -41,6 +41,7 @@ from tracker.services.assignees import users_must_see_project
 from tracker.services.changes import UnitOfWork
 from tracker.services.custom_fields import field_defs
 from tracker.services.runtime import Core
+from tracker.services.sync_keys import rewrite_keys
 from tracker.storage import issues as issue_sql
 from tracker.storage import sync as sync_sql
 
@@ -212,6 +213,10 @@ def _apply_create(ctx: Ctx, uow: UnitOfWork) -> dict[str, Any]:
     _uuid(args.id, "id")
     if sync_sql.exists(uow.conn, "issues", args.id):
         raise Rejected("id_conflict", 409, "Id in use", "an issue with that id already exists")
+    if args.description:
+        args = args.model_copy(
+            update={"description": rewrite_keys(uow.conn, ctx.client_id, args.description)}
+        )
     data = _create_data(args, _parent_number(uow.conn, ctx.access.project.id, args.parent_id))
     issue = issue_svc.create_in(uow, ctx.access, data, uow.actor,
                                 tag_svc.may_create_tags(ctx.access), issue_id=args.id)  # fmt: skip
@@ -354,7 +359,8 @@ def _merged(
 def _apply_description(ctx: Ctx, uow: UnitOfWork) -> dict[str, Any]:
     args: TextArgs = ctx.args
     row = _live(ctx, uow)
-    result, text = _merged(uow, args.base, row["description"], args.text)
+    base, mine = (rewrite_keys(uow.conn, ctx.client_id, t) for t in (args.base, args.text))
+    result, text = _merged(uow, base, row["description"], mine)
     if text is not None:
         _update(ctx, uow, row["number"], _patch({"description": text}))
     return result
@@ -381,7 +387,8 @@ def _apply_comment_edit(ctx: Ctx, uow: UnitOfWork) -> dict[str, Any]:
     comment = sync_sql.comment_by_id(uow.conn, args.id)
     if comment is None:
         raise Rejected("target_deleted", 410, "Deleted meanwhile", "the comment was deleted")
-    result, text = _merged(uow, args.base, comment["body"], args.body)
+    base, mine = (rewrite_keys(uow.conn, ctx.client_id, t) for t in (args.base, args.body))
+    result, text = _merged(uow, base, comment["body"], mine)
     if text is not None:
         try:
             patch = CommentPatch(body=text)
@@ -483,7 +490,7 @@ def _apply_comment(ctx: Ctx, uow: UnitOfWork) -> dict[str, Any]:
     if sync_sql.exists(uow.conn, "comments", args.id):
         raise Rejected("id_conflict", 409, "Id in use", "a comment with that id already exists")
     try:
-        body = CommentIn(body=args.body)
+        body = CommentIn(body=rewrite_keys(uow.conn, ctx.client_id, args.body))
     except ValidationError as exc:
         raise ValidationFailed.from_pydantic(exc, prefix="args.") from None
     comment_svc.comment_in(uow, ctx.access, row["number"], body, uow.actor, comment_id=args.id)

@@ -239,3 +239,18 @@ def tag_named(conn: sqlite3.Connection, project_id: str, name: str) -> sqlite3.R
     return conn.execute(
         "SELECT * FROM tags WHERE project_id = ? AND name = ? COLLATE NOCASE", (project_id, name)
     ).fetchone()
+
+
+def issues_created_by_client(
+    conn: sqlite3.Connection, client_id: str, suffixes: list[str]
+) -> dict[str, tuple[str, int]]:
+    """{5-hex suffix: (project key, number)} of live issues this client created whose id
+    ends with one of the suffixes (provisional keys such as WEB-~3fa9c)."""
+    rows = conn.execute(
+        """SELECT i.id, p.key, i.number FROM changes c
+           JOIN issues i ON i.id = c.entity_id JOIN projects p ON p.id = i.project_id
+           WHERE c.client_id = ? AND c.entity = 'issue' AND c.op = 'create'
+             AND substr(c.entity_id, -5) IN (SELECT value FROM json_each(?))""",
+        (client_id, json.dumps(suffixes)),
+    ).fetchall()
+    return {str(r[0])[-5:]: (str(r[1]), int(r[2])) for r in rows}

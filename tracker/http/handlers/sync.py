@@ -42,7 +42,8 @@ def header_versions(call: Call[OrgAccess]) -> None:
 
 async def info(call: Call[OrgAccess]) -> web.Response:
     header_versions(call)
-    return json_response(await sync_clients.info(call.core, call.access))
+    out = await sync_clients.info(call.core, call.access)
+    return json_response(out.model_dump(mode="json", by_alias=True))  # `schema`, not `schema_`
 
 
 async def register(call: Call[OrgAccess]) -> web.Response:
