@@ -23,7 +23,7 @@ from typing import Any
 
 from fractional_indexing import generate_key_between
 
-from tracker.storage.search_index import index_issue, unindex_issue
+from tracker.storage.search_index import backfill_cjk, index_issue, unindex_issue
 
 #: Row-shaped entities: entity -> (table, key columns). Their create/restore `new` is the
 #: table row; an update names a column; a delete removes the row.
@@ -64,12 +64,16 @@ class Applier:
     The caller owns the transaction; nothing here commits."""
 
     def __init__(self, tenant: sqlite3.Connection, system: sqlite3.Connection | None = None,
-                 keep_log: bool = True) -> None:  # fmt: skip
+                 keep_log: bool = True, bulk: bool = False) -> None:  # fmt: skip
+        """`bulk` (a snapshot into an empty base): the search index and the derived counts
+        are built once by `finish_bulk`, not per row."""
         self.tenant = tenant
+        self.bulk = bulk
         self.system = system
         self.keep_log = keep_log
         self._stages: dict[tuple[str, str], str] = {}
         self._project_keys: dict[str, str] = {}
+        self._ranks: dict[str, str] = {}
         self.touched_issues: set[str] = set()
 
     # --- entry points -------------------------------------------------------------------
@@ -146,12 +150,8 @@ class Applier:
             "SELECT row_id, rank FROM issues WHERE id = ?", (image["id"],)
         ).fetchone()
         rank = image.get("rank") or (existing["rank"] if existing else None)
-        if rank is None:
-            last = conn.execute(
-                "SELECT max(rank) FROM issues WHERE project_id = ? AND stage_id = ?",
-                (project_id, stage_id),
-            ).fetchone()[0]
-            rank = generate_key_between(last, None)
+        if rank is None:  # the API shape has no rank: new cards go to the column's end
+            rank = self._next_rank(project_id, stage_id)
         row = {
             "id": image["id"], "project_id": project_id, "number": image["number"],
             "title": image["title"], "description": image.get("description") or "",
@@ -171,7 +171,7 @@ class Applier:
             "version": image.get("version") or (c or {}).get("version") or 1,
         }  # fmt: skip
         names = list(row)
-        if existing is not None:
+        if existing is not None and not self.bulk:
             unindex_issue(conn, existing["row_id"])
             sets = ", ".join(f"{n} = :{n}" for n in names if n != "id")
             conn.execute(f"UPDATE issues SET {sets} WHERE id = :id", row)
@@ -181,7 +181,8 @@ class Applier:
             cur = conn.execute(f"INSERT INTO issues ({', '.join(names)}) VALUES ({marks})", row)
             row_id = cur.lastrowid
         if "tags" in image:
-            conn.execute("DELETE FROM issue_tags WHERE issue_id = ?", (image["id"],))
+            if existing is not None:
+                conn.execute("DELETE FROM issue_tags WHERE issue_id = ?", (image["id"],))
             for tag in image["tags"] or []:
                 tag_id = self.tag_id(project_id, tag)
                 if tag_id is not None:
@@ -190,12 +191,15 @@ class Applier:
                         (image["id"], tag_id),
                     )
         if "assignees" in image:
-            conn.execute("DELETE FROM issue_assignees WHERE issue_id = ?", (image["id"],))
+            if existing is not None:
+                conn.execute("DELETE FROM issue_assignees WHERE issue_id = ?", (image["id"],))
             for user_id in image["assignees"] or []:
                 conn.execute(
                     "INSERT OR IGNORE INTO issue_assignees (issue_id, user_id) VALUES (?, ?)",
                     (image["id"], user_id),
                 )
+        if self.bulk:
+            return
         conn.execute(
             "UPDATE issues SET comment_count = (SELECT count(*) FROM comments c WHERE"
             " c.issue_id = issues.id), time_spent = (SELECT coalesce(sum(seconds_spent), 0)"
@@ -203,6 +207,28 @@ class Applier:
             (row_id,),
         )
         index_issue(conn, int(row_id or 0))
+
+    def finish_bulk(self) -> None:
+        """After a bulk load: derived counts in one pass each, then the search index (and
+        its CJK segments) rebuilt from the rows, as the migration that added CJK does."""
+        self.tenant.execute(
+            "UPDATE issues SET comment_count = (SELECT count(*) FROM comments c WHERE"
+            " c.issue_id = issues.id), time_spent = (SELECT coalesce(sum(seconds_spent), 0)"
+            " FROM time_entries t WHERE t.issue_id = issues.id)"
+        )
+        backfill_cjk(self.tenant)
+        self.bulk = False
+
+    def _next_rank(self, project_id: str, stage_id: str) -> str:
+        last = self._ranks.get(stage_id)
+        if last is None:
+            last = self.tenant.execute(
+                "SELECT max(rank) FROM issues WHERE project_id = ? AND stage_id = ?"
+                " AND deleted_at IS NULL", (project_id, stage_id),
+            ).fetchone()[0]  # fmt: skip
+        rank = generate_key_between(last, None)
+        self._ranks[stage_id] = rank
+        return str(rank)
 
     def _issue_field(self, issue_id: str, c: Mapping[str, Any]) -> None:
         field, new = c.get("field"), c.get("new")
@@ -278,6 +304,9 @@ class Applier:
             image = dict(c["new"])
             issue = self._issue_row(image["issue_id"])
             if issue is None:
+                return
+            if self.bulk:
+                self._upsert("comments", ("id",), image)
                 return
             unindex_issue(conn, issue["row_id"])
             self._upsert("comments", ("id",), image)

@@ -12,12 +12,13 @@ replica and its journal untouched.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import socket
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,7 +48,9 @@ def device_now() -> datetime:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    """One connection, used by one thread at a time (a worker thread applies pages while
+    the event loop reads the next one; never two at once)."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -523,12 +526,23 @@ async def fill_from_snapshot(
     roles = {p["id"]: p.get("role") for p in info.get("projects", [])}
     try:
         with data.transaction() as applier:
-            async for line in client.snapshot(client_id):
-                if "reset" in line:
-                    raise Conflict("the server's history changed while cloning; clone again")
-                if line.get("cursor"):
-                    cursor = str(line["cursor"])
-                apply_snapshot_line(applier, line)
+            applier.bulk = True
+            pages: asyncio.Queue[list[dict[str, Any]] | None] = asyncio.Queue(maxsize=4)
+            reader = asyncio.create_task(_read_pages(client.snapshot(client_id), pages))
+            try:
+                while (page := await pages.get()) is not None:
+                    for line in page:
+                        if "reset" in line:
+                            raise Conflict(
+                                "the server's history changed while cloning; clone again"
+                            )
+                        if line.get("cursor"):
+                            cursor = str(line["cursor"])
+                    # off the event loop, while the next page is read
+                    await asyncio.to_thread(_apply_lines, applier, page)
+                await reader
+            finally:
+                reader.cancel()
             for project_id, role in roles.items():  # my own role, for offline permission checks
                 if role and data.tenant.execute("SELECT 1 FROM projects WHERE id = ?",
                                                 (project_id,)).fetchone():  # fmt: skip
@@ -536,6 +550,7 @@ async def fill_from_snapshot(
                         "INSERT OR REPLACE INTO project_members (project_id, user_id, role,"
                         " created_at) VALUES (?, ?, ?, ?)", (project_id, user_id, role, now_iso()),
                     )  # fmt: skip
+            applier.finish_bulk()
             data.tenant.execute(
                 "UPDATE projects SET next_number = coalesce((SELECT max(number) + 1 FROM issues"
                 " WHERE issues.project_id = projects.id AND number < 900000000000000), 1)"
@@ -545,6 +560,27 @@ async def fill_from_snapshot(
     if cursor is None:
         raise Conflict("the snapshot ended without a cursor")
     return cursor
+
+
+async def _read_pages(
+    lines: AsyncIterator[dict[str, Any]], pages: asyncio.Queue[list[dict[str, Any]] | None]
+) -> None:
+    page: list[dict[str, Any]] = []
+    try:
+        async for line in lines:
+            page.append(line)
+            if "next_page_token" in line or "reset" in line or len(page) >= 1000:
+                await pages.put(page)
+                page = []
+        if page:
+            await pages.put(page)
+    finally:
+        await pages.put(None)
+
+
+def _apply_lines(applier: Applier, lines: list[dict[str, Any]]) -> None:
+    for line in lines:
+        apply_snapshot_line(applier, line)
 
 
 async def catch_up(client: SyncClient, path: Path, org_id: str, client_id: str, cursor: str) -> str:
