@@ -440,7 +440,53 @@ async def case_clone(rounds_n: int, issues: int) -> None:
                   f" raw {sizes['baseline']:,}")  # fmt: skip
 
 
-CASES = ("pull", "push", "snapshot", "clone")
+async def case_local(rounds_n: int, issues: int) -> None:
+    """`rhythm issue list`, `issue search`, `board` on a replica of a 100,000-issue project,
+    offline (the server is stopped first), each a whole process run, wall time including
+    process start, alternating with `python -c pass`. Goal: each <= 150 ms."""
+    import subprocess
+    import sys
+
+    from bench.cases_cli_start import import_profile, summary, timed
+    from tracker.replica.client import SyncClient
+
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "RHYTHM_HOME": home, "RHYTHM_CLI_CONTEXT": f"{home}/ctx.json"}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.pop("RHYTHM_DATA_DIR", None)
+        os.environ["RHYTHM_HOME"] = home
+        async with bench(issues=issues, extra_changes=0) as b:
+            (await SyncClient.login(b.rhythm, EMAIL, PASSWORD)).save()
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "cli.main", "clone", "bench/CORE", "--server", b.rhythm,
+                env=env, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            assert await child.wait() == 0
+        rhythm = [sys.executable, "-m", "cli.main"]
+        (view,) = Path(home).glob("*/bench/view")
+        cases = {
+            "python -c pass": [sys.executable, "-c", "print(1)"],
+            "issue list, view as a data dir": [*rhythm, "issue", "list", "-d", str(view), "-o",
+                                               "bench", "-p", "CORE", "--as", EMAIL],  # fmt: skip
+            "rhythm issue list": [*rhythm, "issue", "list"],
+            "rhythm issue search": [*rhythm, "issue", "search", "status:open sort:updated"],
+            "rhythm board": [*rhythm, "board"],
+        }
+        for case in cases.values():  # warm the page cache and .pyc files
+            timed(case, env)
+        whole: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(rounds_n):
+            for name, case in cases.items():
+                whole[name].append(timed(case, env)[1])
+        print(f"local commands on a replica of {issues:,} issues, {rounds_n} rounds, load"
+              f" average {os.getloadavg()[0]:.1f} (goal <= 150 ms each, whole run)")  # fmt: skip
+        for name in cases:
+            print(summary(name, whole[name]) + f"   best {min(whole[name]) * 1000:6.1f} ms")
+        print("slowest imports (cumulative) of one `rhythm issue list` on the replica:")
+        print("\n".join(import_profile(cases["rhythm issue list"], env, top=8)))
+
+
+CASES = ("pull", "push", "snapshot", "clone", "local")
 
 
 def main() -> None:
@@ -463,6 +509,8 @@ def main() -> None:
             asyncio.run(case_push(args.rounds))
         elif case == "clone":
             asyncio.run(case_clone(args.rounds, args.issues))
+        elif case == "local":
+            asyncio.run(case_local(max(args.rounds, 9), args.issues))
         else:
             asyncio.run(case_snapshot(args.rounds, args.issues))
 

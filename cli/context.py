@@ -130,8 +130,11 @@ def _replica_view() -> Path | None:
     from cli.offline import view_for
 
     context = get_current_context(silent=True)
-    command = " ".join(context.command_path.split()[1:]) if context is not None else ""
-    return view_for(None, command)
+    names: list[str] = []
+    while context is not None and context.parent is not None:  # the root is the program
+        names.insert(0, context.info_name or "")
+        context = context.parent
+    return view_for(None, " ".join(names))
 
 
 def print_json(value: Any) -> None:

@@ -59,7 +59,7 @@ def open_replica(path: Path) -> Replica:
 def guarded(work: Callable[[], T]) -> T:
     """Run replica work; its errors become one line and the documented exit code."""
     from tracker.errors import RhythmError
-    from tracker.replica.client import SyncError
+    from tracker.replica.errors import SyncError
 
     try:
         return work()

@@ -23,16 +23,17 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.domain.ids import new_id, now_iso
 from tracker.errors import Conflict, NotFound
 from tracker.replica.apply import Applier, put_user
-from tracker.replica.client import Credentials, SyncClient, SyncError
 from tracker.replica.mutations import issue_of, local_changes, provisional_key
 from tracker.replica.paths import replica_dir, set_active
 from tracker.replica.store import Journal, Mutation, ReplicaLock
-from tracker.storage.migrate import apply_migrations
+
+if TYPE_CHECKING:  # the network side loads only when a command talks to a server
+    from tracker.replica.client import Credentials, SyncClient
 
 SYSTEM_DB, TENANT_DB = "_system.db", "tracker.db"
 PUSH_MAX, PUSH_MAX_BYTES = 100, 1024 * 1024
@@ -59,6 +60,8 @@ def connect(path: Path) -> sqlite3.Connection:
 
 def make_data_dir(path: Path, org: Mapping[str, Any], people: Iterable[Mapping[str, Any]]) -> None:
     """An empty data directory shaped like a server's, holding one org and its people."""
+    from tracker.storage.migrate import apply_migrations
+
     (path / org["id"]).mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path, 0o700)
     for name in (SYSTEM_DB, f"{org['id']}/{TENANT_DB}"):
@@ -264,6 +267,8 @@ class Replica:
             if not batch:
                 return
             client_id = self.journal.require("client_id")
+            from tracker.replica.errors import SyncError
+
             try:
                 answer = await client.push(client_id, [m.wire() for m in batch], now_iso())
             except SyncError as error:
@@ -476,6 +481,8 @@ class Replica:
 
     async def refresh_directory(self, client: SyncClient) -> None:
         """People of the org (names and emails for tables), for base and view."""
+        from tracker.replica.errors import SyncError
+
         try:
             people = await client.members()
         except SyncError as error:
@@ -608,6 +615,8 @@ async def clone(
     """A new replica of `org` (one project, or every project I may read); returns its
     directory and how many issues it holds. An existing replica there is replaced only
     once the new one is complete (its pending mutations move over)."""
+    from tracker.replica.client import SyncClient
+
     directory = replica_dir(credentials.url, org)
     tmp = directory.with_name(f".{directory.name}.clone-{os.getpid()}")
     if tmp.exists():
