@@ -466,8 +466,19 @@ async def case_local(rounds_n: int, issues: int) -> None:
         (view,) = Path(home).glob("*/bench/view")
         cases = {
             "python -c pass": [sys.executable, "-c", "print(1)"],
-            "issue list, view as a data dir": [*rhythm, "issue", "list", "-d", str(view), "-o",
-                                               "bench", "-p", "CORE", "--as", EMAIL],  # fmt: skip
+            "issue list, view as a data dir": [
+                *rhythm,
+                "issue",
+                "list",
+                "-d",
+                str(view),
+                "-o",
+                "bench",
+                "-p",
+                "CORE",
+                "--as",
+                EMAIL,
+            ],
             "rhythm issue list": [*rhythm, "issue", "list"],
             "rhythm issue search": [*rhythm, "issue", "search", "status:open sort:updated"],
             "rhythm board": [*rhythm, "board"],
