@@ -203,6 +203,28 @@ def comment(path: Path, key: str, body: str) -> None:
     typer.echo(f"commented on {key} ({made}; offline, `rhythm sync` sends it)")
 
 
+def download_attachments(path: Path, files: list[tuple[str, str, str]], folder: Path) -> None:
+    """A replica keeps attachment metadata only; `--download` fetches the bytes now."""
+    from tracker.replica.client import Credentials, SyncClient
+
+    replica = open_replica(path)
+    try:
+        url, org = replica.url, replica.org
+    finally:
+        replica.close()
+    credentials = Credentials.load(url)
+    if credentials is None:
+        fail(f"not logged in to {url}: run `rhythm login {url}`")
+
+    async def fetch() -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        async with SyncClient(credentials, org) as client:
+            for where, attachment_id, name in files:
+                await client.download(where, folder / f"{attachment_id[-8:]}-{name}")
+
+    run_async(fetch)
+
+
 # --- login, clone, sync, pull, push ---------------------------------------------------------
 
 

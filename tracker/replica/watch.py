@@ -32,6 +32,8 @@ async def watch(
         while rounds is None or done < rounds:
             show(await replica.sync(client))
             done += 1
+            if rounds is not None and done >= rounds:
+                return
             with contextlib.suppress(aiohttp.ClientError, TimeoutError, ConnectionError):
                 await _wait_for_poke(client, replica)
                 continue
@@ -46,7 +48,11 @@ async def _wait_for_poke(client: SyncClient, replica: Replica) -> None:
     url = client.credentials.url.replace("http", "ws", 1) + f"/api/v1/orgs/{client.org}/ws"
     headers = {"Authorization": f"Bearer {client.access}"}
     async with client.session.ws_connect(url, headers=headers, heartbeat=30) as socket:
-        await socket.send_json({"type": "subscribe", "project": "*"})
+        since = _cursor_seq(replica)  # events after what we pulled: no gap to miss
+        subscribe: dict[str, Any] = {"type": "subscribe", "project": "*"}
+        if since is not None:
+            subscribe["since"] = since
+        await socket.send_json(subscribe)
         async for message in socket:
             if message.type != aiohttp.WSMsgType.TEXT:
                 break
@@ -57,11 +63,12 @@ async def _wait_for_poke(client: SyncClient, replica: Replica) -> None:
     raise ConnectionError("socket closed")
 
 
+def _cursor_seq(replica: Replica) -> int | None:
+    """The seq half of the opaque cursor, only to ask the socket for what came after it."""
+    tail = (replica.journal.get("cursor") or "").rpartition(".")[2]
+    return int(tail) if tail.isdigit() else None
+
+
 def _past_cursor(frame: dict[str, Any], replica: Replica) -> bool:
-    cursor = replica.journal.get("cursor") or ""
-    mine = cursor.rpartition(".")[2]
-    seq = frame.get("seq") or (frame.get("event") or {}).get("seq") or frame.get("head")
-    try:
-        return seq is None or int(seq) > int(mine)
-    except (TypeError, ValueError):
-        return True
+    mine, seq = _cursor_seq(replica), frame.get("seq") or frame.get("head")
+    return mine is None or not isinstance(seq, int) or seq > mine
