@@ -16,7 +16,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -71,8 +71,8 @@ def guarded(work: Callable[[], T]) -> T:
         fail("interrupted; nothing was lost (run it again)", 130)
 
 
-def run_async(make: Callable[[], Awaitable[T]]) -> T:
-    return guarded(lambda: asyncio.run(make()))  # type: ignore[arg-type]
+def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return guarded(lambda: asyncio.run(make()))
 
 
 def view_for(data_dir: Path | None, command: str) -> Path | None:
@@ -154,7 +154,7 @@ def install_key_display(path: Path) -> None:
     finally:
         replica.close()
     if mapping and not isinstance(sys.stdout, _KeyDisplay):
-        sys.stdout = _KeyDisplay(sys.stdout, mapping)  # type: ignore[assignment]
+        sys.stdout = _KeyDisplay(sys.stdout, mapping)
 
 
 # --- offline writes (called by cli/issues.py on a replica) ---------------------------------

@@ -452,7 +452,8 @@ class Applier:
     def _directory(self, c: Mapping[str, Any], entity: str, op: str) -> None:
         if self.system is None:
             return
-        image = c.get("new") if isinstance(c.get("new"), dict) else {}
+        new = c.get("new")
+        image: dict[str, Any] = new if isinstance(new, dict) else {}
         if entity == "user" and op in ("create", "restore", "update"):
             put_user(self.system, {"id": c["entity_id"], **image})
         elif entity == "org_member" and op in ("create", "restore"):

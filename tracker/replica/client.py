@@ -131,7 +131,7 @@ class SyncClient:
         return f"/orgs/{self.org}{tail}"
 
     async def info(self) -> dict[str, Any]:
-        return await self.request("GET", self._org("/sync/info"), "sync info")  # type: ignore[no-any-return]
+        return await self.request("GET", self._org("/sync/info"), "sync info")
 
     async def members(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
@@ -146,7 +146,7 @@ class SyncClient:
 
     async def register(self, scope: list[str], device: str) -> dict[str, Any]:
         body = {"device": device, "scope": scope, "schema": SCHEMA}
-        return await self.request("POST", self._org("/sync/clients"), "register", json=body)  # type: ignore[no-any-return]
+        return await self.request("POST", self._org("/sync/clients"), "register", json=body)
 
     async def snapshot(
         self, client_id: str, project: str | None = None, limit: int = 500
@@ -194,14 +194,14 @@ class SyncClient:
 
     async def pull(self, client_id: str, cursor: str, limit: int = 1000) -> dict[str, Any]:
         params = {"client_id": client_id, "cursor": cursor, "limit": str(limit)}
-        return await self.request("GET", self._org("/sync/pull"), "pull", params=params)  # type: ignore[no-any-return]
+        return await self.request("GET", self._org("/sync/pull"), "pull", params=params)
 
     async def push(
         self, client_id: str, mutations: list[dict[str, Any]], client_time: str
     ) -> dict[str, Any]:
         body = {"client_id": client_id, "protocol": PROTOCOL, "schema": SCHEMA,
                 "client_time": client_time, "mutations": mutations}  # fmt: skip
-        return await self.request("POST", self._org("/sync/push"), "push", json=body)  # type: ignore[no-any-return]
+        return await self.request("POST", self._org("/sync/push"), "push", json=body)
 
     async def download(self, path: str, target: Path) -> int:
         """Bytes of an attachment (REST route), streamed to `target`."""
