@@ -88,3 +88,20 @@ async def test_a_restored_server_recloning_keeps_pending_and_lists_acked(world: 
     assert "history was restored" in result.output
     assert f"{pending_key} is now WEB-2" in result.output  # pending kept, pushed
     await converged(world, bob)
+
+
+async def test_login_stores_a_refresh_token_0600_never_the_password(world: World) -> None:
+    import json
+    import stat
+
+    device = await world.device(world.cat)
+    result = await device.cli("login", world.url, "--email", "cat@example.com",
+                              "--password-stdin", input="correct horse\n")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (stored,) = device.home.glob("*/credentials.json")
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    text = stored.read_text()
+    assert "correct horse" not in text and json.loads(text)["refresh_token"]
+    bad = await device.cli("login", world.url, "--email", "cat@example.com",
+                           "--password-stdin", input="wrong\n")  # fmt: skip
+    assert bad.exit_code == 1 and "wrong email or password" in bad.output

@@ -11,6 +11,7 @@ class SyncError(Exception):
 
     def __init__(self, status: int, problem: dict[str, Any] | None, what: str) -> None:
         self.status = status
+        self.what = what
         self.problem = problem or {}
         self.code = str(self.problem.get("code") or _code_of(self.problem.get("type")) or "")
         detail = self.problem.get("detail") or self.problem.get("title") or ""
@@ -35,6 +36,8 @@ class SyncError(Exception):
             )
         if self.code == "client-not-yours":
             return "this replica belongs to another account; log in as its owner or clone again"
+        if self.status == 401 and self.what == "login":
+            return "wrong email or password"
         if self.status == 401:
             return "your login expired or was revoked: run `rhythm login URL` again"
         if self.status == 0:
