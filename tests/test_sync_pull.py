@@ -55,7 +55,20 @@ async def test_visibility_and_scope_removed(client: Any, api: Any) -> None:
     # dev holds OPS, then loses it: told once, and no OPS row after
     mine = Replica(world, world.dev)
     await mine.register(["WEB", "OPS"])
-    _, _ = await mine.snapshot()
+    for n in range(9):  # pages of 7 cross kinds and projects
+        issue = await world.issue(world.owner, ("WEB", "OPS")[n % 2], title=f"n{n}")
+        r = await client.post(
+            f"/api/v1/orgs/acme/projects/{('WEB', 'OPS')[n % 2]}/issues/{issue['number']}/comments",
+            json={"body": f"c{n}"},
+            headers=world.owner["headers"],
+        )
+        assert r.status == 201
+    lines, _ = await mine.snapshot()
+    keys = [(line["entity"], line["id"]) for line in lines]
+    assert len(keys) == len(set(keys))
+    kinds = [line["entity"] for line in lines]
+    assert kinds.count("issue") == 11 and kinds.count("comment") == 9
+    assert kinds.count("project") == 2
     first = await mine.pull()
     assert first["scope"]["projects"] == ["OPS", "WEB"] and first["scope"]["removed"] == []
     await world.remove_from_project(world.dev, "OPS")
@@ -186,3 +199,17 @@ async def test_snapshot_carries_attachment_metadata(client: Any, api: Any) -> No
     me.cursor = me.cursor.rsplit(".", 1)[0] + ".0"
     items = await me.pull_all()
     assert any(i["entity"] == "attachment" and i["op"] == "create" for i in items)
+
+
+async def test_access_gained_under_star_scope_is_added(client: Any, api: Any) -> None:
+    world = await World(client, api).build()
+    newcomer = await api.user()
+    await world.member(newcomer, "member")
+    me = Replica(world, newcomer)
+    await me.register(["*"])
+    lines, _ = await me.snapshot()
+    assert {line["project"] for line in lines} == {world.web["id"]}
+    await world.project_role(newcomer, "OPS", "viewer")
+    page = await me.pull()
+    assert page["scope"]["added"] == ["OPS"] and page["scope"]["snapshot"] == ["OPS"]
+    assert page["scope"]["projects"] == ["OPS", "WEB"]

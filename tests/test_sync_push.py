@@ -316,3 +316,53 @@ async def test_provisional_keys_in_text_become_real_keys(client: Any, api: Any) 
         client, world.org["id"], "SELECT body FROM comments WHERE id = ?", comment_id
     )
     assert rows == [(f"see {key} and {theirs}",)]  # another client's key is left as typed
+
+
+async def test_relations_and_time_entries(client: Any, api: Any) -> None:
+    world, me = await setup(client, api)
+    a, b = await world.issue(world.owner), await world.issue(world.owner, "OPS")
+    pair, entry = new_id(), new_id()
+    link = {"id": pair, "issue_id": a["id"], "kind": "blocks", "target_id": b["id"]}
+    body = await me.push(
+        me.mutation("relation.add", link),
+        me.mutation("relation.add", {**link, "id": new_id()}),
+        me.mutation("time_entry.create", {"id": entry, "issue_id": a["id"], "seconds_spent": 90}),
+    )
+    assert [r["status"] for r in body["results"]] == ["applied", "noop", "applied"], body
+    org = world.org["id"]
+    rows = await tenant_read(
+        client, org, "SELECT type FROM relations WHERE pair_id = ? ORDER BY type", pair
+    )
+    assert rows == [("blocks",), ("is_blocked_by",)]
+    assert (await world.get_issue(world.owner, "WEB", a["number"]))["time_spent"] == 90
+    body = await me.push(
+        me.mutation("relation.remove", {"id": pair, "issue_id": b["id"]}),
+        me.mutation("relation.remove", {"id": pair, "issue_id": a["id"]}),
+        me.mutation("time_entry.delete", {"id": entry}),
+        me.mutation("time_entry.delete", {"id": entry}),
+    )
+    assert [r["status"] for r in body["results"]] == ["applied", "noop", "applied", "noop"]
+    assert await tenant_read(client, org, "SELECT count(*) FROM relations") == [(0,)]
+    # a target in a project the pusher cannot see reads as not found
+    await world.remove_from_project(world.dev, "OPS")
+    body = await me.push(me.mutation("relation.add", {**link, "id": new_id()}))
+    assert body["results"][0]["problem"]["code"] == "not_found"
+
+
+async def test_old_answers_expire_and_retries_say_so(client: Any, api: Any) -> None:
+    world, me = await setup(client, api)
+    first = me.create("one", world.web["id"])
+    await me.push(first)
+
+    def age(conn: Any) -> None:
+        conn.execute("UPDATE sync_results SET at = '2000-01-01T00:00:00.000Z'")
+
+    async with client.app[CORE].tenants.lease(world.org["id"]) as db:
+        await db.write(age)
+    await me.push(me.create("two", world.web["id"]))  # prunes the aged answer
+    body = await me.push(first)
+    assert body["results"] == [
+        {"id": 1, "status": "noop", "replayed": True, "result_expired": True}
+    ]
+    count = await tenant_read(client, world.org["id"], "SELECT count(*) FROM issues")
+    assert count == [(2,)]

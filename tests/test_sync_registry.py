@@ -41,10 +41,18 @@ async def test_a_role_below_the_entry_is_rejected_forbidden(client: Any, api: An
         f"/api/v1/orgs/acme/projects/WEB/issues/{deleted['number']}", headers=world.owner["headers"]
     )
     assert r.status == 204
-    comment_id, tag_id = new_id(), new_id()
+    other = await world.issue(world.owner)
+    comment_id, tag_id, entry_id, pair_id = new_id(), new_id(), new_id(), new_id()
     setup = await me.push(
         me.mutation("comment.create", {"id": comment_id, "issue_id": issue["id"], "body": "a"}),
         me.mutation("tag.create", {"id": tag_id, "project_id": world.web["id"], "name": "t"}),
+        me.mutation(
+            "time_entry.create", {"id": entry_id, "issue_id": issue["id"], "seconds_spent": 60}
+        ),
+        me.mutation(
+            "relation.add",
+            {"id": pair_id, "issue_id": issue["id"], "kind": "blocks", "target_id": other["id"]},
+        ),
     )
     assert {r["status"] for r in setup["results"]} == {"applied"}
     web, i = world.web["id"], issue["id"]
@@ -62,6 +70,14 @@ async def test_a_role_below_the_entry_is_rejected_forbidden(client: Any, api: An
         "comment.delete": lambda: {"id": comment_id},
         "time_entry.create": lambda: {"id": new_id(), "issue_id": i, "seconds_spent": 60},
         "tag.create": lambda: {"id": new_id(), "project_id": web, "name": "u"},
+        "time_entry.delete": lambda: {"id": entry_id},
+        "relation.add": lambda: {
+            "id": new_id(),
+            "issue_id": i,
+            "kind": "relates_to",
+            "target_id": other["id"],
+        },
+        "relation.remove": lambda: {"id": pair_id, "issue_id": i},
     }
     assert {name for name, _ in REGISTRY} == set(args), "give every mutation arguments here"
     for (name, v), definition in REGISTRY.items():

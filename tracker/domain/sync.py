@@ -21,6 +21,8 @@ PUSH_MAX_BYTES = 1024 * 1024
 PULL_MAX_ITEMS = 1000
 SNAPSHOT_MAX_ITEMS = 500
 RESET_THRESHOLD = 200_000
+#: How long a pushed mutation's answer is kept for retries.
+RESULT_RETENTION_DAYS = 30
 #: A time entry may be dated at most this many days after the server's today.
 CLOCK_TOLERANCE_DAYS = 1
 

@@ -31,48 +31,59 @@ async def create_relation(
     core: Core, access: ProjectAccess, number: int, data: RelationIn, actor: Actor
 ) -> Relation:
     """Link the URL's issue to `data.issue`, recording the inverse on the other side."""
+    target = await target_of(core, access, data.issue)
+    return await mutate(
+        core, access, actor, lambda uow: relation_in(uow, access, number, target, data.type)
+    )
+
+
+def relation_in(
+    uow: UnitOfWork, access: ProjectAccess, number: int, target_ref: tuple[str, str, int],
+    kind: str, pair_id: str | None = None,
+) -> Relation:  # fmt: skip
+    """The link inside the caller's unit of work; `target_ref` from `_target` (visibility
+    checked); `pair_id` made by an offline replica (sync)."""
     project = access.project
-    target_project, target_key, target_number = await _target(core, access, data.issue)
-
-    def work(uow: UnitOfWork) -> Relation:
-        source = issue_in(uow.conn, project.id, number)
-        target = _target_issue(uow.conn, target_project, target_key, target_number)
-        if source["id"] == target["id"]:
-            raise ValidationFailed([("issue", "an issue cannot be related to itself")])
-        pair_id = new_id()
-        forward = _side(pair_id, source["id"], target["id"], data.type, uow)
-        backward = _side(pair_id, target["id"], source["id"], INVERSE[data.type], uow)
-        for side, side_project in ((forward, project.id), (backward, target_project)):
-            if not relation_sql.insert_relation(uow.conn, side):
-                raise Conflict(f"{_key(target_key, target_number)} is already linked that way")
-            relation_sql.touch_issue(uow.conn, side["source_id"], uow.at)
-            uow.record(Entity.RELATION, side["id"], Op.CREATE, project=side_project, new=side,
-                       issue=side["source_id"])  # fmt: skip
-        return _relation(forward, target_key, target["number"], target["title"])
-
-    return await mutate(core, access, actor, work)
+    target_project, target_key, target_number = target_ref
+    source = issue_in(uow.conn, project.id, number)
+    target = _target_issue(uow.conn, target_project, target_key, target_number)
+    if source["id"] == target["id"]:
+        raise ValidationFailed([("issue", "an issue cannot be related to itself")])
+    pair_id = pair_id or new_id()
+    forward = _side(pair_id, source["id"], target["id"], kind, uow)
+    backward = _side(pair_id, target["id"], source["id"], INVERSE[kind], uow)
+    for side, side_project in ((forward, project.id), (backward, target_project)):
+        if not relation_sql.insert_relation(uow.conn, side):
+            raise Conflict(f"{_key(target_key, target_number)} is already linked that way")
+        relation_sql.touch_issue(uow.conn, side["source_id"], uow.at)
+        uow.record(Entity.RELATION, side["id"], Op.CREATE, project=side_project, new=side,
+                   issue=side["source_id"])  # fmt: skip
+    return _relation(forward, target_key, target["number"], target["title"])
 
 
 async def delete_relation(
     core: Core, access: ProjectAccess, number: int, relation_id: str, actor: Actor
 ) -> None:
     """Remove a link seen from the URL's issue; its mirror on the other issue goes too."""
-    project = access.project
+    await mutate(core, access, actor,
+                 lambda uow: delete_relation_in(uow, access, number, relation_id))  # fmt: skip
 
-    def work(uow: UnitOfWork) -> None:
-        source = issue_in(uow.conn, project.id, number)
-        relation = relation_sql.relation_of_issue(uow.conn, source["id"], relation_id)
-        if relation is None:
-            raise NotFound("relation not found")
-        sides = relation_sql.pair(uow.conn, relation["pair_id"])
-        relation_sql.delete_pair(uow.conn, relation["pair_id"])
-        for side in sides:
-            relation_sql.touch_issue(uow.conn, side["source_id"], uow.at)
-            old = {name: side[name] for name in _IMAGE}
-            uow.record(Entity.RELATION, side["id"], Op.DELETE, project=side["project_id"], old=old,
-                       issue=side["source_id"])  # fmt: skip
 
-    await mutate(core, access, actor, work)
+def delete_relation_in(
+    uow: UnitOfWork, access: ProjectAccess, number: int, relation_id: str
+) -> None:
+    """The removal inside the caller's unit of work (sync push applies it so)."""
+    source = issue_in(uow.conn, access.project.id, number)
+    relation = relation_sql.relation_of_issue(uow.conn, source["id"], relation_id)
+    if relation is None:
+        raise NotFound("relation not found")
+    sides = relation_sql.pair(uow.conn, relation["pair_id"])
+    relation_sql.delete_pair(uow.conn, relation["pair_id"])
+    for side in sides:
+        relation_sql.touch_issue(uow.conn, side["source_id"], uow.at)
+        old = {name: side[name] for name in _IMAGE}
+        uow.record(Entity.RELATION, side["id"], Op.DELETE, project=side["project_id"], old=old,
+                   issue=side["source_id"])  # fmt: skip
 
 
 async def list_relations(
@@ -98,7 +109,7 @@ async def list_relations(
     return Page[Relation](items=items, next_cursor=next_cursor)
 
 
-async def _target(core: Core, access: ProjectAccess, ref: int | str) -> tuple[str, str, int]:
+async def target_of(core: Core, access: ProjectAccess, ref: int | str) -> tuple[str, str, int]:
     """(project id, project key, number) of the other issue; NotFound when unseen."""
     project = access.project
     if isinstance(ref, int):

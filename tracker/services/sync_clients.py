@@ -16,6 +16,7 @@ from tracker.errors import ClientNotYours, ClientRevoked, ClientUnknown, Validat
 from tracker.services.access import OrgAccess, read
 from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
+from tracker.services.sync_mutations import REGISTRY
 from tracker.storage import changes as change_sql
 from tracker.storage import projects as project_sql
 from tracker.storage import sync as sync_sql
@@ -93,8 +94,6 @@ def _check_scope(visible: Visible, scope: list[str]) -> None:
 
 
 async def info(core: Core, access: OrgAccess) -> proto.InfoOut:
-    from tracker.services.sync_mutations import REGISTRY
-
     user_id, role = access.user_id, access.org.role
 
     def work(conn: sqlite3.Connection) -> proto.InfoOut:
@@ -133,10 +132,11 @@ async def register(core: Core, access: OrgAccess, data: proto.ClientIn) -> proto
 
     def work(uow: UnitOfWork) -> proto.ClientOut:
         _check_scope(visible_in(uow.conn, user_id, role), data.scope)
-        row = {"id": new_id(), "user_id": user_id, "device": data.device,
+        client_id = new_id()
+        row = {"id": client_id, "user_id": user_id, "device": data.device,
                "scope": json.dumps(data.scope), "schema": data.schema_, "at": uow.at}  # fmt: skip
         sync_sql.insert_client(uow.conn, row)
-        stored = sync_sql.client(uow.conn, row["id"])
+        stored = sync_sql.client(uow.conn, client_id)
         assert stored is not None
         return client_out(stored, sync_state.load(uow.conn).epoch)
 

@@ -13,11 +13,12 @@ import json
 import logging
 import sqlite3
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from tracker.domain import sync as proto
 from tracker.domain.changes import Actor, Origin
-from tracker.domain.ids import now_iso
+from tracker.domain.ids import iso, now_iso, utcnow
 from tracker.errors import (
     ClientIdReused,
     Conflict,
@@ -124,9 +125,21 @@ async def push(core: Core, access: OrgAccess, body: proto.PushIn) -> dict[str, A
             incomplete = True
             break
         last = m.id
+    if results:
+        await _prune(core, access, client["id"])
     head_now = await read(core, access, change_sql.head)
     return {"last_mutation_id": last, "head": head_now, "server_time": now_iso(),
             "incomplete": incomplete, "results": results}  # fmt: skip
+
+
+async def _prune(core: Core, access: OrgAccess, client_id: str) -> None:
+    """Drop this client's stored answers past the retention (docs/sync.md)."""
+    cutoff = iso(utcnow() - timedelta(days=proto.RESULT_RETENTION_DAYS))
+
+    def work(uow: UnitOfWork) -> None:
+        sync_sql.prune_results(uow.conn, client_id, cutoff)
+
+    await mutate(core, access, Actor(access.user_id, Origin.SYNC), work)
 
 
 async def _apply_one(

@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import sqlite3
+from dataclasses import dataclass
 
 from tracker.domain import sync as proto
 from tracker.domain.ids import now_iso
@@ -30,22 +31,74 @@ from tracker.storage import sync_state
 _str = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def encode_token(epoch: str, seq: int, kind: int, after: str, project: str | None) -> str:
-    raw = json.dumps([epoch, seq, kind, after, project], separators=(",", ":"))
+@dataclass(frozen=True)
+class Position:
+    """Where a snapshot stands: the kind, and within it the project and (number, id)
+    for per-issue kinds, or just the last id for catalogues."""
+
+    kind: int = 0
+    project: str = ""
+    number: int = 0
+    after: str = ""
+
+
+def encode_token(epoch: str, seq: int, at: Position, only: str | None) -> str:
+    raw = json.dumps([epoch, seq, at.kind, at.project, at.number, at.after, only],
+                     separators=(",", ":"))  # fmt: skip
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_token(token: str) -> tuple[str, int, int, str, str | None]:
+def decode_token(token: str) -> tuple[str, int, Position, str | None]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        epoch, seq, kind, after, project = json.loads(raw)
+        epoch, seq, kind, project, number, after, only = json.loads(raw)
         if not (isinstance(epoch, str) and isinstance(seq, int) and isinstance(kind, int)
-                and isinstance(after, str) and (project is None or isinstance(project, str))
-                and 0 <= kind < len(sync_sql.SNAPSHOT_KINDS) and seq >= 0):  # fmt: skip
+                and isinstance(project, str) and isinstance(number, int)
+                and isinstance(after, str) and (only is None or isinstance(only, str))
+                and 0 <= kind < len(KINDS) and seq >= 0 and 0 <= number < 2**62):  # fmt: skip
             raise ValueError
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise BadRequest("page_token is not one this endpoint handed out") from None
-    return epoch, seq, kind, after, project
+    return epoch, seq, Position(kind, project, number, after), only
+
+
+KINDS = sync_sql.SNAPSHOT_KINDS
+_CATALOGUES = len(sync_sql.CATALOGUE_SQL)
+
+
+def _line(kind: str, row: sqlite3.Row) -> str:
+    version = f',"version":{row[3]}' if len(row) > 3 and row[3] is not None else ""
+    return (f'{{"entity":"{kind}","id":{_str(row[0])},"project":{_str(row[1])}'
+            f'{version},"data":{row[2]}}}')  # fmt: skip
+
+
+def fill(
+    conn: sqlite3.Connection, projects: list[str], at: Position, limit: int, lines: list[str]
+) -> Position | None:
+    """Append up to `limit` entity lines from `at`; the next position, None at the end."""
+    ids = json.dumps(projects)
+    while at.kind < len(KINDS) and limit > 0:
+        kind = KINDS[at.kind]
+        if at.kind < _CATALOGUES:
+            rows = sync_sql.catalogue_rows(conn, kind, ids, at.after, limit)
+            lines.extend(_line(kind, row) for row in rows)
+            limit -= len(rows)
+            at = Position(at.kind + 1) if limit > 0 else Position(at.kind, after=rows[-1][0])
+            continue
+        later = [p for p in projects if p >= at.project]
+        if not later:
+            at = Position(at.kind + 1)
+            continue
+        project = later[0]
+        number, after = (at.number, at.after) if project == at.project else (0, "")
+        rows = sync_sql.per_issue_rows(conn, kind, project, number, after, limit)
+        lines.extend(_line(kind, row) for row in rows)
+        limit -= len(rows)
+        if limit > 0:  # this project is done for this kind: the next one
+            at = Position(at.kind, project + "\x00")
+        else:
+            at = Position(at.kind, project, int(rows[-1][4]), str(rows[-1][0]))
+    return at if at.kind < len(KINDS) else None
 
 
 async def page(
@@ -61,41 +114,26 @@ async def page(
         client = check_client(conn, query.client_id, user_id)
         state = sync_state.load(conn)
         if token is None:
-            seq, kind, after, project = change_sql.head(conn), 0, "", query.project
+            seq, at, only = change_sql.head(conn), Position(), query.project
         else:
-            epoch, seq, kind, after, project = token
+            epoch, seq, at, only = token
             if epoch != state.epoch:
                 reset = {"reset": {"reason": "epoch", "action": "resnapshot"}}
                 return (json.dumps(reset) + "\n").encode(), [], client["id"]
         visible = visible_in(conn, user_id, role)
         in_scope = visible.ids_for(json.loads(client["scope"]))
-        if project is not None:
-            wanted = visible.ids_for([project])
+        if only is not None:
+            wanted = visible.ids_for([only])
             if not wanted:
-                raise ValidationFailed([("query.project", f"no project {project} you can read")])
+                raise ValidationFailed([("query.project", f"no project {only} you can read")])
             in_scope = wanted
-        ids = json.dumps(sorted(in_scope))
         lines = [_str({"snapshot_seq": seq, "epoch": state.epoch, "server_time": now_iso()})]
-        left = query.limit
-        kinds = sync_sql.SNAPSHOT_KINDS
-        while kind < len(kinds) and left > 0:
-            rows = sync_sql.snapshot_rows(conn, kinds[kind], ids, after, left)
-            for row in rows:
-                version = f',"version":{row[3]}' if len(row) > 3 else ""
-                lines.append(
-                    f'{{"entity":"{kinds[kind]}","id":{_str(row[0])},'
-                    f'"project":{_str(row[1])}{version},"data":{row[2]}}}'
-                )
-            left -= len(rows)
-            if left > 0:
-                kind, after = kind + 1, ""
-            else:
-                after = rows[-1][0]
-        if kind >= len(kinds):
+        following = fill(conn, sorted(in_scope), at, query.limit, lines)
+        if following is None:
             tail = {"next_page_token": None, "cursor": proto.make_cursor(state.epoch, seq)}
         else:
-            token_out = encode_token(state.epoch, seq, kind, after, project)
-            tail = {"next_page_token": token_out, "cursor": None}
+            tail = {"next_page_token": encode_token(state.epoch, seq, following, only),
+                    "cursor": None}  # fmt: skip
         lines.append(_str(tail))
         return ("\n".join(lines) + "\n").encode(), sorted(in_scope), client["id"]
 

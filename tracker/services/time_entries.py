@@ -80,21 +80,26 @@ async def delete_time_entry(
     core: Core, access: ProjectAccess, number: int, entry_id: str, actor: Actor
 ) -> None:
     """Remove an entry (its author or a project admin) and take it off the issue's total."""
+    await mutate(
+        core, access, actor, lambda uow: delete_time_entry_in(uow, access, number, entry_id, actor)
+    )
+
+
+def delete_time_entry_in(
+    uow: UnitOfWork, access: ProjectAccess, number: int, entry_id: str, actor: Actor
+) -> None:
+    """The removal inside the caller's unit of work (sync push applies it so)."""
     project, admin = access.project, is_project_admin(access)
-
-    def work(uow: UnitOfWork) -> None:
-        issue = issue_in(uow.conn, project.id, number)
-        entry = time_sql.entry_of_issue(uow.conn, issue["id"], entry_id)
-        if entry is None:
-            raise NotFound("time entry not found")
-        if entry["user_id"] != actor.user_id and not admin:
-            raise Forbidden("only the person who logged the time or a project admin can delete it")
-        time_sql.delete_entry(uow.conn, entry_id)
-        time_sql.add_to_time_spent(uow.conn, issue["row_id"], -entry["seconds_spent"], uow.at)
-        uow.record(Entity.TIME_ENTRY, entry_id, Op.DELETE, project=project.id, old=entry,
-                   issue=issue["id"])  # fmt: skip
-
-    await mutate(core, access, actor, work)
+    issue = issue_in(uow.conn, project.id, number)
+    entry = time_sql.entry_of_issue(uow.conn, issue["id"], entry_id)
+    if entry is None:
+        raise NotFound("time entry not found")
+    if entry["user_id"] != actor.user_id and not admin:
+        raise Forbidden("only the person who logged the time or a project admin can delete it")
+    time_sql.delete_entry(uow.conn, entry_id)
+    time_sql.add_to_time_spent(uow.conn, issue["row_id"], -entry["seconds_spent"], uow.at)
+    uow.record(Entity.TIME_ENTRY, entry_id, Op.DELETE, project=project.id, old=entry,
+               issue=issue["id"])  # fmt: skip
 
 
 def _logged_at(value: datetime | None) -> str | None:

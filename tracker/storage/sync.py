@@ -8,6 +8,7 @@ import sqlite3
 from typing import Any
 
 from tracker.storage.issue_shape import ISSUE_OBJECT
+from tracker.storage.rows import first_row
 
 
 def insert_client(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
@@ -111,12 +112,17 @@ def issue_counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in rows}
 
 
-# --- snapshot pages: (id, project id, JSON text) in id order, within a set of projects ---
+# --- snapshot pages ----------------------------------------------------------------------
+# Small catalogues (projects, stages, tags) are paged by id within the whole scope. What
+# hangs off issues is paged one project at a time in (issue number, id) order, so every
+# page is an index range on `issues_number (project_id, number)`: ordering a project's
+# rows by their UUID instead cost a full scan and sort of the project per page.
 
 _IN = "IN (SELECT value FROM json_each(:projects))"
 _ISSUE_JSON = ISSUE_OBJECT.replace("?1", "p.key")
 
-SNAPSHOT_SQL: dict[str, str] = {
+#: kind -> SQL over the scope's projects (JSON array :projects), after id :after.
+CATALOGUE_SQL: dict[str, str] = {
     "project": f"""SELECT p.id, p.id, json_object('id', p.id, 'key', p.key, 'name', p.name,
             'description', p.description, 'visibility', p.visibility,
             'created_at', p.created_at, 'updated_at', p.updated_at, 'version', p.version)
@@ -128,48 +134,66 @@ SNAPSHOT_SQL: dict[str, str] = {
     "tag": f"""SELECT t.id, t.project_id, json_object('id', t.id, 'project_id', t.project_id,
             'name', t.name, 'color', t.color, 'created_at', t.created_at)
         FROM tags t WHERE t.project_id {_IN} AND t.id > :after ORDER BY t.id LIMIT :limit""",
-    "issue": f"""SELECT i.id, i.project_id, {_ISSUE_JSON}, i.version
+}
+
+_AFTER = "i.project_id = :project AND i.deleted_at IS NULL AND i.number >= :n"
+
+#: kind -> SQL over one project (:project) after the position (:n issue number, :id):
+#: rows of (id, project id, JSON, version or NULL, issue number).
+PER_ISSUE_SQL: dict[str, str] = {
+    "issue": f"""SELECT i.id, i.project_id, {_ISSUE_JSON}, i.version, i.number
         FROM issues i JOIN projects p ON p.id = i.project_id
         JOIN stages s ON s.id = i.stage_id LEFT JOIN issues par ON par.id = i.parent_id
-        WHERE i.project_id {_IN} AND i.deleted_at IS NULL AND i.id > :after
-        ORDER BY i.id LIMIT :limit""",
+        WHERE {_AFTER} AND (i.number > :n OR i.id > :id)
+        ORDER BY i.number, i.id LIMIT :limit""",
     "comment": f"""SELECT c.id, i.project_id, json_object('id', c.id, 'issue_id', c.issue_id,
             'author', c.author, 'body', c.body, 'created_at', c.created_at,
-            'updated_at', c.updated_at, 'version', c.version), c.version
-        FROM comments c JOIN issues i ON i.id = c.issue_id
-        WHERE i.project_id {_IN} AND i.deleted_at IS NULL AND c.id > :after
-        ORDER BY c.id LIMIT :limit""",
+            'updated_at', c.updated_at, 'version', c.version), c.version, i.number
+        FROM issues i JOIN comments c ON c.issue_id = i.id
+        WHERE {_AFTER} AND (i.number > :n OR c.id > :id)
+        ORDER BY i.number, c.id LIMIT :limit""",
     "time_entry": f"""SELECT e.id, i.project_id, json_object('id', e.id, 'issue_id', e.issue_id,
             'user_id', e.user_id, 'seconds_spent', e.seconds_spent,
-            'description', e.description, 'logged_at', e.logged_at, 'created_at', e.created_at)
-        FROM time_entries e JOIN issues i ON i.id = e.issue_id
-        WHERE i.project_id {_IN} AND i.deleted_at IS NULL AND e.id > :after
-        ORDER BY e.id LIMIT :limit""",
+            'description', e.description, 'logged_at', e.logged_at, 'created_at', e.created_at),
+            NULL, i.number
+        FROM issues i JOIN time_entries e ON e.issue_id = i.id
+        WHERE {_AFTER} AND (i.number > :n OR e.id > :id)
+        ORDER BY i.number, e.id LIMIT :limit""",
     "relation": f"""SELECT r.id, i.project_id, json_object('id', r.id, 'pair_id', r.pair_id,
             'source_id', r.source_id, 'target_id', r.target_id, 'type', r.type,
-            'created_by', r.created_by, 'created_at', r.created_at)
-        FROM relations r JOIN issues i ON i.id = r.source_id
-        WHERE i.project_id {_IN} AND i.deleted_at IS NULL AND r.id > :after
-        ORDER BY r.id LIMIT :limit""",
+            'created_by', r.created_by, 'created_at', r.created_at), NULL, i.number
+        FROM issues i JOIN relations r ON r.source_id = i.id
+        WHERE {_AFTER} AND (i.number > :n OR r.id > :id)
+        ORDER BY i.number, r.id LIMIT :limit""",
     "attachment": f"""SELECT a.id, a.project_id, json_object('id', a.id,
             'project_id', a.project_id, 'issue_id', a.issue_id, 'comment_id', a.comment_id,
             'filename', a.filename, 'content_type', a.content_type, 'size', a.size,
-            'sha256', a.sha256, 'uploaded_by', a.uploaded_by, 'created_at', a.created_at)
-        FROM attachments a JOIN issues i ON i.id = a.issue_id
-        WHERE a.project_id {_IN} AND a.deleted_at IS NULL AND i.deleted_at IS NULL
-          AND a.id > :after
-        ORDER BY a.id LIMIT :limit""",
+            'sha256', a.sha256, 'uploaded_by', a.uploaded_by, 'created_at', a.created_at),
+            NULL, i.number
+        FROM issues i JOIN attachments a ON a.issue_id = i.id
+        WHERE {_AFTER} AND a.deleted_at IS NULL AND (i.number > :n OR a.id > :id)
+        ORDER BY i.number, a.id LIMIT :limit""",
 }
 #: The order pages walk the kinds in (a page token names a kind by its index here).
-SNAPSHOT_KINDS: tuple[str, ...] = tuple(SNAPSHOT_SQL)
+SNAPSHOT_KINDS: tuple[str, ...] = (*CATALOGUE_SQL, *PER_ISSUE_SQL)
 
 
-def snapshot_rows(
+def catalogue_rows(
     conn: sqlite3.Connection, kind: str, projects: str, after: str, limit: int
-) -> list[tuple[Any, ...]]:
-    """Up to `limit` rows of one kind after id `after` (projects: a JSON array of ids)."""
+) -> list[sqlite3.Row]:
+    """Up to `limit` rows of a catalogue kind after id `after` (projects: JSON array)."""
     return conn.execute(
-        SNAPSHOT_SQL[kind], {"projects": projects, "after": after, "limit": limit}
+        CATALOGUE_SQL[kind], {"projects": projects, "after": after, "limit": limit}
+    ).fetchall()
+
+
+def per_issue_rows(
+    conn: sqlite3.Connection, kind: str, project_id: str, number: int, after: str, limit: int
+) -> list[sqlite3.Row]:
+    """Up to `limit` rows of one project after position (issue number, id)."""
+    return conn.execute(
+        PER_ISSUE_SQL[kind],
+        {"project": project_id, "n": number, "id": after, "limit": limit},
     ).fetchall()
 
 
@@ -178,11 +202,13 @@ def snapshot_rows(
 
 def issue_by_id(conn: sqlite3.Connection, issue_id: str) -> sqlite3.Row | None:
     """The issue (deleted ones too) with its project key."""
-    return conn.execute(
-        "SELECT i.*, p.key AS project_key FROM issues i JOIN projects p ON p.id = i.project_id "
-        "WHERE i.id = ?",
-        (issue_id,),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT i.*, p.key AS project_key FROM issues i JOIN projects p ON p.id = i.project_id "
+            "WHERE i.id = ?",
+            (issue_id,),
+        )
+    )
 
 
 def project_key_of(conn: sqlite3.Connection, project_id: str) -> str | None:
@@ -193,13 +219,15 @@ def project_key_of(conn: sqlite3.Connection, project_id: str) -> str | None:
 
 
 def comment_by_id(conn: sqlite3.Connection, comment_id: str) -> sqlite3.Row | None:
-    return conn.execute(
-        "SELECT c.*, i.project_id, i.number, i.deleted_at AS issue_deleted_at, "
-        "p.key AS project_key FROM comments c JOIN issues i ON i.id = c.issue_id "
-        "JOIN projects p ON p.id = i.project_id "
-        "WHERE c.id = ?",
-        (comment_id,),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT c.*, i.project_id, i.number, i.deleted_at AS issue_deleted_at, "
+            "p.key AS project_key FROM comments c JOIN issues i ON i.id = c.issue_id "
+            "JOIN projects p ON p.id = i.project_id "
+            "WHERE c.id = ?",
+            (comment_id,),
+        )
+    )
 
 
 def exists(conn: sqlite3.Connection, table: str, entity_id: str) -> bool:
@@ -210,20 +238,22 @@ def exists(conn: sqlite3.Connection, table: str, entity_id: str) -> bool:
 def stage_of_project(
     conn: sqlite3.Connection, project_id: str, stage_id: str
 ) -> sqlite3.Row | None:
-    return conn.execute(
-        "SELECT * FROM stages WHERE id = ? AND project_id = ?", (stage_id, project_id)
-    ).fetchone()
+    return first_row(
+        conn.execute("SELECT * FROM stages WHERE id = ? AND project_id = ?", (stage_id, project_id))
+    )
 
 
 def last_change_of(
     conn: sqlite3.Connection, entity: str, entity_id: str, field: str
 ) -> sqlite3.Row | None:
     """The newest change row that set `field` of the entity (who overwrote what, when)."""
-    return conn.execute(
-        "SELECT seq, actor, at FROM changes WHERE entity = ? AND entity_id = ? AND field = ? "
-        "ORDER BY seq DESC LIMIT 1",
-        (entity, entity_id, field),
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT seq, actor, at FROM changes WHERE entity = ? AND entity_id = ? AND field = ? "
+            "ORDER BY seq DESC LIMIT 1",
+            (entity, entity_id, field),
+        )
+    )
 
 
 def tags_by_ids(conn: sqlite3.Connection, project_id: str, ids: list[str]) -> dict[str, str]:
@@ -236,9 +266,12 @@ def tags_by_ids(conn: sqlite3.Connection, project_id: str, ids: list[str]) -> di
 
 
 def tag_named(conn: sqlite3.Connection, project_id: str, name: str) -> sqlite3.Row | None:
-    return conn.execute(
-        "SELECT * FROM tags WHERE project_id = ? AND name = ? COLLATE NOCASE", (project_id, name)
-    ).fetchone()
+    return first_row(
+        conn.execute(
+            "SELECT * FROM tags WHERE project_id = ? AND name = ? COLLATE NOCASE",
+            (project_id, name),
+        )
+    )
 
 
 def issues_created_by_client(
@@ -254,3 +287,39 @@ def issues_created_by_client(
         (client_id, json.dumps(suffixes)),
     ).fetchall()
     return {str(r[0])[-5:]: (str(r[1]), int(r[2])) for r in rows}
+
+
+def relation_side(conn: sqlite3.Connection, pair_id: str, source_id: str) -> sqlite3.Row | None:
+    """The side of link `pair_id` seen from issue `source_id`."""
+    return first_row(
+        conn.execute(
+            "SELECT * FROM relations WHERE pair_id = ? AND source_id = ?", (pair_id, source_id)
+        )
+    )
+
+
+def relation_exists(conn: sqlite3.Connection, source_id: str, target_id: str, kind: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM relations WHERE source_id = ? AND target_id = ? AND type = ?",
+        (source_id, target_id, kind),
+    ).fetchone()
+    return row is not None
+
+
+def time_entry_by_id(conn: sqlite3.Connection, entry_id: str) -> sqlite3.Row | None:
+    return first_row(
+        conn.execute(
+            "SELECT e.*, i.number, p.key AS project_key FROM time_entries e "
+            "JOIN issues i ON i.id = e.issue_id JOIN projects p ON p.id = i.project_id "
+            "WHERE e.id = ?",
+            (entry_id,),
+        )
+    )
+
+
+def prune_results(conn: sqlite3.Connection, client_id: str, before: str) -> int:
+    """Forget a client's stored answers older than `before` (a retry of one of those
+    is answered `result_expired`)."""
+    return conn.execute(
+        "DELETE FROM sync_results WHERE client_id = ? AND at < ?", (client_id, before)
+    ).rowcount
