@@ -74,6 +74,7 @@ class Applier:
         self._stages: dict[tuple[str, str], str] = {}
         self._project_keys: dict[str, str] = {}
         self._ranks: dict[str, str] = {}
+        self._sql: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
         self.touched_issues: set[str] = set()
 
     # --- entry points -------------------------------------------------------------------
@@ -146,9 +147,11 @@ class Applier:
         """Insert or replace an issue from its API image, keeping its row id (search index)."""
         conn = self.tenant
         stage_id = image.get("stage_id") or self.stage_id(project_id, image.get("status"))
-        existing = conn.execute(
-            "SELECT row_id, rank FROM issues WHERE id = ?", (image["id"],)
-        ).fetchone()
+        existing = None  # a bulk load fills an empty base: each issue comes once
+        if not self.bulk:
+            existing = conn.execute(
+                "SELECT row_id, rank FROM issues WHERE id = ?", (image["id"],)
+            ).fetchone()
         rank = image.get("rank") or (existing["rank"] if existing else None)
         if rank is None:  # the API shape has no rank: new cards go to the column's end
             rank = self._next_rank(project_id, stage_id)
@@ -177,8 +180,7 @@ class Applier:
             conn.execute(f"UPDATE issues SET {sets} WHERE id = :id", row)
             row_id = existing["row_id"]
         else:
-            marks = ", ".join(f":{n}" for n in names)
-            cur = conn.execute(f"INSERT INTO issues ({', '.join(names)}) VALUES ({marks})", row)
+            cur = conn.execute(self._insert_sql("issues", tuple(names), ()), row)
             row_id = cur.lastrowid
         if "tags" in image:
             if existing is not None:
@@ -302,11 +304,11 @@ class Applier:
         conn = self.tenant
         if op in ("create", "restore"):
             image = dict(c["new"])
+            if self.bulk:  # the snapshot sends comments of the issues it sent only
+                self._upsert("comments", ("id",), image)
+                return
             issue = self._issue_row(image["issue_id"])
             if issue is None:
-                return
-            if self.bulk:
-                self._upsert("comments", ("id",), image)
                 return
             unindex_issue(conn, issue["row_id"])
             self._upsert("comments", ("id",), image)
@@ -437,15 +439,21 @@ class Applier:
         values = {k: _sql(v) for k, v in image.items() if k in known}
         if table in ("issues", "comments") and "row_id" in values:
             del values["row_id"]
-        names = list(values)
-        marks = ", ".join(f":{n}" for n in names)
-        updates = ", ".join(f"{n} = excluded.{n}" for n in names if n not in keys)
-        conflict = f"ON CONFLICT ({', '.join(keys)}) DO " + (
-            f"UPDATE SET {updates}" if updates else "NOTHING"
-        )
-        self.tenant.execute(
-            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks}) {conflict}", values
-        )
+        self.tenant.execute(self._insert_sql(table, tuple(values), keys), values)
+
+    def _insert_sql(self, table: str, names: tuple[str, ...], keys: tuple[str, ...]) -> str:
+        """INSERT (an upsert on `keys`), built once per table and column set."""
+        found = self._sql.get((table, names, keys))
+        if found is None:
+            marks = ", ".join(f":{n}" for n in names)
+            found = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"
+            if keys:
+                updates = ", ".join(f"{n} = excluded.{n}" for n in names if n not in keys)
+                found += f" ON CONFLICT ({', '.join(keys)}) DO " + (
+                    f"UPDATE SET {updates}" if updates else "NOTHING"
+                )
+            self._sql[(table, names, keys)] = found
+        return found
 
     # --- the user directory (system DB of the data directory) ----------------------------
 
