@@ -369,7 +369,135 @@ async def case_snapshot(rounds_n: int, issues: int) -> None:
         )
 
 
-CASES = ("pull", "push", "snapshot")
+async def _raw_clone(url: str, project: str, target: Path) -> int:
+    """The baseline client: the raw NDJSON stream of the project's issues into a local
+    sqlite3 file (one table, rows as JSON), in batches of 2,000."""
+    target.unlink(missing_ok=True)
+    conn = sqlite3.connect(target)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE issues (id TEXT PRIMARY KEY, body TEXT)")
+    rows, batch = 0, []
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{url}/stream", params={"project": project}) as r,
+    ):
+        async for line in r.content:
+            row = json.loads(line)
+            batch.append((row["id"], json.dumps(row)))
+            if len(batch) == 2000:
+                conn.executemany("INSERT INTO issues VALUES (?, ?)", batch)
+                rows, batch = rows + len(batch), []
+    conn.executemany("INSERT INTO issues VALUES (?, ?)", batch)
+    conn.commit()
+    conn.close()
+    return rows + len(batch)
+
+
+async def case_clone(rounds_n: int, issues: int) -> None:
+    """`rhythm clone bench/CORE` end to end, as a person runs it (its own process:
+    register, snapshot pages, pull to the head, base and view written) vs the raw
+    client (its own process too) inserting the same rows, streamed as NDJSON, into a
+    local sqlite3 file. Goal >= 50 % of raw rows/s."""
+    import subprocess
+    import sys
+
+    from tracker.replica.client import SyncClient
+
+    async with bench(issues=issues, extra_changes=0) as b:
+        print(f"clone: {issues:,} issues")
+        with tempfile.TemporaryDirectory() as home:
+            env = {**os.environ, "RHYTHM_HOME": home}
+            os.environ["RHYTHM_HOME"] = home
+            (await SyncClient.login(b.rhythm, EMAIL, PASSWORD)).save()
+            sizes: dict[str, int] = {}
+
+            async def timed(argv: list[str]) -> float:
+                began = time.perf_counter()
+                child = await asyncio.create_subprocess_exec(
+                    *argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                )
+                _, err = await child.communicate()
+                assert child.returncode == 0, err.decode()[-2000:]
+                return issues / (time.perf_counter() - began)
+
+            async def rhythm() -> float:
+                rate = await timed([sys.executable, "-m", "cli.main", "clone", "bench/CORE",
+                                    "--server", b.rhythm])  # fmt: skip
+                replica = next(p for p in Path(home).glob("*/bench") if p.is_dir())
+                sizes["rhythm"] = sum(f.stat().st_size for f in replica.rglob("*") if f.is_file())
+                return rate
+
+            async def baseline() -> float:
+                target = Path(home) / "raw.db"
+                rate = await timed([sys.executable, "-m", "bench.cases_sync", "--raw-client",
+                                    b.raw, b.project_ids[0], str(target)])  # fmt: skip
+                sizes["baseline"] = target.stat().st_size
+                return rate
+
+            rates = await rounds(rounds_n, {"rhythm": rhythm, "baseline": baseline})
+            report("clone", "issues/s", rates, "goal >= 50%")
+            print(f"clone bytes on disk: replica {sizes['rhythm']:,} (base + view + journal),"
+                  f" raw {sizes['baseline']:,}")  # fmt: skip
+
+
+async def case_local(rounds_n: int, issues: int) -> None:
+    """`rhythm issue list`, `issue search`, `board` on a replica of a 100,000-issue project,
+    offline (the server is stopped first), each a whole process run, wall time including
+    process start, alternating with `python -c pass`. Goal: each <= 150 ms."""
+    import subprocess
+    import sys
+
+    from bench.cases_cli_start import import_profile, summary, timed
+    from tracker.replica.client import SyncClient
+
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "RHYTHM_HOME": home, "RHYTHM_CLI_CONTEXT": f"{home}/ctx.json"}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.pop("RHYTHM_DATA_DIR", None)
+        os.environ["RHYTHM_HOME"] = home
+        async with bench(issues=issues, extra_changes=0) as b:
+            (await SyncClient.login(b.rhythm, EMAIL, PASSWORD)).save()
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "cli.main", "clone", "bench/CORE", "--server", b.rhythm,
+                env=env, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            assert await child.wait() == 0
+        rhythm = [sys.executable, "-m", "cli.main"]
+        (view,) = Path(home).glob("*/bench/view")
+        cases = {
+            "python -c pass": [sys.executable, "-c", "print(1)"],
+            "issue list, view as a data dir": [
+                *rhythm,
+                "issue",
+                "list",
+                "-d",
+                str(view),
+                "-o",
+                "bench",
+                "-p",
+                "CORE",
+                "--as",
+                EMAIL,
+            ],
+            "rhythm issue list": [*rhythm, "issue", "list"],
+            "rhythm issue search": [*rhythm, "issue", "search", "status:open sort:updated"],
+            "rhythm board": [*rhythm, "board"],
+        }
+        for case in cases.values():  # warm the page cache and .pyc files
+            timed(case, env)
+        whole: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(rounds_n):
+            for name, case in cases.items():
+                whole[name].append(timed(case, env)[1])
+        print(f"local commands on a replica of {issues:,} issues, {rounds_n} rounds, load"
+              f" average {os.getloadavg()[0]:.1f} (goal <= 150 ms each, whole run)")  # fmt: skip
+        for name in cases:
+            print(summary(name, whole[name]) + f"   best {min(whole[name]) * 1000:6.1f} ms")
+        print("slowest imports (cumulative) of one `rhythm issue list` on the replica:")
+        print("\n".join(import_profile(cases["rhythm issue list"], env, top=8)))
+
+
+CASES = ("pull", "push", "snapshot", "clone", "local")
 
 
 def main() -> None:
@@ -378,12 +506,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--changes", type=int, default=10_000)
     parser.add_argument("--issues", type=int, default=100_000)
+    parser.add_argument("--raw-client", nargs=3, metavar=("URL", "PROJECT", "FILE"),
+                        help="(internal) the clone case's baseline client")  # fmt: skip
     args = parser.parse_args()
+    if args.raw_client:
+        url, project, target = args.raw_client
+        asyncio.run(_raw_clone(url, project, Path(target)))
+        return
     for case in args.case or CASES:
         if case == "pull":
             asyncio.run(case_pull(args.rounds, args.changes))
         elif case == "push":
             asyncio.run(case_push(args.rounds))
+        elif case == "clone":
+            asyncio.run(case_clone(args.rounds, args.issues))
+        elif case == "local":
+            asyncio.run(case_local(max(args.rounds, 9), args.issues))
         else:
             asyncio.run(case_snapshot(args.rounds, args.issues))
 

@@ -88,7 +88,13 @@ def list_attachments(
     """List an issue's attachments (and download them with --download DIR)."""
     target = Target(data_dir, org, None, user)
     org, user = target.org, target.who
-    items = run_with_core(data_dir, lambda core: _list(core, org, key, user, download))
+    from cli import offline
+
+    replica = offline.replica_path(data_dir)
+    fetch_here = None if replica is not None else download
+    items = run_with_core(data_dir, lambda core: _list(core, org, key, user, fetch_here))
+    if replica is not None and download is not None:  # bytes on demand, from the server
+        offline.download_attachments(replica, [(i.url, i.id, i.filename) for i in items], download)
     _show(items, as_json)
 
 

@@ -91,8 +91,12 @@ def run_with_core(
 ) -> T:
     """Open the core on the data directory (locking it), run `work`, close cleanly.
 
-    `create=False` (the default) refuses a missing or foreign directory first.
+    `create=False` (the default) refuses a missing or foreign directory first. With no
+    data directory named and a replica active, a read runs on the replica's view
+    (cli/offline.py; anything else is refused there).
     """
+    if data_dir is None and not create and not os.environ.get("RHYTHM_DATA_DIR"):
+        data_dir = _replica_view()
     settings = load_settings(data_dir)
     if not create:
         must_exist(settings)
@@ -114,6 +118,23 @@ def run_with_core(
         if os.environ.get("RHYTHM_TRACEBACK"):
             raise
         fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_INTERNAL)
+
+
+def _replica_view() -> Path | None:
+    from tracker.replica.paths import active_replica
+
+    if active_replica() is None:
+        return None
+    from typer._click.globals import get_current_context
+
+    from cli.offline import view_for
+
+    context = get_current_context(silent=True)
+    names: list[str] = []
+    while context is not None and context.parent is not None:  # the root is the program
+        names.insert(0, context.info_name or "")
+        context = context.parent
+    return view_for(None, " ".join(names))
 
 
 def print_json(value: Any) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from cli import complete, issue_args
+from cli import complete, issue_args, offline
 from cli.context import (
     DataDirOption,
     JsonOption,
@@ -133,12 +133,15 @@ def create(
 ) -> None:
     """Create an issue; the person acting (`--as`) is its reporter."""
     target = Target(data_dir, org, project, user)
-    who, org_slug, key = target.someone("reports the issue"), target.org, target.project
     people = _people(target, assignee)
     data = _given(
         title=title, description=description, type=type_, priority=priority, status=status,
         tags=tag, parent=parent, due_date=due, estimate=estimate,
     )  # fmt: skip
+    if (replica := offline.replica_path(data_dir)) is not None:
+        offline.create_issue(replica, project, data, _fields(field), people, sprint, quiet)
+        return
+    who, org_slug, key = target.someone("reports the issue"), target.org, target.project
     issue = run_with_core(
         data_dir,
         lambda core: issue_args.create_issue(
@@ -248,6 +251,9 @@ def update(
     for name, value in (("parent", parent), ("due_date", due)):
         if value is not None:
             data[name] = None if value.lower() == "none" else value
+    if (replica := offline.replica_path(data_dir)) is not None:
+        offline.update_issue(replica, key, data, _fields(field), people, sprint)
+        return
     issue = run_with_core(
         data_dir,
         lambda core: issue_args.update_issue(
@@ -312,6 +318,9 @@ def comment(
     as_json: bool = JsonOption,
 ) -> None:
     """Comment on an issue; the person acting (`--as`) is the author."""
+    if (replica := offline.replica_path(data_dir)) is not None:
+        offline.comment(replica, key, body)
+        return
     target = Target(data_dir, org, None, user)
     org_slug, who = target.org, target.someone("writes the comment")
     made = run_with_core(data_dir, lambda core: issue_args.comment(core, org_slug, key, body, who))

@@ -68,9 +68,20 @@ def _load_all() -> dict[str, dict[str, str]]:
 
 
 def stored(data_dir: Path | None) -> dict[str, str]:
-    """What `rhythm use` stored for this data directory."""
+    """What `rhythm use` stored for this data directory; on a replica (none named and one
+    active), what `rhythm clone` set (org, project, you), under what `rhythm use` stored."""
+    base: dict[str, str] = {}
+    if data_dir is None and not os.environ.get("RHYTHM_DATA_DIR"):
+        from tracker.replica.paths import active_replica
+
+        replica = active_replica()
+        if replica is not None:
+            from cli.offline import defaults
+
+            base = defaults(replica)
+            data_dir = replica / "view"
     found = _load_all().get(data_dir_key(data_dir), {})
-    return {k: v for k, v in found.items() if isinstance(v, str)}
+    return base | {k: v for k, v in found.items() if isinstance(v, str)}
 
 
 def store(data_dir: Path | None, values: dict[str, str | None]) -> dict[str, str]:

@@ -45,6 +45,12 @@ def use(
     typer.echo(f"using {_describe(now)} on {data_dir_key(data_dir)}")
 
 
+def stored_by_clone(replica: Path) -> dict[str, str]:
+    from cli.offline import defaults
+
+    return defaults(replica)
+
+
 def _describe(values: dict[str, str]) -> str:
     if not values:
         return "nothing"
@@ -55,23 +61,34 @@ def _describe(values: dict[str, str]) -> str:
 def status(data_dir: Path | None = DataDirOption, as_json: bool = JsonOption) -> None:
     """Show where commands act and as whom, and where each value comes from."""
     saved = stored(data_dir)
+    from cli.offline import replica_path
+
+    replica = replica_path(data_dir)
+    cloned = {} if replica is None else stored_by_clone(replica)
     rows: dict[str, dict[str, str | None]] = {}
     for name, env in (("org", ENV_ORG), ("project", ENV_PROJECT), ("as", ENV_AS)):
         if os.environ.get(env):
             rows[name] = {"value": os.environ[env], "from": f"${env}"}
         elif name in saved:
-            rows[name] = {"value": saved[name], "from": "rhythm use"}
+            origin = "rhythm clone" if cloned.get(name) == saved[name] else "rhythm use"
+            rows[name] = {"value": saved[name], "from": origin}
         else:
             rows[name] = {"value": None, "from": None}
-    key = data_dir_key(data_dir)
+    key = data_dir_key(data_dir if replica is None else replica / "view")
     is_data_dir = (Path(key) / "_system.db").is_file()
     if as_json:
         print_json({"data_dir": key, "is_data_dir": is_data_dir, "context_file": str(store_path()),
                     **rows})  # fmt: skip
         return
-    typer.echo(f"data dir: {key}" + ("" if is_data_dir else " (not a Rhythm data directory)"))
+    if replica is None:
+        typer.echo(f"data dir: {key}" + ("" if is_data_dir else " (not a Rhythm data directory)"))
     for name, row in rows.items():
         shown = row["value"] or "-"
         typer.echo(f"{name:>8}: {shown}" + (f"  (from {row['from']})" if row["from"] else ""))
     if rows["org"]["value"] is None:
         typer.echo("set one with `rhythm use ORG/KEY --as EMAIL`")
+    if data_dir is None:
+        from cli.offline import status_lines
+
+        for line in status_lines():
+            typer.echo(line)

@@ -27,6 +27,8 @@ LAYERS: list[tuple[str, int]] = [
     # the web UI: a door the HTTP app mounts (so below it); it calls services like the others
     ("tracker.ui", 6),
     ("tracker.core", 5),
+    # the offline replica (client side of sync): below the CLI, beside the core
+    ("tracker.replica", 5),
     ("tracker.services", 4),
     ("tracker.storage", 3),
     ("tracker.auth", 3),
