@@ -63,8 +63,9 @@ async def one_round(core: Core, project: str, db: Path, hold: float, mode: str) 
     await task
     wal = Path(f"{db}-wal")
     after = max((s for at, s in writer.stalls if at >= ended - 0.5), default=0.0)
+    listed = ", ".join(f"{at - ended:+.2f} s: {s * 1000:.0f} ms" for at, s in writer.stalls)
     print(
-        f"  {mode}: release took {out.decode().strip()} s; longest stall after the hold "
+        f"  {mode}: stalls > 100 ms from the child's end: {listed}; release took {out.decode().strip()} s; longest stall after the hold "
         f"{after * 1000:.0f} ms; WAL {wal.stat().st_size / 1e6 if wal.exists() else 0:,.0f} MB",
         flush=True,
     )

@@ -13,10 +13,9 @@ WAL-reset race that makes the server keep one connection per file
 (docs/reliability.md).
 
 While a snapshot is held the server's checkpoints cannot pass it and the WAL
-grows; the first checkpoint after it ends (inside a writer's COMMIT) would copy
-all of that back at once. `Relay` splits that catch-up into slices: it holds a
-few later read snapshots during the copy and lets them go one at a time,
-oldest first, each after the server's checkpoint has reached it.
+grows; the first checkpoints after it ends (inside a writer's COMMIT) pay that
+back. The shorter the snapshot, the less there is to pay (figures and what did
+not help: docs/operations-data.md).
 
 Every function here does blocking I/O: callers run them off the event loop.
 """
@@ -27,21 +26,12 @@ import hashlib
 import os
 import shutil
 import sqlite3
-import struct
-import threading
-import time
 from pathlib import Path
 from typing import NamedTuple
 
 from tracker.storage.files import FILE_MODE, private_dir
 
 CHUNK = 1024 * 1024
-# Later snapshots a Relay holds. A WAL has 5 read-mark slots, the first only for readers
-# of a fully checkpointed file: the copy's snapshot takes one, the relay three; the
-# server's own connection then shares the newest mark (SQLite allows that).
-RELAY_READERS = 3
-RELAY_TICK = 0.25  # seconds between relay snapshots while a copy runs
-RELAY_WAIT = 2.0  # longest wait for the server's checkpoint to reach one relay mark
 
 
 class Head(NamedTuple):
@@ -52,12 +42,10 @@ class Head(NamedTuple):
     epoch: str | None
 
 
-def read_only(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
+def read_only(path: Path) -> sqlite3.Connection:
     """A connection that can read a live database (even one a server is writing)."""
     uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro"
-    conn = sqlite3.connect(
-        uri, uri=True, isolation_level=None, timeout=30, check_same_thread=not any_thread
-    )
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
     conn.execute("PRAGMA trusted_schema = OFF")
     return conn
 
@@ -74,133 +62,19 @@ def fsync_dir(path: Path) -> None:
     fsync_file(path)  # a directory opens O_RDONLY too
 
 
-_SHM_FDS: dict[str, int] = {}  # never closed: see _shm_frames
-
-
-def _shm_frames(db: Path) -> tuple[int, int] | None:
-    """(frames in the WAL, frames checkpointed) from the WAL index, or None without one.
-
-    The `-shm` layout is SQLite's documented file format (walformat.html): two copies
-    of the 48-byte header (`mxFrame` at byte 16), then `nBackfill` at byte 96, in the
-    host's byte order. Read only, as advice: it decides how long to wait, nothing else.
-    The descriptor stays open for the life of the process: closing any descriptor of a
-    file drops every POSIX lock the process holds on it, and SQLite's WAL read locks
-    are such locks on this file (measured: closing it after each read let the server
-    checkpoint under a held snapshot, and the copy came out corrupt).
-    """
-    key = os.path.abspath(f"{db}-shm")
-    fd = _SHM_FDS.get(key)
-    if fd is None:
-        try:
-            fd = os.open(key, os.O_RDONLY)
-        except OSError:
-            return None
-        _SHM_FDS[key] = fd
-    head = os.pread(fd, 100, 0)
-    if len(head) < 100:
-        return None
-    return struct.unpack_from("=I", head, 16)[0], struct.unpack_from("=I", head, 96)[0]
-
-
-class _Held:
-    """A read-only connection inside a read transaction: its snapshot stays pinned."""
-
-    def __init__(self, db: Path) -> None:
-        self.conn = read_only(db, any_thread=True)  # taken on the relay's thread, closed on ours
-        try:
-            self.conn.execute("BEGIN")
-            self.conn.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchall()  # starts the read
-        except sqlite3.Error:
-            self.conn.close()
-            raise
-        self.at = time.monotonic()
-        frames = _shm_frames(db)
-        self.frames = frames[0] if frames else 0  # the WAL end this snapshot reads up to
-
-    def release(self) -> None:
-        self.conn.close()
-
-
-class Relay:
-    """Later snapshots held during a long copy, let go oldest first after it.
-
-    Why: the server checkpoints inside a writer's COMMIT (autocheckpoint). While the
-    copy's snapshot is held no checkpoint passes it, so the WAL grows by everything
-    written meanwhile, and the first commit after the copy ends would copy all of it
-    into the database: seconds of stall for a big tenant. With later snapshots still
-    held, that checkpoint can only go up to the oldest of them; releasing them one at
-    a time, each once the server's checkpoint has reached it, splits the catch-up into
-    `RELAY_READERS + 1` slices. Only read-only connections: nothing here checkpoints.
-    Every `RELAY_TICK` a new snapshot is taken and, when over `RELAY_READERS`, the one
-    whose removal leaves the smallest gap is dropped, so the held ones stay spread
-    evenly over the copy whatever its length.
-    """
-
-    def __init__(self, db: Path, started: float) -> None:
-        self.db = db
-        self.started = started
-        self.held: list[_Held] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="snapshot-relay", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(RELAY_TICK):
-            try:
-                self.held.append(_Held(self.db))
-            except sqlite3.Error:
-                continue  # no snapshot this tick (busy): the copy goes on regardless
-            if len(self.held) > RELAY_READERS:
-                times = [self.started] + [h.at for h in self.held]
-                gaps = [times[i + 2] - times[i] for i in range(len(self.held) - 1)]
-                self.held.pop(gaps.index(min(gaps))).release()
-
-    def stop(self) -> None:
-        """No more snapshots (call when the copy's data is read)."""
-        self._stop.set()
-        self._thread.join()
-
-    def release(self, start_frames: int) -> None:
-        """Let the held snapshots go, oldest first, each after the checkpoint reached it
-        (or `RELAY_WAIT` passed). `start_frames`: the WAL end when the copy began."""
-        try:
-            for held in self.held:
-                deadline = time.monotonic() + RELAY_WAIT
-                before = _shm_frames(self.db)
-                while before is not None and held.frames > start_frames:
-                    now = _shm_frames(self.db)
-                    if now is None or now[1] >= held.frames or now[1] != before[1]:
-                        break  # checkpointed up to this mark, or one pass went as far as it can
-                    if time.monotonic() >= deadline:
-                        break
-                    time.sleep(0.01)
-                held.release()
-        finally:
-            for held in self.held:
-                held.release()
-            self.held.clear()
-
-
 def copy_database(src: Path, dest: Path) -> None:
-    """One consistent copy of `src` into the new file `dest` (page for page)."""
-    began = time.monotonic()
-    frames = _shm_frames(src)
+    """One consistent copy of `src` into the new file `dest`, page for page."""
     conn = read_only(src)
-    relay = Relay(src, began) if frames is not None else None
     try:
         target = sqlite3.connect(dest, isolation_level=None)
         try:
             target.execute("PRAGMA journal_mode = OFF")  # a new file: nothing to roll back
             target.execute("PRAGMA synchronous = OFF")  # fsynced once, by the caller
-            conn.backup(target)  # pages=-1: one step, one read snapshot
+            conn.backup(target)  # pages=-1: one step, one read snapshot, no restarts
         finally:
             target.close()
     finally:
-        if relay is not None:
-            relay.stop()
-        conn.close()  # the copy's snapshot ends; the relay's older marks still hold
-        if relay is not None:
-            relay.release(frames[0] if frames else 0)
+        conn.close()  # the snapshot ends: the server's checkpoints can pass again
 
 
 def snapshot(src: Path, dest: Path) -> None:
