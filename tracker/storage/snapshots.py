@@ -2,12 +2,20 @@
 
 See docs/operations-data.md.
 
-A copy is taken with `VACUUM INTO` from a separate *read-only* connection: in
-WAL mode it reads one snapshot, so the server's writers are never blocked by it
-(measured in docs/operations-data.md; the backup API instead restarts from the
-first page whenever another connection writes). A read-only connection neither
-checkpoints nor resets the WAL, so it cannot take part in the WAL-reset race
-that makes the server keep one connection per file (docs/reliability.md).
+A copy is taken with SQLite's backup API in ONE step (`pages=-1`) from a
+separate *read-only* connection: one read snapshot, so the copy is consistent
+and the server's writers are never blocked by it, and pages are copied
+verbatim, which holds the snapshot for less time than `VACUUM INTO` (stepped
+backups restart whenever another connection writes: measured in
+docs/operations-data.md). A read-only connection neither checkpoints nor resets
+the WAL (it cannot even run `wal_checkpoint`), so it cannot take part in the
+WAL-reset race that makes the server keep one connection per file
+(docs/reliability.md).
+
+While a snapshot is held the server's checkpoints cannot pass it and the WAL
+grows; the first checkpoints after it ends (inside a writer's COMMIT) pay that
+back. The shorter the snapshot, the less there is to pay (figures and what did
+not help: docs/operations-data.md).
 
 Every function here does blocking I/O: callers run them off the event loop.
 """
@@ -54,21 +62,32 @@ def fsync_dir(path: Path) -> None:
     fsync_file(path)  # a directory opens O_RDONLY too
 
 
+def copy_database(src: Path, dest: Path) -> None:
+    """One consistent copy of `src` into the new file `dest`, page for page."""
+    conn = read_only(src)
+    try:
+        target = sqlite3.connect(dest, isolation_level=None)
+        try:
+            target.execute("PRAGMA journal_mode = OFF")  # a new file: nothing to roll back
+            target.execute("PRAGMA synchronous = OFF")  # fsynced once, by the caller
+            conn.backup(target)  # pages=-1: one step, one read snapshot, no restarts
+        finally:
+            target.close()
+    finally:
+        conn.close()  # the snapshot ends: the server's checkpoints can pass again
+
+
 def snapshot(src: Path, dest: Path) -> None:
     """Copy the database `src` (live or not) to `dest`: one consistent snapshot, in WAL
     mode like every Rhythm database, checked, fsynced, then renamed into place."""
     tmp = dest.with_name(dest.name + ".partial")
     tmp.unlink(missing_ok=True)
     private_dir(dest.parent, parents=True)
-    conn = read_only(src)
-    try:
-        conn.execute("VACUUM INTO ?", (str(tmp),))
-    finally:
-        conn.close()
+    copy_database(src, tmp)
     os.chmod(tmp, FILE_MODE)
     copy = sqlite3.connect(tmp, isolation_level=None)
     try:
-        copy.execute("PRAGMA journal_mode = WAL")  # VACUUM INTO writes a rollback-journal file
+        copy.execute("PRAGMA journal_mode = WAL")  # the file as Rhythm opens it
         faults = [row[0] for row in copy.execute("PRAGMA quick_check") if row[0] != "ok"]
         if faults:
             raise sqlite3.DatabaseError(f"the copy of {src} is not sound: {faults[0]}")
