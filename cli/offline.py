@@ -401,7 +401,8 @@ def push(as_json: bool = JsonOption) -> None:
 
 
 def _rejected(as_json: bool, drop: int | None) -> None:
-    replica = open_replica(_replica_or_fail())
+    path = _replica_or_fail()
+    replica = open_replica(path)
     try:
         if drop is not None:
             gone = replica.journal.drop_rejected(drop)
@@ -435,7 +436,7 @@ def _rejected(as_json: bool, drop: int | None) -> None:
         problem = item.problem or {}
         typer.echo(f"upload {item.id}: {item.filename} ({item.size} bytes) for {item.issue_key}"
                    f" — {problem.get('detail') or ''} [{problem.get('code', '')}]")  # fmt: skip
-        typer.echo(f"   the file is kept at {item.path}")
+        typer.echo(f"   the file is kept at {item.file(path)}")
     if refused:
         typer.echo("attach it again once allowed; `rhythm sync --drop-upload ID` forgets one")
 

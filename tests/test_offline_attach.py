@@ -170,3 +170,26 @@ async def test_an_upload_waits_while_its_issue_is_not_on_the_server(
     finally:
         replica.close()
     assert report.uploads[0]["status"] == "waiting" and len(_queued(bob)) == 1
+
+
+async def test_recloning_carries_queued_uploads_over(world: World, tmp_path: Path) -> None:
+    from tracker.replica import uploads
+    from tracker.replica.store import Journal
+
+    await world.call("POST", "/orgs/acme/projects/WEB/issues", world.ann, json={"title": "Old"})
+    bob = await world.device(world.bob)
+    await bob.clone("acme", "WEB")
+    path = _file(tmp_path, "keep.bin", b"\x00\x01keep")
+    assert (await bob.cli("issue", "attach", "WEB-1", str(path))).exit_code == 0
+    assert bob.replica_dir is not None
+    new = tmp_path / "new-replica"
+    new.mkdir()
+    Journal(new / "replica.db").close()
+    assert uploads.carry_over(bob.replica_dir, new) == 1
+    journal = Journal(new / "replica.db")
+    try:
+        (row,) = journal.conn.execute("SELECT * FROM pending_uploads").fetchall()
+    finally:
+        journal.close()
+    assert (new / row["path"]).read_bytes() == b"\x00\x01keep"
+    assert row["issue_key"] == "WEB-1" and row["filename"] == "keep.bin"

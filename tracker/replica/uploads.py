@@ -59,6 +59,10 @@ class Pending:
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def file(self, replica_dir: Path) -> Path:
+        """The queued copy (`path` is relative to the replica, so a moved replica keeps it)."""
+        return replica_dir / self.path
+
 
 # --- queueing (the CLI, no event loop) ------------------------------------------------------
 
@@ -81,7 +85,7 @@ def queue(replica: Replica, key: str, paths: list[Path]) -> list[Pending]:
         target = outbox / upload_id
         size, digest = _copy(source, target)
         item = Pending(upload_id, row["id"], shown, safe_filename(source.name), size, digest,
-                       str(target), now_iso(), False, None)  # fmt: skip
+                       f"{OUTBOX}/{upload_id}", now_iso(), False, None)  # fmt: skip
         with replica.journal.transaction() as conn:
             conn.execute(
                 "INSERT INTO pending_uploads (id, issue_id, issue_key, filename, size, sha256,"
@@ -142,7 +146,7 @@ def drop(replica: Replica, upload_id: str) -> Pending | None:
         return None
     with replica.journal.transaction() as conn:
         conn.execute("DELETE FROM pending_uploads WHERE id = ?", (found[0].id,))
-    Path(found[0].path).unlink(missing_ok=True)
+    found[0].file(replica.dir).unlink(missing_ok=True)
     return found[0]
 
 
@@ -188,7 +192,7 @@ async def send(replica: Replica, client: SyncClient, report: Report) -> None:
             continue
         with replica.journal.transaction() as conn:
             conn.execute("DELETE FROM pending_uploads WHERE id = ?", (item.id,))
-        Path(item.path).unlink(missing_ok=True)
+        item.file(replica.dir).unlink(missing_ok=True)
         report.uploads.append({"upload": item.as_dict(), "status": status, "key": key})
 
 
@@ -230,11 +234,11 @@ async def _send_one(client: SyncClient, replica: Replica, item: Pending, key: st
                 return "already_there"
     with replica.journal.transaction() as conn:
         conn.execute("UPDATE pending_uploads SET attempted = 1 WHERE id = ?", (item.id,))
-    await _post(client, path, item)
+    await _post(client, path, item, item.file(replica.dir))
     return "uploaded"
 
 
-async def _post(client: SyncClient, path: str, item: Pending) -> Any:
+async def _post(client: SyncClient, path: str, item: Pending, source: Path) -> Any:
     """One multipart POST (a fresh body per try: one refresh-and-retry on 401)."""
     import aiohttp
 
@@ -244,7 +248,7 @@ async def _post(client: SyncClient, path: str, item: Pending) -> Any:
     if client.access is None:
         await client.refresh()
     for attempt in (1, 2):
-        with open(item.path, "rb") as body:
+        with source.open("rb") as body:
             form = aiohttp.FormData()
             form.add_field("file", body, filename=item.filename,
                            content_type="application/octet-stream")  # fmt: skip
@@ -258,3 +262,32 @@ async def _post(client: SyncClient, path: str, item: Pending) -> Any:
                     continue
                 raise
     raise AssertionError("unreachable")
+
+
+def carry_over(old: Path, new: Path) -> int:
+    """Re-cloning over a replica: its queued uploads (rows and copies) move to the new
+    one, copied (the old folder is only replaced once the new one is complete)."""
+    if not (old / "replica.db").is_file():
+        return 0
+    from tracker.replica.store import Journal
+
+    previous, fresh = Journal(old / "replica.db"), Journal(new / "replica.db")
+    try:
+        rows = previous.conn.execute("SELECT * FROM pending_uploads").fetchall()
+        if rows:
+            (new / OUTBOX).mkdir(mode=0o700, exist_ok=True)
+        for row in rows:
+            item = Pending.of(row)
+            if item.file(old).is_file():
+                _copy(item.file(old), item.file(new))
+            columns = row.keys()
+            with fresh.transaction() as conn:
+                conn.execute(
+                    f"INSERT OR REPLACE INTO pending_uploads ({', '.join(columns)})"
+                    f" VALUES ({', '.join('?' for _ in columns)})",
+                    tuple(row),
+                )
+    finally:
+        previous.close()
+        fresh.close()
+    return len(rows)
