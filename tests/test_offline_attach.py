@@ -193,3 +193,24 @@ async def test_recloning_carries_queued_uploads_over(world: World, tmp_path: Pat
         journal.close()
     assert (new / row["path"]).read_bytes() == b"\x00\x01keep"
     assert row["issue_key"] == "WEB-1" and row["filename"] == "keep.bin"
+
+
+def test_an_old_replica_journal_gets_the_uploads_table(tmp_path: Path) -> None:
+    import sqlite3
+
+    from tracker.replica.store import SCHEMA, STEPS, Journal
+
+    path = tmp_path / "replica.db"
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA)  # a journal written before the steps existed
+    old.execute("INSERT INTO meta (key, value) VALUES ('org', 'acme')")
+    old.commit()
+    old.close()
+    journal = Journal(path)
+    try:
+        assert journal.conn.execute("PRAGMA user_version").fetchone()[0] == len(STEPS)
+        assert journal.conn.execute("SELECT count(*) FROM pending_uploads").fetchone()[0] == 0
+        assert journal.get("org") == "acme"
+    finally:
+        journal.close()
+    Journal(path).close()  # opening again applies nothing twice
