@@ -48,7 +48,7 @@ def lines(report: Report) -> list[str]:
             )
     for u in report.uploads:
         item = u["upload"]
-        name = f"{item['filename']} ({item['size']} bytes) for {item['issue_key']}"
+        name = f"{item['filename']} ({item['size']} bytes) for {u.get('key') or item['issue_key']}"
         if u["status"] == "uploaded":
             out.append(f"uploaded {name}")
         elif u["status"] == "already_there":
