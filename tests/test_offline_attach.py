@@ -79,6 +79,7 @@ async def test_offline_attach_to_existing_and_new_issue_uploads_at_sync(
     result = await bob.cli("sync")
     assert result.exit_code == 0, result.output
     assert "uploaded server.log" in result.output and "uploaded shot.png" in result.output
+    assert "for WEB-2" in result.output  # the offline issue, by its real key
     assert _outbox(bob) == [] and _queued(bob) == []
     (on_old,) = await _server_files(world, 1)
     (on_new,) = await _server_files(world, 2)
@@ -214,3 +215,19 @@ def test_an_old_replica_journal_gets_the_uploads_table(tmp_path: Path) -> None:
     finally:
         journal.close()
     Journal(path).close()  # opening again applies nothing twice
+
+
+async def test_an_upload_to_an_issue_deleted_meanwhile_is_refused_and_kept(
+    world: World, tmp_path: Path
+) -> None:
+    await world.call("POST", "/orgs/acme/projects/WEB/issues", world.ann, json={"title": "Old"})
+    bob = await world.device(world.bob)
+    await bob.clone("acme", "WEB")
+    path = _file(tmp_path, "late.txt", b"too late")
+    assert (await bob.cli("issue", "attach", "WEB-1", str(path))).exit_code == 0
+    await world.call("DELETE", "/orgs/acme/projects/WEB/issues/1", world.ann)
+    result = await bob.cli("sync")
+    assert result.exit_code == 2, result.output
+    assert "REFUSED upload late.txt" in result.output and "File kept" in result.output
+    (kept,) = _outbox(bob)
+    assert kept.read_bytes() == b"too late" and _queued(bob)[0]["problem"]
