@@ -68,11 +68,17 @@ def attach(
     as_json: bool = JsonOption,
 ) -> None:
     """Attach files to an issue."""
-    target = Target(data_dir, org, None, user)
-    org, user = target.org, target.someone("attaches files")
     for path in files:
         if not path.is_file():
             fail(f"{path}: not a file")
+    from cli import offline
+
+    replica = offline.replica_path(data_dir)
+    if replica is not None:  # queued in the replica's outbox; `rhythm sync` uploads it
+        offline.attach(replica, key, files, as_json)
+        return
+    target = Target(data_dir, org, None, user)
+    org, user = target.org, target.someone("attaches files")
     items = run_with_core(data_dir, lambda core: _attach(core, org, key, files, user))
     _show(items, as_json)
 
@@ -95,6 +101,9 @@ def list_attachments(
     items = run_with_core(data_dir, lambda core: _list(core, org, key, user, fetch_here))
     if replica is not None and download is not None:  # bytes on demand, from the server
         offline.download_attachments(replica, [(i.url, i.id, i.filename) for i in items], download)
+    if replica is not None:  # and what waits in the outbox for `rhythm sync`
+        offline.show_attachments_with_pending(replica, key, items, as_json)
+        return
     _show(items, as_json)
 
 

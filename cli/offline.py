@@ -225,6 +225,46 @@ def download_attachments(path: Path, files: list[tuple[str, str, str]], folder: 
     run_async(fetch)
 
 
+def attach(path: Path, key: str, files: list[Path], as_json: bool) -> None:
+    """Offline attach: each file copied into the replica's outbox until `rhythm sync`."""
+    from tracker.replica import uploads
+
+    replica = open_replica(path)
+    try:
+        queued = guarded(lambda: uploads.queue(replica, key, files))
+    finally:
+        replica.close()
+    if as_json:
+        sys.stdout.write(json.dumps({"pending": [q.as_dict() for q in queued]}, indent=2) + "\n")
+        return
+    for item in queued:
+        typer.echo(f"queued {item.filename} ({item.size} bytes) for {key}"
+                   " (offline; `rhythm sync` uploads it)")  # fmt: skip
+
+
+def show_attachments_with_pending(path: Path, key: str, items: list[Any], as_json: bool) -> None:
+    """An issue's attachments on a replica: the server's, then those waiting to upload."""
+    from cli.context import print_table
+    from tracker.replica import uploads
+
+    replica = open_replica(path)
+    try:
+        waiting = uploads.for_key(replica, key)
+    finally:
+        replica.close()
+    if as_json:
+        body = {"items": [i.model_dump(mode="json") for i in items],
+                "pending": [w.as_dict() for w in waiting]}  # fmt: skip
+        sys.stdout.write(json.dumps(body, indent=2) + "\n")
+        return
+    rows = [i.model_dump() for i in items] + [
+        {"id": w.id, "filename": w.filename, "size": w.size,
+         "content_type": "refused (rhythm sync --rejected)" if w.problem else "pending upload"}
+        for w in waiting
+    ]  # fmt: skip
+    print_table(rows, ["id", "filename", "size", "content_type"])
+
+
 # --- login, clone, sync, pull, push ---------------------------------------------------------
 
 
@@ -330,11 +370,17 @@ def sync(
         False, "--rejected", help="List what the server refused, with reasons and your text."
     ),
     drop: int | None = typer.Option(None, "--drop", help="With --rejected: forget entry N."),
+    drop_upload: str | None = typer.Option(
+        None, "--drop-upload", help="With --rejected: forget a refused upload (its id)."
+    ),
     watch: bool = typer.Option(
         False, "--watch", help="Keep syncing whenever the server says something changed."
     ),
 ) -> None:
     """Push your offline changes, then pull everyone else's (exit 2: some rejected)."""
+    if drop_upload is not None:
+        _drop_upload(drop_upload)
+        return
     if rejected or drop is not None:
         _rejected(as_json, drop)
         return
@@ -355,7 +401,8 @@ def push(as_json: bool = JsonOption) -> None:
 
 
 def _rejected(as_json: bool, drop: int | None) -> None:
-    replica = open_replica(_replica_or_fail())
+    path = _replica_or_fail()
+    replica = open_replica(path)
     try:
         if drop is not None:
             gone = replica.journal.drop_rejected(drop)
@@ -364,12 +411,14 @@ def _rejected(as_json: bool, drop: int | None) -> None:
             typer.echo(f"dropped {drop}: {gone['label'] or gone['name']}")
             return
         found = replica.journal.rejected()
+        refused = _refused_uploads(replica)
     finally:
         replica.close()
     if as_json:
-        sys.stdout.write(json.dumps({"items": found}, indent=2) + "\n")
+        body = {"items": found, "uploads": [u.as_dict() for u in refused]}
+        sys.stdout.write(json.dumps(body, indent=2) + "\n")
         return
-    if not found:
+    if not found and not refused:
         typer.echo("nothing rejected")
     for item in found:
         problem = item["problem"]
@@ -383,6 +432,32 @@ def _rejected(as_json: bool, drop: int | None) -> None:
             typer.echo(f"   your text:\n{draft['text']}")
     if found:
         typer.echo("retype what you still want; `rhythm sync --rejected --drop N` forgets one")
+    for item in refused:
+        problem = item.problem or {}
+        typer.echo(f"upload {item.id}: {item.filename} ({item.size} bytes) for {item.issue_key}"
+                   f" — {problem.get('detail') or ''} [{problem.get('code', '')}]")  # fmt: skip
+        typer.echo(f"   the file is kept at {item.file(path)}")
+    if refused:
+        typer.echo("attach it again once allowed; `rhythm sync --drop-upload ID` forgets one")
+
+
+def _refused_uploads(replica: Replica) -> list[Any]:
+    from tracker.replica import uploads
+
+    return uploads.listed(replica, refused=True)
+
+
+def _drop_upload(upload_id: str) -> None:
+    from tracker.replica import uploads
+
+    replica = open_replica(_replica_or_fail())
+    try:
+        gone = uploads.drop(replica, upload_id)
+    finally:
+        replica.close()
+    if gone is None:
+        fail(f"no queued upload {upload_id}", 3)
+    typer.echo(f"dropped upload {gone.id}: {gone.filename} for {gone.issue_key}")
 
 
 def _watch(as_json: bool) -> None:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.domain.ids import new_id, now_iso
 from tracker.errors import Conflict, NotFound
+from tracker.replica import uploads
 from tracker.replica.apply import Applier, put_user
 from tracker.replica.mutations import issue_of, local_changes, provisional_key
 from tracker.replica.paths import replica_dir, set_active
@@ -170,11 +171,14 @@ class Report:
     stopped: str | None = None
     new_client: bool = False
     lost_acked: list[dict[str, Any]] = field(default_factory=list)
+    uploads: list[dict[str, Any]] = field(default_factory=list)  # tracker/replica/uploads.py
 
     @property
     def rejected(self) -> int:
-        return sum(1 for _, r in self.pushed if r.get("status") == "rejected") + len(
-            self.local_rejects
+        return (
+            sum(1 for _, r in self.pushed if r.get("status") == "rejected")
+            + len(self.local_rejects)
+            + sum(1 for u in self.uploads if u["status"] == "refused")
         )
 
     @property
@@ -468,6 +472,7 @@ class Replica:
             await self.refresh_directory(client)
             if push:
                 await self.push(client, report)
+                await uploads.send(self, client, report)  # after the push: its issues exist
             if pull:
                 await self.pull(client, report)
             if pull and (

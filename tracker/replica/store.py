@@ -65,6 +65,28 @@ CREATE TABLE IF NOT EXISTS issue_keys (
 CREATE INDEX IF NOT EXISTS issue_keys_issue ON issue_keys(issue_id);
 """
 
+#: The replica's own schema steps, applied in order past `PRAGMA user_version` (the
+#: tables above predate the steps and are created IF NOT EXISTS). Never edit a step:
+#: append one.
+STEPS: tuple[str, ...] = (
+    # 1: offline attachments waiting for `rhythm sync` (tracker/replica/uploads.py);
+    # `problem` is set (JSON) when the server refused one: kept, listed by --rejected.
+    """
+    CREATE TABLE IF NOT EXISTS pending_uploads (
+        id         TEXT PRIMARY KEY,
+        issue_id   TEXT NOT NULL,
+        issue_key  TEXT NOT NULL,
+        filename   TEXT NOT NULL,
+        size       INTEGER NOT NULL,
+        sha256     TEXT NOT NULL,
+        path       TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        attempted  INTEGER NOT NULL DEFAULT 0,
+        problem    TEXT
+    );
+    """,
+)
+
 ACKED_DAYS = 30
 
 
@@ -94,7 +116,24 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.executescript(SCHEMA)
+    _migrate(conn)
     return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Apply the steps this file has not seen yet, each with its version bump, atomically."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    for number, step in enumerate(STEPS[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) < number:
+                for statement in filter(str.strip, step.split(";")):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
 
 class Journal:

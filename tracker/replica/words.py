@@ -46,6 +46,18 @@ def lines(report: Report) -> list[str]:
                 f"WAITING {m.get('label') or m['name']}: the server does not know"
                 f" {m['name']}@{m['v']} yet (upgrade the server); kept pending"
             )
+    for u in report.uploads:
+        item = u["upload"]
+        name = f"{item['filename']} ({item['size']} bytes) for {u.get('key') or item['issue_key']}"
+        if u["status"] == "uploaded":
+            out.append(f"uploaded {name}")
+        elif u["status"] == "already_there":
+            out.append(f"uploaded {name} (the server already had it from an interrupted try)")
+        elif u["status"] == "waiting":
+            out.append(f"WAITING upload {name}: {u.get('detail')}; kept for the next sync")
+        else:
+            out.append(f"REFUSED upload {name}: {_reason({'problem': u.get('problem')})}."
+                       " File kept: rhythm sync --rejected")  # fmt: skip
     for key in report.removed_projects:
         out.append(f"{key} is no longer visible to you: its data left this replica")
     for key in report.added_projects:
@@ -108,5 +120,5 @@ def as_json(report: Report) -> dict[str, Any]:
         "removed_projects": report.removed_projects, "added_projects": report.added_projects,
         "reset": report.reset, "new_client": report.new_client,
         "lost_acked": report.lost_acked, "clock_offset_seconds": report.clock_offset,
-        "stopped": report.stopped,
+        "stopped": report.stopped, "uploads": report.uploads,
     }  # fmt: skip
