@@ -127,6 +127,21 @@ def copy_data_dir(source: Path, target: Path, org_id: str) -> None:
             dst.execute("PRAGMA journal_mode=WAL")
 
 
+def copy_closed_data_dir(source: Path, target: Path, org_id: str) -> None:
+    """`copy_data_dir` for a directory no connection has open (a clone's temporary folder,
+    before it is renamed into place): after a checkpoint the files themselves are the
+    databases, and copying them whole is cheaper than a page-by-page backup."""
+    if target.exists():
+        shutil.rmtree(target)
+    (target / org_id).mkdir(parents=True, mode=0o700)
+    os.chmod(target, 0o700)
+    for name in (SYSTEM_DB, f"{org_id}/{TENANT_DB}"):
+        with closing(sqlite3.connect(source / name)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file
+        os.close(os.open(target / name, os.O_WRONLY | os.O_CREAT, 0o600))  # private from birth
+        shutil.copyfile(source / name, target / name)
+
+
 def swap_dir(new: Path, current: Path) -> None:
     """Put `new` where `current` is; a crash leaves one of the two complete."""
     trash = current.with_name(current.name + ".old")
@@ -664,7 +679,7 @@ async def clone(
             last_mutation_id="0", view_local="0", cloned_at=now_iso(), last_sync=now_iso(),
         )  # fmt: skip
         journal.close()
-        copy_data_dir(tmp / "base", tmp / "view", org_id)
+        copy_closed_data_dir(tmp / "base", tmp / "view", org_id)
         with closing(connect(tmp / "base" / org_id / TENANT_DB)) as conn:
             count = int(conn.execute("SELECT count(*) FROM issues").fetchone()[0])
         _move_pending(directory, tmp)
