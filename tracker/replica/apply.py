@@ -169,8 +169,8 @@ class Applier:
             "reporter": image.get("reporter") or "", "sprint_id": image.get("sprint_id"),
             "parent_id": image.get("parent_id") or self._parent_id(image, project_id),
             "due_date": image.get("due_date"), "estimate": image.get("estimate"),
-            "custom_fields": json.dumps(self.fields_by_id(project_id,
-                                                          image.get("custom_fields") or {})),
+            "custom_fields": json.dumps(self.fields_by_id(project_id, image["custom_fields"]))
+                             if image.get("custom_fields") else "{}",
             "time_spent": image.get("time_spent") or 0,
             "comment_count": image.get("comment_count") or 0,
             "created_at": image.get("created_at") or (c or {}).get("at") or "",
