@@ -68,3 +68,33 @@ async def test_cloned_base_and_view_have_the_migrated_schema(world: World, tmp_p
     await converged(world, device)  # search index, statuses, counts as the server's
     shown = await device.cli("issue", "search", "first")
     assert shown.exit_code == 0 and "WEB-1" in shown.output, shown.output
+
+
+async def test_rate_limited_requests_are_waited_out(aiohttp_server: Any) -> None:
+    """A clone asks for pages faster than the default rate limit refills: a 429 is waited
+    out (Retry-After), for the snapshot's NDJSON pages and for JSON calls alike."""
+    from aiohttp import web
+
+    from tracker.replica.client import Credentials, SyncClient
+
+    hits: dict[str, int] = {}
+
+    async def limited(request: web.Request) -> web.StreamResponse:
+        name = request.path.rsplit("/", 1)[-1]
+        hits[name] = hits.get(name, 0) + 1
+        if hits[name] <= 2:
+            return web.json_response({"status": 429}, status=429, headers={"Retry-After": "0"})
+        if name == "snapshot":
+            return web.Response(text='{"entity":"tag","id":"t1","data":{}}\n{"cursor":"e.1"}\n')
+        return web.json_response({"epoch": "e", "server_time": "2026-01-01T00:00:00Z"})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/orgs/acme/sync/{name}", limited)
+    server = await aiohttp_server(app)
+    url = str(server.make_url("")).rstrip("/")
+    async with SyncClient(Credentials(url, "a@example.com", "u1", "r"), "acme") as client:
+        client.access = "token"
+        assert (await client.info())["epoch"] == "e"
+        lines = [line async for line in client.snapshot("c1")]
+    assert lines == [{"entity": "tag", "id": "t1", "data": {}}, {"cursor": "e.1"}]
+    assert hits == {"info": 3, "snapshot": 3}

@@ -8,6 +8,7 @@ retries the request: safe for push, which the server answers exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -23,6 +24,9 @@ from tracker.replica.paths import CREDENTIALS_FILE, server_dir
 PROTOCOL, SCHEMA = 1, 1
 SYNC_HEADER = f"protocol={PROTOCOL}; schema={SCHEMA}"
 API = "/api/v1"
+#: 429 answers waited out (each for the server's Retry-After) before giving up: a clone
+#: of a big project asks for pages faster than the default rate limit refills.
+RATE_LIMIT_WAITS = 120
 
 
 @dataclass
@@ -174,7 +178,9 @@ class SyncClient:
         assert self.session is not None
         if self.access is None:
             await self.refresh()
-        for attempt in (1, 2):
+        waits, attempt = 0, 0
+        while attempt < 2:
+            attempt += 1
             headers = {"Authorization": f"Bearer {self.access}", "Rhythm-Sync": SYNC_HEADER,
                        "Accept-Encoding": "gzip"}  # fmt: skip
             try:
@@ -182,6 +188,10 @@ class SyncClient:
                                             headers=headers) as response:  # fmt: skip
                     if response.status == 401 and attempt == 1:
                         await self.refresh()
+                        continue
+                    if response.status == 429 and waits < RATE_LIMIT_WAITS:
+                        waits, attempt = waits + 1, attempt - 1  # not a failed attempt
+                        await asyncio.sleep(_retry_after(response))
                         continue
                     if response.status != 200:
                         raise SyncError(response.status, await _problem(response), "snapshot")
@@ -236,16 +246,34 @@ async def _problem(response: aiohttp.ClientResponse) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def _retry_after(response: aiohttp.ClientResponse) -> float:
+    """Seconds the server asked us to wait (a 429), within 0.05 s .. 30 s."""
+    try:
+        return min(max(float(response.headers.get("Retry-After", "1")), 0.05), 30.0)
+    except ValueError:
+        return 1.0
+
+
 async def _call(
     session: aiohttp.ClientSession, method: str, url: str, *, what: str, **kwargs: Any
 ) -> Any:
+    """One request; a 429 (refused before any handler ran, so safe to repeat, push too) is
+    waited out as the server's Retry-After says, up to RATE_LIMIT_WAITS times."""
     try:
+        for _ in range(RATE_LIMIT_WAITS):
+            async with session.request(method, url, **kwargs) as response:
+                if response.status == 429:
+                    await asyncio.sleep(_retry_after(response))
+                    continue
+                if response.status >= 400:
+                    raise SyncError(response.status, await _problem(response), what)
+                if response.status == 204:
+                    return None
+                return await response.json(content_type=None)
         async with session.request(method, url, **kwargs) as response:
             if response.status >= 400:
                 raise SyncError(response.status, await _problem(response), what)
-            if response.status == 204:
-                return None
-            return await response.json(content_type=None)
+            return None if response.status == 204 else await response.json(content_type=None)
     except aiohttp.ClientError as exc:
         raise SyncError(0, {"detail": str(exc) or type(exc).__name__}, what) from exc
     except TimeoutError as exc:
