@@ -564,8 +564,8 @@ async def fill_from_snapshot(
     data = Data.open(path, org_id)
     cursor: str | None = None
     roles = {p["id"]: p.get("role") for p in info.get("projects", [])}
-    loading(data.tenant)
     try:
+        loading(data.tenant)
         with data.transaction() as applier:
             applier.start_bulk()
             pages: asyncio.Queue[list[dict[str, Any]] | None] = asyncio.Queue(maxsize=4)
