@@ -19,7 +19,10 @@ HEADER = "Rhythm-Sync"
 PUSH_MAX_MUTATIONS = 100
 PUSH_MAX_BYTES = 1024 * 1024
 PULL_MAX_ITEMS = 1000
-SNAPSHOT_MAX_ITEMS = 500
+#: Entities per snapshot page: large enough that a 100,000-issue clone stays inside the
+#: default rate limit's burst (each page is one request), small enough that one page's
+#: read is short on the tenant's thread.
+SNAPSHOT_MAX_ITEMS = 2000
 RESET_THRESHOLD = 200_000
 #: How long a pushed mutation's answer is kept for retries.
 RESULT_RETENTION_DAYS = 30

@@ -41,6 +41,9 @@ ROW_TABLES: Mapping[str, tuple[str, tuple[str, ...]]] = {
 }
 #: Entities a replica does not keep (operational records of the server).
 IGNORED = frozenset({"webhook", "script", "issue_watcher", "issue_draft", "saved_search"})
+#: Tables a snapshot fills in bulk: their secondary indexes are dropped for the load and
+#: built once after it from their own SQL (docs/offline.md, "Figures"), as a restore would.
+BULK_TABLES = ("issues", "comments", "issue_tags", "issue_assignees")
 #: Issue fields stored in a column of the same name.
 ISSUE_COLUMNS = frozenset(
     {"title", "description", "type", "priority", "sprint_id", "due_date", "estimate", "rank",
@@ -76,6 +79,9 @@ class Applier:
         self._ranks: dict[str, str] = {}
         self._sql: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
         self.touched_issues: set[str] = set()
+        self._dropped: list[tuple[str, str]] = []  # (name, CREATE INDEX sql) during a bulk load
+        self._numbers: dict[tuple[str, int], str] = {}  # (project, number) -> id, bulk only
+        self._parents: list[tuple[str, str, str]] = []  # (issue, project, parent key), bulk only
 
     # --- entry points -------------------------------------------------------------------
 
@@ -161,11 +167,10 @@ class Applier:
             "type": image.get("type") or "task", "priority": image.get("priority") or "normal",
             "stage_id": stage_id, "rank": rank, "backlog_rank": image.get("backlog_rank"),
             "reporter": image.get("reporter") or "", "sprint_id": image.get("sprint_id"),
-            "parent_id": image.get("parent_id") or self.issue_id_of_key(project_id,
-                                                                       image.get("parent")),
+            "parent_id": image.get("parent_id") or self._parent_id(image, project_id),
             "due_date": image.get("due_date"), "estimate": image.get("estimate"),
-            "custom_fields": json.dumps(self.fields_by_id(project_id,
-                                                          image.get("custom_fields") or {})),
+            "custom_fields": json.dumps(self.fields_by_id(project_id, image["custom_fields"]))
+                             if image.get("custom_fields") else "{}",
             "time_spent": image.get("time_spent") or 0,
             "comment_count": image.get("comment_count") or 0,
             "created_at": image.get("created_at") or (c or {}).get("at") or "",
@@ -182,6 +187,8 @@ class Applier:
         else:
             cur = conn.execute(self._insert_sql("issues", tuple(names), ()), row)
             row_id = cur.lastrowid
+            if self.bulk:
+                self._numbers[(project_id, int(row["number"]))] = str(row["id"])
         if "tags" in image:
             if existing is not None:
                 conn.execute("DELETE FROM issue_tags WHERE issue_id = ?", (image["id"],))
@@ -210,9 +217,43 @@ class Applier:
         )
         index_issue(conn, int(row_id or 0))
 
+    def start_bulk(self) -> None:
+        """Before a snapshot fills an empty base: drop the secondary indexes of the big
+        tables (each row then costs one b-tree insert, not a dozen); `finish_bulk` builds
+        them again from their own SQL, so the schema ends as migrated."""
+        self.bulk = True
+        self._dropped = [
+            (str(name), str(sql))
+            for name, sql in self.tenant.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+                f" AND tbl_name IN ({', '.join('?' for _ in BULK_TABLES)}) ORDER BY rowid",
+                BULK_TABLES,
+            )
+        ]
+        for name, _ in self._dropped:
+            self.tenant.execute(f'DROP INDEX "{name}"')
+
+    def _parent_id(self, image: Mapping[str, Any], project_id: str) -> str | None:
+        key = image.get("parent")
+        if not self.bulk or not key:
+            return self.issue_id_of_key(project_id, key)
+        _, _, number = str(key).rpartition("-")
+        found = self._numbers.get((project_id, int(number))) if number.isdigit() else None
+        if found is None:  # the parent comes later in the snapshot: set at finish_bulk
+            self._parents.append((str(image["id"]), project_id, str(key)))
+        return found
+
     def finish_bulk(self) -> None:
-        """After a bulk load: derived counts in one pass each, then the search index (and
-        its CJK segments) rebuilt from the rows, as the migration that added CJK does."""
+        """After a bulk load: the dropped indexes built again, derived counts in one pass
+        each, then the search index (and its CJK segments) rebuilt from the rows, as the
+        migration that added CJK does."""
+        for _, sql in self._dropped:
+            self.tenant.execute(sql)
+        self._dropped = []
+        for issue_id, project_id, key in self._parents:
+            self.tenant.execute("UPDATE issues SET parent_id = ? WHERE id = ?",
+                                (self.issue_id_of_key(project_id, key), issue_id))  # fmt: skip
+        self._parents, self._numbers = [], {}
         self.tenant.execute(
             "UPDATE issues SET comment_count = (SELECT count(*) FROM comments c WHERE"
             " c.issue_id = issues.id), time_spent = (SELECT coalesce(sum(seconds_spent), 0)"
