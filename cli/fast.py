@@ -1,0 +1,254 @@
+"""The fast read path: `rhythm issue list` on a replica with sqlite3 alone, no typer.
+
+Start-up, not the query, is what a local read costs: importing typer, pydantic, the
+models and `tracker.core` took ~300 ms of a ~400 ms `rhythm issue list` on a
+100,000-issue replica, the query a few ms (docs/cli.md, docs/offline.md). This
+module answers the common case with nothing but the standard library,
+`tracker.replica.paths`, `tracker.replica.store` and the listing SQL
+(`tracker.storage.issue_pages`, the very SQL the service runs), and prints
+exactly what the typer command prints.
+
+It takes the command only when the answer is sure to be the same; anything else
+(another command or option, `--json`, a terminal (rich table), a data directory,
+RHYTHM_ORG/PROJECT/AS, stored `rhythm use` defaults, provisional keys, a locked
+view, a person without read access, input the models would reject) returns
+None and `cli.main` runs as ever, errors included. tests/test_cli_fast.py holds
+the output to the typer path's on the same data.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+#: What `rhythm issue list` prints (cli/issues.py COLUMNS), in order.
+COLUMNS = ["key", "status", "priority", "type", "title", "assignees", "updated_at"]
+#: Value options taken here (option -> IssueListQuery field); flags below.
+_VALUES = {"--status": "status", "--priority": "priority", "--type": "type",
+           "--sort": "sort", "--limit": "limit"}  # fmt: skip
+_FLAGS = {"--quiet": "quiet", "-q": "quiet"}
+_SORTS = {f"{s}-{d}" for s in ("number", "created", "updated", "priority") for d in ("asc", "desc")}
+#: tracker.domain.models.issues PRIORITIES, ISSUE_TYPES (a test holds them equal).
+_PRIORITIES = ("critical", "major", "normal", "minor")
+_TYPES = ("bug", "feature", "task", "improvement", "epic", "story")
+#: File names inside a data directory (tracker.settings; tracker.replica.engine).
+_SYSTEM_DB, _TENANT_DB, _LOCK = "_system.db", "tracker.db", ".rhythm.lock"
+_ENV_OFF = ("RHYTHM_DATA_DIR", "RHYTHM_ORG", "RHYTHM_PROJECT", "RHYTHM_AS")
+
+
+def parse(args: list[str]) -> dict[str, Any] | None:
+    """`issue list` options -> {field: value}, or None when this path does not take them."""
+    if args[:2] != ["issue", "list"]:
+        return None
+    found: dict[str, Any] = {"limit": "50", "quiet": False}
+    rest = args[2:]
+    while rest:
+        word = rest.pop(0)
+        name, eq, value = word.partition("=")
+        if name in _VALUES:
+            if not eq:
+                if not rest:
+                    return None
+                value = rest.pop(0)
+            found[_VALUES[name]] = value
+        elif word in _FLAGS:
+            found[_FLAGS[word]] = True
+        else:
+            return None
+    if not found["limit"].isdigit() or not 1 <= int(found["limit"]) <= 200:
+        return None
+    found["limit"] = int(found["limit"])
+    if found.get("sort", "number-desc") not in _SORTS:
+        return None
+    for name, allowed in (("priority", _PRIORITIES), ("type", _TYPES)):
+        if name in found and any(v not in allowed for v in _split(found[name])):
+            return None
+    if any(len(str(found.get(n) or "")) > 100 for n in ("priority", "type")):
+        return None
+    if len(str(found.get("status") or "")) > 500:
+        return None
+    return found
+
+
+def _split(value: str) -> list[str]:
+    """`a, b,,c` -> ["a", "b", "c"] (tracker.domain.models.issues.split_list)."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _replica() -> Path | None:
+    if any(os.environ.get(name) for name in _ENV_OFF):
+        return None
+    from tracker.replica.paths import active_replica
+
+    return active_replica()
+
+
+def _stored_use(view: Path) -> bool:
+    """Whether `rhythm use` stored defaults for the view (cli/target.py): then typer decides."""
+    explicit = os.environ.get("RHYTHM_CLI_CONTEXT")
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    path = Path(explicit) if explicit else Path(base) / "rhythm" / "context.json"
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        return True
+    return not isinstance(loaded, dict) or bool(loaded.get(str(view.absolute())))
+
+
+def _meta(replica: Path) -> dict[str, str] | None:
+    """org, project, person (what `rhythm clone` set), or None with provisional keys about
+    (their display rewriting is cli/offline.py's)."""
+    from tracker.replica.store import Journal
+
+    journal = Journal(replica / "replica.db")
+    try:
+        if journal.provisional_keys():
+            return None
+        return journal.meta()
+    finally:
+        journal.close()
+
+
+def _unlocked(view: Path) -> bool:
+    """The normal path takes the data directory's lock (a sync or server holds it)."""
+    try:
+        fd = os.open(view / _LOCK, os.O_RDONLY)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing releases the lock
+    return True
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _can_read(system: sqlite3.Connection, tenant: sqlite3.Connection, org: str, project: str,
+              email: str) -> tuple[str, str, str] | None:  # fmt: skip
+    """(user id, project id, project key) when `email` may read the project
+    (tracker.domain.permissions.effective_project_role: every project role reads)."""
+    user = system.execute(
+        "SELECT id FROM users WHERE email = ? COLLATE NOCASE", (email.strip().lower(),)
+    ).fetchone()
+    if user is None:
+        return None
+    row = system.execute(
+        "SELECT o.id, m.role FROM orgs o LEFT JOIN org_members m ON m.org_id = o.id"
+        " AND m.user_id = ? WHERE o.slug = ? AND o.archived_at IS NULL", (user["id"], org),
+    ).fetchone()  # fmt: skip
+    if row is None or row["role"] is None:
+        return None
+    found = tenant.execute(
+        "SELECT p.id, p.key, p.visibility, m.role AS member_role FROM projects p"
+        " LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = ?"
+        " WHERE p.key = ? COLLATE NOCASE AND p.deleted_at IS NULL", (user["id"], project),
+    ).fetchone()  # fmt: skip
+    if found is None:
+        return None
+    org_wide = row["role"] in ("owner", "admin") or found["visibility"] == "org"
+    if not org_wide and found["member_role"] is None:
+        return None
+    return user["id"], found["id"], found["key"]
+
+
+def list_rows(view: Path, org: str, project: str, email: str,
+              options: dict[str, Any]) -> tuple[list[dict[str, Any]], bool] | None:  # fmt: skip
+    """The listed issues' table rows and whether there are more, or None (not taken)."""
+    from tracker.storage.issue_pages import IssueFilter, page_sql
+
+    with _connect(view / _SYSTEM_DB) as system:
+        org_row = system.execute(
+            "SELECT id FROM orgs WHERE slug = ? AND archived_at IS NULL", (org,)
+        ).fetchone()
+        tenant_path = view / (org_row["id"] if org_row else "-") / _TENANT_DB
+        if org_row is None or not tenant_path.is_file():
+            return None
+        with _connect(tenant_path) as tenant:
+            access = _can_read(system, tenant, org, project, email)
+            if access is None:
+                return None
+            _, project_id, project_key = access
+            sort, direction = options.get("sort", "number-desc").split("-")
+            filters = IssueFilter(
+                statuses=_split(options.get("status") or ""),
+                priorities=_split(options.get("priority") or ""),
+                types=_split(options.get("type") or ""),
+            )
+            page, args, order = page_sql(project_id, filters, sort, direction == "desc", None)
+            limit: int = options["limit"]
+            rows = tenant.execute(
+                "SELECT ?1 || '-' || i.number AS key, s.name AS status, i.priority, i.type,"
+                " i.title, i.updated_at, (SELECT json_group_array(user_id) FROM (SELECT user_id"
+                " FROM issue_assignees WHERE issue_id = i.id ORDER BY user_id)) AS assignees"
+                f" FROM issues i JOIN stages s ON s.id = i.stage_id WHERE i.row_id IN ({page})"
+                f" ORDER BY {order}", [project_key, *args, limit + 1],
+            ).fetchall()  # fmt: skip
+        items = [dict(row) | {"assignees": json.loads(row["assignees"])} for row in rows]
+        people = sorted({u for item in items[:limit] for u in item["assignees"]})
+        names = {
+            r["id"]: f"{r['display_name']} <{r['email']}>" if r["display_name"] else r["email"]
+            for r in system.execute(
+                "SELECT id, email, display_name FROM users WHERE id IN"
+                " (SELECT value FROM json_each(?))", (json.dumps(people),),
+            )
+        }  # fmt: skip
+    for item in items:
+        item["assignees"] = ", ".join(
+            names.get(u, f"(unknown user {u[:8]})") for u in item["assignees"]
+        )
+    return items[:limit], len(items) > limit
+
+
+def run(args: list[str]) -> bool:
+    """Answer `args` here if this path takes them (True: done, printed); else False."""
+    options = parse(args)
+    if options is None or sys.stdout.isatty() or any("-~" in word for word in args):
+        return False
+    replica = _replica()
+    if replica is None or _stored_use(replica / "view") or not _unlocked(replica / "view"):
+        return False
+    meta = _meta(replica)
+    if meta is None or not all(meta.get(k) for k in ("org", "project", "email")):
+        return False
+    try:
+        found = list_rows(replica / "view", meta["org"], meta["project"], meta["email"], options)
+    except sqlite3.Error:
+        return False
+    if found is None:
+        return False
+    rows, more = found
+    out: list[str] = []
+    if options["quiet"]:
+        out = [row["key"] for row in rows]
+    else:
+        flat = str.maketrans("\t\r\n", "   ")
+        cells = [["" if row.get(c) is None else str(row[c]) for c in COLUMNS] for row in rows]
+        out = ["\t".join(cell.translate(flat) for cell in line) for line in [COLUMNS, *cells]]
+        if more:
+            out.append(f"(more than {options['limit']}; raise --limit or filter)")
+    sys.stdout.write("".join(f"{line}\n" for line in out))
+    return True
+
+
+def main() -> None:
+    """Console-script entry point: the fast path, else the whole typer CLI."""
+    if not run(sys.argv[1:]):
+        from cli.main import run as run_typer
+
+        run_typer()
