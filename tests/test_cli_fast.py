@@ -1,0 +1,136 @@
+"""The fast read path (cli/fast.py) prints what the typer command prints, on the same replica,
+falls back whenever it cannot be sure, and keeps typer and pydantic out of the process."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, get_args
+
+import pytest
+
+from cli import fast
+from tests.conftest import Api
+from tests.offline_world import Device, World
+from tracker.domain.models.issues import ISSUE_TYPES, PRIORITIES, IssueSort
+
+SAME = [
+    ("issue", "list"),
+    ("issue", "list", "--limit", "3"),
+    ("issue", "list", "--limit=4", "--sort", "priority-asc"),
+    ("issue", "list", "--sort", "updated-desc", "--priority", "major,critical"),
+    ("issue", "list", "--type", "bug", "--status", "open"),
+    ("issue", "list", "--status", "OPEN, nothing", "--sort=number-asc"),
+    ("issue", "list", "-q", "--limit", "2"),
+    ("issue", "list", "--quiet", "--type", "task"),
+    ("issue", "list", "--status", "no such stage"),
+]
+NOT_TAKEN = [
+    ("issue", "list", "--json"),
+    ("issue", "list", "--assignee", "me"),
+    ("issue", "list", "--limit", "0"),
+    ("issue", "list", "--limit", "201"),
+    ("issue", "list", "--priority", "urgent"),
+    ("issue", "list", "--sort", "title-asc"),
+    ("issue", "list", "--project", "WEB"),
+    ("issue", "list", "--limit"),
+    ("issue", "show", "WEB-1"),
+    ("issue", "search", "status:open"),
+    ("board",),
+]
+
+
+@pytest.fixture
+async def world(client: Any, api: Api, tmp_path: Path) -> World:
+    found = World(client, api, tmp_path)
+    await found.setup()
+    for n in range(12):
+        title = f"Issue {n}\twith a tab" if n == 3 else f"Issue {n}"
+        body: dict[str, Any] = {"title": title, "priority": PRIORITIES[n % 4],
+                                "type": ISSUE_TYPES[n % 3]}  # fmt: skip
+        if n % 3 == 0:
+            body["assignees"] = [found.bob["id"], found.cat["id"]]
+        await found.call("POST", "/orgs/acme/projects/WEB/issues", found.ann, json=body)
+    return found
+
+
+@contextlib.contextmanager
+def on(device: Device) -> Iterator[None]:
+    """The environment `Device.cli` gives the typer path."""
+    saved = dict(os.environ)
+    for name in ("RHYTHM_DATA_DIR", "RHYTHM_REPLICA", "RHYTHM_ORG", "RHYTHM_PROJECT", "RHYTHM_AS"):
+        os.environ.pop(name, None)
+    os.environ["RHYTHM_HOME"] = str(device.home)
+    os.environ["RHYTHM_CLI_CONTEXT"] = str(device.home / "context.json")
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_fast(device: Device, args: tuple[str, ...]) -> tuple[bool, str]:
+    out = io.StringIO()
+    with on(device), contextlib.redirect_stdout(out):
+        taken = fast.run(list(args))
+    return taken, out.getvalue()
+
+
+async def test_fast_path_prints_what_typer_prints(world: World) -> None:
+    bob = await world.device(world.bob)
+    await bob.clone("acme", "WEB")
+    for args in SAME:
+        typer_result = await bob.cli(*args)
+        assert typer_result.exit_code == 0, (args, typer_result.output)
+        taken, printed = run_fast(bob, args)
+        assert taken, args
+        assert printed == typer_result.stdout, args
+    assert "bob@example.com, cat@example.com" in run_fast(bob, ("issue", "list"))[1]
+    assert "(more than 3; raise --limit or filter)" in run_fast(bob, SAME[1])[1]
+
+
+async def test_fast_path_leaves_the_rest_to_typer(world: World) -> None:
+    bob = await world.device(world.bob)
+    await bob.clone("acme", "WEB")
+    for args in NOT_TAKEN:
+        assert run_fast(bob, args) == (False, ""), args
+    with on(bob):
+        os.environ["RHYTHM_AS"] = "cat@example.com"
+        assert fast.run(["issue", "list"]) is False
+    bob.create("WEB", "Written offline")  # a provisional key: its display is cli/offline.py's
+    assert run_fast(bob, ("issue", "list")) == (False, "")
+    listed = await bob.cli("issue", "list")
+    assert listed.exit_code == 0 and "WEB-~" in listed.stdout
+
+
+async def test_fast_path_needs_read_access(world: World) -> None:
+    bob = await world.device(world.bob)
+    await bob.clone("acme", "WEB")
+    await world.call("DELETE", f"/orgs/acme/projects/WEB/members/{world.bob['id']}", world.ann)
+    await world.call("PATCH", "/orgs/acme/projects/WEB", world.ann, json={"visibility": "private"})
+    await bob.sync()
+    assert run_fast(bob, ("issue", "list"))[0] is False
+
+
+def test_fast_path_knows_the_models_values() -> None:
+    assert fast._PRIORITIES == PRIORITIES and fast._TYPES == ISSUE_TYPES
+    assert set(get_args(IssueSort)) == fast._SORTS
+
+
+async def test_the_process_imports_neither_typer_nor_pydantic(world: World) -> None:
+    bob = await world.device(world.bob)
+    await bob.clone("acme", "WEB")
+    with on(bob):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "cli.main", "issue", "list", "-q"],
+            capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent,
+        )  # fmt: skip
+    assert done.stdout.split() == [f"WEB-{n}" for n in range(12, 0, -1)]
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()}
+    assert "cli.fast" in imported
+    assert not {"typer", "pydantic", "tracker.core", "click"} & imported
