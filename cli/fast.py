@@ -38,29 +38,36 @@ _PRIORITIES = ("critical", "major", "normal", "minor")
 _TYPES = ("bug", "feature", "task", "improvement", "epic", "story")
 #: File names inside a data directory (tracker.settings; tracker.replica.engine).
 _SYSTEM_DB, _TENANT_DB, _LOCK = "_system.db", "tracker.db", ".rhythm.lock"
+#: cli/boards.py CARD_WIDTH.
+_CARD_WIDTH = 40
 _ENV_OFF = ("RHYTHM_DATA_DIR", "RHYTHM_ORG", "RHYTHM_PROJECT", "RHYTHM_AS")
 
 
-def parse(args: list[str]) -> dict[str, Any] | None:
-    """`issue list` options -> {field: value}, or None when this path does not take them."""
-    if args[:2] != ["issue", "list"]:
+def parse(args: list[str]) -> tuple[str, dict[str, Any]] | None:
+    """`issue list ...` or `board ...` -> (command, {field: value}), or None when this path
+    does not take them."""
+    if args[:2] == ["issue", "list"]:
+        command, rest, found = "issue list", args[2:], {"limit": "50", "quiet": False}
+        values, flags, top = _VALUES, _FLAGS, 200
+    elif args[:1] == ["board"]:
+        command, rest, found = "board", args[1:], {"limit": "20"}
+        values, flags, top = {"--limit": "limit"}, {}, 200
+    else:
         return None
-    found: dict[str, Any] = {"limit": "50", "quiet": False}
-    rest = args[2:]
     while rest:
         word = rest.pop(0)
         name, eq, value = word.partition("=")
-        if name in _VALUES:
+        if name in values:
             if not eq:
                 if not rest:
                     return None
                 value = rest.pop(0)
-            found[_VALUES[name]] = value
-        elif word in _FLAGS:
-            found[_FLAGS[word]] = True
+            found[values[name]] = value
+        elif word in flags:
+            found[flags[word]] = True
         else:
             return None
-    if not found["limit"].isdigit() or not 1 <= int(found["limit"]) <= 200:
+    if not found["limit"].isdigit() or not 1 <= int(found["limit"]) <= top:
         return None
     found["limit"] = int(found["limit"])
     if found.get("sort", "number-desc") not in _SORTS:
@@ -72,7 +79,7 @@ def parse(args: list[str]) -> dict[str, Any] | None:
         return None
     if len(str(found.get("status") or "")) > 500:
         return None
-    return found
+    return command, found
 
 
 def _split(value: str) -> list[str]:
@@ -167,17 +174,64 @@ def _can_read(system: sqlite3.Connection, tenant: sqlite3.Connection, org: str, 
     return user["id"], found["id"], found["key"]
 
 
+def _names(system: sqlite3.Connection, people: list[str]) -> dict[str, str]:
+    """id -> "Display Name <email>" (cli/people.py names_of)."""
+    return {
+        r["id"]: f"{r['display_name']} <{r['email']}>" if r["display_name"] else r["email"]
+        for r in system.execute(
+            "SELECT id, email, display_name FROM users WHERE id IN"
+            " (SELECT value FROM json_each(?))", (json.dumps(sorted(set(people))),),
+        )
+    }  # fmt: skip
+
+
+Table = tuple[list[dict[str, Any]], list[str]]
+
+
+def board_rows(view: Path, org: str, project: str, email: str,
+               options: dict[str, Any]) -> Table | None:  # fmt: skip
+    """The board's table (cli/boards.py `_columns_table`): rows and headers, or None."""
+    from tracker.storage.boards import column_cards, column_counts
+    from tracker.storage.stages import list_stages
+
+    with _connect(view / _SYSTEM_DB) as system:
+        tenant_path = _tenant(system, view, org)
+        if tenant_path is None:
+            return None
+        with _connect(tenant_path) as tenant:
+            access = _can_read(system, tenant, org, project, email)
+            if access is None:
+                return None
+            _, project_id, project_key = access
+            counts = column_counts(tenant, project_id)
+            columns = [
+                (f"{stage['name']} ({counts.get(stage['id'], 0)})",
+                 [f"{project_key}-{card[1]} {card[2]}"[:_CARD_WIDTH]
+                  for card in column_cards(tenant, project_id, stage["id"], options["limit"])])
+                for stage in list_stages(tenant, project_id)
+            ]  # fmt: skip
+    headers = [header for header, _ in columns]
+    depth = max((len(cards) for _, cards in columns), default=0)
+    rows = [{header: cards[n] for header, cards in columns if n < len(cards)} for n in range(depth)]
+    return rows, headers
+
+
+def _tenant(system: sqlite3.Connection, view: Path, org: str) -> Path | None:
+    row = system.execute(
+        "SELECT id FROM orgs WHERE slug = ? AND archived_at IS NULL", (org,)
+    ).fetchone()
+    path = view / (row["id"] if row else "-") / _TENANT_DB
+    return path if row is not None and path.is_file() else None
+
+
 def list_rows(view: Path, org: str, project: str, email: str,
               options: dict[str, Any]) -> tuple[list[dict[str, Any]], bool] | None:  # fmt: skip
     """The listed issues' table rows and whether there are more, or None (not taken)."""
     from tracker.storage.issue_pages import IssueFilter, page_sql
 
     with _connect(view / _SYSTEM_DB) as system:
-        org_row = system.execute(
-            "SELECT id FROM orgs WHERE slug = ? AND archived_at IS NULL", (org,)
-        ).fetchone()
-        tenant_path = view / (org_row["id"] if org_row else "-") / _TENANT_DB
-        if org_row is None or not tenant_path.is_file():
+        tenant_path = _tenant(system, view, org)
+        if tenant_path is None:
             return None
         with _connect(tenant_path) as tenant:
             access = _can_read(system, tenant, org, project, email)
@@ -200,14 +254,7 @@ def list_rows(view: Path, org: str, project: str, email: str,
                 f" ORDER BY {order}", [project_key, *args, limit + 1],
             ).fetchall()  # fmt: skip
         items = [dict(row) | {"assignees": json.loads(row["assignees"])} for row in rows]
-        people = sorted({u for item in items[:limit] for u in item["assignees"]})
-        names = {
-            r["id"]: f"{r['display_name']} <{r['email']}>" if r["display_name"] else r["email"]
-            for r in system.execute(
-                "SELECT id, email, display_name FROM users WHERE id IN"
-                " (SELECT value FROM json_each(?))", (json.dumps(people),),
-            )
-        }  # fmt: skip
+        names = _names(system, [u for item in items[:limit] for u in item["assignees"]])
     for item in items:
         item["assignees"] = ", ".join(
             names.get(u, f"(unknown user {u[:8]})") for u in item["assignees"]
@@ -217,33 +264,52 @@ def list_rows(view: Path, org: str, project: str, email: str,
 
 def run(args: list[str]) -> bool:
     """Answer `args` here if this path takes them (True: done, printed); else False."""
-    options = parse(args)
-    if options is None or sys.stdout.isatty() or any("-~" in word for word in args):
+    parsed = parse(args)
+    if parsed is None or sys.stdout.isatty() or any("-~" in word for word in args):
         return False
+    command, options = parsed
     replica = _replica()
     if replica is None or _stored_use(replica / "view") or not _unlocked(replica / "view"):
         return False
     meta = _meta(replica)
     if meta is None or not all(meta.get(k) for k in ("org", "project", "email")):
         return False
+    where = (replica / "view", meta["org"], meta["project"], meta["email"], options)
     try:
-        found = list_rows(replica / "view", meta["org"], meta["project"], meta["email"], options)
+        out = _issue_list(*where) if command == "issue list" else _board(*where)
     except sqlite3.Error:
         return False
-    if found is None:
+    if out is None:
         return False
-    rows, more = found
-    out: list[str] = []
-    if options["quiet"]:
-        out = [row["key"] for row in rows]
-    else:
-        flat = str.maketrans("\t\r\n", "   ")
-        cells = [["" if row.get(c) is None else str(row[c]) for c in COLUMNS] for row in rows]
-        out = ["\t".join(cell.translate(flat) for cell in line) for line in [COLUMNS, *cells]]
-        if more:
-            out.append(f"(more than {options['limit']}; raise --limit or filter)")
     sys.stdout.write("".join(f"{line}\n" for line in out))
     return True
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> list[str]:
+    """cli/context.py print_table, piped: tab-separated lines, a header first."""
+    flat = str.maketrans("\t\r\n", "   ")
+    cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
+    lines = [f"# {title}".translate(flat)] if title else []
+    return lines + ["\t".join(cell.translate(flat) for cell in line) for line in [columns, *cells]]
+
+
+def _issue_list(*where: Any) -> list[str] | None:
+    found = list_rows(*where)
+    if found is None:
+        return None
+    rows, more = found
+    options = where[-1]
+    if options["quiet"]:
+        return [row["key"] for row in rows]
+    more_line = [f"(more than {options['limit']}; raise --limit or filter)"] if more else []
+    return _table(rows, COLUMNS) + more_line
+
+
+def _board(*where: Any) -> list[str] | None:
+    found = board_rows(*where)
+    if found is None:
+        return None
+    return _table(*found, title=f"{where[2].upper()} board")
 
 
 def main() -> None:

@@ -29,6 +29,9 @@ SAME = [
     ("issue", "list", "-q", "--limit", "2"),
     ("issue", "list", "--quiet", "--type", "task"),
     ("issue", "list", "--status", "no such stage"),
+    ("board",),
+    ("board", "--limit", "2"),
+    ("board", "--limit=1"),
 ]
 NOT_TAKEN = [
     ("issue", "list", "--json"),
@@ -41,7 +44,11 @@ NOT_TAKEN = [
     ("issue", "list", "--limit"),
     ("issue", "show", "WEB-1"),
     ("issue", "search", "status:open"),
-    ("board",),
+    ("board", "--json"),
+    ("board", "--swimlanes"),
+    ("board", "--sprint", "S1"),
+    ("board", "--limit", "201"),
+    ("board", "-p", "WEB"),
 ]
 
 
@@ -56,6 +63,9 @@ async def world(client: Any, api: Api, tmp_path: Path) -> World:
         if n % 3 == 0:
             body["assignees"] = [found.bob["id"], found.cat["id"]]
         await found.call("POST", "/orgs/acme/projects/WEB/issues", found.ann, json=body)
+        if n % 4 == 1:  # a second board column
+            await found.call("PATCH", f"/orgs/acme/projects/WEB/issues/{n + 1}", found.ann,
+                             json={"status": "In Progress"})  # fmt: skip
     return found
 
 
@@ -92,6 +102,9 @@ async def test_fast_path_prints_what_typer_prints(world: World) -> None:
         assert printed == typer_result.stdout, args
     assert "bob@example.com, cat@example.com" in run_fast(bob, ("issue", "list"))[1]
     assert "(more than 3; raise --limit or filter)" in run_fast(bob, SAME[1])[1]
+    board = run_fast(bob, ("board", "--limit", "2"))[1].splitlines()
+    assert board[:2] == ["# WEB board", "Open (9)\tIn Progress (3)\tResolved (0)\tClosed (0)"]
+    assert board[2].startswith("WEB-1")
 
 
 async def test_fast_path_leaves_the_rest_to_typer(world: World) -> None:
