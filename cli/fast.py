@@ -26,6 +26,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tracker.domain.issue_values import ISSUE_TYPES, PRIORITIES
+
 #: What `rhythm issue list` prints (cli/issues.py COLUMNS), in order.
 COLUMNS = ["key", "status", "priority", "type", "title", "assignees", "updated_at"]
 #: Value options taken here (option -> IssueListQuery field); flags below.
@@ -33,9 +35,6 @@ _VALUES = {"--status": "status", "--priority": "priority", "--type": "type",
            "--sort": "sort", "--limit": "limit"}  # fmt: skip
 _FLAGS = {"--quiet": "quiet", "-q": "quiet"}
 _SORTS = {f"{s}-{d}" for s in ("number", "created", "updated", "priority") for d in ("asc", "desc")}
-#: tracker.domain.models.issues PRIORITIES, ISSUE_TYPES (a test holds them equal).
-_PRIORITIES = ("critical", "major", "normal", "minor")
-_TYPES = ("bug", "feature", "task", "improvement", "epic", "story")
 #: File names inside a data directory (tracker.settings; tracker.replica.engine).
 _SYSTEM_DB, _TENANT_DB, _LOCK = "_system.db", "tracker.db", ".rhythm.lock"
 #: cli/boards.py CARD_WIDTH.
@@ -52,12 +51,17 @@ def parse(args: list[str]) -> tuple[str, dict[str, Any]] | None:
     elif args[:1] == ["board"]:
         command, rest, found = "board", args[1:], {"limit": "20"}
         values, flags, top = {"--limit": "limit"}, {}, 200
+    elif args[:2] == ["issue", "search"]:
+        command, rest, found = "issue search", args[2:], {"limit": "20"}
+        values, flags, top = {"--limit": "limit"}, {}, 200
     else:
         return None
     while rest:
         word = rest.pop(0)
         name, eq, value = word.partition("=")
-        if name in values:
+        if command == "issue search" and "query" not in found and not word.startswith("-"):
+            found["query"] = word
+        elif name in values:
             if not eq:
                 if not rest:
                     return None
@@ -69,10 +73,12 @@ def parse(args: list[str]) -> tuple[str, dict[str, Any]] | None:
             return None
     if not found["limit"].isdigit() or not 1 <= int(found["limit"]) <= top:
         return None
+    if command == "issue search" and "query" not in found:
+        return None
     found["limit"] = int(found["limit"])
     if found.get("sort", "number-desc") not in _SORTS:
         return None
-    for name, allowed in (("priority", _PRIORITIES), ("type", _TYPES)):
+    for name, allowed in (("priority", PRIORITIES), ("type", ISSUE_TYPES)):
         if name in found and any(v not in allowed for v in _split(found[name])):
             return None
     if any(len(str(found.get(n) or "")) > 100 for n in ("priority", "type")):
@@ -150,8 +156,29 @@ def _can_read(system: sqlite3.Connection, tenant: sqlite3.Connection, org: str, 
               email: str) -> tuple[str, str, str] | None:  # fmt: skip
     """(user id, project id, project key) when `email` may read the project
     (tracker.domain.permissions.effective_project_role: every project role reads)."""
+    member = _member(system, org, email)
+    if member is None:
+        return None
+    user_id, org_role = member
+    found = tenant.execute(
+        "SELECT p.id, p.key, p.visibility, m.role AS member_role FROM projects p"
+        " LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = ?"
+        " WHERE p.key = ? COLLATE NOCASE AND p.deleted_at IS NULL", (user_id, project),
+    ).fetchone()  # fmt: skip
+    if found is None:
+        return None
+    org_wide = org_role in ("owner", "admin") or found["visibility"] == "org"
+    if not org_wide and found["member_role"] is None:
+        return None
+    return user_id, found["id"], found["key"]
+
+
+def _member(system: sqlite3.Connection, org: str, email: str) -> tuple[str, str] | None:
+    """(user id, org role) of the person behind `email` in the org, or None."""
+    from tracker.domain.emails import normalize_email
+
     user = system.execute(
-        "SELECT id FROM users WHERE email = ? COLLATE NOCASE", (email.strip().lower(),)
+        "SELECT id FROM users WHERE email = ? COLLATE NOCASE", (normalize_email(email),)
     ).fetchone()
     if user is None:
         return None
@@ -161,17 +188,61 @@ def _can_read(system: sqlite3.Connection, tenant: sqlite3.Connection, org: str, 
     ).fetchone()  # fmt: skip
     if row is None or row["role"] is None:
         return None
-    found = tenant.execute(
-        "SELECT p.id, p.key, p.visibility, m.role AS member_role FROM projects p"
-        " LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = ?"
-        " WHERE p.key = ? COLLATE NOCASE AND p.deleted_at IS NULL", (user["id"], project),
-    ).fetchone()  # fmt: skip
-    if found is None:
-        return None
-    org_wide = row["role"] in ("owner", "admin") or found["visibility"] == "org"
-    if not org_wide and found["member_role"] is None:
-        return None
-    return user["id"], found["id"], found["key"]
+    return user["id"], row["role"]
+
+
+def search_rows(view: Path, org: str, project: str, email: str,
+                options: dict[str, Any]) -> tuple[list[dict[str, Any]], bool] | None:  # fmt: skip
+    """`issue search` over every project the person sees (cli/search.py `find`, no
+    --project): the query language's own SQL (tracker.storage.search), rows in page order."""
+    from datetime import UTC, datetime
+
+    from tracker.domain.emails import normalize_email
+    from tracker.domain.query import parse_query
+    from tracker.errors import RhythmError
+    from tracker.storage.search import SearchSpec, search
+    from tracker.storage.search_filters import FilterContext, emails_in
+    from tracker.storage.search_pages import visible_projects
+
+    with _connect(view / _SYSTEM_DB) as system:
+        tenant_path = _tenant(system, view, org)
+        member = _member(system, org, email)
+        if tenant_path is None or member is None:
+            return None
+        user_id, org_role = member
+        try:
+            query = parse_query(options["query"])
+        except RhythmError:
+            return None
+        wanted = sorted(emails_in(query.filters))
+        emails = {
+            normalize_email(r["email"]): r["id"]
+            for r in system.execute(
+                "SELECT id, email FROM users WHERE email IN (SELECT value FROM json_each(?))",
+                (json.dumps(wanted),),
+            )
+        } if wanted else {}  # fmt: skip
+    with _connect(tenant_path) as tenant:
+        see_all = org_role in ("owner", "admin")
+        scope = {r["id"]: r["key"] for r in visible_projects(tenant, user_id, see_all)}
+        if not scope:
+            return [], False
+        ctx = FilterContext(tuple(scope), user_id, emails, datetime.now(UTC))
+        try:
+            page = search(tenant, SearchSpec(query, ctx, options["limit"], None))
+        except RhythmError:
+            return None
+        rows = tenant.execute(
+            "SELECT i.row_id, i.project_id, i.number, s.name AS status, i.priority, i.type,"
+            " i.title, i.updated_at FROM issues i JOIN stages s ON s.id = i.stage_id"
+            " WHERE i.row_id IN (SELECT value FROM json_each(?))", (json.dumps(page.row_ids),),
+        ).fetchall()  # fmt: skip
+    order = {row_id: n for n, row_id in enumerate(page.row_ids)}
+    items = [
+        dict(row) | {"key": f"{scope[row['project_id']]}-{row['number']}"}
+        for row in sorted(rows, key=lambda row: order[row["row_id"]])
+    ]
+    return items, page.next is not None
 
 
 def _names(system: sqlite3.Connection, people: list[str]) -> dict[str, str]:
@@ -276,7 +347,7 @@ def run(args: list[str]) -> bool:
         return False
     where = (replica / "view", meta["org"], meta["project"], meta["email"], options)
     try:
-        out = _issue_list(*where) if command == "issue list" else _board(*where)
+        out = _COMMANDS[command](*where)
     except sqlite3.Error:
         return False
     if out is None:
@@ -310,6 +381,22 @@ def _board(*where: Any) -> list[str] | None:
     if found is None:
         return None
     return _table(*found, title=f"{where[2].upper()} board")
+
+
+#: cli/search.py COLUMNS.
+SEARCH_COLUMNS = ["key", "status", "priority", "type", "title", "updated_at"]
+
+
+def _search(*where: Any) -> list[str] | None:
+    found = search_rows(*where)
+    if found is None:
+        return None
+    rows, more = found
+    more_line = [f"(more than {where[-1]['limit']}; raise --limit or narrow the query)"]
+    return _table(rows, SEARCH_COLUMNS) + (more_line if more else [])
+
+
+_COMMANDS = {"issue list": _issue_list, "board": _board, "issue search": _search}
 
 
 def main() -> None:
