@@ -117,7 +117,8 @@ async def test_fast_path_prints_what_typer_prints(world: World) -> None:
     assert board[:2] == ["# WEB board", "Open (9)\tIn Progress (3)\tResolved (0)\tClosed (0)"]
     assert board[2].startswith("WEB-1")
     found = run_fast(bob, ("issue", "search", "assignee:cat@example.com type:bug"))[1]
-    assert [line.split("\t")[0] for line in found.splitlines()] == ["key", "WEB-10", "WEB-7", "WEB-4", "WEB-1"]
+    keys = [line.split("\t")[0] for line in found.splitlines()]
+    assert keys == ["key", "WEB-10", "WEB-7", "WEB-4", "WEB-1"]
 
 
 async def test_fast_path_leaves_the_rest_to_typer(world: World) -> None:
