@@ -1,12 +1,13 @@
-"""The fast read path: `rhythm issue list` on a replica with sqlite3 alone, no typer.
+"""The fast read path: `rhythm issue list|search` and `rhythm board` on a replica with
+sqlite3 alone, no typer.
 
 Start-up, not the query, is what a local read costs: importing typer, pydantic, the
 models and `tracker.core` took ~300 ms of a ~400 ms `rhythm issue list` on a
 100,000-issue replica, the query a few ms (docs/cli.md, docs/offline.md). This
-module answers the common case with nothing but the standard library,
-`tracker.replica.paths`, `tracker.replica.store` and the listing SQL
-(`tracker.storage.issue_pages`, the very SQL the service runs), and prints
-exactly what the typer command prints.
+module answers the common cases with nothing but the standard library,
+`tracker.replica.paths|store` and the storage SQL the services run
+(`tracker.storage.issue_pages`, `tracker.storage.search`, `tracker.storage.boards`),
+and prints exactly what the typer command prints.
 
 It takes the command only when the answer is sure to be the same; anything else
 (another command or option, `--json`, a terminal (rich table), a data directory,
@@ -43,8 +44,8 @@ _ENV_OFF = ("RHYTHM_DATA_DIR", "RHYTHM_ORG", "RHYTHM_PROJECT", "RHYTHM_AS")
 
 
 def parse(args: list[str]) -> tuple[str, dict[str, Any]] | None:
-    """`issue list ...` or `board ...` -> (command, {field: value}), or None when this path
-    does not take them."""
+    """`issue list|search ...` or `board ...` -> (command, {field: value}), or None when
+    this path does not take them."""
     if args[:2] == ["issue", "list"]:
         command, rest, found = "issue list", args[2:], {"limit": "50", "quiet": False}
         values, flags, top = _VALUES, _FLAGS, 200
