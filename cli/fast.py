@@ -5,7 +5,7 @@ Start-up, not the query, is what a local read costs: importing typer, pydantic, 
 models and `tracker.core` took ~300 ms of a ~400 ms `rhythm issue list` on a
 100,000-issue replica, the query a few ms (docs/cli.md, docs/offline.md). This
 module answers the common cases with nothing but the standard library,
-`tracker.replica.paths|store` and the storage SQL the services run
+`tracker.replica.paths` and the storage SQL the services run
 (`tracker.storage.issue_pages`, `tracker.storage.search`, `tracker.storage.boards`),
 and prints exactly what the typer command prints.
 
@@ -118,16 +118,12 @@ def _stored_use(view: Path) -> bool:
 
 def _meta(replica: Path) -> dict[str, str] | None:
     """org, project, person (what `rhythm clone` set), or None with provisional keys about
-    (their display rewriting is cli/offline.py's)."""
-    from tracker.replica.store import Journal
-
-    journal = Journal(replica / "replica.db")
-    try:
-        if journal.provisional_keys():
+    (their display rewriting is cli/offline.py's). Read-only: the journal's own opening
+    (tracker.replica.store.Journal) writes its schema and pragmas."""
+    with _connect(replica / "replica.db") as journal:
+        if journal.execute("SELECT 1 FROM issue_keys WHERE provisional = 1 LIMIT 1").fetchone():
             return None
-        return journal.meta()
-    finally:
-        journal.close()
+        return {r[0]: r[1] for r in journal.execute("SELECT key, value FROM meta")}
 
 
 def _unlocked(view: Path) -> bool:
@@ -343,11 +339,11 @@ def run(args: list[str]) -> bool:
     replica = _replica()
     if replica is None or _stored_use(replica / "view") or not _unlocked(replica / "view"):
         return False
-    meta = _meta(replica)
-    if meta is None or not all(meta.get(k) for k in ("org", "project", "email")):
-        return False
-    where = (replica / "view", meta["org"], meta["project"], meta["email"], options)
     try:
+        meta = _meta(replica)
+        if meta is None or not all(meta.get(k) for k in ("org", "project", "email")):
+            return False
+        where = (replica / "view", meta["org"], meta["project"], meta["email"], options)
         out = _COMMANDS[command](*where)
     except sqlite3.Error:
         return False
