@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from cli import fast
 from tests.conftest import Api
 from tests.offline_world import Device, World
 from tracker.domain.models.issues import ISSUE_TYPES, PRIORITIES, IssueSort
+from tracker.replica.engine import TENANT_DB
 
 SAME = [
     ("issue", "list"),
@@ -135,13 +137,35 @@ async def test_fast_path_leaves_the_rest_to_typer(world: World) -> None:
     assert listed.exit_code == 0 and "WEB-~" in listed.stdout
 
 
-async def test_fast_path_needs_read_access(world: World) -> None:
+async def test_fast_path_reads_only_what_the_person_may_read(world: World) -> None:
+    """The view edited under the replica's person: an org-visible project still reads (same
+    output); a private one they are not a member of is typer's to refuse."""
     bob = await world.device(world.bob)
     await bob.clone("acme", "WEB")
-    await world.call("DELETE", f"/orgs/acme/projects/WEB/members/{world.bob['id']}", world.ann)
-    await world.call("PATCH", "/orgs/acme/projects/WEB", world.ann, json={"visibility": "private"})
-    await bob.sync()
-    assert run_fast(bob, ("issue", "list"))[0] is False
+    replica = bob.replica()
+    try:
+        tenant = replica.view / replica.org_id / TENANT_DB
+    finally:
+        replica.close()
+
+    def edit(sql: str) -> None:
+        with contextlib.closing(sqlite3.connect(tenant)) as conn, conn:
+            conn.execute(sql)
+
+    edit(f"DELETE FROM project_members WHERE user_id = '{world.bob['id']}'")
+    edit("UPDATE projects SET visibility = 'org'")
+    for args in (("issue", "list"), ("board",), ("issue", "search", "issue")):
+        typer_result = await bob.cli(*args)
+        assert typer_result.exit_code == 0, typer_result.output
+        assert run_fast(bob, args) == (True, typer_result.stdout)
+    edit("UPDATE projects SET visibility = 'private'")
+    for args in (("issue", "list"), ("board",)):
+        typer_result = await bob.cli(*args)
+        assert typer_result.exit_code == 3, typer_result.output  # not found
+        assert run_fast(bob, args) == (False, "")
+    typer_result = await bob.cli("issue", "search", "issue")
+    assert typer_result.exit_code == 0 and typer_result.stdout.splitlines()[1:] == []
+    assert run_fast(bob, ("issue", "search", "issue")) == (True, typer_result.stdout)
 
 
 def test_fast_path_knows_the_sort_orders() -> None:
