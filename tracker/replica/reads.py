@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ def journal_meta(replica: Path) -> dict[str, str] | None:
     """org, project, person (what `rhythm clone` set), or None with provisional keys about
     (their display rewriting is cli/offline.py's). Read-only: the journal's own opening
     (tracker.replica.store.Journal) writes its schema and pragmas."""
-    with _connect(replica / "replica.db") as journal:
+    with closing(_connect(replica / "replica.db")) as journal:
         if journal.execute("SELECT 1 FROM issue_keys WHERE provisional = 1 LIMIT 1").fetchone():
             return None
         return {r[0]: r[1] for r in journal.execute("SELECT key, value FROM meta")}
@@ -111,7 +112,7 @@ def search_rows(view: Path, org: str, project: str, email: str,
     from tracker.storage.search_filters import FilterContext, emails_in
     from tracker.storage.search_pages import visible_projects
 
-    with _connect(view / _SYSTEM_DB) as system:
+    with closing(_connect(view / _SYSTEM_DB)) as system:
         tenant_path = _tenant(system, view, org)
         member = _member(system, org, email)
         if tenant_path is None or member is None:
@@ -129,7 +130,7 @@ def search_rows(view: Path, org: str, project: str, email: str,
                 (json.dumps(wanted),),
             )
         } if wanted else {}  # fmt: skip
-    with _connect(tenant_path) as tenant:
+    with closing(_connect(tenant_path)) as tenant:
         see_all = org_role in ("owner", "admin")
         scope = {r["id"]: r["key"] for r in visible_projects(tenant, user_id, see_all)}
         if not scope:
@@ -170,11 +171,11 @@ def board_columns(view: Path, org: str, project: str, email: str,
     from tracker.storage.boards import column_cards, column_counts
     from tracker.storage.stages import list_stages
 
-    with _connect(view / _SYSTEM_DB) as system:
+    with closing(_connect(view / _SYSTEM_DB)) as system:
         tenant_path = _tenant(system, view, org)
         if tenant_path is None:
             return None
-        with _connect(tenant_path) as tenant:
+        with closing(_connect(tenant_path)) as tenant:
             access = _can_read(system, tenant, org, project, email)
             if access is None:
                 return None
@@ -202,11 +203,11 @@ def list_rows(view: Path, org: str, project: str, email: str,
     """The listed issues' table rows and whether there are more, or None (not taken)."""
     from tracker.storage.issue_pages import IssueFilter, page_sql
 
-    with _connect(view / _SYSTEM_DB) as system:
+    with closing(_connect(view / _SYSTEM_DB)) as system:
         tenant_path = _tenant(system, view, org)
         if tenant_path is None:
             return None
-        with _connect(tenant_path) as tenant:
+        with closing(_connect(tenant_path)) as tenant:
             access = _can_read(system, tenant, org, project, email)
             if access is None:
                 return None
