@@ -128,11 +128,11 @@ def raw_app(tenant: Path) -> web.Application:
 
 
 @asynccontextmanager
-async def bench(issues: int, extra_changes: int) -> AsyncIterator[Bench]:
+async def bench(issues: int, extra_changes: int, **overrides: Any) -> AsyncIterator[Bench]:
     """A data dir with the bench org: `issues` imported into the first project, then
     `extra_changes` field updates through `mutate` (so the log has that many more rows)."""
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp) / "data", log_level="warning")
+        settings = Settings(data_dir=Path(tmp) / "data", log_level="warning", **overrides)
         app = create_app(settings)
         runner, rhythm = await _serve(app)
         try:
@@ -443,7 +443,8 @@ async def case_clone(rounds_n: int, issues: int) -> None:
 async def case_local(rounds_n: int, issues: int) -> None:
     """`rhythm issue list`, `issue search`, `board` on a replica of a 100,000-issue project,
     offline (the server is stopped first), each a whole process run, wall time including
-    process start, alternating with `python -c pass`. Goal: each <= 150 ms."""
+    process start, alternating with `python -c pass` and the same commands through typer
+    (no cli/fast.py). Goal: each <= 150 ms."""
     import subprocess
     import sys
 
@@ -455,7 +456,8 @@ async def case_local(rounds_n: int, issues: int) -> None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.pop("RHYTHM_DATA_DIR", None)
         os.environ["RHYTHM_HOME"] = home
-        async with bench(issues=issues, extra_changes=0) as b:
+        # the clone's pages outrun the default 20 requests/s at 100,000 issues (429)
+        async with bench(issues=issues, extra_changes=0, rate_limit_rps=1000.0) as b:
             (await SyncClient.login(b.rhythm, EMAIL, PASSWORD)).save()
             child = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "cli.main", "clone", "bench/CORE", "--server", b.rhythm,
@@ -463,6 +465,7 @@ async def case_local(rounds_n: int, issues: int) -> None:
             )  # fmt: skip
             assert await child.wait() == 0
         rhythm = [sys.executable, "-m", "cli.main"]
+        typer = [sys.executable, "-c", "from cli.main import run; run()"]
         (view,) = Path(home).glob("*/bench/view")
         cases = {
             "python -c pass": [sys.executable, "-c", "print(1)"],
@@ -482,6 +485,10 @@ async def case_local(rounds_n: int, issues: int) -> None:
             "rhythm issue list": [*rhythm, "issue", "list"],
             "rhythm issue search": [*rhythm, "issue", "search", "status:open sort:updated"],
             "rhythm board": [*rhythm, "board"],
+            # the same through typer and the services (cli.main:run skips cli/fast.py)
+            "typer: issue list": [*typer, "issue", "list"],
+            "typer: issue search": [*typer, "issue", "search", "status:open sort:updated"],
+            "typer: board": [*typer, "board"],
         }
         for case in cases.values():  # warm the page cache and .pyc files
             timed(case, env)
@@ -493,6 +500,10 @@ async def case_local(rounds_n: int, issues: int) -> None:
               f" average {os.getloadavg()[0]:.1f} (goal <= 150 ms each, whole run)")  # fmt: skip
         for name in cases:
             print(summary(name, whole[name]) + f"   best {min(whole[name]) * 1000:6.1f} ms")
+        for name in ("issue list", "issue search", "board"):  # median of per-round ratios
+            fast, slow = whole[f"rhythm {name}"], whole[f"typer: {name}"]
+            ratio = statistics.median(s / f for s, f in zip(slow, fast, strict=True))
+            print(f"{name}: the typer path takes {ratio:.1f}x the fast path's time (same rounds)")
         print("slowest imports (cumulative) of one `rhythm issue list` on the replica:")
         print("\n".join(import_profile(cases["rhythm issue list"], env, top=8)))
 

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import sys
+
+if __name__ == "__main__":  # `python -m cli.main`: the fast read path first (cli/fast.py)
+    from cli.fast import run as run_fast
+
+    if run_fast(sys.argv[1:]):
+        sys.exit(0)
+
 from pathlib import Path
 from typing import Any
 

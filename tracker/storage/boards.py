@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tracker.domain.fts import build_match
-from tracker.domain.query import Query
-from tracker.storage.search_filters import FilterContext, Sql, compile_filter
+if TYPE_CHECKING:  # the query language loads only for a filtered board (cli/fast.py reads
+    # columns with sqlite3 alone; start-up time: docs/cli.md)
+    from tracker.domain.query import Query
+    from tracker.storage.search_filters import FilterContext, Sql
 
 #: A card row is a plain tuple in this order (+ rank): 2,000 cards per board are read,
 #: and tuples skip sqlite3.Row's per-name lookups (measured: a third of the board's time).
@@ -78,9 +79,9 @@ def column_json(
     SQL (measured; bench/cases_boards.py). The aggregate keeps the ranked order of
     its LIMIT subquery.
     """
-    extra = where or Sql("")
-    sql = _COLUMN_JSON.format(where=f"AND {extra.text}" if extra.text else "")
-    row = conn.execute(sql, [project_key, project_id, stage_id, *extra.args, limit]).fetchone()
+    text, args = (where.text, where.args) if where is not None else ("", [])
+    sql = _COLUMN_JSON.format(where=f"AND {text}" if text else "")
+    row = conn.execute(sql, [project_key, project_id, stage_id, *args, limit]).fetchone()
     return str(row[0])
 
 
@@ -98,6 +99,9 @@ def column_counts(
 def query_predicate(conn: sqlite3.Connection, query: Query, ctx: FilterContext) -> Sql:
     """The board's `q`: its filters and words as one predicate on `issues i` (sorts are
     ignored: a column is in rank order). Words go through the FTS index, once."""
+    from tracker.domain.fts import build_match
+    from tracker.storage.search_filters import Sql, compile_filter
+
     parts = [compile_filter(conn, item, ctx) for item in query.filters]
     match = build_match(query.terms)
     if match.positive is not None:
@@ -277,12 +281,12 @@ def column_page_cards(
     The same index range scan as `column_json`, but only what a card shows: the page
     writes HTML from tuples, where decoding the API's JSON cost more than the SQL.
     """
-    extra = where or Sql("")
+    text, args = (where.text, where.args) if where is not None else ("", [])
     sql = _PAGE_COLUMN.format(
         lane=LANE_SQL[lane] if lane else "NULL",
-        where=f"AND {extra.text}" if extra.text else "",
+        where=f"AND {text}" if text else "",
     )
-    return _tuples(conn, sql, [project_id, stage_id, *extra.args, limit])
+    return _tuples(conn, sql, [project_id, stage_id, *args, limit])
 
 
 def epic_labels(conn: sqlite3.Connection, issue_ids: Sequence[str]) -> dict[str, tuple[int, str]]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
+from tracker.storage.issue_pages import SORT_KEYS as SORT_KEYS  # re-exported
+from tracker.storage.issue_pages import IssueFilter, page_sql
 from tracker.storage.issue_shape import ISSUE_OBJECT
 from tracker.storage.rows import first_row
 from tracker.storage.search_index import cjk_columns, save_cjk
@@ -225,78 +226,6 @@ def ancestors(conn: sqlite3.Connection, issue_id: str) -> list[str]:
 
 # --- listing ------------------------------------------------------------------------------
 
-_PRIORITY_RANK = (
-    "(CASE i.priority WHEN 'critical' THEN 3 WHEN 'major' THEN 2 WHEN 'normal' THEN 1 ELSE 0 END)"
-)
-#: sort name -> the key columns, unique together, in order (identifiers from constants only)
-SORT_KEYS: dict[str, tuple[str, ...]] = {
-    "number": ("i.number",),
-    "created": ("i.created_at", "i.row_id"),
-    "updated": ("i.updated_at", "i.row_id"),
-    "priority": (_PRIORITY_RANK, "i.number"),
-}
-
-
-@dataclass
-class IssueFilter:
-    """Simple listing filters; each list means "any of", an empty list means no filter."""
-
-    statuses: list[str] = field(default_factory=list)
-    priorities: list[str] = field(default_factory=list)
-    types: list[str] = field(default_factory=list)
-    assignees: list[str] = field(default_factory=list)  # user ids; "" means unassigned
-    tags: list[str] = field(default_factory=list)
-    sprints: list[str] = field(default_factory=list)  # sprint ids; "" means no sprint
-
-
-def _marks(values: Sequence[object]) -> str:
-    return ",".join("?" * len(values))
-
-
-def _filter_sql(f: IssueFilter, project_id: str) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    args: list[Any] = []
-    if f.statuses:  # the project id is bound again so the subquery runs once, not per row
-        where.append(
-            "i.stage_id IN (SELECT id FROM stages WHERE project_id = i.project_id "
-            f"AND project_id = ? AND name COLLATE NOCASE IN ({_marks(f.statuses)}))"
-        )
-        args += [project_id, *f.statuses]
-    for column, values in (("i.priority", f.priorities), ("i.type", f.types)):
-        if values:
-            where.append(f"{column} IN ({_marks(values)})")
-            args += values
-    if f.assignees:
-        where.append(_any_of_or_none(f.assignees, "issue_assignees a", "a.user_id"))
-        args += [v for v in f.assignees if v]
-    if f.tags:
-        where.append(
-            "EXISTS (SELECT 1 FROM issue_tags it JOIN tags t ON t.id = it.tag_id "
-            f"WHERE it.issue_id = i.id AND t.name COLLATE NOCASE IN ({_marks(f.tags)}))"
-        )
-        args += f.tags
-    if f.sprints:
-        named = [v for v in f.sprints if v]
-        parts = [f"i.sprint_id IN ({_marks(named)})"] if named else []
-        parts += ["i.sprint_id IS NULL"] if "" in f.sprints else []
-        where.append("(" + " OR ".join(parts) + ")")
-        args += named
-    return where, args
-
-
-def _any_of_or_none(values: list[str], table: str, column: str) -> str:
-    alias = table.split()[1]
-    named = [v for v in values if v]
-    parts = []
-    if named:
-        parts.append(
-            f"EXISTS (SELECT 1 FROM {table} WHERE {alias}.issue_id = i.id "
-            f"AND {column} IN ({_marks(named)}))"
-        )
-    if "" in values:
-        parts.append(f"NOT EXISTS (SELECT 1 FROM {table} WHERE {alias}.issue_id = i.id)")
-    return "(" + " OR ".join(parts) + ")"
-
 
 def list_issues_json(
     conn: sqlite3.Connection,
@@ -317,30 +246,10 @@ def list_issues_json(
     A page of 50 spent ~2 ms building and dumping pydantic models against ~1 ms
     for its query (measured, bench issue-list); rendered in C it costs ~0.2 ms.
     """
-    page, args, order = _page_sql(project_id, filters, sort, descending, after)
+    page, args, order = page_sql(project_id, filters, sort, descending, after)
     sql = f"{ISSUE_JSON} WHERE i.row_id IN ({page}) ORDER BY {order}"
     cursor = conn.execute(sql, [project_key, *args, limit])
     return [(row["json"], row) for row in cursor]
-
-
-def _page_sql(
-    project_id: str, filters: IssueFilter, sort: str, descending: bool, after: list[Any] | None
-) -> tuple[str, list[Any], str]:
-    """The row ids of one page (SQL with a trailing LIMIT ?), its args and its ORDER BY."""
-    keys = SORT_KEYS[sort]
-    where, args = _filter_sql(filters, project_id)
-    where = ["i.project_id = ?", "i.deleted_at IS NULL", *where]
-    args = [project_id, *args]
-    if after is not None:
-        op = "<" if descending else ">"
-        where.append(f"({', '.join(keys)}) {op} ({_marks(keys)})")
-        args += after
-    direction = "DESC" if descending else "ASC"
-    order = ", ".join(f"{k} {direction}" for k in keys)
-    # Pick the page's rows first, then build the full view of just those: a sort
-    # that cannot use an index then never computes links for rows it drops.
-    page = f"SELECT i.row_id FROM issues i WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
-    return page, args, order
 
 
 def sort_key_of(row: sqlite3.Row | Mapping[str, Any], sort: str) -> list[Any]:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tracker.domain.emails import normalize_email
-from tracker.domain.models.issues import ISSUE_TYPES, PRIORITIES
+from tracker.domain.issue_values import ISSUE_TYPES, PRIORITIES
 from tracker.domain.query import (
     Comparison,
     DateValue,

@@ -7,8 +7,6 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from tracker.storage.issues import ISSUE_VIEW
-
 #: Private-use characters around matches in highlight(); the service turns them into <mark>.
 MARKS = ("\ue000", "\ue001")
 
@@ -36,6 +34,8 @@ def visible_projects(
 
 def issue_rows(conn: sqlite3.Connection, row_ids: Sequence[int]) -> list[sqlite3.Row]:
     """The page's issues as the issue endpoints read them (ISSUE_VIEW), in page order."""
+    from tracker.storage.issues import ISSUE_VIEW  # the pydantic-derived shape: loaded late
+
     rows = conn.execute(
         ISSUE_VIEW + " WHERE i.row_id IN (SELECT value FROM json_each(?))",
         (json.dumps(list(row_ids)),),

@@ -15,6 +15,8 @@ from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
 from tracker.domain.bounds import ISSUE_NUMBER_DIGITS, MAX_ISSUE_NUMBER, date_in_range
 from tracker.domain.emails import has_invisible_char
+from tracker.domain.issue_values import ISSUE_TYPES as ISSUE_TYPES  # re-exported
+from tracker.domain.issue_values import PRIORITIES as PRIORITIES
 from tracker.domain.models.base import Input, IssueNumber, Output
 
 IssueType = Literal["bug", "feature", "task", "improvement", "epic", "story"]
@@ -31,8 +33,6 @@ IssueSort = Literal[
     "priority-asc",
 ]
 
-ISSUE_TYPES: tuple[str, ...] = ("bug", "feature", "task", "improvement", "epic", "story")
-PRIORITIES: tuple[str, ...] = ("critical", "major", "normal", "minor")
 TITLE_MAX = 500
 DESCRIPTION_MAX_BYTES = 100 * 1024
 MAX_LINKS = 50  # assignees or tags on one issue

@@ -1,0 +1,236 @@
+"""Reads of a replica's view for the CLI's fast path (cli/fast.py): sqlite3 and the
+storage layer's own SQL, nothing that imports pydantic, typer or the core.
+
+Each function answers as the services would for the replica's person, or returns None
+when it cannot be sure (then the CLI runs its typer path, which decides and words any
+error): the access rule is `tracker.domain.permissions.effective_project_role` (every
+project role may read), people are shown as cli/people.py shows them. Connections
+are read-only; the journal's own opening (tracker.replica.store.Journal) would write.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+#: File names inside a data directory (tracker.settings; tracker.replica.engine).
+_SYSTEM_DB, _TENANT_DB, _LOCK = "_system.db", "tracker.db", ".rhythm.lock"
+
+
+def split_list(value: str) -> list[str]:
+    """`a, b,,c` -> ["a", "b", "c"] (tracker.domain.models.issues.split_list)."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def journal_meta(replica: Path) -> dict[str, str] | None:
+    """org, project, person (what `rhythm clone` set), or None with provisional keys about
+    (their display rewriting is cli/offline.py's). Read-only: the journal's own opening
+    (tracker.replica.store.Journal) writes its schema and pragmas."""
+    with closing(_connect(replica / "replica.db")) as journal:
+        if journal.execute("SELECT 1 FROM issue_keys WHERE provisional = 1 LIMIT 1").fetchone():
+            return None
+        return {r[0]: r[1] for r in journal.execute("SELECT key, value FROM meta")}
+
+
+def unlocked(view: Path) -> bool:
+    """The normal path takes the data directory's lock (a sync or server holds it)."""
+    try:
+        fd = os.open(view / _LOCK, os.O_RDONLY)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing releases the lock
+    return True
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _can_read(system: sqlite3.Connection, tenant: sqlite3.Connection, org: str, project: str,
+              email: str) -> tuple[str, str, str] | None:  # fmt: skip
+    """(user id, project id, project key) when `email` may read the project
+    (tracker.domain.permissions.effective_project_role: every project role reads)."""
+    member = _member(system, org, email)
+    if member is None:
+        return None
+    user_id, org_role = member
+    found = tenant.execute(
+        "SELECT p.id, p.key, p.visibility, m.role AS member_role FROM projects p"
+        " LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = ?"
+        " WHERE p.key = ? COLLATE NOCASE AND p.deleted_at IS NULL", (user_id, project),
+    ).fetchone()  # fmt: skip
+    if found is None:
+        return None
+    org_wide = org_role in ("owner", "admin") or found["visibility"] == "org"
+    if not org_wide and found["member_role"] is None:
+        return None
+    return user_id, found["id"], found["key"]
+
+
+def _member(system: sqlite3.Connection, org: str, email: str) -> tuple[str, str] | None:
+    """(user id, org role) of the person behind `email` in the org, or None."""
+    from tracker.domain.emails import normalize_email
+
+    user = system.execute(
+        "SELECT id FROM users WHERE email = ? COLLATE NOCASE", (normalize_email(email),)
+    ).fetchone()
+    if user is None:
+        return None
+    row = system.execute(
+        "SELECT o.id, m.role FROM orgs o LEFT JOIN org_members m ON m.org_id = o.id"
+        " AND m.user_id = ? WHERE o.slug = ? AND o.archived_at IS NULL", (user["id"], org),
+    ).fetchone()  # fmt: skip
+    if row is None or row["role"] is None:
+        return None
+    return user["id"], row["role"]
+
+
+def search_rows(view: Path, org: str, project: str, email: str,
+                options: dict[str, Any]) -> tuple[list[dict[str, Any]], bool] | None:  # fmt: skip
+    """`issue search` over every project the person sees (cli/search.py `find`, no
+    --project): the query language's own SQL (tracker.storage.search), rows in page order."""
+    from datetime import UTC, datetime
+
+    from tracker.domain.emails import normalize_email
+    from tracker.domain.query import parse_query
+    from tracker.errors import RhythmError
+    from tracker.storage.search import SearchSpec, search
+    from tracker.storage.search_filters import FilterContext, emails_in
+    from tracker.storage.search_pages import visible_projects
+
+    with closing(_connect(view / _SYSTEM_DB)) as system:
+        tenant_path = _tenant(system, view, org)
+        member = _member(system, org, email)
+        if tenant_path is None or member is None:
+            return None
+        user_id, org_role = member
+        try:
+            query = parse_query(options["query"])
+        except RhythmError:
+            return None
+        wanted = sorted(emails_in(query.filters))
+        emails = {
+            normalize_email(r["email"]): r["id"]
+            for r in system.execute(
+                "SELECT id, email FROM users WHERE email IN (SELECT value FROM json_each(?))",
+                (json.dumps(wanted),),
+            )
+        } if wanted else {}  # fmt: skip
+    with closing(_connect(tenant_path)) as tenant:
+        see_all = org_role in ("owner", "admin")
+        scope = {r["id"]: r["key"] for r in visible_projects(tenant, user_id, see_all)}
+        if not scope:
+            return [], False
+        ctx = FilterContext(tuple(scope), user_id, emails, datetime.now(UTC))
+        try:
+            page = search(tenant, SearchSpec(query, ctx, options["limit"], None))
+        except RhythmError:
+            return None
+        rows = tenant.execute(
+            "SELECT i.row_id, i.project_id, i.number, s.name AS status, i.priority, i.type,"
+            " i.title, i.updated_at FROM issues i JOIN stages s ON s.id = i.stage_id"
+            " WHERE i.row_id IN (SELECT value FROM json_each(?))", (json.dumps(page.row_ids),),
+        ).fetchall()  # fmt: skip
+    order = {row_id: n for n, row_id in enumerate(page.row_ids)}
+    items = [
+        dict(row) | {"key": f"{scope[row['project_id']]}-{row['number']}"}
+        for row in sorted(rows, key=lambda row: order[row["row_id"]])
+    ]
+    return items, page.next is not None
+
+
+def _names(system: sqlite3.Connection, people: list[str]) -> dict[str, str]:
+    """id -> "Display Name <email>" (cli/people.py names_of)."""
+    return {
+        r["id"]: f"{r['display_name']} <{r['email']}>" if r["display_name"] else r["email"]
+        for r in system.execute(
+            "SELECT id, email, display_name FROM users WHERE id IN"
+            " (SELECT value FROM json_each(?))", (json.dumps(sorted(set(people))),),
+        )
+    }  # fmt: skip
+
+
+def board_columns(view: Path, org: str, project: str, email: str,
+                  options: dict[str, Any]) -> list[tuple[str, list[str]]] | None:  # fmt: skip
+    """The board's columns in order: ("Stage (count)", ["KEY-n title", ...] by rank), or
+    None."""
+    from tracker.storage.boards import column_cards, column_counts
+    from tracker.storage.stages import list_stages
+
+    with closing(_connect(view / _SYSTEM_DB)) as system:
+        tenant_path = _tenant(system, view, org)
+        if tenant_path is None:
+            return None
+        with closing(_connect(tenant_path)) as tenant:
+            access = _can_read(system, tenant, org, project, email)
+            if access is None:
+                return None
+            _, project_id, project_key = access
+            counts = column_counts(tenant, project_id)
+            columns = [
+                (f"{stage['name']} ({counts.get(stage['id'], 0)})",
+                 [f"{project_key}-{card[1]} {card[2]}"
+                  for card in column_cards(tenant, project_id, stage["id"], options["limit"])])
+                for stage in list_stages(tenant, project_id)
+            ]  # fmt: skip
+    return columns
+
+
+def _tenant(system: sqlite3.Connection, view: Path, org: str) -> Path | None:
+    row = system.execute(
+        "SELECT id FROM orgs WHERE slug = ? AND archived_at IS NULL", (org,)
+    ).fetchone()
+    path = view / (row["id"] if row else "-") / _TENANT_DB
+    return path if row is not None and path.is_file() else None
+
+
+def list_rows(view: Path, org: str, project: str, email: str,
+              options: dict[str, Any]) -> tuple[list[dict[str, Any]], bool] | None:  # fmt: skip
+    """The listed issues' table rows and whether there are more, or None (not taken)."""
+    from tracker.storage.issue_pages import IssueFilter, page_sql
+
+    with closing(_connect(view / _SYSTEM_DB)) as system:
+        tenant_path = _tenant(system, view, org)
+        if tenant_path is None:
+            return None
+        with closing(_connect(tenant_path)) as tenant:
+            access = _can_read(system, tenant, org, project, email)
+            if access is None:
+                return None
+            _, project_id, project_key = access
+            sort, direction = options.get("sort", "number-desc").split("-")
+            filters = IssueFilter(
+                statuses=split_list(options.get("status") or ""),
+                priorities=split_list(options.get("priority") or ""),
+                types=split_list(options.get("type") or ""),
+            )
+            page, args, order = page_sql(project_id, filters, sort, direction == "desc", None)
+            limit: int = options["limit"]
+            rows = tenant.execute(
+                "SELECT ?1 || '-' || i.number AS key, s.name AS status, i.priority, i.type,"
+                " i.title, i.updated_at, (SELECT json_group_array(user_id) FROM (SELECT user_id"
+                " FROM issue_assignees WHERE issue_id = i.id ORDER BY user_id)) AS assignees"
+                f" FROM issues i JOIN stages s ON s.id = i.stage_id WHERE i.row_id IN ({page})"
+                f" ORDER BY {order}", [project_key, *args, limit + 1],
+            ).fetchall()  # fmt: skip
+        items = [dict(row) | {"assignees": json.loads(row["assignees"])} for row in rows]
+        names = _names(system, [u for item in items[:limit] for u in item["assignees"]])
+    for item in items:
+        item["assignees"] = ", ".join(
+            names.get(u, f"(unknown user {u[:8]})") for u in item["assignees"]
+        )
+    return items[:limit], len(items) > limit
