@@ -42,6 +42,7 @@ _ENV_OFF = ("RHYTHM_DATA_DIR", "RHYTHM_ORG", "RHYTHM_PROJECT", "RHYTHM_AS")
 def parse(args: list[str]) -> tuple[str, dict[str, Any]] | None:
     """`issue list|search ...` or `board ...` -> (command, {field: value}), or None when
     this path does not take them."""
+    found: dict[str, Any]
     if args[:2] == ["issue", "list"]:
         command, rest, found = "issue list", args[2:], {"limit": "50", "quiet": False}
         values, flags, top = _VALUES, _FLAGS, 200

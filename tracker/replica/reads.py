@@ -62,8 +62,8 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 def _can_read(system: sqlite3.Connection, tenant: sqlite3.Connection, org: str, project: str,
               email: str) -> tuple[str, str, str] | None:  # fmt: skip
-    """(user id, project id, project key) when `email` may read the project
-    (tracker.domain.permissions.effective_project_role: every project role reads)."""
+    """(user id, project id, project key) when `email` may read the project (decided by
+    the services' own rule, `effective_project_role`)."""
     member = _member(system, org, email)
     if member is None:
         return None
@@ -75,8 +75,13 @@ def _can_read(system: sqlite3.Connection, tenant: sqlite3.Connection, org: str, 
     ).fetchone()  # fmt: skip
     if found is None:
         return None
-    org_wide = org_role in ("owner", "admin") or found["visibility"] == "org"
-    if not org_wide and found["member_role"] is None:
+    from tracker.domain.permissions import OrgRole, ProjectRole, effective_project_role
+
+    member_role = found["member_role"]
+    role = effective_project_role(
+        OrgRole(org_role), ProjectRole(member_role) if member_role else None, found["visibility"]
+    )
+    if role is None:  # every project role reads; None is "invisible to them"
         return None
     return user_id, found["id"], found["key"]
 

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from tracker.storage.issue_pages import SORT_KEYS as SORT_KEYS  # re-exported
-from tracker.storage.issue_pages import IssueFilter, page_sql
+from tracker.storage.issue_pages import IssueFilter as IssueFilter  # re-exported
+from tracker.storage.issue_pages import page_sql
 from tracker.storage.issue_shape import ISSUE_OBJECT
 from tracker.storage.rows import first_row
 from tracker.storage.search_index import cjk_columns, save_cjk
