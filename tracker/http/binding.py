@@ -123,12 +123,25 @@ def parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
         raise ValidationFailed.from_pydantic(exc, prefix="query.", whole="body") from None
 
 
+def _default_query(model: type[BaseModel] | None) -> BaseModel | None:
+    """The query object of a request without a query string, validated once, for a frozen
+    query model only (one shared instance must not be changed by a handler)."""
+    if model is None or not model.model_config.get("frozen"):
+        return None
+    try:
+        return model.model_validate({})
+    except ValidationError:  # a required parameter: every request validates its own
+        return None
+
+
 def bind(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """Wrap a handler: authenticate -> authorize (404/403) -> validate -> handle."""
     scope = scope_of(route.permission)
     for needed in {Scope.ORG: ("{org}",), Scope.PROJECT: ("{org}", "{project}")}.get(scope, ()):
         if needed not in route.path:
             raise ValueError(f"{route.name}: a {scope.value} route needs {needed} in its path")
+
+    default_query = _default_query(route.query)
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
         core = request.app[CORE]
@@ -148,7 +161,10 @@ def bind(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]
             access = UserAccess(user_id)
         call = Call(request, core, principal, access)
         if route.query is not None:
-            call.query = parse_query(route.query, request)
+            if default_query is not None and not request.query_string:
+                call.query = default_query
+            else:
+                call.query = parse_query(route.query, request)
         if route.body is not None:
             call.body = await parse_model(request, route.body, core.settings.max_body_bytes)
         return await route.handler(call)
