@@ -38,6 +38,7 @@ from tracker.services.accounts import Principal, authenticate
 API_PREFIX = "/api/v1"
 
 A = TypeVar("A", bound=UserAccess)
+ANONYMOUS = UserAccess(None)
 
 
 @dataclass
@@ -158,7 +159,9 @@ def bind(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]
             )
         elif scope is Scope.ORG:
             access = await authorize_org(core, route.permission, user_id, match["org"])
-        else:  # public and any-user routes need no database lookup
+        elif user_id is None:  # public routes: one shared (frozen) anonymous access
+            access = ANONYMOUS
+        else:  # any-user routes need no database lookup
             access = UserAccess(user_id)
         call = Call(request, core, principal, access)
         if route.query is not None:
