@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from pydantic import ValidationError
 
 from tests.conftest import Api
 from tests.test_http_orgs import ORGS, add_member, changes, tenant_rows
+from tracker.domain.models.orgs import ProjectListQuery
 
 
 def projects_url(org: dict, key: str = "") -> str:
@@ -219,3 +221,44 @@ async def test_listed_projects_are_the_project_model_byte_for_byte(
             single = await client.get(f"{base}/{item['key']}", headers=who["headers"])
             assert (await single.text()) in text
         assert (page["next_cursor"] is not None) == (who is owner)  # OPS is the owner's too
+
+
+async def test_org_admin_lists_every_project_as_admin_whatever_their_membership(
+    api: Api, client: TestClient
+) -> None:
+    """Owners and admins list without the membership join: an org admin who is only a
+    viewer of a private project still sees it, as admin (the role GET one gives)."""
+    owner, admin = await api.user(), await api.user()
+    org = await api.org(owner)
+    await add_member(client, owner, org, admin, "admin")
+    await api.project(owner, org, "WEB")
+    await api.project(owner, org, "SEC", visibility="private")
+    await client.post(f"{projects_url(org, 'SEC')}/members",
+                      json={"user_id": admin["id"], "role": "viewer"},
+                      headers=owner["headers"])  # fmt: skip
+    page = await (await client.get(projects_url(org), headers=admin["headers"])).json()
+    assert [(p["key"], p["role"]) for p in page["items"]] == [("SEC", "admin"), ("WEB", "admin")]
+    one = await (await client.get(projects_url(org, "SEC"), headers=admin["headers"])).json()
+    assert one["role"] == "admin"
+
+
+async def test_list_without_a_query_string_uses_the_defaults_and_shares_nothing(
+    api: Api, client: TestClient
+) -> None:
+    """A request with no query string gets one shared default query object (frozen);
+    requests with parameters still validate their own, before and after it."""
+    owner = await api.user()
+    org = await api.org(owner)
+    for key in ("AAA", "BBB"):
+        await api.project(owner, org, key)
+
+    async def page(query: str) -> Any:
+        return await (await client.get(projects_url(org) + query, headers=owner["headers"])).json()
+
+    first, plain, again = await page("?limit=1"), await page(""), await page("?limit=1")
+    assert [p["key"] for p in plain["items"]] == ["AAA", "BBB"] and plain["next_cursor"] is None
+    assert first == again and [p["key"] for p in first["items"]] == ["AAA"]
+    bad = await client.get(projects_url(org) + "?limit=0", headers=owner["headers"])
+    assert bad.status == 422
+    with pytest.raises(ValidationError):  # frozen: a handler cannot change the shared one
+        ProjectListQuery().limit = 1  # type: ignore[misc]

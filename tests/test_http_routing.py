@@ -128,3 +128,22 @@ async def test_misses_answer_problems_over_http(
     assert resp.status == status
     assert resp.content_type == "application/problem+json"
     assert resp.headers.get("Allow") == allow
+
+
+async def test_path_cache_stays_bounded_and_answers_as_aiohttp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resolved paths are remembered (a hot path is one lookup), but a client sending
+    endless distinct or long paths cannot grow the cache: it empties when full."""
+    import tracker.http.router as router_module
+
+    monkeypatch.setattr(router_module, "PATH_CACHE_SIZE", 8)
+    app = create_app(make_settings(tmp_path))
+    router = app.router
+    paths = {f"/api/v1/orgs/org{n}/projects/WEB/issues/{n}" for n in range(30)}
+    paths.add("/api/v1/orgs/acme/projects/" + "K" * 300)
+    for _ in range(2):  # the second pass answers from the cache where it can
+        assert await compare(app, router, paths) == len(paths) * len(METHODS)
+        assert isinstance(router, ShapeRouter) and router._by_path is not None
+        assert 0 < len(router._by_path) <= 8
+        assert all(len(path) <= router_module.PATH_CACHE_MAX_LEN for path in router._by_path)

@@ -537,3 +537,26 @@ def test_a_cap_the_open_file_limit_cannot_hold_is_lowered(caplog: Any) -> None:
     with caplog.at_level("WARNING"):
         assert fitting_cap(5000, 1024) == (1024 - 256) // 3  # 256 tenants, not EMFILE
     assert "RHYTHM_MAX_OPEN_TENANTS" in caplog.text
+
+
+async def test_lease_open_leases_only_an_open_tenant_and_holds_off_eviction(
+    tmp_path: Any,
+) -> None:
+    """The hot-path lease (no context manager): None for a tenant that is not open (the
+    caller falls back to `lease`, which opens it), else a counted lease that keeps the
+    tenant from eviction until `release`."""
+    pool = TenantPool(tmp_path, max_open=1)
+    first, second = new_id(), new_id()
+    await pool.create(first)
+    await pool.create(second)  # evicts `first` (cap 1)
+    await asyncio.sleep(0.05)
+    assert pool.lease_open(first) is None
+    held = pool.lease_open(second)
+    assert held is not None and held.leases == 1
+    async with pool.lease(first):  # over the cap, but `second` is leased: kept open
+        pass
+    assert await held.read(lambda c: c.execute("SELECT 1").fetchone()[0]) == 1
+    pool.release(held)
+    assert held.leases == 0
+    await pool.close_all()
+    assert pool.lease_open(first) is None  # closing: the caller's `lease` says 503

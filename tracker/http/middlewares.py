@@ -15,6 +15,7 @@ import secrets
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from multidict import istr
 
 from tracker.errors import RhythmError, ServiceUnavailable
 from tracker.http.keys import LIFECYCLE
@@ -22,7 +23,7 @@ from tracker.http.problems import from_http_exception, problem_response
 
 log = logging.getLogger("tracker.http")
 
-REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID_HEADER = istr("X-Request-Id")  # an istr: the header map does not re-fold it
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 REQUEST_ID = web.RequestKey("request_id", str)
 #: Fresh request ids: a random per-process prefix and a counter. Unique and cheap

@@ -30,6 +30,10 @@ from aiohttp.web_urldispatcher import (
 )
 
 _ANY = DynamicResource.GOOD  # the regex of a plain `{var}`: one non-empty segment
+#: Paths whose sorted candidate lists are remembered (a hot path is one dict lookup);
+#: the cache is emptied when full, and long paths are never kept, so memory is bounded.
+PATH_CACHE_SIZE = 2048
+PATH_CACHE_MAX_LEN = 200
 
 
 @dataclass(eq=False)
@@ -80,6 +84,7 @@ class ShapeRouter(UrlDispatcher):
 
     _shape_tree: _Node | None = None
     _plain_paths: dict[str, list[_Leaf]] | None = None
+    _by_path: dict[str, list[_Leaf]] | None = None  # path -> its sorted candidates
 
     async def resolve(self, request: web.Request) -> UrlMappingMatchInfo:
         tree = self._shape_tree
@@ -88,13 +93,21 @@ class ShapeRouter(UrlDispatcher):
                 return await super().resolve(request)
             tree = self._shape_tree = self._build()
         path = request.rel_url.path_safe
-        # A plain path's bucket is the whole path: aiohttp tries those first, so a
-        # literal route (health, auth, users/me) costs one dict lookup, as in aiohttp.
-        found = self._plain_paths.get(path) if self._plain_paths else None
+        by_path = self._by_path
+        assert by_path is not None
+        found = by_path.get(path)
         if found is None:
-            found = _candidates(tree, path.split("/"))
-        if len(found) > 1:
-            found.sort(key=_order)
+            # A plain path's bucket is the whole path: aiohttp tries those first, so a
+            # literal route (health, auth, users/me) is one dict lookup, as in aiohttp.
+            found = self._plain_paths.get(path) if self._plain_paths else None
+            if found is None:
+                found = _candidates(tree, path.split("/"))
+            if len(found) > 1:
+                found.sort(key=_order)
+            if len(path) <= PATH_CACHE_MAX_LEN:
+                if len(by_path) >= PATH_CACHE_SIZE:
+                    by_path.clear()
+                by_path[path] = found
         method = request.method
         for leaf in found:
             if leaf.defer:
@@ -109,6 +122,7 @@ class ShapeRouter(UrlDispatcher):
     def _build(self) -> _Node:
         root = _Node()
         self._plain_paths = {}
+        self._by_path = {}
         keys = {id(r): self._get_resource_index_key(r) for r in self._resources}
         others = [(keys[id(r)], n) for n, r in enumerate(self._resources)
                   if _segments(r) is None]  # fmt: skip

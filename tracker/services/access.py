@@ -91,8 +91,15 @@ async def read(
     answered on the event loop when the tenant's thread is idle (`Database.read_now`).
     """
     if small and time_limit_ms is None:
-        async with core.tenants.lease(access.org.id) as db:
+        tenants = core.tenants
+        db = tenants.lease_open(access.org.id)  # open already: no context manager
+        if db is None:
+            async with tenants.lease(access.org.id) as db:
+                return await db.read_now(fn)
+        try:
             return await db.read_now(fn)
+        finally:
+            tenants.release(db)
     return await read_org(core, access.org.id, fn, time_limit_ms=time_limit_ms,
                           owner=access.user_id)  # fmt: skip
 

@@ -99,7 +99,11 @@ async def list_projects_json(core: Core, access: OrgAccess, query: ProjectListQu
     rows = await read(core, access, lambda conn: project_sql.visible_projects(
         conn, access.user_id or "", see_all=see_all, deleted=query.deleted,
         after=after, limit=query.limit + 1), small=True)  # fmt: skip
-    items = [_listed(org, row) for row in rows[: query.limit]]
+    if see_all:  # owners/admins: admin of every project, whatever their membership
+        admin = str(ProjectRole.ADMIN)
+        items = [_listed(row, admin) for row in rows[: query.limit]]
+    else:
+        items = [_listed(row, _role_of(org, row)) for row in rows[: query.limit]]
     cursor = encode_cursor([items[-1]["key"]]) if len(rows) > query.limit else None
     return _ENCODER.encode({"items": items, "next_cursor": cursor}).encode()
 
@@ -115,12 +119,12 @@ def _role_of(org: OrgRef, row: sqlite3.Row) -> str | None:
     return str(role) if role else None
 
 
-def _listed(org: OrgRef, row: sqlite3.Row) -> dict[str, Any]:
+def _listed(row: sqlite3.Row, role: str | None) -> dict[str, Any]:
     """A row in the `Project` shape, fields in the model's order."""
     return {
         "id": row["id"], "key": row["key"], "name": row["name"],
         "description": row["description"], "visibility": row["visibility"],
-        "role": _role_of(org, row), "created_at": row["created_at"],
+        "role": role, "created_at": row["created_at"],
         "updated_at": row["updated_at"], "deleted_at": row["deleted_at"],
         "version": row["version"],
     }  # fmt: skip

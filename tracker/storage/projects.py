@@ -74,8 +74,19 @@ def visible_projects(
 ) -> list[sqlite3.Row]:
     """Projects by key after `after`: all of them (`see_all`), else org-visible + member-of.
 
-    Each row carries the caller's explicit role as `member_role`.
+    Each row carries the caller's explicit role as `member_role`, except with
+    `see_all` (org owners/admins, whose project role is admin whatever their
+    membership): then `member_role` is NULL and the membership join is skipped.
     """
+    if see_all:
+        return conn.execute(
+            """
+            SELECT p.*, NULL AS member_role FROM projects p
+            WHERE (p.deleted_at IS NOT NULL) = :deleted AND p.key > :after
+            ORDER BY p.key LIMIT :limit
+            """,
+            {"deleted": deleted, "after": after, "limit": limit},
+        ).fetchall()
     return conn.execute(
         """
         SELECT p.*, m.role AS member_role

@@ -114,9 +114,10 @@ class ProjectMember(Output):
 
 
 class ListQuery(BaseModel):
-    """`?limit=&cursor=` (query strings are text, so not strict)."""
+    """`?limit=&cursor=` (query strings are text, so not strict). Frozen: a request
+    without a query string shares one default instance (`tracker.http.binding.bind`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     limit: int = Field(50, ge=1, le=200)
     cursor: str | None = Field(None, max_length=512)

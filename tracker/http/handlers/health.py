@@ -8,7 +8,7 @@ from aiohttp import web
 
 from tracker.domain.models.accounts import Health
 from tracker.domain.permissions import Permission
-from tracker.http.binding import Call, Route, json_response
+from tracker.http.binding import Call, Route, json_body, json_response
 from tracker.services.access import UserAccess
 from tracker.services.readiness import disk_checks
 
@@ -17,7 +17,7 @@ _LIVE = Health(status="ok").model_dump_json().encode()
 
 async def live(call: Call[UserAccess]) -> web.Response:
     """The process answers; kept to a constant body so it costs nothing."""
-    return web.Response(body=_LIVE, content_type="application/json")
+    return json_body(_LIVE)
 
 
 async def ready(call: Call[UserAccess]) -> web.Response:

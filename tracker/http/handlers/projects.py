@@ -7,7 +7,7 @@ from aiohttp import web
 from tracker.domain.models.base import Page
 from tracker.domain.models.orgs import Project, ProjectIn, ProjectListQuery, ProjectPatch
 from tracker.domain.permissions import Permission
-from tracker.http.binding import Call, Route, json_response
+from tracker.http.binding import Call, Route, json_body, json_response
 from tracker.http.params import etag, if_match
 from tracker.services import projects
 from tracker.services.access import OrgAccess, ProjectAccess
@@ -19,8 +19,7 @@ async def create_project(call: Call[OrgAccess]) -> web.Response:
 
 
 async def list_projects(call: Call[OrgAccess]) -> web.Response:
-    body = await projects.list_projects_json(call.core, call.access, call.query)
-    return web.Response(body=body, content_type="application/json")
+    return json_body(await projects.list_projects_json(call.core, call.access, call.query))
 
 
 async def get_project(call: Call[ProjectAccess]) -> web.Response:
