@@ -10,7 +10,6 @@ under (provisional `WEB-~3fa9c` ones too) to its id.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -23,6 +22,7 @@ from typing import Any
 
 from tracker.domain.ids import now_iso
 from tracker.errors import Conflict
+from tracker.storage.files import try_lock
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
@@ -322,18 +322,14 @@ class ReplicaLock:
         self.fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise Conflict("sync in progress (another `rhythm sync` holds this replica)") from None
+        fd = try_lock(self.path)
+        if fd is None:
+            raise Conflict("sync in progress (another `rhythm sync` holds this replica)")
         self.fd = fd
 
     def release(self) -> None:
         if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
+            os.close(self.fd)  # closing releases the flock
             self.fd = None
 
     def __enter__(self) -> ReplicaLock:

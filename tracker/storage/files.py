@@ -8,6 +8,7 @@ the database file, so creating the database file 0600 first covers them too.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import stat
@@ -62,3 +63,15 @@ def tighten(path: Path, mode: int) -> None:
             f"made private: {exc.strerror}; run `chmod {mode:o} {path}`"
         ) from exc
     log.warning("%s was mode %04o (readable by other users); changed to %04o", path, current, mode)
+
+
+def try_lock(path: Path) -> int | None:
+    """An open descriptor holding an exclusive flock on `path` (created 0600), or None
+    when another process holds it. Closing the descriptor releases the lock."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import functools
 import logging
 import os
@@ -32,7 +31,7 @@ from tracker.domain.ids import is_uuid
 from tracker.errors import DataDirError, NotFound, ServiceUnavailable
 from tracker.storage.database import Database, DbThread, new_thread, stop_thread
 from tracker.storage.faults import storage_error
-from tracker.storage.files import private_dir
+from tracker.storage.files import private_dir, try_lock
 from tracker.storage.migrate import apply_migrations
 from tracker.storage.stats import STATS
 
@@ -296,14 +295,9 @@ class DataDirLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise DataDirError(
-                f"another Rhythm process is already serving {self.path.parent}"
-            ) from None
+        fd = try_lock(self.path)
+        if fd is None:
+            raise DataDirError(f"another Rhythm process is already serving {self.path.parent}")
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
