@@ -35,6 +35,9 @@ async def test_transition_rules_add_and_remove(client: TestClient, world: dict[s
     first, second = stages[0]["id"], stages[1]["id"]
     page = await (await http.get(settings)).text()
     assert 'id="rule-form"' in page and "every move between stages is allowed" in page
+    # each section once, and a plain-text title (no markup leaked into <title>)
+    assert page.count('id="rule-form"') == 1 and page.count('id="field-form"') == 1
+    assert re.search(r"<title>WEB settings · Rhythm</title>", page), page[:400]
     rule = {"from_stage_id": first, "to_stage_id": second, "min_role": "admin"}
     assert (await post(http, settings + "/transitions", rule, via=settings)).status == 303
     assert (await _api(client, world, "/transitions"))["rules"] == [rule]
