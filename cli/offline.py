@@ -353,6 +353,8 @@ def _report(report: Any, as_json: bool) -> None:
         raise typer.Exit(EXIT_RESET)
     if report.rejected or report.deferred:
         raise typer.Exit(EXIT_REJECTED)
+    if report.stopped == "incomplete":
+        raise typer.Exit(EXIT_USER)  # pending kept, as for a network error
 
 
 def _run(push: bool, pull: bool, as_json: bool) -> None:

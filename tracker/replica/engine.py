@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # the network side loads only when a command talks to a serve
 SYSTEM_DB, TENANT_DB = "_system.db", "tracker.db"
 PUSH_MAX, PUSH_MAX_BYTES = 100, 1024 * 1024
 CLOCK_WARNING_SECONDS = 120
+#: Pauses before pushing again after the server stopped a batch early (`incomplete`);
+#: after the last one the rest stays pending for the next sync.
+INCOMPLETE_RETRY_SECONDS = (0.2, 1.0, 3.0)
 LOAD_CACHE_KIB = 256 * 1024  # page cache while a snapshot loads (freed when it is done)
 
 
@@ -202,6 +205,7 @@ class Report:
     recloned: bool = False
     clock_offset: float | None = None
     stopped: str | None = None
+    retried: int = 0  # pushes sent again after the server stopped a batch early
     new_client: bool = False
     lost_acked: list[dict[str, Any]] = field(default_factory=list)
     uploads: list[dict[str, Any]] = field(default_factory=list)  # tracker/replica/uploads.py
@@ -299,6 +303,7 @@ class Replica:
     async def push(self, client: SyncClient, report: Report) -> None:
         """Push pending mutations in id order until none are left or the server stops us."""
         failed_creates = self._rejected_creates()
+        busy = 0
         while True:
             batch = self._next_batch(failed_creates, report)
             if not batch:
@@ -333,9 +338,18 @@ class Replica:
                     if old:
                         report.renamed.append((old, assigned["key"]))
             self.journal.settle(client_id, answered)
-            if len(answered) < len(batch) or answer.get("incomplete"):
-                report.stopped = "deferred" if report.deferred else "incomplete"
+            if report.deferred:
+                report.stopped = "deferred"
                 return
+            if answer.get("incomplete") or len(answered) < len(batch):
+                # a transient stop (the server was busy): what it answered is settled;
+                # the rest goes again (the server replays anything it had committed)
+                if busy >= len(INCOMPLETE_RETRY_SECONDS):
+                    report.stopped = "incomplete"
+                    return
+                await asyncio.sleep(INCOMPLETE_RETRY_SECONDS[busy])
+                busy += 1
+                report.retried += 1
 
     def _next_batch(self, failed_creates: set[str], report: Report) -> list[Mutation]:
         """Up to 100 mutations / 1 MiB. Those that depend on a rejected create are rejected

@@ -46,6 +46,10 @@ def lines(report: Report) -> list[str]:
                 f"WAITING {m.get('label') or m['name']}: the server does not know"
                 f" {m['name']}@{m['v']} yet (upgrade the server); kept pending"
             )
+    if report.stopped == "incomplete":
+        out.append("the server stopped the push early (busy) and did not finish after"
+                   f" {report.retried} retries; the rest is kept pending: run `rhythm sync`"
+                   " again")  # fmt: skip
     for u in report.uploads:
         item = u["upload"]
         name = f"{item['filename']} ({item['size']} bytes) for {u.get('key') or item['issue_key']}"
@@ -120,5 +124,5 @@ def as_json(report: Report) -> dict[str, Any]:
         "removed_projects": report.removed_projects, "added_projects": report.added_projects,
         "reset": report.reset, "new_client": report.new_client,
         "lost_acked": report.lost_acked, "clock_offset_seconds": report.clock_offset,
-        "stopped": report.stopped, "uploads": report.uploads,
+        "stopped": report.stopped, "retried": report.retried, "uploads": report.uploads,
     }  # fmt: skip
