@@ -40,6 +40,7 @@ ELSEWHERE = {
     "edit": "cli.edit:edit",
     "attach": "cli.attachments:attach",
     "attachments": "cli.attachments:list_attachments",
+    "resolve": "cli.resolve:resolve",
 }
 app = typer.Typer(
     cls=lazy_group(ELSEWHERE),

@@ -75,6 +75,21 @@ def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return guarded(lambda: asyncio.run(make()))
 
 
+def run_async_raw(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """`run_async` that lets the caller word a SyncError itself."""
+    from tracker.errors import RhythmError
+    from tracker.replica.errors import SyncError
+
+    try:
+        return asyncio.run(make())
+    except SyncError:
+        raise
+    except RhythmError as error:
+        fail(error.detail, exit_code_of(error))
+    except KeyboardInterrupt:
+        fail("interrupted; nothing was lost (run it again)", 130)
+
+
 def view_for(data_dir: Path | None, command: str) -> Path | None:
     """The view a read command opens (None: not on a replica). Anything else is refused:
     it would write to a view that the next sync rebuilds, and be lost."""
@@ -341,6 +356,9 @@ async def _exchange(replica: Replica, *, push: bool, pull: bool) -> Any:
         return await replica.sync(client, push=push, pull=pull)
 
 
+exchange = _exchange  # one sync, for other commands (cli/resolve.py, cli/scope.py)
+
+
 def _report(report: Any, as_json: bool) -> None:
     from tracker.replica import words
 
@@ -403,6 +421,8 @@ def push(as_json: bool = JsonOption) -> None:
 
 
 def _rejected(as_json: bool, drop: int | None) -> None:
+    from tracker.replica import drafts, words
+
     path = _replica_or_fail()
     replica = open_replica(path)
     try:
@@ -414,14 +434,18 @@ def _rejected(as_json: bool, drop: int | None) -> None:
             return
         found = replica.journal.rejected()
         refused = _refused_uploads(replica)
+        waiting = drafts.listed(replica.journal.conn)
     finally:
         replica.close()
     if as_json:
-        body = {"items": found, "uploads": [u.as_dict() for u in refused]}
+        body = {"items": found, "uploads": [u.as_dict() for u in refused],
+                "drafts": [d.as_dict() for d in waiting]}  # fmt: skip
         sys.stdout.write(json.dumps(body, indent=2) + "\n")
         return
     if not found and not refused:
         typer.echo("nothing rejected")
+    for draft in waiting:
+        typer.echo(f"draft (not rejected): {words.draft_line(draft)}")
     for item in found:
         problem = item["problem"]
         typer.echo(f"{item['n']}. {item['label'] or item['name']} — {problem.get('detail') or ''}"
@@ -490,11 +514,14 @@ def status_lines() -> list[str]:
     path = replica_path(None)
     if path is None:
         return []
+    from tracker.replica import drafts
+
     replica = open_replica(path)
     try:
         meta = replica.journal.meta()
         pending = replica.journal.pending()
         rejected = replica.journal.rejected()
+        waiting = drafts.listed(replica.journal.conn)
     finally:
         replica.close()
     from tracker.replica import words
@@ -505,5 +532,7 @@ def status_lines() -> list[str]:
                                                 for m in pending),
            f"rejected: {len(rejected)}" + (" (rhythm sync --rejected)" if rejected else ""),
            f"last sync: {meta.get('last_sync') or 'never'}"]  # fmt: skip
+    out += [f"  draft: {words.draft_line(d)}" + (" (resolution pending sync)" if d.resolving
+                                                  else "") for d in waiting]  # fmt: skip
     warning = words.clock_warning(float(meta.get("clock_offset") or 0))
     return out + ([warning] if warning else [])

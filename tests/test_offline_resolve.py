@@ -5,6 +5,7 @@ the push's `incomplete` stop, text drafts and `rhythm issue resolve`, `rhythm sc
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from tests.conftest import Api
 from tests.offline_world import World, converged
+from tracker.replica.client import Credentials
 from tracker.services.sync_mutations import REGISTRY, Ctx
 from tracker.settings import Settings
 
@@ -127,3 +129,163 @@ async def test_a_push_that_stays_incomplete_keeps_the_rest_pending(
     assert [r["status"] for _, r in report.pushed] == ["applied"]
     comments = await world.call("GET", "/orgs/acme/projects/WEB/issues/1/comments", world.ann)
     assert [c["body"] for c in comments["items"]] == ["first", "second"]
+
+
+# --- text drafts and `rhythm issue resolve` ---------------------------------------------
+
+TEXT = "".join(f"line {n}\n" for n in range(1, 10))
+DRAFT_LINE = (
+    "WEB-1 description: both edited, kept the server's; your text is a draft —"
+    " `rhythm issue resolve WEB-1`"
+)
+
+
+async def _overlapping_edit(world: World) -> Any:
+    """ann and bob both rewrite line 2 offline; ann syncs first: bob's text is a draft."""
+    await world.call("POST", "/orgs/acme/projects/WEB/issues", world.ann,
+                     json={"title": "Spec", "description": TEXT})  # fmt: skip
+    ann, bob = await world.device(world.ann), await world.device(world.bob)
+    await ann.clone("acme", "WEB")
+    await bob.clone("acme", "WEB")
+    ann.update("WEB-1", description=TEXT.replace("line 2\n", "line two, says ann\n"))
+    bob.update("WEB-1", description=TEXT.replace("line 2\n", "line two, says bob\n"))
+    assert [r["status"] for _, r in (await ann.sync()).pushed] == ["applied"]
+    return ann, bob
+
+
+def _drafts(device: Any) -> list[Any]:
+    from tracker.replica import drafts
+
+    replica = device.replica()
+    try:
+        return drafts.listed(replica.journal.conn)
+    finally:
+        replica.close()
+
+
+async def test_an_overlapping_description_edit_becomes_a_draft_and_is_resolved(
+    world: World, tmp_path: Path
+) -> None:
+    ann, bob = await _overlapping_edit(world)
+    result = await bob.cli("sync")
+    assert result.exit_code == 0, result.output
+    assert "kept both 1" in result.output and DRAFT_LINE in result.output
+    theirs = TEXT.replace("line 2\n", "line two, says ann\n")
+    assert (await world.issue("WEB-1"))["description"] == theirs  # no marker published
+    assert bob.journal()["rejected"] == []  # a draft, not a rejection
+    [draft] = _drafts(bob)
+    assert (draft.key, draft.field, draft.theirs) == ("WEB-1", "description", theirs)
+    assert draft.mine == TEXT.replace("line 2\n", "line two, says bob\n")
+    assert draft.merged.startswith(
+        "line 1\n<<<<<<< server\nline two, says ann\n||||||| base\n"
+        "line 2\n=======\nline two, says bob\n>>>>>>> yours\nline 3\n"
+    )
+    status = await bob.cli("status")
+    assert DRAFT_LINE in status.output, status.output
+    assert bob.view_rows("SELECT description FROM issues")[0][0] == theirs
+
+    shown = await bob.cli("issue", "resolve", "WEB-1")  # not at a terminal: shows the merge
+    assert shown.exit_code == 0 and "<<<<<<< server" in shown.output, shown.output
+    unfinished = tmp_path / "unfinished.md"
+    unfinished.write_text(draft.merged, encoding="utf-8")
+    refused = await bob.cli("issue", "resolve", "WEB-1", "--edit-file", str(unfinished))
+    assert refused.exit_code != 0 and "conflict markers" in refused.output, refused.output
+    assert bob.journal()["pending"] == [] and len(_drafts(bob)) == 1
+
+    both = TEXT.replace("line 2\n", "line two, says ann and bob\n")
+    finished = tmp_path / "finished.md"
+    finished.write_text(both, encoding="utf-8")
+    done = await bob.cli("issue", "resolve", "WEB-1", "--edit-file", str(finished))
+    assert done.exit_code == 0, done.output
+    assert "WEB-1 description: resolved (applied); the draft is gone" in done.output
+    assert (await world.issue("WEB-1"))["description"] == both
+    assert _drafts(bob) == [] and bob.journal()["pending"] == []
+    assert DRAFT_LINE not in (await bob.cli("status")).output
+    await ann.sync()
+    await converged(world, ann, bob)
+
+
+async def test_resolve_takes_mine_or_theirs_with_json(world: World) -> None:
+    ann, bob = await _overlapping_edit(world)
+    await bob.sync()
+    mine = TEXT.replace("line 2\n", "line two, says bob\n")
+    result = await bob.cli("issue", "resolve", "WEB-1", "--take", "mine", "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["action"] == "mine" and body["result"]["status"] == "applied"
+    assert body["draft"]["field"] == "description" and body["draft"]["mine"] == mine
+    assert (await world.issue("WEB-1"))["description"] == mine
+    assert _drafts(bob) == []
+    # ann's turn: she edits line 2 again over bob's, while bob does the same
+    await ann.sync()
+    ann.update("WEB-1", description=mine.replace("says bob", "says ann again"))
+    bob.update("WEB-1", description=mine.replace("says bob", "says bob again"))
+    await bob.sync()
+    await ann.sync()
+    [draft] = _drafts(ann)
+    gone = await ann.cli("issue", "resolve", "WEB-1", "--take", "theirs")
+    assert gone.exit_code == 0 and "kept the server's text; your draft is dropped" in gone.output
+    assert _drafts(ann) == [] and ann.journal()["pending"] == []
+    assert (await world.issue("WEB-1"))["description"] == draft.theirs
+    missing = await ann.cli("issue", "resolve", "WEB-1")
+    assert missing.exit_code != 0 and "no draft on WEB-1" in missing.output
+
+
+async def test_a_resolution_made_offline_waits_and_a_draft_survives_a_reclone(
+    world: World,
+) -> None:
+    _, bob = await _overlapping_edit(world)
+    await bob.sync()
+    dead = "http://127.0.0.1:9"  # nothing listens there: this computer is offline
+    assert bob.credentials is not None
+    with bob.env():
+        dataclasses.replace(bob.credentials, url=dead).save()
+    _point(bob, dead)
+    result = await bob.cli("issue", "resolve", "WEB-1", "--take", "mine")
+    assert result.exit_code == 1 and "recorded; not sent" in result.output, result.output
+    [draft] = _drafts(bob)
+    assert draft.resolving and len(bob.journal()["pending"]) == 1
+    _point(bob, bob.url)
+    with bob.env():  # the CLI's syncs rotated the refresh token
+        bob.credentials = Credentials.load(bob.url)
+    await bob.clone("acme", "WEB")  # a re-clone keeps pending and drafts
+    assert len(_drafts(bob)) == 1 and len(bob.journal()["pending"]) == 1
+    report = await bob.sync()
+    assert [r["status"] for _, r in report.pushed] == ["applied"]
+    assert _drafts(bob) == []
+    assert (await world.issue("WEB-1"))["description"] == draft.mine
+
+
+def _point(device: Any, url: str) -> None:
+    replica = device.replica()
+    try:
+        replica.journal.set(server=url)
+    finally:
+        replica.close()
+
+
+async def test_an_overlapping_comment_edit_is_a_draft_too(world: World) -> None:
+    await world.call("POST", "/orgs/acme/projects/WEB/issues", world.ann, json={"title": "C"})
+    made = await world.call("POST", "/orgs/acme/projects/WEB/issues/1/comments", world.bob,
+                            json={"body": "first take\nsecond line\n"})  # fmt: skip
+    bob = await world.device(world.bob)
+    await bob.clone("acme", "WEB")
+    where = f"/orgs/acme/projects/WEB/issues/1/comments/{made['id']}"
+    await world.call("PATCH", where, world.bob,
+                     json={"body": "first take, from the web\nsecond line\n"})  # fmt: skip
+    replica = bob.replica()
+    try:  # the replica records comment edits (no `rhythm` command types one yet)
+        replica.record("comment.edit", {"id": made["id"], "base": "first take\nsecond line\n",
+                                        "body": "first take, offline\nsecond line\n"},
+                       "WEB-1 comment edit")  # fmt: skip
+    finally:
+        replica.close()
+    result = await bob.cli("sync")
+    field = f"comment:{made['id']}"
+    assert f"WEB-1 comment {made['id']}: both edited, kept the server's" in result.output
+    assert f"`rhythm issue resolve WEB-1 --field {field}`" in result.output, result.output
+    done = await bob.cli("issue", "resolve", "WEB-1", "--field", field, "--take", "mine")
+    assert done.exit_code == 0 and "resolved (applied)" in done.output, done.output
+    comments = await world.call("GET", "/orgs/acme/projects/WEB/issues/1/comments", world.ann)
+    assert comments["items"][0]["body"] == "first take, offline\nsecond line\n"
+    assert _drafts(bob) == []

@@ -38,3 +38,23 @@ def merge_text(base: str, current: str, mine: str) -> Merged:
             return Merged("kept_both", current)
         out.extend(group[1])
     return Merged("merged", "".join(out))
+
+
+MARKERS = ("<<<<<<< ", "||||||| ", "=======", ">>>>>>> ")
+
+
+def marked(base: str, current: str, mine: str) -> str:
+    """The three-way merge with conflict markers (server's text, the base, yours): what a
+    person finishes by hand in `rhythm issue resolve`; never stored on the server."""
+    lines = [text.splitlines(keepends=True) for text in (base, current, mine)]
+    for part in lines:  # a last line without its newline would glue onto a marker
+        if part and not part[-1].endswith("\n"):
+            part[-1] += "\n"
+    merger = merge3.Merge3(*lines)
+    return "".join(merger.merge_lines(name_a="server", name_b="yours", name_base="base",
+                                      base_marker="|||||||"))  # fmt: skip
+
+
+def has_markers(text: str) -> bool:
+    """Whether a conflict marker line is still in `text` (an unfinished merge)."""
+    return any(line.startswith(MARKERS) for line in text.splitlines())

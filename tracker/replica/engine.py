@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.domain.ids import new_id, now_iso
 from tracker.errors import Conflict, NotFound
-from tracker.replica import uploads
+from tracker.replica import drafts, uploads
 from tracker.replica.apply import Applier, put_user
+from tracker.replica.drafts import Draft
 from tracker.replica.mutations import issue_of, local_changes, provisional_key
 from tracker.replica.paths import replica_dir, set_active
 from tracker.replica.store import Journal, Mutation, ReplicaLock
@@ -209,6 +210,7 @@ class Report:
     new_client: bool = False
     lost_acked: list[dict[str, Any]] = field(default_factory=list)
     uploads: list[dict[str, Any]] = field(default_factory=list)  # tracker/replica/uploads.py
+    drafts: list[Draft] = field(default_factory=list)  # text edits kept_both: to resolve
 
     @property
     def rejected(self) -> int:
@@ -337,7 +339,9 @@ class Replica:
                     old = self._provisional_of(m.args["id"])
                     if old:
                         report.renamed.append((old, assigned["key"]))
-            self.journal.settle(client_id, answered)
+            where = {m.id: self._text_target(m) for m, r in answered
+                     if r.get("status") == "kept_both"}  # fmt: skip
+            report.drafts += self.journal.settle(client_id, answered, where)
             if report.deferred:
                 report.stopped = "deferred"
                 return
@@ -376,6 +380,27 @@ class Replica:
                 break
             batch.append(m)
         return batch
+
+    def _text_target(self, m: Mutation) -> tuple[str, str]:
+        """(issue id, key) a text edit is on, from base (the server's numbers), else from
+        the keys the journal knows, else the mutation's label."""
+        issue_id = str(m.args.get("id") or "")
+        with closing(connect(self.base / self.org_id / TENANT_DB)) as conn:
+            if m.name == "comment.edit":
+                row = conn.execute("SELECT issue_id FROM comments WHERE id = ?",
+                                   (issue_id,)).fetchone()  # fmt: skip
+                issue_id = str(row[0]) if row else ""
+            row = conn.execute(
+                "SELECT p.key || '-' || i.number FROM issues i JOIN projects p"
+                " ON p.id = i.project_id WHERE i.id = ?", (issue_id,),
+            ).fetchone()  # fmt: skip
+        if row is not None:
+            return issue_id, str(row[0])
+        known = self.journal.conn.execute(
+            "SELECT key FROM issue_keys WHERE issue_id = ? ORDER BY provisional LIMIT 1",
+            (issue_id,),
+        ).fetchone()
+        return issue_id, str(known[0]) if known else (m.label.split(" ")[0] or m.name)
 
     def _rejected_creates(self) -> set[str]:
         return {str(r["args"].get("id")) for r in self.journal.rejected()
@@ -731,6 +756,7 @@ def _move_pending(old: Path, new: Path) -> None:
             )  # fmt: skip
         for key, issue_id, provisional in previous.conn.execute("SELECT * FROM issue_keys"):
             fresh.remember_key(key, issue_id, bool(provisional))
+        drafts.copy(previous.conn, fresh.conn)
     finally:
         previous.close()
         fresh.close()

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any
 
 from tracker.domain.ids import now_iso
 from tracker.errors import Conflict
+from tracker.replica import drafts
 from tracker.storage.files import try_lock
 
 SCHEMA = """
@@ -83,6 +84,22 @@ STEPS: tuple[str, ...] = (
         created_at TEXT NOT NULL,
         attempted  INTEGER NOT NULL DEFAULT 0,
         problem    TEXT
+    );
+    """,
+    # 2: text drafts (tracker/replica/drafts.py): an overlapping text edit the server
+    # answered `kept_both`, kept until `rhythm issue resolve`.
+    """
+    CREATE TABLE IF NOT EXISTS issue_drafts (
+        issue_id   TEXT NOT NULL,
+        field      TEXT NOT NULL,
+        issue_key  TEXT NOT NULL,
+        base       TEXT NOT NULL,
+        theirs     TEXT NOT NULL,
+        mine       TEXT NOT NULL,
+        merged     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        resolving  TEXT,
+        PRIMARY KEY (issue_id, field)
     );
     """,
 )
@@ -208,26 +225,34 @@ class Journal:
     def pending_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM pending_mutations").fetchone()[0])
 
-    def settle(self, client_id: str, answered: list[tuple[Mutation, dict[str, Any]]]) -> None:
-        """Answered mutations leave `pending`: rejected ones to `rejected`, the rest to
-        `acked`; `last_mutation_id` moves with them, in one transaction."""
+    def settle(
+        self, client_id: str, answered: list[tuple[Mutation, dict[str, Any]]],
+        where: Mapping[int, tuple[str, str]] | None = None,
+    ) -> list[drafts.Draft]:  # fmt: skip
+        """Answered mutations leave `pending`: rejected ones to `rejected`, an overlapping
+        text edit (`kept_both`) to `issue_drafts` (`where`: mutation id -> issue id and
+        key), the rest to `acked`; `last_mutation_id` moves with them, in one transaction.
+        Returns the drafts made."""
         now = now_iso()
+        made: list[drafts.Draft] = []
         with self.transaction() as conn:
             top = 0
             for mutation, result in answered:
                 conn.execute("DELETE FROM pending_mutations WHERE id = ?", (mutation.id,))
                 top = max(top, mutation.id)
-                if result.get("status") == "rejected":
+                status = result.get("status")
+                if mutation.name in drafts.TEXT_MUTATIONS:
+                    drafts.settle_in(conn, mutation_hash(mutation.name, mutation.v,
+                                                         mutation.args), status)  # fmt: skip
+                if status == "rejected":
                     self._reject_in(conn, mutation, result.get("problem") or {}, now)
-                elif result.get("status") == "kept_both":  # the server kept its text: ours here
-                    problem = {
-                        "code": "kept_both",
-                        "title": "Kept both texts",
-                        "detail": "another edit overlapped yours; the server kept its"
-                        " text, yours is kept here",
-                        "draft": result.get("draft"),
-                    }
-                    self._reject_in(conn, mutation, problem, now)
+                elif status == "kept_both" and mutation.name in drafts.TEXT_MUTATIONS:
+                    # the server kept its text: the person's becomes a draft
+                    issue_id, key = (where or {}).get(mutation.id) or ("", mutation.label)
+                    draft = result.get("draft") or {}
+                    made.append(
+                        drafts.save_in(conn, issue_id, key, mutation.name, mutation.args, draft)
+                    )
                 else:
                     conn.execute(
                         "INSERT OR REPLACE INTO acked_mutations (client_id, mutation_id, name, v,"
@@ -242,6 +267,7 @@ class Journal:
                 "DELETE FROM acked_mutations WHERE acked_at < strftime('%Y-%m-%dT%H:%M:%fZ',"
                 f" 'now', '-{ACKED_DAYS} days')"
             )
+        return made
 
     def reject_locally(self, mutation: Mutation, problem: dict[str, Any]) -> None:
         """A mutation the client itself gives up on (it depends on a rejected create, or

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from tracker.replica.drafts import Draft
 from tracker.replica.engine import CLOCK_WARNING_SECONDS, Report
 
 _ORDER = ("applied", "noop", "conflict_applied", "merged", "kept_both", "rejected", "deferred",
@@ -26,9 +27,7 @@ def lines(report: Report) -> list[str]:
         counts = Counter(r.get("status", "?") for _, r in answered)
         parts = [f"{_NAMES.get(s, s)} {counts[s]}" for s in _ORDER if counts.get(s)]
         notes = [
-            _note(m, r)
-            for m, r in answered
-            if r.get("status") in ("merged", "kept_both", "conflict_applied")
+            _note(m, r) for m, r in answered if r.get("status") in ("merged", "conflict_applied")
         ]
         tail = f" ({'; '.join(notes)})" if notes else ""
         out.append(f"pushed {len(answered)}: {', '.join(parts)}{tail}")
@@ -37,9 +36,10 @@ def lines(report: Report) -> list[str]:
                    " its pending changes were renumbered and pushed again")  # fmt: skip
     for old, new in report.renamed:
         out.append(f"{old} is now {new}")
+    out += [draft_line(d) for d in report.drafts]
     for m, r in answered:
         if r.get("status") == "rejected":
-            out.append(f"REJECTED {m.get('label') or m['name']}: {_reason(r)}."
+            out.append(f"REJECTED {m.get('label') or m['name']}: {reason(r)}."
                        " Text kept: rhythm sync --rejected")  # fmt: skip
         elif r.get("status") == "deferred":
             out.append(
@@ -60,7 +60,7 @@ def lines(report: Report) -> list[str]:
         elif u["status"] == "waiting":
             out.append(f"WAITING upload {name}: {u.get('detail')}; kept for the next sync")
         else:
-            out.append(f"REFUSED upload {name}: {_reason({'problem': u.get('problem')})}."
+            out.append(f"REFUSED upload {name}: {reason({'problem': u.get('problem')})}."
                        " File kept: rhythm sync --rejected")  # fmt: skip
     for key in report.removed_projects:
         out.append(f"{key} is no longer visible to you: its data left this replica")
@@ -84,6 +84,12 @@ def lines(report: Report) -> list[str]:
     return out
 
 
+def draft_line(draft: Draft) -> str:
+    """`WEB-42 description: both edited, kept the server's; your text is a draft — …`."""
+    return (f"{draft.words}: both edited, kept the server's; your text is a draft —"
+            f" `{draft.command}`")  # fmt: skip
+
+
 def clock_warning(offset: float | None) -> str | None:
     if offset is None or abs(offset) <= CLOCK_WARNING_SECONDS:
         return None
@@ -98,8 +104,6 @@ def _note(m: dict[str, Any], r: dict[str, Any]) -> str:
     status = r.get("status")
     if status == "merged":
         return f"{label}: merged with another edit"
-    if status == "kept_both":
-        return f"{label}: overlaps another edit; the server kept its text, yours is in --rejected"
     conflicts = r.get("conflicts") or ([r["conflict"]] if r.get("conflict") else [])
     said = ", ".join(
         f"{c.get('field')} was {c.get('overwritten')!r} (you last saw {c.get('base')!r})"
@@ -108,7 +112,7 @@ def _note(m: dict[str, Any], r: dict[str, Any]) -> str:
     return f"{label}: {said or 'applied over a newer value'}"
 
 
-def _reason(r: dict[str, Any]) -> str:
+def reason(r: dict[str, Any]) -> str:
     problem = r.get("problem") or {}
     code = problem.get("code") or ""
     detail = problem.get("detail") or problem.get("title") or code
@@ -125,4 +129,5 @@ def as_json(report: Report) -> dict[str, Any]:
         "reset": report.reset, "new_client": report.new_client,
         "lost_acked": report.lost_acked, "clock_offset_seconds": report.clock_offset,
         "stopped": report.stopped, "retried": report.retried, "uploads": report.uploads,
+        "drafts": [d.as_dict() for d in report.drafts],
     }  # fmt: skip
