@@ -108,6 +108,10 @@ class Settings(BaseModel):
         description="Base URL people reach Rhythm at, for links in emails "
         "(default http://<host>:<port>).",
     )
+    sync_client_ttl_days: int = Field(
+        180, ge=1, le=36500,
+        description="Offline replicas (sync clients) not seen for this many days are revoked.",
+    )  # fmt: skip
     ws_catchup_max: int = Field(
         10_000, ge=1, description="WebSocket catch-up limit in changes; beyond it `resync`."
     )

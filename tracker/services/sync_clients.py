@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from tracker.domain import sync as proto
 from tracker.domain.changes import Actor, Origin
-from tracker.domain.ids import is_uuid, new_id, now_iso
+from tracker.domain.ids import is_uuid, iso, new_id, now_iso, parse_iso, utcnow
 from tracker.domain.permissions import OrgRole, ProjectRole, effective_project_role
 from tracker.errors import ClientNotYours, ClientRevoked, ClientUnknown, ValidationFailed
 from tracker.services.access import OrgAccess, read
@@ -62,18 +63,46 @@ def project_keys(conn: sqlite3.Connection) -> dict[str, str]:
     return {str(r[0]): str(r[1]) for r in rows}
 
 
-def check_client(conn: sqlite3.Connection, client_id: str, user_id: str | None) -> dict[str, Any]:
-    """The client row, or the request-level refusal: 404 unknown, 403 revoked / not yours."""
+def check_client(
+    conn: sqlite3.Connection, client_id: str, user_id: str | None, ttl_days: int | None = None
+) -> dict[str, Any]:
+    """The client row, or the request-level refusal: 404 unknown, 403 revoked / not yours /
+    not seen for `ttl_days` (RHYTHM_SYNC_CLIENT_TTL_DAYS; the sweep revokes it for good)."""
     row = sync_sql.client(conn, client_id) if is_uuid(client_id) else None
     if row is None:
         raise ClientUnknown("no sync client with that id here: register again (POST sync/clients)")
     if row["user_id"] != user_id:
         raise ClientNotYours("that sync client belongs to another user")
-    if row["revoked_at"] is not None:
+    expired = ttl_days is not None and row["last_seen_at"] < stale_before(ttl_days)
+    if row["revoked_at"] is not None or expired:
+        if expired or _swept(row):
+            raise ClientRevoked(
+                f"this sync client was not seen since {row['last_seen_at']} (replicas unused"
+                f" for {ttl_days or 'the set number of'} days expire); clone again to keep"
+                " working"
+            )
         raise ClientRevoked(
             f"this sync client was revoked at {row['revoked_at']}; clone again to keep working"
         )
     return row
+
+
+def stale_before(ttl_days: int) -> str:
+    """Clients last seen before this time have expired."""
+    return iso(utcnow() - timedelta(days=ttl_days))
+
+
+def _swept(row: dict[str, Any]) -> bool:
+    """Revoked by the TTL sweep (not by DELETE): unseen for a day or more before it."""
+    return bool(row["revoked_at"]) and row["last_seen_at"] < iso(
+        parse_iso(row["revoked_at"]) - timedelta(days=1)
+    )
+
+
+def sweep(conn: sqlite3.Connection, ttl_days: int, at: str) -> int:
+    """Revoke the org's expired clients and drop what revoked ones kept (docs/sync.md):
+    run where a write already happens (register, the end of a push), never per read."""
+    return sync_sql.sweep_stale_clients(conn, stale_before(ttl_days), at)
 
 
 def client_out(row: dict[str, Any], epoch: str) -> proto.ClientOut:
@@ -130,8 +159,11 @@ async def register(core: Core, access: OrgAccess, data: proto.ClientIn) -> proto
     user_id, role = access.user_id, access.org.role
     assert user_id is not None
 
+    ttl = core.settings.sync_client_ttl_days
+
     def work(uow: UnitOfWork) -> proto.ClientOut:
         _check_scope(visible_in(uow.conn, user_id, role), data.scope)
+        sweep(uow.conn, ttl, uow.at)
         client_id = new_id()
         row = {"id": client_id, "user_id": user_id, "device": data.device,
                "scope": json.dumps(data.scope), "schema": data.schema_, "at": uow.at}  # fmt: skip
@@ -149,9 +181,11 @@ async def update(
     """Change a replica's scope (a later pull reports what was added or removed)."""
     user_id, role = access.user_id, access.org.role
 
+    ttl = core.settings.sync_client_ttl_days
+
     def work(uow: UnitOfWork) -> proto.ClientOut:
         assert user_id is not None
-        check_client(uow.conn, client_id, user_id)
+        check_client(uow.conn, client_id, user_id, ttl)
         _check_scope(visible_in(uow.conn, user_id, role), data.scope)
         sync_sql.update_client(uow.conn, client_id, data.scope, data.device, uow.at)
         stored = sync_sql.client(uow.conn, client_id)

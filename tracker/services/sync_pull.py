@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from tracker.domain import sync as proto
 from tracker.domain.changes import Actor, Origin
-from tracker.domain.ids import now_iso
+from tracker.domain.ids import iso, now_iso, utcnow
 from tracker.errors import BadRequest
 from tracker.services import feed
 from tracker.services.access import OrgAccess, read
@@ -29,6 +30,8 @@ from tracker.storage import sync as sync_sql
 from tracker.storage import sync_state
 
 _str = json.JSONEncoder(ensure_ascii=False).encode
+#: A pull notes the client as seen at most this often (one write an hour, not per pull).
+TOUCH_SECONDS = 3600
 
 
 @dataclass
@@ -37,6 +40,7 @@ class _Read:
     items: list[bytes]
     sent_now: list[str] | None  # the project set to remember, when it changed
     client_id: str
+    touch: bool = False  # last seen over an hour ago: note it (the TTL sweep goes by it)
 
 
 def _json_or_null(text: str | None) -> str:
@@ -74,8 +78,11 @@ async def pull(core: Core, access: OrgAccess, query: proto.PullQuery) -> bytes:
     role = await feed.org_role_of(core, access.org.id, user_id) if user_id else None
     org_id = access.org.id
 
+    ttl = core.settings.sync_client_ttl_days
+    touch_before = iso(utcnow() - timedelta(seconds=TOUCH_SECONDS))
+
     def work(conn: sqlite3.Connection) -> _Read:
-        client = check_client(conn, query.client_id, user_id)
+        client = check_client(conn, query.client_id, user_id, ttl)
         state = sync_state.load(conn)
         head = change_sql.head(conn)
         base: dict[str, Any] = {
@@ -110,7 +117,7 @@ async def pull(core: Core, access: OrgAccess, query: proto.PullQuery) -> bytes:
                 "scope": scope,
                 "reset": {"reason": reason, "action": "resnapshot"},
             }
-            return _Read(body, [], sent_now, client["id"])
+            return _Read(body, [], sent_now, client["id"], client["last_seen_at"] < touch_before)
         seen = feed.visibility_in(conn, user_id, role)
         page = feed.read_page(conn, org_id, seq, seen, None, query.limit)
         items = [
@@ -121,13 +128,22 @@ async def pull(core: Core, access: OrgAccess, query: proto.PullQuery) -> bytes:
         ]
         body = {**base, "cursor": proto.make_cursor(state.epoch, page.next_seq),
                 "has_more": not page.at_head, "scope": scope, "reset": None}  # fmt: skip
-        return _Read(body, items, sent_now, client["id"])
+        return _Read(body, items, sent_now, client["id"], client["last_seen_at"] < touch_before)
 
     got = await read(core, access, work)
     if got.sent_now is not None:
-        await remember_projects(core, access, got.client_id, got.sent_now)
+        await remember_projects(core, access, got.client_id, got.sent_now)  # touches it too
+    elif got.touch:
+        await _touch(core, access, got.client_id)
     head = json.dumps(got.body, ensure_ascii=False)[:-1].encode()
     return head + b',"items":[' + b",".join(got.items) + b"]}"
+
+
+async def _touch(core: Core, access: OrgAccess, client_id: str) -> None:
+    def work(uow: UnitOfWork) -> None:
+        sync_sql.touch_client(uow.conn, client_id, uow.at)
+
+    await mutate(core, access, Actor(access.user_id, Origin.SYNC), work)
 
 
 async def remember_projects(core: Core, access: OrgAccess, client_id: str, ids: list[str]) -> None:

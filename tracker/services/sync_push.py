@@ -36,7 +36,7 @@ from tracker.services.access import OrgAccess, read
 from tracker.services.acting import act_as
 from tracker.services.changes import UnitOfWork, mutate
 from tracker.services.runtime import Core
-from tracker.services.sync_clients import check_client
+from tracker.services.sync_clients import check_client, sweep
 from tracker.services.sync_mutations import REGISTRY, AlreadyDone, Ctx, Rejected
 from tracker.storage import changes as change_sql
 from tracker.storage import sync as sync_sql
@@ -98,8 +98,10 @@ async def push(core: Core, access: OrgAccess, body: proto.PushIn) -> dict[str, A
     """Apply the batch; the answer of docs/sync.md (results in id order)."""
     user_id = access.user_id
 
+    ttl = core.settings.sync_client_ttl_days
+
     def start(conn: sqlite3.Connection) -> tuple[dict[str, Any], dict[int, tuple[str, str]]]:
-        client = check_client(conn, body.client_id, user_id)
+        client = check_client(conn, body.client_id, user_id, ttl)
         return client, _check_batch(conn, client, body)
 
     client, stored = await read(core, access, start)
@@ -138,11 +140,14 @@ async def push(core: Core, access: OrgAccess, body: proto.PushIn) -> dict[str, A
 
 
 async def _prune(core: Core, access: OrgAccess, client_id: str) -> None:
-    """Drop this client's stored answers past the retention (docs/sync.md)."""
+    """Drop this client's stored answers past the retention, and expire the org's clients
+    unseen for RHYTHM_SYNC_CLIENT_TTL_DAYS (docs/sync.md), in the one write it makes."""
     cutoff = iso(utcnow() - timedelta(days=proto.RESULT_RETENTION_DAYS))
+    ttl = core.settings.sync_client_ttl_days
 
     def work(uow: UnitOfWork) -> None:
         sync_sql.prune_results(uow.conn, client_id, cutoff)
+        sweep(uow.conn, ttl, uow.at)
 
     await mutate(core, access, Actor(access.user_id, Origin.SYNC), work)
 

@@ -108,10 +108,11 @@ async def page(
     token = decode_token(query.page_token) if query.page_token else None
     user_id = access.user_id
     role = await feed.org_role_of(core, access.org.id, user_id) if user_id else None
+    ttl = core.settings.sync_client_ttl_days
 
     def work(conn: sqlite3.Connection) -> tuple[bytes, list[str], str]:
         assert user_id is not None
-        client = check_client(conn, query.client_id, user_id)
+        client = check_client(conn, query.client_id, user_id, ttl)
         state = sync_state.load(conn)
         if token is None:
             seq, at, only = change_sql.head(conn), Position(), query.project

@@ -323,3 +323,22 @@ def prune_results(conn: sqlite3.Connection, client_id: str, before: str) -> int:
     return conn.execute(
         "DELETE FROM sync_results WHERE client_id = ? AND at < ?", (client_id, before)
     ).rowcount
+
+
+def touch_client(conn: sqlite3.Connection, client_id: str, at: str) -> None:
+    """The client was seen (a pull, a snapshot): what the TTL sweep goes by."""
+    conn.execute("UPDATE sync_clients SET last_seen_at = ? WHERE id = ?", (at, client_id))
+
+
+def sweep_stale_clients(conn: sqlite3.Connection, seen_before: str, at: str) -> int:
+    """Revoke every client not seen since `seen_before`, and drop what revoked clients
+    kept (stored answers, tag aliases: they can never push again). Returns how many were
+    revoked now."""
+    revoked = conn.execute(
+        "UPDATE sync_clients SET revoked_at = ? WHERE revoked_at IS NULL AND last_seen_at < ?",
+        (at, seen_before),
+    ).rowcount
+    gone = "SELECT id FROM sync_clients WHERE revoked_at IS NOT NULL"
+    conn.execute(f"DELETE FROM sync_results WHERE client_id IN ({gone})")
+    conn.execute(f"DELETE FROM sync_id_aliases WHERE client_id IN ({gone})")
+    return int(revoked)
