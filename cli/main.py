@@ -48,6 +48,7 @@ GROUPS: list[tuple[str, str]] = [
     ("sync", "cli.offline:sync"),
     ("pull", "cli.offline:pull"),
     ("push", "cli.offline:push"),
+    ("scope", "cli.scope:app"),
 ]
 
 

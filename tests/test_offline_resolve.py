@@ -289,3 +289,74 @@ async def test_an_overlapping_comment_edit_is_a_draft_too(world: World) -> None:
     comments = await world.call("GET", "/orgs/acme/projects/WEB/issues/1/comments", world.ann)
     assert comments["items"][0]["body"] == "first take, offline\nsecond line\n"
     assert _drafts(bob) == []
+
+
+# --- rhythm scope ------------------------------------------------------------------------
+
+
+async def test_scope_add_brings_a_project_in_and_remove_purges_it(world: World) -> None:
+    await world.api.project(world.ann, world.org, "OPS")
+    for title in ("Ops one", "Ops two"):
+        await world.call("POST", "/orgs/acme/projects/OPS/issues", world.ann,
+                         json={"title": title})  # fmt: skip
+    await world.call("POST", "/orgs/acme/projects/WEB/issues", world.ann, json={"title": "Web"})
+    bob = await world.device(world.bob)
+    await bob.clone("acme", "WEB")
+    listed = await bob.cli("scope")
+    assert listed.exit_code == 0 and "scope: WEB" in listed.output, listed.output
+    assert "OPS" not in listed.output
+
+    nope = await bob.cli("scope", "add", "NOPE")
+    assert nope.exit_code == 1 and "no project NOPE you can read" in nope.output, nope.output
+    added = await bob.cli("scope", "add", "ops")
+    assert added.exit_code == 0, added.output
+    assert "scope: OPS, WEB" in added.output
+    assert "OPS is now visible to you: copied into this replica" in added.output
+    titles = {r[0] for r in bob.view_rows("SELECT title FROM issues")}
+    assert titles == {"Web", "Ops one", "Ops two"}
+    body = json.loads((await bob.cli("scope", "--json")).output)
+    assert body["scope"] == ["OPS", "WEB"]
+    assert {p["key"]: p["issues"] for p in body["projects"]} == {"OPS": 2, "WEB": 1}
+
+    # later changes in the added project arrive by pull as usual
+    await world.call("POST", "/orgs/acme/projects/OPS/issues", world.ann,
+                     json={"title": "Ops three"})  # fmt: skip
+    await bob.sync()
+    assert len(bob.view_rows("SELECT * FROM issues")) == 4
+
+    bob.comment("OPS-1", "typed before removing OPS")
+    refused = await bob.cli("scope", "remove", "OPS")
+    assert refused.exit_code != 0 and "wait to be pushed" in refused.output, refused.output
+    assert "OPS-1 comment" in refused.output and len(bob.journal()["pending"]) == 1
+    removed = await bob.cli("scope", "remove", "OPS", "--drop-pending")
+    assert removed.exit_code == 0, removed.output
+    assert "moved to `rhythm sync --rejected`: OPS-1 comment" in removed.output
+    assert "OPS is no longer visible to you: its data left this replica" in removed.output
+    assert {r[0] for r in bob.view_rows("SELECT title FROM issues")} == {"Web"}
+    assert bob.view_rows("SELECT * FROM projects WHERE key = 'OPS'") == []
+    journal = bob.journal()
+    assert journal["pending"] == [] and journal["meta"]["scope"] == "WEB"
+    [kept] = journal["rejected"]
+    assert kept["problem"]["code"] == "scope_removed"
+    assert kept["args"]["body"] == "typed before removing OPS"
+    comments = await world.call("GET", "/orgs/acme/projects/OPS/issues/1/comments", world.ann)
+    assert comments["items"] == []  # never sent
+    await bob.sync()  # nothing of OPS comes back
+    assert {r[0] for r in bob.view_rows("SELECT title FROM issues")} == {"Web"}
+    await converged(world, bob)
+
+
+async def test_scope_remove_from_every_project(world: World) -> None:
+    await world.api.project(world.ann, world.org, "OPS")
+    await world.call("POST", "/orgs/acme/projects/OPS/issues", world.ann, json={"title": "Ops"})
+    await world.call("POST", "/orgs/acme/projects/WEB/issues", world.ann, json={"title": "Web"})
+    bob = await world.device(world.bob)
+    await bob.clone("acme")
+    assert "every project you can read" in (await bob.cli("scope")).output
+    same = await bob.cli("scope", "add", "WEB")
+    assert same.exit_code == 0 and "scope unchanged (every project" in same.output, same.output
+    removed = await bob.cli("scope", "remove", "OPS")
+    assert removed.exit_code == 0 and "scope: WEB" in removed.output, removed.output
+    assert {r[0] for r in bob.view_rows("SELECT title FROM issues")} == {"Web"}
+    last = await bob.cli("scope", "remove", "WEB")
+    assert last.exit_code != 0 and "at least one project" in last.output
