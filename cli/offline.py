@@ -444,8 +444,8 @@ def _rejected(as_json: bool, drop: int | None) -> None:
         return
     if not found and not refused:
         typer.echo("nothing rejected")
-    for draft in waiting:
-        typer.echo(f"draft (not rejected): {words.draft_line(draft)}")
+    for waiting_draft in waiting:
+        typer.echo(f"draft (not rejected): {words.draft_line(waiting_draft)}")
     for item in found:
         problem = item["problem"]
         typer.echo(f"{item['n']}. {item['label'] or item['name']} — {problem.get('detail') or ''}"

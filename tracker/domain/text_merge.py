@@ -50,7 +50,7 @@ def marked(base: str, current: str, mine: str) -> str:
     for part in lines:  # a last line without its newline would glue onto a marker
         if part and not part[-1].endswith("\n"):
             part[-1] += "\n"
-    merger = merge3.Merge3(*lines)
+    merger = merge3.Merge3(lines[0], lines[1], lines[2])
     return "".join(merger.merge_lines(name_a="server", name_b="yours", name_base="base",
                                       base_marker="|||||||"))  # fmt: skip
 
