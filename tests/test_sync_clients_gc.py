@@ -79,6 +79,7 @@ async def test_registering_sweeps_and_a_revoked_client_keeps_its_words(
     await old.register(["WEB"])
     await gone.register(["WEB"])
     await gone.push(gone.create("answer", world.web["id"]))
+    seen(settings, world, gone.client_id, iso(utcnow() - timedelta(days=3)))  # a lost laptop
     r = await client.delete(f"/api/v1/orgs/acme/sync/clients/{gone.client_id}",
                             headers=gone.headers)  # fmt: skip
     assert r.status == 204

@@ -75,7 +75,7 @@ def check_client(
         raise ClientNotYours("that sync client belongs to another user")
     expired = ttl_days is not None and row["last_seen_at"] < stale_before(ttl_days)
     if row["revoked_at"] is not None or expired:
-        if expired or _swept(row):
+        if expired or _swept(row, ttl_days):
             raise ClientRevoked(
                 f"this sync client was not seen since {row['last_seen_at']} (replicas unused"
                 f" for {ttl_days or 'the set number of'} days expire); clone again to keep"
@@ -92,11 +92,11 @@ def stale_before(ttl_days: int) -> str:
     return iso(utcnow() - timedelta(days=ttl_days))
 
 
-def _swept(row: dict[str, Any]) -> bool:
-    """Revoked by the TTL sweep (not by DELETE): unseen for a day or more before it."""
-    return bool(row["revoked_at"]) and row["last_seen_at"] < iso(
-        parse_iso(row["revoked_at"]) - timedelta(days=1)
-    )
+def _swept(row: dict[str, Any], ttl_days: int | None) -> bool:
+    """Revoked by the TTL sweep (not by DELETE): unseen for the TTL when it was revoked."""
+    if ttl_days is None or not row["revoked_at"]:
+        return False
+    return bool(row["last_seen_at"] < iso(parse_iso(row["revoked_at"]) - timedelta(days=ttl_days)))
 
 
 def sweep(conn: sqlite3.Connection, ttl_days: int, at: str) -> int:
