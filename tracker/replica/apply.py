@@ -292,8 +292,8 @@ class Applier:
             values = {"parent_id": self.issue_id_of_key(project_id, new)}
         elif field == "parent_id":
             values = {"parent_id": new}
-        else:  # a custom field, by name
-            field_id = self._field_id(project_id, field)
+        else:  # a custom field, by name (the server logs `custom_fields.<name>`)
+            field_id = self._field_id(project_id, field.removeprefix("custom_fields."))
             if field_id is None:
                 return
             stored = json.loads(row["custom_fields"])
@@ -424,6 +424,8 @@ class Applier:
             if entity == "project_member":
                 image.setdefault("user_id", c["entity_id"])
                 image.setdefault("project_id", c.get("project"))
+                if image.get("email") and self.system is not None:  # a snapshot line
+                    put_user(self.system, {**image, "id": image["user_id"]})
             elif "project_id" in columns(self.tenant, table) and "project_id" not in image:
                 image["project_id"] = c.get("project")
             if entity == "project":

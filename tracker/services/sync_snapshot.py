@@ -27,6 +27,7 @@ from tracker.services.sync_pull import remember_projects
 from tracker.storage import changes as change_sql
 from tracker.storage import sync as sync_sql
 from tracker.storage import sync_state
+from tracker.storage import users as user_sql
 
 _str = json.JSONEncoder(ensure_ascii=False).encode
 
@@ -138,9 +139,29 @@ async def page(
         return ("\n".join(lines) + "\n").encode(), sorted(in_scope), client["id"]
 
     body, covered, client_id = await read(core, access, work)
+    if b'{"entity":"project_member"' in body:
+        body = await _with_member_names(core, body)
     if query.page_token is None and covered:
         await _remember(core, access, client_id, covered, query.project is not None)
     return body, covered
+
+
+async def _with_member_names(core: Core, body: bytes) -> bytes:
+    """Project member lines get the person's email and display name, as GET .../members
+    shows them to anyone who may read the project (never more: no hash, no token).
+    Users live in the system database, so this is a second read after the tenant's."""
+    lines = body.decode().split("\n")
+    members = {n: json.loads(t) for n, t in enumerate(lines)
+               if t.startswith('{"entity":"project_member"')}  # fmt: skip
+    ids = sorted({m["data"]["user_id"] for m in members.values()})
+    rows = await core.system.read(lambda conn: user_sql.users_by_ids(conn, ids))
+    people = {r["id"]: r for r in rows}
+    for n, member in members.items():
+        person = people.get(member["data"]["user_id"])
+        member["data"]["email"] = person["email"] if person else ""
+        member["data"]["display_name"] = person["display_name"] if person else ""
+        lines[n] = _str(member)
+    return "\n".join(lines).encode()
 
 
 async def _remember(
