@@ -532,6 +532,12 @@ class Replica:
             try:
                 data.system.execute("BEGIN IMMEDIATE")
                 fill_directory(data.system, self.org_id, people)
+                # people who left the org leave the directory (their names stay for history)
+                data.system.execute(
+                    "DELETE FROM org_members WHERE org_id = ? AND user_id NOT IN"
+                    " (SELECT value FROM json_each(?))",
+                    (self.org_id, json.dumps([p["user_id"] for p in people])),
+                )
                 data.system.execute("COMMIT")
             finally:
                 data.close()
@@ -592,8 +598,8 @@ async def fill_from_snapshot(
             for project_id, role in roles.items():  # my own role, for offline permission checks
                 if role and data.tenant.execute("SELECT 1 FROM projects WHERE id = ?",
                                                 (project_id,)).fetchone():  # fmt: skip
-                    data.tenant.execute(
-                        "INSERT OR REPLACE INTO project_members (project_id, user_id, role,"
+                    data.tenant.execute(  # the snapshot's own member row wins
+                        "INSERT OR IGNORE INTO project_members (project_id, user_id, role,"
                         " created_at) VALUES (?, ?, ?, ?)", (project_id, user_id, role, now_iso()),
                     )  # fmt: skip
             applier.finish_bulk()

@@ -167,9 +167,15 @@ def _apply_update(ctx: Ctx, uow: UnitOfWork) -> dict[str, Any]:
         if name == "custom_fields":
             if not isinstance(wanted, dict):
                 raise ValidationFailed([("args.set.custom_fields", "must be an object")])
-            bases = args.base.get("custom_fields") or {}
+            raw_bases = args.base.get("custom_fields") or {}
+            if not isinstance(raw_bases, dict):
+                raise ValidationFailed([("args.base.custom_fields", "must be an object")])
+            # names match case-insensitively, as in REST (domain.custom_fields.apply_values)
+            canonical = {d.name.lower(): d.name for d in defs}
+            bases = {canonical.get(k.lower(), k): v for k, v in raw_bases.items()}
             changed = {}
-            for field, value in wanted.items():
+            for given, value in wanted.items():
+                field = canonical.get(given.lower(), given)
                 current = current_custom.get(field)
                 if current == value:
                     continue
