@@ -148,6 +148,7 @@ class World:
         self.client, self.api, self.tmp = client, api, tmp
         self.url = url or str(client.make_url("")).rstrip("/")
         self.devices = 0
+        self.sprints: dict[str, str] = {}  # name -> id, for tests that make sprints
 
     async def setup(self) -> None:
         self.ann = await self.api.user("ann@example.com", PASSWORD)

@@ -96,8 +96,8 @@ async def test_rest_changes_to_fields_sprints_and_members_arrive_by_pull(world: 
     await world.call("PATCH", f"{WEB}/fields/{made['points']['id']}", world.ann,
                      json={"name": "Story points"})  # fmt: skip
     await world.call("POST", f"{WEB}/sprints", world.ann, json={"name": "S3", "goal": "ship"})
-    await world.call("PATCH", f"{WEB}/issues/1", world.ann,
-                     json={"custom_fields": {"Severity": "blocker", "Story points": 5}})  # fmt: skip
+    values = {"Severity": "blocker", "Story points": 5}
+    await world.call("PATCH", f"{WEB}/issues/1", world.ann, json={"custom_fields": values})
     await world.call("PATCH", f"{WEB}/issues/2", world.ann, json={"sprint_id": made["s2"]["id"]})
     await world.call("PATCH", f"{WEB}/members/{world.cat['id']}", world.ann,
                      json={"role": "viewer"})  # fmt: skip
@@ -216,8 +216,12 @@ async def test_a_member_removed_from_a_project_is_not_kept(world: World) -> None
     assert world.bob["id"] not in {r[0] for r in cat.view_rows(ops_members)}
     await bob.sync()
     assert bob.view_rows("SELECT * FROM projects WHERE key = 'OPS'") == []
-    assert bob.view_rows("SELECT * FROM project_members WHERE project_id NOT IN"
-                         " (SELECT id FROM projects)") == []  # OPS's members left with it
+    assert (
+        bob.view_rows(
+            "SELECT * FROM project_members WHERE project_id NOT IN (SELECT id FROM projects)"
+        )
+        == []
+    )  # OPS's members left with it
     # the org's directory follows the org: someone removed from it leaves the replica
     await world.call("DELETE", f"/orgs/acme/members/{world.cat['id']}", world.ann)
     await bob.sync()
