@@ -236,3 +236,35 @@ async def test_a_member_removed_from_a_project_is_not_kept(world: World) -> None
     finally:
         replica.close()
     assert left == []
+
+
+async def test_a_replica_cloned_before_fields_were_sent_is_recloned_once(world: World) -> None:
+    await fields_and_sprints(world)
+    bob = await world.device(world.bob)
+    await bob.clone("acme", "WEB")
+    key = bob.create("WEB", "Typed offline", fields={"Points": "5"})
+    replica = bob.replica()  # make it look like a replica of the previous format
+    try:
+        replica.journal.set(snapshot_format=None)
+        for target in (replica.base, replica.view):
+            import sqlite3
+            from contextlib import closing
+
+            from tracker.replica.engine import TENANT_DB
+
+            with closing(sqlite3.connect(target / replica.org_id / TENANT_DB)) as conn:
+                conn.execute("UPDATE issues SET custom_fields = '{}', sprint_id = NULL")
+                conn.execute("DELETE FROM custom_fields")
+                conn.execute("DELETE FROM sprints")
+                conn.commit()
+    finally:
+        replica.close()
+    report = await bob.sync()
+    assert report.recloned and [r["status"] for _, r in report.pushed] == ["applied"]
+    assert bob.journal()["meta"]["snapshot_format"] == "2"
+    assert len(bob.view_rows("SELECT * FROM sprints")) == 2
+    new = await world.issue(dict(report.renamed)[key])
+    assert new["custom_fields"] == {"Points": 5}
+    await converged(world, bob)
+    again = await bob.sync()
+    assert not again.recloned

@@ -42,6 +42,12 @@ CLOCK_WARNING_SECONDS = 120
 LOAD_CACHE_KIB = 256 * 1024  # page cache while a snapshot loads (freed when it is done)
 
 
+#: What a replica's snapshot holds: "2" adds sprints, custom fields and project members
+#: (with names). A replica cloned with less is re-cloned once by its next pull (pending
+#: kept), since pull only sends what changed and would never fill them in.
+SNAPSHOT_FORMAT = "2"
+
+
 def device_now() -> datetime:
     """This computer's clock: shown and compared with the server's, never used to order."""
     return datetime.now(UTC)
@@ -383,7 +389,11 @@ class Replica:
     # --- pull -----------------------------------------------------------------------------
 
     async def pull(self, client: SyncClient, report: Report) -> None:
-        """Pull until caught up; a reset re-clones (pending kept)."""
+        """Pull until caught up; a reset re-clones (pending kept), and so does a replica
+        whose snapshot predates kinds it should hold (SNAPSHOT_FORMAT)."""
+        if self.journal.get("snapshot_format") != SNAPSHOT_FORMAT:
+            await self.reclone(client)
+            report.recloned = True
         while True:
             cursor = self.journal.require("cursor")
             page = await client.pull(self.journal.require("client_id"), cursor)
@@ -486,7 +496,8 @@ class Replica:
                                           self.user_id)  # fmt: skip
         cursor = await catch_up(client, tmp, self.org_id, meta["client_id"], cursor)
         swap_dir(tmp, self.base)
-        self.journal.set(cursor=cursor, epoch=cursor.rpartition(".")[0], view_dirty="1")
+        self.journal.set(cursor=cursor, epoch=cursor.rpartition(".")[0], view_dirty="1",
+                         snapshot_format=SNAPSHOT_FORMAT)  # fmt: skip
 
     def _clock(self, server_time: str | None, report: Report) -> None:
         if not server_time:
@@ -688,6 +699,7 @@ async def clone(
             email=credentials.email, client_id=registered["client_id"], cursor=cursor,
             epoch=cursor.rpartition(".")[0], scope=",".join(scope), project=project or "",
             last_mutation_id="0", view_local="0", cloned_at=now_iso(), last_sync=now_iso(),
+            snapshot_format=SNAPSHOT_FORMAT,
         )  # fmt: skip
         journal.close()
         copy_closed_data_dir(tmp / "base", tmp / "view", org_id)
