@@ -268,3 +268,25 @@ async def test_a_replica_cloned_before_fields_were_sent_is_recloned_once(world: 
     await converged(world, bob)
     again = await bob.sync()
     assert not again.recloned
+
+
+async def test_people_on_issues_keep_their_names_after_leaving_the_org(world: World) -> None:
+    await world.call("POST", f"{WEB}/issues", world.ann,
+                     json={"title": "Theirs", "assignees": [world.cat["id"]]})  # fmt: skip
+    await world.call("DELETE", f"/orgs/acme/members/{world.cat['id']}", world.ann)
+    bob = await world.device(world.bob)
+    await bob.clone("acme", "WEB")
+    shown = await bob.cli("issue", "show", "WEB-1")
+    assert shown.exit_code == 0, shown.output
+    assert "assignees: cat@example.com" in shown.output
+    replica = bob.replica()
+    try:
+        import sqlite3
+        from contextlib import closing
+
+        with closing(sqlite3.connect(replica.view / "_system.db")) as system:
+            emails = {r[0] for r in system.execute("SELECT email FROM users")}
+            members = {r[0] for r in system.execute("SELECT user_id FROM org_members")}
+    finally:
+        replica.close()
+    assert "cat@example.com" in emails and world.cat["id"] not in members

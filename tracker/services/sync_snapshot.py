@@ -15,6 +15,7 @@ import binascii
 import json
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from tracker.domain import sync as proto
 from tracker.domain.ids import now_iso
@@ -139,28 +140,31 @@ async def page(
         return ("\n".join(lines) + "\n").encode(), sorted(in_scope), client["id"]
 
     body, covered, client_id = await read(core, access, work)
-    if b'{"entity":"project_member"' in body:
-        body = await _with_member_names(core, body)
+    if any(f'{{"entity":"{kind}"'.encode() in body for kind in sync_sql.PEOPLE_KINDS):
+        body = await _with_names(core, body)
     if query.page_token is None and covered:
         await _remember(core, access, client_id, covered, query.project is not None)
     return body, covered
 
 
-async def _with_member_names(core: Core, body: bytes) -> bytes:
-    """Project member lines get the person's email and display name, as GET .../members
-    shows them to anyone who may read the project (never more: no hash, no token).
-    Users live in the system database, so this is a second read after the tenant's."""
+async def _with_names(core: Core, body: bytes) -> bytes:
+    """Project member and people lines get the person's email and display name, as
+    GET .../members and .../assignees show them to anyone who may read the project (never
+    more: no hash, no token). Users live in the system database: a second read."""
     lines = body.decode().split("\n")
-    members = {n: json.loads(t) for n, t in enumerate(lines)
-               if t.startswith('{"entity":"project_member"')}  # fmt: skip
-    ids = sorted({m["data"]["user_id"] for m in members.values()})
+    found: dict[int, tuple[dict[str, Any], str]] = {}
+    for n, text in enumerate(lines):
+        for kind, key in sync_sql.PEOPLE_KINDS.items():
+            if text.startswith(f'{{"entity":"{kind}"'):
+                found[n] = (json.loads(text), key)
+    ids = sorted({line["data"][key] for line, key in found.values()})
     rows = await core.system.read(lambda conn: user_sql.users_by_ids(conn, ids))
     people = {r["id"]: r for r in rows}
-    for n, member in members.items():
-        person = people.get(member["data"]["user_id"])
-        member["data"]["email"] = person["email"] if person else ""
-        member["data"]["display_name"] = person["display_name"] if person else ""
-        lines[n] = _str(member)
+    for n, (line, key) in found.items():
+        person = people.get(line["data"][key])
+        line["data"]["email"] = person["email"] if person else ""
+        line["data"]["display_name"] = person["display_name"] if person else ""
+        lines[n] = _str(line)
     return "\n".join(lines).encode()
 
 
