@@ -252,3 +252,23 @@ async def test_snapshot_carries_sprints_fields_and_members_of_its_scope(
         ("sprint", "create"),
         ("project_member", "create"),
     } <= pulled
+
+
+async def test_a_page_token_of_the_older_kind_list_starts_over(client: Any, api: Any) -> None:
+    import base64
+    import json
+
+    world = await World(client, api).build()
+    me = Replica(world, world.dev)
+    body = await me.register(["WEB"])
+    # the previous server's token: 7 entries, kind 3 was `issue` (now `sprint`)
+    old = json.dumps([body["epoch"], 0, 3, "", 0, "", None], separators=(",", ":"))
+    token = base64.urlsafe_b64encode(old.encode()).decode().rstrip("=")
+    r = await client.get("/api/v1/orgs/acme/sync/snapshot", headers=me.headers,
+                         params={"client_id": me.client_id, "page_token": token})  # fmt: skip
+    assert r.status == 200, await r.text()
+    lines = (await r.text()).splitlines()
+    assert json.loads(lines[0]) == {"reset": {"reason": "epoch", "action": "resnapshot"}}
+    params = {"client_id": me.client_id, "page_token": "bm90IGEgbGlzdA"}  # "not a list"
+    r = await client.get("/api/v1/orgs/acme/sync/snapshot", headers=me.headers, params=params)
+    assert r.status == 400

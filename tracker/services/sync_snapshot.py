@@ -44,8 +44,14 @@ class Position:
     after: str = ""
 
 
+#: The list of kinds a token's kind index refers to. Tokens of an older list (the
+#: catalogues before sprints, fields and members; no format entry) read as from another
+#: epoch: the client is told to start over rather than land on a different kind.
+TOKEN_FORMAT = 2
+
+
 def encode_token(epoch: str, seq: int, at: Position, only: str | None) -> str:
-    raw = json.dumps([epoch, seq, at.kind, at.project, at.number, at.after, only],
+    raw = json.dumps([epoch, seq, at.kind, at.project, at.number, at.after, only, TOKEN_FORMAT],
                      separators=(",", ":"))  # fmt: skip
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
@@ -53,7 +59,14 @@ def encode_token(epoch: str, seq: int, at: Position, only: str | None) -> str:
 def decode_token(token: str) -> tuple[str, int, Position, str | None]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        epoch, seq, kind, project, number, after, only = json.loads(raw)
+        parts = json.loads(raw)
+        if not isinstance(parts, list):
+            raise ValueError
+        if len(parts) == 7:  # an older server's token: its kinds were numbered otherwise
+            parts = ["", *parts[1:], TOKEN_FORMAT]
+        epoch, seq, kind, project, number, after, only, version = parts
+        if version != TOKEN_FORMAT:
+            epoch = ""
         if not (isinstance(epoch, str) and isinstance(seq, int) and isinstance(kind, int)
                 and isinstance(project, str) and isinstance(number, int)
                 and isinstance(after, str) and (only is None or isinstance(only, str))
