@@ -177,22 +177,18 @@ async def test_concurrent_field_edit_is_reported(world: World) -> None:
     bob.update("WEB-1", fields={"Severity": "high", "Points": "2"})
     await world.call("PATCH", f"{WEB}/issues/1", world.cat,
                      json={"custom_fields": {"Severity": "medium"}})  # fmt: skip
-    result = await bob.cli("sync", "--json")
-    assert result.exit_code == 0, result.output
-    report = await bob.sync()  # nothing left: the answer came with the first sync
-    assert report.pushed == []
-    import json
-
-    answer = json.loads(result.output)
-    (pushed,) = answer["pushed"]
-    outcome = pushed["result"]
+    report = await bob.sync()
+    ((_, outcome),) = report.pushed
     assert outcome["status"] == "conflict_applied"
-    (conflict,) = outcome["conflicts"]
+    (conflict,) = outcome["conflicts"]  # Points had no other edit: no conflict
     assert conflict["field"] == "custom_fields.Severity"
     assert conflict["base"] == "low" and conflict["overwritten"] == "medium"
     assert conflict["overwritten_by"] == world.cat["id"]
-    words = await bob.cli("sync")
-    assert words.exit_code == 0
+    from tracker.replica.words import lines
+
+    said = "\n".join(lines(report))
+    assert "pushed 1: applied over another edit 1" in said
+    assert "Severity was 'medium' (you last saw 'low')" in said
     issue = await world.issue("WEB-1")
     assert issue["custom_fields"] == {"Severity": "high", "Points": 2}
     await converged(world, bob)

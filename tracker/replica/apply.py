@@ -75,6 +75,7 @@ class Applier:
         self.system = system
         self.keep_log = keep_log
         self._stages: dict[tuple[str, str], str] = {}
+        self._fields: dict[tuple[str, str], str | None] = {}  # (project, name) -> field id
         self._project_keys: dict[str, str] = {}
         self._ranks: dict[str, str] = {}
         self._sql: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
@@ -417,6 +418,8 @@ class Applier:
         table, keys = ROW_TABLES[entity]
         if entity == "stage":
             self._stages.clear()
+        if entity == "custom_field":
+            self._fields.clear()
         if entity == "project":
             self._project_keys.clear()
         if op in ("create", "restore", "move"):
@@ -556,11 +559,15 @@ class Applier:
         return None if row is None else str(row[0])
 
     def _field_id(self, project_id: str, name: str) -> str | None:
+        key = (project_id, name.lower())
+        if key in self._fields:  # a clone looks up every value of every issue
+            return self._fields[key]
         row = self.tenant.execute(
             "SELECT id FROM custom_fields WHERE project_id = ? AND (name = ? COLLATE NOCASE"
             " OR id = ?)", (project_id, name, name),
         ).fetchone()  # fmt: skip
-        return None if row is None else str(row[0])
+        self._fields[key] = found = None if row is None else str(row[0])
+        return found
 
     def fields_by_id(self, project_id: str, by_name: Mapping[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -601,6 +608,7 @@ class Applier:
         conn.execute("DELETE FROM stages WHERE project_id = ?", (project_id,))
         conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
         self._stages.clear()
+        self._fields.clear()
 
 
 def put_user(system: sqlite3.Connection, image: Mapping[str, Any]) -> None:
