@@ -155,15 +155,13 @@ CATALOGUE_SQL: dict[str, str] = {
         FROM project_members m WHERE m.project_id {_IN}
             AND m.project_id || ':' || m.user_id > :after
         ORDER BY 1 LIMIT :limit""",
-    # the people named on issues in scope (assignees, reporters, comment authors), who may
-    # have left the org: their names, as GET .../assignees shows them (added like members')
-    "user": f"""SELECT u, NULL, json_object('id', u) FROM (
-            SELECT a.user_id AS u FROM issue_assignees a JOIN issues i ON i.id = a.issue_id
-            WHERE i.project_id {_IN}
-            UNION SELECT i.reporter FROM issues i WHERE i.project_id {_IN}
-            UNION SELECT c.author FROM comments c JOIN issues i ON i.id = c.issue_id
-            WHERE i.project_id {_IN})
-        WHERE u > :after ORDER BY u LIMIT :limit""",
+    # the assignees of issues in scope, who may have left the org since: their names as
+    # GET .../issues/{n}/assignees shows them (added like members'). Reporters and
+    # comment authors are not: REST names them by id only.
+    "user": f"""SELECT DISTINCT a.user_id, NULL, json_object('id', a.user_id)
+        FROM issue_assignees a JOIN issues i ON i.id = a.issue_id
+        WHERE i.project_id {_IN} AND a.user_id > :after
+        ORDER BY a.user_id LIMIT :limit""",
 }
 #: Catalogue kinds whose lines get the person's email and display name from the system
 #: database (tracker.services.sync_snapshot): kind -> the key of the user id in `data`.
