@@ -330,7 +330,8 @@ async def case_push(rounds_n: int, mutations: int = 1000) -> None:
 
 
 async def case_snapshot(rounds_n: int, issues: int) -> None:
-    async with bench(issues=issues, extra_changes=0) as b:
+    # the server's pages, not the per-user rate limit (the clone case keeps that)
+    async with bench(issues=issues, extra_changes=0, rate_limit_rps=0) as b:
         project = b.project_ids[0]
         client_id, _ = await register(b, ["CORE"])
         print(f"snapshot: {issues:,} issues")

@@ -85,18 +85,21 @@ class Device:
 
     def create(self, project: str, title: str, **data: Any) -> str:
         assignees = data.pop("assignees", None)
+        fields, sprint = data.pop("fields", {}), data.pop("sprint", None)
         replica = self.replica()
         try:
-            return commands.create_issue(replica, project, {"title": title, **data}, {},
-                                         assignees, None)  # fmt: skip
+            return commands.create_issue(replica, project, {"title": title, **data}, fields,
+                                         assignees, sprint)  # fmt: skip
         finally:
             replica.close()
 
     def update(self, key: str, **data: Any) -> list[str]:
+        """`fields`: raw NAME=VALUE text as typed; `sprint`: a name, an id or `none`."""
         assignees = data.pop("assignees", None)
+        fields, sprint = data.pop("fields", {}), data.pop("sprint", None)
         replica = self.replica()
         try:
-            return commands.update_issue(replica, key, data, {}, assignees, None)
+            return commands.update_issue(replica, key, data, fields, assignees, sprint)
         finally:
             replica.close()
 
@@ -145,6 +148,7 @@ class World:
         self.client, self.api, self.tmp = client, api, tmp
         self.url = url or str(client.make_url("")).rstrip("/")
         self.devices = 0
+        self.sprints: dict[str, str] = {}  # name -> id, for tests that make sprints
 
     async def setup(self) -> None:
         self.ann = await self.api.user("ann@example.com", PASSWORD)
@@ -191,14 +195,15 @@ class World:
 
 
 COMPARED = ("id", "number", "title", "description", "type", "priority", "status", "assignees",
-            "tags", "parent", "due_date", "estimate", "comment_count", "version")  # fmt: skip
+            "tags", "parent", "due_date", "estimate", "comment_count", "version", "sprint_id",
+            "custom_fields")  # fmt: skip
 
 
 def shape(issue: dict[str, Any]) -> dict[str, Any]:
     return {k: issue.get(k) for k in COMPARED}
 
 
-async def view_issues(device: Device) -> list[dict[str, Any]]:
+async def view_issues(device: Device, project: str = "WEB") -> list[dict[str, Any]]:
     """The replica's view through the ordinary read code (what `rhythm issue list` shows)."""
     from tracker.core import open_core
     from tracker.domain.models.issues import IssueListQuery
@@ -213,7 +218,7 @@ async def view_issues(device: Device) -> list[dict[str, Any]]:
         replica.close()
     found: list[dict[str, Any]] = []
     async with open_core(Settings(data_dir=view, log_level="warning"), background=False) as core:
-        access, _ = await act_as(core, org, "WEB", email, "cli")  # type: ignore[arg-type]
+        access, _ = await act_as(core, org, project, email, "cli")  # type: ignore[arg-type]
         cursor = None
         while True:
             query = IssueListQuery(limit=200, cursor=cursor)

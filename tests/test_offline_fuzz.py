@@ -15,6 +15,7 @@ from tracker.errors import RhythmError
 
 STAGES = ("Open", "In Progress", "Resolved", "Closed")
 PRIORITIES = ("critical", "major", "normal", "minor")
+SPRINTS = ("S1", "S2", "none")
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def live_keys(device: Device) -> list[str]:
 
 async def offline_step(rng: random.Random, device: Device, n: int) -> None:
     keys = live_keys(device)
-    choice = rng.randrange(6) if keys else 0
+    choice = rng.randrange(8) if keys else 0
     try:
         if choice == 0:
             device.create("WEB", f"{device.person['email'][:3]} {n}",
@@ -48,15 +49,19 @@ async def offline_step(rng: random.Random, device: Device, n: int) -> None:
         elif choice == 4:
             text = "".join(f"line {i}\n" for i in range(rng.randrange(1, 6)))
             device.update(rng.choice(keys), description=text + f"edit {n}\n")
-        else:
+        elif choice == 5:
             device.update(rng.choice(keys), tags=rng.sample(["bug", "ui", "api"], rng.randrange(3)))
+        elif choice == 6:
+            device.update(rng.choice(keys), fields={"Points": rng.choice(["", "1", "3", "8"])})
+        else:
+            device.update(rng.choice(keys), sprint=rng.choice(SPRINTS))
     except RhythmError:
         pass  # refused locally (e.g. nothing to change): nothing was recorded
 
 
 async def rest_step(rng: random.Random, world: World, n: int) -> None:
     issues = await world.issues()
-    choice = rng.randrange(4) if issues else 0
+    choice = rng.randrange(6) if issues else 0
     if choice == 0:
         await world.call("POST", "/orgs/acme/projects/WEB/issues", world.ann,
                          json={"title": f"rest {n}"})  # fmt: skip
@@ -67,6 +72,12 @@ async def rest_step(rng: random.Random, world: World, n: int) -> None:
         await world.call("PATCH", path, world.ann, json={"priority": rng.choice(PRIORITIES)})
     elif choice == 2:
         await world.call("PATCH", path, world.ann, json={"status": rng.choice(STAGES)})
+    elif choice == 3:
+        points = rng.choice([None, 2, 5])
+        await world.call("PATCH", path, world.ann, json={"custom_fields": {"Points": points}})
+    elif choice == 4:
+        sprint = world.sprints.get(rng.choice(SPRINTS))  # "none": None
+        await world.call("PATCH", path, world.ann, json={"sprint_id": sprint})
     elif rng.random() < 0.3:
         await world.call("DELETE", path, world.ann)
     else:
@@ -77,6 +88,13 @@ async def rest_step(rng: random.Random, world: World, n: int) -> None:
 async def test_three_replicas_and_rest_converge(world: World, seed: int) -> None:
     rng = random.Random(seed)
     await world.call("POST", "/orgs/acme/projects/WEB/issues", world.ann, json={"title": "seed"})
+    await world.call("POST", "/orgs/acme/projects/WEB/fields", world.ann,
+                     json={"name": "Points", "type": "number"})  # fmt: skip
+
+    for name in SPRINTS[:-1]:
+        made = await world.call("POST", "/orgs/acme/projects/WEB/sprints", world.ann,
+                                json={"name": name})  # fmt: skip
+        world.sprints[name] = made["id"]
     devices = [await world.device(p) for p in (world.ann, world.bob, world.cat)]
     for device in devices:
         await device.clone("acme", "WEB")
@@ -96,6 +114,8 @@ async def test_three_replicas_and_rest_converge(world: World, seed: int) -> None
         for device in devices:
             await device.sync()
     await converged(world, *devices)
+    final = await world.issues()
+    assert any(i["custom_fields"] or i["sprint_id"] for i in final)  # the new kinds ran
     for device in devices:
         journal = device.journal()
         assert journal["pending"] == []

@@ -213,3 +213,62 @@ async def test_access_gained_under_star_scope_is_added(client: Any, api: Any) ->
     page = await me.pull()
     assert page["scope"]["added"] == ["OPS"] and page["scope"]["snapshot"] == ["OPS"]
     assert page["scope"]["projects"] == ["OPS", "WEB"]
+
+
+async def test_snapshot_carries_sprints_fields_and_members_of_its_scope(
+    client: Any, api: Any
+) -> None:
+    world = await World(client, api).build()
+    for key in ("WEB", "OPS"):
+        r = await client.post(f"/api/v1/orgs/acme/projects/{key}/fields",
+                              json={"name": f"{key} size", "type": "enum", "options": ["S", "L"]},
+                              headers=world.owner["headers"])  # fmt: skip
+        assert r.status == 201, await r.text()
+        body = {"name": f"{key} sprint"}
+        r = await client.post(f"/api/v1/orgs/acme/projects/{key}/sprints", json=body,
+                              headers=world.owner["headers"])  # fmt: skip
+        assert r.status == 201, await r.text()
+    me = Replica(world, world.dev)
+    await me.register(["WEB"])
+    lines, _ = await me.snapshot()  # pages of 7 lines: the catalogues span pages
+    kinds = list(dict.fromkeys(line["entity"] for line in lines))  # catalogues before issues
+    assert kinds == ["project", "stage", "sprint", "custom_field", "project_member"]
+    (field,) = [line["data"] for line in lines if line["entity"] == "custom_field"]
+    assert field["name"] == "WEB size" and field["options"] == ["S", "L"]
+    assert field["required"] is False
+    (sprint,) = [line["data"] for line in lines if line["entity"] == "sprint"]
+    assert sprint["name"] == "WEB sprint" and sprint["state"] == "planned"
+    members = {line["data"]["user_id"]: line["data"] for line in lines
+               if line["entity"] == "project_member"}  # fmt: skip
+    mine = members[world.dev["id"]]
+    assert mine["role"] == "developer" and mine["email"] == world.dev["email"]
+    assert set(mine) == {"project_id", "user_id", "role", "created_at", "email", "display_name"}
+    assert {m["project_id"] for m in members.values()} == {world.web["id"]}  # nothing of OPS
+    # the same kinds reach the replica by pull, as change rows
+    me.cursor = me.cursor.rsplit(".", 1)[0] + ".0"
+    pulled = {(i["entity"], i["op"]) for i in await me.pull_all()}
+    assert {
+        ("custom_field", "create"),
+        ("sprint", "create"),
+        ("project_member", "create"),
+    } <= pulled
+
+
+async def test_a_page_token_of_the_older_kind_list_starts_over(client: Any, api: Any) -> None:
+    import base64
+    import json
+
+    world = await World(client, api).build()
+    me = Replica(world, world.dev)
+    body = await me.register(["WEB"])
+    # the previous server's token: 7 entries, kind 3 was `issue` (now `sprint`)
+    old = json.dumps([body["epoch"], 0, 3, "", 0, "", None], separators=(",", ":"))
+    token = base64.urlsafe_b64encode(old.encode()).decode().rstrip("=")
+    r = await client.get("/api/v1/orgs/acme/sync/snapshot", headers=me.headers,
+                         params={"client_id": me.client_id, "page_token": token})  # fmt: skip
+    assert r.status == 200, await r.text()
+    lines = (await r.text()).splitlines()
+    assert json.loads(lines[0]) == {"reset": {"reason": "epoch", "action": "resnapshot"}}
+    params = {"client_id": me.client_id, "page_token": "bm90IGEgbGlzdA"}  # "not a list"
+    r = await client.get("/api/v1/orgs/acme/sync/snapshot", headers=me.headers, params=params)
+    assert r.status == 400

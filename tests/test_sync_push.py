@@ -369,3 +369,25 @@ async def test_old_answers_expire_and_retries_say_so(client: Any, api: Any) -> N
     ]
     count = await tenant_read(client, world.org["id"], "SELECT count(*) FROM issues")
     assert count == [(2,)]
+
+
+async def test_user_field_values_must_see_the_project_as_in_rest(client: Any, api: Any) -> None:
+    world, me = await setup(client, api)
+    r = await client.post("/api/v1/orgs/acme/projects/OPS/fields",
+                          json={"name": "Owner", "type": "user"},
+                          headers=world.owner["headers"])  # fmt: skip
+    assert r.status == 201, await r.text()
+    outsider = await api.user()
+    await world.member(outsider, "member")  # in the org, but OPS is private
+    issue = await world.issue(world.dev, "OPS")
+    answer = await me.push(
+        me.mutation("issue.update", {"id": issue["id"], "base": {"custom_fields": {"Owner": None}},
+                                     "set": {"custom_fields": {"owner": outsider["id"]}}}),
+        me.mutation("issue.update", {"id": issue["id"], "base": {"custom_fields": {"Owner": None}},
+                                     "set": {"custom_fields": {"owner": world.dev["id"]}}}),
+    )  # fmt: skip
+    refused, applied = answer["results"]
+    assert refused["status"] == "rejected" and refused["problem"]["code"] == "validation"
+    assert applied["status"] == "applied"  # a lower-case name is the field, with its base
+    after = await world.get_issue(world.owner, "OPS", issue["number"])
+    assert after["custom_fields"] == {"Owner": world.dev["id"]}

@@ -75,6 +75,7 @@ class Applier:
         self.system = system
         self.keep_log = keep_log
         self._stages: dict[tuple[str, str], str] = {}
+        self._fields: dict[tuple[str, str], str | None] = {}  # (project, name) -> field id
         self._project_keys: dict[str, str] = {}
         self._ranks: dict[str, str] = {}
         self._sql: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
@@ -292,8 +293,8 @@ class Applier:
             values = {"parent_id": self.issue_id_of_key(project_id, new)}
         elif field == "parent_id":
             values = {"parent_id": new}
-        else:  # a custom field, by name
-            field_id = self._field_id(project_id, field)
+        else:  # a custom field, by name (the server logs `custom_fields.<name>`)
+            field_id = self._field_id(project_id, field.removeprefix("custom_fields."))
             if field_id is None:
                 return
             stored = json.loads(row["custom_fields"])
@@ -417,6 +418,8 @@ class Applier:
         table, keys = ROW_TABLES[entity]
         if entity == "stage":
             self._stages.clear()
+        if entity == "custom_field":
+            self._fields.clear()
         if entity == "project":
             self._project_keys.clear()
         if op in ("create", "restore", "move"):
@@ -424,6 +427,8 @@ class Applier:
             if entity == "project_member":
                 image.setdefault("user_id", c["entity_id"])
                 image.setdefault("project_id", c.get("project"))
+                if image.get("email") and self.system is not None:  # a snapshot line
+                    put_user(self.system, {**image, "id": image["user_id"]})
             elif "project_id" in columns(self.tenant, table) and "project_id" not in image:
                 image["project_id"] = c.get("project")
             if entity == "project":
@@ -554,11 +559,15 @@ class Applier:
         return None if row is None else str(row[0])
 
     def _field_id(self, project_id: str, name: str) -> str | None:
+        key = (project_id, name.lower())
+        if key in self._fields:  # a clone looks up every value of every issue
+            return self._fields[key]
         row = self.tenant.execute(
             "SELECT id FROM custom_fields WHERE project_id = ? AND (name = ? COLLATE NOCASE"
             " OR id = ?)", (project_id, name, name),
         ).fetchone()  # fmt: skip
-        return None if row is None else str(row[0])
+        self._fields[key] = found = None if row is None else str(row[0])
+        return found
 
     def fields_by_id(self, project_id: str, by_name: Mapping[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -599,6 +608,7 @@ class Applier:
         conn.execute("DELETE FROM stages WHERE project_id = ?", (project_id,))
         conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
         self._stages.clear()
+        self._fields.clear()
 
 
 def put_user(system: sqlite3.Connection, image: Mapping[str, Any]) -> None:

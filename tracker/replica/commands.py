@@ -9,6 +9,7 @@ server's to decide at push time; nothing here repeats them.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Mapping
 from contextlib import closing
@@ -16,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from tracker.domain.custom_fields import FieldDef, apply_values, by_name, from_text
 from tracker.domain.ids import new_id
 from tracker.domain.models.comments import CommentIn
 from tracker.domain.models.issues import IssueCreate, IssuePatch, parse_issue_ref
@@ -112,6 +114,19 @@ class View:
             raise NotFound(f"no sprint {ref!r} in this replica")
         return {"sprint_id": str(row[0])}
 
+    def field_defs(self, project_id: str) -> list[FieldDef]:
+        rows = self.tenant.execute(
+            "SELECT id, name, type, options, required FROM custom_fields WHERE project_id = ?"
+            " ORDER BY position, name", (project_id,),
+        ).fetchall()  # fmt: skip
+        return [FieldDef(r["id"], r["name"], r["type"], tuple(json.loads(r["options"])),
+                         bool(r["required"])) for r in rows]  # fmt: skip
+
+    def custom_values(self, row: sqlite3.Row) -> dict[str, Any]:
+        """The issue's custom field values by name (as the API shows them)."""
+        defs = self.field_defs(row["project_id"])
+        return by_name(defs, json.loads(row["custom_fields"] or "{}"))
+
     def tags(self, project_id: str) -> dict[str, str]:
         rows = self.tenant.execute("SELECT lower(name), id FROM tags WHERE project_id = ?",
                                    (project_id,))  # fmt: skip
@@ -126,9 +141,18 @@ class View:
             "SELECT user_id FROM issue_assignees WHERE issue_id = ?", (issue_id,))}  # fmt: skip
 
 
-def _no_custom_fields(fields: Mapping[str, str]) -> None:
-    if fields:
-        raise ValidationFailed([("--field", "custom fields are online-only on a replica in v1")])
+def _typed_fields(
+    view: View, project_id: str, raw: Mapping[str, str], *, creating: bool
+) -> dict[str, Any]:
+    """`NAME=VALUE` text -> {field name as defined: JSON value}, checked against the
+    project's definitions in the view with the server's own rules (an unknown field, a
+    bad value for its type or an unset required field is refused here, in words)."""
+    defs = view.field_defs(project_id)
+    canonical = {d.name.lower(): d.name for d in defs}
+    values = {canonical.get(k.lower(), k): v for k, v in from_text(defs, raw).items()}
+    if values or creating:
+        apply_values(defs, {}, values, creating=creating)
+    return values
 
 
 def create_issue(
@@ -136,12 +160,12 @@ def create_issue(
     assignees: list[str] | None, sprint: str | None,
 ) -> str:  # fmt: skip
     """Record `issue.create`; returns the provisional key (`WEB-~3fa9c`)."""
-    _no_custom_fields(fields)
     view = View(replica)
     try:
         project = view.project(project_key)
         people = view.people(assignees or [])
         extra = view.sprint(project["id"], sprint)
+        custom = _typed_fields(view, project["id"], fields, creating=True)
         data = _current_parent(view, data)
         body = _validated(IssueCreate, {**data, "assignees": people, **extra})
         parent_id = None
@@ -157,6 +181,8 @@ def create_issue(
         "description": body.description, "type": body.type, "priority": body.priority,
         "assignees": body.assignees, "tags": body.tags,
     }  # fmt: skip
+    if custom:
+        args["custom_fields"] = custom
     for name, value in (("status", body.status), ("parent_id", parent_id),
                         ("sprint_id", body.sprint_id), ("due_date", body.due_date),
                         ("estimate", body.estimate)):  # fmt: skip
@@ -187,7 +213,6 @@ def update_issue(
 ) -> list[str]:  # fmt: skip
     """Record one mutation per kind of change (fields, status, description, links);
     returns what was recorded, in words."""
-    _no_custom_fields(fields)
     view = View(replica)
     recorded: list[tuple[str, dict[str, Any], str]] = []
     try:
@@ -210,8 +235,16 @@ def update_issue(
                 parent = str(view.issue(_key_in(row["project_key"], patch.parent))["id"])
             if parent != row["parent_id"]:
                 sets["parent_id"], bases["parent_id"] = parent, row["parent_id"]
+        if fields:
+            now_custom = view.custom_values(row)
+            custom = {k: v for k, v in _typed_fields(view, project_id, fields,
+                                                     creating=False).items()
+                      if now_custom.get(k) != v}  # fmt: skip
+            if custom:  # a base per field: only a real overlap is a conflict at sync
+                sets["custom_fields"] = custom
+                bases["custom_fields"] = {k: now_custom.get(k) for k in custom}
         if sets:
-            what = ", ".join(f"{k.removesuffix('_id')} {v}" for k, v in sets.items())
+            what = ", ".join(_said(k, v) for k, v in sets.items())
             recorded.append(("issue.update", {"id": issue_id, "set": sets, "base": bases},
                              f"{shown} {what}"))  # fmt: skip
         if "status" in named and patch.status.lower() != row["status"].lower():
@@ -252,6 +285,14 @@ def update_issue(
     for name, args, label in recorded:
         replica.record(name, args, label)
     return [label for _, _, label in recorded]
+
+
+def _said(name: str, value: Any) -> str:
+    if name == "custom_fields":
+        return ", ".join(f"{k} {'(unset)' if v is None else v}" for k, v in value.items())
+    if name == "sprint_id" and value is None:
+        return "sprint none"
+    return f"{name.removesuffix('_id')} {value}"
 
 
 def comment(replica: Replica, key: str, body: str) -> str:

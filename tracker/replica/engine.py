@@ -46,6 +46,12 @@ INCOMPLETE_RETRY_SECONDS = (0.2, 1.0, 3.0)
 LOAD_CACHE_KIB = 256 * 1024  # page cache while a snapshot loads (freed when it is done)
 
 
+#: What a replica's snapshot holds: "2" adds sprints, custom fields and project members
+#: (with names). A replica cloned with less is re-cloned once by its next pull (pending
+#: kept), since pull only sends what changed and would never fill them in.
+SNAPSHOT_FORMAT = "2"
+
+
 def device_now() -> datetime:
     """This computer's clock: shown and compared with the server's, never used to order."""
     return datetime.now(UTC)
@@ -422,7 +428,11 @@ class Replica:
     # --- pull -----------------------------------------------------------------------------
 
     async def pull(self, client: SyncClient, report: Report) -> None:
-        """Pull until caught up; a reset re-clones (pending kept)."""
+        """Pull until caught up; a reset re-clones (pending kept), and so does a replica
+        whose snapshot predates kinds it should hold (SNAPSHOT_FORMAT)."""
+        if self.journal.get("snapshot_format") != SNAPSHOT_FORMAT:
+            await self.reclone(client)
+            report.recloned = True
         while True:
             cursor = self.journal.require("cursor")
             page = await client.pull(self.journal.require("client_id"), cursor)
@@ -525,7 +535,8 @@ class Replica:
                                           self.user_id)  # fmt: skip
         cursor = await catch_up(client, tmp, self.org_id, meta["client_id"], cursor)
         swap_dir(tmp, self.base)
-        self.journal.set(cursor=cursor, epoch=cursor.rpartition(".")[0], view_dirty="1")
+        self.journal.set(cursor=cursor, epoch=cursor.rpartition(".")[0], view_dirty="1",
+                         snapshot_format=SNAPSHOT_FORMAT)  # fmt: skip
 
     def _clock(self, server_time: str | None, report: Report) -> None:
         if not server_time:
@@ -571,6 +582,12 @@ class Replica:
             try:
                 data.system.execute("BEGIN IMMEDIATE")
                 fill_directory(data.system, self.org_id, people)
+                # people who left the org leave the directory (their names stay for history)
+                data.system.execute(
+                    "DELETE FROM org_members WHERE org_id = ? AND user_id NOT IN"
+                    " (SELECT value FROM json_each(?))",
+                    (self.org_id, json.dumps([p["user_id"] for p in people])),
+                )
                 data.system.execute("COMMIT")
             finally:
                 data.close()
@@ -631,8 +648,8 @@ async def fill_from_snapshot(
             for project_id, role in roles.items():  # my own role, for offline permission checks
                 if role and data.tenant.execute("SELECT 1 FROM projects WHERE id = ?",
                                                 (project_id,)).fetchone():  # fmt: skip
-                    data.tenant.execute(
-                        "INSERT OR REPLACE INTO project_members (project_id, user_id, role,"
+                    data.tenant.execute(  # the snapshot's own member row wins
+                        "INSERT OR IGNORE INTO project_members (project_id, user_id, role,"
                         " created_at) VALUES (?, ?, ?, ?)", (project_id, user_id, role, now_iso()),
                     )  # fmt: skip
             applier.finish_bulk()
@@ -721,6 +738,7 @@ async def clone(
             email=credentials.email, client_id=registered["client_id"], cursor=cursor,
             epoch=cursor.rpartition(".")[0], scope=",".join(scope), project=project or "",
             last_mutation_id="0", view_local="0", cloned_at=now_iso(), last_sync=now_iso(),
+            snapshot_format=SNAPSHOT_FORMAT,
         )  # fmt: skip
         journal.close()
         copy_closed_data_dir(tmp / "base", tmp / "view", org_id)

@@ -106,7 +106,8 @@ def _note(m: dict[str, Any], r: dict[str, Any]) -> str:
         return f"{label}: merged with another edit"
     conflicts = r.get("conflicts") or ([r["conflict"]] if r.get("conflict") else [])
     said = ", ".join(
-        f"{c.get('field')} was {c.get('overwritten')!r} (you last saw {c.get('base')!r})"
+        f"{str(c.get('field')).removeprefix('custom_fields.')} was {c.get('overwritten')!r}"
+        f" (you last saw {c.get('base')!r})"
         for c in conflicts
     )
     return f"{label}: {said or 'applied over a newer value'}"

@@ -140,6 +140,14 @@ def _conflict(
     }
 
 
+async def _prepare_update(ctx: Ctx) -> None:
+    """`user` custom field values must see the project, as REST PATCH checks them."""
+    args: IssueUpdateArgs = ctx.args
+    custom = args.set.get("custom_fields")
+    if isinstance(custom, dict) and custom:
+        await users_must_see_project(ctx.core, ctx.access, None, custom)
+
+
 def _apply_update(ctx: Ctx, uow: UnitOfWork) -> dict[str, Any]:
     args: IssueUpdateArgs = ctx.args
     unknown = sorted(set(args.set) - set(UPDATABLE))
@@ -159,14 +167,22 @@ def _apply_update(ctx: Ctx, uow: UnitOfWork) -> dict[str, Any]:
         if name == "custom_fields":
             if not isinstance(wanted, dict):
                 raise ValidationFailed([("args.set.custom_fields", "must be an object")])
-            bases = args.base.get("custom_fields") or {}
+            raw_bases = args.base.get("custom_fields") or {}
+            if not isinstance(raw_bases, dict):
+                raise ValidationFailed([("args.base.custom_fields", "must be an object")])
+            # names match case-insensitively, as in REST (domain.custom_fields.apply_values)
+            canonical = {d.name.lower(): d.name for d in defs}
+            bases = {canonical.get(k.lower(), k): v for k, v in raw_bases.items()}
             changed = {}
-            for field, value in wanted.items():
+            for given, value in wanted.items():
+                field = canonical.get(str(given).lower(), str(given))
                 current = current_custom.get(field)
                 if current == value:
                     continue
                 if field in bases and bases[field] != current:
-                    conflicts.append(_conflict(uow, row["id"], field, bases[field], current))
+                    # logged as `custom_fields.<name>` (issues.update_in, changed_by_name)
+                    conflicts.append(_conflict(uow, row["id"], f"custom_fields.{field}",
+                                               bases[field], current))  # fmt: skip
                 changed[field] = value
             if changed:
                 patch["custom_fields"] = changed
@@ -345,6 +361,7 @@ DEFS = (
         IssueUpdateArgs,
         by_issue_id,
         _apply_update,
+        _prepare_update,
     ),
     MutationDef(
         "issue.set_status",

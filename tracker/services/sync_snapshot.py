@@ -15,6 +15,7 @@ import binascii
 import json
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from tracker.domain import sync as proto
 from tracker.domain.ids import now_iso
@@ -27,6 +28,7 @@ from tracker.services.sync_pull import remember_projects
 from tracker.storage import changes as change_sql
 from tracker.storage import sync as sync_sql
 from tracker.storage import sync_state
+from tracker.storage import users as user_sql
 
 _str = json.JSONEncoder(ensure_ascii=False).encode
 
@@ -42,8 +44,14 @@ class Position:
     after: str = ""
 
 
+#: The list of kinds a token's kind index refers to. Tokens of an older list (the
+#: catalogues before sprints, fields and members; no format entry) read as from another
+#: epoch: the client is told to start over rather than land on a different kind.
+TOKEN_FORMAT = 2
+
+
 def encode_token(epoch: str, seq: int, at: Position, only: str | None) -> str:
-    raw = json.dumps([epoch, seq, at.kind, at.project, at.number, at.after, only],
+    raw = json.dumps([epoch, seq, at.kind, at.project, at.number, at.after, only, TOKEN_FORMAT],
                      separators=(",", ":"))  # fmt: skip
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
@@ -51,7 +59,14 @@ def encode_token(epoch: str, seq: int, at: Position, only: str | None) -> str:
 def decode_token(token: str) -> tuple[str, int, Position, str | None]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        epoch, seq, kind, project, number, after, only = json.loads(raw)
+        parts = json.loads(raw)
+        if not isinstance(parts, list):
+            raise ValueError
+        if len(parts) == 7:  # an older server's token: its kinds were numbered otherwise
+            parts = ["", *parts[1:], TOKEN_FORMAT]
+        epoch, seq, kind, project, number, after, only, version = parts
+        if version != TOKEN_FORMAT:
+            epoch = ""
         if not (isinstance(epoch, str) and isinstance(seq, int) and isinstance(kind, int)
                 and isinstance(project, str) and isinstance(number, int)
                 and isinstance(after, str) and (only is None or isinstance(only, str))
@@ -139,9 +154,32 @@ async def page(
         return ("\n".join(lines) + "\n").encode(), sorted(in_scope), client["id"]
 
     body, covered, client_id = await read(core, access, work)
+    if any(f'{{"entity":"{kind}"'.encode() in body for kind in sync_sql.PEOPLE_KINDS):
+        body = await _with_names(core, body)
     if query.page_token is None and covered:
         await _remember(core, access, client_id, covered, query.project is not None)
     return body, covered
+
+
+async def _with_names(core: Core, body: bytes) -> bytes:
+    """Project member and people lines get the person's email and display name, as
+    GET .../members and .../assignees show them to anyone who may read the project (never
+    more: no hash, no token). Users live in the system database: a second read."""
+    lines = body.decode().split("\n")
+    found: dict[int, tuple[dict[str, Any], str]] = {}
+    for n, text in enumerate(lines):
+        for kind, key in sync_sql.PEOPLE_KINDS.items():
+            if text.startswith(f'{{"entity":"{kind}"'):
+                found[n] = (json.loads(text), key)
+    ids = sorted({line["data"][key] for line, key in found.values()})
+    rows = await core.system.read(lambda conn: user_sql.users_by_ids(conn, ids))
+    people = {r["id"]: r for r in rows}
+    for n, (line, key) in found.items():
+        person = people.get(line["data"][key])
+        line["data"]["email"] = person["email"] if person else ""
+        line["data"]["display_name"] = person["display_name"] if person else ""
+        lines[n] = _str(line)
+    return "\n".join(lines).encode()
 
 
 async def _remember(

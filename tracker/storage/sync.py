@@ -113,10 +113,11 @@ def issue_counts(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 # --- snapshot pages ----------------------------------------------------------------------
-# Small catalogues (projects, stages, tags) are paged by id within the whole scope. What
-# hangs off issues is paged one project at a time in (issue number, id) order, so every
-# page is an index range on `issues_number (project_id, number)`: ordering a project's
-# rows by their UUID instead cost a full scan and sort of the project per page.
+# Small catalogues (projects, stages, tags, sprints, custom fields, project members; all
+# before the issues, whose images name sprints and fields) are paged by id within the
+# whole scope. What hangs off issues is paged one project at a time in (issue number, id)
+# order, so every page is an index range on `issues_number (project_id, number)`: ordering
+# a project's rows by their UUID instead cost a full scan and sort of the project per page.
 
 _IN = "IN (SELECT value FROM json_each(:projects))"
 _ISSUE_JSON = ISSUE_OBJECT.replace("?1", "p.key")
@@ -134,7 +135,37 @@ CATALOGUE_SQL: dict[str, str] = {
     "tag": f"""SELECT t.id, t.project_id, json_object('id', t.id, 'project_id', t.project_id,
             'name', t.name, 'color', t.color, 'created_at', t.created_at)
         FROM tags t WHERE t.project_id {_IN} AND t.id > :after ORDER BY t.id LIMIT :limit""",
+    "sprint": f"""SELECT s.id, s.project_id, json_object('id', s.id, 'project_id', s.project_id,
+            'name', s.name, 'goal', s.goal, 'state', s.state, 'starts_at', s.starts_at,
+            'ends_at', s.ends_at, 'started_at', s.started_at, 'completed_at', s.completed_at,
+            'created_at', s.created_at, 'updated_at', s.updated_at, 'version', s.version)
+        FROM sprints s WHERE s.project_id {_IN} AND s.id > :after ORDER BY s.id LIMIT :limit""",
+    "custom_field": f"""SELECT f.id, f.project_id, json_object('id', f.id,
+            'project_id', f.project_id, 'name', f.name, 'type', f.type,
+            'options', json(f.options), 'required', json(CASE WHEN f.required THEN 'true'
+            ELSE 'false' END), 'position', f.position, 'created_at', f.created_at,
+            'updated_at', f.updated_at)
+        FROM custom_fields f WHERE f.project_id {_IN} AND f.id > :after
+        ORDER BY f.id LIMIT :limit""",
+    # keyed by "project:user"; the person's email and name are added from the system
+    # database by the snapshot service (MEMBER_KIND), as GET .../members shows them
+    "project_member": f"""SELECT m.project_id || ':' || m.user_id, m.project_id,
+            json_object('project_id', m.project_id, 'user_id', m.user_id, 'role', m.role,
+            'created_at', m.created_at)
+        FROM project_members m WHERE m.project_id {_IN}
+            AND m.project_id || ':' || m.user_id > :after
+        ORDER BY 1 LIMIT :limit""",
+    # the assignees of issues in scope, who may have left the org since: their names as
+    # GET .../issues/{n}/assignees shows them (added like members'). Reporters and
+    # comment authors are not: REST names them by id only.
+    "user": f"""SELECT DISTINCT a.user_id, NULL, json_object('id', a.user_id)
+        FROM issue_assignees a JOIN issues i ON i.id = a.issue_id
+        WHERE i.project_id {_IN} AND a.user_id > :after
+        ORDER BY a.user_id LIMIT :limit""",
 }
+#: Catalogue kinds whose lines get the person's email and display name from the system
+#: database (tracker.services.sync_snapshot): kind -> the key of the user id in `data`.
+PEOPLE_KINDS: dict[str, str] = {"project_member": "user_id", "user": "id"}
 
 _AFTER = "i.project_id = :project AND i.deleted_at IS NULL AND i.number >= :n"
 
