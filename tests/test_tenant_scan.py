@@ -1,0 +1,131 @@
+"""Start-up with many tenants: the server answers before the services' one pass over every
+tenant ends; the pass opens each tenant once, never evicts hot tenants, and a restart
+with work pending in only some orgs resumes exactly that work, once."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.conftest import Api, make_settings
+from tests.issues_world import make_world
+from tests.test_http_scripts import runs_of, save, script_services, settle
+from tracker.domain.ids import new_id
+from tracker.http.app import create_app
+from tracker.http.keys import CORE
+from tracker.settings import Settings
+from tracker.storage import scripts as script_sql
+from tracker.storage.pool import TenantPool
+
+WELCOME = 'on_event("issue.created", function(ctx) ctx.issue:add_comment("welcome") end)'
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data")
+
+
+async def test_cold_leases_leave_the_hot_tenants_open(tmp_path: Path) -> None:
+    pool = TenantPool(tmp_path, max_open=3)
+    try:
+        orgs = [new_id() for _ in range(8)]
+        for org_id in orgs:
+            await pool.create(org_id)
+        hot, scanned = orgs[:3], orgs[3:]
+        for org_id in hot:  # opened by requests, hottest last
+            async with pool.lease(org_id):
+                pass
+        for org_id in [*hot, *scanned]:  # a pass over every tenant
+            async with pool.lease_cold(org_id) as db:
+                assert await db.read(lambda c: c.execute("SELECT 1").fetchone()[0]) == 1
+        await asyncio.sleep(0.05)  # background closes
+        # only the first tenant the pass opened cost a hot one (the coldest); the pass then
+        # recycled its own slot
+        assert set(pool._open) == {hot[1], hot[2], scanned[-1]}
+        assert next(iter(pool._open)) == scanned[-1]  # at the cold end: the next victim
+        async with pool.lease(orgs[0]):  # a request for an evicted tenant
+            pass
+        assert set(pool._open) == {hot[1], hot[2], orgs[0]}
+    finally:
+        await pool.close_all()
+
+
+async def test_the_server_answers_while_the_scan_runs(
+    settings: Settings, aiohttp_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await aiohttp_client(create_app(settings))
+    api = Api(first)
+    owner = await api.user()
+    orgs = [await api.org(owner) for _ in range(3)]
+    await first.close()
+
+    release = threading.Event()
+    reads: list[str] = []
+    real = script_sql.any_enabled
+
+    def slow_any_enabled(conn: sqlite3.Connection) -> bool:
+        reads.append(conn.execute("PRAGMA database_list").fetchone()[2])
+        release.wait(10)  # the pass is stuck on its first tenant until the test lets go
+        return real(conn)
+
+    monkeypatch.setattr(script_sql, "any_enabled", slow_any_enabled)
+    client: TestClient = await aiohttp_client(create_app(settings))
+    core = client.app[CORE]
+    try:
+        response = await client.get("/api/v1/health/ready")
+        assert response.status == 200, await response.text()
+        response = await client.get(f"/api/v1/orgs/{orgs[0]['slug']}", headers=owner["headers"])
+        assert response.status == 200
+        assert core.scan.running and core.scan.orgs_left > 0
+    finally:
+        release.set()
+    await core.scan.idle()
+    assert core.scan.orgs_left == 0 and core.scan.passes == 1
+    # one read per tenant serves both script services (one function, run once)
+    assert sorted(Path(p).parent.name for p in reads) == sorted(o["id"] for o in orgs)
+    await client.close()
+
+
+async def test_a_restart_resumes_only_the_orgs_with_pending_work_once(
+    settings: Settings, aiohttp_client: Callable[..., Any]
+) -> None:
+    client = await aiohttp_client(create_app(settings))
+    api = Api(client)
+    worlds = [await make_world(api, client) for _ in range(4)]
+    pending, done, no_scripts, idle = worlds
+    scripts = {w.org["id"]: await save(w, WELCOME) for w in (pending, done, idle)}
+    await done.create(title="handled before the restart")
+    await settle(done)
+    assert len(await runs_of(done, scripts[done.org["id"]])) == 1
+    await script_services(pending)[0].stop()  # "dies": these creates are never consumed
+    await pending.create(title="left behind")
+    await no_scripts.create(title="nothing listens")
+    await client.close()
+
+    for _ in range(2):  # the second start finds nothing left anywhere
+        client = await aiohttp_client(create_app(settings))
+        again = [dataclasses.replace(w, client=client) for w in worlds]
+        await settle(again[0])
+        core = client.app[CORE]
+        assert core.scan.passes == 1
+        events = script_services(again[0])[0]
+        assert events.quiet == {no_scripts.org["id"]}  # known to have no script
+        for world in again:
+            script = scripts.get(world.org["id"])
+            comments = [r["body"] for r in await world.rows("SELECT body FROM comments")]
+            if world.org == pending.org or world.org == done.org:
+                assert comments == ["welcome"]  # once: the restart neither lost nor doubled it
+            else:
+                assert comments == []
+            if script is not None:
+                runs = await runs_of(world, script)
+                assert len(runs) == (0 if world.org == idle.org else 1)
+        await client.close()
