@@ -58,6 +58,16 @@ async def test_cold_leases_leave_the_hot_tenants_open(tmp_path: Path) -> None:
         await pool.close_all()
 
 
+async def scan_gauges(client: TestClient) -> tuple[int, int]:
+    """(running, orgs left) as /metrics reports them."""
+    text = await (await client.get("/metrics")).text()
+    found = dict(line.split(" ") for line in text.splitlines() if line.startswith("rhythm_startup"))
+    return (
+        int(float(found["rhythm_startup_scan_running"])),
+        int(float(found["rhythm_startup_scan_orgs_left"])),
+    )
+
+
 async def test_the_server_answers_while_the_scan_runs(
     settings: Settings, aiohttp_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,10 +95,12 @@ async def test_the_server_answers_while_the_scan_runs(
         response = await client.get(f"/api/v1/orgs/{orgs[0]['slug']}", headers=owner["headers"])
         assert response.status == 200
         assert core.scan.running and core.scan.orgs_left > 0
+        assert await scan_gauges(client) == (1, 3)  # stuck on its first tenant of three
     finally:
         release.set()
     await core.scan.idle()
     assert core.scan.orgs_left == 0 and core.scan.passes == 1
+    assert await scan_gauges(client) == (0, 0)
     # one read per tenant serves both script services (one function, run once)
     assert sorted(Path(p).parent.name for p in reads) == sorted(o["id"] for o in orgs)
     await client.close()
