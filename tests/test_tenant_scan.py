@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,9 @@ from aiohttp.test_utils import TestClient
 
 from tests.conftest import Api, make_settings
 from tests.issues_world import make_world
+from tests.notify_world import Inbox, Rhythm, body_text, notify_settings, smtp_server, start_rhythm
 from tests.test_http_scripts import runs_of, save, script_services, settle
+from tests.test_notifications import ORGS, Team, make_team, queue_size
 from tracker.domain.ids import new_id
 from tracker.http.app import create_app
 from tracker.http.keys import CORE
@@ -141,3 +143,70 @@ async def test_a_restart_resumes_only_the_orgs_with_pending_work_once(
                 runs = await runs_of(world, script)
                 assert len(runs) == (0 if world.org == idle.org else 1)
         await client.close()
+
+
+@pytest.fixture
+async def smtp() -> AsyncIterator[tuple[int, Inbox]]:
+    server, port, inbox = await smtp_server()
+    yield port, inbox
+    server.close()
+    await server.wait_closed()
+
+
+async def another_org(rhythm: Rhythm, team: Team) -> Team:
+    """The same people in a second org (project WEB; Ann and Bob developers)."""
+    org = await rhythm.api.org(team.olga)
+    await rhythm.api.project(team.olga, org, key="WEB")
+    base = f"{ORGS}/{org['slug']}"
+    for name in ("ann", "bob"):
+        user_id = team.people[name]["id"]
+        await rhythm.call(
+            "POST", f"{base}/members", team.olga, json={"user_id": user_id, "role": "member"}
+        )
+        await rhythm.call(
+            "POST",
+            f"{base}/projects/WEB/members",
+            team.olga,
+            json={"user_id": user_id, "role": "developer"},
+        )
+    return Team(rhythm, team.people, org)
+
+
+async def test_notifications_left_in_two_of_four_orgs_are_each_sent_once_after_a_restart(
+    tmp_path: Path, smtp: tuple[int, Inbox]
+) -> None:
+    """Org 1 stops with a window open (queued notices), org 2 with changes its consumer
+    never read, orgs 3 and 4 with nothing left: one scan finds exactly orgs 1 and 2."""
+    port, inbox = smtp
+    settings = notify_settings(tmp_path / "data", port, window=2.0)
+    first = await start_rhythm(settings)
+    queued = await make_team(first)
+    unread, *_ = [await another_org(first, queued) for _ in range(3)]
+    issues = {}
+    for team in (queued, unread):
+        issues[team.org["id"]] = await team.call("POST", "/issues", team.ann, json={"title": "X"})
+    await first.settled()
+    assert inbox.messages == []  # Ann's own creations notify nobody
+    n = issues[queued.org["id"]]["number"]
+    await queued.call("PATCH", f"/issues/{n}", queued.bob, json={"priority": "major"})
+    await first.queued()
+    assert await queue_size(first, queued) == 1  # the window is open
+    await first.service.consumer.stop()  # org 2's next change is never read
+    n = issues[unread.org["id"]]["number"]
+    await unread.call("PATCH", f"/issues/{n}", unread.bob, json={"priority": "minor"})
+    await first.client.close()
+    assert inbox.messages == []
+
+    for restart in range(2):  # the second start finds nothing left anywhere
+        second = await start_rhythm(settings)
+        try:
+            await second.queued()
+            await second.settled()
+            await asyncio.sleep(0.3)
+            assert second.client.app[CORE].scan.passes == 1
+        finally:
+            await second.client.close()
+        texts = sorted(body_text(m) for m in inbox.messages)
+        assert len(texts) == 2 and all(m["To"] == "ann@example.com" for m in inbox.messages)
+        assert "normal → major" in texts[0] + texts[1] and "normal → minor" in texts[0] + texts[1]
+        assert all(t.count("bob changed priority") == 1 for t in texts), restart
