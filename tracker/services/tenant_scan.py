@@ -11,8 +11,8 @@ registers what it reads:
 
 and `open_core` begins the pass once every service has started: the server
 answers meanwhile. Each tenant is opened once for all readers (one read unit
-runs them all), one tenant at a time, through `TenantPool.lease_cold`, so the
-pass never evicts the tenants that serve requests. `found(org_id, value)` runs
+runs them all), WORKERS tenants at a time, through `TenantPool.lease_cold`, so the
+pass never evicts more than WORKERS of the tenants that serve requests. `found(org_id, value)` runs
 on the event loop after each tenant; `done()` after the last one. A reader
 registered while a pass runs (a service restarted) gets a pass of its own.
 
@@ -37,6 +37,11 @@ if TYPE_CHECKING:
     from tracker.services.runtime import Core
 
 log = logging.getLogger(__name__)
+
+#: Tenants read at once. An open is mostly waiting (thread hand-offs, file creation and
+#: removal for the WAL), so a few in flight finish the pass sooner; each holds one slot
+#: of the LRU at its cold end (docs/tenants.md).
+WORKERS = 4
 
 Reader = Callable[[sqlite3.Connection], Any]
 Found = Callable[[str, Any], None]
@@ -127,21 +132,35 @@ class TenantScan:
         self.passes += 1
         names = ", ".join(w.name for w in wants)
         log.info("tenant scan for %s: %d orgs", names, len(orgs))
-        for org_id in orgs:
-            try:
-                async with core.tenants.lease_cold(org_id) as db:
-                    values = await db.read(read_all)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # one broken tenant must not hide the others' work
-                log.warning("tenant scan: org %s not read (%s); its work resumes on its "
-                            "next change", org_id, exc)  # fmt: skip
-                continue
-            finally:
-                self.orgs_left -= 1
-            for want in wants:
-                try:
-                    want.found(org_id, values[want.read])
-                except Exception:
-                    log.exception("tenant scan: %s failed on org %s", want.name, org_id)
+        queue = iter(orgs)
+
+        async def worker() -> None:
+            for org_id in queue:
+                await self._scan_one(core, org_id, wants, read_all)
+
+        await asyncio.gather(*(worker() for _ in range(min(WORKERS, len(orgs)))))
         log.info("tenant scan for %s done", names)
+
+    async def _scan_one(
+        self,
+        core: Core,
+        org_id: str,
+        wants: list[Want],
+        read_all: Callable[[sqlite3.Connection], dict[Reader, Any]],
+    ) -> None:
+        try:
+            async with core.tenants.lease_cold(org_id) as db:
+                values = await db.read(read_all)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # one broken tenant must not hide the others' work
+            log.warning("tenant scan: org %s not read (%s); its work resumes on its "
+                        "next change", org_id, exc)  # fmt: skip
+            return
+        finally:
+            self.orgs_left -= 1
+        for want in wants:
+            try:
+                want.found(org_id, values[want.read])
+            except Exception:
+                log.exception("tenant scan: %s failed on org %s", want.name, org_id)
