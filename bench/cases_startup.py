@@ -13,7 +13,9 @@ Each round, for each directory in turn (one, many, one, many, ...):
 2. the server process starts; *ready* is its first 200 from /api/v1/health/ready,
    timed from the process start;
 3. *caught up*: the start-up scan has read every tenant (`rhythm_startup_scan_running`
-   0 on /metrics) and the pending issue carries its script's comment.
+   0 on /metrics) and the pending issue carries its script's comment. Between polls a
+   hot read (busy's project list) is timed while the pass runs, and 100 times after
+   it: what the pass costs the tenants that serve requests.
 
 Notifications are on (RHYTHM_SMTP_URL points at a closed port; nobody is notified), so
 the scan reads for all three services that need it. Printed: every round, the medians
@@ -64,6 +66,9 @@ class Side:
     log: Path
     ready: list[float] = field(default_factory=list)
     caught_up: list[float] = field(default_factory=list)
+    #: latency (s) of a hot read (busy's project list) while the pass runs / after it
+    during: list[float] = field(default_factory=list)
+    after: list[float] = field(default_factory=list)
 
 
 class Process:
@@ -185,21 +190,41 @@ async def one_start(tree: Path, side: Side, number: int, smtp_port: int) -> tupl
             headers = {"Authorization": f"Bearer {token}"}
             comments = f"{proc.url}/api/v1/orgs/busy/projects/WEB/issues/{number}/comments"
 
+            hot = f"{proc.url}/api/v1/orgs/busy/projects"
+
+            async def hot_read(into: list[float]) -> None:
+                sent = time.perf_counter()
+                async with session.get(hot, headers=headers) as resp:
+                    await resp.read()
+                into.append(time.perf_counter() - sent)
+
             async def caught_up() -> bool:
                 async with session.get(proc.url + "/metrics") as resp:
                     text = await resp.text()
                 if any(
                     line.startswith("rhythm_startup_scan_running 1") for line in text.splitlines()
                 ):
+                    await hot_read(side.during)
                     return False  # (a tree without the gauge: the comment alone decides)
                 async with session.get(comments, headers=headers) as resp:
                     body = await resp.json()
                 return any(c["body"] == "welcome" for c in body.get("items", []))
 
             await wait_for(caught_up, proc)
-            return ready_s, time.perf_counter() - began
+            caught_s = time.perf_counter() - began
+            for _ in range(100):
+                await hot_read(side.after)
+                await asyncio.sleep(POLL)
+            return ready_s, caught_s
     finally:
         await proc.stop()
+
+
+def _summary(seconds: list[float]) -> str:
+    ordered = sorted(seconds)
+    p90 = ordered[int(0.9 * (len(ordered) - 1))]
+    median = statistics.median(ordered)
+    return f"median {median * 1000:.1f} ms, p90 {p90 * 1000:.1f} ms (n={len(ordered)})"
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -229,6 +254,9 @@ async def run(args: argparse.Namespace) -> int:
               f"caught up {med(many.caught_up):6.2f} s")  # fmt: skip
         print(f"  ratio many/one (median of per-round ratios): ready {ratio_ready:.2f}, "
               f"caught up {ratio_caught:.2f}")  # fmt: skip
+        if many.during:
+            print(f"  hot read (busy's projects) with {args.orgs} orgs: while the pass runs "
+                  f"{_summary(many.during)}; after it {_summary(many.after)}")  # fmt: skip
     return 0
 
 
