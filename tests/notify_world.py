@@ -89,8 +89,7 @@ class Rhythm:
     async def queued(self) -> None:
         """Wait until every committed change went through the feed consumer."""
         service = self.service
-        if service._scan is not None:
-            await service._scan
+        await service.core.scan.idle()  # the start-up scan poked the orgs with a backlog
         await service.consumer.idle()
 
     async def settled(self) -> None:

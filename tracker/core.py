@@ -159,8 +159,12 @@ async def open_core(
         for factory in (*own, *services):
             core.background.add(factory(core))
         stack.push_async_callback(core.background.stop)  # whatever runs stops first
+        stack.push_async_callback(core.scan.stop)  # before the services it feeds
         if background:
             await core.background.start()
+            # the services' one pass over every tenant runs while the server answers
+            # (docs/tenants.md, "Start-up with many tenants")
+            core.scan.begin(core)
         # after the services start, so their subscribers see the replayed batches
         await replay_member_log(core)
         yield core

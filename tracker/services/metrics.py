@@ -110,6 +110,15 @@ def background_metrics(core: Core) -> Iterator[Metric]:
         "rhythm_websocket_connections", "Open WebSocket connections.",
         value=hub.open_connections if hub is not None else 0,
     )  # fmt: skip
+    yield GaugeMetricFamily(
+        "rhythm_startup_scan_orgs_left",
+        "Tenants the start-up scan has still to read (services/tenant_scan.py).",
+        value=core.scan.orgs_left,
+    )
+    yield GaugeMetricFamily(
+        "rhythm_startup_scan_running", "1 while the start-up scan runs or is due, else 0.",
+        value=int(core.scan.running),
+    )  # fmt: skip
     runs = CounterMetricFamily(
         "rhythm_script_runs", "Script runs recorded, by status.", labels=["status"]
     )

@@ -7,25 +7,23 @@ With `RHYTHM_SMTP_URL` and `RHYTHM_MAIL_FROM` set, `start` runs the
 notices, cursor advanced in the same unit) and the sender
 (services/notify_send.py: one email per person and issue per window). Without
 them it logs once that notifications are off and runs nothing; watchers and
-preferences still work. At start a background scan resumes every live org that
-has unread feed or queued notices (a restart loses nothing). docs/notifications.md.
+preferences still work. At start the core's tenant scan (services/tenant_scan.py,
+after the server answers) resumes every live org that has unread feed or queued
+notices (a restart loses nothing). docs/notifications.md.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+import sqlite3
 
 from tracker.outbound.mail import Mailer, parse_smtp_url
-from tracker.services.access import read_org
 from tracker.services.feed import FeedPage
 from tracker.services.feed_consumer import FeedConsumer
 from tracker.services.notify_queue import CONSUMER, handle_page
 from tracker.services.notify_send import NotificationSender
 from tracker.services.runtime import Core
 from tracker.storage import notifications as notify_sql
-from tracker.storage import orgs as org_sql
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +42,7 @@ class NotificationService:
         self.mailer = mailer
         self.sender = NotificationSender(core, mailer) if mailer else None
         self.consumer = FeedConsumer(core, CONSUMER, self._handle)
-        self._scan: asyncio.Task[None] | None = None
+        self._running = False
 
     async def _handle(self, org_id: str, page: FeedPage) -> None:
         assert self.sender is not None
@@ -57,42 +55,35 @@ class NotificationService:
         log.info("email notifications via %s", self.mailer.target.describe())
         await self.consumer.start()
         await self.sender.start()
-        self._scan = asyncio.create_task(self._resume(), name="notifications-resume")
+        self._running = True
+        self.core.scan.want("notifications", _backlog, self._scanned)
 
     async def stop(self) -> None:
-        if self._scan is not None:
-            self._scan.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._scan
+        self._running = False
         if self.sender is not None:
             await self.sender.stop()
             await self.consumer.stop()
 
     async def idle(self) -> None:
         """Wait until the feed is read and no window is open (tests)."""
-        if self._scan is not None:
-            await asyncio.shield(self._scan)
+        await self.core.scan.idle()
         await self.consumer.idle()
         if self.sender is not None:
             await self.sender.idle()
 
-    async def _resume(self) -> None:
-        """Poke every live org whose feed is unread and schedule its queued windows."""
-        assert self.sender is not None
-        orgs = await self.core.system.read(org_sql.all_live_orgs)
-        for org in orgs:
-            org_id = org["id"]
-            try:
-                unread, oldest = await read_org(
-                    self.core, org_id, lambda conn: notify_sql.backlog(conn, CONSUMER)
-                )
-            except Exception:
-                log.exception("notifications: cannot read org %s at start", org_id)
-                continue
-            if unread:
-                self.consumer.poke(org_id)
-            if oldest is not None:
-                self.sender.schedule(org_id, oldest)
+    def _scanned(self, org_id: str, backlog: tuple[bool, str | None]) -> None:
+        """Poke an org whose feed is unread and schedule its queued windows."""
+        if not self._running or self.sender is None:
+            return  # stopped meanwhile: the next start scans again
+        unread, oldest = backlog
+        if unread:
+            self.consumer.poke(org_id)
+        if oldest is not None:
+            self.sender.schedule(org_id, oldest)
+
+
+def _backlog(conn: sqlite3.Connection) -> tuple[bool, str | None]:
+    return notify_sql.backlog(conn, CONSUMER)
 
 
 def mail_queued(core: Core, org_id: str) -> None:

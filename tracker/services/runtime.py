@@ -15,6 +15,7 @@ from tracker.scripting.pool import WorkerPool
 from tracker.services.access_cache import AccessCache
 from tracker.services.background import BackgroundServices
 from tracker.services.events import EventBus
+from tracker.services.tenant_scan import TenantScan
 from tracker.settings import Settings
 from tracker.storage.database import Database
 from tracker.storage.pool import DataDirLock, TenantPool
@@ -39,6 +40,8 @@ class Core:
     signups: SignupThrottle | None = None  # built from settings when not given
     # Lua worker processes for automation scripts (started lazily on the first run)
     scripts: WorkerPool = field(default_factory=WorkerPool)
+    # the one start-up pass over every tenant, for the services that need it (begun by open_core)
+    scan: TenantScan = field(default_factory=TenantScan)
 
     def __post_init__(self) -> None:
         if self.signups is None:

@@ -28,7 +28,6 @@ from croniter import croniter
 
 from tracker.domain.changes import ChangeBatch, Entity, Origin
 from tracker.domain.ids import iso, utcnow
-from tracker.errors import RhythmError
 from tracker.services import feed
 from tracker.services.access import read_org
 from tracker.services.changes import Actor, mutate_org
@@ -37,7 +36,6 @@ from tracker.services.feed_consumer import FeedConsumer
 from tracker.services.runtime import Core
 from tracker.services.script_runs import MAX_DEPTH, Trigger, execute, skip
 from tracker.services.scripts import CONSUMER
-from tracker.storage import orgs as org_sql
 from tracker.storage import scripts as script_sql
 
 log = logging.getLogger(__name__)
@@ -63,27 +61,12 @@ async def scripts_with(core: Core, org_id: str, kind: str) -> list[dict[str, Any
     return out
 
 
-async def scan_orgs(core: Core) -> tuple[list[str], list[str]]:
-    """(orgs with an enabled script, orgs without), opening each tenant once, at start.
-    A tenant that cannot be read now is in neither list (logged): it is handled lazily."""
-    with_scripts: list[str] = []
-    without: list[str] = []
-    for row in await core.system.read(org_sql.all_live_orgs):
-        try:
-            found = await read_org(core, row["id"], script_sql.any_enabled)
-        except RhythmError as exc:
-            log.warning("scripts: tenant %s not scanned at start: %s", row["id"], exc.detail)
-            continue
-        (with_scripts if found else without).append(row["id"])
-    return with_scripts, without
-
-
 class _ScriptFeed(FeedConsumer):
     """The feed consumer, not even woken for orgs known to have no scripts: such an org
     costs nothing per change. (Orgs not known either way are read once to find out.)"""
 
     def __init__(self, core: Core, owner: ScriptEvents) -> None:
-        super().__init__(core, CONSUMER, owner.handle, resume=owner.resume, page_size=PAGE_SIZE)
+        super().__init__(core, CONSUMER, owner.handle, page_size=PAGE_SIZE)
         self._owner = owner
 
     def _on_batch(self, batch: ChangeBatch) -> None:
@@ -94,7 +77,12 @@ class _ScriptFeed(FeedConsumer):
 
 
 class ScriptEvents:
-    """Event triggers as a background service (`start`, `stop`)."""
+    """Event triggers as a background service (`start`, `stop`).
+
+    At start the consumer runs at once (every new batch wakes it); the core's start-up
+    scan (services/tenant_scan.py) then pokes each org with an enabled script, so a
+    backlog left by the last run is read, and marks the others quiet.
+    """
 
     name = "script-events"
 
@@ -102,25 +90,39 @@ class ScriptEvents:
         self.core = core
         self.quiet: set[str] = set()  # orgs known to have no enabled script
         self._changes: dict[str, int] = {}  # org -> script changes seen (a generation)
+        # orgs whose scripts changed while a scan ran: its "none" may be stale for them
+        self._changed_in_scan: set[str] = set()
+        self._scans = 0  # passes registered and not done
         self.consumer = _ScriptFeed(core, self)
 
     async def start(self) -> None:
         await self.consumer.start()
+        self._scans += 1
+        self.core.scan.want("script-events", script_sql.any_enabled, self._scanned, self._done)
 
     async def stop(self) -> None:
         await self.consumer.stop()
 
     async def idle(self) -> None:
+        await self.core.scan.idle()
         await self.consumer.idle()
 
     def scripts_changed(self, org_id: str) -> None:
         self._changes[org_id] = self._changes.get(org_id, 0) + 1
         self.quiet.discard(org_id)
+        if self._scans:
+            self._changed_in_scan.add(org_id)
 
-    async def resume(self) -> list[str]:
-        with_scripts, without = await scan_orgs(self.core)
-        self.quiet.update(without)
-        return with_scripts
+    def _scanned(self, org_id: str, has_scripts: bool) -> None:
+        if has_scripts:
+            self.consumer.poke(org_id)
+        elif org_id not in self._changed_in_scan:
+            self.quiet.add(org_id)
+
+    def _done(self) -> None:
+        self._scans -= 1
+        if not self._scans:
+            self._changed_in_scan.clear()
 
     async def handle(self, org_id: str, page: feed.FeedPage) -> None:
         """Run the page's event scripts, at most RUNS_PER_TURN before other orgs get a turn;
@@ -208,8 +210,8 @@ class ScriptSchedules:
         self._unsubscribe: Callable[[], None] | None = None
 
     async def start(self) -> None:
-        self.orgs.update((await scan_orgs(self.core))[0])
         self._unsubscribe = self.core.events.subscribe(self._on_batch)
+        self.core.scan.want("script-schedules", script_sql.any_enabled, self._scanned)
         self._task = asyncio.create_task(self._loop(), name="script-schedules")
 
     async def stop(self) -> None:
@@ -225,6 +227,10 @@ class ScriptSchedules:
     def _on_batch(self, batch: ChangeBatch) -> None:
         if any(c.entity == Entity.SCRIPT for c in batch.changes):
             self.orgs.add(batch.org_id)
+
+    def _scanned(self, org_id: str, has_scripts: bool) -> None:
+        if has_scripts:  # a tick missed while the server was down runs at the next loop
+            self.orgs.add(org_id)
 
     async def _loop(self) -> None:
         while True:

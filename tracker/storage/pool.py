@@ -141,6 +141,26 @@ class TenantPool:
         finally:
             self.release(db)
 
+    @contextlib.asynccontextmanager
+    async def lease_cold(self, org_id: str) -> AsyncIterator[Database]:
+        """A lease that leaves the hot tenants where they are in the LRU (a background pass
+        over every tenant, docs/tenants.md "Start-up with many tenants").
+
+        An open tenant is not made recent; a tenant this had to open goes to the cold end,
+        so the next tenant the pass opens evicts it rather than one that serves requests.
+        """
+        db = self._open.get(org_id)
+        if db is not None and not self._closing:
+            db.leases += 1  # no move_to_end: a scan is not a use
+        else:
+            db = await self._acquire(org_id, False)
+            if org_id in self._open:
+                self._open.move_to_end(org_id, last=False)
+        try:
+            yield db
+        finally:
+            self.release(db)
+
     async def _acquire(self, org_id: str, create: bool) -> Database:
         if self._closing:
             raise ServiceUnavailable("shutting down")

@@ -15,17 +15,18 @@ from tracker.domain.models.accounts import (
 )
 from tracker.domain.permissions import Permission
 from tracker.http.binding import Call, Route, json_response
+from tracker.http.clients import client_address
 from tracker.services import accounts
 from tracker.services.access import UserAccess
 
 
 async def register(call: Call[UserAccess]) -> web.Response:
-    address = call.request.remote or "unknown"
+    address = client_address(call.request)
     return json_response(await accounts.register(call.core, call.body, address), status=201)
 
 
 async def login(call: Call[UserAccess]) -> web.Response:
-    address = call.request.remote or "unknown"
+    address = client_address(call.request)
     return json_response(await accounts.login(call.core, call.body, address))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from tracker.auth.addresses import client_address
 from tracker.domain.models.accounts import LoginIn, RegisterIn
 from tracker.domain.permissions import Permission
 from tracker.errors import RhythmError
@@ -30,7 +31,7 @@ async def login_form(ctx: Ctx) -> web.StreamResponse:
 @page(PUBLIC)
 async def login(ctx: Ctx) -> web.StreamResponse:
     form = await ctx.form()
-    address = ctx.request.remote or "unknown"
+    address = client_address(ctx.request)
     try:
         data = parse_form(LoginIn, {"email": form.get("email", ""),
                                     "password": form.get("password", "")})  # fmt: skip
@@ -51,7 +52,7 @@ async def signup_form(ctx: Ctx) -> web.StreamResponse:
 @page(PUBLIC)
 async def signup(ctx: Ctx) -> web.StreamResponse:
     form = await ctx.form()
-    address = ctx.request.remote or "unknown"
+    address = client_address(ctx.request)
     try:
         data = parse_form(RegisterIn, {k: form.get(k, "") for k in
                                        ("email", "password", "display_name")})  # fmt: skip
