@@ -9,7 +9,7 @@ module answers the common cases with the standard library and
 same queries the services run), and prints exactly what the typer command prints.
 
 It takes the command only when the answer is sure to be the same; anything else
-(another command or option, `--json`, a terminal (rich table), a data directory,
+(another command or option, a data directory,
 RHYTHM_ORG/PROJECT/AS, stored `rhythm use` defaults, provisional keys, a locked
 view, a person without read access, input the models would reject) returns
 None and `cli.main` runs as ever, errors included. tests/test_cli_fast.py holds
@@ -116,7 +116,7 @@ def _stored_use(view: Path) -> bool:
 def run(args: list[str]) -> bool:
     """Answer `args` here if this path takes them (True: done, printed); else False."""
     parsed = parse(args)
-    if parsed is None or sys.stdout.isatty() or any("-~" in word for word in args):
+    if parsed is None or any("-~" in word for word in args):
         return False
     command, options = parsed
     replica = _replica()
@@ -141,9 +141,15 @@ def run(args: list[str]) -> bool:
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> list[str]:
-    """cli/context.py print_table, piped: tab-separated lines, a header first."""
-    flat = str.maketrans("\t\r\n", "   ")
+    """cli/context.py print_table: on a terminal a box table (cli/render.py, what rich
+    draws there); piped, tab-separated lines, a header first."""
     cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
+    if sys.stdout.isatty():
+        from cli import render
+
+        width, bold = render.terminal_width(), render.styled()
+        return render.table(cells, columns, title, width=width, bold=bold)
+    flat = str.maketrans("\t\r\n", "   ")
     lines = [f"# {title}".translate(flat)] if title else []
     return lines + ["\t".join(cell.translate(flat) for cell in line) for line in [columns, *cells]]
 

@@ -184,3 +184,105 @@ async def test_the_process_imports_neither_typer_nor_pydantic(world: World) -> N
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()}
     assert "cli.fast" in imported
     assert not {"typer", "pydantic", "tracker.core", "click"} & imported
+
+
+ROOT = Path(__file__).parent.parent
+#: The typer path in its own process (cli.main:run skips cli/fast.py).
+TYPER = [sys.executable, "-c", "from cli.main import run; run()"]
+FAST = [sys.executable, "-X", "importtime", "-m", "cli.main"]
+ON_A_TERMINAL = [
+    ("issue", "list"),
+    ("issue", "list", "--limit", "3", "--sort", "priority-asc"),
+    ("board", "--limit", "2"),
+    ("issue", "search", "status:open sort:updated"),
+    ("issue", "list", "-q", "--limit", "2"),
+]
+
+
+def on_a_terminal(device: Device, argv: list[str], **env: str) -> tuple[str, set[str]]:
+    """Run `argv` with stdout on a pseudo-terminal of 40 rows and $COLUMNS columns: what it
+    printed (line ends as written) and, from -X importtime, the modules it imported."""
+    import fcntl
+    import struct
+    import termios
+
+    leader, follower = os.openpty()
+    columns = int(env.get("COLUMNS", "80"))
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    attrs = termios.tcgetattr(follower)
+    attrs[1] &= ~termios.ONLCR  # keep "\n" as printed
+    termios.tcsetattr(follower, termios.TCSANOW, attrs)
+    names = ("RHYTHM_DATA_DIR", "RHYTHM_REPLICA", "RHYTHM_ORG", "RHYTHM_PROJECT", "RHYTHM_AS",
+             "NO_COLOR", "FORCE_COLOR", "COLUMNS")  # fmt: skip
+    full = {k: v for k, v in os.environ.items() if k not in names}
+    full |= {"RHYTHM_HOME": str(device.home), "TERM": "xterm-256color",
+             "RHYTHM_CLI_CONTEXT": str(device.home / "context.json")} | env  # fmt: skip
+    child = subprocess.Popen(argv, stdout=follower, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                             env=full, cwd=ROOT)  # fmt: skip
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    _, err = child.communicate()
+    assert child.returncode == 0, err.decode()
+    imported = {line.split("|")[-1].strip() for line in err.decode().splitlines()}
+    return b"".join(chunks).decode(), imported
+
+
+def rows_of(table: str) -> list[list[str]]:
+    """The cells of each line of a box table (escape codes and borders dropped)."""
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", table)
+    return [[cell.strip() for cell in re.split("[│┃]", line)[1:-1]]
+            for line in plain.splitlines() if line[:1] in ("│", "┃")]  # fmt: skip
+
+
+async def test_on_a_terminal_the_fast_path_draws_the_typer_table(world: World) -> None:
+    """Under a pseudo-terminal wide enough for the table: the bytes rich prints, escape codes
+    included, with neither typer nor rich imported. (Not with a tab in a title: rich counts
+    it as no column and then draws it as a space, cutting the title; see below.)"""
+    await world.call("PATCH", "/orgs/acme/projects/WEB/issues/4", world.ann,
+                     json={"title": "Issue 3 with no tab"})  # fmt: skip
+    bob = await world.device(world.bob)
+    await bob.clone("acme", "WEB")
+    for args in ON_A_TERMINAL:
+        expected, _ = on_a_terminal(bob, [*TYPER, *args], COLUMNS="250")
+        printed, modules = on_a_terminal(bob, [*FAST, *args], COLUMNS="250")
+        assert printed == expected, args
+        assert "cli.fast" in modules
+        assert not {"typer", "rich", "pydantic", "tracker.core", "click"} & modules, args
+    printed, _ = on_a_terminal(bob, [*FAST, "issue", "list"], COLUMNS="250")
+    assert "\x1b[1m" in printed  # bold headers
+    assert [row[0] for row in rows_of(printed)] == ["key", *(f"WEB-{n}" for n in range(12, 0, -1))]
+    assert ["WEB-4", "Open", "minor", "bug", "Issue 3 with no tab"] == rows_of(printed)[9][:5]
+
+
+async def test_a_narrow_terminal_keeps_keys_whole(world: World) -> None:
+    """80 columns cannot hold `issue list`: the widest columns give way, the key and status
+    stay whole (rich cut every column evenly: the keys vanished); NO_COLOR: no escapes;
+    a tab in a title is a space."""
+    bob = await world.device(world.bob)
+    await bob.clone("acme", "WEB")
+    taken, piped = run_fast(bob, ("issue", "list"))  # held to the typer path's above
+    assert taken
+    typer_rows = [line.split("\t") for line in piped.splitlines()]
+    printed, _ = on_a_terminal(bob, [*FAST, "issue", "list"], COLUMNS="80", NO_COLOR="1")
+    assert "\x1b[" not in printed
+    assert all(len(line) <= 80 for line in printed.splitlines())
+    rows = rows_of(printed)
+    assert len(rows) == len(typer_rows) == 13
+    for row, full in zip(rows, typer_rows, strict=True):
+        assert row[:4] == full[:4]  # key, status, priority, type
+        for cell, whole in zip(row[4:], full[4:], strict=True):
+            whole = whole.replace("\t", " ")
+            assert cell == whole or (cell.endswith("…") and whole.startswith(cell[:-1]))
+    wide, _ = on_a_terminal(bob, [*FAST, "issue", "list"], COLUMNS="250")
+    assert rows_of(wide)[9][:5] == ["WEB-4", "Open", "minor", "bug", "Issue 3 with a tab"]
