@@ -217,8 +217,8 @@ def on_a_terminal(device: Device, argv: list[str], **env: str) -> tuple[str, set
     full = {k: v for k, v in os.environ.items() if k not in names}
     full |= {"RHYTHM_HOME": str(device.home), "TERM": "xterm-256color",
              "RHYTHM_CLI_CONTEXT": str(device.home / "context.json")} | env  # fmt: skip
-    child = subprocess.Popen(argv, stdout=follower, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                             env=full, cwd=ROOT)  # fmt: skip
+    child = subprocess.Popen(argv, stdout=follower, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, env=full, cwd=ROOT)  # fmt: skip
     os.close(follower)
     chunks = []
     while True:
@@ -262,7 +262,7 @@ async def test_on_a_terminal_the_fast_path_draws_the_typer_table(world: World) -
     printed, _ = on_a_terminal(bob, [*FAST, "issue", "list"], COLUMNS="250")
     assert "\x1b[1m" in printed  # bold headers
     assert [row[0] for row in rows_of(printed)] == ["key", *(f"WEB-{n}" for n in range(12, 0, -1))]
-    assert ["WEB-4", "Open", "minor", "bug", "Issue 3 with no tab"] == rows_of(printed)[9][:5]
+    assert rows_of(printed)[9][:5] == ["WEB-4", "Open", "minor", "bug", "Issue 3 with no tab"]
 
 
 async def test_a_narrow_terminal_keeps_keys_whole(world: World) -> None:
