@@ -32,7 +32,8 @@ COLUMNS = ["key", "status", "priority", "type", "title", "assignees", "updated_a
 #: Value options taken here (option -> IssueListQuery field); flags below.
 _VALUES = {"--status": "status", "--priority": "priority", "--type": "type",
            "--sort": "sort", "--limit": "limit"}  # fmt: skip
-_FLAGS = {"--quiet": "quiet", "-q": "quiet"}
+_FLAGS = {"--quiet": "quiet", "-q": "quiet", "--json": "json"}
+_JSON = {"--json": "json"}
 _SORTS = {f"{s}-{d}" for s in ("number", "created", "updated", "priority") for d in ("asc", "desc")}
 #: cli/boards.py CARD_WIDTH.
 _CARD_WIDTH = 40
@@ -44,14 +45,15 @@ def parse(args: list[str]) -> tuple[str, dict[str, Any]] | None:
     this path does not take them."""
     found: dict[str, Any]
     if args[:2] == ["issue", "list"]:
-        command, rest, found = "issue list", args[2:], {"limit": "50", "quiet": False}
+        command, rest = "issue list", args[2:]
+        found = {"limit": "50", "quiet": False, "json": False}
         values, flags, top = _VALUES, _FLAGS, 200
     elif args[:1] == ["board"]:
-        command, rest, found = "board", args[1:], {"limit": "20"}
-        values, flags, top = {"--limit": "limit"}, {}, 200
+        command, rest, found = "board", args[1:], {"limit": "20", "json": False}
+        values, flags, top = {"--limit": "limit"}, _JSON, 200
     elif args[:2] == ["issue", "search"]:
-        command, rest, found = "issue search", args[2:], {"limit": "20"}
-        values, flags, top = {"--limit": "limit"}, {}, 200
+        command, rest, found = "issue search", args[2:], {"limit": "20", "json": False}
+        values, flags, top = {"--limit": "limit"}, _JSON, 200
     else:
         return None
     while rest:
@@ -157,11 +159,16 @@ def _table(rows: list[dict[str, Any]], columns: list[str], title: str | None = N
 def _issue_list(*where: Any) -> list[str] | None:
     from tracker.replica.reads import list_rows
 
+    options = where[-1]
+    if options["json"]:  # before --quiet, as in cli/issues.py
+        from tracker.replica.reads import list_json
+
+        text = list_json(*where)
+        return None if text is None else [text]
     found = list_rows(*where)
     if found is None:
         return None
     rows, more = found
-    options = where[-1]
     if options["quiet"]:
         return [row["key"] for row in rows]
     more_line = [f"(more than {options['limit']}; raise --limit or filter)"] if more else []
@@ -172,6 +179,8 @@ def _board(*where: Any) -> list[str] | None:
     """cli/boards.py `_columns_table`: a table column per stage, a row per rank position."""
     from tracker.replica.reads import board_columns
 
+    if where[-1]["json"]:
+        return None  # the Board model's JSON: typer's
     columns = board_columns(*where)
     if columns is None:
         return None
@@ -191,6 +200,8 @@ SEARCH_COLUMNS = ["key", "status", "priority", "type", "title", "updated_at"]
 def _search(*where: Any) -> list[str] | None:
     from tracker.replica.reads import search_rows
 
+    if where[-1]["json"]:
+        return None  # typer's, for now
     found = search_rows(*where)
     if found is None:
         return None

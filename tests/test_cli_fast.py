@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import sqlite3
 import subprocess
@@ -41,8 +42,15 @@ SAME = [
     ("issue", "search", "tab -type:bug"),
     ("issue", "search", "no such words anywhere"),
 ]
-NOT_TAKEN = [
+JSON_SAME = [
     ("issue", "list", "--json"),
+    ("issue", "list", "--json", "--limit", "3", "--sort", "updated-asc"),
+    ("issue", "list", "-q", "--json", "--status", "In Progress", "--limit=2"),
+    ("issue", "list", "--priority", "major", "--json", "--sort", "priority-desc", "--limit", "1"),
+    ("issue", "list", "--json", "--sort", "created-desc", "--limit", "5", "--type", "bug,task"),
+    ("issue", "list", "--json", "--status", "no such stage"),
+]
+NOT_TAKEN = [
     ("issue", "list", "--assignee", "me"),
     ("issue", "list", "--limit", "0"),
     ("issue", "list", "--limit", "201"),
@@ -168,6 +176,27 @@ async def test_fast_path_reads_only_what_the_person_may_read(world: World) -> No
     assert run_fast(bob, ("issue", "search", "issue")) == (True, typer_result.stdout)
 
 
+async def test_json_is_the_typer_path_s(world: World) -> None:
+    """`--json` through the fast path: the typer path's bytes (pydantic's indented dump of
+    the page, cursor included), with tags, a parent, a due date and text to escape."""
+    body = {"title": 'Ünïcode 日本 "quoted" \\ back', "tags": ["ui", "back end"],
+            "parent": "WEB-1", "due_date": "2027-01-02", "estimate": 90,
+            "description": "line one\nline two\ttab"}  # fmt: skip
+    await world.call("PATCH", "/orgs/acme/projects/WEB/issues/2", world.ann, json=body)
+    bob = await world.device(world.bob)
+    await bob.clone("acme", "WEB")
+    for args in JSON_SAME:
+        typer_result = await bob.cli(*args)
+        assert typer_result.exit_code == 0, (args, typer_result.output)
+        taken, printed = run_fast(bob, args)
+        assert taken, args
+        assert printed == typer_result.stdout, args
+    page = json.loads(run_fast(bob, ("issue", "list", "--json", "--limit", "11"))[1])
+    assert page["next_cursor"] and len(page["items"]) == 11
+    second = next(item for item in page["items"] if item["number"] == 2)
+    assert second["tags"] == ["back end", "ui"] and second["parent"] == "WEB-1"
+
+
 def test_fast_path_knows_the_sort_orders() -> None:
     assert set(get_args(IssueSort)) == fast._SORTS
 
@@ -286,3 +315,51 @@ async def test_a_narrow_terminal_keeps_keys_whole(world: World) -> None:
             assert cell == whole or (cell.endswith("…") and whole.startswith(cell[:-1]))
     wide, _ = on_a_terminal(bob, [*FAST, "issue", "list"], COLUMNS="250")
     assert rows_of(wide)[9][:5] == ["WEB-4", "Open", "minor", "bug", "Issue 3 with a tab"]
+
+
+def test_the_box_table_is_rich_s_when_it_fits() -> None:
+    """cli/render.py against rich itself (what the typer path draws), on random tables that
+    fit their width: the same bytes, escape codes included; too wide, every line fits."""
+    import random
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from cli.render import cell_len, table
+
+    rnd = random.Random(7)
+    words = ["WEB-1", "Open", "In Progress", "日本語", "crash", "x", "", "é", "a b c",
+             "Bob <bob@example.com>", "2026-12-06T20:22:21.123456Z"]  # fmt: skip
+    checked = 0
+    for _ in range(600):
+        n = rnd.randint(1, 6)
+        columns = [rnd.choice(["key", "status", "title", "Open (9)", "Done (0)"]) for _ in range(n)]
+        rows = [[" ".join(rnd.choices(words, k=rnd.randint(0, 3))) for _ in range(n)]
+                for _ in range(rnd.randint(0, 5))]  # fmt: skip
+        title = rnd.choice([None, "WEB board", "A much longer board title than that"])
+        width = rnd.randint(20, 200)
+        mine = table(rows, columns, title, width=width, bold=True)
+        natural = sum(max(cell_len(c) for c in [h, *(r[k] for r in rows)]) + 2
+                      for k, h in enumerate(columns))  # fmt: skip
+        if natural > width - n - 1:
+            assert all(cell_len(line) <= width for line in mine if "\x1b" not in line)
+            continue
+        drawn = Table(title=title)
+        for column in columns:
+            drawn.add_column(column, no_wrap=True, overflow="ellipsis")
+        for row in rows:
+            drawn.add_row(*row)
+        out = io.StringIO()
+        Console(file=out, force_terminal=True, width=width, color_system="standard").print(drawn)
+        assert "".join(f"{line}\n" for line in mine) == out.getvalue(), (columns, rows, width)
+        checked += 1
+    assert checked > 200
+
+
+def test_the_fast_path_renders_issues_with_the_storage_sql() -> None:
+    """reads.issue_json_sql is tracker/storage/issues.py ISSUE_JSON (what the services list
+    with), and issue_shape.FIELDS the model's (checked in test_storage_issue_shape too)."""
+    from tracker.replica.reads import issue_json_sql
+    from tracker.storage.issues import ISSUE_JSON
+
+    assert issue_json_sql() == ISSUE_JSON

@@ -239,3 +239,58 @@ def list_rows(view: Path, org: str, project: str, email: str,
             names.get(u, f"(unknown user {u[:8]})") for u in item["assignees"]
         )
     return items[:limit], len(items) > limit
+
+
+def issue_json_sql() -> str:
+    """tracker/storage/issues.py `ISSUE_JSON` (each issue in the API's shape, rendered by
+    SQLite), built here from the same pieces; that module also loads the search
+    indexer. A test holds the two equal."""
+    from tracker.storage.issue_shape import ISSUE_OBJECT
+
+    return f"""
+SELECT {ISSUE_OBJECT} AS json, i.*
+FROM issues i
+JOIN stages s ON s.id = i.stage_id
+LEFT JOIN issues par ON par.id = i.parent_id
+"""
+
+
+def list_json(view: Path, org: str, project: str, email: str,
+              options: dict[str, Any]) -> str | None:  # fmt: skip
+    """`issue list --json`: the page as the typer path prints it (`Page[Issue]`, indented,
+    the services' cursor when there is more), or None (not taken)."""
+    from tracker.domain.cursors import encode_cursor
+    from tracker.storage.issue_pages import IssueFilter, page_sql, sort_key_of
+
+    with closing(_connect(view / _SYSTEM_DB)) as system:
+        tenant_path = _tenant(system, view, org)
+        if tenant_path is None:
+            return None
+        with closing(_connect(tenant_path)) as tenant:
+            access = _can_read(system, tenant, org, project, email)
+            if access is None:
+                return None
+            _, project_id, project_key = access
+            order_name = options.get("sort", "number-desc")
+            sort, direction = order_name.split("-")
+            filters = IssueFilter(
+                statuses=split_list(options.get("status") or ""),
+                priorities=split_list(options.get("priority") or ""),
+                types=split_list(options.get("type") or ""),
+            )
+            page, args, order = page_sql(project_id, filters, sort, direction == "desc", None)
+            limit: int = options["limit"]
+            rows = tenant.execute(
+                f"{issue_json_sql()} WHERE i.row_id IN ({page}) ORDER BY {order}",
+                [project_key, *args, limit + 1],
+            ).fetchall()
+    more = len(rows) > limit
+    cursor = encode_cursor([order_name, *sort_key_of(rows[limit - 1], sort)]) if more else None
+    items = [json.loads(row["json"]) for row in rows[:limit]]
+    return pretty({"items": items, "next_cursor": cursor})
+
+
+def pretty(value: Any) -> str:
+    """What pydantic's `model_dump_json(indent=2)` prints for plain JSON values (the typer
+    path's cli/context.py `print_json`): two-space indents, characters as they are."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
