@@ -201,7 +201,10 @@ def _search(*where: Any) -> list[str] | None:
     from tracker.replica.reads import search_rows
 
     if where[-1]["json"]:
-        return None  # typer's, for now
+        from tracker.replica.reads import search_json
+
+        text = search_json(*where)
+        return None if text is None else [text]
     found = search_rows(*where)
     if found is None:
         return None

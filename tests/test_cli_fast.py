@@ -49,6 +49,11 @@ JSON_SAME = [
     ("issue", "list", "--priority", "major", "--json", "--sort", "priority-desc", "--limit", "1"),
     ("issue", "list", "--json", "--sort", "created-desc", "--limit", "5", "--type", "bug,task"),
     ("issue", "list", "--json", "--status", "no such stage"),
+    ("issue", "search", "status:open sort:updated", "--json"),
+    ("issue", "search", "--json", "--limit", "2", "issue"),
+    ("issue", "search", "--json", "priority:major,critical sort:created-asc", "--limit=3"),
+    ("issue", "search", ["Ünïcode", "--json"][0], "--json"),
+    ("issue", "search", "no such words anywhere", "--json"),
 ]
 NOT_TAKEN = [
     ("issue", "list", "--assignee", "me"),
@@ -59,7 +64,6 @@ NOT_TAKEN = [
     ("issue", "list", "--project", "WEB"),
     ("issue", "list", "--limit"),
     ("issue", "show", "WEB-1"),
-    ("issue", "search", "status:open", "--json"),
     ("issue", "search", "status:open", "--highlight"),
     ("issue", "search", "status:open", "-p", "WEB"),
     ("issue", "search", "status:open", "more"),

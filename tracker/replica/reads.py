@@ -14,9 +14,12 @@ import fcntl
 import json
 import os
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: File names inside a data directory (tracker.settings; tracker.replica.engine).
 _SYSTEM_DB, _TENANT_DB, _LOCK = "_system.db", "tracker.db", ".rhythm.lock"
@@ -108,6 +111,64 @@ def search_rows(view: Path, org: str, project: str, email: str,
                 options: dict[str, Any]) -> tuple[list[dict[str, Any]], bool] | None:  # fmt: skip
     """`issue search` over every project the person sees (cli/search.py `find`, no
     --project): the query language's own SQL (tracker.storage.search), rows in page order."""
+
+    def rows(tenant: sqlite3.Connection, scope: dict[str, str], page: Any) -> Any:
+        found = tenant.execute(
+            "SELECT i.row_id, i.project_id, i.number, s.name AS status, i.priority, i.type,"
+            " i.title, i.updated_at FROM issues i JOIN stages s ON s.id = i.stage_id"
+            " WHERE i.row_id IN (SELECT value FROM json_each(?))", (json.dumps(page.row_ids),),
+        ).fetchall()  # fmt: skip
+        order = {row_id: n for n, row_id in enumerate(page.row_ids)}
+        items = [
+            dict(row) | {"key": f"{scope[row['project_id']]}-{row['number']}"}
+            for row in sorted(found, key=lambda row: order[row["row_id"]])
+        ]
+        return items, page.next is not None
+
+    return _search(view, org, email, options, rows, ([], False))
+
+
+def search_json(view: Path, org: str, project: str, email: str,
+                options: dict[str, Any]) -> str | None:  # fmt: skip
+    """`issue search --json`: `Page[SearchHit]` as the typer path prints it (each issue
+    the storage's JSON, `highlight` null, the services' cursor when there is more)."""
+    import hashlib
+
+    def render(tenant: sqlite3.Connection, scope: dict[str, str], page: Any) -> str:
+        by_row: dict[int, Any] = {}
+        for project_id, key in scope.items():  # ?1 is one project's key: a query each
+            by_row |= {
+                row["row_id"]: row["json"]
+                for row in tenant.execute(
+                    issue_json_sql() + " WHERE i.project_id = ?2 AND i.row_id IN"
+                    " (SELECT value FROM json_each(?3))",
+                    (key, project_id, json.dumps(page.row_ids)),
+                )
+            }  # fmt: skip
+        items = [json.loads(by_row[row_id]) | {"highlight": None} for row_id in page.row_ids]
+        cursor = None
+        if page.next is not None:  # tracker/services/search.py _encode
+            q = options["query"].encode("utf-8", "surrogatepass")
+            state = {"q": hashlib.sha256(q).hexdigest()[:16], "p": page.next.plan,
+                     "b": page.next.bound, "k": list(page.next.values)}  # fmt: skip
+            cursor = _b64(json.dumps(state, separators=(",", ":"), allow_nan=False))
+        return pretty({"items": items, "next_cursor": cursor})
+
+    return _search(view, org, email, options, render, pretty({"items": [], "next_cursor": None}))
+
+
+def _b64(text: str) -> str:
+    """tracker.domain.models.search `encode_search_cursor`'s encoding."""
+    import base64
+
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _search(view: Path, org: str, email: str, options: dict[str, Any],
+            render: Callable[[sqlite3.Connection, dict[str, str], Any], T],
+            empty: T) -> T | None:  # fmt: skip
+    """Run the query as the services do (tracker/services/search.py `_search`) and
+    `render` its page inside the tenant's connection; None when not sure."""
     from datetime import UTC, datetime
 
     from tracker.domain.emails import normalize_email
@@ -139,23 +200,13 @@ def search_rows(view: Path, org: str, project: str, email: str,
         see_all = org_role in ("owner", "admin")
         scope = {r["id"]: r["key"] for r in visible_projects(tenant, user_id, see_all)}
         if not scope:
-            return [], False
+            return empty
         ctx = FilterContext(tuple(scope), user_id, emails, datetime.now(UTC))
         try:
             page = search(tenant, SearchSpec(query, ctx, options["limit"], None))
         except RhythmError:
             return None
-        rows = tenant.execute(
-            "SELECT i.row_id, i.project_id, i.number, s.name AS status, i.priority, i.type,"
-            " i.title, i.updated_at FROM issues i JOIN stages s ON s.id = i.stage_id"
-            " WHERE i.row_id IN (SELECT value FROM json_each(?))", (json.dumps(page.row_ids),),
-        ).fetchall()  # fmt: skip
-    order = {row_id: n for n, row_id in enumerate(page.row_ids)}
-    items = [
-        dict(row) | {"key": f"{scope[row['project_id']]}-{row['number']}"}
-        for row in sorted(rows, key=lambda row: order[row["row_id"]])
-    ]
-    return items, page.next is not None
+        return render(tenant, scope, page)
 
 
 def _names(system: sqlite3.Connection, people: list[str]) -> dict[str, str]:
