@@ -180,7 +180,10 @@ def _board(*where: Any) -> list[str] | None:
     from tracker.replica.reads import board_columns
 
     if where[-1]["json"]:
-        return None  # the Board model's JSON: typer's
+        from tracker.replica.reads import board_json
+
+        text = board_json(*where)
+        return None if text is None else [text]
     columns = board_columns(*where)
     if columns is None:
         return None

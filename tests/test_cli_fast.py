@@ -52,8 +52,10 @@ JSON_SAME = [
     ("issue", "search", "status:open sort:updated", "--json"),
     ("issue", "search", "--json", "--limit", "2", "issue"),
     ("issue", "search", "--json", "priority:major,critical sort:created-asc", "--limit=3"),
-    ("issue", "search", ["Ünïcode", "--json"][0], "--json"),
+    ("issue", "search", "Ünïcode", "--json"),
     ("issue", "search", "no such words anywhere", "--json"),
+    ("board", "--json"),
+    ("board", "--limit", "2", "--json"),
 ]
 NOT_TAKEN = [
     ("issue", "list", "--assignee", "me"),
@@ -69,7 +71,6 @@ NOT_TAKEN = [
     ("issue", "search", "status:open", "more"),
     ("issue", "search", "sort:nonsense"),
     ("issue", "search"),
-    ("board", "--json"),
     ("board", "--swimlanes"),
     ("board", "--sprint", "S1"),
     ("board", "--limit", "201"),
@@ -201,8 +202,12 @@ async def test_json_is_the_typer_path_s(world: World) -> None:
     assert second["tags"] == ["back end", "ui"] and second["parent"] == "WEB-1"
 
 
-def test_fast_path_knows_the_sort_orders() -> None:
+def test_fast_path_knows_the_sort_orders_and_shapes() -> None:
+    from tracker.domain.models.workflow import Stage
+    from tracker.replica.reads import STAGE_FIELDS
+
     assert set(get_args(IssueSort)) == fast._SORTS
+    assert tuple(Stage.model_fields) == STAGE_FIELDS
 
 
 async def test_the_process_imports_neither_typer_nor_pydantic(world: World) -> None:
@@ -217,6 +222,17 @@ async def test_the_process_imports_neither_typer_nor_pydantic(world: World) -> N
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()}
     assert "cli.fast" in imported
     assert not {"typer", "pydantic", "tracker.core", "click"} & imported
+    for args in (["issue", "list", "--json"], ["issue", "search", "issue", "--json"],
+                 ["board", "--json"]):  # fmt: skip
+        with on(bob):
+            done = subprocess.run(
+                [sys.executable, "-X", "importtime", "-m", "cli.main", *args],
+                capture_output=True, text=True, check=True, cwd=ROOT,
+            )  # fmt: skip
+        assert json.loads(done.stdout), args
+        imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()}
+        assert "cli.fast" in imported, args
+        assert not {"typer", "pydantic", "tracker.core", "click", "rich"} & imported, args
 
 
 ROOT = Path(__file__).parent.parent

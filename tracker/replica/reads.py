@@ -345,3 +345,34 @@ def pretty(value: Any) -> str:
     """What pydantic's `model_dump_json(indent=2)` prints for plain JSON values (the typer
     path's cli/context.py `print_json`): two-space indents, characters as they are."""
     return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+#: The `Stage` model's fields in order (tracker/services/workflow.py `to_stage`).
+STAGE_FIELDS = ("id", "name", "category", "position", "created_at", "updated_at")
+
+
+def board_json(view: Path, org: str, project: str, email: str,
+               options: dict[str, Any]) -> str | None:  # fmt: skip
+    """`board --json`: the `Board` as the typer path prints it, from the storage's own
+    column JSON (tracker/services/boards.py `project_board_json`), or None."""
+    from tracker.storage.boards import column_counts, column_json
+    from tracker.storage.stages import list_stages
+
+    with closing(_connect(view / _SYSTEM_DB)) as system:
+        tenant_path = _tenant(system, view, org)
+        if tenant_path is None:
+            return None
+        with closing(_connect(tenant_path)) as tenant:
+            access = _can_read(system, tenant, org, project, email)
+            if access is None:
+                return None
+            _, project_id, project_key = access
+            counts = column_counts(tenant, project_id)
+            columns = [
+                {"stage": {name: stage[name] for name in STAGE_FIELDS},
+                 "count": counts.get(stage["id"], 0),
+                 "items": json.loads(column_json(tenant, project_key, project_id, stage["id"],
+                                                 options["limit"]))}
+                for stage in list_stages(tenant, project_id)
+            ]  # fmt: skip
+    return pretty({"columns": columns})
