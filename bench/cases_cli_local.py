@@ -57,10 +57,11 @@ sys.stdout.write("".join("\\t".join(map(str, r)) + "\\n" for r in rows))
 import sqlite3, sys
 c = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
 out = []
-for sid, name in c.execute("SELECT id, name FROM stages ORDER BY position").fetchall():
+stages = c.execute("SELECT id, name, project_id FROM stages ORDER BY position").fetchall()
+for sid, name, pid in stages:
     (n,) = c.execute("SELECT live FROM stage_counts WHERE stage_id = ?", (sid,)).fetchone()
-    cards = c.execute("SELECT number, title FROM issues WHERE stage_id = ? AND deleted_at IS NULL"
-                      " ORDER BY rank LIMIT 20", (sid,)).fetchall()
+    cards = c.execute("SELECT number, title FROM issues WHERE project_id = ? AND stage_id = ?"
+                      " AND deleted_at IS NULL ORDER BY rank LIMIT 20", (pid, sid)).fetchall()
     out.append(f"{name} ({n})\\t" + "\\t".join(f"CORE-{a} {b}" for a, b in cards))
 sys.stdout.write("\\n".join(out) + "\\n")
 """,

@@ -6,14 +6,16 @@ models and `tracker.core` took ~300 ms of a ~400 ms `rhythm issue list` on a
 100,000-issue replica, the query a few ms (docs/cli.md, docs/offline.md). This
 module answers the common cases with the standard library and
 `tracker/replica/reads.py` (sqlite3 on the view, the storage layer's own SQL: the
-same queries the services run), and prints exactly what the typer command prints.
+same queries the services run), and prints what the typer command prints: piped, the
+same tab-separated lines; `--json`, the same bytes (the storage's own JSON renderings);
+on a terminal, the same box table drawn by `cli/render.py` instead of rich (the same
+bytes when the table fits; narrower, its long columns give way first).
 
 It takes the command only when the answer is sure to be the same; anything else
-(another command or option, a data directory,
-RHYTHM_ORG/PROJECT/AS, stored `rhythm use` defaults, provisional keys, a locked
-view, a person without read access, input the models would reject) returns
-None and `cli.main` runs as ever, errors included. tests/test_cli_fast.py holds
-the output to the typer path's on the same data.
+(another command or option, a data directory, RHYTHM_ORG/PROJECT/AS, stored `rhythm
+use` defaults, provisional keys, a locked view, a person without read access, input
+the models would reject) returns None and `cli.main` runs as ever, errors included.
+tests/test_cli_fast.py holds the output to the typer path's on the same data.
 """
 
 from __future__ import annotations
