@@ -8,7 +8,8 @@ server stopped; kept for the next run). Each round runs, alternating, every comm
 whole process: piped, on a pseudo-terminal (120 columns), with `--json`, and through the
 typer path on the terminal (what a terminal got before cli/render.py); beside them
 `python -c pass` and plain sqlite3 doing the same query in its own process. Prints the
-median and best of each and the median of per-round ratios.
+median and best of each, its CPU time (user + system: hardly moved by the box's load,
+where wall time is), and the median of per-round ratios.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import asyncio
 import fcntl
 import os
+import resource
 import statistics
 import struct
 import subprocess
@@ -160,20 +162,25 @@ def main(argv: list[str] | None = None) -> None:
         cases[f"{name} --json"] = ("pipe", [*rhythm, *words, "--json"])
         cases[f"typer: {name}, terminal"] = ("tty", [*typer, *words])
     runners = {"pipe": run_piped, "tty": run_on_terminal}
+    cpu: dict[str, list[float]] = {name: [] for name in cases}
     for kind, argv_ in cases.values():  # warm the page cache and .pyc files
         runners[kind](argv_, env)
     took: dict[str, list[float]] = {name: [] for name in cases}
     load = [os.getloadavg()[0]]
     for _ in range(args.rounds):
         for name, (kind, argv_) in cases.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             took[name].append(runners[kind](argv_, env))
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[name].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         load.append(os.getloadavg()[0])
     print(f"local commands on a replica of {args.issues:,} issues, {args.rounds} rounds,"
           f" load average {min(load):.1f}-{max(load):.1f}; terminal = a pty of {COLUMNS}"
           " columns (goal <= 150 ms each, whole run)")  # fmt: skip
     for name, values in took.items():
         print(f"  {name:<34} median {statistics.median(values) * 1000:6.1f} ms"
-              f"   best {min(values) * 1000:6.1f} ms")  # fmt: skip
+              f"   best {min(values) * 1000:6.1f} ms"
+              f"   CPU median {statistics.median(cpu[name]) * 1000:6.1f} ms")  # fmt: skip
     base = took["python -c pass"]
     for name in COMMANDS:  # median of per-round ratios, same rounds
         fast = took[f"{name}, terminal"]
