@@ -122,6 +122,8 @@ def run(args: list[str]) -> bool:
     parsed = parse(args)
     if parsed is None or any("-~" in word for word in args):
         return False
+    if sys.stdout.isatty() and not (sys.stdout.encoding or "").lower().startswith("utf"):
+        return False  # no box characters: rich's ASCII fallback is typer's
     command, options = parsed
     replica = _replica()
     if replica is None or _stored_use(replica / "view"):

@@ -28,13 +28,14 @@ _CONTROLS = {n: None for n in (*range(32), *range(127, 160))} | {9: " ", 10: " "
 
 
 def terminal_width() -> int:
-    """$COLUMNS, else the terminal's width, else 80 (rich's order)."""
+    """$COLUMNS, else the width of the first standard stream that is a terminal, else 80
+    (rich's order; a terminal that reports no size counts as 80 wide, as in rich)."""
     columns = os.environ.get("COLUMNS", "")
     if columns.isdigit():
         return int(columns)
     for fd in (0, 1, 2):
         try:
-            return os.get_terminal_size(fd).columns
+            return os.get_terminal_size(fd).columns or 80
         except OSError:
             continue
     return 80

@@ -383,3 +383,20 @@ def test_the_fast_path_renders_issues_with_the_storage_sql() -> None:
     from tracker.storage.issues import ISSUE_JSON
 
     assert issue_json_sql() == ISSUE_JSON
+
+
+def test_width_and_styles_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli import render
+
+    monkeypatch.setenv("COLUMNS", "77")
+    assert render.terminal_width() == 77
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert render.styled()
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not render.styled()
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.setenv("TERM", "dumb")
+    assert not render.styled()
+    lines = render.table([["WEB-1", "x"]], ["key", "title"], "T", width=40, bold=False)
+    assert not any("\x1b" in line for line in lines)
