@@ -6,14 +6,16 @@ models and `tracker.core` took ~300 ms of a ~400 ms `rhythm issue list` on a
 100,000-issue replica, the query a few ms (docs/cli.md, docs/offline.md). This
 module answers the common cases with the standard library and
 `tracker/replica/reads.py` (sqlite3 on the view, the storage layer's own SQL: the
-same queries the services run), and prints exactly what the typer command prints.
+same queries the services run), and prints what the typer command prints: piped, the
+same tab-separated lines; `--json`, the same bytes (the storage's own JSON renderings);
+on a terminal, the same box table drawn by `cli/render.py` instead of rich (the same
+bytes when the table fits; narrower, its long columns give way first).
 
 It takes the command only when the answer is sure to be the same; anything else
-(another command or option, `--json`, a terminal (rich table), a data directory,
-RHYTHM_ORG/PROJECT/AS, stored `rhythm use` defaults, provisional keys, a locked
-view, a person without read access, input the models would reject) returns
-None and `cli.main` runs as ever, errors included. tests/test_cli_fast.py holds
-the output to the typer path's on the same data.
+(another command or option, a data directory, RHYTHM_ORG/PROJECT/AS, stored `rhythm
+use` defaults, provisional keys, a locked view, a person without read access, input
+the models would reject) returns None and `cli.main` runs as ever, errors included.
+tests/test_cli_fast.py holds the output to the typer path's on the same data.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ COLUMNS = ["key", "status", "priority", "type", "title", "assignees", "updated_a
 #: Value options taken here (option -> IssueListQuery field); flags below.
 _VALUES = {"--status": "status", "--priority": "priority", "--type": "type",
            "--sort": "sort", "--limit": "limit"}  # fmt: skip
-_FLAGS = {"--quiet": "quiet", "-q": "quiet"}
+_FLAGS = {"--quiet": "quiet", "-q": "quiet", "--json": "json"}
+_JSON = {"--json": "json"}
 _SORTS = {f"{s}-{d}" for s in ("number", "created", "updated", "priority") for d in ("asc", "desc")}
 #: cli/boards.py CARD_WIDTH.
 _CARD_WIDTH = 40
@@ -44,14 +47,15 @@ def parse(args: list[str]) -> tuple[str, dict[str, Any]] | None:
     this path does not take them."""
     found: dict[str, Any]
     if args[:2] == ["issue", "list"]:
-        command, rest, found = "issue list", args[2:], {"limit": "50", "quiet": False}
+        command, rest = "issue list", args[2:]
+        found = {"limit": "50", "quiet": False, "json": False}
         values, flags, top = _VALUES, _FLAGS, 200
     elif args[:1] == ["board"]:
-        command, rest, found = "board", args[1:], {"limit": "20"}
-        values, flags, top = {"--limit": "limit"}, {}, 200
+        command, rest, found = "board", args[1:], {"limit": "20", "json": False}
+        values, flags, top = {"--limit": "limit"}, _JSON, 200
     elif args[:2] == ["issue", "search"]:
-        command, rest, found = "issue search", args[2:], {"limit": "20"}
-        values, flags, top = {"--limit": "limit"}, {}, 200
+        command, rest, found = "issue search", args[2:], {"limit": "20", "json": False}
+        values, flags, top = {"--limit": "limit"}, _JSON, 200
     else:
         return None
     while rest:
@@ -116,8 +120,10 @@ def _stored_use(view: Path) -> bool:
 def run(args: list[str]) -> bool:
     """Answer `args` here if this path takes them (True: done, printed); else False."""
     parsed = parse(args)
-    if parsed is None or sys.stdout.isatty() or any("-~" in word for word in args):
+    if parsed is None or any("-~" in word for word in args):
         return False
+    if sys.stdout.isatty() and not (sys.stdout.encoding or "").lower().startswith("utf"):
+        return False  # no box characters: rich's ASCII fallback is typer's
     command, options = parsed
     replica = _replica()
     if replica is None or _stored_use(replica / "view"):
@@ -141,9 +147,15 @@ def run(args: list[str]) -> bool:
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> list[str]:
-    """cli/context.py print_table, piped: tab-separated lines, a header first."""
-    flat = str.maketrans("\t\r\n", "   ")
+    """cli/context.py print_table: on a terminal a box table (cli/render.py, what rich
+    draws there); piped, tab-separated lines, a header first."""
     cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
+    if sys.stdout.isatty():
+        from cli import render
+
+        width, bold = render.terminal_width(), render.styled()
+        return render.table(cells, columns, title, width=width, bold=bold)
+    flat = str.maketrans("\t\r\n", "   ")
     lines = [f"# {title}".translate(flat)] if title else []
     return lines + ["\t".join(cell.translate(flat) for cell in line) for line in [columns, *cells]]
 
@@ -151,11 +163,16 @@ def _table(rows: list[dict[str, Any]], columns: list[str], title: str | None = N
 def _issue_list(*where: Any) -> list[str] | None:
     from tracker.replica.reads import list_rows
 
+    options = where[-1]
+    if options["json"]:  # before --quiet, as in cli/issues.py
+        from tracker.replica.reads import list_json
+
+        text = list_json(*where)
+        return None if text is None else [text]
     found = list_rows(*where)
     if found is None:
         return None
     rows, more = found
-    options = where[-1]
     if options["quiet"]:
         return [row["key"] for row in rows]
     more_line = [f"(more than {options['limit']}; raise --limit or filter)"] if more else []
@@ -166,6 +183,11 @@ def _board(*where: Any) -> list[str] | None:
     """cli/boards.py `_columns_table`: a table column per stage, a row per rank position."""
     from tracker.replica.reads import board_columns
 
+    if where[-1]["json"]:
+        from tracker.replica.reads import board_json
+
+        text = board_json(*where)
+        return None if text is None else [text]
     columns = board_columns(*where)
     if columns is None:
         return None
@@ -185,6 +207,11 @@ SEARCH_COLUMNS = ["key", "status", "priority", "type", "title", "updated_at"]
 def _search(*where: Any) -> list[str] | None:
     from tracker.replica.reads import search_rows
 
+    if where[-1]["json"]:
+        from tracker.replica.reads import search_json
+
+        text = search_json(*where)
+        return None if text is None else [text]
     found = search_rows(*where)
     if found is None:
         return None

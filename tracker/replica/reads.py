@@ -14,9 +14,12 @@ import fcntl
 import json
 import os
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: File names inside a data directory (tracker.settings; tracker.replica.engine).
 _SYSTEM_DB, _TENANT_DB, _LOCK = "_system.db", "tracker.db", ".rhythm.lock"
@@ -108,6 +111,64 @@ def search_rows(view: Path, org: str, project: str, email: str,
                 options: dict[str, Any]) -> tuple[list[dict[str, Any]], bool] | None:  # fmt: skip
     """`issue search` over every project the person sees (cli/search.py `find`, no
     --project): the query language's own SQL (tracker.storage.search), rows in page order."""
+
+    def rows(tenant: sqlite3.Connection, scope: dict[str, str], page: Any) -> Any:
+        found = tenant.execute(
+            "SELECT i.row_id, i.project_id, i.number, s.name AS status, i.priority, i.type,"
+            " i.title, i.updated_at FROM issues i JOIN stages s ON s.id = i.stage_id"
+            " WHERE i.row_id IN (SELECT value FROM json_each(?))", (json.dumps(page.row_ids),),
+        ).fetchall()  # fmt: skip
+        order = {row_id: n for n, row_id in enumerate(page.row_ids)}
+        items = [
+            dict(row) | {"key": f"{scope[row['project_id']]}-{row['number']}"}
+            for row in sorted(found, key=lambda row: order[row["row_id"]])
+        ]
+        return items, page.next is not None
+
+    return _search(view, org, email, options, rows, ([], False))
+
+
+def search_json(view: Path, org: str, project: str, email: str,
+                options: dict[str, Any]) -> str | None:  # fmt: skip
+    """`issue search --json`: `Page[SearchHit]` as the typer path prints it (each issue
+    the storage's JSON, `highlight` null, the services' cursor when there is more)."""
+    import hashlib
+
+    def render(tenant: sqlite3.Connection, scope: dict[str, str], page: Any) -> str:
+        by_row: dict[int, Any] = {}
+        for project_id, key in scope.items():  # ?1 is one project's key: a query each
+            by_row |= {
+                row["row_id"]: row["json"]
+                for row in tenant.execute(
+                    issue_json_sql() + " WHERE i.project_id = ?2 AND i.row_id IN"
+                    " (SELECT value FROM json_each(?3))",
+                    (key, project_id, json.dumps(page.row_ids)),
+                )
+            }  # fmt: skip
+        items = [json.loads(by_row[row_id]) | {"highlight": None} for row_id in page.row_ids]
+        cursor = None
+        if page.next is not None:  # tracker/services/search.py _encode
+            q = options["query"].encode("utf-8", "surrogatepass")
+            state = {"q": hashlib.sha256(q).hexdigest()[:16], "p": page.next.plan,
+                     "b": page.next.bound, "k": list(page.next.values)}  # fmt: skip
+            cursor = _b64(json.dumps(state, separators=(",", ":"), allow_nan=False))
+        return pretty({"items": items, "next_cursor": cursor})
+
+    return _search(view, org, email, options, render, pretty({"items": [], "next_cursor": None}))
+
+
+def _b64(text: str) -> str:
+    """tracker.domain.models.search `encode_search_cursor`'s encoding."""
+    import base64
+
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _search(view: Path, org: str, email: str, options: dict[str, Any],
+            render: Callable[[sqlite3.Connection, dict[str, str], Any], T],
+            empty: T) -> T | None:  # fmt: skip
+    """Run the query as the services do (tracker/services/search.py `_search`) and
+    `render` its page inside the tenant's connection; None when not sure."""
     from datetime import UTC, datetime
 
     from tracker.domain.emails import normalize_email
@@ -139,23 +200,13 @@ def search_rows(view: Path, org: str, project: str, email: str,
         see_all = org_role in ("owner", "admin")
         scope = {r["id"]: r["key"] for r in visible_projects(tenant, user_id, see_all)}
         if not scope:
-            return [], False
+            return empty
         ctx = FilterContext(tuple(scope), user_id, emails, datetime.now(UTC))
         try:
             page = search(tenant, SearchSpec(query, ctx, options["limit"], None))
         except RhythmError:
             return None
-        rows = tenant.execute(
-            "SELECT i.row_id, i.project_id, i.number, s.name AS status, i.priority, i.type,"
-            " i.title, i.updated_at FROM issues i JOIN stages s ON s.id = i.stage_id"
-            " WHERE i.row_id IN (SELECT value FROM json_each(?))", (json.dumps(page.row_ids),),
-        ).fetchall()  # fmt: skip
-    order = {row_id: n for n, row_id in enumerate(page.row_ids)}
-    items = [
-        dict(row) | {"key": f"{scope[row['project_id']]}-{row['number']}"}
-        for row in sorted(rows, key=lambda row: order[row["row_id"]])
-    ]
-    return items, page.next is not None
+        return render(tenant, scope, page)
 
 
 def _names(system: sqlite3.Connection, people: list[str]) -> dict[str, str]:
@@ -239,3 +290,89 @@ def list_rows(view: Path, org: str, project: str, email: str,
             names.get(u, f"(unknown user {u[:8]})") for u in item["assignees"]
         )
     return items[:limit], len(items) > limit
+
+
+def issue_json_sql() -> str:
+    """tracker/storage/issues.py `ISSUE_JSON` (each issue in the API's shape, rendered by
+    SQLite), built here from the same pieces; that module also loads the search
+    indexer. A test holds the two equal."""
+    from tracker.storage.issue_shape import ISSUE_OBJECT
+
+    return f"""
+SELECT {ISSUE_OBJECT} AS json, i.*
+FROM issues i
+JOIN stages s ON s.id = i.stage_id
+LEFT JOIN issues par ON par.id = i.parent_id
+"""
+
+
+def list_json(view: Path, org: str, project: str, email: str,
+              options: dict[str, Any]) -> str | None:  # fmt: skip
+    """`issue list --json`: the page as the typer path prints it (`Page[Issue]`, indented,
+    the services' cursor when there is more), or None (not taken)."""
+    from tracker.domain.cursors import encode_cursor
+    from tracker.storage.issue_pages import IssueFilter, page_sql, sort_key_of
+
+    with closing(_connect(view / _SYSTEM_DB)) as system:
+        tenant_path = _tenant(system, view, org)
+        if tenant_path is None:
+            return None
+        with closing(_connect(tenant_path)) as tenant:
+            access = _can_read(system, tenant, org, project, email)
+            if access is None:
+                return None
+            _, project_id, project_key = access
+            order_name = options.get("sort", "number-desc")
+            sort, direction = order_name.split("-")
+            filters = IssueFilter(
+                statuses=split_list(options.get("status") or ""),
+                priorities=split_list(options.get("priority") or ""),
+                types=split_list(options.get("type") or ""),
+            )
+            page, args, order = page_sql(project_id, filters, sort, direction == "desc", None)
+            limit: int = options["limit"]
+            rows = tenant.execute(
+                f"{issue_json_sql()} WHERE i.row_id IN ({page}) ORDER BY {order}",
+                [project_key, *args, limit + 1],
+            ).fetchall()
+    more = len(rows) > limit
+    cursor = encode_cursor([order_name, *sort_key_of(rows[limit - 1], sort)]) if more else None
+    items = [json.loads(row["json"]) for row in rows[:limit]]
+    return pretty({"items": items, "next_cursor": cursor})
+
+
+def pretty(value: Any) -> str:
+    """What pydantic's `model_dump_json(indent=2)` prints for plain JSON values (the typer
+    path's cli/context.py `print_json`): two-space indents, characters as they are."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+#: The `Stage` model's fields in order (tracker/services/workflow.py `to_stage`).
+STAGE_FIELDS = ("id", "name", "category", "position", "created_at", "updated_at")
+
+
+def board_json(view: Path, org: str, project: str, email: str,
+               options: dict[str, Any]) -> str | None:  # fmt: skip
+    """`board --json`: the `Board` as the typer path prints it, from the storage's own
+    column JSON (tracker/services/boards.py `project_board_json`), or None."""
+    from tracker.storage.boards import column_counts, column_json
+    from tracker.storage.stages import list_stages
+
+    with closing(_connect(view / _SYSTEM_DB)) as system:
+        tenant_path = _tenant(system, view, org)
+        if tenant_path is None:
+            return None
+        with closing(_connect(tenant_path)) as tenant:
+            access = _can_read(system, tenant, org, project, email)
+            if access is None:
+                return None
+            _, project_id, project_key = access
+            counts = column_counts(tenant, project_id)
+            columns = [
+                {"stage": {name: stage[name] for name in STAGE_FIELDS},
+                 "count": counts.get(stage["id"], 0),
+                 "items": json.loads(column_json(tenant, project_key, project_id, stage["id"],
+                                                 options["limit"]))}
+                for stage in list_stages(tenant, project_id)
+            ]  # fmt: skip
+    return pretty({"columns": columns})

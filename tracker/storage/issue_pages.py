@@ -1,13 +1,14 @@
 """One page of a project's issues as SQL: filters, sort keys, keyset bounds.
 
-Kept apart from tracker/storage/issues.py (which renders the issue's API shape from
-the pydantic model) so the CLI's fast read path (cli/fast.py) can page issues with
-nothing but sqlite3 imported (start-up time: docs/cli.md).
+Kept apart from tracker/storage/issues.py (which also indexes issues for search) so
+the CLI's fast read path (cli/fast.py) can page issues with nothing but sqlite3
+imported (start-up time: docs/cli.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,3 +103,14 @@ def page_sql(
     # that cannot use an index then never computes links for rows it drops.
     page = f"SELECT i.row_id FROM issues i WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
     return page, args, order
+
+
+def sort_key_of(row: sqlite3.Row | Mapping[str, Any], sort: str) -> list[Any]:
+    """The keyset values of a listed row (what the next page starts after)."""
+    if sort == "number":
+        return [row["number"]]
+    if sort == "priority":
+        rank = {"critical": 3, "major": 2, "normal": 1}.get(row["priority"], 0)
+        return [rank, row["number"]]
+    column = "created_at" if sort == "created" else "updated_at"
+    return [row[column], row["row_id"]]

@@ -1,22 +1,27 @@
 """The issue's API shape as SQL, generated from the one list of its fields.
 
-The list is the pydantic model (`tracker.domain.models.issues.Issue`, fields in
-order). A field stored in a column of the same name needs no entry here: it is
-rendered as `i.<name>`, so a new plain field is one edit (the model; plus its
-migration). Only fields computed from other columns or tables are spelled out.
-Both SQL renderings read an issue row `i` joined to its stage `s` (and, for the
-view, its parent `par`); ?1 is the project key. Tests hold the list rendering
-(`ISSUE_OBJECT`) to GET /issues/{n} and the import image to the logged model.
+The list is the pydantic model's (`tracker.domain.models.issues.Issue`, fields in
+order), copied into `FIELDS` (a test holds the two equal). A field stored in a column
+of the same name needs no other entry here: it is rendered as `i.<name>`, so a new
+plain field is the model, `FIELDS` and its migration. Only fields computed from other
+columns or tables are spelled out. Both SQL renderings read an issue row `i` joined to
+its stage `s` (and, for the view, its parent `par`); ?1 is the project key. Tests hold
+the list rendering (`ISSUE_OBJECT`) to GET /issues/{n} and the import image to the
+logged model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tracker.domain.models.issues import Issue
-
-#: Every field of the API shape, in the model's order.
-FIELDS: tuple[str, ...] = tuple(Issue.model_fields)
+#: Every field of the API shape, in the model's order. Spelled out, not read from the
+#: model, so the CLI's fast read path can render issues without importing pydantic
+#: (docs/cli.md); tests/test_storage_issue_shape.py holds it to the model.
+FIELDS: tuple[str, ...] = (
+    "id", "key", "number", "title", "description", "type", "priority", "status", "reporter",
+    "assignees", "tags", "sprint_id", "parent", "due_date", "estimate", "custom_fields",
+    "time_spent", "comment_count", "created_at", "updated_at", "resolved_at", "version",
+)  # fmt: skip
 
 #: Fields that are not a column of the same name: name -> SQL expression.
 #: Custom field values are stored by field id and shown by name; values of deleted

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
 from typing import Any
 
 from tracker.storage.issue_pages import SORT_KEYS as SORT_KEYS  # re-exported
 from tracker.storage.issue_pages import IssueFilter as IssueFilter  # re-exported
 from tracker.storage.issue_pages import page_sql
+from tracker.storage.issue_pages import sort_key_of as sort_key_of  # re-exported
 from tracker.storage.issue_shape import ISSUE_OBJECT
 from tracker.storage.rows import first_row
 from tracker.storage.search_index import cjk_columns, save_cjk
@@ -251,14 +251,3 @@ def list_issues_json(
     sql = f"{ISSUE_JSON} WHERE i.row_id IN ({page}) ORDER BY {order}"
     cursor = conn.execute(sql, [project_key, *args, limit])
     return [(row["json"], row) for row in cursor]
-
-
-def sort_key_of(row: sqlite3.Row | Mapping[str, Any], sort: str) -> list[Any]:
-    """The keyset values of a listed row (what the next page starts after)."""
-    if sort == "number":
-        return [row["number"]]
-    if sort == "priority":
-        rank = {"critical": 3, "major": 2, "normal": 1}.get(row["priority"], 0)
-        return [rank, row["number"]]
-    column = "created_at" if sort == "created" else "updated_at"
-    return [row[column], row["row_id"]]
