@@ -160,21 +160,21 @@ def print_ids(values: list[str]) -> None:
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
-    """A rich table on a terminal; piped, tab-separated lines (a header first), as `gh`
-    does: easy to `cut`/`awk`, and no terminal rendering to pay for."""
-    cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
-    if not sys.stdout.isatty():
-        flat = str.maketrans("\t\r\n", "   ")
-        lines = [f"# {title}".translate(flat)] if title else []
-        lines += ["\t".join(cell.translate(flat) for cell in line) for line in [columns, *cells]]
-        sys.stdout.write("".join(f"{line}\n" for line in lines))
+    """A box table on a terminal, tab-separated lines when piped (cli/render.py, which the
+    fast read path shares). Cell text is shown literally, never read as rich markup. A
+    terminal that cannot show box characters gets rich's ASCII table."""
+    from cli import render
+
+    if not sys.stdout.isatty() or render.boxes_fit():
+        sys.stdout.write("".join(f"{line}\n" for line in render.table_lines(rows, columns, title)))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title)
-    for column in columns:  # one line per row, cut with an ellipsis (as `gh` does): fast too
+    table = Table(title=escape(title) if title else None)
+    for column in columns:
         table.add_column(column, no_wrap=True, overflow="ellipsis")
-    for line in cells:
-        table.add_row(*line)
+    for row in rows:
+        table.add_row(*(escape("" if row.get(c) is None else str(row.get(c))) for c in columns))
     Console().print(table)

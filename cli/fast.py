@@ -123,7 +123,7 @@ def run(args: list[str]) -> bool:
     if parsed is None or any("-~" in word for word in args):
         return False
     if sys.stdout.isatty() and not (sys.stdout.encoding or "").lower().startswith("utf"):
-        return False  # no box characters: rich's ASCII fallback is typer's
+        return False  # no box characters: rich's ASCII table is typer's
     command, options = parsed
     replica = _replica()
     if replica is None or _stored_use(replica / "view"):
@@ -147,17 +147,10 @@ def run(args: list[str]) -> bool:
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> list[str]:
-    """cli/context.py print_table: on a terminal a box table (cli/render.py, what rich
-    draws there); piped, tab-separated lines, a header first."""
-    cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
-    if sys.stdout.isatty():
-        from cli import render
+    """cli/context.py print_table's lines (cli/render.py draws both)."""
+    from cli import render
 
-        width, bold = render.terminal_width(), render.styled()
-        return render.table(cells, columns, title, width=width, bold=bold)
-    flat = str.maketrans("\t\r\n", "   ")
-    lines = [f"# {title}".translate(flat)] if title else []
-    return lines + ["\t".join(cell.translate(flat) for cell in line) for line in [columns, *cells]]
+    return render.table_lines(rows, columns, title)
 
 
 def _issue_list(*where: Any) -> list[str] | None:

@@ -19,7 +19,9 @@ Where it departs from rich, on purpose (docs/cli.md "The fast read path"):
 from __future__ import annotations
 
 import os
+import sys
 import unicodedata
+from typing import Any
 
 #: HEAVY_HEAD: top, header, header rule, rows, bottom (left, fill, middle, right).
 _TOP, _HEAD, _RULE, _ROW, _BOTTOM = "┏━┳┓", "┃ ┃┃", "┡━╇┩", "│ ││", "└─┴┘"
@@ -147,3 +149,21 @@ def table(rows: list[list[str]], columns: list[str], title: str | None = None, *
     lines += [line(row, _ROW) for row in body]
     lines.append(rule(_BOTTOM))
     return lines
+
+
+def boxes_fit() -> bool:
+    """Whether stdout can show box characters (rich falls back to ASCII where not)."""
+    return (sys.stdout.encoding or "").lower().startswith("utf")
+
+
+def table_lines(
+    rows: list[dict[str, Any]], columns: list[str], title: str | None = None
+) -> list[str]:
+    """What a command prints for `rows`: a box table on a terminal; piped, tab-separated
+    lines with a header first, as `gh` does (easy to `cut`/`awk`)."""
+    cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
+    if sys.stdout.isatty():
+        return table(cells, columns, title, width=terminal_width(), bold=styled())
+    flat = str.maketrans("\t\r\n", "   ")
+    lines = [f"# {title}".translate(flat)] if title else []
+    return lines + ["\t".join(cell.translate(flat) for cell in line) for line in [columns, *cells]]

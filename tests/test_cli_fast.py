@@ -403,3 +403,14 @@ def test_width_and_styles_follow_the_environment(monkeypatch: pytest.MonkeyPatch
     assert not render.styled()
     lines = render.table([["WEB-1", "x"]], ["key", "title"], "T", width=40, bold=False)
     assert not any("\x1b" in line for line in lines)
+
+
+async def test_typer_tables_show_titles_literally(world: World) -> None:
+    """Every command's table (cli/context.py print_table) draws with cli/render.py: a title
+    that looks like rich markup is shown as typed ("[/]" used to crash the command)."""
+    await world.call("PATCH", "/orgs/acme/projects/WEB/issues/4", world.ann,
+                     json={"title": "[api] a [/] b"})  # fmt: skip
+    bob = await world.device(world.bob)
+    await bob.clone("acme", "WEB")
+    printed, _ = on_a_terminal(bob, [*TYPER, "issue", "list"], COLUMNS="250")
+    assert "[api] a [/] b" in printed
