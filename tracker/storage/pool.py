@@ -29,7 +29,7 @@ from pathlib import Path
 
 from tracker.domain.ids import is_uuid
 from tracker.errors import DataDirError, NotFound, ServiceUnavailable
-from tracker.storage.database import Database, DbThread, new_thread, stop_thread
+from tracker.storage.database import Database, DbThread, new_thread, start_thread, stop_thread
 from tracker.storage.faults import storage_error
 from tracker.storage.files import private_dir, try_lock
 from tracker.storage.migrate import apply_migrations
@@ -52,7 +52,12 @@ class TenantPool:
         self.synchronous = synchronous
         self._open: OrderedDict[str, Database] = OrderedDict()
         self._opening: dict[str, asyncio.Lock] = {}
-        self._evicting: dict[str, asyncio.Task[None]] = {}
+        #: Evicted tenants whose connection is not closed yet -> done when it is.
+        self._evicting: dict[str, asyncio.Future[None]] = {}
+        #: Idle evicted tenants' connections, closed together in one hop (`_close_batches`).
+        self._to_close: list[tuple[str, sqlite3.Connection]] = []
+        self._batch_closed: asyncio.Future[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
         self._idle_threads: list[DbThread] = []  # handed back by tenants, lent again
         self._joining: set[asyncio.Future[None]] = set()  # threads being joined
         self._closing = False
@@ -199,19 +204,52 @@ class TenantPool:
 
         No explicit checkpoint: SQLite checkpoints the WAL itself when the last
         connection to a file closes. A request for a tenant that is still
-        closing waits for the close before reopening it.
+        closing waits for the close before reopening it. A victim with nothing in
+        flight (the usual case) hands its connection over at once, and the
+        connections collected meanwhile are closed together in one thread hop
+        (`_close_batches`): under churn a miss used to pay a second hop, with a
+        thread lent and taken back, just to close its victim (docs/tenants.md).
         """
         while len(self._open) > self.max_open:
             victim = next((oid for oid, db in self._open.items() if db.leases == 0), None)
             if victim is None:
-                return  # everything is busy; the cap is exceeded only while requests run
+                break  # everything is busy; the cap is exceeded only while requests run
             db = self._open.pop(victim)
             self.evictions += 1
+            conn = db.detach()
+            if conn is not None:
+                if self._batch_closed is None:
+                    self._batch_closed = asyncio.get_running_loop().create_future()
+                self._to_close.append((victim, conn))
+                self._evicting[victim] = self._batch_closed
+                continue
             task = asyncio.create_task(db.close(checkpoint=False), name=f"close-{victim}")
             self._evicting[victim] = task
             task.add_done_callback(functools.partial(self._evicted, victim))
+        if self._to_close and self._closer is None:
+            self._closer = asyncio.create_task(self._close_batches(), name="close-tenants")
 
-    def _evicted(self, org_id: str, task: asyncio.Task[None]) -> None:
+    async def _close_batches(self) -> None:
+        """Close the handed-over connections, all that piled up per hop, until none is left."""
+        try:
+            while self._to_close:
+                batch, self._to_close = self._to_close, []
+                done, self._batch_closed = self._batch_closed, None
+                assert done is not None
+                thread = self.lend()
+                try:
+                    await start_thread(thread)
+                    await asyncio.wrap_future(thread.submit(_close_connections, batch))
+                finally:
+                    self.take_back(thread)
+                    for org_id, _ in batch:
+                        if self._evicting.get(org_id) is done:
+                            del self._evicting[org_id]
+                    done.set_result(None)
+        finally:
+            self._closer = None
+
+    def _evicted(self, org_id: str, task: asyncio.Future[None]) -> None:
         if self._evicting.get(org_id) is task:
             del self._evicting[org_id]
         if not task.cancelled() and task.exception() is not None:
@@ -232,9 +270,21 @@ class TenantPool:
             _, db = self._open.popitem(last=False)
             await db.close()
         await asyncio.gather(*self._evicting.values(), return_exceptions=True)
+        if self._closer is not None:
+            await asyncio.gather(self._closer, return_exceptions=True)
         while self._idle_threads:
             await stop_thread(self._idle_threads.pop())
         await asyncio.gather(*self._joining, return_exceptions=True)
+
+
+def _close_connections(batch: list[tuple[str, sqlite3.Connection]]) -> None:
+    """On a lent thread: close evicted tenants' connections (each checkpoints and removes
+    its empty WAL); one failure is logged and does not keep the others open."""
+    for org_id, conn in batch:
+        try:
+            conn.close()
+        except sqlite3.Error as exc:
+            log.error("closing tenant %s failed: %s", org_id, exc)
 
 
 def _migrate_tenant(conn: sqlite3.Connection) -> None:
