@@ -581,7 +581,6 @@ async def test_idle_evicted_tenants_close_together_and_reopen_with_their_data(
         pass  # the release over the cap evicts the six least recently used
     closing = {pool._evicting[org_id] for org_id in ids[1:7]}
     assert len(closing) == 1  # one batch, one hop
-    assert pool.threads_lent == 1  # the closer's thread, the only one lent
     await closing.pop()
     assert pool._evicting == {} and pool.threads_lent == 0
     for org_id in ids[1:7]:
