@@ -66,6 +66,7 @@ class TenantPool:
         #: threads started, since this pool was made; `threads_lent` is a gauge.
         self.opens = 0
         self.evictions = 0
+        self.close_hops = 0  # thread hops that closed evicted tenants (batches)
         self.threads_started = 0
         self.threads_lent = 0
 
@@ -237,9 +238,13 @@ class TenantPool:
                 done, self._batch_closed = self._batch_closed, None
                 assert done is not None
                 thread = self.lend()
+                self.close_hops += 1
                 try:
                     await start_thread(thread)
                     await asyncio.wrap_future(thread.submit(_close_connections, batch))
+                except Exception as exc:  # never leave a waiting reopen hanging
+                    log.error("closing %d evicted tenants on a thread failed: %s", len(batch), exc)
+                    _close_connections(batch)  # rare: on the loop rather than never
                 finally:
                     self.take_back(thread)
                     for org_id, _ in batch:
