@@ -654,3 +654,32 @@ async def test_writes_racing_evictions_are_all_committed(tmp_path: Any) -> None:
     async with pool.lease(target) as db:
         assert await db.read(lambda c: c.execute("SELECT n FROM t").fetchone()[0]) == 50
     await pool.close_all()
+
+
+async def test_misses_wait_while_too_many_evicted_tenants_are_still_closing(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    """Closes lagging behind opens must not pile up open files: past MAX_CLOSING pending
+    closes a miss waits for the oldest before it opens (here MAX_CLOSING = 1)."""
+    from tracker.storage import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "MAX_CLOSING", 1)
+    pool = TenantPool(tmp_path, max_open=2)
+    ids = [await make_tenant(pool) for _ in range(24)]
+    real_open = pool._open_tenant
+    closing_at_open: list[int] = []
+
+    async def spy(org_id: str, create: bool) -> Database:
+        closing_at_open.append(len(pool._evicting))
+        return await real_open(org_id, create)
+
+    monkeypatch.setattr(pool, "_open_tenant", spy)
+
+    async def read(org_id: str) -> None:
+        async with pool.lease(org_id) as db:
+            await db.read_now(lambda c: c.execute("SELECT count(*) FROM projects").fetchone())
+
+    for _ in range(3):
+        await asyncio.gather(*(read(org_id) for org_id in ids))
+    assert len(closing_at_open) >= 48 and max(closing_at_open) <= 1
+    await pool.close_all()

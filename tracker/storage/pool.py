@@ -41,6 +41,9 @@ TENANT_FILE = "tracker.db"
 FDS_PER_TENANT = 3  # tracker.db, -wal, -shm
 FD_HEADROOM = 256  # client sockets, the system database, logs
 MAX_IDLE_THREADS = 32  # threads kept warm for the next busy tenants
+#: Evicted tenants whose close has not finished, beyond which a miss waits for the oldest
+#: close before it opens: connections (3 fds each) stay within cap + leases + this.
+MAX_CLOSING = 32
 
 
 class TenantPool:
@@ -160,7 +163,8 @@ class TenantPool:
             db = self._open.get(org_id)
             if db is None:
                 if (closing := self._evicting.get(org_id)) is not None:
-                    await closing  # never two connections to one file, even briefly
+                    await asyncio.wait([closing])  # never two connections to one file
+                await self._wait_for_closes()
                 db = await self._open_tenant(org_id, create)
                 self._open[org_id] = db
                 self.peak_open = max(self.peak_open, len(self._open))
@@ -170,6 +174,13 @@ class TenantPool:
         self._opening.pop(org_id, None)
         self._evict_over_cap()
         return db
+
+    async def _wait_for_closes(self) -> None:
+        """Backpressure for misses: while more than MAX_CLOSING evicted tenants are still
+        closing, wait for the oldest, so closes lagging behind opens cannot pile up open
+        files. `asyncio.wait`, not `await`: a cancelled request must not cancel a close."""
+        while len(self._evicting) > MAX_CLOSING:
+            await asyncio.wait([next(iter(self._evicting.values()))])
 
     async def _open_tenant(self, org_id: str, create: bool) -> Database:
         path = self.tenant_path(org_id)
@@ -250,7 +261,8 @@ class TenantPool:
                     for org_id, _ in batch:
                         if self._evicting.get(org_id) is done:
                             del self._evicting[org_id]
-                    done.set_result(None)
+                    if not done.done():
+                        done.set_result(None)
         finally:
             self._closer = None
 
@@ -266,7 +278,7 @@ class TenantPool:
         if db is not None:
             await db.close()
         if (closing := self._evicting.get(org_id)) is not None:
-            await closing
+            await asyncio.wait([closing])
 
     async def close_all(self) -> None:
         """Clean shutdown: wait for queued units, checkpoint and close every tenant."""
