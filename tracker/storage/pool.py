@@ -43,7 +43,7 @@ FD_HEADROOM = 256  # client sockets, the system database, logs
 MAX_IDLE_THREADS = 32  # threads kept warm for the next busy tenants
 #: Evicted tenants whose close has not finished, beyond which a miss waits for the oldest
 #: close before it opens: connections (3 fds each) stay within cap + leases + this.
-MAX_CLOSING = 32
+MAX_CLOSING = 16
 
 
 class TenantPool:
