@@ -43,7 +43,8 @@ FD_HEADROOM = 256  # client sockets, the system database, logs
 MAX_IDLE_THREADS = 32  # threads kept warm for the next busy tenants
 #: Evicted tenants whose close has not finished, beyond which a miss waits for the oldest
 #: close before it opens: connections (3 fds each) stay within cap + leases + this.
-MAX_CLOSING = 16
+MAX_CLOSING = 32
+MAX_CLOSERS = 4  # close hops running at once (each closes all handed over so far)
 
 
 class TenantPool:
@@ -60,7 +61,7 @@ class TenantPool:
         #: Idle evicted tenants' connections, closed together in one hop (`_close_batches`).
         self._to_close: list[tuple[str, sqlite3.Connection]] = []
         self._batch_closed: asyncio.Future[None] | None = None
-        self._closer: asyncio.Task[None] | None = None
+        self._closers: set[asyncio.Task[None]] = set()
         self._idle_threads: list[DbThread] = []  # handed back by tenants, lent again
         self._joining: set[asyncio.Future[None]] = set()  # threads being joined
         self._closing = False
@@ -238,33 +239,35 @@ class TenantPool:
             task = asyncio.create_task(db.close(checkpoint=False), name=f"close-{victim}")
             self._evicting[victim] = task
             task.add_done_callback(functools.partial(self._evicted, victim))
-        if self._to_close and self._closer is None:
-            self._closer = asyncio.create_task(self._close_batches(), name="close-tenants")
+        if self._to_close and len(self._closers) < MAX_CLOSERS:
+            closer = asyncio.create_task(self._close_batches(), name="close-tenants")
+            self._closers.add(closer)
+            closer.add_done_callback(self._closers.discard)
 
     async def _close_batches(self) -> None:
-        """Close the handed-over connections, all that piled up per hop, until none is left."""
-        try:
-            while self._to_close:
-                batch, self._to_close = self._to_close, []
-                done, self._batch_closed = self._batch_closed, None
-                assert done is not None
-                thread = self.lend()
-                self.close_hops += 1
-                try:
-                    await start_thread(thread)
-                    await asyncio.wrap_future(thread.submit(_close_connections, batch))
-                except Exception as exc:  # never leave a waiting reopen hanging
-                    log.error("closing %d evicted tenants on a thread failed: %s", len(batch), exc)
-                    _close_connections(batch)  # rare: on the loop rather than never
-                finally:
-                    self.take_back(thread)
-                    for org_id, _ in batch:
-                        if self._evicting.get(org_id) is done:
-                            del self._evicting[org_id]
-                    if not done.done():
-                        done.set_result(None)
-        finally:
-            self._closer = None
+        """Close the handed-over connections, all that piled up per hop, until none is left.
+
+        Up to MAX_CLOSERS of these run at once: one serial closer fell behind when nine
+        requests in ten were misses (each close gives the GIL up and takes it back)."""
+        while self._to_close:
+            batch, self._to_close = self._to_close, []
+            done, self._batch_closed = self._batch_closed, None
+            assert done is not None
+            thread = self.lend()
+            self.close_hops += 1
+            try:
+                await start_thread(thread)
+                await asyncio.wrap_future(thread.submit(_close_connections, batch))
+            except Exception as exc:  # never leave a waiting reopen hanging
+                log.error("closing %d evicted tenants on a thread failed: %s", len(batch), exc)
+                _close_connections(batch)  # rare: on the loop rather than never
+            finally:
+                self.take_back(thread)
+                for org_id, _ in batch:
+                    if self._evicting.get(org_id) is done:
+                        del self._evicting[org_id]
+                if not done.done():
+                    done.set_result(None)
 
     def _evicted(self, org_id: str, task: asyncio.Future[None]) -> None:
         if self._evicting.get(org_id) is task:
@@ -287,8 +290,7 @@ class TenantPool:
             _, db = self._open.popitem(last=False)
             await db.close()
         await asyncio.gather(*self._evicting.values(), return_exceptions=True)
-        if self._closer is not None:
-            await asyncio.gather(self._closer, return_exceptions=True)
+        await asyncio.gather(*self._closers, return_exceptions=True)
         while self._idle_threads:
             await stop_thread(self._idle_threads.pop())
         await asyncio.gather(*self._joining, return_exceptions=True)
