@@ -59,7 +59,7 @@ from bench.servers import Server, free_port, rhythm_server
 from bench.tenant_seed import seed
 from bench.wrk import DONE, MARK, lua_str, parse
 from tracker.settings import Settings
-from tracker.storage.pool import FDS_PER_TENANT
+from tracker.storage.pool import FDS_PER_TENANT, MAX_CLOSING
 
 GOAL = 0.70
 
@@ -211,6 +211,63 @@ async def python_spread(
     return Result(hist.total, errors[0], elapsed, hist.percentile(50), hist.percentile(99))
 
 
+class LruGuess:
+    """Whether a request was a hit or a miss of the server's LRU, guessed by simulating an
+    LRU of the same cap over the requests in the order this client sends them (the
+    server sees them in nearly that order; a miss also counts while its open runs)."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap, self.lru = cap, dict[str, None]()
+
+    def miss(self, path: str) -> bool:
+        if path in self.lru:
+            del self.lru[path]
+            self.lru[path] = None
+            return False
+        self.lru[path] = None
+        if len(self.lru) > self.cap:
+            del self.lru[next(iter(self.lru))]
+        return True
+
+
+async def split_spread(
+    url: str, pattern: Pattern, headers: dict[str, str], seconds: float, conns: int, cap: int
+) -> tuple[Histogram, Histogram]:
+    """The python driver's spread round, latencies split into (hits, misses) by `LruGuess`.
+
+    Diagnostic only (the client shares the CPU with the servers): where the tail is.
+    Starts with the LRU warmed by as many draws as the cap holds.
+    """
+    hits, misses, rng, guess = Histogram(), Histogram(), random.Random(13), LruGuess(cap)
+    for _ in range(cap * 4):
+        guess.miss(pattern.draw(rng))
+    async with aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(limit=conns)) as s:
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            while (sent := time.perf_counter()) < deadline:
+                path = pattern.draw(rng)
+                missed = guess.miss(path)
+                async with s.get(path, headers=headers) as resp:
+                    await resp.read()
+                (misses if missed else hits).add(time.perf_counter() - sent)
+
+        await asyncio.gather(*(worker() for _ in range(conns)))
+    return hits, misses
+
+
+def split_line(label: str, hits: Histogram, misses: Histogram) -> str:
+    total = hits.total + misses.total
+    both = Histogram()
+    both.counts = hits.counts + misses.counts
+    both.total = total
+    parts = [f"{label:<7} {total:>6} requests, {misses.total / max(total, 1):.1%} misses"]
+    for name, hist in (("all", both), ("hits", hits), ("misses", misses)):
+        pcts = "/".join(f"{hist.percentile(p):.1f}" for p in (50, 90, 99))
+        parts.append(f"{name} p50/p90/p99 {pcts} ms")
+    return "; ".join(parts)
+
+
 class FdSampler:
     """Samples the open descriptors of one process every 20 ms; keeps the peak."""
 
@@ -283,6 +340,8 @@ async def run(args: argparse.Namespace) -> int:
                 rhythm = Side("rhythm", server, pattern, headers)
                 plain = Side("raw", raw, raw_pattern, {})
                 await _interleaved(driver, [rhythm, plain], args)
+                if args.split:
+                    await _split_rounds([rhythm, plain], args, cap)
     miss = pattern.lru_miss_rate(cap)
     report(args, cap, miss, rhythm.one, rhythm.spread, rhythm.idle_fds, rhythm.peak_fds)
     return report_raw(args, pattern, rhythm.one, rhythm.spread, plain.one, plain.spread)
@@ -336,6 +395,18 @@ async def _interleaved(driver: Driver, sides: list[Side], args: argparse.Namespa
                       file=sys.stderr, flush=True)  # fmt: skip
 
 
+async def _split_rounds(sides: list[Side], args: argparse.Namespace, cap: int) -> None:
+    """`--split`: one more spread round per side through the python client, its
+    latencies split into hits and misses of the LRU (see `split_spread`)."""
+    print(f"\nhits vs misses (python client, {args.connections} connections, "
+          f"{args.seconds} s per side, cap {cap}):")  # fmt: skip
+    for side in sides:
+        hits, misses = await split_spread(side.server.url, side.pattern, side.headers,
+                                          args.seconds, args.connections, cap)  # fmt: skip
+        print(split_line(side.label, hits, misses) + f"; load {os.getloadavg()[0]:.1f}",
+              flush=True)  # fmt: skip
+
+
 def raw_server(tmp: Path, cap: int) -> Server:
     port = free_port()
     argv = [sys.executable, "-m", "bench.raw_tenants", "--data-dir", str(tmp / "rhythm-data"),
@@ -366,8 +437,10 @@ def report(
     ratios = [s.rps / o.rps for o, s in zip(one, spread, strict=True) if o.rps]
     ratio = statistics.median(ratios)
     # A leased tenant is never closed under a request, so while `connections`
-    # requests run, up to that many tenants can be open beyond the cap.
+    # requests run, up to that many tenants can be open beyond the cap; and up to
+    # MAX_CLOSING evicted ones can still be closing (a miss waits beyond that).
     bound = (cap + args.connections) * FDS_PER_TENANT + args.connections + 64
+    bound_closing = bound + MAX_CLOSING * FDS_PER_TENANT
     label = Pattern(args.pattern, ["x"], args.s).label()
     print(f"\nreads over {args.orgs} orgs ({label}), open-tenant cap {cap}"
           f"{' (default)' if args.cap is None else ''}, {args.connections} connections, "
@@ -380,7 +453,8 @@ def report(
     fd_verdict = "OK" if peak <= bound else "MISS"
     print(f"open fds: {idle} after setup, peak {peak} under load "
           f"(bound: (cap + connections) x {FDS_PER_TENANT} + connections + 64 = {bound}) "
-          f"{fd_verdict}")  # fmt: skip
+          f"{fd_verdict}; with closes in flight (+ {MAX_CLOSING} x {FDS_PER_TENANT}) "
+          f"{bound_closing} {'OK' if peak <= bound_closing else 'MISS'}")  # fmt: skip
     return 0
 
 
@@ -496,6 +570,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--driver", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--no-warm", dest="warm", action="store_false",
                         help="skip reading every org once before the rounds")  # fmt: skip
+    parser.add_argument("--split", action="store_true",
+                        help="then latency of LRU hits vs misses per side")  # fmt: skip
     parser.add_argument("--idle", action="store_true", help="measure the idle cost instead")
     parser.add_argument("--open", type=int, default=256, help="tenants opened for --idle")
     return asyncio.run(run(parser.parse_args(argv)))

@@ -560,3 +560,126 @@ async def test_lease_open_leases_only_an_open_tenant_and_holds_off_eviction(
     assert held.leases == 0
     await pool.close_all()
     assert pool.lease_open(first) is None  # closing: the caller's `lease` says 503
+
+
+async def test_idle_evicted_tenants_close_together_and_reopen_with_their_data(
+    tmp_path: Any,
+) -> None:
+    """Evicted tenants with nothing in flight hand their connection over; the ones evicted
+    together share one close hop (one future), which removes their WAL, and a reopen sees
+    what was committed before the eviction."""
+    pool = TenantPool(tmp_path, max_open=8)
+    ids = [await make_tenant(pool) for _ in range(8)]
+    for org_id in ids:
+        async with pool.lease(org_id) as db:
+            await db.write(_counter)
+            await db.write(lambda c: c.execute("UPDATE t SET n = 7"))
+    while pool.threads_lent:  # the last drains hand their threads back from the thread
+        await asyncio.sleep(0.01)
+    pool.max_open = 2
+    async with pool.lease(ids[0]):
+        pass  # the release over the cap evicts the six least recently used
+    closing = {pool._evicting[org_id] for org_id in ids[1:7]}
+    assert len(closing) == 1  # one batch, one hop
+    await closing.pop()
+    assert pool._evicting == {} and pool.threads_lent == 0
+    for org_id in ids[1:7]:
+        assert not Path(f"{pool.tenant_path(org_id)}-wal").exists()  # closed, WAL merged
+        async with pool.lease(org_id) as db:
+            assert await db.read_now(lambda c: c.execute("SELECT n FROM t").fetchone()[0]) == 7
+    await pool.close_all()
+
+
+async def test_a_tenant_evicted_while_its_unit_runs_closes_after_the_unit(
+    tmp_path: Any,
+) -> None:
+    """A read cancelled while running leaves the tenant unleased but busy: eviction must not
+    hand its connection to the closer then; the close waits for the unit to end."""
+    pool = TenantPool(tmp_path, max_open=1)
+    org_id, other = await make_tenant(pool), await make_tenant(pool)
+    started, finished = threading.Event(), []
+
+    def slow(conn: sqlite3.Connection) -> None:
+        started.set()
+        time.sleep(0.3)
+        finished.append(conn.execute("SELECT count(*) FROM projects").fetchone()[0])
+
+    async def read_slowly() -> None:
+        async with pool.lease(org_id) as db:
+            await db.read(slow)
+
+    task = asyncio.create_task(read_slowly())
+    await asyncio.get_running_loop().run_in_executor(None, started.wait)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with pool.lease(other):
+        pass  # evicts `org_id` (no lease) while `slow` still runs on its connection
+    closing = pool._evicting[org_id]
+    assert not closing.done()
+    await closing
+    assert finished == [0]  # the query after the sleep ran on an open connection
+    async with pool.lease(org_id) as db:
+        assert await db.read_now(lambda c: c.execute("SELECT 1").fetchone()[0]) == 1
+    await pool.close_all()
+
+
+async def test_writes_racing_evictions_are_all_committed(tmp_path: Any) -> None:
+    """Writes to one tenant while misses on others evict it over and over (cap 2): every
+    acknowledged write is in the file after a reopen, and open files return to the cap."""
+    pool = TenantPool(tmp_path, max_open=2)
+    target = await make_tenant(pool)
+    others = [await make_tenant(pool) for _ in range(12)]
+    async with pool.lease(target) as db:
+        await db.write(_counter)
+
+    def bump(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE t SET n = n + 1")
+
+    async def write() -> None:
+        async with pool.lease(target) as db:
+            await db.write(bump)
+
+    async def churn(org_id: str) -> None:
+        async with pool.lease(org_id) as db:
+            await db.read_now(lambda c: c.execute("SELECT count(*) FROM projects").fetchone())
+
+    for _ in range(5):
+        await asyncio.gather(*(write() for _ in range(10)), *(churn(o) for o in others))
+    assert pool.evictions > 10
+    await asyncio.gather(*pool._evicting.values())
+    assert pool.open_count <= 2
+    await pool.close_all()
+    pool = TenantPool(tmp_path, max_open=2)
+    async with pool.lease(target) as db:
+        assert await db.read(lambda c: c.execute("SELECT n FROM t").fetchone()[0]) == 50
+    await pool.close_all()
+
+
+async def test_misses_wait_while_too_many_evicted_tenants_are_still_closing(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    """Closes lagging behind opens must not pile up open files: past MAX_CLOSING pending
+    closes a miss waits for the oldest before it opens (here MAX_CLOSING = 1)."""
+    from tracker.storage import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "MAX_CLOSING", 1)
+    pool = TenantPool(tmp_path, max_open=2)
+    ids = [await make_tenant(pool) for _ in range(24)]
+    real_open = pool._open_tenant
+    closing_at_open: list[int] = []
+
+    async def spy(org_id: str, create: bool) -> Database:
+        closing_at_open.append(len(pool._evicting))
+        return await real_open(org_id, create)
+
+    monkeypatch.setattr(pool, "_open_tenant", spy)
+
+    async def read(org_id: str) -> None:
+        async with pool.lease(org_id) as db:
+            await db.read_now(lambda c: c.execute("SELECT count(*) FROM projects").fetchone())
+
+    for _ in range(3):
+        await asyncio.gather(*(read(org_id) for org_id in ids))
+    assert len(closing_at_open) >= 48 and max(closing_at_open) <= 1
+    await pool.close_all()

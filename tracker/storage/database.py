@@ -117,6 +117,11 @@ async def stop_thread(executor: ThreadPoolExecutor) -> None:
     await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)
 
 
+async def start_thread(executor: DbThread) -> None:
+    """Start a fresh executor's thread off the loop (see `_start`); for lenders' own jobs."""
+    await _start(executor)
+
+
 async def _start(executor: DbThread) -> None:
     """Start a fresh executor's thread from a helper thread, never on the loop.
 
@@ -670,6 +675,22 @@ class Database:
         if unit.cancelled:
             raise UnitCancelled()
         return result
+
+    def detach(self) -> sqlite3.Connection | None:
+        """On the loop: end a lent database without a hop, if nothing of it is in flight.
+
+        Returns its connection for the caller to close on a thread of its choosing (the
+        pool closes evicted tenants in batches, one hop for many), or None when units
+        are queued or running or a thread is still held: then use `close`, which waits
+        for them. After this the database answers like a closed one.
+        """
+        if self._closed or self._lender is None or self._executor is not None:
+            return None
+        if not self.idle or self._queue or self._conn is None:
+            return None
+        conn, self._conn = self._conn, None
+        self._closed = True
+        return conn
 
     async def close(self, checkpoint: bool = True) -> None:
         """Checkpoint the WAL into the main file and close; waits for queued units first.

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from tracker.domain.ids import is_uuid
 from tracker.errors import DataDirError, NotFound, ServiceUnavailable
-from tracker.storage.database import Database, DbThread, new_thread, stop_thread
+from tracker.storage.database import Database, DbThread, new_thread, start_thread, stop_thread
 from tracker.storage.faults import storage_error
 from tracker.storage.files import private_dir, try_lock
 from tracker.storage.migrate import apply_migrations
@@ -41,6 +41,10 @@ TENANT_FILE = "tracker.db"
 FDS_PER_TENANT = 3  # tracker.db, -wal, -shm
 FD_HEADROOM = 256  # client sockets, the system database, logs
 MAX_IDLE_THREADS = 32  # threads kept warm for the next busy tenants
+#: Evicted tenants whose close has not finished, beyond which a miss waits for the oldest
+#: close before it opens: connections (3 fds each) stay within cap + leases + this.
+MAX_CLOSING = 32
+MAX_CLOSERS = 4  # close hops running at once (each closes all handed over so far)
 
 
 class TenantPool:
@@ -52,7 +56,12 @@ class TenantPool:
         self.synchronous = synchronous
         self._open: OrderedDict[str, Database] = OrderedDict()
         self._opening: dict[str, asyncio.Lock] = {}
-        self._evicting: dict[str, asyncio.Task[None]] = {}
+        #: Evicted tenants whose connection is not closed yet -> done when it is.
+        self._evicting: dict[str, asyncio.Future[None]] = {}
+        #: Idle evicted tenants' connections, closed together in one hop (`_close_batches`).
+        self._to_close: list[tuple[str, sqlite3.Connection]] = []
+        self._batch_closed: asyncio.Future[None] | None = None
+        self._closers: set[asyncio.Task[None]] = set()
         self._idle_threads: list[DbThread] = []  # handed back by tenants, lent again
         self._joining: set[asyncio.Future[None]] = set()  # threads being joined
         self._closing = False
@@ -61,6 +70,7 @@ class TenantPool:
         #: threads started, since this pool was made; `threads_lent` is a gauge.
         self.opens = 0
         self.evictions = 0
+        self.close_hops = 0  # thread hops that closed evicted tenants (batches)
         self.threads_started = 0
         self.threads_lent = 0
 
@@ -174,7 +184,8 @@ class TenantPool:
             db = self._open.get(org_id)
             if db is None:
                 if (closing := self._evicting.get(org_id)) is not None:
-                    await closing  # never two connections to one file, even briefly
+                    await asyncio.wait([closing])  # never two connections to one file
+                await self._wait_for_closes()
                 db = await self._open_tenant(org_id, create)
                 self._open[org_id] = db
                 self.peak_open = max(self.peak_open, len(self._open))
@@ -184,6 +195,13 @@ class TenantPool:
         self._opening.pop(org_id, None)
         self._evict_over_cap()
         return db
+
+    async def _wait_for_closes(self) -> None:
+        """Backpressure for misses: while more than MAX_CLOSING evicted tenants are still
+        closing, wait for the oldest, so closes lagging behind opens cannot pile up open
+        files. `asyncio.wait`, not `await`: a cancelled request must not cancel a close."""
+        while len(self._evicting) > MAX_CLOSING:
+            await asyncio.wait([next(iter(self._evicting.values()))])
 
     async def _open_tenant(self, org_id: str, create: bool) -> Database:
         path = self.tenant_path(org_id)
@@ -219,19 +237,59 @@ class TenantPool:
 
         No explicit checkpoint: SQLite checkpoints the WAL itself when the last
         connection to a file closes. A request for a tenant that is still
-        closing waits for the close before reopening it.
+        closing waits for the close before reopening it. A victim with nothing in
+        flight (the usual case) hands its connection over at once, and the
+        connections collected meanwhile are closed together in one thread hop
+        (`_close_batches`): under churn a miss used to pay a second hop, with a
+        thread lent and taken back, just to close its victim (docs/tenants.md).
         """
         while len(self._open) > self.max_open:
             victim = next((oid for oid, db in self._open.items() if db.leases == 0), None)
             if victim is None:
-                return  # everything is busy; the cap is exceeded only while requests run
+                break  # everything is busy; the cap is exceeded only while requests run
             db = self._open.pop(victim)
             self.evictions += 1
+            conn = db.detach()
+            if conn is not None:
+                if self._batch_closed is None:
+                    self._batch_closed = asyncio.get_running_loop().create_future()
+                self._to_close.append((victim, conn))
+                self._evicting[victim] = self._batch_closed
+                continue
             task = asyncio.create_task(db.close(checkpoint=False), name=f"close-{victim}")
             self._evicting[victim] = task
             task.add_done_callback(functools.partial(self._evicted, victim))
+        if self._to_close and len(self._closers) < MAX_CLOSERS:
+            closer = asyncio.create_task(self._close_batches(), name="close-tenants")
+            self._closers.add(closer)
+            closer.add_done_callback(self._closers.discard)
 
-    def _evicted(self, org_id: str, task: asyncio.Task[None]) -> None:
+    async def _close_batches(self) -> None:
+        """Close the handed-over connections, all that piled up per hop, until none is left.
+
+        Up to MAX_CLOSERS of these run at once: one serial closer fell behind when nine
+        requests in ten were misses (each close gives the GIL up and takes it back)."""
+        while self._to_close:
+            batch, self._to_close = self._to_close, []
+            done, self._batch_closed = self._batch_closed, None
+            assert done is not None
+            thread = self.lend()
+            self.close_hops += 1
+            try:
+                await start_thread(thread)
+                await asyncio.wrap_future(thread.submit(_close_connections, batch))
+            except Exception as exc:  # never leave a waiting reopen hanging
+                log.error("closing %d evicted tenants on a thread failed: %s", len(batch), exc)
+                _close_connections(batch)  # rare: on the loop rather than never
+            finally:
+                self.take_back(thread)
+                for org_id, _ in batch:
+                    if self._evicting.get(org_id) is done:
+                        del self._evicting[org_id]
+                if not done.done():
+                    done.set_result(None)
+
+    def _evicted(self, org_id: str, task: asyncio.Future[None]) -> None:
         if self._evicting.get(org_id) is task:
             del self._evicting[org_id]
         if not task.cancelled() and task.exception() is not None:
@@ -243,7 +301,7 @@ class TenantPool:
         if db is not None:
             await db.close()
         if (closing := self._evicting.get(org_id)) is not None:
-            await closing
+            await asyncio.wait([closing])
 
     async def close_all(self) -> None:
         """Clean shutdown: wait for queued units, checkpoint and close every tenant."""
@@ -252,9 +310,20 @@ class TenantPool:
             _, db = self._open.popitem(last=False)
             await db.close()
         await asyncio.gather(*self._evicting.values(), return_exceptions=True)
+        await asyncio.gather(*self._closers, return_exceptions=True)
         while self._idle_threads:
             await stop_thread(self._idle_threads.pop())
         await asyncio.gather(*self._joining, return_exceptions=True)
+
+
+def _close_connections(batch: list[tuple[str, sqlite3.Connection]]) -> None:
+    """On a lent thread: close evicted tenants' connections (each checkpoints and removes
+    its empty WAL); one failure is logged and does not keep the others open."""
+    for org_id, conn in batch:
+        try:
+            conn.close()
+        except sqlite3.Error as exc:
+            log.error("closing tenant %s failed: %s", org_id, exc)
 
 
 def _migrate_tenant(conn: sqlite3.Connection) -> None:
