@@ -32,6 +32,18 @@ async def front_client(tmp_path: Path, aiohttp_client: Any, **overrides: Any) ->
     return await aiohttp_client(app)
 
 
+def test_the_front_wraps_every_handler_and_the_app_has_no_aiohttp_middleware(
+    tmp_path: Path,
+) -> None:
+    """Why: without aiohttp middlewares aiohttp skips its chain builder and its own
+    `current_app` layer on every request (docs/read-path.md "Third pass")."""
+    app = create_app(make_settings(tmp_path / "d"))
+    app.freeze()
+    assert not app.middlewares
+    for route in app.router.routes():
+        assert route.handler.func.__name__ == "front_middleware", route  # type: ignore[attr-defined]
+
+
 async def test_cors_preflight_and_headers_for_allowed_origins_only(
     tmp_path: Path, aiohttp_client: Any
 ) -> None:

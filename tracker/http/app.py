@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from tracker.core import open_core
 from tracker.http.binding import ROUTE_TABLE, RouteTable, bind
@@ -46,15 +45,16 @@ def create_app(
 
     `ui` mounts the web UI at `/` (default: on, except in plugin mode, where the host
     owns the pages and the app is mounted under a prefix)."""
-    # One middleware layer: timing, request id, the error boundary, CORS and the rate
-    # limiter as steps of one call, in that order (tracker/http/front.py).
+    # One front layer: timing, request id, the error boundary, CORS and the rate limiter
+    # as steps of one call, in that order (tracker/http/front.py). The router wraps every
+    # handler in it, so the app has no aiohttp middleware (tracker/http/router.py).
     ops = Operations(settings)
     lifecycle = Lifecycle()
     cors = Cors(settings.cors_origins) if settings.cors_origins else None
-    middlewares: list[Middleware] = [front(lifecycle, ops.observer, cors, ops.limiter)]
     # client_max_size backs up the body reader's own cap (+1 so ours answers first).
-    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes + 1)
-    install_router(app)  # routes matched by a segment tree (tracker/http/router.py)
+    app = web.Application(client_max_size=settings.max_body_bytes + 1)
+    # routes matched by a segment tree, each handler inside the front
+    install_router(app, front(lifecycle, ops.observer, cors, ops.limiter))
     app[SETTINGS] = settings
     app[IDENTITY] = identity
     app[ORIGIN] = "plugin" if identity is not None else "api"

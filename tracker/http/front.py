@@ -1,10 +1,14 @@
-"""The one middleware in front of every route: request id, timing, errors, CORS, limits.
+"""The one layer in front of every handler: request id, timing, errors, CORS, limits.
 
 What used to be three aiohttp middlewares (the metrics observer, the `problems` error
-boundary, the rate limiter; CORS a fourth when configured) runs here as one call layer:
-each aiohttp middleware is a coroutine frame and a `partial` per request (~2 µs on the
-health route, docs/read-path.md "Third pass"). The order of the steps is the old order
-of the layers, outermost first, so every behaviour is kept:
+boundary, the rate limiter; CORS a fourth when configured) runs here as one call. It is
+not registered as an aiohttp middleware: the router wraps every route's handler, and
+every 404/405, in it (tracker/http/router.py), so the app has no aiohttp middleware and
+aiohttp skips its middleware machinery altogether (each layer is a coroutine frame and a
+`partial` per request, plus aiohttp's own `current_app` layer; docs/read-path.md "Third
+pass"). Middlewares a test or a host appends still work; they run outside this one. The
+order of the steps is the old order of the layers, outermost first, so every behaviour
+is kept:
 
 1. the clock starts (metrics and the slow-request log see every final status, 499 for
    a client that went away, the status of a redirect raised past the boundary);
@@ -42,7 +46,8 @@ def front(
     cors: Cors | None = None,
     limiter: Limiter | None = None,
 ) -> Middleware:
-    """The middleware for one app; the optional steps are None when not configured."""
+    """The front of one app (a middleware-shaped function: `(request, handler)`); the
+    optional steps are None when not configured."""
     clock = time.perf_counter
 
     @web.middleware
