@@ -206,8 +206,8 @@ def report(args: argparse.Namespace, kinds: list[str], sides: list[Side]) -> Non
           "per-round ratios, min-max in brackets):")  # fmt: skip
     print(f"{'kind':<10}" + "".join(f"{s.name:>18}" for s in sides))
     for kind in kinds:
-        cells = "".join(f"{statistics.median(s.cpu[kind]) * 1e6:>18.0f}" for s in sides)
-        print(f"{kind:<10}{cells}")
+        row = "".join(f"{statistics.median(s.cpu[kind]) * 1e6:>18.0f}" for s in sides)
+        print(f"{kind:<10}{row}")
     print()
     for kind in kinds:
         for who in ("rhythm", "before"):

@@ -98,7 +98,7 @@ class _FrontError(MatchInfoError):
 class ShapeRouter(UrlDispatcher):
     """UrlDispatcher whose `resolve` first walks a segment tree (built once, when the
     router is frozen). Installed with `install`; adds no state to the instance
-    before its first frozen `resolve`.
+    before its first frozen `resolve` but the front.
 
     With a `front` middleware (install's argument), every route's handler is wrapped
     in it when the router freezes, and so is a 404/405's: the app then needs no aiohttp
@@ -113,8 +113,10 @@ class ShapeRouter(UrlDispatcher):
     def freeze(self) -> None:
         if not self.frozen and self._front is not None:
             for route in self.routes():
-                wrapped = partial(self._front, handler=route.handler)
-                route._handler = update_wrapper(wrapped, route.handler)  # type: ignore[attr-defined]
+                handler: Handler = update_wrapper(
+                    partial(self._front, handler=route.handler), route.handler
+                )
+                route._handler = handler  # type: ignore[assignment]
         super().freeze()
 
     async def resolve(self, request: web.Request) -> UrlMappingMatchInfo:
