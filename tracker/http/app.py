@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from tracker.core import open_core
 from tracker.http.binding import ROUTE_TABLE, RouteTable, bind
+from tracker.http.front import front
 from tracker.http.handlers.docs import setup_docs
 from tracker.http.keys import (
     CORE,
@@ -25,7 +25,7 @@ from tracker.http.keys import (
     IdentityProvider,
     Lifecycle,
 )
-from tracker.http.middlewares import cors, problems
+from tracker.http.middlewares import Cors
 from tracker.http.operations import Operations
 from tracker.http.router import install as install_router
 from tracker.http.routes import all_routes
@@ -45,20 +45,20 @@ def create_app(
 
     `ui` mounts the web UI at `/` (default: on, except in plugin mode, where the host
     owns the pages and the app is mounted under a prefix)."""
-    # Order, outermost first: metrics + slow-request log (they see every final status),
-    # problems (request id + the one error boundary), CORS, then the rate limiter.
+    # One front layer: timing, request id, the error boundary, CORS and the rate limiter
+    # as steps of one call, in that order (tracker/http/front.py). The router wraps every
+    # handler in it, so the app has no aiohttp middleware (tracker/http/router.py).
     ops = Operations(settings)
-    middlewares: list[Middleware] = [*ops.outer, problems]
-    if settings.cors_origins:
-        middlewares.append(cors(settings.cors_origins))
-    middlewares += ops.inner
+    lifecycle = Lifecycle()
+    cors = Cors(settings.cors_origins) if settings.cors_origins else None
     # client_max_size backs up the body reader's own cap (+1 so ours answers first).
-    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes + 1)
-    install_router(app)  # routes matched by a segment tree (tracker/http/router.py)
+    app = web.Application(client_max_size=settings.max_body_bytes + 1)
+    # routes matched by a segment tree, each handler inside the front
+    install_router(app, front(lifecycle, ops.observer, cors, ops.limiter))
     app[SETTINGS] = settings
     app[IDENTITY] = identity
     app[ORIGIN] = "plugin" if identity is not None else "api"
-    app[LIFECYCLE] = Lifecycle()
+    app[LIFECYCLE] = lifecycle
     app[HOST_SERVICES] = []  # tracker.plugin.subscribe adds to it before the app starts
     ops.install(app)  # GET /metrics (outside the JSON table) and the limiter's state
     app[ROUTE_TABLE] = RouteTable(tuple(all_routes()))

@@ -7,8 +7,8 @@ objects, and turned into metric families only when scraped: a request costs one
 keyed by route *template* (`/api/v1/orgs/{org}`), never the raw path, so their
 number is bounded by the route table times the statuses seen.
 
-The same middleware writes the slow-request log. It sits outermost, outside the
-error boundary, so it sees the final status of every request.
+The same observer writes the slow-request log. The front middleware (front.py) calls
+it last, after the error boundary, so it sees the final status of every request.
 
 Who may scrape: a loopback client (its address resolved as in clients.py, so a
 trusted proxy's forwarded client counts, not the proxy), or anyone presenting
@@ -17,16 +17,13 @@ trusted proxy's forwarded client counts, not the proxy), or anyone presenting
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import hmac
 import logging
-import time
 from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -109,39 +106,30 @@ METRICS_STATS = web.AppKey("metrics_stats", RequestStats)
 METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 
 
-def observe(
-    stats: RequestStats | None, slow_request_ms: int, addresses: ClientAddresses
-) -> Middleware:
-    """Time every request: into `stats` (None: metrics off) and the slow-request log."""
-    slow_s = slow_request_ms / 1000 if slow_request_ms > 0 else float("inf")
-    clock = time.perf_counter
+class Observer:
+    """Times every request: into `stats` (None: metrics off) and the slow-request log.
 
-    @web.middleware
-    async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = clock()
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:  # a redirect raised past the error boundary
-            _done(request, exc.status, clock() - started)
-            raise
-        except asyncio.CancelledError:  # the client went away: nginx's 499
-            _done(request, 499, clock() - started)
-            raise
-        _done(request, response.status, clock() - started)
-        return response
+    Called by the front middleware (tracker/http/front.py) with the final status."""
 
-    def _done(request: web.Request, status: int, seconds: float) -> None:
+    def __init__(
+        self, stats: RequestStats | None, slow_request_ms: int, addresses: ClientAddresses
+    ) -> None:
+        self.stats = stats
+        self.slow_s = slow_request_ms / 1000 if slow_request_ms > 0 else float("inf")
+        self.addresses = addresses
+
+    def done(self, request: web.Request, status: int, seconds: float) -> None:
+        stats = self.stats
         if stats is not None:
-            method = request.method if request.method in METHODS else "other"
-            stats.observe(method, stats.template(request), status, seconds)
-        if seconds >= slow_s and status != 101:  # a WebSocket lives as long as it likes
-            fields = request_fields(request, status, seconds, addresses)
+            method = request.method
+            stats.observe(method if method in METHODS else "other", stats.template(request),
+                          status, seconds)  # fmt: skip
+        if seconds >= self.slow_s and status != 101:  # a WebSocket lives as long as it likes
+            fields = request_fields(request, status, seconds, self.addresses)
             log.warning(
                 "slow request: %s %s %s %.1f ms rid=%s", request.method, request.path, status,
                 seconds * 1000, fields["request_id"], extra={"fields": fields},
             )  # fmt: skip
-
-    return observe_middleware
 
 
 def request_fields(

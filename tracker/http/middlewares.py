@@ -1,27 +1,14 @@
-"""Middlewares. Order (outermost first) is one list in app.py; each one is cheap.
-
-`problems` is the only error boundary: it assigns the request id, turns every
-RhythmError and aiohttp HTTPException into problem+json, logs anything else as
-a bug and answers a 500 problem without a traceback. It is one middleware, not
-three, because the health route must keep >= 70% of plain aiohttp's speed.
-"""
+"""The request id and CORS: the parts of the front middleware (front.py) other
+modules need too (the server's protocol-error answers, the logs, the metrics page)."""
 
 from __future__ import annotations
 
 import itertools
-import logging
 import re
 import secrets
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 from multidict import istr
-
-from tracker.errors import RhythmError, ServiceUnavailable
-from tracker.http.keys import LIFECYCLE
-from tracker.http.problems import from_http_exception, problem_response
-
-log = logging.getLogger("tracker.http")
 
 REQUEST_ID_HEADER = istr("X-Request-Id")  # an istr: the header map does not re-fold it
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -40,55 +27,24 @@ def request_id_of(request: web.Request) -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
 
 
-@web.middleware
-async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = request_id_of(request)
-    request[REQUEST_ID] = request_id
-    lifecycle = request.app[LIFECYCLE]
-    response: web.StreamResponse
-    if lifecycle.draining:  # shutting down: refuse before anything is applied
-        response = problem_response(ServiceUnavailable("the server is shutting down"), request_id)
-        response.force_close()
-        response.headers[REQUEST_ID_HEADER] = request_id
-        return response
-    try:
-        response = await handler(request)
-    except RhythmError as error:
-        response = problem_response(error, request_id)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        response = problem_response(from_http_exception(exc), request_id)
-    except Exception:
-        log.exception("unhandled error in %s %s [%s]", request.method, request.path, request_id)
-        response = problem_response(RhythmError("an unexpected error occurred"), request_id)
-    response.headers[REQUEST_ID_HEADER] = request_id
-    if lifecycle.draining:  # finished during the drain: the client must not reuse the socket
-        response.force_close()
-    return response
+class Cors:
+    """Allow-listed CORS, used by the front middleware only when origins are configured."""
 
+    ALLOW_HEADERS = "Authorization, Content-Type, If-Match, X-Request-Id"
+    ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE"
+    EXPOSE_HEADERS = "ETag, X-Request-Id, Retry-After, RateLimit, RateLimit-Policy"
 
-def cors(origins: tuple[str, ...]) -> Middleware:
-    """Allow-listed CORS; only installed when origins are configured."""
-    allowed = frozenset(origins)
+    def __init__(self, origins: tuple[str, ...]) -> None:
+        self.allowed = frozenset(origins)
 
-    @web.middleware
-    async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def origin(self, request: web.Request) -> str | None:
+        """The request's Origin when it is allowed, else None."""
         origin = request.headers.get("Origin")
-        if request.method == "OPTIONS" and origin in allowed:
-            response: web.StreamResponse = web.Response(status=204)
-        else:
-            response = await handler(request)
-        if origin in allowed:
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Vary"] = "Origin"
-            response.headers["Access-Control-Allow-Headers"] = (
-                "Authorization, Content-Type, If-Match, X-Request-Id"
-            )
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
-            response.headers["Access-Control-Expose-Headers"] = (
-                "ETag, X-Request-Id, Retry-After, RateLimit, RateLimit-Policy"
-            )
-        return response
+        return origin if origin in self.allowed else None
 
-    return cors_middleware
+    def stamp(self, response: web.StreamResponse, origin: str) -> None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+        response.headers["Access-Control-Allow-Headers"] = self.ALLOW_HEADERS
+        response.headers["Access-Control-Allow-Methods"] = self.ALLOW_METHODS
+        response.headers["Access-Control-Expose-Headers"] = self.EXPOSE_HEADERS

@@ -1,19 +1,18 @@
-"""The operator's middlewares and routes, assembled in one place for `create_app`.
+"""The operator's parts of the front middleware and routes, assembled for `create_app`.
 
-`outer` goes before the error boundary (the observer must see every final status),
-`inner` after CORS (the rate limiter answers its 429 as a problem with the request id,
-and CORS headers still reach a browser); `install` adds app state and GET /metrics.
+The observer (metrics, slow-request log) and the rate limiter are steps of the one
+front middleware (tracker/http/front.py), each only when configured; `install` adds
+app state and GET /metrics.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from tracker.http.clients import ADDRESSES, ClientAddresses
-from tracker.http.metrics import RequestStats, observe
+from tracker.http.metrics import Observer, RequestStats
 from tracker.http.metrics import install as install_metrics
-from tracker.http.ratelimit import RATE_LIMITER, TokenBuckets, rate_limit
+from tracker.http.ratelimit import RATE_LIMITER, Limiter, TokenBuckets
 from tracker.settings import Settings
 
 
@@ -25,12 +24,12 @@ class Operations:
         self.stats = RequestStats() if settings.metrics else None
         rps, burst = settings.rate_limit_rps, settings.rate_limit_burst
         self.buckets = TokenBuckets(rps, burst) if rps else None
-        self.outer: list[Middleware] = []
+        self.observer: Observer | None = None
         if self.stats is not None or settings.slow_request_ms:
-            self.outer.append(observe(self.stats, settings.slow_request_ms, self.addresses))
-        self.inner: list[Middleware] = []
+            self.observer = Observer(self.stats, settings.slow_request_ms, self.addresses)
+        self.limiter: Limiter | None = None
         if self.buckets is not None:
-            self.inner.append(rate_limit(rps, burst, self.addresses, self.buckets))
+            self.limiter = Limiter(rps, burst, self.addresses, self.buckets)
 
     def install(self, app: web.Application) -> None:
         app[ADDRESSES] = self.addresses

@@ -19,12 +19,10 @@ import math
 import time
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 from multidict import istr
 
 from tracker.errors import TooManyRequests
 from tracker.http.clients import ClientAddresses, user_of
-from tracker.http.middlewares import REQUEST_ID
 from tracker.http.problems import problem_response
 
 #: Route templates (suffixes, so a plugin mount prefix does not matter) never limited.
@@ -82,42 +80,54 @@ class TokenBuckets:
 RATE_LIMITER = web.AppKey("rate_limiter", TokenBuckets)
 
 
-def rate_limit(
-    rate: float, burst: int, addresses: ClientAddresses, buckets: TokenBuckets
-) -> Middleware:
-    """The middleware; installed inside `problems` (the request id exists) and CORS."""
-    policy = f'"default";q={burst};w={math.ceil(burst / rate)}'
-    exempt: dict[object, bool] = {}  # resource -> exempt?, decided once per route
+class Limiter:
+    """The per-request side, called by the front middleware (tracker/http/front.py)
+    inside the request id and CORS, so a 429 carries both."""
 
-    def is_exempt(request: web.Request) -> bool:
+    def __init__(self, rate: float, burst: int, addresses: ClientAddresses,
+                 buckets: TokenBuckets) -> None:  # fmt: skip
+        self.rate = rate
+        self.burst = burst
+        self.addresses = addresses
+        self.buckets = buckets
+        self.policy = f'"default";q={burst};w={math.ceil(burst / rate)}'
+        self._exempt: dict[object, bool] = {}  # resource -> exempt?, decided once per route
+
+    def is_exempt(self, request: web.Request) -> bool:
         resource = request.match_info.route.resource
-        known = exempt.get(resource)
+        known = self._exempt.get(resource)
         if known is None:
             path = resource.canonical if resource is not None else ""
             known = path.endswith(EXEMPT_SUFFIXES) or any(p in path for p in EXEMPT_PARTS)
-            exempt[resource] = known
+            self._exempt[resource] = known
         return known
 
-    @web.middleware
-    async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if is_exempt(request):
-            return await handler(request)
+    def take(self, request: web.Request) -> float | None:
+        """A token for this request: the tokens left, negative when refused (see
+        `TokenBuckets.take`), None when the route is exempt."""
+        if self.is_exempt(request):
+            return None
         user = user_of(request)
-        kind, key = ("user", "u:" + user) if user else ("address", "a:" + addresses.of(request))
-        now = time.monotonic()
-        left = buckets.take(key, now)
-        if left < 0:
-            buckets.refused[kind] += 1
-            wait = max(1, math.ceil(-left / rate))
-            error = TooManyRequests(f"rate limit: {rate:g} requests/s, bursts of {burst}", wait)
-            response: web.StreamResponse = problem_response(error, request.get(REQUEST_ID))
-            left = 0.0
+        if user:
+            kind, key = "user", "u:" + user
         else:
-            response = await handler(request)
-        if not response.prepared:  # a streamed response has sent its headers already
-            full_in = math.ceil((burst - left) / rate)
-            response.headers[POLICY_HEADER] = policy
-            response.headers[STATE_HEADER] = f'"default";r={int(left)};t={full_in}'
-        return response
+            kind, key = "address", "a:" + self.addresses.of(request)
+        left = self.buckets.take(key, time.monotonic())
+        if left < 0:
+            self.buckets.refused[kind] += 1
+        return left
 
-    return rate_limit_middleware
+    def refusal(self, left: float, request_id: str) -> web.StreamResponse:
+        """The 429 problem for a refused take (`left` < 0)."""
+        wait = max(1, math.ceil(-left / self.rate))
+        error = TooManyRequests(
+            f"rate limit: {self.rate:g} requests/s, bursts of {self.burst}", wait
+        )
+        return problem_response(error, request_id)
+
+    def stamp(self, response: web.StreamResponse, left: float) -> None:
+        """The RateLimit fields; a streamed response has sent its headers already."""
+        if not response.prepared:
+            full_in = math.ceil((self.burst - left) / self.rate)
+            response.headers[POLICY_HEADER] = self.policy
+            response.headers[STATE_HEADER] = f'"default";r={int(left)};t={full_in}'
