@@ -46,6 +46,11 @@ conn.execute("BEGIN")
 conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
 print("held", flush=True)
 time.sleep(float(sys.argv[2]))
+if sys.argv[3] == "fsync":  # flush the WAL grown under the snapshot before letting go
+    import os
+    fd = os.open(sys.argv[1] + "-wal", os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
 conn.close()
 """
 
@@ -81,17 +86,38 @@ def small_commit(conn: sqlite3.Connection) -> float:
     return time.perf_counter() - began
 
 
-async def one_round(db: Database, writer: Writer, hold: float, wal_fsync: bool) -> dict:
-    wal = db.path.with_name(db.path.name + "-wal")
+async def hold_snapshot(db: Database, writer: Writer, hold: float, fsync: bool) -> float:
+    """Start the holder; return the writer's longest stall (ms) while it holds."""
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", HOLDER, str(db.path), str(hold), stdout=asyncio.subprocess.PIPE
-    )
+        sys.executable, "-c", HOLDER, str(db.path), str(hold), "fsync" if fsync else "-",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
     assert child.stdout is not None
     await child.stdout.readline()  # the snapshot is held
     writer.latencies.clear()
     await asyncio.sleep(hold - 0.5)
+    return child  # type: ignore[return-value]
+
+
+async def auto_round(db: Database, writer: Writer, hold: float, fsync: bool) -> dict:
+    """Today's path: the automatic checkpoint inside a commit pays the catch-up."""
+    wal = db.path.with_name(db.path.name + "-wal")
+    child = await hold_snapshot(db, writer, hold, fsync)
+    out: dict = {"wal_before_release_mb": mb(wal)}
+    await child.wait()  # type: ignore[attr-defined]
+    out["hold_max_ms"] = max(writer.latencies) * 1000
+    writer.latencies.clear()
+    await asyncio.sleep(3.0)
+    out["catchup_max_ms"] = max(writer.latencies) * 1000
+    out["wal_after_mb"] = mb(wal)
+    return out
+
+
+async def one_round(db: Database, writer: Writer, hold: float, wal_fsync: bool) -> dict:
+    wal = db.path.with_name(db.path.name + "-wal")
+    child = await hold_snapshot(db, writer, hold, False)
     await db.read(lambda c: c.execute("PRAGMA wal_autocheckpoint = 0"))
-    await child.wait()
+    await child.wait()  # type: ignore[attr-defined]
     hold_max = max(writer.latencies) * 1000
     writer.latencies.clear()
     out: dict = {"wal_at_release_mb": mb(wal)}
@@ -132,15 +158,35 @@ async def main_async(args: argparse.Namespace) -> None:
             await asyncio.sleep(1.0)
             rows = []
             for n in range(1, args.rounds + 1):
-                row = await one_round(db, writer, args.hold, not args.no_wal_fsync)
+                if args.mode == "phases":
+                    row = await one_round(db, writer, args.hold, not args.no_wal_fsync)
+                else:  # auto: each variant once per round, in turn
+                    row = {}
+                    for variant in args.variants.split(","):
+                        limit = -1 if "nolimit" in variant else JOURNAL_SIZE_LIMIT
+                        await db.read(
+                            lambda c, x=limit: c.execute(f"PRAGMA journal_size_limit={x}")
+                        )  # noqa: E501
+                        got = await auto_round(db, writer, args.hold, "fsync" in variant)
+                        print(f"round {n} {variant}: " + ", ".join(
+                            f"{k}={fmt(v)}" for k, v in got.items()
+                        ), flush=True)  # fmt: skip
+                        row.update({f"{variant}_{k}": v for k, v in got.items()})
+                        await asyncio.sleep(1.0)
+                    first = args.variants.split(",")[0]
+                    for variant in args.variants.split(",")[1:]:
+                        row[f"ratio_{variant}"] = (
+                            row[f"{variant}_catchup_max_ms"] / row[f"{first}_catchup_max_ms"]
+                        )
                 rows.append(row)
-                print(f"round {n}: " + ", ".join(f"{k}={fmt(v)}" for k, v in row.items()))
+                prefix = f"round {n}: " if args.mode == "phases" else "  "
+                print(prefix + ", ".join(f"{k}={fmt(v)}" for k, v in row.items()), flush=True)
                 await asyncio.sleep(1.0)
             writer.stop()
             await task
             await db.read(lambda c: c.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}"))
     for key in rows[0]:
-        if key.endswith(("_s", "_ms", "_mb")):
+        if key.endswith(("_s", "_ms", "_mb")) or key.startswith("ratio"):
             print(f"median {key}: {fmt(statistics.median(r[key] for r in rows))}")
     print(f"load average {os.getloadavg()[0]:.1f}")
 
@@ -155,6 +201,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--hold", type=float, default=10.0, help="seconds the snapshot is held")
     parser.add_argument("--project", default="WEB")
+    parser.add_argument("--mode", choices=["phases", "auto"], default="phases")
+    parser.add_argument(
+        "--variants", default="plain,fsync", help="auto: plain, fsync, fsync-nolimit, nolimit"
+    )
     parser.add_argument("--no-wal-fsync", action="store_true", help="skip phase 1")
     parser.add_argument("--journal-size-limit", dest="jsl", type=int, default=None)
     parser.add_argument("--synchronous", choices=["NORMAL", "FULL"], default=None)
