@@ -37,20 +37,24 @@ from pathlib import Path
 from bench.cases_backup import Writer, org_id
 from tracker.core import open_core
 from tracker.settings import Settings
-from tracker.storage.database import JOURNAL_SIZE_LIMIT, WAL_AUTOCHECKPOINT_PAGES, Database
+from tracker.storage.database import (
+    JOURNAL_SIZE_LIMIT,
+    WAL_AUTOCHECKPOINT_PAGES,
+    WAL_TRIM_STEP,
+    Database,
+)
 
 HOLDER = """
-import sqlite3, sys, time
+import contextlib, sqlite3, sys, time
+from pathlib import Path
+from tracker.storage.snapshots import WalFlusher
 conn = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, isolation_level=None)
 conn.execute("BEGIN")
 conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
 print("held", flush=True)
-time.sleep(float(sys.argv[2]))
-if sys.argv[3] == "fsync":  # flush the WAL grown under the snapshot before letting go
-    import os
-    fd = os.open(sys.argv[1] + "-wal", os.O_RDONLY)
-    os.fsync(fd)
-    os.close(fd)
+# fsync: the WAL is flushed while the snapshot is held, as snapshots.copy_database does
+with WalFlusher(Path(sys.argv[1])) if sys.argv[3] == "fsync" else contextlib.nullcontext():
+    time.sleep(float(sys.argv[2]))
 conn.close()
 """
 
@@ -107,7 +111,7 @@ async def auto_round(db: Database, writer: Writer, hold: float, fsync: bool) -> 
     await child.wait()  # type: ignore[attr-defined]
     out["hold_max_ms"] = max(writer.latencies) * 1000
     writer.latencies.clear()
-    await asyncio.sleep(3.0)
+    await asyncio.sleep(6.0)
     out["catchup_max_ms"] = max(writer.latencies) * 1000
     out["wal_after_mb"] = mb(wal)
     return out
@@ -149,6 +153,7 @@ async def main_async(args: argparse.Namespace) -> None:
     async with open_core(settings, background=False) as core:
         oid = await org_id(core)
         async with core.tenants.lease(oid) as db:
+            db.wal_trim_step = 0  # phases: SQLite's own truncation, timed
             if args.journal_size_limit is not None:
                 await db.read(lambda c: c.execute(f"PRAGMA journal_size_limit = {args.jsl}"))
             if args.synchronous:
@@ -163,10 +168,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 else:  # auto: each variant once per round, in turn
                     row = {}
                     for variant in args.variants.split(","):
-                        limit = -1 if "nolimit" in variant else JOURNAL_SIZE_LIMIT
-                        await db.read(
-                            lambda c, x=limit: c.execute(f"PRAGMA journal_size_limit={x}")
-                        )  # noqa: E501
+                        db.wal_trim_step = WAL_TRIM_STEP if "trim" in variant else 0
                         got = await auto_round(db, writer, args.hold, "fsync" in variant)
                         print(f"round {n} {variant}: " + ", ".join(
                             f"{k}={fmt(v)}" for k, v in got.items()
@@ -203,7 +205,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--project", default="WEB")
     parser.add_argument("--mode", choices=["phases", "auto"], default="phases")
     parser.add_argument(
-        "--variants", default="plain,fsync", help="auto: plain, fsync, fsync-nolimit, nolimit"
+        "--variants",
+        default="plain,fsync,fsync-trim",
+        help="auto, comma-separated: plain (as before issue 19's stall work), fsync (WAL "
+        "flushed under the snapshot), trim (WAL shrunk in steps), fsync-trim (both: now)",
     )
     parser.add_argument("--no-wal-fsync", action="store_true", help="skip phase 1")
     parser.add_argument("--journal-size-limit", dest="jsl", type=int, default=None)
