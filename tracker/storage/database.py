@@ -173,6 +173,7 @@ class Database:
         self.commits = 0  # transactions committed by `write` (group commit makes it < units)
         self._wal = Path(f"{path}-wal")
         self._size_limit = JOURNAL_SIZE_LIMIT  # the connection's journal_size_limit now
+        self.wal_size_limit = JOURNAL_SIZE_LIMIT  # where a grown WAL file is trimmed back to
         self.wal_trim_step = WAL_TRIM_STEP  # 0: truncate a grown WAL at once (as SQLite does)
         self._tracer = slowlog.tracer(self.name)  # None unless the slow-query log is on
 
@@ -684,10 +685,10 @@ class Database:
             size = os.stat(self._wal).st_size
         except OSError:
             return
-        step = self.wal_trim_step
-        target = JOURNAL_SIZE_LIMIT
-        if step and size > JOURNAL_SIZE_LIMIT + step:
-            target = max(JOURNAL_SIZE_LIMIT, size - size % step - step)
+        step, limit = self.wal_trim_step, self.wal_size_limit
+        target = limit
+        if step and size > limit + step:
+            target = max(limit, size - size % step - step)
         if target != self._size_limit:
             with contextlib.suppress(sqlite3.Error):  # only a pace: the next group retries
                 self._conn.execute(f"PRAGMA journal_size_limit = {target}")
