@@ -98,9 +98,9 @@ class WalFlusher:
     that checkpoint finds the WAL clean. The copy itself (`backup`) releases the GIL.
     """
 
-    def __init__(self, db: Path, every_s: float = WAL_FLUSH_EVERY_S) -> None:
+    def __init__(self, db: Path, every_s: float | None = None) -> None:
         self.db = db
-        self.every_s = every_s
+        self.every_s = WAL_FLUSH_EVERY_S if every_s is None else every_s  # <= 0: off
         self.flushes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wal-flush", daemon=True)
@@ -114,7 +114,8 @@ class WalFlusher:
         self.flushes += 1
 
     def __enter__(self) -> WalFlusher:
-        self._thread.start()
+        if self.every_s > 0:
+            self._thread.start()
         return self
 
     def __exit__(
@@ -123,6 +124,8 @@ class WalFlusher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self.every_s <= 0:
+            return
         self._stop.set()
         self._thread.join()
         if kind is None:
