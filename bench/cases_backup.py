@@ -79,6 +79,7 @@ def summary(latencies: list[float]) -> tuple[float, float, int]:
 BACKUP_SPAN: list[float] = [0.0, 0.0]  # perf_counter at the backup's start and end
 
 
+CATCH_UP_S = 5.0  # after the WAL's peak (the snapshot's end): the catch-up's window
 OLD_BACKUP = "import tracker.storage.snapshots as s; s.WAL_FLUSH_EVERY_S = 0; "
 
 
@@ -156,9 +157,14 @@ async def backup_round(
     )
     peak_at, peak = max(samples, key=lambda s: s[1]) if samples else (start, 0)
     label = "old" if old else "new"
+    catch_up = max(
+        (spent for at, spent in during.stalls if 0 <= at - spent - peak_at <= CATCH_UP_S),
+        default=0.0,
+    )
     print(
         f"  {label}: stalls > 100 ms (from backup start/end): {stalls}; "
-        f"WAL peak {peak / 1e6:,.0f} MB at {peak_at - start:+.1f} s"
+        f"WAL peak {peak / 1e6:,.0f} MB at {peak_at - start:+.1f} s; longest stall starting "
+        f"in the {CATCH_UP_S:.0f} s after it (the catch-up): {catch_up * 1000:.0f} ms"
     )
     return during, done.result(), size
 
