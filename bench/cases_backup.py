@@ -158,13 +158,13 @@ async def backup_round(
     peak_at, peak = max(samples, key=lambda s: s[1]) if samples else (start, 0)
     label = "old" if old else "new"
     catch_up = max(
-        (spent for at, spent in during.stalls if 0 <= at - spent - peak_at <= CATCH_UP_S),
+        (spent for at, spent in during.stalls if -1.0 <= at - spent - peak_at <= CATCH_UP_S),
         default=0.0,
     )
     print(
         f"  {label}: stalls > 100 ms (from backup start/end): {stalls}; "
         f"WAL peak {peak / 1e6:,.0f} MB at {peak_at - start:+.1f} s; longest stall starting "
-        f"in the {CATCH_UP_S:.0f} s after it (the catch-up): {catch_up * 1000:.0f} ms"
+        f"from 1 s before to {CATCH_UP_S:.0f} s after it (the catch-up): {catch_up * 1000:.0f} ms"
     )
     return during, done.result(), size
 
