@@ -171,7 +171,7 @@ class Database:
         self.waiting = 0
         self._lane = FairLane()  # turns of expensive reads
         self.commits = 0  # transactions committed by `write` (group commit makes it < units)
-        self._wal = Path(f"{path}-wal")
+        self._wal = Path(f"{os.path.abspath(path)}-wal")  # the file SQLite opened
         self._size_limit = JOURNAL_SIZE_LIMIT  # the connection's journal_size_limit now
         self.wal_size_limit = JOURNAL_SIZE_LIMIT  # where a grown WAL file is trimmed back to
         self.wal_trim_step = WAL_TRIM_STEP  # 0: truncate a grown WAL at once (as SQLite does)
