@@ -80,14 +80,18 @@ BACKUP_SPAN: list[float] = [0.0, 0.0]  # perf_counter at the backup's start and 
 
 
 CATCH_UP_S = 5.0  # after the WAL's peak (the snapshot's end): the catch-up's window
+FLUSH_EVERY: float | None = None  # --flush-every: the new backup's WAL_FLUSH_EVERY_S
 OLD_BACKUP = "import tracker.storage.snapshots as s; s.WAL_FLUSH_EVERY_S = 0; "
 
 
 async def backup_process(data_dir: Path, dest: Path, old: bool = False) -> float:
     began = time.perf_counter()
     BACKUP_SPAN[0] = began
+    prefix = OLD_BACKUP if old else ""
+    if not old and FLUSH_EVERY is not None:
+        prefix = f"import tracker.storage.snapshots as s; s.WAL_FLUSH_EVERY_S = float({str(FLUSH_EVERY)!r}); "
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", (OLD_BACKUP if old else "") + "from cli.main import run; run()",
+        sys.executable, "-c", prefix + "from cli.main import run; run()",
         "backup", str(dest), "--org", ORG, "--data-dir", str(data_dir),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
@@ -228,7 +232,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--project", default="WEB", help="where the writer creates issues")
     parser.add_argument("--scratch", type=Path, default=None, help="where backups go")
     parser.add_argument("--compare", action="store_true", help="also the old way, each round")
+    parser.add_argument(
+        "--flush-every", type=float, default=None, help="WAL_FLUSH_EVERY_S (inf: last flush only)"
+    )
     args = parser.parse_args(argv)
+    global FLUSH_EVERY
+    FLUSH_EVERY = args.flush_every
     with tempfile.TemporaryDirectory(dir=args.scratch, prefix="rhythm-backup-bench-") as scratch:
         asyncio.run(
             main_async(args.data_dir, args.rounds, args.project, Path(scratch), args.compare)

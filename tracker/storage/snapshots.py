@@ -27,6 +27,7 @@ Every function here does blocking I/O: callers run them off the event loop.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import sqlite3
@@ -118,7 +119,7 @@ class WalFlusher:
         self.flushes += 1
 
     def __enter__(self) -> WalFlusher:
-        if self.every_s > 0:
+        if 0 < self.every_s < math.inf:  # inf: only the last flush, on leaving
             self._thread.start()
         return self
 
@@ -131,7 +132,8 @@ class WalFlusher:
         if self.every_s <= 0:
             return
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
         if kind is None:
             self.flush()  # the last stretch, while the snapshot still holds the checkpoint
 
