@@ -89,7 +89,8 @@ async def backup_process(data_dir: Path, dest: Path, old: bool = False) -> float
     BACKUP_SPAN[0] = began
     prefix = OLD_BACKUP if old else ""
     if not old and FLUSH_EVERY is not None:
-        prefix = f"import tracker.storage.snapshots as s; s.WAL_FLUSH_EVERY_S = float({str(FLUSH_EVERY)!r}); "
+        every = str(FLUSH_EVERY)
+        prefix = f"import tracker.storage.snapshots as s; s.WAL_FLUSH_EVERY_S = float({every!r}); "
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", prefix + "from cli.main import run; run()",
         "backup", str(dest), "--org", ORG, "--data-dir", str(data_dir),
