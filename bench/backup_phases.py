@@ -53,7 +53,9 @@ conn.execute("BEGIN")
 conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
 print("held", flush=True)
 # fsync: the WAL is flushed while the snapshot is held, as snapshots.copy_database does
-with WalFlusher(Path(sys.argv[1])) if sys.argv[3] == "fsync" else contextlib.nullcontext():
+# final: only the last flush, just before the snapshot ends (every_s=inf)
+every = float("inf") if sys.argv[3] == "final" else None
+with WalFlusher(Path(sys.argv[1]), every) if sys.argv[3] != "-" else contextlib.nullcontext():
     time.sleep(float(sys.argv[2]))
 conn.close()
 """
@@ -90,10 +92,10 @@ def small_commit(conn: sqlite3.Connection) -> float:
     return time.perf_counter() - began
 
 
-async def hold_snapshot(db: Database, writer: Writer, hold: float, fsync: bool) -> float:
+async def hold_snapshot(db: Database, writer: Writer, hold: float, fsync: str) -> float:
     """Start the holder; return the writer's longest stall (ms) while it holds."""
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", HOLDER, str(db.path), str(hold), "fsync" if fsync else "-",
+        sys.executable, "-c", HOLDER, str(db.path), str(hold), fsync or "-",
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert child.stdout is not None
@@ -103,7 +105,7 @@ async def hold_snapshot(db: Database, writer: Writer, hold: float, fsync: bool) 
     return child  # type: ignore[return-value]
 
 
-async def auto_round(db: Database, writer: Writer, hold: float, fsync: bool) -> dict:
+async def auto_round(db: Database, writer: Writer, hold: float, fsync: str) -> dict:
     """Today's path: the automatic checkpoint inside a commit pays the catch-up."""
     wal = db.path.with_name(db.path.name + "-wal")
     child = await hold_snapshot(db, writer, hold, fsync)
@@ -119,7 +121,7 @@ async def auto_round(db: Database, writer: Writer, hold: float, fsync: bool) -> 
 
 async def one_round(db: Database, writer: Writer, hold: float, wal_fsync: bool) -> dict:
     wal = db.path.with_name(db.path.name + "-wal")
-    child = await hold_snapshot(db, writer, hold, False)
+    child = await hold_snapshot(db, writer, hold, "")
     await db.read(lambda c: c.execute("PRAGMA wal_autocheckpoint = 0"))
     await child.wait()  # type: ignore[attr-defined]
     hold_max = max(writer.latencies) * 1000
@@ -169,7 +171,9 @@ async def main_async(args: argparse.Namespace) -> None:
                     row = {}
                     for variant in args.variants.split(","):
                         db.wal_trim_step = WAL_TRIM_STEP if "trim" in variant else 0
-                        got = await auto_round(db, writer, args.hold, "fsync" in variant)
+                        flush = "fsync" if "fsync" in variant else ""
+                        flush = "final" if "final" in variant else flush
+                        got = await auto_round(db, writer, args.hold, flush)
                         print(f"round {n} {variant}: " + ", ".join(
                             f"{k}={fmt(v)}" for k, v in got.items()
                         ), flush=True)  # fmt: skip
@@ -208,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
         "--variants",
         default="plain,fsync,fsync-trim",
         help="auto, comma-separated: plain (as before issue 19's stall work), fsync (WAL "
-        "flushed under the snapshot), trim (WAL shrunk in steps), fsync-trim (both: now)",
+        "flushed under the snapshot, every second), final (flushed once, just before the "
+        "snapshot ends), trim (WAL shrunk in steps), and combinations: fsync-trim, final-trim",
     )
     parser.add_argument("--no-wal-fsync", action="store_true", help="skip phase 1")
     parser.add_argument("--journal-size-limit", dest="jsl", type=int, default=None)

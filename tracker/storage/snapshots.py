@@ -39,7 +39,10 @@ from typing import NamedTuple
 from tracker.storage.files import FILE_MODE, private_dir
 
 CHUNK = 1024 * 1024
-WAL_FLUSH_EVERY_S = 1.0  # while a copy holds its snapshot, fsync the source's WAL this often
+# While a copy holds its snapshot, fsync the source's WAL this often; inf: once, at the end
+# (measured: flushing every second made the copy up to twice as slow, for no better
+# catch-up; docs/operations-data.md "the stall").
+WAL_FLUSH_EVERY_S = math.inf
 
 
 class Head(NamedTuple):
@@ -89,14 +92,14 @@ def fsync_wal(db: Path) -> None:
 
 
 class WalFlusher:
-    """While a snapshot of `db` is held: fsync its WAL every WAL_FLUSH_EVERY_S from a
-    thread, and once more on leaving (before the snapshot is let go).
+    """While a snapshot of `db` is held: fsync its WAL on leaving, just before the
+    snapshot is let go (and every `every_s` from a thread meanwhile, if finite).
 
     A snapshot stops the server's checkpoints, and at synchronous=NORMAL the server's
     commits never fsync the WAL, so everything it writes meanwhile stays dirty in the
     page cache until its first checkpoint after the snapshot, which flushes it inside
-    a writer's COMMIT (0.3-1 s at 200,000 issues, measured). Flushed here as it grows,
-    that checkpoint finds the WAL clean. The copy itself (`backup`) releases the GIL.
+    a writer's COMMIT (0.3-1 s at 200,000 issues, measured). Flushed here, that
+    checkpoint finds the WAL (nearly) clean. The copy (`backup`) releases the GIL.
     """
 
     def __init__(self, db: Path, every_s: float | None = None) -> None:
