@@ -10,12 +10,20 @@ can, and records each write's latency (submit to acknowledged COMMIT). Each roun
 an operator does), then (A) the writer runs alone for as long. Reported per round:
 backup time and size; the writer's longest stall and p99 in B and A; the median of
 the per-round ratios of B to A.
+
+`--compare` adds, in each round, (O) the same backup with issue 19's stall
+measures off — the copy does not flush the source's WAL under its snapshot
+(`snapshots.WAL_FLUSH_EVERY_S = 0` in the backup process) and the server trims a
+grown WAL at once as SQLite does (`wal_trim_step = 0`) — and reports B/O too.
+The WAL file is sampled every 20 ms: its peak and when (from the backup's start)
+place the snapshot's end among the stalls.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
@@ -31,6 +39,7 @@ from tracker.services import issues
 from tracker.services.acting import act_as
 from tracker.services.runtime import Core
 from tracker.settings import Settings
+from tracker.storage.database import WAL_TRIM_STEP, Database
 
 
 class Writer:
@@ -70,11 +79,20 @@ def summary(latencies: list[float]) -> tuple[float, float, int]:
 BACKUP_SPAN: list[float] = [0.0, 0.0]  # perf_counter at the backup's start and end
 
 
-async def backup_process(data_dir: Path, dest: Path) -> float:
+CATCH_UP_S = 5.0  # after the WAL's peak (the snapshot's end): the catch-up's window
+FLUSH_EVERY: float | None = None  # --flush-every: the new backup's WAL_FLUSH_EVERY_S
+OLD_BACKUP = "import tracker.storage.snapshots as s; s.WAL_FLUSH_EVERY_S = 0; "
+
+
+async def backup_process(data_dir: Path, dest: Path, old: bool = False) -> float:
     began = time.perf_counter()
     BACKUP_SPAN[0] = began
+    prefix = OLD_BACKUP if old else ""
+    if not old and FLUSH_EVERY is not None:
+        every = str(FLUSH_EVERY)
+        prefix = f"import tracker.storage.snapshots as s; s.WAL_FLUSH_EVERY_S = float({every!r}); "
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "from cli.main import run; run()",
+        sys.executable, "-c", prefix + "from cli.main import run; run()",
         "backup", str(dest), "--org", ORG, "--data-dir", str(data_dir),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
@@ -107,51 +125,105 @@ async def timed_writer(core: Core, project: str, work: asyncio.Future[float] | f
     return writer
 
 
-async def main_async(data_dir: Path, rounds: int, project: str, scratch: Path) -> None:
+async def sample_wal(wal: Path, samples: list[tuple[float, int]], stop: asyncio.Event) -> None:
+    """The WAL file's size every 20 ms (a stat, no open: nothing of SQLite's is touched)."""
+    while not stop.is_set():
+        with contextlib.suppress(OSError):
+            samples.append((time.perf_counter(), wal.stat().st_size))
+        await asyncio.sleep(0.02)
+
+
+async def backup_round(
+    core: Core, db: Database, data_dir: Path, project: str, dest: Path, old: bool
+) -> tuple[Writer, float, int]:
+    """(B) or (O): the writer while one backup runs; returns the writer, seconds, bytes."""
+    db.wal_trim_step = 0 if old else WAL_TRIM_STEP
+    done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+    async def start_backup() -> None:
+        await asyncio.sleep(0.5)  # after the writer's warm-up
+        done.set_result(await backup_process(data_dir, dest, old))
+
+    samples: list[tuple[float, int]] = []
+    stop = asyncio.Event()
+    sampler = asyncio.create_task(sample_wal(Path(f"{db.path}-wal"), samples, stop))
+    runner = asyncio.create_task(start_backup())
+    during = await timed_writer(core, project, done)
+    await runner
+    await asyncio.sleep(3.0)  # the catch-up may come after the backup's end
+    stop.set()
+    await sampler
+    db.wal_trim_step = WAL_TRIM_STEP
+    size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+    shutil.rmtree(dest)
+    start, end = BACKUP_SPAN
+    stalls = ", ".join(
+        f"{at - start:+.1f}/{at - end:+.1f} s: {spent * 1000:.0f} ms" for at, spent in during.stalls
+    )
+    peak_at, peak = max(samples, key=lambda s: s[1]) if samples else (start, 0)
+    label = "old" if old else "new"
+    catch_up = max(
+        (spent for at, spent in during.stalls if -1.0 <= at - spent - peak_at <= CATCH_UP_S),
+        default=0.0,
+    )
+    print(
+        f"  {label}: stalls > 100 ms (from backup start/end): {stalls}; "
+        f"WAL peak {peak / 1e6:,.0f} MB at {peak_at - start:+.1f} s; longest stall starting "
+        f"from 1 s before to {CATCH_UP_S:.0f} s after it (the catch-up): {catch_up * 1000:.0f} ms"
+    )
+    return during, done.result(), size
+
+
+async def main_async(
+    data_dir: Path, rounds: int, project: str, scratch: Path, compare: bool
+) -> None:
     settings = Settings(data_dir=data_dir, log_level="warning")
-    ratios, p99_ratios, times = [], [], []
+    ratios, p99_ratios, times, old_ratios, old_times = [], [], [], [], []
     async with open_core(settings, background=False) as core:
-        for round_no in range(1, rounds + 1):
-            dest = scratch / f"backup-{round_no}"
-            # B: the writer while the backup runs; the backup starts after the warm-up
-            done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-
-            async def start_backup(dest: Path = dest, done: asyncio.Future[float] = done) -> None:
-                await asyncio.sleep(0.5)
-                done.set_result(await backup_process(data_dir, dest))
-
-            runner = asyncio.create_task(start_backup())
-            during = await timed_writer(core, project, done)
-            await runner
-            seconds = done.result()
-            size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
-            shutil.rmtree(dest)
-            # A: the writer alone for as long
-            alone = await timed_writer(core, project, seconds)
-            start, end = BACKUP_SPAN
-            wal = data_dir / (await org_id(core)) / "tracker.db-wal"
-            stalls = ", ".join(
-                f"{at - start:+.1f}/{at - end:+.1f} s: {spent * 1000:.0f} ms"
-                for at, spent in during.stalls
-            )
-            wal_mb = wal.stat().st_size / 1e6 if wal.exists() else 0.0
-            print(f"  stalls > 100 ms (from backup start/end): {stalls}; WAL {wal_mb:,.0f} MB")
-            b_max, b_p99, b_n = summary(during.latencies)
-            a_max, a_p99, a_n = summary(alone.latencies)
-            times.append(seconds)
-            ratios.append(b_max / a_max)
-            p99_ratios.append(b_p99 / a_p99)
-            print(
-                f"round {round_no}: backup {seconds:.1f} s, {size / 1e6:,.0f} MB; writer during: "
-                f"{b_n / seconds:,.0f} writes/s, max {b_max:.1f} ms, p99 {b_p99:.1f} ms; "
-                f"alone: {a_n / seconds:,.0f} writes/s, max {a_max:.1f} ms, p99 {a_p99:.1f} ms",
-                flush=True,
-            )
+        oid = await org_id(core)
+        async with core.tenants.lease(oid) as db:  # open for the whole run
+            for round_no in range(1, rounds + 1):
+                # B: the writer while the backup runs; the backup starts after the warm-up
+                during, seconds, size = await backup_round(
+                    core, db, data_dir, project, scratch / f"backup-{round_no}", False
+                )
+                # A: the writer alone for as long
+                alone = await timed_writer(core, project, seconds)
+                b_max, b_p99, b_n = summary(during.latencies)
+                a_max, a_p99, a_n = summary(alone.latencies)
+                times.append(seconds)
+                ratios.append(b_max / a_max)
+                p99_ratios.append(b_p99 / a_p99)
+                print(
+                    f"round {round_no}: backup {seconds:.1f} s, {size / 1e6:,.0f} MB; writer "
+                    f"during: {b_n / seconds:,.0f} writes/s, max {b_max:.1f} ms, p99 "
+                    f"{b_p99:.1f} ms; alone: {a_n / seconds:,.0f} writes/s, max {a_max:.1f} ms, "
+                    f"p99 {a_p99:.1f} ms",
+                    flush=True,
+                )
+                if compare:  # O: the same with the stall measures off
+                    old, old_s, _ = await backup_round(
+                        core, db, data_dir, project, scratch / f"old-{round_no}", True
+                    )
+                    o_max, o_p99, _ = summary(old.latencies)
+                    old_ratios.append(b_max / o_max)
+                    old_times.append(seconds / old_s)
+                    print(
+                        f"  old: backup {old_s:.1f} s; max {o_max:.1f} ms, p99 {o_p99:.1f} ms; "
+                        f"new/old longest stall {b_max / o_max:.2f}, backup time "
+                        f"{seconds / old_s:.2f}",
+                        flush=True,
+                    )
     print(
         f"backup time median {statistics.median(times):.1f} s; longest stall during/alone "
         f"median ratio {statistics.median(ratios):.2f}, p99 ratio "
         f"{statistics.median(p99_ratios):.2f} (load average {os.getloadavg()[0]:.1f})"
     )
+    if compare:
+        print(
+            f"new/old: longest stall median ratio {statistics.median(old_ratios):.2f}, "
+            f"backup time {statistics.median(old_times):.2f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -160,9 +232,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--project", default="WEB", help="where the writer creates issues")
     parser.add_argument("--scratch", type=Path, default=None, help="where backups go")
+    parser.add_argument("--compare", action="store_true", help="also the old way, each round")
+    parser.add_argument(
+        "--flush-every", type=float, default=None, help="WAL_FLUSH_EVERY_S (inf: last flush only)"
+    )
     args = parser.parse_args(argv)
+    global FLUSH_EVERY
+    FLUSH_EVERY = args.flush_every
     with tempfile.TemporaryDirectory(dir=args.scratch, prefix="rhythm-backup-bench-") as scratch:
-        asyncio.run(main_async(args.data_dir, args.rounds, args.project, Path(scratch)))
+        asyncio.run(
+            main_async(args.data_dir, args.rounds, args.project, Path(scratch), args.compare)
+        )
 
 
 if __name__ == "__main__":

@@ -72,3 +72,31 @@ def test_copy_taken_while_another_process_writes_is_consistent(tmp_path: Path) -
         writer.wait(timeout=30)
     assert writer.returncode == 0
     assert checkpoint_busy(db) == 0  # the copy left no snapshot behind
+
+
+def test_flushing_the_wal_keeps_the_snapshot_held(tmp_path: Path) -> None:
+    """`-wal` is opened and closed beside a live read snapshot in this process: no lock
+    may be dropped by that (closing an fd on `-shm` would drop SQLite's read lock)."""
+    db = tmp_path / "live.db"
+    make_db(db, 2_000)
+    writer = sqlite3.connect(db, isolation_level=None)  # open: the WAL stays
+    writer.execute("INSERT INTO t(v, pad) VALUES (0, randomblob(5000))")
+    assert Path(f"{db}-wal").stat().st_size > 0
+    reader = snapshots.read_only(db)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM t").fetchone()
+    with snapshots.WalFlusher(db, every_s=0.01) as flusher:
+        time.sleep(0.1)
+    assert flusher.flushes >= 3  # periodic flushes, then the last one on leaving
+    snapshots.fsync_wal(db)
+    assert checkpoint_busy(db) == 1  # still held: a checkpoint cannot pass it
+    reader.close()
+    assert checkpoint_busy(db) == 0
+    writer.close()
+
+
+def test_flushing_a_database_without_wal_is_a_no_op(tmp_path: Path) -> None:
+    db = tmp_path / "plain.db"
+    sqlite3.connect(db).close()
+    snapshots.fsync_wal(db)
+    assert not Path(f"{db}-wal").exists()

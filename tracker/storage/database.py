@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+WAL_TRIM_STEP = 32 * 1024 * 1024  # a grown WAL file shrinks by at most this per WAL restart
 PROGRESS_STEPS = 10_000  # VM steps between deadline checks (~1 ms of work)
 WAL_AUTOCHECKPOINT_PAGES = 4_000
 MAX_GROUP = 64  # units per group commit: bounds the latency one group adds
@@ -175,6 +176,10 @@ class Database:
         self.waiting = 0
         self._lane = FairLane()  # turns of expensive reads
         self.commits = 0  # transactions committed by `write` (group commit makes it < units)
+        self._wal = Path(f"{os.path.abspath(path)}-wal")  # the file SQLite opened
+        self._size_limit = JOURNAL_SIZE_LIMIT  # the connection's journal_size_limit now
+        self.wal_size_limit = JOURNAL_SIZE_LIMIT  # where a grown WAL file is trimmed back to
+        self.wal_trim_step = WAL_TRIM_STEP  # 0: truncate a grown WAL at once (as SQLite does)
         self._tracer = slowlog.tracer(self.name)  # None unless the slow-query log is on
 
     @classmethod
@@ -539,6 +544,7 @@ class Database:
             group = [self._queue.popleft() for _ in range(min(MAX_GROUP, len(self._queue)))]
         try:
             self._run_and_settle(group, loop)
+            self._pace_wal_trim()
         finally:
             with self._queue_lock:
                 more = bool(self._queue)
@@ -664,6 +670,34 @@ class Database:
             unit.outcome = (True, result)
         except BaseException as exc:
             unit.outcome = (False, exc)
+
+    def _pace_wal_trim(self) -> None:
+        """On the thread, after a group: shrink a WAL file grown past the limit in steps.
+
+        A long read snapshot (an online backup) stops checkpoints, so the WAL grows
+        (hundreds of MB in seconds). SQLite truncates it back to `journal_size_limit`
+        in the first commit after the next WAL restart, all at once, and freeing that
+        much of a file stalled a writer for 0.35-0.45 s at 200,000 issues (measured in
+        docs/operations-data.md, "the stall"; the disk is mounted with `discard`). So
+        while the file is bigger than the limit by more than a step, the limit follows
+        it one step below its size: each restart (one every ~16 MB of WAL written)
+        frees one step, and the file is back to the limit after a few restarts. Costs
+        one stat() per group; the pragma runs only when the target moves.
+        """
+        if self._conn is None:
+            return
+        try:
+            size = os.stat(self._wal).st_size
+        except OSError:
+            return
+        step, limit = self.wal_trim_step, self.wal_size_limit
+        target = limit
+        if step and size > limit + step:
+            target = max(limit, size - size % step - step)
+        if target != self._size_limit:
+            with contextlib.suppress(sqlite3.Error):  # only a pace: the next group retries
+                self._conn.execute(f"PRAGMA journal_size_limit = {target}")
+                self._size_limit = target
 
     @staticmethod
     def _run_unit(unit: _WriteUnit, conn: sqlite3.Connection) -> object:

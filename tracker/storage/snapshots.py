@@ -13,9 +13,13 @@ WAL-reset race that makes the server keep one connection per file
 (docs/reliability.md).
 
 While a snapshot is held the server's checkpoints cannot pass it and the WAL
-grows; the first checkpoints after it ends (inside a writer's COMMIT) pay that
-back. The shorter the snapshot, the less there is to pay (figures and what did
-not help: docs/operations-data.md).
+grows; the first checkpoint after it ends (inside a writer's COMMIT) pays that
+back. Measured, most of that bill was the checkpoint's fsync of the grown WAL
+(hundreds of MB never flushed, since at synchronous=NORMAL commits do not
+fsync) and the truncation of the WAL file afterwards. So the copy flushes the
+source's `-wal` while it holds the snapshot (`WalFlusher`), off the server's
+threads, and the server shrinks a grown WAL in steps (tracker.storage.database).
+Figures: docs/operations-data.md "the stall".
 
 Every function here does blocking I/O: callers run them off the event loop.
 """
@@ -23,15 +27,22 @@ Every function here does blocking I/O: callers run them off the event loop.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
+from types import TracebackType
 from typing import NamedTuple
 
 from tracker.storage.files import FILE_MODE, private_dir
 
 CHUNK = 1024 * 1024
+# While a copy holds its snapshot, fsync the source's WAL this often; inf: once, at the end
+# (measured: flushing every second made the copy up to twice as slow, for no better
+# catch-up; docs/operations-data.md "the stall").
+WAL_FLUSH_EVERY_S = math.inf
 
 
 class Head(NamedTuple):
@@ -62,6 +73,74 @@ def fsync_dir(path: Path) -> None:
     fsync_file(path)  # a directory opens O_RDONLY too
 
 
+def fsync_wal(db: Path) -> None:
+    """fsync the `-wal` of a live database, if it has one.
+
+    Safe beside live connections to it, this process's included: SQLite takes its
+    POSIX locks on the database file and on `-shm`, never on `-wal`, so opening and
+    closing `-wal` here drops no lock (doing that to `-shm` or the database file
+    would: docs/operations-data.md).
+    """
+    try:
+        fd = os.open(db.with_name(db.name + "-wal"), os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class WalFlusher:
+    """While a snapshot of `db` is held: fsync its WAL on leaving, just before the
+    snapshot is let go (and every `every_s` from a thread meanwhile, if finite).
+
+    A snapshot stops the server's checkpoints, and at synchronous=NORMAL the server's
+    commits never fsync the WAL, so everything it writes meanwhile stays dirty in the
+    page cache until its first checkpoint after the snapshot, which flushes it inside
+    a writer's COMMIT (0.3-1 s at 200,000 issues, measured). Flushed here, that
+    checkpoint finds the WAL (nearly) clean. The copy (`backup`) releases the GIL.
+    """
+
+    def __init__(self, db: Path, every_s: float | None = None) -> None:
+        self.db = db
+        self.every_s = WAL_FLUSH_EVERY_S if every_s is None else every_s  # <= 0: off
+        self.flushes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wal-flush", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.flush()
+
+    def flush(self) -> None:
+        """One fsync; a failure only costs the server its head start, never the copy."""
+        try:
+            fsync_wal(self.db)
+        except OSError:
+            return
+        self.flushes += 1
+
+    def __enter__(self) -> WalFlusher:
+        if 0 < self.every_s < math.inf:  # inf: only the last flush, on leaving
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.every_s <= 0:
+            return
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        if kind is None:
+            self.flush()  # the last stretch, while the snapshot still holds the checkpoint
+
+
 def copy_database(src: Path, dest: Path) -> None:
     """One consistent copy of `src` into the new file `dest`, page for page."""
     conn = read_only(src)
@@ -70,7 +149,8 @@ def copy_database(src: Path, dest: Path) -> None:
         try:
             target.execute("PRAGMA journal_mode = OFF")  # a new file: nothing to roll back
             target.execute("PRAGMA synchronous = OFF")  # fsynced once, by the caller
-            conn.backup(target)  # pages=-1: one step, one read snapshot, no restarts
+            with WalFlusher(src):
+                conn.backup(target)  # pages=-1: one step, one read snapshot, no restarts
         finally:
             target.close()
     finally:
