@@ -1,10 +1,12 @@
-"""Offline writes: `rhythm issue create|update|comment` on a replica become mutations.
+"""Offline writes: `rhythm issue create|update|comment|comment-edit` on a replica become
+mutations.
 
 Input is validated with the API's own models (IssueCreate, IssuePatch,
-CommentIn), names are resolved to ids in the view (stages, tags, people,
+CommentIn, CommentPatch), names are resolved to ids in the view (stages, tags, people,
 issues), and each intent is journaled before its effect shows in the view
 (tracker.replica.engine.Replica.record). Roles and workflow rules are the
-server's to decide at push time; nothing here repeats them.
+server's to decide at push time; nothing here repeats them, but for the one rule the
+view can be sure of: only a comment's author edits it (the server says so too).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from pydantic import BaseModel, ValidationError
 
 from tracker.domain.custom_fields import FieldDef, apply_values, by_name, from_text
 from tracker.domain.ids import new_id
-from tracker.domain.models.comments import CommentIn
+from tracker.domain.models.comments import CommentIn, CommentPatch
 from tracker.domain.models.issues import IssueCreate, IssuePatch, parse_issue_ref
-from tracker.errors import NotFound, ValidationFailed
+from tracker.errors import Forbidden, NotFound, ValidationFailed
 from tracker.replica.engine import SYSTEM_DB, TENANT_DB, Replica, connect
 from tracker.replica.mutations import PROVISIONAL_KEY_RE, provisional_key
 
@@ -308,6 +310,33 @@ def comment(replica: Replica, key: str, body: str) -> str:
     replica.record("comment.create", {"id": comment_id, "issue_id": row["id"], "body": text},
                    f"{shown} comment")  # fmt: skip
     return comment_id
+
+
+def edit_comment(replica: Replica, key: str, comment_id: str, body: str) -> str | None:
+    """Record `comment.edit` with the text the view shows as its base (the server 3-way
+    merges, an overlap comes back as a draft); returns its label, None when unchanged.
+    Only the author edits (the REST rule): refused here when the view says it is not mine."""
+    text = _validated(CommentPatch, {"body": body}).body
+    view = View(replica)
+    try:
+        row = view.issue(key)
+        found = view.tenant.execute(
+            "SELECT author, body FROM comments WHERE id = ? AND issue_id = ?",
+            (comment_id.strip(), row["id"]),
+        ).fetchone()
+    finally:
+        view.close()
+    shown = key.upper() if "~" not in key else key
+    if found is None:
+        raise NotFound(f"no comment {comment_id} on {shown} in this replica")
+    if found["author"] != replica.user_id:
+        raise Forbidden("only the author can edit a comment")
+    if found["body"] == text:
+        return None
+    label = f"{shown} comment {comment_id.strip()} edit"
+    replica.record("comment.edit", {"id": comment_id.strip(), "base": found["body"],
+                                    "body": text}, label)  # fmt: skip
+    return label
 
 
 def issue_number(replica: Replica, key: str) -> str:
