@@ -221,6 +221,7 @@ def comment(path: Path, key: str, body: str) -> None:
 def edit_comment(path: Path, key: str, comment_id: str, body: str) -> None:
     from tracker.replica import commands
 
+    install_key_display(path)  # `key` may be a provisional key's reserved number
     replica = open_replica(path)
     try:
         done = guarded(lambda: commands.edit_comment(replica, key, comment_id, body))

@@ -25,7 +25,7 @@ from tracker.domain.models.comments import CommentIn, CommentPatch
 from tracker.domain.models.issues import IssueCreate, IssuePatch, parse_issue_ref
 from tracker.errors import Forbidden, NotFound, ValidationFailed
 from tracker.replica.engine import SYSTEM_DB, TENANT_DB, Replica, connect
-from tracker.replica.mutations import PROVISIONAL_KEY_RE, provisional_key
+from tracker.replica.mutations import PROVISIONAL_KEY_RE, is_provisional, provisional_key
 
 
 def _validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
@@ -195,6 +195,15 @@ def create_issue(
     return key
 
 
+def _shown(replica: Replica, row: sqlite3.Row) -> str:
+    """How a label names the issue: its key, or its provisional key (`WEB-~3fa9c`) while
+    the view's number is a reserved one (the CLI passes that number for a `~` key)."""
+    if is_provisional(row["number"]):
+        known = replica.journal.provisional_keys().get(row["id"])
+        return known or provisional_key(row["project_key"], row["id"])
+    return f"{row['project_key']}-{row['number']}"
+
+
 def _current_parent(view: View, data: dict[str, Any]) -> dict[str, Any]:
     """A provisional parent key (`WEB-~3fa9c`) -> the number the view knows it by, so
     the API's model validates it as any key."""
@@ -219,7 +228,7 @@ def update_issue(
     recorded: list[tuple[str, dict[str, Any], str]] = []
     try:
         row = view.issue(key)
-        shown = key.upper() if "~" not in key else key
+        shown = _shown(replica, row)
         issue_id, project_id = row["id"], row["project_id"]
         extra: dict[str, Any] = view.sprint(project_id, sprint)
         if assignees is not None:
@@ -306,7 +315,7 @@ def comment(replica: Replica, key: str, body: str) -> str:
     finally:
         view.close()
     comment_id = new_id()
-    shown = key.upper() if "~" not in key else key
+    shown = _shown(replica, row)
     replica.record("comment.create", {"id": comment_id, "issue_id": row["id"], "body": text},
                    f"{shown} comment")  # fmt: skip
     return comment_id
@@ -326,7 +335,7 @@ def edit_comment(replica: Replica, key: str, comment_id: str, body: str) -> str 
         ).fetchone()
     finally:
         view.close()
-    shown = key.upper() if "~" not in key else key
+    shown = _shown(replica, row)
     if found is None:
         raise NotFound(f"no comment {comment_id} on {shown} in this replica")
     if found["author"] != replica.user_id:
