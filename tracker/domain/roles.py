@@ -2,8 +2,8 @@
 
 Kept apart from tracker/domain/permissions.py (the permission table, with dataclasses)
 so the CLI's fast read path (cli/fast.py) decides who may read a project with
-nothing but `enum` imported: `dataclasses` brings in `inspect`, 8-18 ms of a
-~100 ms run (start-up time: docs/offline.md "The fast read path").
+nothing but `enum` imported: `dataclasses` brings in `inspect`, ~10 ms of a ~40 ms
+run on a quiet box (docs/offline.md, "Fewer imports on the fast path").
 """
 
 from __future__ import annotations
