@@ -82,3 +82,23 @@ def test_refusals_are_one_line_and_change_nothing(
     assert result.stderr.startswith("error:") and message in result.stderr, result.stderr
     assert "Traceback" not in result.output
     assert tenant_rows(rhythm, "SELECT body, version FROM comments") == [("bob's words", 1)]
+
+
+def test_json_is_the_patch_routes_shape(rhythm: Any) -> None:
+    import jsonschema
+
+    from tracker.http.openapi import build_openapi
+    from tracker.http.routes import all_routes
+
+    made = _comment(rhythm, ANN, "first")
+    result = rhythm("issue", "comment-edit", "WEB-1", made, "second", "-o", "acme",
+                    "--as", ANN, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    spec = build_openapi(all_routes())
+    path = "/api/v1/orgs/{org}/projects/{project}/issues/{n}/comments/{comment_id}"
+    response = spec["paths"][path]["patch"]["responses"]["200"]
+    schema = {**response["content"]["application/json"]["schema"],
+              "components": spec["components"]}  # fmt: skip
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, schema)
+    assert (document["id"], document["body"], document["version"]) == (made, "second", 2)
