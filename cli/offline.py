@@ -196,6 +196,7 @@ def update_issue(path: Path, key: str, data: dict[str, Any], fields: dict[str, s
                  assignees: list[str] | None, sprint: str | None) -> None:  # fmt: skip
     from tracker.replica import commands
 
+    install_key_display(path)  # `key` may be a provisional key's reserved number
     replica = open_replica(path)
     try:
         done = guarded(lambda: commands.update_issue(replica, key, data, fields, assignees, sprint))
@@ -210,6 +211,7 @@ def update_issue(path: Path, key: str, data: dict[str, Any], fields: dict[str, s
 def comment(path: Path, key: str, body: str) -> None:
     from tracker.replica import commands
 
+    install_key_display(path)  # `key` may be a provisional key's reserved number
     replica = open_replica(path)
     try:
         made = guarded(lambda: commands.comment(replica, key, body))

@@ -124,6 +124,10 @@ async def test_a_comment_made_offline_on_an_offline_issue_is_edited_before_sync(
     result = await bob.cli("issue", "comment-edit", key, made, "typo'd words, fixed")
     assert result.exit_code == 0, result.output
     assert f"recorded: {key} comment {made} edit" in result.output
+    more = await bob.cli("issue", "comment", key, "and another")  # shown by its ~ key too
+    assert more.exit_code == 0 and more.output.startswith(f"commented on {key} ("), more.output
+    same = await bob.cli("issue", "update", key, "--title", "Made offline")
+    assert same.output == f"{key}: nothing to change\n", same.output
     synced = await bob.cli("sync")
     assert synced.exit_code == 0, synced.output
-    assert await _server_bodies(world, n=2) == ["typo'd words, fixed"]
+    assert await _server_bodies(world, n=2) == ["typo'd words, fixed", "and another"]
