@@ -9,7 +9,8 @@ whole process: piped, on a pseudo-terminal (120 columns), with `--json`, and thr
 typer path on the terminal (what a terminal got before cli/render.py); beside them
 `python -c pass` and plain sqlite3 doing the same query in its own process. Prints the
 median and best of each, its CPU time (user + system: hardly moved by the box's load,
-where wall time is), and the median of per-round ratios.
+where wall time is), and the median of per-round ratios. `--before DIR` adds another
+checkout's fast path to the same rounds (a change measured before/after in one run).
 """
 
 from __future__ import annotations
@@ -70,22 +71,22 @@ sys.stdout.write("\\n".join(out) + "\\n")
 }
 
 
-def run_piped(argv: list[str], env: dict[str, str]) -> float:
+def run_piped(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
     start = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, env=env)
+    done = subprocess.run(argv, capture_output=True, env=env, cwd=cwd)
     took = time.perf_counter() - start
     if done.returncode != 0 or not done.stdout:
         raise SystemExit(f"{' '.join(argv)} failed: {done.stderr.decode()[-500:]}")
     return took
 
 
-def run_on_terminal(argv: list[str], env: dict[str, str]) -> float:
+def run_on_terminal(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
     """Whole run with stdout on a pseudo-terminal of COLUMNS columns, its output drained."""
     leader, follower = os.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, COLUMNS, 0, 0))
     start = time.perf_counter()
     child = subprocess.Popen(argv, stdout=follower, stderr=subprocess.PIPE,
-                             stdin=subprocess.DEVNULL, env=env)  # fmt: skip
+                             stdin=subprocess.DEVNULL, env=env, cwd=cwd)  # fmt: skip
     os.close(follower)
     size = 0
     while True:
@@ -146,31 +147,42 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--home", type=Path, default=Path("/tmp/rhythm-local-100k"))
     parser.add_argument("--issues", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument(
+        "--before", type=Path, default=None,
+        help="Another checkout's code (e.g. `git archive main cli tracker | tar -x -C DIR`):"
+        " its fast path runs in the same rounds (`python -m cli.main` from DIR), and the"
+        " per-round ratio before/after is printed.",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     view = ensure_replica(args.home, args.issues)
     (tenant,) = view.glob("*/tracker.db")
     env = environment(args.home)
     rhythm = [sys.executable, "-m", "cli.main"]
     typer = [sys.executable, "-c", "from cli.main import run; run()"]
-    cases: dict[str, tuple[str, list[str]]] = {
-        "python -c pass": ("pipe", [sys.executable, "-c", "print(1)"])
+    cases: dict[str, tuple[str, list[str], Path | None]] = {
+        "python -c pass": ("pipe", [sys.executable, "-c", "print(1)"], None)
     }
     for name, words in COMMANDS.items():
-        cases[f"sqlite3: {name}"] = ("pipe", [sys.executable, "-c", _RAW[name], str(tenant)])
-        cases[f"{name}, piped"] = ("pipe", [*rhythm, *words])
-        cases[f"{name}, terminal"] = ("tty", [*rhythm, *words])
-        cases[f"{name} --json"] = ("pipe", [*rhythm, *words, "--json"])
-        cases[f"typer: {name}, terminal"] = ("tty", [*typer, *words])
+        cases[f"sqlite3: {name}"] = (
+            "pipe", [sys.executable, "-c", _RAW[name], str(tenant)], None
+        )  # fmt: skip
+        cases[f"{name}, piped"] = ("pipe", [*rhythm, *words], None)
+        cases[f"{name}, terminal"] = ("tty", [*rhythm, *words], None)
+        cases[f"{name} --json"] = ("pipe", [*rhythm, *words, "--json"], None)
+        cases[f"typer: {name}, terminal"] = ("tty", [*typer, *words], None)
+        if args.before is not None:
+            cases[f"before: {name}, terminal"] = ("tty", [*rhythm, *words], args.before)
+            cases[f"before: {name} --json"] = ("pipe", [*rhythm, *words, "--json"], args.before)
     runners = {"pipe": run_piped, "tty": run_on_terminal}
     cpu: dict[str, list[float]] = {name: [] for name in cases}
-    for kind, argv_ in cases.values():  # warm the page cache and .pyc files
-        runners[kind](argv_, env)
+    for kind, argv_, cwd in cases.values():  # warm the page cache and .pyc files
+        runners[kind](argv_, env, cwd)
     took: dict[str, list[float]] = {name: [] for name in cases}
     load = [os.getloadavg()[0]]
     for _ in range(args.rounds):
-        for name, (kind, argv_) in cases.items():
+        for name, (kind, argv_, cwd) in cases.items():
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            took[name].append(runners[kind](argv_, env))
+            took[name].append(runners[kind](argv_, env, cwd))
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu[name].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         load.append(os.getloadavg()[0])
@@ -193,6 +205,16 @@ def main(argv: list[str] | None = None) -> None:
               f" minus python start-up"
               f" {statistics.median((f - b) * 1000 for f, b in zip(fast, base, strict=True)):.0f}"
               " ms")  # fmt: skip
+    for name in COMMANDS if args.before is not None else ():
+        for how in (", terminal", " --json"):
+            old, new = took[f"before: {name}{how}"], took[f"{name}{how}"]
+            old_cpu, new_cpu = cpu[f"before: {name}{how}"], cpu[f"{name}{how}"]
+            print(f"  {name}{how}: before / now"
+                  f" {statistics.median(o / n for o, n in zip(old, new, strict=True)):.3f}x,"
+                  f" median difference"
+                  f" {statistics.median((o - n) * 1000 for o, n in zip(old, new, strict=True)):.1f}"
+                  f" ms wall, CPU {statistics.median(old_cpu) * 1000:.1f} ->"
+                  f" {statistics.median(new_cpu) * 1000:.1f} ms")  # fmt: skip
     print("slowest imports (cumulative) of one `rhythm issue list`, piped:")
     print("\n".join(import_profile([*rhythm, *COMMANDS["issue list"]], env, top=8)))
 

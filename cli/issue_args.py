@@ -211,6 +211,24 @@ async def comment(core: Core, org: str, key: str, body: str, email: str | None) 
         raise NotFound(f"no issue {key.upper()}") from None
 
 
+async def edit_comment(
+    core: Core, org: str, key: str, comment_id: str, body: str, email: str | None
+) -> Comment:
+    """`rhythm issue comment-edit`: the REST PATCH's service call (only the author edits)."""
+    from tracker.domain.models.comments import CommentPatch
+    from tracker.services import comments
+
+    access, actor, number = await _by_key(core, org, key, email, Permission.COMMENT_CREATE)
+    someone(actor, "wrote the comment")
+    data = validated(CommentPatch, {"body": body})
+    try:
+        return await comments.update_comment(core, access, number, comment_id, data, None, actor)
+    except NotFound as missing:
+        if missing.detail == "comment not found":
+            raise NotFound(f"no comment {comment_id} on {key.upper()}") from None
+        raise NotFound(f"no issue {key.upper()}") from None
+
+
 async def list_comments(
     core: Core, org: str, key: str, email: str | None, limit: int
 ) -> tuple[Page[Comment], dict[str, str]]:

@@ -41,6 +41,7 @@ ELSEWHERE = {
     "attach": "cli.attachments:attach",
     "attachments": "cli.attachments:list_attachments",
     "resolve": "cli.resolve:resolve",
+    "comment-edit": "cli.comment_edit:comment_edit",
 }
 app = typer.Typer(
     cls=lazy_group(ELSEWHERE),

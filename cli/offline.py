@@ -98,8 +98,8 @@ def view_for(data_dir: Path | None, command: str) -> Path | None:
         return None
     if command not in READS:
         fail(f"`rhythm {command}` is online-only on a replica in v1 (offline: issue create,"
-             " update, comment and every read); use --data-dir, or set RHYTHM_REPLICA=none"
-             " to act on ./tenants")  # fmt: skip
+             " update, comment, comment-edit, attach and every read); use --data-dir, or set"
+             " RHYTHM_REPLICA=none to act on ./tenants")  # fmt: skip
     install_key_display(path)
     return path / "view"
 
@@ -196,6 +196,7 @@ def update_issue(path: Path, key: str, data: dict[str, Any], fields: dict[str, s
                  assignees: list[str] | None, sprint: str | None) -> None:  # fmt: skip
     from tracker.replica import commands
 
+    install_key_display(path)  # `key` may be a provisional key's reserved number
     replica = open_replica(path)
     try:
         done = guarded(lambda: commands.update_issue(replica, key, data, fields, assignees, sprint))
@@ -210,12 +211,28 @@ def update_issue(path: Path, key: str, data: dict[str, Any], fields: dict[str, s
 def comment(path: Path, key: str, body: str) -> None:
     from tracker.replica import commands
 
+    install_key_display(path)  # `key` may be a provisional key's reserved number
     replica = open_replica(path)
     try:
         made = guarded(lambda: commands.comment(replica, key, body))
     finally:
         replica.close()
     typer.echo(f"commented on {key} ({made}; offline, `rhythm sync` sends it)")
+
+
+def edit_comment(path: Path, key: str, comment_id: str, body: str) -> None:
+    from tracker.replica import commands
+
+    install_key_display(path)  # `key` may be a provisional key's reserved number
+    replica = open_replica(path)
+    try:
+        done = guarded(lambda: commands.edit_comment(replica, key, comment_id, body))
+    finally:
+        replica.close()
+    if done is None:
+        typer.echo(f"{key}: comment {comment_id}: nothing to change")
+    else:
+        typer.echo(f"recorded: {done} (offline; `rhythm sync` sends it)")
 
 
 def download_attachments(path: Path, files: list[tuple[str, str, str]], folder: Path) -> None:

@@ -12,37 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
+from tracker.domain.roles import OrgRole as OrgRole  # re-exported: the roles live there
+from tracker.domain.roles import ProjectRole as ProjectRole
+from tracker.domain.roles import effective_project_role as effective_project_role
 from tracker.errors import Forbidden, NotFound
-
-
-class OrgRole(StrEnum):
-    MEMBER = "member"
-    ADMIN = "admin"
-    OWNER = "owner"
-
-    @property
-    def rank(self) -> int:
-        return _ORG_RANK[self]
-
-
-class ProjectRole(StrEnum):
-    VIEWER = "viewer"
-    REPORTER = "reporter"
-    DEVELOPER = "developer"
-    ADMIN = "admin"
-
-    @property
-    def rank(self) -> int:
-        return _PROJECT_RANK[self]
-
-
-_ORG_RANK = {OrgRole.MEMBER: 1, OrgRole.ADMIN: 2, OrgRole.OWNER: 3}
-_PROJECT_RANK = {
-    ProjectRole.VIEWER: 1,
-    ProjectRole.REPORTER: 2,
-    ProjectRole.DEVELOPER: 3,
-    ProjectRole.ADMIN: 4,
-}
 
 
 class Scope(Enum):
@@ -118,19 +91,6 @@ RULES: dict[Permission, Rule] = {
     Permission.SCRIPTS_MANAGE: Rule(_PRJ, project_role=ProjectRole.ADMIN),
     Permission.WEBHOOKS_MANAGE: Rule(_PRJ, project_role=ProjectRole.ADMIN),
 }
-
-
-def effective_project_role(
-    org_role: OrgRole | None, member_role: ProjectRole | None, visibility: str
-) -> ProjectRole | None:
-    """The role a person has in a project; None means the project is invisible to them."""
-    if org_role is None:
-        return None
-    if org_role in (OrgRole.OWNER, OrgRole.ADMIN):
-        return ProjectRole.ADMIN
-    if member_role is not None:
-        return member_role
-    return ProjectRole.REPORTER if visibility == "org" else None
 
 
 def holds(

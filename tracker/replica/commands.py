@@ -1,10 +1,12 @@
-"""Offline writes: `rhythm issue create|update|comment` on a replica become mutations.
+"""Offline writes: `rhythm issue create|update|comment|comment-edit` on a replica become
+mutations.
 
 Input is validated with the API's own models (IssueCreate, IssuePatch,
-CommentIn), names are resolved to ids in the view (stages, tags, people,
+CommentIn, CommentPatch), names are resolved to ids in the view (stages, tags, people,
 issues), and each intent is journaled before its effect shows in the view
 (tracker.replica.engine.Replica.record). Roles and workflow rules are the
-server's to decide at push time; nothing here repeats them.
+server's to decide at push time; nothing here repeats them, but for the one rule the
+view can be sure of: only a comment's author edits it (the server says so too).
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from pydantic import BaseModel, ValidationError
 
 from tracker.domain.custom_fields import FieldDef, apply_values, by_name, from_text
 from tracker.domain.ids import new_id
-from tracker.domain.models.comments import CommentIn
+from tracker.domain.models.comments import CommentIn, CommentPatch
 from tracker.domain.models.issues import IssueCreate, IssuePatch, parse_issue_ref
-from tracker.errors import NotFound, ValidationFailed
+from tracker.errors import Forbidden, NotFound, ValidationFailed
 from tracker.replica.engine import SYSTEM_DB, TENANT_DB, Replica, connect
-from tracker.replica.mutations import PROVISIONAL_KEY_RE, provisional_key
+from tracker.replica.mutations import PROVISIONAL_KEY_RE, is_provisional, provisional_key
 
 
 def _validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
@@ -193,6 +195,15 @@ def create_issue(
     return key
 
 
+def _shown(replica: Replica, row: sqlite3.Row) -> str:
+    """How a label names the issue: its key, or its provisional key (`WEB-~3fa9c`) while
+    the view's number is a reserved one (the CLI passes that number for a `~` key)."""
+    if is_provisional(row["number"]):
+        known = replica.journal.provisional_keys().get(row["id"])
+        return known or provisional_key(row["project_key"], row["id"])
+    return f"{row['project_key']}-{row['number']}"
+
+
 def _current_parent(view: View, data: dict[str, Any]) -> dict[str, Any]:
     """A provisional parent key (`WEB-~3fa9c`) -> the number the view knows it by, so
     the API's model validates it as any key."""
@@ -217,7 +228,7 @@ def update_issue(
     recorded: list[tuple[str, dict[str, Any], str]] = []
     try:
         row = view.issue(key)
-        shown = key.upper() if "~" not in key else key
+        shown = _shown(replica, row)
         issue_id, project_id = row["id"], row["project_id"]
         extra: dict[str, Any] = view.sprint(project_id, sprint)
         if assignees is not None:
@@ -304,10 +315,37 @@ def comment(replica: Replica, key: str, body: str) -> str:
     finally:
         view.close()
     comment_id = new_id()
-    shown = key.upper() if "~" not in key else key
+    shown = _shown(replica, row)
     replica.record("comment.create", {"id": comment_id, "issue_id": row["id"], "body": text},
                    f"{shown} comment")  # fmt: skip
     return comment_id
+
+
+def edit_comment(replica: Replica, key: str, comment_id: str, body: str) -> str | None:
+    """Record `comment.edit` with the text the view shows as its base (the server 3-way
+    merges, an overlap comes back as a draft); returns its label, None when unchanged.
+    Only the author edits (the REST rule): refused here when the view says it is not mine."""
+    text = _validated(CommentPatch, {"body": body}).body
+    view = View(replica)
+    try:
+        row = view.issue(key)
+        found = view.tenant.execute(
+            "SELECT author, body FROM comments WHERE id = ? AND issue_id = ?",
+            (comment_id.strip(), row["id"]),
+        ).fetchone()
+    finally:
+        view.close()
+    shown = _shown(replica, row)
+    if found is None:
+        raise NotFound(f"no comment {comment_id} on {shown} in this replica")
+    if found["author"] != replica.user_id:
+        raise Forbidden("only the author can edit a comment")
+    if found["body"] == text:
+        return None
+    label = f"{shown} comment {comment_id.strip()} edit"
+    replica.record("comment.edit", {"id": comment_id.strip(), "base": found["body"],
+                                    "body": text}, label)  # fmt: skip
+    return label
 
 
 def issue_number(replica: Replica, key: str) -> str:

@@ -78,7 +78,7 @@ def _can_read(system: sqlite3.Connection, tenant: sqlite3.Connection, org: str, 
     ).fetchone()  # fmt: skip
     if found is None:
         return None
-    from tracker.domain.permissions import OrgRole, ProjectRole, effective_project_role
+    from tracker.domain.roles import OrgRole, ProjectRole, effective_project_role
 
     member_role = found["member_role"]
     role = effective_project_role(
