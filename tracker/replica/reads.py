@@ -14,8 +14,8 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,6 +61,29 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     return conn
+
+
+#: The view's system and tenant connections, the project's id and key.
+_Opened = tuple[sqlite3.Connection, sqlite3.Connection, str, str]
+
+
+@contextmanager
+def _project(view: Path, org: str, project: str, email: str) -> Iterator[_Opened | None]:
+    """The replica view's system and tenant connections with the project's id and key, when
+    `email` may read `project` of `org` there; else None (not taken: the typer path decides
+    what to say)."""
+    with closing(_connect(view / _SYSTEM_DB)) as system:
+        tenant_path = _tenant(system, view, org)
+        if tenant_path is None:
+            yield None
+            return
+        with closing(_connect(tenant_path)) as tenant:
+            access = _can_read(system, tenant, org, project, email)
+            if access is None:
+                yield None
+                return
+            _, project_id, project_key = access
+            yield system, tenant, project_id, project_key
 
 
 def _can_read(system: sqlite3.Connection, tenant: sqlite3.Connection, org: str, project: str,
@@ -227,22 +250,17 @@ def board_columns(view: Path, org: str, project: str, email: str,
     from tracker.storage.boards import column_cards, column_counts
     from tracker.storage.stages import list_stages
 
-    with closing(_connect(view / _SYSTEM_DB)) as system:
-        tenant_path = _tenant(system, view, org)
-        if tenant_path is None:
+    with _project(view, org, project, email) as opened:
+        if opened is None:
             return None
-        with closing(_connect(tenant_path)) as tenant:
-            access = _can_read(system, tenant, org, project, email)
-            if access is None:
-                return None
-            _, project_id, project_key = access
-            counts = column_counts(tenant, project_id)
-            columns = [
-                (f"{stage['name']} ({counts.get(stage['id'], 0)})",
-                 [f"{project_key}-{card[1]} {card[2]}"
-                  for card in column_cards(tenant, project_id, stage["id"], options["limit"])])
-                for stage in list_stages(tenant, project_id)
-            ]  # fmt: skip
+        _, tenant, project_id, project_key = opened
+        counts = column_counts(tenant, project_id)
+        columns = [
+            (f"{stage['name']} ({counts.get(stage['id'], 0)})",
+             [f"{project_key}-{card[1]} {card[2]}"
+              for card in column_cards(tenant, project_id, stage["id"], options["limit"])])
+            for stage in list_stages(tenant, project_id)
+        ]  # fmt: skip
     return columns
 
 
@@ -257,32 +275,19 @@ def _tenant(system: sqlite3.Connection, view: Path, org: str) -> Path | None:
 def list_rows(view: Path, org: str, project: str, email: str,
               options: dict[str, Any]) -> tuple[list[dict[str, Any]], bool] | None:  # fmt: skip
     """The listed issues' table rows and whether there are more, or None (not taken)."""
-    from tracker.storage.issue_pages import IssueFilter, page_sql
-
-    with closing(_connect(view / _SYSTEM_DB)) as system:
-        tenant_path = _tenant(system, view, org)
-        if tenant_path is None:
+    with _project(view, org, project, email) as opened:
+        if opened is None:
             return None
-        with closing(_connect(tenant_path)) as tenant:
-            access = _can_read(system, tenant, org, project, email)
-            if access is None:
-                return None
-            _, project_id, project_key = access
-            sort, direction = options.get("sort", "number-desc").split("-")
-            filters = IssueFilter(
-                statuses=split_list(options.get("status") or ""),
-                priorities=split_list(options.get("priority") or ""),
-                types=split_list(options.get("type") or ""),
-            )
-            page, args, order = page_sql(project_id, filters, sort, direction == "desc", None)
-            limit: int = options["limit"]
-            rows = tenant.execute(
-                "SELECT ?1 || '-' || i.number AS key, s.name AS status, i.priority, i.type,"
-                " i.title, i.updated_at, (SELECT json_group_array(user_id) FROM (SELECT user_id"
-                " FROM issue_assignees WHERE issue_id = i.id ORDER BY user_id)) AS assignees"
-                f" FROM issues i JOIN stages s ON s.id = i.stage_id WHERE i.row_id IN ({page})"
-                f" ORDER BY {order}", [project_key, *args, limit + 1],
-            ).fetchall()  # fmt: skip
+        system, tenant, project_id, project_key = opened
+        page, args, order = _page(project_id, options)
+        limit: int = options["limit"]
+        rows = tenant.execute(
+            "SELECT ?1 || '-' || i.number AS key, s.name AS status, i.priority, i.type,"
+            " i.title, i.updated_at, (SELECT json_group_array(user_id) FROM (SELECT user_id"
+            " FROM issue_assignees WHERE issue_id = i.id ORDER BY user_id)) AS assignees"
+            f" FROM issues i JOIN stages s ON s.id = i.stage_id WHERE i.row_id IN ({page})"
+            f" ORDER BY {order}", [project_key, *args, limit + 1],
+        ).fetchall()  # fmt: skip
         items = [dict(row) | {"assignees": json.loads(row["assignees"])} for row in rows]
         names = _names(system, [u for item in items[:limit] for u in item["assignees"]])
     for item in items:
@@ -290,6 +295,20 @@ def list_rows(view: Path, org: str, project: str, email: str,
             names.get(u, f"(unknown user {u[:8]})") for u in item["assignees"]
         )
     return items[:limit], len(items) > limit
+
+
+def _page(project_id: str, options: dict[str, Any]) -> tuple[str, list[Any], str]:
+    """The storage's page query for `issue list`'s options: (SQL of the page's row ids,
+    its arguments, the ORDER BY)."""
+    from tracker.storage.issue_pages import IssueFilter, page_sql
+
+    sort, direction = options.get("sort", "number-desc").split("-")
+    filters = IssueFilter(
+        statuses=split_list(options.get("status") or ""),
+        priorities=split_list(options.get("priority") or ""),
+        types=split_list(options.get("type") or ""),
+    )
+    return page_sql(project_id, filters, sort, direction == "desc", None)
 
 
 def issue_json_sql() -> str:
@@ -311,30 +330,20 @@ def list_json(view: Path, org: str, project: str, email: str,
     """`issue list --json`: the page as the typer path prints it (`Page[Issue]`, indented,
     the services' cursor when there is more), or None (not taken)."""
     from tracker.domain.cursors import encode_cursor
-    from tracker.storage.issue_pages import IssueFilter, page_sql, sort_key_of
+    from tracker.storage.issue_pages import sort_key_of
 
-    with closing(_connect(view / _SYSTEM_DB)) as system:
-        tenant_path = _tenant(system, view, org)
-        if tenant_path is None:
+    with _project(view, org, project, email) as opened:
+        if opened is None:
             return None
-        with closing(_connect(tenant_path)) as tenant:
-            access = _can_read(system, tenant, org, project, email)
-            if access is None:
-                return None
-            _, project_id, project_key = access
-            order_name = options.get("sort", "number-desc")
-            sort, direction = order_name.split("-")
-            filters = IssueFilter(
-                statuses=split_list(options.get("status") or ""),
-                priorities=split_list(options.get("priority") or ""),
-                types=split_list(options.get("type") or ""),
-            )
-            page, args, order = page_sql(project_id, filters, sort, direction == "desc", None)
-            limit: int = options["limit"]
-            rows = tenant.execute(
-                f"{issue_json_sql()} WHERE i.row_id IN ({page}) ORDER BY {order}",
-                [project_key, *args, limit + 1],
-            ).fetchall()
+        _, tenant, project_id, project_key = opened
+        order_name = options.get("sort", "number-desc")
+        sort = order_name.split("-")[0]
+        page, args, order = _page(project_id, options)
+        limit: int = options["limit"]
+        rows = tenant.execute(
+            f"{issue_json_sql()} WHERE i.row_id IN ({page}) ORDER BY {order}",
+            [project_key, *args, limit + 1],
+        ).fetchall()
     more = len(rows) > limit
     cursor = encode_cursor([order_name, *sort_key_of(rows[limit - 1], sort)]) if more else None
     items = [json.loads(row["json"]) for row in rows[:limit]]
@@ -358,21 +367,16 @@ def board_json(view: Path, org: str, project: str, email: str,
     from tracker.storage.boards import column_counts, column_json
     from tracker.storage.stages import list_stages
 
-    with closing(_connect(view / _SYSTEM_DB)) as system:
-        tenant_path = _tenant(system, view, org)
-        if tenant_path is None:
+    with _project(view, org, project, email) as opened:
+        if opened is None:
             return None
-        with closing(_connect(tenant_path)) as tenant:
-            access = _can_read(system, tenant, org, project, email)
-            if access is None:
-                return None
-            _, project_id, project_key = access
-            counts = column_counts(tenant, project_id)
-            columns = [
-                {"stage": {name: stage[name] for name in STAGE_FIELDS},
-                 "count": counts.get(stage["id"], 0),
-                 "items": json.loads(column_json(tenant, project_key, project_id, stage["id"],
-                                                 options["limit"]))}
-                for stage in list_stages(tenant, project_id)
-            ]  # fmt: skip
+        _, tenant, project_id, project_key = opened
+        counts = column_counts(tenant, project_id)
+        columns = [
+            {"stage": {name: stage[name] for name in STAGE_FIELDS},
+             "count": counts.get(stage["id"], 0),
+             "items": json.loads(column_json(tenant, project_key, project_id, stage["id"],
+                                             options["limit"]))}
+            for stage in list_stages(tenant, project_id)
+        ]  # fmt: skip
     return pretty({"columns": columns})
