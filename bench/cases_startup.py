@@ -17,6 +17,10 @@ Each round, for each directory in turn (one, many, one, many, ...):
    hot read (busy's project list) is timed while the pass runs, and 100 times after
    it: what the pass costs the tenants that serve requests.
 
+Each round starts the 10,000-org directory twice: first without the memo the last pass
+left (`cold`: every tenant is read, as on a first start or after a crash), then with it
+(`many`: only the tenants written since are read — here `busy`, written by the CLI).
+
 Notifications are on (RHYTHM_SMTP_URL points at a closed port; nobody is notified), so
 the scan reads for all three services that need it. Printed: every round, the medians
 and the median of the per-round ratios many/one, with the load average.
@@ -45,6 +49,8 @@ from bench.api import PASSWORD, Api
 from bench.servers import HOST, ROOT, free_port
 from bench.tenant_seed import seed
 
+MEMO_FILE = "tenant-scan.json"  # tracker/services/scan_memo.py (a --tree may predate it)
+
 EMAIL = "startup-bench@example.com"
 WELCOME = 'on_event("issue.created", function(ctx) ctx.issue:add_comment("welcome") end)'
 READY = "/api/v1/health/ready"
@@ -64,6 +70,8 @@ class Side:
     label: str
     data: Path
     log: Path
+    #: start without the memo of the last pass (tenant-scan.json): every tenant is read
+    forget: bool = False
     ready: list[float] = field(default_factory=list)
     caught_up: list[float] = field(default_factory=list)
     #: latency (s) of a hot read (busy's project list) while the pass runs / after it
@@ -173,6 +181,8 @@ async def pending_issue(tree: Path, side: Side, title: str) -> int:
 async def one_start(tree: Path, side: Side, number: int, smtp_port: int) -> tuple[float, float]:
     """Start the server on `side`; (seconds to ready, seconds to caught up)."""
     proc = Process(tree, side.data, side.log, smtp_port)
+    if side.forget:
+        (side.data / MEMO_FILE).unlink(missing_ok=True)
     began = time.perf_counter()
     await proc.start()
     try:
@@ -233,10 +243,12 @@ async def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="rhythm-startup-") as tmp_name:
         tmp = Path(tmp_name)
         one = await make_dir(tree, tmp, "one", 0, smtp_port)
-        many = await make_dir(tree, tmp, "many", args.orgs - 1, smtp_port)
+        cold = await make_dir(tree, tmp, "many", args.orgs - 1, smtp_port)
+        cold.label, cold.forget = "cold", True
+        many = Side("many", cold.data, cold.log)  # the same dir, with the last pass's memo
         print(f"server tree: {tree}; load {os.getloadavg()[0]:.1f}", flush=True)
         for round_no in range(1, args.rounds + 1):
-            for side in (one, many):
+            for side in (one, cold, many):
                 number = await pending_issue(tree, side, f"pending {round_no}")
                 ready_s, caught_s = await one_start(tree, side, number, smtp_port)
                 side.ready.append(ready_s)
@@ -244,19 +256,19 @@ async def run(args: argparse.Namespace) -> int:
                 print(f"round {round_no} {side.label:>4}: ready {ready_s:6.2f} s, caught up "
                       f"{caught_s:6.2f} s, load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
         med = statistics.median
-        ratio_ready = med(m / o for m, o in zip(many.ready, one.ready, strict=True))
-        ratio_caught = med(m / o for m, o in zip(many.caught_up, one.caught_up, strict=True))
         print(f"\nmedian over {args.rounds} rounds, load {os.getloadavg()[0]:.1f}:")
         print(
             f"  1 org:       ready {med(one.ready):6.2f} s, caught up {med(one.caught_up):6.2f} s"
         )
-        print(f"  {args.orgs} orgs: ready {med(many.ready):6.2f} s, "
-              f"caught up {med(many.caught_up):6.2f} s")  # fmt: skip
-        print(f"  ratio many/one (median of per-round ratios): ready {ratio_ready:.2f}, "
-              f"caught up {ratio_caught:.2f}")  # fmt: skip
-        if many.during:
+        for side, what in ((cold, "no memo, every tenant read"), (many, "with the memo")):
+            ratio_ready = med(m / o for m, o in zip(side.ready, one.ready, strict=True))
+            ratio_caught = med(m / o for m, o in zip(side.caught_up, one.caught_up, strict=True))
+            print(f"  {args.orgs} orgs, {what}: ready {med(side.ready):6.2f} s, caught up "
+                  f"{med(side.caught_up):6.2f} s; ratio to 1 org (median of per-round "
+                  f"ratios): ready {ratio_ready:.2f}, caught up {ratio_caught:.2f}")  # fmt: skip
+        if cold.during:
             print(f"  hot read (busy's projects) with {args.orgs} orgs: while the pass runs "
-                  f"{_summary(many.during)}; after it {_summary(many.after)}")  # fmt: skip
+                  f"{_summary(cold.during)}; after it {_summary(cold.after)}")  # fmt: skip
     return 0
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sqlite3
+import stat
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from tests.test_notifications import ORGS, Team, make_team, queue_size
 from tracker.domain.ids import new_id
 from tracker.http.app import create_app
 from tracker.http.keys import CORE
+from tracker.services.scan_memo import MEMO_FILE, RACY_SECONDS, ScanMemo, file_key
 from tracker.settings import Settings
 from tracker.storage import scripts as script_sql
 from tracker.storage.pool import TenantPool
@@ -210,3 +213,95 @@ async def test_notifications_left_in_two_of_four_orgs_are_each_sent_once_after_a
         assert len(texts) == 2 and all(m["To"] == "ann@example.com" for m in inbox.messages)
         assert "normal → major" in texts[0] + texts[1] and "normal → minor" in texts[0] + texts[1]
         assert all(t.count("bob changed priority") == 1 for t in texts), restart
+
+
+# --- the memo: a restart opens only the tenants written since the last pass -----------------
+
+
+async def comments_of(world: Any) -> list[str]:
+    return [r["body"] for r in await world.rows("SELECT body FROM comments")]
+
+
+async def test_a_restart_reads_only_the_tenants_written_since_the_last_pass(
+    settings: Settings, aiohttp_client: Callable[..., Any]
+) -> None:
+    client = await aiohttp_client(create_app(settings))
+    api = Api(client)
+    worlds = [await make_world(api, client) for _ in range(4)]
+    scripted, later, plain, other = worlds
+    await save(scripted, WELCOME)
+    await settle(scripted)  # its consumer is at the head: a restart has nothing to write
+    await client.close()
+    await asyncio.sleep(RACY_SECONDS + 0.1)  # the files' last writes are no longer "racy"
+
+    async def start() -> tuple[TestClient, list[Any]]:
+        client = await aiohttp_client(create_app(settings))
+        again = [dataclasses.replace(w, client=client) for w in worlds]
+        await settle(again[0])
+        return client, again
+
+    client, _ = await start()  # no memo yet: every tenant is read, and remembered
+    scan = client.app[CORE].scan
+    assert (scan.read, scan.remembered) == (4, 0)
+    await client.close()
+    assert (settings.data_dir / MEMO_FILE).is_file()
+
+    client, again = await start()  # nothing was written: nothing is opened
+    scan = client.app[CORE].scan
+    assert (scan.read, scan.remembered) == (0, 4)
+    events = script_services(again[0])[0]
+    quiet = {w.org["id"] for w in (later, plain, other)}
+    assert events.quiet == quiet  # from the memo: only `scripted` has a script
+    await again[0].create(title="greeted")
+    await settle(again[0])
+    assert await comments_of(again[0]) == ["welcome"]  # the remembered answer was right
+    await save(again[1], WELCOME)  # writes `later`'s file
+    await settle(again[1])
+    await client.close()
+    await asyncio.sleep(RACY_SECONDS + 0.1)
+
+    client, again = await start()  # the two written tenants are read again, and only they
+    scan = client.app[CORE].scan
+    assert (scan.read, scan.remembered) == (2, 2)
+    assert script_services(again[0])[0].quiet == {plain.org["id"], other.org["id"]}
+    await again[1].create(title="greeted too")  # a stale memo would call `later` quiet
+    await settle(again[1])
+    assert await comments_of(again[1]) == ["welcome"]
+    await client.close()
+
+
+def test_a_file_key_vouches_only_for_a_file_at_rest(tmp_path: Path) -> None:
+    path = tmp_path / "tracker.db"
+    path.write_bytes(b"x" * 4096)
+    assert file_key(path) is None  # just written: a write in the same tick could hide
+    later = time.time() + RACY_SECONDS + 0.01
+    key = file_key(path, now=later)
+    assert key is not None and key == file_key(path, now=later)
+    wal = tmp_path / "tracker.db-wal"
+    wal.write_bytes(b"")
+    assert file_key(path, now=later) == key  # an empty WAL holds nothing
+    wal.write_bytes(b"frames")
+    assert file_key(path, now=later) is None  # part of the content is in the WAL
+    wal.unlink()
+    time.sleep(0.02)  # past the file clock's tick
+    with path.open("r+b") as f:  # the same size, other bytes
+        f.write(b"y")
+    changed = file_key(path, now=time.time() + RACY_SECONDS + 0.01)
+    assert changed is not None and changed != key
+    assert file_key(tmp_path / "absent.db") is None
+
+
+def test_an_unreadable_memo_is_an_empty_one(tmp_path: Path) -> None:
+    path = tmp_path / MEMO_FILE
+    key = (1, 2, 3, 4)
+    memo = ScanMemo()
+    memo.keep("org", key, {"r": (True, None)})
+    memo.save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    loaded = ScanMemo.load(path)
+    assert loaded.recall("org", key, ["r"]) == {"r": (True, None)}  # tuples come back
+    assert loaded.recall("org", key, ["r", "other"]) is None  # a reader it never asked
+    assert loaded.recall("org", (1, 2, 3, 5), ["r"]) is None
+    for garbage in (b"{not json", b'{"format": 99, "orgs": {}}', b'{"format": 1}', b"[]"):
+        path.write_bytes(garbage)
+        assert ScanMemo.load(path).entries == {}

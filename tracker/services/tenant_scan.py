@@ -16,6 +16,10 @@ pass never evicts more than WORKERS of the tenants that serve requests. `found(o
 on the event loop after each tenant; `done()` after the last one. A reader
 registered while a pass runs (a service restarted) gets a pass of its own.
 
+A tenant whose file has not changed since the last pass is not opened: its answers
+come from the memo that pass left (scan_memo.py), so a restart reads only the
+tenants written since. Readers therefore return what JSON holds (scalars, tuples).
+
 Nothing is lost meanwhile: a feed consumer is woken by every new batch from
 the moment it starts, and an org the pass has not reached yet keeps its unread
 feed and queue on disk (the cursors only move in the consumers' own commits).
@@ -31,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tracker.services.scan_memo import MEMO_FILE, reader_id, recall_all
 from tracker.storage import orgs as org_sql
 
 if TYPE_CHECKING:
@@ -42,6 +47,9 @@ log = logging.getLogger(__name__)
 #: removal for the WAL), so a few in flight finish the pass sooner; each holds one slot
 #: of the LRU at its cold end (docs/tenants.md).
 WORKERS = 4
+
+#: Orgs answered from the memo between two yields of the event loop.
+HAND_OVER_BATCH = 500
 
 Reader = Callable[[sqlite3.Connection], Any]
 Found = Callable[[str, Any], None]
@@ -68,6 +76,9 @@ class TenantScan:
         #: gauge: 0 means every service knows where its work is).
         self.orgs_left = 0
         self.passes = 0
+        #: Tenants opened and read by passes, and those answered from the memo instead.
+        self.read = 0
+        self.remembered = 0
 
     def want(
         self, name: str, read: Reader, found: Found, done: Callable[[], None] | None = None
@@ -123,22 +134,40 @@ class TenantScan:
 
     async def _pass(self, core: Core, wants: list[Want]) -> None:
         readers = list(dict.fromkeys(w.read for w in wants))  # two services, one query
+        ids = {reader: reader_id(reader) for reader in readers}
 
-        def read_all(conn: sqlite3.Connection) -> dict[Reader, Any]:
-            return {reader: reader(conn) for reader in readers}
+        def read_all(conn: sqlite3.Connection) -> dict[str, Any]:
+            return {ids[reader]: reader(conn) for reader in readers}
 
         orgs = [row["id"] for row in await core.system.read(org_sql.all_live_orgs)]
         self.orgs_left = len(orgs)
         self.passes += 1
         names = ", ".join(w.name for w in wants)
-        log.info("tenant scan for %s: %d orgs", names, len(orgs))
-        queue = iter(orgs)
+        memo_path = core.settings.data_dir / MEMO_FILE
+        recalled = await asyncio.to_thread(
+            recall_all, memo_path, core.tenants.tenant_path, orgs, list(ids.values())
+        )
+        memo, keys, to_read = recalled.memo, recalled.keys, recalled.to_read
+        log.info("tenant scan for %s: %d orgs, %d to read (the rest unchanged since the "
+                 "last pass)", names, len(orgs), len(to_read))  # fmt: skip
+        for done, (org_id, values) in enumerate(recalled.known, 1):
+            self.orgs_left -= 1
+            self.remembered += 1
+            self._hand_over(org_id, wants, values)
+            if done % HAND_OVER_BATCH == 0:
+                await asyncio.sleep(0)  # requests get the loop between batches
+        queue = iter(to_read)
 
         async def worker() -> None:
             for org_id in queue:
-                await self._scan_one(core, org_id, wants, read_all)
+                values = await self._scan_one(core, org_id, wants, read_all)
+                key = keys[org_id]
+                if values is not None and key is not None:
+                    memo.keep(org_id, key, values)
 
-        await asyncio.gather(*(worker() for _ in range(min(WORKERS, len(orgs)))))
+        await asyncio.gather(*(worker() for _ in range(min(WORKERS, len(to_read)))))
+        if memo.changed:
+            await asyncio.to_thread(memo.save, memo_path)
         log.info("tenant scan for %s done", names)
 
     async def _scan_one(
@@ -146,8 +175,8 @@ class TenantScan:
         core: Core,
         org_id: str,
         wants: list[Want],
-        read_all: Callable[[sqlite3.Connection], dict[Reader, Any]],
-    ) -> None:
+        read_all: Callable[[sqlite3.Connection], dict[str, Any]],
+    ) -> dict[str, Any] | None:
         try:
             async with core.tenants.lease_cold(org_id) as db:
                 values = await db.read(read_all)
@@ -156,11 +185,16 @@ class TenantScan:
         except Exception as exc:  # one broken tenant must not hide the others' work
             log.warning("tenant scan: org %s not read (%s); its work resumes on its "
                         "next change", org_id, exc)  # fmt: skip
-            return
+            return None
         finally:
             self.orgs_left -= 1
+        self.read += 1
+        self._hand_over(org_id, wants, values)
+        return values
+
+    def _hand_over(self, org_id: str, wants: list[Want], values: dict[str, Any]) -> None:
         for want in wants:
             try:
-                want.found(org_id, values[want.read])
+                want.found(org_id, values[reader_id(want.read)])
             except Exception:
                 log.exception("tenant scan: %s failed on org %s", want.name, org_id)
