@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import sqlite3
 import stat
 import threading
@@ -25,7 +26,7 @@ from tests.test_notifications import ORGS, Team, make_team, queue_size
 from tracker.domain.ids import new_id
 from tracker.http.app import create_app
 from tracker.http.keys import CORE
-from tracker.services.scan_memo import MEMO_FILE, RACY_SECONDS, ScanMemo, file_key
+from tracker.services.scan_memo import MEMO_FILE, RACY_SECONDS, ScanMemo, file_key, reader_id
 from tracker.settings import Settings
 from tracker.storage import scripts as script_sql
 from tracker.storage.pool import TenantPool
@@ -291,6 +292,19 @@ def test_a_file_key_vouches_only_for_a_file_at_rest(tmp_path: Path) -> None:
     assert file_key(tmp_path / "absent.db") is None
 
 
+def test_a_reader_is_named_by_its_code() -> None:
+    def any_enabled(conn: sqlite3.Connection) -> bool:
+        return True
+
+    first = reader_id(any_enabled)
+
+    def any_enabled(conn: sqlite3.Connection) -> bool:
+        return False
+
+    assert first != reader_id(any_enabled)
+    assert reader_id(script_sql.any_enabled) == reader_id(script_sql.any_enabled)
+
+
 def test_an_unreadable_memo_is_an_empty_one(tmp_path: Path) -> None:
     path = tmp_path / MEMO_FILE
     key = (1, 2, 3, 4)
@@ -302,6 +316,10 @@ def test_an_unreadable_memo_is_an_empty_one(tmp_path: Path) -> None:
     assert loaded.recall("org", key, ["r"]) == {"r": (True, None)}  # tuples come back
     assert loaded.recall("org", key, ["r", "other"]) is None  # a reader it never asked
     assert loaded.recall("org", (1, 2, 3, 5), ["r"]) is None
+    written = json.loads(path.read_text())
+    written["code"] = "0.0.1/1"  # another release or schema: answers read again
+    path.write_text(json.dumps(written))
+    assert ScanMemo.load(path).entries == {}
     for garbage in (b"{not json", b'{"format": 99, "orgs": {}}', b'{"format": 1}', b"[]"):
         path.write_bytes(garbage)
         assert ScanMemo.load(path).entries == {}

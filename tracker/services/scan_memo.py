@@ -17,12 +17,15 @@ Two cases where the identity cannot vouch for the content, so nothing is kept:
   from a coarse clock, so a write in the same tick, after the look, could leave
   them unchanged (git's "racily clean" entries, solved the same way).
 
-The memo is a cache: a missing, unreadable or foreign file is an empty memo, and
+Answers are kept per reader under its name and a digest of its code, and the whole
+memo under the release and tenant schema version: a changed reader or an upgrade reads
+again. The memo is a cache: a missing, unreadable or foreign file is an empty memo, and
 it is replaced whole (written beside, then renamed) after each pass.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -30,9 +33,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
+from tracker import __version__
 from tracker.storage.files import private_file
+from tracker.storage.migrate import latest_version
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +52,29 @@ Values = dict[str, Any]  # reader id -> its answer
 
 
 def reader_id(reader: Callable[..., Any]) -> str:
-    """A reader's stable name across runs (its module and qualified name)."""
-    return f"{reader.__module__}.{reader.__qualname__}"
+    """A reader's name across runs: module, qualified name and a digest of its code, so an
+    answer given by another version of the reader is not taken for this one's."""
+    code = getattr(reader, "__code__", None)
+    digest = hashlib.sha256()
+    if code is not None:
+        _digest_code(code, digest)
+    return f"{reader.__module__}.{reader.__qualname__}:{digest.hexdigest()[:12]}"
+
+
+def _digest_code(code: CodeType, into: Any) -> None:
+    # Not marshal: its output depends on reference counts, so it varies between calls.
+    into.update(code.co_code)
+    into.update(repr(code.co_names).encode())
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            _digest_code(const, into)
+        else:
+            into.update(repr(const).encode())
+
+
+def _code_version() -> str:
+    """The release and tenant schema the answers were read with (another: read again)."""
+    return f"{__version__}/{latest_version('tenant')}"
 
 
 def file_key(path: Path | str, now: float | None = None) -> FileKey | None:
@@ -109,7 +136,7 @@ class ScanMemo:
         """The memo in `path`; empty if absent, unreadable or of another format (blocking)."""
         try:
             raw = json.loads(path.read_bytes())
-            if raw.get("format") != FORMAT:
+            if raw.get("format") != FORMAT or raw.get("code") != _code_version():
                 return cls()
             return cls(
                 {
@@ -154,6 +181,7 @@ class ScanMemo:
         """Replace the memo file whole (blocking). A failure only costs the next start time."""
         body = {
             "format": FORMAT,
+            "code": _code_version(),
             "orgs": {o: {"key": list(k), "values": v} for o, (k, v) in self.entries.items()},
         }
         tmp = path.with_name(path.name + ".tmp")

@@ -153,14 +153,14 @@ class TenantScan:
         for done, (org_id, values) in enumerate(recalled.known, 1):
             self.orgs_left -= 1
             self.remembered += 1
-            self._hand_over(org_id, wants, values)
+            self._hand_over(org_id, wants, values, ids)
             if done % HAND_OVER_BATCH == 0:
                 await asyncio.sleep(0)  # requests get the loop between batches
         queue = iter(to_read)
 
         async def worker() -> None:
             for org_id in queue:
-                values = await self._scan_one(core, org_id, wants, read_all)
+                values = await self._scan_one(core, org_id, wants, read_all, ids)
                 key = keys[org_id]
                 if values is not None and key is not None:
                     memo.keep(org_id, key, values)
@@ -176,6 +176,7 @@ class TenantScan:
         org_id: str,
         wants: list[Want],
         read_all: Callable[[sqlite3.Connection], dict[str, Any]],
+        ids: dict[Reader, str],
     ) -> dict[str, Any] | None:
         try:
             async with core.tenants.lease_cold(org_id) as db:
@@ -189,12 +190,14 @@ class TenantScan:
         finally:
             self.orgs_left -= 1
         self.read += 1
-        self._hand_over(org_id, wants, values)
+        self._hand_over(org_id, wants, values, ids)
         return values
 
-    def _hand_over(self, org_id: str, wants: list[Want], values: dict[str, Any]) -> None:
+    def _hand_over(
+        self, org_id: str, wants: list[Want], values: dict[str, Any], ids: dict[Reader, str]
+    ) -> None:
         for want in wants:
             try:
-                want.found(org_id, values[reader_id(want.read)])
+                want.found(org_id, values[ids[want.read]])
             except Exception:
                 log.exception("tenant scan: %s failed on org %s", want.name, org_id)
