@@ -12,8 +12,9 @@ backup time and size; the writer's longest stall and p99 in B and A; the median 
 the per-round ratios of B to A.
 
 `--compare` adds, in each round, (O) the same backup the old way and reports B/O
-too. By default "old" is only the copy flushed by one fsync at the end
-(`snapshots.COPY_FLUSH_SLICE = 0` in the backup process); with `--old-all` also
+too. By default "old" is the copy and the source's WAL each flushed by one fsync
+at the end, not in slices as they grow (`snapshots.COPY_FLUSH_SLICE = 0` and
+`WAL_FLUSH_SLICE = 0` in the backup process); with `--old-all` also
 the earlier stall measures off — the copy does not flush the source's WAL under
 its snapshot (`snapshots.WAL_FLUSH_EVERY_S = 0`) and the server trims a grown WAL
 at once as SQLite does (`wal_trim_step = 0`).
@@ -87,7 +88,8 @@ CATCH_UP_S = 5.0  # after the WAL's peak (the snapshot's end): the catch-up's wi
 FLUSH_EVERY: float | None = None  # --flush-every: the new backup's WAL_FLUSH_EVERY_S
 SLICE_MB: float | None = None  # --slice-mb: the new backup's COPY_FLUSH_SLICE
 OLD_ALL = False  # --old-all: "old" also has the WAL flush and the paced trim off
-OLD_BACKUP = "s.COPY_FLUSH_SLICE = 0\n"
+WAL_SLICE_MB: float | None = None  # --wal-slice-mb: the new backup's WAL_FLUSH_SLICE
+OLD_BACKUP = "s.COPY_FLUSH_SLICE = 0\ns.WAL_FLUSH_SLICE = 0\n"
 OLD_ALL_BACKUP = "s.WAL_FLUSH_EVERY_S = 0\n"
 # In the backup process: print when each phase ran (perf_counter is CLOCK_MONOTONIC on
 # Linux, one clock for both processes). The functions are looked up as module globals
@@ -122,6 +124,8 @@ async def backup_process(data_dir: Path, dest: Path, old: bool = False) -> float
             prefix += f"s.WAL_FLUSH_EVERY_S = float({str(FLUSH_EVERY)!r})\n"
         if SLICE_MB is not None:
             prefix += f"s.COPY_FLUSH_SLICE = int({SLICE_MB!r} * 1024 * 1024)\n"
+        if WAL_SLICE_MB is not None:
+            prefix += f"s.WAL_FLUSH_SLICE = int({WAL_SLICE_MB!r} * 1024 * 1024)\n"
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", prefix + "from cli.main import run; run()",
         "backup", str(dest), "--org", ORG, "--data-dir", str(data_dir),
@@ -286,12 +290,14 @@ def main(argv: list[str] | None = None) -> None:
         "--flush-every", type=float, default=None, help="WAL_FLUSH_EVERY_S (inf: last flush only)"
     )
     parser.add_argument("--slice-mb", type=float, default=None, help="COPY_FLUSH_SLICE, MB")
+    parser.add_argument("--wal-slice-mb", type=float, default=None, help="WAL_FLUSH_SLICE, MB")
     parser.add_argument(
         "--old-all", action="store_true", help="old: also no WAL flush, no paced trim"
     )
     args = parser.parse_args(argv)
-    global FLUSH_EVERY, SLICE_MB, OLD_ALL
+    global FLUSH_EVERY, SLICE_MB, WAL_SLICE_MB, OLD_ALL
     FLUSH_EVERY, SLICE_MB, OLD_ALL = args.flush_every, args.slice_mb, args.old_all
+    WAL_SLICE_MB = args.wal_slice_mb
     with tempfile.TemporaryDirectory(dir=args.scratch, prefix="rhythm-backup-bench-") as scratch:
         asyncio.run(
             main_async(args.data_dir, args.rounds, args.project, Path(scratch), args.compare)

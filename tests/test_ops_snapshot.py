@@ -105,7 +105,7 @@ def test_flushing_a_database_without_wal_is_a_no_op(tmp_path: Path) -> None:
     assert not Path(f"{db}-wal").exists()
 
 
-def test_copy_flusher_writes_a_growing_file_out_in_slices(tmp_path: Path) -> None:
+def test_write_behind_writes_a_growing_file_out_in_slices(tmp_path: Path) -> None:
     """The flusher follows a file another writer fills, a slice at a time, and leaves
     its bytes as written."""
     path = tmp_path / "grows.bin"
@@ -114,7 +114,7 @@ def test_copy_flusher_writes_a_growing_file_out_in_slices(tmp_path: Path) -> Non
     try:
         with (
             open(path, "r+b", buffering=0) as writer,
-            snapshots.CopyFlusher(fd, slice_bytes=1024 * 1024, poll_s=0.001) as flusher,
+            snapshots.WriteBehind(fd, slice_bytes=1024 * 1024, poll_s=0.001) as flusher,
         ):
             for chunk in chunks:
                 writer.write(chunk)
@@ -150,3 +150,27 @@ def test_copy_flushed_in_slices_is_the_same_copy(
     finally:
         conn.close()
     assert not Path(f"{done}.partial").exists()
+
+
+def test_wal_written_behind_under_a_held_snapshot(tmp_path: Path) -> None:
+    """The WAL growing under a held snapshot is written out in slices from an fd this
+    process opens and closes beside the snapshot: the snapshot stays held."""
+    db = tmp_path / "live.db"
+    make_db(db, 2_000)
+    writer = sqlite3.connect(db, isolation_level=None)  # open: the WAL stays
+    writer.execute("INSERT INTO t(v, pad) VALUES (0, randomblob(5000))")
+    reader = snapshots.read_only(db)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM t").fetchone()
+    with snapshots.WalFlusher(db, slice_bytes=256 * 1024) as flusher:
+        assert flusher.behind is not None
+        flusher.behind.poll_s = 0.001
+        for _ in range(40):  # ~4 MB of WAL, slower than the poll
+            writer.execute("INSERT INTO t(v, pad) VALUES (0, randomblob(100000))")
+            time.sleep(0.005)
+    assert flusher.behind.slices >= 2 and flusher.behind.error is None
+    assert flusher.flushes == 1  # and the last flush, on leaving
+    assert checkpoint_busy(db) == 1  # still held: no lock was dropped
+    reader.close()
+    assert checkpoint_busy(db) == 0
+    writer.close()
