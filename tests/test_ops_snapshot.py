@@ -138,9 +138,14 @@ def test_copy_flushed_in_slices_is_the_same_copy(
     whole = tmp_path / "whole.db"
     assert snapshots.copy_database(db, whole) == 0
     monkeypatch.setattr(snapshots, "COPY_FLUSH_SLICE", 256 * 1024)
-    sliced = tmp_path / "sliced.db"
-    assert snapshots.copy_database(db, sliced) >= 1  # written out while it was copied
-    assert sliced.read_bytes() == whole.read_bytes()
+    slices = []
+    for attempt in range(3):  # a busy box may deschedule the 1 ms poll for a whole copy
+        sliced = tmp_path / f"sliced-{attempt}.db"
+        slices.append(snapshots.copy_database(db, sliced))
+        assert sliced.read_bytes() == whole.read_bytes()
+        if slices[-1]:
+            break
+    assert max(slices) >= 1  # written out while it was copied
     done = tmp_path / "done.db"
     snapshots.snapshot(db, done)  # the whole path: check, fsync, rename
     conn = sqlite3.connect(done)
