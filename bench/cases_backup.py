@@ -11,12 +11,17 @@ an operator does), then (A) the writer runs alone for as long. Reported per roun
 backup time and size; the writer's longest stall and p99 in B and A; the median of
 the per-round ratios of B to A.
 
-`--compare` adds, in each round, (O) the same backup with issue 19's stall
-measures off — the copy does not flush the source's WAL under its snapshot
-(`snapshots.WAL_FLUSH_EVERY_S = 0` in the backup process) and the server trims a
-grown WAL at once as SQLite does (`wal_trim_step = 0`) — and reports B/O too.
+`--compare` adds, in each round, (O) the same backup the old way and reports B/O
+too. By default "old" is the copy and the source's WAL each flushed by one fsync
+at the end, not in slices as they grow (`snapshots.COPY_FLUSH_SLICE = 0` and
+`WAL_FLUSH_SLICE = 0` in the backup process); with `--old-all` also
+the earlier stall measures off — the copy does not flush the source's WAL under
+its snapshot (`snapshots.WAL_FLUSH_EVERY_S = 0`) and the server trims a grown WAL
+at once as SQLite does (`wal_trim_step = 0`).
 The WAL file is sampled every 20 ms: its peak and when (from the backup's start)
-place the snapshot's end among the stalls.
+place the snapshot's end among the stalls. The backup process reports when each
+of its phases ran (copy, WAL flush, quick check, fsync of the copy, SHA-256), and
+each stall over 100 ms is listed with the phases it overlapped.
 """
 
 from __future__ import annotations
@@ -81,16 +86,46 @@ BACKUP_SPAN: list[float] = [0.0, 0.0]  # perf_counter at the backup's start and 
 
 CATCH_UP_S = 5.0  # after the WAL's peak (the snapshot's end): the catch-up's window
 FLUSH_EVERY: float | None = None  # --flush-every: the new backup's WAL_FLUSH_EVERY_S
-OLD_BACKUP = "import tracker.storage.snapshots as s; s.WAL_FLUSH_EVERY_S = 0; "
+SLICE_MB: float | None = None  # --slice-mb: the new backup's COPY_FLUSH_SLICE
+OLD_ALL = False  # --old-all: "old" also has the WAL flush and the paced trim off
+WAL_SLICE_MB: float | None = None  # --wal-slice-mb: the new backup's WAL_FLUSH_SLICE
+OLD_BACKUP = "s.COPY_FLUSH_SLICE = 0\ns.WAL_FLUSH_SLICE = 0\n"
+OLD_ALL_BACKUP = "s.WAL_FLUSH_EVERY_S = 0\n"
+# In the backup process: print when each phase ran (perf_counter is CLOCK_MONOTONIC on
+# Linux, one clock for both processes). The functions are looked up as module globals
+# at call time, so wrapping them here times the real code.
+TRACE = """
+import time
+import tracker.storage.snapshots as s
+def _timed(name, fn):
+    def run(*args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            print(f"phase {name} {began} {time.perf_counter()}", flush=True)
+    return run
+s.copy_database = _timed("copy", s.copy_database)
+s.fsync_wal = _timed("wal-flush", s.fsync_wal)
+s.fsync_file = _timed("fsync", s.fsync_file)
+s.sha256_of = _timed("sha256", s.sha256_of)
+"""
+PHASES: list[tuple[str, float, float]] = []  # the last backup's (name, start, end)
 
 
 async def backup_process(data_dir: Path, dest: Path, old: bool = False) -> float:
     began = time.perf_counter()
     BACKUP_SPAN[0] = began
-    prefix = OLD_BACKUP if old else ""
-    if not old and FLUSH_EVERY is not None:
-        every = str(FLUSH_EVERY)
-        prefix = f"import tracker.storage.snapshots as s; s.WAL_FLUSH_EVERY_S = float({every!r}); "
+    prefix = TRACE
+    if old:
+        prefix += OLD_BACKUP + (OLD_ALL_BACKUP if OLD_ALL else "")
+    else:
+        if FLUSH_EVERY is not None:
+            prefix += f"s.WAL_FLUSH_EVERY_S = float({str(FLUSH_EVERY)!r})\n"
+        if SLICE_MB is not None:
+            prefix += f"s.COPY_FLUSH_SLICE = int({SLICE_MB!r} * 1024 * 1024)\n"
+        if WAL_SLICE_MB is not None:
+            prefix += f"s.WAL_FLUSH_SLICE = int({WAL_SLICE_MB!r} * 1024 * 1024)\n"
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", prefix + "from cli.main import run; run()",
         "backup", str(dest), "--org", ORG, "--data-dir", str(data_dir),
@@ -100,7 +135,22 @@ async def backup_process(data_dir: Path, dest: Path, old: bool = False) -> float
     if child.returncode != 0:
         raise SystemExit(f"backup failed: {out.decode()}")
     BACKUP_SPAN[1] = time.perf_counter()
+    PHASES.clear()
+    for line in out.decode().splitlines():
+        if line.startswith("phase "):
+            _, name, start, end = line.split()
+            PHASES.append((name, float(start), float(end)))
     return BACKUP_SPAN[1] - began
+
+
+def phases_of(start: float, end: float) -> str:
+    """The backup phases that overlapped [start, end], or what lay between them."""
+    names = [name for name, a, b in PHASES if a < end and b > start]
+    if names:
+        return "+".join(dict.fromkeys(names))
+    if PHASES and start >= max(b for _, _, b in PHASES):
+        return "after"
+    return "between"  # e.g. quick_check, which runs between the copy and its fsync
 
 
 async def org_id(core: Core) -> str:
@@ -137,7 +187,7 @@ async def backup_round(
     core: Core, db: Database, data_dir: Path, project: str, dest: Path, old: bool
 ) -> tuple[Writer, float, int]:
     """(B) or (O): the writer while one backup runs; returns the writer, seconds, bytes."""
-    db.wal_trim_step = 0 if old else WAL_TRIM_STEP
+    db.wal_trim_step = 0 if old and OLD_ALL else WAL_TRIM_STEP
     done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
 
     async def start_backup() -> None:
@@ -158,14 +208,17 @@ async def backup_round(
     shutil.rmtree(dest)
     start, end = BACKUP_SPAN
     stalls = ", ".join(
-        f"{at - start:+.1f}/{at - end:+.1f} s: {spent * 1000:.0f} ms" for at, spent in during.stalls
+        f"{at - start:+.1f}/{at - end:+.1f} s: {spent * 1000:.0f} ms [{phases_of(at - spent, at)}]"
+        for at, spent in during.stalls
     )
+    timeline = ", ".join(f"{name} {a - start:+.1f}..{b - start:+.1f}" for name, a, b in PHASES)
     peak_at, peak = max(samples, key=lambda s: s[1]) if samples else (start, 0)
     label = "old" if old else "new"
     catch_up = max(
         (spent for at, spent in during.stalls if -1.0 <= at - spent - peak_at <= CATCH_UP_S),
         default=0.0,
     )
+    print(f"  {label}: phases (s from backup start): {timeline}")
     print(
         f"  {label}: stalls > 100 ms (from backup start/end): {stalls}; "
         f"WAL peak {peak / 1e6:,.0f} MB at {peak_at - start:+.1f} s; longest stall starting "
@@ -236,9 +289,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--flush-every", type=float, default=None, help="WAL_FLUSH_EVERY_S (inf: last flush only)"
     )
+    parser.add_argument("--slice-mb", type=float, default=None, help="COPY_FLUSH_SLICE, MB")
+    parser.add_argument("--wal-slice-mb", type=float, default=None, help="WAL_FLUSH_SLICE, MB")
+    parser.add_argument(
+        "--old-all", action="store_true", help="old: also no WAL flush, no paced trim"
+    )
     args = parser.parse_args(argv)
-    global FLUSH_EVERY
-    FLUSH_EVERY = args.flush_every
+    global FLUSH_EVERY, SLICE_MB, WAL_SLICE_MB, OLD_ALL
+    FLUSH_EVERY, SLICE_MB, OLD_ALL = args.flush_every, args.slice_mb, args.old_all
+    WAL_SLICE_MB = args.wal_slice_mb
     with tempfile.TemporaryDirectory(dir=args.scratch, prefix="rhythm-backup-bench-") as scratch:
         asyncio.run(
             main_async(args.data_dir, args.rounds, args.project, Path(scratch), args.compare)

@@ -21,17 +21,28 @@ source's `-wal` while it holds the snapshot (`WalFlusher`), off the server's
 threads, and the server shrinks a grown WAL in steps (tracker.storage.database).
 Figures: docs/operations-data.md "the stall".
 
+The copy itself is written with synchronous=OFF and written out in slices while
+SQLite writes it (`WriteBehind`), and so is the source's WAL while it grows under
+the snapshot: one flush of a multi-GB file at the end kept the disk busy for
+0.6-1.2 s, and the server's writer waited behind it. The copy is still fsynced
+whole before it is renamed into place, and the WAL once before the snapshot ends.
+
 Every function here does blocking I/O: callers run them off the event loop.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import hashlib
 import math
 import os
 import shutil
 import sqlite3
+import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
@@ -43,6 +54,12 @@ CHUNK = 1024 * 1024
 # (measured: flushing every second made the copy up to twice as slow, for no better
 # catch-up; docs/operations-data.md "the stall").
 WAL_FLUSH_EVERY_S = math.inf
+# While SQLite writes a copy, push it to disk every this many bytes (0: off, one fsync
+# at the end only), so the final fsync has at most about a slice left to write.
+COPY_FLUSH_SLICE = 32 * 1024 * 1024
+COPY_FLUSH_POLL_S = 0.02  # how often the copy's (and the WAL's) size is looked at
+# The same for the source's WAL while the copy holds its snapshot (0: only the last flush).
+WAL_FLUSH_SLICE = 32 * 1024 * 1024
 
 
 class Head(NamedTuple):
@@ -91,21 +108,128 @@ def fsync_wal(db: Path) -> None:
         os.close(fd)
 
 
+_SYNC_FILE_RANGE_WAIT_BEFORE = 1
+_SYNC_FILE_RANGE_WRITE = 2
+_SYNC_FILE_RANGE_WAIT_AFTER = 4
+
+
+def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """Linux's sync_file_range(2), which Python's os module does not offer."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_sync_file_range = _load_sync_file_range()
+
+
+def write_out(fd: int, start: int, length: int) -> None:
+    """Write a byte range of a file to disk and wait for it, without a journal commit.
+
+    sync_file_range writes the range's dirty pages and waits for them, but commits no
+    file system metadata, so it neither forces a journal commit the server's fsyncs
+    would queue behind nor makes the file durable (the caller's final fsync does).
+    Where it does not exist, fdatasync (the whole file, and its metadata) stands in.
+    """
+    if _sync_file_range is not None:
+        flags = _SYNC_FILE_RANGE_WAIT_BEFORE | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER
+        if _sync_file_range(fd, start, length, flags) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.ENOSYS, errno.EINVAL, errno.ESPIPE):
+            raise OSError(err, os.strerror(err))
+    getattr(os, "fdatasync", os.fsync)(fd)  # macOS has no fdatasync
+
+
+class WriteBehind:
+    """While another writer (SQLite) fills the file open as `fd`: each time it has grown
+    by `slice_bytes` since the last look that wrote, write the file's dirty pages out
+    (`write_out`) and wait for them, from a thread.
+
+    Why: the copy is written with synchronous=OFF, so a multi-GB copy would otherwise
+    sit dirty in the page cache until one fsync at the end, which kept the disk busy
+    for 0.6-1.2 s while the server's own checkpoint fsyncs waited behind it
+    (docs/operations-data.md); the same holds for the source's WAL under the copy's
+    snapshot (`WalFlusher`). Written out in slices, the final fsync finds at most about
+    a slice left, and no single flush holds the disk for more than a slice's writing.
+    The copy (`backup`) releases the GIL, so this thread runs beside it. A failure
+    stops the write-behind only: the final fsync is what makes the file durable.
+    """
+
+    def __init__(self, fd: int, slice_bytes: int | None = None, poll_s: float | None = None):
+        self.fd = fd
+        self.slice_bytes = COPY_FLUSH_SLICE if slice_bytes is None else slice_bytes  # 0: off
+        self.poll_s = COPY_FLUSH_POLL_S if poll_s is None else poll_s
+        self.flushed_to = 0  # the file's size at the last write-out
+        self.slices = 0
+        self.error: OSError | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="write-behind", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                self.step()
+            except OSError as exc:
+                self.error = exc
+                return
+
+    def step(self) -> None:
+        """If the file grew by a slice or more, write out every dirty page of it (the
+        range from 0: SQLite also rewrites pages it wrote before, e.g. page 1)."""
+        size = os.fstat(self.fd).st_size
+        if size - self.flushed_to < self.slice_bytes:
+            return
+        write_out(self.fd, 0, size)
+        self.flushed_to = size
+        self.slices += 1
+
+    def __enter__(self) -> WriteBehind:
+        if self.slice_bytes > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
 class WalFlusher:
     """While a snapshot of `db` is held: fsync its WAL on leaving, just before the
-    snapshot is let go (and every `every_s` from a thread meanwhile, if finite).
+    snapshot is let go; meanwhile write it out in slices as it grows (`WriteBehind`,
+    every `slice_bytes`), and fsync it every `every_s` from a thread, if finite.
 
     A snapshot stops the server's checkpoints, and at synchronous=NORMAL the server's
     commits never fsync the WAL, so everything it writes meanwhile stays dirty in the
     page cache until its first checkpoint after the snapshot, which flushes it inside
     a writer's COMMIT (0.3-1 s at 200,000 issues, measured). Flushed here, that
-    checkpoint finds the WAL (nearly) clean. The copy (`backup`) releases the GIL.
+    checkpoint finds the WAL (nearly) clean. The last flush alone held the disk (and
+    the writer) for 0.8-1 s when the WAL had grown to 2-3 GB under a 1,000,000-issue
+    copy, so the WAL is written out in slices as it grows, without journal commits,
+    and the last flush finds little left. The copy (`backup`) releases the GIL.
     """
 
-    def __init__(self, db: Path, every_s: float | None = None) -> None:
+    def __init__(
+        self, db: Path, every_s: float | None = None, slice_bytes: int | None = None
+    ) -> None:
         self.db = db
         self.every_s = WAL_FLUSH_EVERY_S if every_s is None else every_s  # <= 0: off
+        self.slice_bytes = WAL_FLUSH_SLICE if slice_bytes is None else slice_bytes  # 0: off
         self.flushes = 0
+        self.behind: WriteBehind | None = None
+        self._wal_fd: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wal-flush", daemon=True)
 
@@ -122,8 +246,15 @@ class WalFlusher:
         self.flushes += 1
 
     def __enter__(self) -> WalFlusher:
+        if self.every_s <= 0:
+            return self
         if 0 < self.every_s < math.inf:  # inf: only the last flush, on leaving
             self._thread.start()
+        if self.slice_bytes > 0:
+            with contextlib.suppress(FileNotFoundError):  # no WAL: nothing grows
+                # -wal carries no POSIX locks (see fsync_wal): closing this fd is safe
+                self._wal_fd = os.open(self.db.with_name(self.db.name + "-wal"), os.O_RDONLY)
+                self.behind = WriteBehind(self._wal_fd, self.slice_bytes).__enter__()
         return self
 
     def __exit__(
@@ -137,24 +268,37 @@ class WalFlusher:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+        if self.behind is not None:
+            self.behind.__exit__(None, None, None)
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
         if kind is None:
             self.flush()  # the last stretch, while the snapshot still holds the checkpoint
 
 
-def copy_database(src: Path, dest: Path) -> None:
-    """One consistent copy of `src` into the new file `dest`, page for page."""
+def copy_database(src: Path, dest: Path) -> int:
+    """One consistent copy of `src` into the new file `dest`, page for page; returns how
+    many slices of it were written out while it was copied (`WriteBehind`)."""
     conn = read_only(src)
     try:
-        target = sqlite3.connect(dest, isolation_level=None)
+        # Created here so that this process holds an fd of its own for the flusher. It
+        # is closed only after SQLite's connection: closing an fd of a file drops every
+        # POSIX lock the process holds on it, SQLite's included.
+        fd = os.open(dest, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE)
         try:
-            target.execute("PRAGMA journal_mode = OFF")  # a new file: nothing to roll back
-            target.execute("PRAGMA synchronous = OFF")  # fsynced once, by the caller
-            with WalFlusher(src):
-                conn.backup(target)  # pages=-1: one step, one read snapshot, no restarts
+            target = sqlite3.connect(dest, isolation_level=None)
+            try:
+                target.execute("PRAGMA journal_mode = OFF")  # a new file: nothing to roll back
+                target.execute("PRAGMA synchronous = OFF")  # fsynced once, by the caller
+                with WalFlusher(src), WriteBehind(fd) as flusher:
+                    conn.backup(target)  # pages=-1: one step, one read snapshot, no restarts
+            finally:
+                target.close()
         finally:
-            target.close()
+            os.close(fd)
     finally:
         conn.close()  # the snapshot ends: the server's checkpoints can pass again
+    return flusher.slices
 
 
 def snapshot(src: Path, dest: Path) -> None:
