@@ -6,7 +6,8 @@ then runs alternating rounds of ``--tasks`` coroutines that each lease a tenant
 (drawn uniformly or by Zipf) and read its projects, through:
 
 * ``pool``: ``TenantPool`` (the server's path: open lock, thread hop, migrations
-  check, LRU eviction closing in the background);
+  check, LRU eviction closing in the background), the read answered as the
+  server's small reads are (`read_now`; ``--hop``: through `Database.read`);
 * ``inline``: a plain OrderedDict of sqlite3 connections on the event loop, the
   raw stack's shape (bench/raw_tenants.py).
 
@@ -49,16 +50,32 @@ def cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _query(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    return conn.execute(QUERY).fetchall()
+
+
 async def pool_round(
-    pool: TenantPool, pattern: Pattern, tasks: int, seconds: float
+    pool: TenantPool, pattern: Pattern, tasks: int, seconds: float, hop: bool = False
 ) -> tuple[float, float]:
+    """Leases and reads as the server's small reads do (`tracker.services.access.read`:
+    the open-tenant fast path, then `read_now`), or with `hop` through `Database.read`."""
     done, rng, cpu0 = [0], random.Random(5), cpu()
     deadline = time.perf_counter() + seconds
 
     async def worker() -> None:
         while time.perf_counter() < deadline:
-            async with pool.lease(pattern.draw(rng)) as db:
-                await db.read(lambda c: c.execute(QUERY).fetchall())
+            org_id = pattern.draw(rng)
+            if hop:
+                async with pool.lease(org_id) as db:
+                    await db.read(_query)
+            elif (db := pool.lease_open(org_id)) is not None:
+                try:
+                    await db.read_now(_query)
+                finally:
+                    pool.release(db)
+            else:
+                async with pool.lease(org_id) as db:
+                    await db.read_now(_query)
             done[0] += 1
 
     started = time.perf_counter()
@@ -101,6 +118,8 @@ async def inline_round(
 
 
 async def run(args: argparse.Namespace) -> int:
+    if args.switch:
+        sys.setswitchinterval(args.switch)
     with tempfile.TemporaryDirectory(prefix="rhythm-open-cost-") as tmp_name:
         tmp = Path(tmp_name)
         data = tmp / "data"
@@ -117,7 +136,9 @@ async def run(args: argparse.Namespace) -> int:
         for n in range(args.rounds):
             for side in ("pool", "inline") if n % 2 == 0 else ("inline", "pool"):
                 if side == "pool":
-                    rate, cost = await pool_round(pool, pattern, args.tasks, args.seconds)
+                    rate, cost = await pool_round(
+                        pool, pattern, args.tasks, args.seconds, args.hop
+                    )
                 else:
                     rate, cost = await inline_round(
                         data, pattern, args.cap, args.tasks, args.seconds
@@ -148,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--s", type=float, default=1.1)
     parser.add_argument("--tasks", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--switch", type=float, default=0.0,
+                        help="sys.setswitchinterval for the run (0: leave the default)")  # fmt: skip
+    parser.add_argument("--hop", action="store_true",
+                        help="read through Database.read (a thread hop), not read_now")  # fmt: skip
     parser.add_argument("--seconds", type=float, default=3)
     return asyncio.run(run(parser.parse_args(argv)))
 

@@ -149,6 +149,9 @@ async def serve(
     shutdown_timeout: float = 30.0,
 ) -> None:
     """Serve until SIGINT/SIGTERM, then shut down gracefully (see the module docstring)."""
+    import os as _os, sys as _sys  # TEMP measurement knob
+    if _os.environ.get("RHYTHM_TEMP_SWITCH"):
+        _sys.setswitchinterval(float(_os.environ["RHYTHM_TEMP_SWITCH"]))
     kwargs: dict[str, Any] = {"keepalive_timeout": settings.idle_timeout}
     if access_log_class is not None:
         kwargs["access_log_class"] = access_log_class
