@@ -80,19 +80,27 @@ def open_lean(path: Path) -> sqlite3.Connection:
     return conn
 
 
-VARIANTS = {"current": open_current, "one_check": open_one_check, "lean": open_lean}
+Opener = Callable[[Path], sqlite3.Connection]
+VARIANTS: dict[str, Opener] = {
+    "current": open_current,
+    "one_check": open_one_check,
+    "lean": open_lean,
+}
 
 
 def open_series(
-    paths: list[Path], busy_loop: bool, openers: list[Callable[[Path], sqlite3.Connection]]
+    paths: list[Path],
+    busy_loop: bool,
+    openers: list[Callable[[Path], sqlite3.Connection]],
+    threads: int = 1,
 ) -> list[tuple[list[float], list[float]]]:
     """Open (and close) each file on a worker thread, the openers taking turns file by
     file (so a change of the box's load hits them alike); per opener the wall times and
     the worker's CPU times of its opens."""
     out: list[tuple[list[float], list[float]]] = [([], []) for _ in openers]
 
-    def worker() -> None:
-        for n, path in enumerate(paths):
+    def worker(share: list[Path]) -> None:
+        for n, path in enumerate(share):
             walls, cpus = out[n % len(openers)]
             c0, t0 = time.thread_time(), time.perf_counter()
             conn = openers[n % len(openers)](path)
@@ -101,12 +109,14 @@ def open_series(
             conn.close()
 
     stop = threading.Event()
-    thread = threading.Thread(target=worker)
+    workers = [threading.Thread(target=worker, args=(paths[k::threads],)) for k in range(threads)]
     busy_thread = threading.Thread(target=busy, args=(stop,))
     if busy_loop:
         busy_thread.start()
-    thread.start()
-    thread.join()
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
     stop.set()
     if busy_loop:
         busy_thread.join()
@@ -119,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--intervals", default="0.005,0.002,0.001,0.0005")
     parser.add_argument("--variants", default="current")
+    parser.add_argument("--threads", type=int, default=1, help="opening at once")
     args = parser.parse_args(argv)
     intervals = [float(x) for x in args.intervals.split(",")]
     with tempfile.TemporaryDirectory(prefix="rhythm-gil-open-") as tmp_name:
@@ -133,10 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         for n in range(args.rounds):
             for interval, busy_loop in itertools.product(intervals, (False, True)):
                 sys.setswitchinterval(interval)
-                results = open_series(paths, busy_loop, openers)
+                results = open_series(paths, busy_loop, openers, args.threads)
                 for variant, (walls, cpus) in zip(variants, results, strict=True):
                     walls.sort()
-                    print(f"round {n + 1} switch {interval * 1000:g} ms "
+                    print(f"round {n + 1} {args.threads} thread(s) switch {interval * 1000:g} ms "
                           f"{'busy' if busy_loop else 'idle'} loop, {variant:<9}: open p50 "
                           f"{statistics.median(walls) * 1e6:,.0f} us, p90 "
                           f"{walls[int(len(walls) * 0.9)] * 1e6:,.0f} us, worker CPU p50 "
