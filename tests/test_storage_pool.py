@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tracker.domain.ids import new_id
-from tracker.errors import NotFound, ServiceUnavailable
+from tracker.errors import ServiceUnavailable
 from tracker.storage.database import Database
 from tracker.storage.pool import TenantPool
 
@@ -358,81 +358,26 @@ async def test_data_dir_lock_refuses_a_second_server(tmp_path: Any) -> None:
 
 
 async def test_reopening_a_tenant_while_its_eviction_closes_waits_for_the_close(
-    tmp_path: Any, monkeypatch: Any
+    tmp_path: Any,
 ) -> None:
-    """An evicted tenant is closed in the open hop of the miss that evicted it; a request
-    for it must never get a second connection to the file while that hop still runs."""
-    from tracker.storage import pool as pool_module
-
+    """Eviction closes in the background; a request for that tenant must never get a
+    second connection to the file while the first is still closing."""
     pool = TenantPool(tmp_path, max_open=1)
     first, second = new_id(), new_id()
     for org_id in (first, second):
         await pool.create(org_id)
     async with pool.lease(first) as db:
         await db.write(_counter)
-    while db._executor is not None:  # the write drain hands its thread back from the thread
-        await asyncio.sleep(0.01)
-    real_migrate = pool_module._migrate_tenant
-    in_hop = threading.Event()
-
-    def slow_migrate(conn: sqlite3.Connection) -> None:
-        in_hop.set()
-        time.sleep(0.3)
-        real_migrate(conn)
-
-    monkeypatch.setattr(pool_module, "_migrate_tenant", slow_migrate)
-
-    async def open_second() -> None:
-        async with pool.lease(second):
-            pass
-
-    opening = asyncio.create_task(open_second())  # evicts `first`, closes it in its hop
-    assert await asyncio.get_running_loop().run_in_executor(None, in_hop.wait, 5)
+    async with pool.lease(second):
+        pass  # evicts `first`: its close now runs as a background task
     closing = pool._evicting.get(first)
     assert closing is not None and not closing.done()
     async with pool.lease(first) as again:
         assert closing.done()  # the reopen waited for the close
         assert again is not db
         assert await again.read(lambda c: c.execute("SELECT n FROM t").fetchone()[0]) == 0
-    await opening
     await pool.close_all()
     assert pool._evicting == {}
-
-
-async def test_a_miss_closes_the_tenant_it_evicts_in_its_own_hop(tmp_path: Any) -> None:
-    """Under churn (every request a miss at the cap) the evicted tenants are closed in
-    the misses' open hops: no close hop of their own, and the cap holds at every open."""
-    pool = TenantPool(tmp_path, max_open=3)
-    ids = [await make_tenant(pool) for _ in range(12)]
-    hops_before = pool.close_hops
-    for org_id in ids * 2:
-        async with pool.lease(org_id) as db:
-            await db.read_now(lambda c: c.execute("SELECT count(*) FROM projects").fetchone())
-            assert pool.open_count <= 3
-    assert pool.close_hops == hops_before
-    assert pool._evicting == {}
-    await pool.close_all()
-
-
-async def test_victims_are_closed_when_the_open_that_evicted_them_fails(tmp_path: Any) -> None:
-    """A miss whose open fails (its file is gone) still gets its victims closed."""
-    pool = TenantPool(tmp_path, max_open=1)
-    kept, gone = await make_tenant(pool), await make_tenant(pool)
-    await pool.forget(gone)
-    path = pool.tenant_path(gone)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    async with pool.lease(kept):
-        pass
-    with pytest.raises(NotFound):
-        async with pool.lease(gone):
-            pass
-    assert pool.open_count == 0
-    await asyncio.wait_for(asyncio.gather(*pool._evicting.values()), 5)
-    assert pool._evicting == {}
-    async with pool.lease(kept) as db:  # reopens cleanly: the old connection was closed
-        assert await db.read(lambda c: c.execute("SELECT 1").fetchone()[0]) == 1
-    await pool.close_all()
 
 
 def test_fd_budget_raises_the_soft_limit_and_warns_past_the_hard_one(caplog: Any) -> None:
@@ -760,10 +705,9 @@ async def test_misses_wait_while_too_many_evicted_tenants_are_still_closing(
     real_open = pool._open_tenant
     closing_at_open: list[int] = []
 
-    async def spy(org_id: str, create: bool, victims: Any) -> Database:
-        # The victims evicted to make room for this open are closed in its own hop.
-        closing_at_open.append(len(pool._evicting) - len(victims.ids))
-        return await real_open(org_id, create, victims)
+    async def spy(org_id: str, create: bool) -> Database:
+        closing_at_open.append(len(pool._evicting))
+        return await real_open(org_id, create)
 
     monkeypatch.setattr(pool, "_open_tenant", spy)
 

@@ -72,7 +72,6 @@ TUNING_PRAGMAS = (
     # checkpoint stalls on the writer thread; journal_size_limit trims the file after.
     f"PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};"
 )
-DEFER_TUNING = os.environ.get("RHYTHM_TEMP_DEFER", "1") == "1"  # TEMP measurement knob
 MIN_SLICE_MS = 10  # an expensive read runs at least this long before it yields
 MAX_SLICE_MS = 40  # ... and at most this long while other units wait (p99 goal: 100 ms)
 
@@ -264,7 +263,7 @@ class Database:
         # thread (`_submit`): a miss served by a small read never needs them.
         synchronous = "FULL" if synchronous == "FULL" else "NORMAL"
         script = BASE_PRAGMAS.format(synchronous=synchronous)
-        if self._lender is None or not DEFER_TUNING:
+        if self._lender is None:
             script += TUNING_PRAGMAS
         else:
             self._untuned = True

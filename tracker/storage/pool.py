@@ -23,9 +23,8 @@ import functools
 import logging
 import os
 import sqlite3
-import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from tracker.domain.ids import is_uuid
@@ -46,7 +45,6 @@ MAX_IDLE_THREADS = 32  # threads kept warm for the next busy tenants
 #: close before it opens: connections (3 fds each) stay within cap + leases + this.
 MAX_CLOSING = 32
 MAX_CLOSERS = 4  # close hops running at once (each closes all handed over so far)
-PREEVICT = os.environ.get("RHYTHM_TEMP_PREEVICT", "1") == "1"  # TEMP measurement knob
 
 
 class TenantPool:
@@ -188,7 +186,7 @@ class TenantPool:
                 if (closing := self._evicting.get(org_id)) is not None:
                     await asyncio.wait([closing])  # never two connections to one file
                 await self._wait_for_closes()
-                db = await self._open_tenant(org_id, create, self._make_room())
+                db = await self._open_tenant(org_id, create)
                 self._open[org_id] = db
                 self.peak_open = max(self.peak_open, len(self._open))
             else:
@@ -205,53 +203,7 @@ class TenantPool:
         while len(self._evicting) > MAX_CLOSING:
             await asyncio.wait([next(iter(self._evicting.values()))])
 
-    def _make_room(self) -> _Victims:
-        """Before a miss opens: evict idle tenants so the open stays within the cap; their
-        connections are closed in the miss's own open hop, right after its connect,
-        instead of in a close hop of their own (docs/tenants.md, seventh session: under
-        uniform churn nearly every miss paid one; batches held ~1.6 tenants)."""
-        loop = asyncio.get_running_loop()
-        victims = _Victims(loop.create_future(), loop, self._victims_closed)
-        while PREEVICT and len(self._open) >= self.max_open:
-            victim = next((oid for oid, db in self._open.items() if db.leases == 0), None)
-            if victim is None:
-                break  # everything is busy; `_evict_over_cap` tries again after the open
-            conn = self._open[victim].detach()
-            if conn is None:
-                break  # busy with units: `_evict_over_cap` closes it after them
-            del self._open[victim]
-            self.evictions += 1
-            victims.add(victim, conn)
-            self._evicting[victim] = victims.closed
-        return victims
-
-    def _victims_closed(self, victims: _Victims) -> None:
-        """On the loop, once the open hop closed a miss's victims."""
-        for org_id in victims.ids:
-            if self._evicting.get(org_id) is victims.closed:
-                del self._evicting[org_id]
-        if not victims.closed.done():
-            victims.closed.set_result(None)
-
-    async def _open_tenant(self, org_id: str, create: bool, victims: _Victims) -> Database:
-        try:
-            return await self._open_file(org_id, create, victims)
-        finally:
-            # The open hop never got to its victims (the connect failed, or the request
-            # was cancelled before the hop ran): the batch closer takes them instead.
-            if left := victims.take():
-                if self._batch_closed is None:
-                    self._batch_closed = asyncio.get_running_loop().create_future()
-                batch = self._batch_closed
-                self._to_close.extend(left)
-                for victim, _ in left:
-                    self._evicting[victim] = batch
-                batch.add_done_callback(lambda _: self._victims_closed(victims))
-                self._evict_over_cap()
-            elif not victims.ids:
-                victims.closed.set_result(None)
-
-    async def _open_file(self, org_id: str, create: bool, victims: _Victims) -> Database:
+    async def _open_tenant(self, org_id: str, create: bool) -> Database:
         path = self.tenant_path(org_id)
         if path.parent.is_symlink():  # planted on disk: never follow it out of data_dir
             raise NotFound("organization not found")
@@ -260,13 +212,12 @@ class TenantPool:
             # Migrations are checked in the same hop as the connect (user_version is
             # read; nothing else runs when the tenant is current), on every open: a
             # file restored or copied in while the server runs is brought up to date too.
-            # Then the victims `_make_room` evicted are closed, in the same hop.
             db = await Database.open(
                 path,
                 create=create,
                 synchronous=self.synchronous,
                 lender=self,
-                on_open=functools.partial(_migrate_and_close, victims),
+                on_open=_migrate_tenant,
             )
         except (sqlite3.OperationalError, OSError) as exc:
             # Only a missing file is "not found"; a file that exists but cannot be
@@ -375,56 +326,10 @@ def _close_connections(batch: list[tuple[str, sqlite3.Connection]]) -> None:
             log.error("closing tenant %s failed: %s", org_id, exc)
 
 
-class _Victims:
-    """Idle tenants evicted to make room for one miss, closed in that miss's open hop.
-
-    Whoever takes the connections closes them, exactly once: the open hop on its
-    thread, or, if the hop never got to them, the pool on the loop (`take` is atomic).
-    """
-
-    def __init__(
-        self,
-        closed: asyncio.Future[None],
-        loop: asyncio.AbstractEventLoop,
-        on_closed: Callable[[_Victims], None],
-    ) -> None:
-        self.closed = closed  # done once they are closed (a reopen waits for it)
-        self.ids: list[str] = []
-        self._conns: list[tuple[str, sqlite3.Connection]] = []
-        self._lock = threading.Lock()
-        self._loop = loop
-        self._on_closed = on_closed
-
-    def add(self, org_id: str, conn: sqlite3.Connection) -> None:
-        self.ids.append(org_id)
-        self._conns.append((org_id, conn))
-
-    def take(self) -> list[tuple[str, sqlite3.Connection]]:
-        with self._lock:
-            conns, self._conns = self._conns, []
-        return conns
-
-    def close_here(self) -> None:
-        """On the open hop's thread: close them, then tell the loop."""
-        if conns := self.take():
-            _close_connections(conns)
-            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
-                self._loop.call_soon_threadsafe(self._on_closed, self)
-
-
-def _migrate_and_close(victims: _Victims, conn: sqlite3.Connection) -> None:
-    """On the thread of a miss, right after connecting: the migrations check, then the
-    victims' closes (also when the check fails: they are evicted either way)."""
-    try:
-        _migrate_tenant(conn)
-    finally:
-        victims.close_here()
-
-
 def _migrate_tenant(conn: sqlite3.Connection) -> None:
     """On the tenant's thread, right after connecting: apply what the file lacks (the
     check is one statement when nothing is: `is_current`)."""
-    if os.environ.get("RHYTHM_TEMP_CHECK", "1") == "0" or not is_current(conn, "tenant"):
+    if not is_current(conn, "tenant"):
         apply_migrations(conn, "tenant")
 
 
