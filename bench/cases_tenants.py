@@ -337,7 +337,13 @@ async def run(args: argparse.Namespace) -> int:
             # rounds interleave with Rhythm's and both see the same moments of the box.
             raw_pattern = pattern.with_paths([f"/t/{org_id}" for _, org_id in ranked])
             async with contextlib.AsyncExitStack() as stack:
-                raw = await stack.enter_async_context(raw_server(tmp, cap))
+                raw_data = "rhythm-data"
+                if args.ab:  # every server on its own files (see `ab_server`)
+                    import shutil
+
+                    raw_data = "raw-data"
+                    shutil.copytree(data, tmp / raw_data, dirs_exist_ok=True)
+                raw = await stack.enter_async_context(raw_server(tmp, cap, raw_data))
                 rhythm = Side("rhythm", server, pattern, headers)
                 plain = Side("raw", raw, raw_pattern, {})
                 sides = [rhythm, plain]
@@ -364,7 +370,11 @@ async def run(args: argparse.Namespace) -> int:
 
 def ab_server(tmp: Path, data: Path, ab: str) -> Server:
     """`--ab`: Rhythm again with the given environment, on a copy of the seeded data dir
-    (one process per data dir), so a change is measured in the same rounds as A and raw."""
+    (one process per data dir), so a change is measured in the same rounds as A and raw.
+
+    The raw stack then gets a copy of its own too: sharing A's folders (every open
+    makes and every close deletes `-wal`/`-shm` files there) made A slower than an
+    identical B on fresh copies (docs/tenants.md, seventh session)."""
     import shutil
 
     env = dict(item.split("=", 1) for item in ab.split(","))
@@ -465,9 +475,9 @@ async def _split_rounds(sides: list[Side], args: argparse.Namespace, cap: int) -
               flush=True)  # fmt: skip
 
 
-def raw_server(tmp: Path, cap: int) -> Server:
+def raw_server(tmp: Path, cap: int, data: str = "rhythm-data") -> Server:
     port = free_port()
-    argv = [sys.executable, "-m", "bench.raw_tenants", "--data-dir", str(tmp / "rhythm-data"),
+    argv = [sys.executable, "-m", "bench.raw_tenants", "--data-dir", str(tmp / data),
             "--cap", str(cap), "--port", str(port)]  # fmt: skip
     return Server("raw sqlite3", argv, "/health", port, tmp / "raw.log")
 

@@ -1,17 +1,19 @@
 """The wall time of a tenant open on a thread, while the event loop's thread is busy vs idle.
 
-``python -m bench.gil_open --opens 300`` copies one migrated template into
-``--opens`` folders, then opens them one by one on a worker thread exactly as the
-pool does (`Database._connect` with the migrations check), while the main thread
+``python -m bench.gil_open --opens 1200`` copies one migrated template into
+``--opens`` folders, then opens them on ``--threads`` worker threads, the
+``--variants`` of the open taking turns file by file (``before``: the pool's open
+until the seventh session; ``one_check``: the migrations check in one statement;
+``lean``: the pool's open now, tuning pragmas deferred), while the main thread
 either sleeps (an idle event loop) or runs pure Python (a busy one, holding the GIL
 except when the interpreter forces a switch), for each switch interval given.
 
-Why: an open gives the GIL up around every SQLite call (connect, each pragma of the
-script, the `user_version` read: ~17 times, counted with gdb on
-PyEval_SaveThread) and must take it back after each; while another thread runs
-Python, each take-back waits until that thread drops the GIL — at the latest after
-`sys.getswitchinterval()` (5 ms by default). It prints the median and p90 wall time
-of an open and the worker thread's CPU time per open.
+Why: an open gives the GIL up around every SQLite call (connect, each statement of
+the pragma script, each step of the `user_version` read: 17 times before, counted
+with gdb on PyEval_SaveThread) and must take it back after each; while another
+thread runs Python, a take-back can wait until that thread drops the GIL — at the
+latest after `sys.getswitchinterval()` (5 ms by default). It prints, per variant, the
+median and p90 wall time of an open and the worker's CPU time per open.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.tenant_seed import copy_tenants, make_template
-from tracker.storage.database import Database
-from tracker.storage.migrate import latest_version
-from tracker.storage.pool import TENANT_FILE, _migrate_tenant
+from tracker.storage.database import BASE_PRAGMAS, TUNING_PRAGMAS
+from tracker.storage.migrate import apply_migrations, is_current
+from tracker.storage.pool import TENANT_FILE
 
 
 def busy(stop: threading.Event) -> None:
@@ -43,46 +45,40 @@ def busy(stop: threading.Event) -> None:
             str(data)
 
 
-CHECK = (
-    "SELECT json(CASE user_version WHEN {v} THEN '0' ELSE 'behind' END) FROM pragma_user_version"
-)
-TUNING = (
-    "PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -16000;"
-    "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 4000;"
-)
-BASE = "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF;"
+def _connect(path: Path) -> sqlite3.Connection:
+    uri = path.as_uri() + "?mode=rw"
+    return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
 
 
-def _uri(path: Path) -> str:
-    return path.as_uri() + "?mode=rw"
-
-
-def open_current(path: Path) -> sqlite3.Connection:
-    """The pool's open: connect, the pragma script, the migrations check (user_version)."""
-    db = Database(path, path.parent.name)
-    assert db._executor is not None
-    db._executor.shutdown()  # not used: this thread is the one that opens
-    db._connect(False, "NORMAL", _migrate_tenant)
-    return db.conn
+def open_before(path: Path) -> sqlite3.Connection:
+    """The open before the seventh session: connect, all seven pragmas, then the
+    migrations check through `execute` + `fetchone` (17 GIL releases)."""
+    conn = _connect(path)
+    conn.executescript(BASE_PRAGMAS.format(synchronous="NORMAL") + TUNING_PRAGMAS)
+    apply_migrations(conn, "tenant")
+    return conn
 
 
 def open_one_check(path: Path) -> sqlite3.Connection:
-    """Connect, every pragma and the version check in one script (9 GIL releases)."""
-    conn = sqlite3.connect(_uri(path), uri=True, isolation_level=None, check_same_thread=False)
-    conn.executescript(BASE + TUNING + CHECK.format(v=latest_version("tenant")))
+    """Connect, all seven pragmas, the check in one statement (9 GIL releases)."""
+    conn = _connect(path)
+    conn.executescript(BASE_PRAGMAS.format(synchronous="NORMAL") + TUNING_PRAGMAS)
+    assert is_current(conn, "tenant")
     return conn
 
 
 def open_lean(path: Path) -> sqlite3.Connection:
-    """Connect, the three pragmas reads need and the version check (5 GIL releases)."""
-    conn = sqlite3.connect(_uri(path), uri=True, isolation_level=None, check_same_thread=False)
-    conn.executescript(BASE + CHECK.format(v=latest_version("tenant")))
+    """The pool's open now: connect, the three pragmas reads and writes need (the
+    tuning ones wait for the first unit on a thread), the check (5 GIL releases)."""
+    conn = _connect(path)
+    conn.executescript(BASE_PRAGMAS.format(synchronous="NORMAL"))
+    assert is_current(conn, "tenant")
     return conn
 
 
 Opener = Callable[[Path], sqlite3.Connection]
 VARIANTS: dict[str, Opener] = {
-    "current": open_current,
+    "before": open_before,
     "one_check": open_one_check,
     "lean": open_lean,
 }
@@ -128,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--opens", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--intervals", default="0.005,0.002,0.001,0.0005")
-    parser.add_argument("--variants", default="current")
+    parser.add_argument("--variants", default="before,one_check,lean")
     parser.add_argument("--threads", type=int, default=1, help="opening at once")
     args = parser.parse_args(argv)
     intervals = [float(x) for x in args.intervals.split(",")]

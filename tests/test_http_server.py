@@ -209,34 +209,3 @@ async def test_keep_alive_requests_during_shutdown_get_503_and_nothing_applies(
     conn = sqlite3.connect(tmp_path / "data" / org["id"] / "tracker.db")
     assert conn.execute("SELECT count(*) FROM issues").fetchone()[0] == 0
     conn.close()
-
-
-async def test_serve_shortens_the_gil_switch_interval(tmp_path: Path) -> None:
-    """Set once at start (docs/tenants.md, seventh session): tenant opens on threads
-    retake the GIL after every SQLite call, each retake waiting up to this long for the
-    busy event loop."""
-    import os
-    import signal
-    import socket
-    import sys
-
-    from aiohttp import web
-
-    from tracker.http.server import GIL_SWITCH_INTERVAL, serve
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    before = sys.getswitchinterval()
-    seen: list[float] = []
-
-    def on_ready() -> None:
-        seen.append(sys.getswitchinterval())
-        os.kill(os.getpid(), signal.SIGTERM)  # the server's own handler stops it
-
-    try:
-        settings = make_settings(tmp_path / "data", host="127.0.0.1", port=port)
-        await asyncio.wait_for(serve(web.Application(), settings, on_ready=on_ready), 10)
-    finally:
-        sys.setswitchinterval(before)
-    assert seen == [GIL_SWITCH_INTERVAL] and GIL_SWITCH_INTERVAL < 0.005

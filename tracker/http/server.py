@@ -28,7 +28,6 @@ import asyncio
 import logging
 import re
 import signal
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -45,11 +44,6 @@ from tracker.settings import Settings
 log = logging.getLogger("tracker.http")
 
 DRAIN_SECONDS = 1.0
-#: How long a thread may hold the GIL while another waits for it (CPython's default is
-#: 5 ms). A tenant open on a thread gives the GIL up around every SQLite call and waits
-#: to take it back while the event loop runs Python: at 5 ms those waits made misses
-#: slow under load; measured in docs/tenants.md (seventh session).
-GIL_SWITCH_INTERVAL = 0.001
 WARN_EVERY = 10.0
 _REQUEST_LINE = re.compile(rb"^[A-Z]+ ")
 
@@ -155,9 +149,6 @@ async def serve(
     shutdown_timeout: float = 30.0,
 ) -> None:
     """Serve until SIGINT/SIGTERM, then shut down gracefully (see the module docstring)."""
-    import os as _os  # TEMP measurement knob
-
-    sys.setswitchinterval(float(_os.environ.get("RHYTHM_TEMP_SWITCH", GIL_SWITCH_INTERVAL)))
     kwargs: dict[str, Any] = {"keepalive_timeout": settings.idle_timeout}
     if access_log_class is not None:
         kwargs["access_log_class"] = access_log_class
