@@ -336,15 +336,71 @@ async def run(args: argparse.Namespace) -> int:
             # The raw stack serves the same files at the same time (reads only), so its
             # rounds interleave with Rhythm's and both see the same moments of the box.
             raw_pattern = pattern.with_paths([f"/t/{org_id}" for _, org_id in ranked])
-            async with raw_server(tmp, cap) as raw:
+            async with contextlib.AsyncExitStack() as stack:
+                raw_data = "rhythm-data"
+                if args.ab:  # every server on its own files (see `ab_server`)
+                    import shutil
+
+                    raw_data = "raw-data"
+                    shutil.copytree(data, tmp / raw_data, dirs_exist_ok=True)
+                raw = await stack.enter_async_context(raw_server(tmp, cap, raw_data))
                 rhythm = Side("rhythm", server, pattern, headers)
                 plain = Side("raw", raw, raw_pattern, {})
-                await _interleaved(driver, [rhythm, plain], args)
+                sides = [rhythm, plain]
+                if args.ab:  # a second Rhythm, other settings, on a copy of the data
+                    other = await stack.enter_async_context(ab_server(tmp, data, args.ab))
+                    sides.insert(1, Side("rhythm-B", other, pattern, headers))
+                await _interleaved(driver, sides, args)
                 if args.split:
                     await _split_rounds([rhythm, plain], args, cap)
     miss = pattern.lru_miss_rate(cap)
     report(args, cap, miss, rhythm.one, rhythm.spread, rhythm.idle_fds, rhythm.peak_fds)
-    return report_raw(args, pattern, rhythm.one, rhythm.spread, plain.one, plain.spread)
+    if args.ab:
+        report_ab(args, rhythm, sides[1], plain)
+    report_raw(args, pattern, rhythm.one, rhythm.spread, plain.one, plain.spread)
+    cpu_ratios = [r / w for r, w in zip(rhythm.cpu_per_request, plain.cpu_per_request,
+                                         strict=True) if w]  # fmt: skip
+    print(f"server CPU per spread request (all threads): Rhythm "
+          f"{statistics.median(rhythm.cpu_per_request) * 1e6:,.0f} us, raw "
+          f"{statistics.median(plain.cpu_per_request) * 1e6:,.0f} us, Rhythm/raw "
+          f"{statistics.median(cpu_ratios):.0%} (rounds "
+          f"{', '.join(f'{r:.0%}' for r in cpu_ratios)})")  # fmt: skip
+    return 0
+
+
+def ab_server(tmp: Path, data: Path, ab: str) -> Server:
+    """`--ab`: Rhythm again with the given environment, on a copy of the seeded data dir
+    (one process per data dir), so a change is measured in the same rounds as A and raw.
+
+    The raw stack then gets a copy of its own too: sharing A's folders (every open
+    makes and every close deletes `-wal`/`-shm` files there) made A slower than an
+    identical B on fresh copies (docs/tenants.md, seventh session)."""
+    import shutil
+
+    env = dict(item.split("=", 1) for item in ab.split(","))
+    shutil.copytree(data, tmp / "rhythm-b-data", dirs_exist_ok=True)
+    server = rhythm_server(tmp, env, label="rhythm-b")
+    server.ready_timeout = 900.0
+    return server
+
+
+def report_ab(args: argparse.Namespace, a: Side, b: Side, raw: Side) -> None:
+    """B against A and both against raw, per round (the same moments of the box)."""
+
+    def pairs(x: list[Result], y: list[Result]) -> str:
+        ratios = [p.rps / q.rps for p, q in zip(x, y, strict=True) if q.rps]
+        return f"{statistics.median(ratios):.0%} ({', '.join(f'{r:.0%}' for r in ratios)})"
+
+    cpu = "; ".join(
+        f"{side.label} {statistics.median(side.cpu_per_request) * 1e6:,.0f} us"
+        for side in (a, b, raw)
+    )
+    print(f"\nA/B (B = {args.ab}): spread B/A {pairs(b.spread, a.spread)}; single B/A "
+          f"{pairs(b.one, a.one)}; spread A/raw {pairs(a.spread, raw.spread)}; spread B/raw "
+          f"{pairs(b.spread, raw.spread)}; B p99 "
+          f"{statistics.median(r.p99_ms for r in b.spread):.1f} ms vs A "
+          f"{statistics.median(r.p99_ms for r in a.spread):.1f} ms; server CPU per spread "
+          f"request (median of rounds): {cpu}")  # fmt: skip
 
 
 @dataclass
@@ -359,6 +415,14 @@ class Side:
     spread: list[Result] = field(default_factory=list)
     idle_fds: int = 0
     peak_fds: int = 0
+    #: CPU seconds of the server process (all threads) per request of each spread round
+    cpu_per_request: list[float] = field(default_factory=list)
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process so far, every thread (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _interleaved(driver: Driver, sides: list[Side], args: argparse.Namespace) -> None:
@@ -384,13 +448,17 @@ async def _interleaved(driver: Driver, sides: list[Side], args: argparse.Namespa
             for side, fds in turn if n % 2 == 0 else reversed(turn):
                 single = Request("GET", side.pattern.paths[0], side.headers)
                 side.one.append(await driver.run(side.server.url, single, args.seconds))
+                cpu0 = process_cpu(side.server.proc.pid)  # type: ignore[union-attr]
                 side.spread.append(
                     await _spread(driver.name, side.server.url, side.pattern, side.headers, args)
                 )
+                spent = process_cpu(side.server.proc.pid) - cpu0  # type: ignore[union-attr]
+                side.cpu_per_request.append(spent / max(side.spread[-1].requests, 1))
                 side.peak_fds = fds.peak
                 print(f"{side.label} round {n + 1}/{args.rounds}: single "
                       f"{side.one[-1].rps:,.0f} req/s, {side.pattern.label()} "
-                      f"{side.spread[-1].rps:,.0f} req/s p99 {side.spread[-1].p99_ms:.1f} ms, "
+                      f"{side.spread[-1].rps:,.0f} req/s p99 {side.spread[-1].p99_ms:.1f} ms "
+                      f"{side.cpu_per_request[-1] * 1e6:,.0f} us CPU/req, "
                       f"peak fds {fds.peak}, load {os.getloadavg()[0]:.1f}",
                       file=sys.stderr, flush=True)  # fmt: skip
 
@@ -407,9 +475,9 @@ async def _split_rounds(sides: list[Side], args: argparse.Namespace, cap: int) -
               flush=True)  # fmt: skip
 
 
-def raw_server(tmp: Path, cap: int) -> Server:
+def raw_server(tmp: Path, cap: int, data: str = "rhythm-data") -> Server:
     port = free_port()
-    argv = [sys.executable, "-m", "bench.raw_tenants", "--data-dir", str(tmp / "rhythm-data"),
+    argv = [sys.executable, "-m", "bench.raw_tenants", "--data-dir", str(tmp / data),
             "--cap", str(cap), "--port", str(port)]  # fmt: skip
     return Server("raw sqlite3", argv, "/health", port, tmp / "raw.log")
 
@@ -573,6 +641,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", action="store_true",
                         help="then latency of LRU hits vs misses per side")  # fmt: skip
     parser.add_argument("--idle", action="store_true", help="measure the idle cost instead")
+    parser.add_argument("--ab", default="",
+                        help="ENV=VALUE[,...]: also a second Rhythm with this environment, "
+                             "on a copy of the data, in the same rounds")  # fmt: skip
     parser.add_argument("--open", type=int, default=256, help="tenants opened for --idle")
     return asyncio.run(run(parser.parse_args(argv)))
 

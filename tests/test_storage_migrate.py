@@ -79,3 +79,19 @@ def test_every_connection_pragma_is_set(tmp_path: Path) -> None:
         "journal_mode": "wal", "synchronous": 1, "foreign_keys": 1, "trusted_schema": 0,
         "busy_timeout": 5000, "journal_size_limit": 64 * 1024 * 1024,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["system", "tenant"])
+def test_is_current_only_at_the_latest_version(tmp_path: Path, kind: str) -> None:
+    """The open path's one-statement check: True at the latest version only; behind or
+    ahead both send the caller to `apply_migrations` (which migrates, or refuses)."""
+    from tracker.storage.migrate import is_current
+
+    conn = connect(tmp_path / "v.db")
+    apply_migrations(conn, kind, target=latest_version(kind) - 1)
+    assert not is_current(conn, kind)
+    apply_migrations(conn, kind)
+    assert is_current(conn, kind)
+    conn.execute(f"PRAGMA user_version = {latest_version(kind) + 1}")
+    assert not is_current(conn, kind)
+    assert not conn.in_transaction

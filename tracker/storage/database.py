@@ -58,6 +58,20 @@ WAL_TRIM_STEP = 32 * 1024 * 1024  # a grown WAL file shrinks by at most this per
 PROGRESS_STEPS = 10_000  # VM steps between deadline checks (~1 ms of work)
 WAL_AUTOCHECKPOINT_PAGES = 4_000
 MAX_GROUP = 64  # units per group commit: bounds the latency one group adds
+#: Set before anything else runs on a connection: durability, foreign keys, and no
+#: functions of the schema (views, triggers) that a planted file could use.
+BASE_PRAGMAS = (
+    "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF;"
+)
+#: Tuning for writes and large reads (the WAL's size and checkpoints, the page cache, sort
+#: space): a tenant sets these with its first unit on a thread, not on open (each pragma
+#: is one more GIL round trip in the open hop; docs/tenants.md, seventh session).
+TUNING_PRAGMAS = (
+    f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}; PRAGMA cache_size = -16000;"
+    # Checkpoint every ~16 MB of WAL instead of ~4 MB: four times fewer fsyncs and
+    # checkpoint stalls on the writer thread; journal_size_limit trims the file after.
+    f"PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};"
+)
 MIN_SLICE_MS = 10  # an expensive read runs at least this long before it yields
 MAX_SLICE_MS = 40  # ... and at most this long while other units wait (p99 goal: 100 ms)
 
@@ -167,6 +181,7 @@ class Database:
         self._executor: DbThread | None = None if lender is not None else new_thread()
         self._busy = 0  # units submitted from the loop and not yet answered
         self._conn: sqlite3.Connection | None = None
+        self._untuned = False  # TUNING_PRAGMAS still to set, before the next unit (`_submit`)
         self._closed = False
         self._queue: deque[_WriteUnit] = deque()
         self._queue_lock = threading.Lock()
@@ -243,19 +258,26 @@ class Database:
         # One script, not one call per pragma: every call gives the GIL up and takes it
         # back, and under load each retake queues behind the event loop and the other
         # tenant threads (measured: opening a tenant took 16 ms of wall time for 0.7 ms
-        # of work with eight calls, while 2,000 tenants churned through the LRU).
-        conn.executescript(
-            f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'};"
-            "PRAGMA foreign_keys = ON;"
-            "PRAGMA trusted_schema = OFF;"
-            f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT};"
-            "PRAGMA cache_size = -16000;"
-            "PRAGMA temp_store = MEMORY;"
-            # Checkpoint every ~16 MB of WAL instead of ~4 MB: four times fewer fsyncs and
-            # checkpoint stalls on the writer thread; journal_size_limit trims the file after.
-            f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};"
-        )
+        # of work with eight calls, while 2,000 tenants churned through the LRU). A lent
+        # database (a tenant) sets the tuning pragmas later, with its first unit on a
+        # thread (`_submit`): a miss served by a small read never needs them.
+        synchronous = "FULL" if synchronous == "FULL" else "NORMAL"
+        script = BASE_PRAGMAS.format(synchronous=synchronous)
+        if self._lender is None:
+            script += TUNING_PRAGMAS
+        else:
+            self._untuned = True
+        conn.executescript(script)
         self._conn = conn
+
+    def _tune(self) -> None:
+        """On the thread, before a tenant's first unit: the pragmas deferred from open."""
+        if self._conn is None:
+            return
+        try:
+            self._conn.executescript(TUNING_PRAGMAS)
+        except sqlite3.Error as exc:  # only tuning: the unit itself still runs
+            log.warning("tuning pragmas of %s failed: %s", self.name, exc)
 
     @property
     def queue_depth(self) -> int:
@@ -291,7 +313,11 @@ class Database:
 
     def _submit(self, executor: DbThread, fn: Callable[..., T], *args: object) -> Future[T]:
         """Every job goes to the thread through here: the slow-query log, when it is on,
-        times each one."""
+        times each one; a tenant's first job is preceded by its tuning pragmas (same
+        thread, in order, so nothing runs on the thread untuned)."""
+        if self._untuned:
+            executor.submit(self._tune)
+            self._untuned = False
         if self._tracer is None:
             return executor.submit(fn, *args)
         return executor.submit(self._tracer.job, lambda: self._conn, fn, *args)

@@ -54,6 +54,33 @@ def latest_version(kind: Kind) -> int:
     return len(load_migrations(kind))
 
 
+@cache
+def _current_check(kind: Kind) -> str:
+    # json() of a non-JSON text fails: the statement errs exactly when the version differs.
+    return (
+        f"SELECT json(CASE user_version WHEN {latest_version(kind)} THEN '0' "
+        "ELSE 'not the latest schema' END) FROM pragma_user_version"
+    )
+
+
+def is_current(conn: sqlite3.Connection, kind: Kind) -> bool:
+    """Whether the database is at the latest schema of its kind, in one GIL round trip.
+
+    The check on every tenant open (docs/tenants.md, seventh session): reading
+    `PRAGMA user_version` through `execute` + `fetchone` gives the GIL up and takes it
+    back nine times (prepare, bind, step, column reads, step, reset), each take-back
+    queued behind the busy event loop; `executescript` runs one statement in one. The
+    statement fails when the version is not the latest, and False then sends the
+    caller to `apply_migrations`, which reads the version properly (and raises any real
+    error of the file again, or SchemaTooNew).
+    """
+    try:
+        conn.executescript(_current_check(kind))
+    except sqlite3.OperationalError:
+        return False
+    return True
+
+
 def split_statements(sql: str) -> list[str]:
     """Split a script into statements with SQLite's own completeness test (handles triggers)."""
     statements, current = [], ""

@@ -32,7 +32,7 @@ from tracker.errors import DataDirError, NotFound, ServiceUnavailable
 from tracker.storage.database import Database, DbThread, new_thread, start_thread, stop_thread
 from tracker.storage.faults import storage_error
 from tracker.storage.files import private_dir, try_lock
-from tracker.storage.migrate import apply_migrations
+from tracker.storage.migrate import apply_migrations, is_current
 from tracker.storage.stats import STATS
 
 log = logging.getLogger(__name__)
@@ -327,8 +327,10 @@ def _close_connections(batch: list[tuple[str, sqlite3.Connection]]) -> None:
 
 
 def _migrate_tenant(conn: sqlite3.Connection) -> None:
-    """On the tenant's thread, right after connecting: apply what the file lacks."""
-    apply_migrations(conn, "tenant")
+    """On the tenant's thread, right after connecting: apply what the file lacks (the
+    check is one statement when nothing is: `is_current`)."""
+    if not is_current(conn, "tenant"):
+        apply_migrations(conn, "tenant")
 
 
 def ensure_fd_budget(max_open: int) -> int:
