@@ -97,7 +97,7 @@ def serve(
     """Run the HTTP server until interrupted (SIGINT/SIGTERM finish in-flight requests)."""
     import asyncio
 
-    from tracker.core import prepare_data_dir
+    from tracker.core import prepare_data_dir, prepare_server_process
     from tracker.http.access_log import AccessLogger
     from tracker.http.app import create_app
     from tracker.http.server import serve as serve_http
@@ -105,6 +105,7 @@ def serve(
 
     settings = load_settings(data_dir, host=host, port=port)
     configure_logging(settings)  # text or JSON lines (RHYTHM_LOG_FORMAT)
+    prepare_server_process(settings)  # before the first database opens
     try:
         prepare_data_dir(settings)  # serve may start a new data directory
         asyncio.run(

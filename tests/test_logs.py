@@ -79,6 +79,10 @@ async def test_rhythm_serve_writes_json_lines_with_the_request_fields(tmp_path: 
     assert line["remote"] == "127.0.0.1"
     anonymous = [e for e in entries if e.get("route") == "/api/v1/health/live"]
     assert anonymous and anonymous[0]["user"] is None
+    setup = [e for e in entries if e["logger"] == "tracker.storage.sqlite_setup"]
+    assert [e["msg"] for e in setup] == [  # before the first database opened
+        "SQLite memory statistics off (RHYTHM_SQLITE_MEMORY_STATISTICS=true keeps them)"
+    ]
 
 
 async def test_slow_requests_are_logged_with_their_fields(

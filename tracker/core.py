@@ -31,12 +31,20 @@ from tracker.storage.database import Database
 from tracker.storage.files import DIR_MODE, FILE_MODE, tighten
 from tracker.storage.migrate import apply_migrations
 from tracker.storage.pool import DataDirLock, TenantPool, ensure_fd_budget, fitting_cap
+from tracker.storage.sqlite_setup import stop_memory_statistics
 
 log = logging.getLogger(__name__)
 
 # SQLite 3.7.0 to 3.51.2 has the WAL-reset race (fixed in 3.51.3); it needs two
 # connections to one file, which is why every tenant has exactly one.
 WAL_RESET_FIXED = (3, 51, 3)
+
+
+def prepare_server_process(settings: Settings) -> None:
+    """Process-wide settings of a server process, before it opens its first database:
+    SQLite's memory statistics off unless kept (tracker/storage/sqlite_setup.py)."""
+    if not settings.sqlite_memory_statistics:
+        stop_memory_statistics()
 
 
 def prepare_data_dir(settings: Settings) -> None:

@@ -39,6 +39,11 @@ class Settings(BaseModel):
     max_open_tenants: int = Field(
         1024, ge=1, description="LRU cap of open tenant databases (docs/tenants.md)."
     )
+    sqlite_memory_statistics: bool = Field(
+        False,
+        description="Keep SQLite's memory statistics on in `rhythm serve` (they cost a "
+        "process-wide mutex per allocation; docs/tenants.md).",
+    )
     tenant_synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL",
         description="NORMAL: a power cut may lose the last commits; FULL: fsync every commit.",
