@@ -5,10 +5,15 @@ it again, which this test process (with its open databases) must never do."""
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.test_contract import ROOT
+from tracker.storage.database import Database
+from tracker.storage.sqlite_setup import connection_handle, keep_wal_files
 
 PRELUDE = """
 import ctypes, sqlite3, _sqlite3
@@ -52,3 +57,42 @@ print(lib.sqlite3_memory_used() > 0, conn.execute("SELECT x FROM t").fetchone()[
 """
     )
     assert out == "True 7"
+
+
+async def test_a_database_keeps_its_wal_files_empty_between_opens(tmp_path: Path) -> None:
+    """Persistent WAL: a clean close checkpoints everything and leaves `-wal` at zero
+    bytes and `-shm` in place, so the next open creates no files; the data is intact
+    and a write after the reopen lands."""
+    path = tmp_path / "t.db"
+    db = await Database.open(path, create=True)
+    await db.write(lambda c: c.execute("CREATE TABLE t (n INTEGER)"))
+    await db.write(lambda c: c.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(500)]))
+    assert Path(f"{path}-wal").stat().st_size > 0
+    await db.close(checkpoint=False)  # SQLite's own close: checkpoint, then truncate
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    assert wal.stat().st_size == 0 and shm.exists()
+    inodes = (wal.stat().st_ino, shm.stat().st_ino)
+    alone = tmp_path / "alone.db"  # the main file without its companions holds every row
+    shutil.copyfile(path, alone)
+    plain = sqlite3.connect(alone)
+    assert plain.execute("SELECT count(*), sum(n) FROM t").fetchone() == (500, 124750)
+    plain.close()
+    db = await Database.open(path, create=False)
+    assert (wal.stat().st_ino, shm.stat().st_ino) == inodes  # the same files, kept
+    await db.write(lambda c: c.execute("INSERT INTO t VALUES (1000)"))
+    assert await db.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 501
+    await db.close()
+
+
+def test_the_handle_is_used_only_when_it_names_the_file(tmp_path: Path) -> None:
+    """The `sqlite3 *` read from the connection object is checked against the file it
+    opened: a wrong path means no handle, and nothing is changed."""
+    path = tmp_path / "a.db"
+    conn = sqlite3.connect(path)
+    try:
+        assert connection_handle(conn, str(path)) is not None
+        assert connection_handle(conn, str(tmp_path / "b.db")) is None
+        assert keep_wal_files(conn, str(tmp_path / "b.db")) is False
+        assert keep_wal_files(conn, str(path)) is True
+    finally:
+        conn.close()

@@ -47,6 +47,7 @@ from tracker.storage import slowlog
 from tracker.storage.fairness import FairLane
 from tracker.storage.faults import storage_error
 from tracker.storage.files import private_file
+from tracker.storage.sqlite_setup import keep_wal_files
 from tracker.storage.stats import STATS
 
 T = TypeVar("T")
@@ -60,14 +61,17 @@ WAL_AUTOCHECKPOINT_PAGES = 4_000
 MAX_GROUP = 64  # units per group commit: bounds the latency one group adds
 #: Set before anything else runs on a connection: durability, foreign keys, and no
 #: functions of the schema (views, triggers) that a planted file could use.
+#: `journal_size_limit` also makes a clean close truncate a persistent `-wal` to zero
+#: bytes (`sqlite_setup.keep_wal_files`), so it is set on every connection from the start.
 BASE_PRAGMAS = (
     "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF;"
+    f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT};"
 )
 #: Tuning for writes and large reads (the WAL's size and checkpoints, the page cache, sort
 #: space): a tenant sets these with its first unit on a thread, not on open (each pragma
 #: is one more GIL round trip in the open hop; docs/tenants.md, seventh session).
 TUNING_PRAGMAS = (
-    f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}; PRAGMA cache_size = -16000;"
+    "PRAGMA cache_size = -16000;"
     # Checkpoint every ~16 MB of WAL instead of ~4 MB: four times fewer fsyncs and
     # checkpoint stalls on the writer thread; journal_size_limit trims the file after.
     f"PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};"
@@ -251,6 +255,9 @@ class Database:
             timeout=BUSY_TIMEOUT_MS / 1000,
         )
         conn.row_factory = sqlite3.Row
+        # Keep `-wal`/`-shm` between opens: a tenant miss then creates and deletes no
+        # files (docs/tenants.md, "Eighth session").
+        keep_wal_files(conn, str(self.path))
         if self._tracer is not None:
             conn.set_trace_callback(self._tracer.on_statement)
         if create:
