@@ -18,8 +18,8 @@ Three parts:
   LRU miss rate the pattern implies at the cap, and the peak
   number of open file descriptors of the server process (sampled from
   /proc/<pid>/fd), which must stay bounded by the cap. The raw stack
-  (bench/raw_tenants.py) runs the same rounds over the same files at the same
-  time: both servers are up (it only reads) and the rounds take turns, so the
+  (bench/raw_tenants.py) runs the same rounds over a copy of the same files at
+  the same time: both servers are up and the rounds take turns, so the
   Rhythm/raw ratio compares the same moments of a shared box.
 * ``--idle``: the idle cost — RSS, threads and fds of a fresh server with all
   the orgs created, before and after 256 of them were opened (cap 256), for
@@ -38,6 +38,7 @@ import contextlib
 import itertools
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -333,16 +334,15 @@ async def run(args: argparse.Namespace) -> int:
             )
             if args.idle:
                 return await idle_costs(tmp, server, pattern, ranked, headers, args)
-            # The raw stack serves the same files at the same time (reads only), so its
+            # The raw stack serves a copy of the same files at the same time, so its
             # rounds interleave with Rhythm's and both see the same moments of the box.
+            # A copy, not the same files: Rhythm keeps each tenant's -wal/-shm between
+            # opens and the raw stack deletes them on close, so on shared files each
+            # side's opens would depend on what the other left behind.
             raw_pattern = pattern.with_paths([f"/t/{org_id}" for _, org_id in ranked])
             async with contextlib.AsyncExitStack() as stack:
-                raw_data = "rhythm-data"
-                if args.ab:  # every server on its own files (see `ab_server`)
-                    import shutil
-
-                    raw_data = "raw-data"
-                    shutil.copytree(data, tmp / raw_data, dirs_exist_ok=True)
+                raw_data = "raw-data"
+                await asyncio.to_thread(shutil.copytree, data, tmp / raw_data, dirs_exist_ok=True)
                 raw = await stack.enter_async_context(raw_server(tmp, cap, raw_data))
                 rhythm = Side("rhythm", server, pattern, headers)
                 plain = Side("raw", raw, raw_pattern, {})
@@ -372,11 +372,8 @@ def ab_server(tmp: Path, data: Path, ab: str) -> Server:
     """`--ab`: Rhythm again with the given environment, on a copy of the seeded data dir
     (one process per data dir), so a change is measured in the same rounds as A and raw.
 
-    The raw stack then gets a copy of its own too: sharing A's folders (every open
-    makes and every close deletes `-wal`/`-shm` files there) made A slower than an
-    identical B on fresh copies (docs/tenants.md, seventh session)."""
-    import shutil
-
+    The raw stack always has a copy of its own (see `run`): sharing A's folders made A
+    slower than an identical B on fresh copies (docs/tenants.md, seventh session)."""
     env = dict(item.split("=", 1) for item in ab.split(","))
     shutil.copytree(data, tmp / "rhythm-b-data", dirs_exist_ok=True)
     server = rhythm_server(tmp, env, label="rhythm-b")
@@ -475,7 +472,7 @@ async def _split_rounds(sides: list[Side], args: argparse.Namespace, cap: int) -
               flush=True)  # fmt: skip
 
 
-def raw_server(tmp: Path, cap: int, data: str = "rhythm-data") -> Server:
+def raw_server(tmp: Path, cap: int, data: str) -> Server:
     port = free_port()
     argv = [sys.executable, "-m", "bench.raw_tenants", "--data-dir", str(tmp / data),
             "--cap", str(cap), "--port", str(port)]  # fmt: skip
@@ -485,8 +482,6 @@ def raw_server(tmp: Path, cap: int, data: str = "rhythm-data") -> Server:
 async def _spread(
     driver: str, url: str, pattern: Pattern, headers: dict[str, str], args: argparse.Namespace
 ) -> Result:
-    import shutil
-
     wrk = shutil.which("wrk")
     if driver.startswith("wrk") and wrk:
         return await wrk_spread(wrk, url, pattern, headers, args.seconds, args.connections)
@@ -534,11 +529,11 @@ def report_raw(
     raw_one: list[Result],
     raw_spread: list[Result],
 ) -> int:
-    """What spreading costs the raw stack (plain aiohttp + sqlite3 inline, same files)."""
+    """What spreading costs the raw stack (plain aiohttp + sqlite3 inline, same files copied)."""
     raw_ratio = statistics.median(s.rps / o.rps for o, s in zip(raw_one, raw_spread, strict=True))
     ratio = statistics.median(s.rps / o.rps for o, s in zip(one, spread, strict=True))
     vs_raw = [r.rps / w.rps for r, w in zip(spread, raw_spread, strict=True) if w.rps]
-    print(f"\nraw stack (plain aiohttp + sqlite3 inline, same {args.orgs} files, same cap):")
+    print(f"\nraw stack (aiohttp + sqlite3 inline, copies of the {args.orgs} files, same cap):")
     print(summary("raw read, one tenant", raw_one))
     print(summary(f"raw read, {args.orgs} tenants ({pattern.label()})", raw_spread))
     print(f"raw spread/single: {raw_ratio:.0%}; Rhythm spread/single: {ratio:.0%}; "
@@ -609,7 +604,7 @@ async def idle_costs(
               f"{args.orgs} orgs", flush=True)  # fmt: skip
         rows.append(("Rhythm", *await _idle_one(server, pattern.paths[:count], headers)))
     raw_paths = [f"/t/{org_id}" for _, org_id in ranked[:count]]
-    async with raw_server(tmp, count) as raw:
+    async with raw_server(tmp, count, "rhythm-data") as raw:  # after Rhythm stopped
         rows.append(("raw stack", *await _idle_one(raw, raw_paths, {})))
     print(f"\nidle cost, {args.orgs} orgs created, {count} opened (cap {count}), "
           f"load {os.getloadavg()[0]:.1f} (Rhythm's start-up already reads every tenant, so "

@@ -238,6 +238,9 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tracker.storage.sqlite_setup import stop_memory_statistics
+
+    stop_memory_statistics()  # as `rhythm serve` does, before the first connection
     parser = argparse.ArgumentParser(prog="python -m bench.open_cost", description=__doc__)
     parser.add_argument("--tenants", type=int, default=2000)
     parser.add_argument("--cap", type=int, default=128)

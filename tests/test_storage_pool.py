@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tracker.domain.ids import new_id
-from tracker.errors import ServiceUnavailable
+from tracker.errors import NotFound, ServiceUnavailable
 from tracker.storage.database import Database
 from tracker.storage.pool import TenantPool
 
@@ -624,6 +624,56 @@ async def test_idle_evicted_tenants_close_together_and_reopen_with_their_data(
         assert wal.stat().st_size == 0  # closed, WAL merged; the file is kept (persistent WAL)
         async with pool.lease(org_id) as db:
             assert await db.read_now(lambda c: c.execute("SELECT n FROM t").fetchone()[0]) == 7
+    await pool.close_all()
+
+
+async def _six_handed_over(pool: TenantPool) -> tuple[list[str], asyncio.Future[None]]:
+    """Eight written tenants, then a cap of two: six idle ones are handed over to close."""
+    ids = [await make_tenant(pool) for _ in range(8)]
+    for org_id in ids:
+        async with pool.lease(org_id) as db:
+            await db.write(_counter)
+            await db.write(lambda c: c.execute("UPDATE t SET n = 7"))
+    while pool.threads_lent:
+        await asyncio.sleep(0.01)
+    pool.max_open = 2
+    async with pool.lease(ids[0]):
+        pass
+    closing = {pool._evicting[org_id] for org_id in ids[1:7]}
+    assert len(closing) == 1
+    return ids, closing.pop()
+
+
+async def test_a_miss_closes_the_handed_over_tenants_in_its_own_open_hop(tmp_path: Any) -> None:
+    """The next miss's thread closes the evicted connections just before it connects, so
+    they cost no close hop of their own; reopening them sees their data."""
+    pool = TenantPool(tmp_path, max_open=16)
+    spare = await make_tenant(pool)
+    await pool.forget(spare)
+    ids, closing = await _six_handed_over(pool)
+    hops = pool.close_hops
+    async with pool.lease(spare):
+        assert pool.close_hops == hops  # no hop took the six: the open's own one did
+        await asyncio.wait_for(closing, 5)
+    for org_id in ids[1:7]:
+        assert org_id not in pool._evicting
+        assert Path(f"{pool.tenant_path(org_id)}-wal").stat().st_size == 0
+        async with pool.lease(org_id) as db:
+            assert await db.read_now(lambda c: c.execute("SELECT n FROM t").fetchone()[0]) == 7
+    await pool.close_all()
+
+
+async def test_handed_over_tenants_are_closed_even_when_the_miss_fails(tmp_path: Any) -> None:
+    """A miss whose file is gone still closes the batch it took (before connecting), so
+    the evicted tenants do not wait for a close that never comes."""
+    pool = TenantPool(tmp_path, max_open=16)
+    ids, closing = await _six_handed_over(pool)
+    with pytest.raises(NotFound):
+        async with pool.lease(new_id()):
+            pass
+    await asyncio.wait_for(closing, 5)
+    async with pool.lease(ids[3]) as db:
+        assert await db.read_now(lambda c: c.execute("SELECT n FROM t").fetchone()[0]) == 7
     await pool.close_all()
 
 

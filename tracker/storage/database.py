@@ -211,16 +211,19 @@ class Database:
         name: str | None = None,
         lender: ThreadLender | None = None,
         on_open: Callable[[sqlite3.Connection], object] | None = None,
+        first: Callable[[], object] | None = None,
     ) -> Database:
         """Open (or with `create`, create) a database; `mode=rw` never creates a file.
 
         `on_open` runs on the thread right after connecting, in the same hop (the
         tenant pool's migrations check: one hop per open instead of two). A
-        failure there closes the connection again. `lender`: see the class.
+        failure there closes the connection again. `first` runs on the thread before
+        connecting, whether or not the connect succeeds (the pool closes evicted
+        tenants there). `lender`: see the class.
         """
         db = cls(path, name or path.parent.name, lender)
         try:
-            await db._call(db._connect, create, synchronous, on_open)
+            await db._call(db._connect, create, synchronous, on_open, first)
         except BaseException:
             if db._executor is not None and db._lender is None:
                 db._executor.shutdown(wait=False)
@@ -232,7 +235,10 @@ class Database:
         create: bool,
         synchronous: str,
         on_open: Callable[[sqlite3.Connection], object] | None,
+        first: Callable[[], object] | None = None,
     ) -> None:
+        if first is not None:
+            first()
         try:
             self._connect_only(create, synchronous)
             if on_open is not None:

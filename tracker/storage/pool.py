@@ -23,8 +23,9 @@ import functools
 import logging
 import os
 import sqlite3
+import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from tracker.domain.ids import is_uuid
@@ -208,6 +209,7 @@ class TenantPool:
         if path.parent.is_symlink():  # planted on disk: never follow it out of data_dir
             raise NotFound("organization not found")
         self.opens += 1
+        closes = self._closes_for_this_hop()
         try:  # mode=rw: a missing file fails here and is never created
             # Migrations are checked in the same hop as the connect (user_version is
             # read; nothing else runs when the tenant is current), on every open: a
@@ -218,6 +220,7 @@ class TenantPool:
                 synchronous=self.synchronous,
                 lender=self,
                 on_open=_migrate_tenant,
+                first=closes,
             )
         except (sqlite3.OperationalError, OSError) as exc:
             # Only a missing file is "not found"; a file that exists but cannot be
@@ -229,6 +232,9 @@ class TenantPool:
             if fault is None:
                 raise
             raise fault from exc
+        finally:
+            if closes is not None:
+                closes()  # a no-op when the hop ran it; else (cancelled first) here, once
         STATS.tenant_opens += 1
         return db
 
@@ -239,9 +245,11 @@ class TenantPool:
         connection to a file closes. A request for a tenant that is still
         closing waits for the close before reopening it. A victim with nothing in
         flight (the usual case) hands its connection over at once, and the
-        connections collected meanwhile are closed together in one thread hop
-        (`_close_batches`): under churn a miss used to pay a second hop, with a
-        thread lent and taken back, just to close its victim (docs/tenants.md).
+        connections collected meanwhile are closed together: by the next miss's
+        open hop, before it connects (`_closes_for_this_hop`), or when no miss
+        comes first, in a thread hop of their own (`_close_batches`). Under churn a
+        miss used to pay a second hop, with a thread lent and taken back, just to
+        close its victim (docs/tenants.md).
         """
         while len(self._open) > self.max_open:
             victim = next((oid for oid, db in self._open.items() if db.leases == 0), None)
@@ -264,6 +272,32 @@ class TenantPool:
             self._closers.add(closer)
             closer.add_done_callback(self._closers.discard)
 
+    def _closes_for_this_hop(self) -> _BatchClose | None:
+        """The evicted connections waiting to be closed, to close in an open's own hop.
+
+        A miss takes a thread hop anyway; closing the connections handed over so far
+        on that thread, just before it connects, saves the close hop of its own (a
+        thread lent, woken and taken back). The caller must make sure it runs (see
+        `_open_tenant`), so the batch is settled whether or not the open succeeds.
+        """
+        if not self._to_close:
+            return None
+        batch, self._to_close = self._to_close, []
+        done, self._batch_closed = self._batch_closed, None
+        assert done is not None
+        loop = asyncio.get_running_loop()
+        return _BatchClose(batch, lambda: loop.call_soon_threadsafe(self._batch_done, batch, done))
+
+    def _batch_done(
+        self, batch: list[tuple[str, sqlite3.Connection]], done: asyncio.Future[None]
+    ) -> None:
+        """On the loop: a batch of evicted tenants is closed; reopens may go ahead."""
+        for org_id, _ in batch:
+            if self._evicting.get(org_id) is done:
+                del self._evicting[org_id]
+        if not done.done():
+            done.set_result(None)
+
     async def _close_batches(self) -> None:
         """Close the handed-over connections, all that piled up per hop, until none is left.
 
@@ -283,11 +317,7 @@ class TenantPool:
                 _close_connections(batch)  # rare: on the loop rather than never
             finally:
                 self.take_back(thread)
-                for org_id, _ in batch:
-                    if self._evicting.get(org_id) is done:
-                        del self._evicting[org_id]
-                if not done.done():
-                    done.set_result(None)
+                self._batch_done(batch, done)
 
     def _evicted(self, org_id: str, task: asyncio.Future[None]) -> None:
         if self._evicting.get(org_id) is task:
@@ -314,6 +344,26 @@ class TenantPool:
         while self._idle_threads:
             await stop_thread(self._idle_threads.pop())
         await asyncio.gather(*self._joining, return_exceptions=True)
+
+
+class _BatchClose:
+    """Evicted tenants' connections to close in a miss's open hop, exactly once: by the
+    thread before it connects, or by the loop if the hop never ran (a cancelled open)."""
+
+    def __init__(
+        self, batch: list[tuple[str, sqlite3.Connection]], settled: Callable[[], object]
+    ) -> None:
+        self._batch = batch
+        self._settled = settled  # tells the loop the batch is closed
+        self._claim = threading.Lock()
+
+    def __call__(self) -> None:
+        if not self._claim.acquire(blocking=False):
+            return
+        try:
+            _close_connections(self._batch)
+        finally:
+            self._settled()
 
 
 def _close_connections(batch: list[tuple[str, sqlite3.Connection]]) -> None:

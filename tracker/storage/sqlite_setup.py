@@ -138,7 +138,10 @@ def connection_handle(conn: sqlite3.Connection, path: str) -> int | None:
     if not handle:
         return None
     name = _GIL_LIB.sqlite3_db_filename(handle, b"main")
-    if name is None or os.fsdecode(name) not in (os.path.abspath(path), os.path.realpath(path)):
+    if name is None:
+        return None
+    opened = os.fsdecode(name)  # SQLite's full path name: absolute, symlinks resolved
+    if opened != os.path.abspath(path) and opened != os.path.realpath(path):
         return None
     return int(handle)
 
@@ -152,7 +155,5 @@ def keep_wal_files(conn: sqlite3.Connection, path: str) -> bool:
     if handle is None or _GIL_LIB is None:
         return False
     on = ctypes.c_int(1)
-    rc = _GIL_LIB.sqlite3_file_control(
-        handle, b"main", _SQLITE_FCNTL_PERSIST_WAL, ctypes.byref(on)
-    )
+    rc = _GIL_LIB.sqlite3_file_control(handle, b"main", _SQLITE_FCNTL_PERSIST_WAL, ctypes.byref(on))
     return bool(rc == _SQLITE_OK)
