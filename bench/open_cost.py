@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bench.cases_tenants import Pattern
 from bench.raw_tenants import PRAGMAS
-from bench.tenant_seed import copy_tenants, make_template
+from bench.tenant_seed import make_template, tenant_copies
 from tracker.storage.pool import TENANT_FILE, TenantPool
 
 QUERY = (
@@ -197,11 +197,7 @@ async def run(args: argparse.Namespace) -> int:
     if args.switch:
         sys.setswitchinterval(args.switch)
     with tempfile.TemporaryDirectory(prefix="rhythm-open-cost-") as tmp_name:
-        tmp = Path(tmp_name)
-        data = tmp / "data"
-        data.mkdir()
-        template = await make_template(tmp / "template")
-        org_ids = copy_tenants(data, template, args.tenants)
+        data, org_ids = await tenant_copies(Path(tmp_name), args.tenants)
         pattern = Pattern(args.pattern, org_ids, args.s)
         pool = TenantPool(data, max_open=args.cap)
         for org_id in org_ids:  # warm: every tenant opened (and checked) once

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import resource
 import sqlite3
 import sys
 import tempfile
@@ -24,16 +23,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.open_cost import QUERY
-from bench.tenant_seed import copy_tenants, make_template
+from bench.open_cost import QUERY, cpu
+from bench.tenant_seed import tenant_copies
 from tracker.storage.database import BASE_PRAGMAS
 from tracker.storage.pool import TENANT_FILE
 from tracker.storage.sqlite_setup import keep_wal_files, stop_memory_statistics
-
-
-def cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def cycles(paths: list[str], count: int, persist: bool, seed: int) -> None:
@@ -51,11 +45,7 @@ def cycles(paths: list[str], count: int, persist: bool, seed: int) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="rhythm-bench-persist-") as tmp_name:
-        tmp = Path(tmp_name)
-        data = tmp / "data"
-        data.mkdir()
-        template = await make_template(tmp / "template")
-        ids = copy_tenants(data, template, args.tenants)
+        data, ids = await tenant_copies(Path(tmp_name), args.tenants)
         paths = [str(data / org_id / TENANT_FILE) for org_id in ids]
         for threads in args.threads:
             pool = ThreadPoolExecutor(threads)

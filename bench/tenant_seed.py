@@ -51,6 +51,14 @@ def copy_tenants(data_dir: Path, template: Path, count: int) -> list[str]:
     return org_ids
 
 
+async def tenant_copies(work: Path, count: int) -> tuple[Path, list[str]]:
+    """A data dir under `work` holding `count` copies of a fresh template: (dir, ids)."""
+    data = work / "data"
+    data.mkdir()
+    template = await make_template(work / "template")
+    return data, copy_tenants(data, template, count)
+
+
 def insert_directory_rows(
     data_dir: Path, org_ids: list[str], owner_id: str, prefix: str
 ) -> list[str]:
