@@ -5,6 +5,7 @@ it again, which this test process (with its open databases) must never do."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from tests.test_contract import ROOT
 from tracker.storage.database import Database
-from tracker.storage.sqlite_setup import connection_handle, keep_wal_files
+from tracker.storage.sqlite_setup import connection_handle, keep_wal_files, opened_read_only
 
 PRELUDE = """
 import ctypes, sqlite3, _sqlite3
@@ -86,13 +87,21 @@ async def test_a_database_keeps_its_wal_files_empty_between_opens(tmp_path: Path
 
 def test_the_handle_is_used_only_when_it_names_the_file(tmp_path: Path) -> None:
     """The `sqlite3 *` read from the connection object is checked against the file it
-    opened: a wrong path means no handle, and nothing is changed."""
+    opened (a wrong path means no handle), and tells a read-only fallback apart."""
     path = tmp_path / "a.db"
     conn = sqlite3.connect(path)
     try:
-        assert connection_handle(conn, str(path)) is not None
+        handle = connection_handle(conn, str(path))
+        assert handle is not None and keep_wal_files(handle) is True
         assert connection_handle(conn, str(tmp_path / "b.db")) is None
-        assert keep_wal_files(conn, str(tmp_path / "b.db")) is False
-        assert keep_wal_files(conn, str(path)) is True
+        assert opened_read_only(handle) is False
+    finally:
+        conn.close()
+    path.chmod(0o400)
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True)  # SQLite falls back to read-only
+    try:
+        handle = connection_handle(conn, str(path))
+        assert handle is not None
+        assert opened_read_only(handle) is (os.geteuid() != 0)  # root ignores file modes
     finally:
         conn.close()

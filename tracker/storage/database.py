@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import sqlite3
@@ -47,7 +48,7 @@ from tracker.storage import slowlog
 from tracker.storage.fairness import FairLane
 from tracker.storage.faults import storage_error
 from tracker.storage.files import private_file
-from tracker.storage.sqlite_setup import keep_wal_files
+from tracker.storage.sqlite_setup import connection_handle, keep_wal_files, opened_read_only
 from tracker.storage.stats import STATS
 
 T = TypeVar("T")
@@ -261,9 +262,14 @@ class Database:
             timeout=BUSY_TIMEOUT_MS / 1000,
         )
         conn.row_factory = sqlite3.Row
-        # Keep `-wal`/`-shm` between opens: a tenant miss then creates and deletes no
-        # files (docs/tenants.md, "Eighth session").
-        keep_wal_files(conn, str(self.path))
+        handle = connection_handle(conn, str(self.path))
+        if handle is not None:
+            if opened_read_only(handle):
+                conn.close()
+                raise OSError(errno.EROFS, "the database could be opened only read-only")
+            # Keep `-wal`/`-shm` between opens: a tenant miss then creates and deletes
+            # no files (docs/tenants.md, "Eighth session").
+            keep_wal_files(handle)
         if self._tracer is not None:
             conn.set_trace_callback(self._tracer.on_statement)
         if create:

@@ -122,6 +122,8 @@ def _gil_library() -> ctypes.PyDLL | None:
             ctypes.c_void_p,
         ]
         lib.sqlite3_file_control.restype = ctypes.c_int
+        lib.sqlite3_db_readonly.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.sqlite3_db_readonly.restype = ctypes.c_int
     except (ImportError, OSError, AttributeError):
         return None
     return lib
@@ -146,14 +148,23 @@ def connection_handle(conn: sqlite3.Connection, path: str) -> int | None:
     return int(handle)
 
 
-def keep_wal_files(conn: sqlite3.Connection, path: str) -> bool:
-    """Persistent WAL mode for this connection (see above); True if it took effect.
+def keep_wal_files(handle: int) -> bool:
+    """Persistent WAL mode for the connection `handle` (see above); True if it took effect.
 
     Needs `journal_size_limit` >= 0 on the connection, or a clean close leaves the
     checkpointed frames in `-wal` for the next opener to read again."""
-    handle = connection_handle(conn, path)
-    if handle is None or _GIL_LIB is None:
+    if _GIL_LIB is None:
         return False
     on = ctypes.c_int(1)
     rc = _GIL_LIB.sqlite3_file_control(handle, b"main", _SQLITE_FCNTL_PERSIST_WAL, ctypes.byref(on))
     return bool(rc == _SQLITE_OK)
+
+
+def opened_read_only(handle: int) -> bool:
+    """Whether SQLite opened the main database read-only although read-write was asked.
+
+    It does that silently when the file or its file system is write-protected. With the
+    `-wal`/`-shm` files kept beside it, such a connection can even read, so a server
+    would cache a tenant that can never write again, not even after the disk is
+    writable: the caller refuses it instead (a 503 now, a fresh open next time)."""
+    return _GIL_LIB is not None and _GIL_LIB.sqlite3_db_readonly(handle, b"main") == 1
