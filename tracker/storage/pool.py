@@ -367,8 +367,8 @@ class _BatchClose:
 
 
 def _close_connections(batch: list[tuple[str, sqlite3.Connection]]) -> None:
-    """On a lent thread: close evicted tenants' connections (each checkpoints and removes
-    its empty WAL); one failure is logged and does not keep the others open."""
+    """On a lent thread: close evicted tenants' connections (each checkpoints and empties
+    its WAL file); one failure is logged and does not keep the others open."""
     for org_id, conn in batch:
         try:
             conn.close()
