@@ -405,6 +405,13 @@ class Database:
                 raise
             raise fault from exc
 
+    async def side_job(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` on the thread as one unit, outside any transaction, without
+        counting as a waiting unit: a batch of an online backup must not preempt an
+        expensive read (it waits its turn like any unit, and writes queued meanwhile
+        run before the next batch)."""
+        return await self._call(fn, self.conn)
+
     def _read_fault(self, exc: sqlite3.Error | OSError) -> Exception:
         """What a failed read answers: a storage fault (503), else the error itself."""
         fault = storage_error(exc, self.path)

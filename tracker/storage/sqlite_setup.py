@@ -152,7 +152,5 @@ def keep_wal_files(conn: sqlite3.Connection, path: str) -> bool:
     if handle is None or _GIL_LIB is None:
         return False
     on = ctypes.c_int(1)
-    rc = _GIL_LIB.sqlite3_file_control(
-        handle, b"main", _SQLITE_FCNTL_PERSIST_WAL, ctypes.byref(on)
-    )
+    rc = _GIL_LIB.sqlite3_file_control(handle, b"main", _SQLITE_FCNTL_PERSIST_WAL, ctypes.byref(on))
     return bool(rc == _SQLITE_OK)
