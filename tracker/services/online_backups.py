@@ -167,18 +167,28 @@ async def copy_pages(
         copy = PageCopy(conn, db.path, tmp)
         copy.open()
 
-    await db.side_job(start)
-    assert copy is not None
+    def abort(_: sqlite3.Connection) -> None:
+        if copy is not None:  # read on the thread: after `start`, which ran first
+            copy.abort()
+
     began = time.monotonic()
+    db.copying += 1  # transactions undo through a savepoint meanwhile (Database._undo)
     try:
+        await db.side_job(start)
+        assert copy is not None
         await _step_until_done(db, copy, report, name, batch_pages)
         await db.side_job(lambda _: copy.close())
-        paged = time.monotonic()
-        await _off(worker, snapshots.seal, tmp, dest, db.path)
     except BaseException:
         # shielded: a cancelled backup still ends its SQLite backup and removes the file
         with contextlib.suppress(Exception):
-            await asyncio.shield(db.side_job(lambda _: copy.abort()))
+            await asyncio.shield(db.side_job(abort))
+        raise
+    finally:
+        db.copying -= 1
+    paged = time.monotonic()
+    try:
+        await _off(worker, snapshots.seal, tmp, dest, db.path)
+    except BaseException:
         with contextlib.suppress(Exception):
             await asyncio.shield(_off(worker, tmp.unlink, True))
         raise

@@ -76,6 +76,7 @@ TUNING_PRAGMAS = (
     # checkpoint stalls on the writer thread; journal_size_limit trims the file after.
     f"PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};"
 )
+_UNDO_POINT = "undo_whole"  # see Database._undo
 MIN_SLICE_MS = 10  # an expensive read runs at least this long before it yields
 MAX_SLICE_MS = 40  # ... and at most this long while other units wait (p99 goal: 100 ms)
 
@@ -200,6 +201,10 @@ class Database:
         self.wal_size_limit = JOURNAL_SIZE_LIMIT  # where a grown WAL file is trimmed back to
         self.wal_trim_step = WAL_TRIM_STEP  # 0: truncate a grown WAL at once (as SQLite does)
         self._tracer = slowlog.tracer(self.name)  # None unless the slow-query log is on
+        #: Page copies of this database in progress (an online backup; set on the loop):
+        #: while there is one, transactions are undone through a savepoint (`_undo`).
+        self.copying = 0
+        self._undo_point = False  # the open transaction began with the savepoint
 
     @classmethod
     async def open(
@@ -566,12 +571,11 @@ class Database:
 
     def _run_rolled_back(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        self._begin(conn)
         try:
             return fn(conn)
         finally:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._undo(conn)
 
     def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
         """On the thread: run one group of queued units, then queue the next group.
@@ -643,7 +647,7 @@ class Database:
             return
         try:
             conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
             for index, unit in enumerate(group):
                 try:
                     unit.outcome = (True, self._run_unit(unit, conn))
@@ -655,8 +659,7 @@ class Database:
                 conn.execute("COMMIT")
                 self.commits += 1
                 return
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._undo(conn)
         except BaseException:  # BEGIN, COMMIT or ROLLBACK itself failed
             self._run_each_alone(group)
             return
@@ -669,7 +672,7 @@ class Database:
         """One transaction, each unit in its own savepoint so a failure undoes it alone."""
         try:
             conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
             for unit in group:
                 conn.execute("SAVEPOINT unit")
                 try:
@@ -690,22 +693,21 @@ class Database:
         """The group transaction failed as a whole: nothing of it is stored, so retry singly."""
         for unit in group:
             unit.outcome = None
-        if self._conn is not None and self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
+        if self._conn is not None:
+            self._undo(self._conn)
         for unit in group:
             self._run_alone(unit)
 
     def _run_alone(self, unit: _WriteUnit) -> None:
         try:
             conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
             try:
                 result = self._run_unit(unit, conn)
                 conn.execute("COMMIT")
                 self.commits += 1
             except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                self._undo(conn)
                 raise
             unit.outcome = (True, result)
         except BaseException as exc:
@@ -738,6 +740,37 @@ class Database:
             with contextlib.suppress(sqlite3.Error):  # only a pace: the next group retries
                 self._conn.execute(f"PRAGMA journal_size_limit = {target}")
                 self._size_limit = target
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE; while a page copy of this database runs, also a savepoint
+        that `_undo` can roll back to (see there)."""
+        conn.execute("BEGIN IMMEDIATE")
+        self._undo_point = self.copying > 0
+        if self._undo_point:
+            conn.execute(f"SAVEPOINT {_UNDO_POINT}")
+
+    def _undo(self, conn: sqlite3.Connection) -> None:
+        """Undo the open transaction, if one is open.
+
+        While a page copy runs (tracker/storage/page_copy.py), a ROLLBACK of a
+        transaction that wrote pages would restart the copy from page 1 (in WAL mode
+        SQLite cannot undo pages it already wrote into the copy): a preview or a failed
+        unit during a 40 s copy would cost the whole copy again. Rolled back to a
+        savepoint and committed instead, the transaction leaves the same data (none of
+        its writes) and the copy goes on; the pages it restored reach the copy as any
+        commit's do.
+        """
+        if not conn.in_transaction:
+            return
+        if self._undo_point:
+            try:
+                conn.execute(f"ROLLBACK TO {_UNDO_POINT}")
+                conn.execute("COMMIT")
+                return
+            except sqlite3.Error:
+                if not conn.in_transaction:
+                    return
+        conn.execute("ROLLBACK")
 
     @staticmethod
     def _run_unit(unit: _WriteUnit, conn: sqlite3.Connection) -> object:
