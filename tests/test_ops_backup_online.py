@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -189,15 +190,35 @@ async def test_a_failing_copy_leaves_no_manifest_and_the_server_serves(
     assert (await world.create(title="still serving"))["id"]
 
 
-async def test_cli_goes_through_the_server_and_says_so(
+async def rhythm(*args: str) -> tuple[int, str, str]:
+    """The real CLI in its own process: (exit code, stdout, stderr)."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "from cli.main import run; run()", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await child.communicate()
+    assert child.returncode is not None
+    return child.returncode, out.decode(), err.decode()
+
+
+async def test_cli_goes_through_the_server_and_falls_back_without_its_socket(
     client: TestClient, api: Api, settings: Settings, tmp_path: Path
 ) -> None:
     world = await make_world(api, client)
     await world.create(title="x")
-    done = await asyncio.to_thread(via_server, settings.data_dir, tmp_path / "b", world.org["slug"])
-    assert done is not None and done["event"] == "done"
-    assert done["manifest"]["scope"] == "org"
+    data = str(settings.data_dir)
+    code, out, err = await rhythm("backup", str(tmp_path / "b"), "--data-dir", data)
+    assert code == 0 and "by the server" in out, (out, err)
     assert integrity(tmp_path / "b" / world.org["id"] / "tracker.db") == "ok"
+    code, out, err = await rhythm(
+        "backup", str(tmp_path / "c"), "--org", "nope", "--data-dir", data
+    )
+    assert code == 3 and "nope" in err  # the server's refusal, with the CLI's exit code
+    online_backups.socket_path(settings.data_dir).unlink()  # as if the server had none
+    code, out, err = await rhythm("backup", str(tmp_path / "d"), "--data-dir", data)
+    assert code == 0 and "by the server" not in out, (out, err)
+    assert f"a server (pid {os.getpid()})" in err and "read-only snapshots" in err
+    assert integrity(tmp_path / "d" / world.org["id"] / "tracker.db") == "ok"
 
 
 def test_no_server_means_the_fallback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
