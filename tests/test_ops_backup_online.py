@@ -93,7 +93,9 @@ async def test_socket_is_private_and_refuses_bad_requests(
         ({"dest": str(tmp_path / "b"), "org": "nope"}, 404, "nope"),
         ({"dest": str(tmp_path / "b"), "batch_pages": 0}, 400, "batch_pages"),
         ({"dest": str(tmp_path / "b\x07")}, 400, "control"),
+        ({"dest": str(tmp_path / "a-file" / "b")}, 400, "cannot write"),
     ]
+    (tmp_path / "a-file").write_text("not a directory")
     for body, status, words in cases:
         ((_, answer),) = await events_of(settings, body)
         assert answer["status"] == status and words in answer["detail"], answer

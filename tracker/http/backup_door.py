@@ -96,6 +96,9 @@ class BackupDoor:
 
     async def start(self) -> bool:
         """Listen on the socket; False (logged) when its path is too long for one."""
+        if not online_backups.available():
+            log.info("no backup socket: page copies need CPython's sqlite3 through ctypes")
+            return False
         if not socket_fits(self.path):
             log.info("no backup socket: %s is longer than %d bytes", self.path, MAX_SOCKET_PATH)
             return False
@@ -149,7 +152,11 @@ class BackupDoor:
             if self._busy.locked():
                 raise Conflict("a backup is already running")
             async with self._busy:
-                job = await online_backups.plan(self.core, dest, org, batch)
+                try:
+                    job = await online_backups.plan(self.core, dest, org, batch)
+                except OSError as exc:  # the server's user, not the CLI's, writes the backup
+                    reason = exc.strerror or str(exc)
+                    raise BadRequest(f"the server cannot write to {dest}: {reason}") from exc
                 return await self._stream(request, job)
         except RhythmError as error:
             return problem_response(error, None)

@@ -38,7 +38,7 @@ from tracker.services.backups import (
     write_manifest,
 )
 from tracker.services.runtime import Core
-from tracker.storage import snapshots
+from tracker.storage import page_copy, snapshots
 from tracker.storage.database import Database
 from tracker.storage.files import private_dir
 from tracker.storage.page_copy import PageCopy
@@ -57,6 +57,12 @@ SOCKET_NAME = ".rhythm-backup.sock"
 
 #: Receives progress events: {"event": "copying" | "copied", "db": ..., ...}.
 Progress = Callable[[dict[str, Any]], None]
+
+
+def available() -> bool:
+    """Whether this process can copy in page batches (CPython's sqlite3 through ctypes);
+    without it the server offers no backup socket and the CLI copies by itself."""
+    return page_copy.available()
 
 
 def socket_path(data_dir: Path) -> Path:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from tracker.storage import snapshots
 from tracker.storage.files import FILE_MODE
-from tracker.storage.sqlite_setup import connection_handle
+from tracker.storage.sqlite_setup import connection_handle, handles_available
 
 _SQLITE_OK = 0
 _SQLITE_BUSY = 5
@@ -78,7 +78,8 @@ _LIB = _library()
 
 
 def available() -> bool:
-    return _LIB is not None
+    """Whether page copies can run here (the library and connection handles reachable)."""
+    return _LIB is not None and handles_available()
 
 
 class PageCopy:
