@@ -182,10 +182,12 @@ class BackupDoor:
                 if task.done():
                     break
                 waiter = asyncio.create_task(wake.wait())
-                done, _ = await asyncio.wait(
-                    {waiter, task}, timeout=HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED
-                )
-                waiter.cancel()
+                try:
+                    done, _ = await asyncio.wait(
+                        {waiter, task}, timeout=HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    waiter.cancel()
                 if not done:
                     await response.write(_line({"event": "heartbeat"}))
             await response.write(_line(_outcome(task)))
