@@ -49,7 +49,8 @@ def test_writes_between_batches_reach_the_copy_without_restarts(tmp_path: Path) 
     while not copy.step(16):
         steps += 1
         write_pair(conn, steps)  # each commit changes pages already copied, and new ones
-    copy.close()
+    copy.finish()
+    copy.release()
     assert steps > 50 and copy.restarts == 0
     source = conn.execute("SELECT sum(v), count(*) FROM t").fetchone()
     assert content(tmp_path / "copy.db") == ("ok", *source)
@@ -68,7 +69,8 @@ def test_a_rollback_on_the_source_restarts_the_copy(tmp_path: Path) -> None:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("INSERT INTO t(v, pad) VALUES (5, randomblob(900))")
             conn.execute("ROLLBACK")
-    copy.close()
+    copy.finish()
+    copy.release()
     assert copy.restarts == 1
     assert content(tmp_path / "copy.db") == ("ok", 0, 8_000)
 
@@ -110,7 +112,8 @@ async def test_undone_units_during_a_copy_do_not_restart_it(tmp_path: Path) -> N
                 with pytest.raises(ValueError):
                     await db.write(failing)
                 await db.write(lambda c: c.execute("INSERT INTO t(v) VALUES (0)"))
-        await db.side_job(lambda _: copy.close())
+        await db.side_job(lambda _: copy.finish())
+        copy.release()
         db.copying -= 1
         assert done and steps > 100 and copy.restarts == 0
         count = await db.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0])

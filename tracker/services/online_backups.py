@@ -183,7 +183,7 @@ async def copy_pages(
         await db.side_job(start)
         assert copy is not None
         await _step_until_done(db, copy, report, name, batch_pages)
-        await db.side_job(lambda _: copy.close())
+        await db.side_job(lambda _: copy.finish())
     except BaseException:
         # shielded: a cancelled backup still ends its SQLite backup and removes the file
         with contextlib.suppress(Exception):
@@ -193,10 +193,11 @@ async def copy_pages(
         db.copying -= 1
     paged = time.monotonic()
     try:
+        await _off(worker, copy.release)  # not on the database's thread: it may wait
         await _off(worker, snapshots.seal, tmp, dest, db.path)
     except BaseException:
         with contextlib.suppress(Exception):
-            await asyncio.shield(_off(worker, tmp.unlink, True))
+            await asyncio.shield(_off(worker, _discard, copy, tmp))
         raise
     report(
         {
@@ -233,6 +234,11 @@ async def _step_until_done(
                     "restarts": copy.restarts,
                 }
             )
+
+
+def _discard(copy: PageCopy, tmp: Path) -> None:
+    copy.release()  # again is harmless
+    tmp.unlink(missing_ok=True)
 
 
 def _fresh(path: Path) -> None:

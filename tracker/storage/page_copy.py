@@ -21,8 +21,9 @@ A ROLLBACK of a transaction that dirtied pages restarts every backup of that
 connection from page 1 (SQLite's `pagerUndoCallback`: in WAL mode it cannot undo
 pages it already mirrored). `PageCopy.restarts` counts them.
 
-Everything here blocks; `PageCopy` methods run on the source database's thread,
-one at a time (the destination connection is used by no one else).
+Everything here blocks; `PageCopy` methods run one at a time, on the source
+database's thread except `release` (the destination connection is used by no one
+else).
 """
 
 from __future__ import annotations
@@ -84,8 +85,9 @@ def available() -> bool:
 
 class PageCopy:
     """One backup of `source` (an open connection to `source_path`) into the new file
-    `dest`: `open`, then `step` until it returns True, then `close`; `abort` instead
-    removes the file. Every method runs on the source connection's thread."""
+    `dest`: `open`, then `step` until it returns True, then `finish`, all on the source
+    connection's thread, then `release` (any thread); `abort` (source's thread) instead
+    ends the backup and removes the file."""
 
     def __init__(self, source: sqlite3.Connection, source_path: Path, dest: Path) -> None:
         self.source = source
@@ -147,16 +149,20 @@ class PageCopy:
         reason = (_LIB.sqlite3_errstr(rc) or b"error").decode()
         raise sqlite3.OperationalError(f"backup of {self.source_path} failed: {reason} ({rc})")
 
-    def close(self) -> int:
-        """End the backup and close the copy (not yet checked or fsynced: `seal`).
-        Returns the slices written out while it was copied."""
+    def finish(self) -> None:
+        """End the backup (on the source's thread); then `release` the copy's file."""
         assert _LIB is not None
         backup, self._backup = self._backup, None
         rc = _LIB.sqlite3_backup_finish(backup) if backup else _SQLITE_OK
-        self._release()
         if rc not in (_SQLITE_OK, _SQLITE_DONE):
             reason = (_LIB.sqlite3_errstr(rc) or b"error").decode()
             raise sqlite3.OperationalError(f"backup of {self.source_path} failed: {reason}")
+
+    def release(self) -> int:
+        """Close the finished copy (not yet checked or fsynced: `snapshots.seal`); from any
+        thread, and better not the source's: the write-behind may be writing out a slice,
+        which `release` waits for. Returns the slices written out during the copy."""
+        self._release()
         return self.slices
 
     def abort(self) -> None:
