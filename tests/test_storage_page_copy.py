@@ -97,6 +97,10 @@ async def test_undone_units_during_a_copy_do_not_restart_it(tmp_path: Path) -> N
             copy.__init__(conn, db.path, tmp_path / "copy.db")  # type: ignore[misc]
             copy.open()
 
+        def big_preview(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE t SET v = v + 1")
+            fill(conn, 25_000)
+
         def failing(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT INTO t(v, pad) VALUES (7, randomblob(900))")
             raise ValueError("refused after writing")
@@ -109,6 +113,8 @@ async def test_undone_units_during_a_copy_do_not_restart_it(tmp_path: Path) -> N
             steps += 1
             if not done and steps % 40 == 0:  # a preview and a failing unit: both undone
                 await db.dry_run(lambda c: fill(c, 50))
+                if steps == 40:  # more than the page cache: SQLite spills it to the WAL
+                    await db.dry_run(big_preview)
                 with pytest.raises(ValueError):
                     await db.write(failing)
                 await db.write(lambda c: c.execute("INSERT INTO t(v) VALUES (0)"))
