@@ -51,6 +51,7 @@ from tracker.services.acting import act_as
 from tracker.services.runtime import Core
 from tracker.settings import Settings
 from tracker.storage.database import Database
+from tracker.storage.page_copy import PageCopy
 
 
 class Writer:
@@ -114,6 +115,7 @@ s.fsync_file = _timed("fsync", s.fsync_file)
 s.sha256_of = _timed("sha256", s.sha256_of)
 """
 PHASES: list[tuple[str, float, float]] = []  # the last backup's (name, start, end)
+STEPS: list[float] = []  # the last page-batch backup's steps, seconds each
 
 
 def trace_here() -> None:
@@ -137,6 +139,16 @@ def trace_here() -> None:
         return run_async if asyncio.iscoroutinefunction(fn) else run
 
     online.copy_pages = timed("copy+seal", online.copy_pages)
+    step = PageCopy.step
+
+    def timed_step(self: PageCopy, pages: int) -> bool:  # on the database's thread
+        began = time.perf_counter()
+        try:
+            return step(self, pages)
+        finally:
+            STEPS.append(time.perf_counter() - began)
+
+    PageCopy.step = timed_step  # type: ignore[method-assign]
     snapshots.seal = timed("seal", snapshots.seal)
     snapshots.fsync_file = timed("fsync", snapshots.fsync_file)
     snapshots.sha256_of = timed("sha256", snapshots.sha256_of)
@@ -146,6 +158,7 @@ async def backup_process(data_dir: Path, dest: Path, old: bool = False) -> float
     began = time.perf_counter()
     BACKUP_SPAN[0] = began
     PHASES.clear()
+    STEPS.clear()
     prefix = TRACE
     if FLUSH_EVERY is not None:
         prefix += f"s.WAL_FLUSH_EVERY_S = float({str(FLUSH_EVERY)!r})\n"
@@ -246,6 +259,14 @@ async def backup_round(
         default=0.0,
     )
     print(f"  {label}: phases (s from backup start): {timeline}")
+    if STEPS:
+        ordered = sorted(STEPS)
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        print(
+            f"  {label}: {len(ordered):,} page batches of {online.BATCH_PAGES} pages: "
+            f"median {statistics.median(ordered) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
+            f"max {ordered[-1] * 1000:.1f} ms on the database's thread"
+        )
     print(
         f"  {label}: stalls > 100 ms (from backup start/end): {stalls}; "
         f"WAL peak {peak / 1e6:,.0f} MB at {peak_at - start:+.1f} s; "
