@@ -25,6 +25,7 @@ from tests.issues_world import World, make_world
 from tracker.http.keys import CORE
 from tracker.services import online_backups
 from tracker.settings import Settings
+from tracker.storage.page_copy import PageCopy
 
 PAD_ROWS = 12_000  # ~12 MB of tenant: ~3,000 pages, as many 1-page batches
 
@@ -107,29 +108,36 @@ async def test_socket_is_private_and_refuses_bad_requests(
 
 
 async def test_write_during_a_tenant_backup_completes_before_that_backup_ends(
-    client: TestClient, api: Api, settings: Settings, tmp_path: Path
+    client: TestClient,
+    api: Api,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     world = await make_world(api, client)
     acked_before = [(await world.create(title=f"before {i}"))["id"] for i in range(5)]
     await pad_tenant(world)
-    during: list[tuple[float, str]] = []  # (acknowledged at, issue id)
-    writing: asyncio.Task[None] | None = None
+    # A slow disk (0.3 ms per 1-page batch: ~1 s for the tenant), and units allowed to
+    # run batches for 10 s: only yielding to the waiting write lets it through early.
+    monkeypatch.setattr(online_backups, "UNIT_BUDGET_S", 10.0)
+    step = PageCopy.step
 
-    async def write_now() -> None:
-        began = time.monotonic()
+    def slow_step(self: PageCopy, pages: int) -> bool:
+        time.sleep(0.0003)
+        return step(self, pages)
+
+    monkeypatch.setattr(PageCopy, "step", slow_step)
+    during: list[tuple[float, str]] = []  # (acknowledged at, issue id)
+
+    async def write_soon() -> None:
+        await asyncio.sleep(0.3)  # the tenant's copy (the first database) has begun
         issue = await world.create(title="written during the backup")
         during.append((time.monotonic(), issue["id"]))
-        assert time.monotonic() - began < 2.0
-
-    async def on_event(event: dict[str, Any]) -> None:
-        nonlocal writing
-        if event["event"] == "copying" and event["db"] == world.org["slug"] and not writing:
-            writing = asyncio.create_task(write_now())
 
     dest = tmp_path / "backup"
     asked_at = time.monotonic()
-    got = await events_of(settings, {"dest": str(dest), "batch_pages": 1}, on_event)
-    assert writing is not None, [e for _, e in got]
+    writing = asyncio.create_task(write_soon())
+    got = await events_of(settings, {"dest": str(dest), "batch_pages": 1})
     await writing
     (copied,) = [e for _, e in got if e["event"] == "copied" and e["db"] == world.org["slug"]]
     ((acked_at, during_id),) = during
@@ -150,6 +158,13 @@ async def test_write_during_a_tenant_backup_completes_before_that_backup_ends(
     assert not list(dest.rglob("*.partial"))
 
 
+@pytest.fixture
+def one_batch_per_unit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slower copy: one batch per unit, so the test can act while it runs."""
+    monkeypatch.setattr(online_backups, "UNIT_BUDGET_S", 0.0)
+
+
+@pytest.mark.usefixtures("one_batch_per_unit")
 async def test_a_client_that_disconnects_stops_its_backup(
     client: TestClient, api: Api, settings: Settings, tmp_path: Path
 ) -> None:
@@ -173,6 +188,7 @@ async def test_a_client_that_disconnects_stops_its_backup(
     assert again[-1][1]["event"] == "done"  # the one-backup-at-a-time lock was let go
 
 
+@pytest.mark.usefixtures("one_batch_per_unit")
 async def test_a_failing_copy_leaves_no_manifest_and_the_server_serves(
     client: TestClient, api: Api, settings: Settings, tmp_path: Path
 ) -> None:
