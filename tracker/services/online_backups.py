@@ -41,6 +41,7 @@ from tracker.services.runtime import Core
 from tracker.storage import page_copy, snapshots
 from tracker.storage.database import Database
 from tracker.storage.files import private_dir
+from tracker.storage.orgs import all_live_orgs
 from tracker.storage.page_copy import PageCopy
 from tracker.storage.pool import TENANT_FILE
 
@@ -76,10 +77,7 @@ def socket_path(data_dir: Path) -> Path:
 
 
 def _orgs_of(conn: sqlite3.Connection) -> list[tuple[str, str]]:
-    rows = conn.execute(
-        "SELECT id, slug FROM orgs WHERE archived_at IS NULL ORDER BY slug"
-    ).fetchall()
-    return [(str(r[0]), str(r[1])) for r in rows]
+    return [(str(r["id"]), str(r["slug"])) for r in all_live_orgs(conn)]
 
 
 @dataclass
