@@ -1,26 +1,28 @@
 """Online backup of a big tenant: how long it takes, and how long a writer stalls meanwhile.
 
     .venv/bin/python -m bench.gen --data-dir /tmp/rhythm-1m --issues 1000000 --baseline 0
-    .venv/bin/python -m bench.cases_backup --data-dir /tmp/rhythm-1m --rounds 3
+    .venv/bin/python -m bench.cases_backup --data-dir /tmp/rhythm-1m --rounds 3 --compare
 
-The data dir is served by this process (a Core, as the server would hold it); a
-writer creates issues one after another through the service layer, as fast as it
-can, and records each write's latency (submit to acknowledged COMMIT). Each round:
-(B) the writer runs while `rhythm backup --org bench` runs as its own process (what
-an operator does), then (A) the writer runs alone for as long. Reported per round:
-backup time and size; the writer's longest stall and p99 in B and A; the median of
-the per-round ratios of B to A.
+The data dir is served by this process (a Core, as the server would hold it, with the
+server's backup socket); a writer creates issues one after another through the
+service layer, as fast as it can, and records each write's latency (submit to
+acknowledged COMMIT). Each round: (B) the writer runs while `rhythm backup --org
+bench` runs as its own process (what an operator does): the CLI asks this process,
+through the socket, to copy the tenant in page batches on the connection it owns;
+then (A) the writer runs alone for as long. Reported per round: backup time and
+size; the writer's longest stall and p99 in B and A; the median of the per-round
+ratios of B to A.
 
-`--compare` adds, in each round, (O) the same backup the old way and reports B/O
-too. By default "old" is the copy and the source's WAL each flushed by one fsync
-at the end, not in slices as they grow (`snapshots.COPY_FLUSH_SLICE = 0` and
-`WAL_FLUSH_SLICE = 0` in the backup process); with `--old-all` also
-the earlier stall measures off — the copy does not flush the source's WAL under
-its snapshot (`snapshots.WAL_FLUSH_EVERY_S = 0`) and the server trims a grown WAL
-at once as SQLite does (`wal_trim_step = 0`).
+`--compare` adds, in each round, (O) the same backup the old way: the socket is
+closed, so `rhythm backup` falls back to copying from read-only snapshots in its own
+process (the path every backup took before the eighth session), and reports B/O too.
+`--flush-every`, `--slice-mb`, `--wal-slice-mb` tune that snapshot path
+(tracker/storage/snapshots.py); `--batch-pages` the page batches of the new one.
+(Figures of sessions before the eighth were taken with this bench's earlier version,
+whose "old" was the snapshot path with some of its measures off: see git history.)
 The WAL file is sampled every 20 ms: its peak and when (from the backup's start)
-place the snapshot's end among the stalls. The backup process reports when each
-of its phases ran (copy, WAL flush, quick check, fsync of the copy, SHA-256), and
+place a snapshot's end among the stalls. Each backup reports when its phases ran
+(the copy, the source WAL's last flush, quick check, fsync of the copy, SHA-256), and
 each stall over 100 ms is listed with the phases it overlapped.
 """
 
@@ -36,15 +38,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import tracker.services.online_backups as online
+import tracker.storage.snapshots as snapshots
 from bench.gen import EMAIL, ORG
 from tracker.core import open_core
 from tracker.domain.models.issues import IssueCreate
+from tracker.http.backup_door import BackupDoor
 from tracker.services import issues
 from tracker.services.acting import act_as
 from tracker.services.runtime import Core
 from tracker.settings import Settings
-from tracker.storage.database import WAL_TRIM_STEP, Database
+from tracker.storage.database import Database
+from tracker.storage.page_copy import PageCopy
 
 
 class Writer:
@@ -85,15 +92,12 @@ BACKUP_SPAN: list[float] = [0.0, 0.0]  # perf_counter at the backup's start and 
 
 
 CATCH_UP_S = 5.0  # after the WAL's peak (the snapshot's end): the catch-up's window
-FLUSH_EVERY: float | None = None  # --flush-every: the new backup's WAL_FLUSH_EVERY_S
-SLICE_MB: float | None = None  # --slice-mb: the new backup's COPY_FLUSH_SLICE
-OLD_ALL = False  # --old-all: "old" also has the WAL flush and the paced trim off
-WAL_SLICE_MB: float | None = None  # --wal-slice-mb: the new backup's WAL_FLUSH_SLICE
-OLD_BACKUP = "s.COPY_FLUSH_SLICE = 0\ns.WAL_FLUSH_SLICE = 0\n"
-OLD_ALL_BACKUP = "s.WAL_FLUSH_EVERY_S = 0\n"
-# In the backup process: print when each phase ran (perf_counter is CLOCK_MONOTONIC on
-# Linux, one clock for both processes). The functions are looked up as module globals
-# at call time, so wrapping them here times the real code.
+FLUSH_EVERY: float | None = None  # --flush-every: the snapshot path's WAL_FLUSH_EVERY_S
+SLICE_MB: float | None = None  # --slice-mb: the snapshot path's COPY_FLUSH_SLICE
+WAL_SLICE_MB: float | None = None  # --wal-slice-mb: the snapshot path's WAL_FLUSH_SLICE
+# In the backup process (the snapshot path): print when each phase ran (perf_counter is
+# CLOCK_MONOTONIC on Linux, one clock for both processes). The functions are looked up
+# as module globals at call time, so wrapping them here times the real code.
 TRACE = """
 import time
 import tracker.storage.snapshots as s
@@ -111,21 +115,57 @@ s.fsync_file = _timed("fsync", s.fsync_file)
 s.sha256_of = _timed("sha256", s.sha256_of)
 """
 PHASES: list[tuple[str, float, float]] = []  # the last backup's (name, start, end)
+STEPS: list[float] = []  # the last page-batch backup's steps, seconds each
+
+
+def trace_here() -> None:
+    """The same phases for the page-batch path, which runs in this process."""
+
+    def timed(name: str, fn: Any) -> Any:
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                PHASES.append((name, began, time.perf_counter()))
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                PHASES.append((name, began, time.perf_counter()))
+
+        return run_async if asyncio.iscoroutinefunction(fn) else run
+
+    online.copy_pages = timed("copy+seal", online.copy_pages)
+    step = PageCopy.step
+
+    def timed_step(self: PageCopy, pages: int) -> bool:  # on the database's thread
+        began = time.perf_counter()
+        try:
+            return step(self, pages)
+        finally:
+            STEPS.append(time.perf_counter() - began)
+
+    PageCopy.step = timed_step  # type: ignore[method-assign]
+    snapshots.seal = timed("seal", snapshots.seal)
+    snapshots.fsync_file = timed("fsync", snapshots.fsync_file)
+    snapshots.sha256_of = timed("sha256", snapshots.sha256_of)
 
 
 async def backup_process(data_dir: Path, dest: Path, old: bool = False) -> float:
     began = time.perf_counter()
     BACKUP_SPAN[0] = began
+    PHASES.clear()
+    STEPS.clear()
     prefix = TRACE
-    if old:
-        prefix += OLD_BACKUP + (OLD_ALL_BACKUP if OLD_ALL else "")
-    else:
-        if FLUSH_EVERY is not None:
-            prefix += f"s.WAL_FLUSH_EVERY_S = float({str(FLUSH_EVERY)!r})\n"
-        if SLICE_MB is not None:
-            prefix += f"s.COPY_FLUSH_SLICE = int({SLICE_MB!r} * 1024 * 1024)\n"
-        if WAL_SLICE_MB is not None:
-            prefix += f"s.WAL_FLUSH_SLICE = int({WAL_SLICE_MB!r} * 1024 * 1024)\n"
+    if FLUSH_EVERY is not None:
+        prefix += f"s.WAL_FLUSH_EVERY_S = float({str(FLUSH_EVERY)!r})\n"
+    if SLICE_MB is not None:
+        prefix += f"s.COPY_FLUSH_SLICE = int({SLICE_MB!r} * 1024 * 1024)\n"
+    if WAL_SLICE_MB is not None:
+        prefix += f"s.WAL_FLUSH_SLICE = int({WAL_SLICE_MB!r} * 1024 * 1024)\n"
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", prefix + "from cli.main import run; run()",
         "backup", str(dest), "--org", ORG, "--data-dir", str(data_dir),
@@ -135,8 +175,10 @@ async def backup_process(data_dir: Path, dest: Path, old: bool = False) -> float
     if child.returncode != 0:
         raise SystemExit(f"backup failed: {out.decode()}")
     BACKUP_SPAN[1] = time.perf_counter()
-    PHASES.clear()
-    for line in out.decode().splitlines():
+    text = out.decode()
+    if ("by the server" in text) == old:
+        raise SystemExit(f"the backup did not take the {'old' if old else 'new'} path: {text}")
+    for line in text.splitlines():
         if line.startswith("phase "):
             _, name, start, end = line.split()
             PHASES.append((name, float(start), float(end)))
@@ -187,7 +229,6 @@ async def backup_round(
     core: Core, db: Database, data_dir: Path, project: str, dest: Path, old: bool
 ) -> tuple[Writer, float, int]:
     """(B) or (O): the writer while one backup runs; returns the writer, seconds, bytes."""
-    db.wal_trim_step = 0 if old and OLD_ALL else WAL_TRIM_STEP
     done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
 
     async def start_backup() -> None:
@@ -203,7 +244,6 @@ async def backup_round(
     await asyncio.sleep(3.0)  # the catch-up may come after the backup's end
     stop.set()
     await sampler
-    db.wal_trim_step = WAL_TRIM_STEP
     size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
     shutil.rmtree(dest)
     start, end = BACKUP_SPAN
@@ -219,9 +259,18 @@ async def backup_round(
         default=0.0,
     )
     print(f"  {label}: phases (s from backup start): {timeline}")
+    if STEPS:
+        ordered = sorted(STEPS)
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        print(
+            f"  {label}: {len(ordered):,} page batches of {online.BATCH_PAGES} pages: "
+            f"median {statistics.median(ordered) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
+            f"max {ordered[-1] * 1000:.1f} ms on the database's thread"
+        )
     print(
         f"  {label}: stalls > 100 ms (from backup start/end): {stalls}; "
-        f"WAL peak {peak / 1e6:,.0f} MB at {peak_at - start:+.1f} s; longest stall starting "
+        f"WAL peak {peak / 1e6:,.0f} MB at {peak_at - start:+.1f} s; "
+        f"writes {len(during.latencies)}; longest stall starting "
         f"from 1 s before to {CATCH_UP_S:.0f} s after it (the catch-up): {catch_up * 1000:.0f} ms"
     )
     return during, done.result(), size
@@ -232,8 +281,12 @@ async def main_async(
 ) -> None:
     settings = Settings(data_dir=data_dir, log_level="warning")
     ratios, p99_ratios, times, old_ratios, old_times = [], [], [], [], []
+    trace_here()
     async with open_core(settings, background=False) as core:
         oid = await org_id(core)
+        door = BackupDoor(core)  # what `rhythm serve` runs beside its HTTP site
+        if not await door.start():
+            raise SystemExit(f"no backup socket in {data_dir}: its path is too long")
         async with core.tenants.lease(oid) as db:  # open for the whole run
             for round_no in range(1, rounds + 1):
                 # B: the writer while the backup runs; the backup starts after the warm-up
@@ -254,10 +307,12 @@ async def main_async(
                     f"p99 {a_p99:.1f} ms",
                     flush=True,
                 )
-                if compare:  # O: the same with the stall measures off
+                if compare:  # O: the snapshot path (the CLI falls back: no socket)
+                    await door.stop()
                     old, old_s, _ = await backup_round(
                         core, db, data_dir, project, scratch / f"old-{round_no}", True
                     )
+                    await door.start()
                     o_max, o_p99, _ = summary(old.latencies)
                     old_ratios.append(b_max / o_max)
                     old_times.append(seconds / old_s)
@@ -267,6 +322,7 @@ async def main_async(
                         f"{seconds / old_s:.2f}",
                         flush=True,
                     )
+        await door.stop()
     print(
         f"backup time median {statistics.median(times):.1f} s; longest stall during/alone "
         f"median ratio {statistics.median(ratios):.2f}, p99 ratio "
@@ -292,12 +348,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slice-mb", type=float, default=None, help="COPY_FLUSH_SLICE, MB")
     parser.add_argument("--wal-slice-mb", type=float, default=None, help="WAL_FLUSH_SLICE, MB")
     parser.add_argument(
-        "--old-all", action="store_true", help="old: also no WAL flush, no paced trim"
+        "--batch-pages", type=int, default=None, help="pages per batch of the new path"
     )
     args = parser.parse_args(argv)
-    global FLUSH_EVERY, SLICE_MB, WAL_SLICE_MB, OLD_ALL
-    FLUSH_EVERY, SLICE_MB, OLD_ALL = args.flush_every, args.slice_mb, args.old_all
-    WAL_SLICE_MB = args.wal_slice_mb
+    global FLUSH_EVERY, SLICE_MB, WAL_SLICE_MB
+    FLUSH_EVERY, SLICE_MB, WAL_SLICE_MB = args.flush_every, args.slice_mb, args.wal_slice_mb
+    if args.batch_pages is not None:
+        online.BATCH_PAGES = args.batch_pages
     with tempfile.TemporaryDirectory(dir=args.scratch, prefix="rhythm-backup-bench-") as scratch:
         asyncio.run(
             main_async(args.data_dir, args.rounds, args.project, Path(scratch), args.compare)

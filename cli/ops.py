@@ -1,7 +1,9 @@
 """`rhythm backup` and `rhythm restore` (docs/operations-data.md).
 
-`backup` runs beside a live server: it reads each database from its own
-read-only snapshot and never takes the data-dir lock. `restore` takes the lock,
+`backup` runs beside a live server: it asks that server to copy each database in
+page batches from the connection it owns (cli/backup_client.py), or, when no
+server answers, reads each database from its own read-only snapshot; it never
+takes the data-dir lock. `restore` takes the lock,
 so it refuses to run while a server serves the directory.
 """
 
@@ -29,23 +31,31 @@ def backup(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Back up the system DB and every organization (or one), online: the server may run."""
-    from tracker.services.backups import backup as take
+    from cli.backup_client import via_server
 
     settings = load_settings(data_dir)
     must_exist(settings)
+    target = Path(os.path.abspath(plain_path(dest)))  # the server's working dir is not ours
     try:
-        report = take(settings, plain_path(dest), org)
+        done = via_server(settings.data_dir, target, org)
+        if done is not None:
+            manifest, seconds, how = done["manifest"], float(done["seconds"]), " by the server"
+        else:
+            from tracker.services.backups import backup as take
+
+            report = take(settings, target, org)
+            manifest, seconds, how = report.manifest, report.seconds, ""
     except RhythmError as error:
         fail(error.detail, exit_code_of(error))
     except OSError as exc:
         fail(f"backup failed: {exc}")
-    orgs = report.manifest["orgs"]
+    orgs = manifest["orgs"]
     files = sum(o["files"] for o in orgs)
     typer.echo(
         f"backed up system database and {len(orgs)} organization(s), {files} attachment "
-        f"file(s) to {dest} in {report.seconds:.1f} s"
+        f"file(s) to {dest}{how} in {seconds:.1f} s"
     )
-    for missing in report.missing_files:
+    for missing in manifest["missing_files"]:
         typer.echo(f"warning: attachment file missing (not in the backup): {missing}", err=True)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from cli.backup_client import via_server
 from tests.cli_world import ACME_SETUP, ANN, cli_on
 from tests.conftest import Api, make_settings
 from tests.issues_world import make_world
@@ -64,14 +65,17 @@ async def test_backup_while_20_writers_run_then_restore(
         await asyncio.sleep(0.02)
     before = set(acked)  # acknowledged before the backup starts
     dest = tmp_path / "backup"
-    report = await asyncio.to_thread(backups.backup, settings, dest)
+    # as `rhythm backup` does: the running server takes it, in page batches (small ones
+    # here, so the writers interleave with many of them)
+    done = await asyncio.to_thread(via_server, settings.data_dir, dest, None, 4)
+    assert done is not None, "the backup did not go through the server"
     after_count = len(acked)
     stop.set()
     await asyncio.gather(*tasks)
     assert after_count > len(before), "the writers kept writing during the backup"
 
     manifest = json.loads((dest / "manifest.json").read_text())
-    assert manifest == report.manifest and report.missing_files == []
+    assert manifest == done["manifest"] and manifest["missing_files"] == []
     (entry,) = manifest["orgs"]
     assert entry["id"] == world.org["id"] and entry["slug"] == world.org["slug"]
     assert entry["files"] == 1 and entry["seq"] > 0 and entry["schema_version"] >= 14

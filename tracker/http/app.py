@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from tracker.core import open_core
+from tracker.http.backup_door import BackupDoor
 from tracker.http.binding import ROUTE_TABLE, RouteTable, bind
 from tracker.http.front import front
 from tracker.http.handlers.docs import setup_docs
@@ -75,7 +76,16 @@ def create_app(
         services = app[HOST_SERVICES]
         async with open_core(settings, exclusive=exclusive, services=services) as core:
             app[CORE] = core
-            yield
+            # The backup socket only where this process holds the data-dir lock: it
+            # then owns every connection (a plugin host's data dir has none).
+            door = BackupDoor(core) if exclusive else None
+            if door is not None:
+                await door.start()
+            try:
+                yield
+            finally:
+                if door is not None:  # before the databases close: a backup is cancelled
+                    await door.stop()
 
     app.cleanup_ctx.append(core_context)
     return app

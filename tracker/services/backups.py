@@ -46,7 +46,7 @@ class BackupReport:
     seconds: float = 0.0
 
 
-def _live_orgs(system_db: Path) -> list[tuple[str, str]]:
+def live_orgs(system_db: Path) -> list[tuple[str, str]]:
     conn = snapshots.read_only(system_db)
     try:
         rows = conn.execute(
@@ -72,15 +72,24 @@ def copy_tenant(
     data_dir: Path, org_id: str, dest_dir: Path, checksums: dict[str, dict[str, Any]], prefix: str
 ) -> tuple[dict[str, Any], list[str]]:
     """Snapshot one tenant into `dest_dir` (its db, then the files its snapshot names).
+    Returns the tenant's manifest entry and the missing hashes (`tenant_entry`)."""
+    snapshots.snapshot(data_dir / org_id / TENANT_FILE, dest_dir / TENANT_FILE)
+    return tenant_entry(data_dir, org_id, dest_dir, checksums, prefix)
+
+
+def tenant_entry(
+    data_dir: Path, org_id: str, dest_dir: Path, checksums: dict[str, dict[str, Any]], prefix: str
+) -> tuple[dict[str, Any], list[str]]:
+    """After a tenant's database is copied into `dest_dir`: its checksum, the files
+    the copy names, and its manifest entry (head read from the copy).
 
     Files are immutable and stored before the row naming them commits, so every
-    hash of the snapshot has its file (unless it is already missing: reported).
+    hash of the copy has its file (unless it is already missing: reported).
     Returns the tenant's manifest entry and the missing hashes.
     """
     source = data_dir / org_id
     db = dest_dir / TENANT_FILE
-    snapshots.snapshot(source / TENANT_FILE, db)
-    checksums[f"{prefix}{TENANT_FILE}"] = _checksum(db)
+    checksums[f"{prefix}{TENANT_FILE}"] = checksum_of(db)
     missing = []
     count = 0
     for sha256 in _attachment_hashes(db):
@@ -109,11 +118,11 @@ def copy_tenant(
     return entry, missing
 
 
-def _checksum(path: Path) -> dict[str, Any]:
+def checksum_of(path: Path) -> dict[str, Any]:
     return {"sha256": snapshots.sha256_of(path), "size": path.stat().st_size}
 
 
-def _empty_destination(dest: Path) -> None:
+def empty_destination(dest: Path) -> None:
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise Conflict(f"{dest} exists and is not an empty directory")
     private_dir(dest, parents=True)
@@ -137,12 +146,12 @@ def backup(settings: Settings, dest: Path, org_slug: str | None = None) -> Backu
     system_db = settings.system_db_path
     if not system_db.is_file():
         raise NotFound(f"{data_dir} is not a Rhythm data directory (no {SYSTEM_FILE})")
-    orgs = _live_orgs(system_db)
+    orgs = live_orgs(system_db)
     if org_slug is not None:
         orgs = [(i, s) for i, s in orgs if s == org_slug]
         if not orgs:
             raise NotFound(f"organization {org_slug} not found")
-    _empty_destination(dest)
+    empty_destination(dest)
     checksums: dict[str, dict[str, Any]] = {}
     entries: list[dict[str, Any]] = []
     missing: list[str] = []
@@ -157,12 +166,24 @@ def backup(settings: Settings, dest: Path, org_slug: str | None = None) -> Backu
     for org_id, slug in orgs:
         take(org_id, slug)
     snapshots.snapshot(system_db, dest / SYSTEM_FILE)  # last: it names every user they name
-    checksums[SYSTEM_FILE] = _checksum(dest / SYSTEM_FILE)
+    checksums[SYSTEM_FILE] = checksum_of(dest / SYSTEM_FILE)
     if org_slug is None:  # orgs created meanwhile are in the copied system DB: copy them too
         done = {e["id"] for e in entries}
-        for org_id, slug in _live_orgs(dest / SYSTEM_FILE):
+        for org_id, slug in live_orgs(dest / SYSTEM_FILE):
             if org_id not in done:
                 take(org_id, slug)
+    manifest = write_manifest(dest, org_slug, entries, missing, checksums)
+    return BackupReport(manifest, missing, time.monotonic() - started)
+
+
+def write_manifest(
+    dest: Path,
+    org_slug: str | None,
+    entries: list[dict[str, Any]],
+    missing: list[str],
+    checksums: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """Write the manifest of the copies in `dest` (the last file of a backup)."""
     system_head = snapshots.head_of(dest / SYSTEM_FILE)
     manifest: dict[str, Any] = {
         "format": FORMAT,
@@ -177,7 +198,7 @@ def backup(settings: Settings, dest: Path, org_slug: str | None = None) -> Backu
         "checksums": dict(sorted(checksums.items())),
     }
     write_json(dest / MANIFEST, manifest)
-    return BackupReport(manifest, missing, time.monotonic() - started)
+    return manifest
 
 
 # --- restore -------------------------------------------------------------------
@@ -270,7 +291,7 @@ def _restore_locked(
     if not whole:
         if not system_db.is_file():
             raise NotFound("an organization's backup restores onto an existing data directory")
-        live = dict(_live_orgs(system_db))
+        live = dict(live_orgs(system_db))
         absent = [org["slug"] for org in manifest["orgs"] if org["id"] not in live]
         if absent:
             raise NotFound(

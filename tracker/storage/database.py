@@ -77,6 +77,7 @@ TUNING_PRAGMAS = (
     # checkpoint stalls on the writer thread; journal_size_limit trims the file after.
     f"PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};"
 )
+_UNDO_POINT = "undo_whole"  # see Database._undo
 MIN_SLICE_MS = 10  # an expensive read runs at least this long before it yields
 MAX_SLICE_MS = 40  # ... and at most this long while other units wait (p99 goal: 100 ms)
 
@@ -201,6 +202,10 @@ class Database:
         self.wal_size_limit = JOURNAL_SIZE_LIMIT  # where a grown WAL file is trimmed back to
         self.wal_trim_step = WAL_TRIM_STEP  # 0: truncate a grown WAL at once (as SQLite does)
         self._tracer = slowlog.tracer(self.name)  # None unless the slow-query log is on
+        #: Page copies of this database in progress (an online backup; set on the loop):
+        #: while there is one, transactions are undone through a savepoint (`_undo`).
+        self.copying = 0
+        self._undo_point = False  # the open transaction began with the savepoint
 
     @classmethod
     async def open(
@@ -417,6 +422,13 @@ class Database:
                 raise
             raise fault from exc
 
+    async def side_job(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` on the thread as one unit, outside any transaction, without
+        counting as a waiting unit: a batch of an online backup must not preempt an
+        expensive read (it waits its turn like any unit, and writes queued meanwhile
+        run before the next batch)."""
+        return await self._call(fn, self.conn)
+
     def _read_fault(self, exc: sqlite3.Error | OSError) -> Exception:
         """What a failed read answers: a storage fault (503), else the error itself."""
         fault = storage_error(exc, self.path)
@@ -571,12 +583,11 @@ class Database:
 
     def _run_rolled_back(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        self._begin(conn)
         try:
             return fn(conn)
         finally:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._undo(conn)
 
     def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
         """On the thread: run one group of queued units, then queue the next group.
@@ -648,7 +659,7 @@ class Database:
             return
         try:
             conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
             for index, unit in enumerate(group):
                 try:
                     unit.outcome = (True, self._run_unit(unit, conn))
@@ -660,8 +671,7 @@ class Database:
                 conn.execute("COMMIT")
                 self.commits += 1
                 return
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._undo(conn)
         except BaseException:  # BEGIN, COMMIT or ROLLBACK itself failed
             self._run_each_alone(group)
             return
@@ -674,7 +684,7 @@ class Database:
         """One transaction, each unit in its own savepoint so a failure undoes it alone."""
         try:
             conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
             for unit in group:
                 conn.execute("SAVEPOINT unit")
                 try:
@@ -695,22 +705,21 @@ class Database:
         """The group transaction failed as a whole: nothing of it is stored, so retry singly."""
         for unit in group:
             unit.outcome = None
-        if self._conn is not None and self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
+        if self._conn is not None:
+            self._undo(self._conn)
         for unit in group:
             self._run_alone(unit)
 
     def _run_alone(self, unit: _WriteUnit) -> None:
         try:
             conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
             try:
                 result = self._run_unit(unit, conn)
                 conn.execute("COMMIT")
                 self.commits += 1
             except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                self._undo(conn)
                 raise
             unit.outcome = (True, result)
         except BaseException as exc:
@@ -743,6 +752,37 @@ class Database:
             with contextlib.suppress(sqlite3.Error):  # only a pace: the next group retries
                 self._conn.execute(f"PRAGMA journal_size_limit = {target}")
                 self._size_limit = target
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE; while a page copy of this database runs, also a savepoint
+        that `_undo` can roll back to (see there)."""
+        conn.execute("BEGIN IMMEDIATE")
+        self._undo_point = self.copying > 0
+        if self._undo_point:
+            conn.execute(f"SAVEPOINT {_UNDO_POINT}")
+
+    def _undo(self, conn: sqlite3.Connection) -> None:
+        """Undo the open transaction, if one is open.
+
+        While a page copy runs (tracker/storage/page_copy.py), a ROLLBACK of a
+        transaction that wrote pages would restart the copy from page 1 (in WAL mode
+        SQLite cannot undo pages it already wrote into the copy): a preview or a failed
+        unit during a 40 s copy would cost the whole copy again. Rolled back to a
+        savepoint and committed instead, the transaction leaves the same data (none of
+        its writes) and the copy goes on; the pages it restored reach the copy as any
+        commit's do.
+        """
+        if not conn.in_transaction:
+            return
+        if self._undo_point:
+            try:
+                conn.execute(f"ROLLBACK TO {_UNDO_POINT}")
+                conn.execute("COMMIT")
+                return
+            except sqlite3.Error:
+                if not conn.in_transaction:
+                    return
+        conn.execute("ROLLBACK")
 
     @staticmethod
     def _run_unit(unit: _WriteUnit, conn: sqlite3.Connection) -> object:

@@ -304,10 +304,21 @@ def copy_database(src: Path, dest: Path) -> int:
 def snapshot(src: Path, dest: Path) -> None:
     """Copy the database `src` (live or not) to `dest`: one consistent snapshot, in WAL
     mode like every Rhythm database, checked, fsynced, then renamed into place."""
-    tmp = dest.with_name(dest.name + ".partial")
+    tmp = partial_of(dest)
     tmp.unlink(missing_ok=True)
     private_dir(dest.parent, parents=True)
     copy_database(src, tmp)
+    seal(tmp, dest, src)
+
+
+def partial_of(dest: Path) -> Path:
+    """Where a copy is written before it is sealed (`seal`) under its name."""
+    return dest.with_name(dest.name + ".partial")
+
+
+def seal(tmp: Path, dest: Path, src: Path) -> None:
+    """Make the finished copy `tmp` of `src` a Rhythm database at `dest`: WAL mode,
+    `quick_check`, fsync, rename into place."""
     os.chmod(tmp, FILE_MODE)
     copy = sqlite3.connect(tmp, isolation_level=None)
     try:

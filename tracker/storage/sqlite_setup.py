@@ -132,6 +132,11 @@ def _gil_library() -> ctypes.PyDLL | None:
 _GIL_LIB = _gil_library() if _HANDLE_LAYOUT_KNOWN else None
 
 
+def handles_available() -> bool:
+    """Whether `connection_handle` can work in this interpreter at all."""
+    return _GIL_LIB is not None
+
+
 def connection_handle(conn: sqlite3.Connection, path: str) -> int | None:
     """The `sqlite3 *` behind `conn`, if it is the handle of the open file `path`."""
     if _GIL_LIB is None:
