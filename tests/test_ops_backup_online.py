@@ -253,3 +253,22 @@ def test_no_server_means_the_fallback(tmp_path: Path, capsys: pytest.CaptureFixt
     (data / ".rhythm.lock").write_text(str(os.getppid()))  # a live process "holds" it
     assert via_server(data, tmp_path / "b", None) is None
     assert "did not answer" in capsys.readouterr().err
+
+
+def test_the_backup_thread_yields_the_cpu_to_the_server_threads() -> None:
+    """The backup's own thread (quick_check, SHA-256 of the copy) runs at a lower CPU
+    priority; the thread that starts it, like every server thread, keeps its own."""
+    import os
+    import sys
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tracker.services.online_backups import BACKGROUND_NICE, yield_the_cpu
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread nice values are Linux's")
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    with ThreadPoolExecutor(1, initializer=yield_the_cpu) as worker:
+        theirs = worker.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        assert theirs.result() == max(mine, BACKGROUND_NICE)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
