@@ -278,8 +278,6 @@ BACKGROUND_NICE = 10
 def yield_the_cpu() -> None:
     """On the backup's thread when it starts: run at a lower CPU priority than the
     server's threads, so the writer gets the core first when both want it."""
-    if os.environ.get("RHYTHM_X_NONICE"):  # XXX temp
-        return
     with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
 
