@@ -35,7 +35,7 @@ from pathlib import Path
 
 from tracker.storage import snapshots
 from tracker.storage.files import FILE_MODE
-from tracker.storage.sqlite_setup import connection_handle, handles_available
+from tracker.storage.sqlite_setup import connection_handle, handles_available, load_sqlite
 
 _SQLITE_OK = 0
 _SQLITE_BUSY = 5
@@ -48,31 +48,23 @@ class CopyUnavailable(Exception):
 
 
 def _library() -> ctypes.CDLL | None:
-    """SQLite as the `sqlite3` module links it; `CDLL`: each call releases the GIL."""
-    try:
-        import _sqlite3
-
-        lib = ctypes.CDLL(_sqlite3.__file__)
-        lib.sqlite3_backup_init.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_char_p,
-            ctypes.c_void_p,
-            ctypes.c_char_p,
-        ]
-        lib.sqlite3_backup_init.restype = ctypes.c_void_p
-        lib.sqlite3_backup_step.argtypes = [ctypes.c_void_p, ctypes.c_int]
-        lib.sqlite3_backup_step.restype = ctypes.c_int
-        for name in ("remaining", "pagecount", "finish"):
-            fn = getattr(lib, f"sqlite3_backup_{name}")
-            fn.argtypes = [ctypes.c_void_p]
-            fn.restype = ctypes.c_int
-        lib.sqlite3_errmsg.argtypes = [ctypes.c_void_p]
-        lib.sqlite3_errmsg.restype = ctypes.c_char_p
-        lib.sqlite3_errstr.argtypes = [ctypes.c_int]
-        lib.sqlite3_errstr.restype = ctypes.c_char_p
-    except (ImportError, OSError, AttributeError):
-        return None
-    return lib
+    """`CDLL`: each call releases the GIL (a step copies pages for milliseconds)."""
+    backup = [ctypes.c_void_p]
+    return load_sqlite(
+        ctypes.CDLL,
+        {
+            "sqlite3_backup_init": (
+                [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_char_p],
+                ctypes.c_void_p,
+            ),
+            "sqlite3_backup_step": ([ctypes.c_void_p, ctypes.c_int], ctypes.c_int),
+            "sqlite3_backup_remaining": (backup, ctypes.c_int),
+            "sqlite3_backup_pagecount": (backup, ctypes.c_int),
+            "sqlite3_backup_finish": (backup, ctypes.c_int),
+            "sqlite3_errmsg": ([ctypes.c_void_p], ctypes.c_char_p),
+            "sqlite3_errstr": ([ctypes.c_int], ctypes.c_char_p),
+        },
+    )
 
 
 _LIB = _library()

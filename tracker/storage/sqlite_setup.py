@@ -27,6 +27,7 @@ import os
 import sqlite3
 import sys
 import threading
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -34,22 +35,43 @@ KEEP_SETTING = "RHYTHM_SQLITE_MEMORY_STATISTICS"
 _SQLITE_OK = 0
 _SQLITE_CONFIG_MEMSTATUS = 9
 
+_Lib = TypeVar("_Lib", bound=ctypes.CDLL)
 _lock = threading.Lock()
 _statistics_off = False
 
 
-def _library() -> ctypes.CDLL | None:
-    """SQLite as the `sqlite3` module links it (its extension's own symbol lookup)."""
+#: A C function's (argument types, result type); None leaves ctypes' defaults.
+Signature = tuple[list[Any] | None, Any]
+
+
+def load_sqlite(loader: type[_Lib], signatures: dict[str, Signature]) -> _Lib | None:
+    """SQLite as the `sqlite3` module links it (its extension's own symbol lookup), with
+    the named functions typed; None if it cannot be reached (another build, a symbol
+    missing). `ctypes.CDLL` releases the GIL around each call, `ctypes.PyDLL` keeps it."""
     try:
         import _sqlite3
 
-        lib = ctypes.CDLL(_sqlite3.__file__)
-        lib.sqlite3_memory_used.restype = ctypes.c_int64
-        for name in ("sqlite3_shutdown", "sqlite3_initialize", "sqlite3_config"):
-            getattr(lib, name).restype = ctypes.c_int
+        lib = loader(_sqlite3.__file__)
+        for name, (argtypes, restype) in signatures.items():
+            function = getattr(lib, name)
+            if argtypes is not None:
+                function.argtypes = argtypes
+            function.restype = restype
     except (ImportError, OSError, AttributeError):
         return None
     return lib
+
+
+def _library() -> ctypes.CDLL | None:
+    return load_sqlite(
+        ctypes.CDLL,
+        {
+            "sqlite3_memory_used": (None, ctypes.c_int64),
+            "sqlite3_shutdown": (None, ctypes.c_int),
+            "sqlite3_initialize": (None, ctypes.c_int),
+            "sqlite3_config": (None, ctypes.c_int),
+        },
+    )
 
 
 def stop_memory_statistics() -> bool:
@@ -107,26 +129,17 @@ _HANDLE_LAYOUT_KNOWN = sys.implementation.name == "cpython" and (3, 11) <= sys.v
 
 
 def _gil_library() -> ctypes.PyDLL | None:
-    """The same SQLite through `PyDLL`: these calls take microseconds, so they keep the
-    GIL (each release and retake queues behind the event loop under load)."""
-    try:
-        import _sqlite3
-
-        lib = ctypes.PyDLL(_sqlite3.__file__)
-        lib.sqlite3_db_filename.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-        lib.sqlite3_db_filename.restype = ctypes.c_char_p
-        lib.sqlite3_file_control.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_char_p,
-            ctypes.c_int,
-            ctypes.c_void_p,
-        ]
-        lib.sqlite3_file_control.restype = ctypes.c_int
-        lib.sqlite3_db_readonly.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-        lib.sqlite3_db_readonly.restype = ctypes.c_int
-    except (ImportError, OSError, AttributeError):
-        return None
-    return lib
+    """These calls take microseconds, so they keep the GIL (`PyDLL`): each release and
+    retake queues behind the event loop under load."""
+    named = [ctypes.c_void_p, ctypes.c_char_p]  # a connection and a database name
+    return load_sqlite(
+        ctypes.PyDLL,
+        {
+            "sqlite3_db_filename": (named, ctypes.c_char_p),
+            "sqlite3_file_control": ([*named, ctypes.c_int, ctypes.c_void_p], ctypes.c_int),
+            "sqlite3_db_readonly": (named, ctypes.c_int),
+        },
+    )
 
 
 _GIL_LIB = _gil_library() if _HANDLE_LAYOUT_KNOWN else None
