@@ -342,7 +342,7 @@ async def run(args: argparse.Namespace) -> int:
             raw_pattern = pattern.with_paths([f"/t/{org_id}" for _, org_id in ranked])
             async with contextlib.AsyncExitStack() as stack:
                 raw_data = "raw-data"
-                await asyncio.to_thread(shutil.copytree, data, tmp / raw_data, dirs_exist_ok=True)
+                await asyncio.to_thread(copy_data_dir, data, tmp / raw_data)
                 raw = await stack.enter_async_context(raw_server(tmp, cap, raw_data))
                 rhythm = Side("rhythm", server, pattern, headers)
                 plain = Side("raw", raw, raw_pattern, {})
@@ -364,8 +364,16 @@ async def run(args: argparse.Namespace) -> int:
           f"{statistics.median(rhythm.cpu_per_request) * 1e6:,.0f} us, raw "
           f"{statistics.median(plain.cpu_per_request) * 1e6:,.0f} us, Rhythm/raw "
           f"{statistics.median(cpu_ratios):.0%} (rounds "
-          f"{', '.join(f'{r:.0%}' for r in cpu_ratios)})")  # fmt: skip
+          f"{', '.join(f'{r:.0%}' for r in cpu_ratios)}); on the event loop's thread: "
+          f"Rhythm {statistics.median(rhythm.loop_cpu_per_request) * 1e6:,.0f} us, raw "
+          f"{statistics.median(plain.loop_cpu_per_request) * 1e6:,.0f} us")  # fmt: skip
     return 0
+
+
+def copy_data_dir(src: Path, dst: Path) -> None:
+    """A copy of a served data dir for another server, without the running server's
+    backup socket (a socket cannot be copied)."""
+    shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sock"))
 
 
 def ab_server(tmp: Path, data: Path, ab: str) -> Server:
@@ -375,7 +383,7 @@ def ab_server(tmp: Path, data: Path, ab: str) -> Server:
     The raw stack always has a copy of its own (see `run`): sharing A's folders made A
     slower than an identical B on fresh copies (docs/tenants.md, seventh session)."""
     env = dict(item.split("=", 1) for item in ab.split(","))
-    shutil.copytree(data, tmp / "rhythm-b-data", dirs_exist_ok=True)
+    copy_data_dir(data, tmp / "rhythm-b-data")
     server = rhythm_server(tmp, env, label="rhythm-b")
     server.ready_timeout = 900.0
     return server
@@ -414,11 +422,15 @@ class Side:
     peak_fds: int = 0
     #: CPU seconds of the server process (all threads) per request of each spread round
     cpu_per_request: list[float] = field(default_factory=list)
+    #: ... of its event loop's thread alone
+    loop_cpu_per_request: list[float] = field(default_factory=list)
 
 
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process so far, every thread (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def process_cpu(pid: int, *, main_thread: bool = False) -> float:
+    """User + system CPU seconds of a process so far, every thread (from /proc); with
+    `main_thread`, of its first thread only (the event loop's, in both servers)."""
+    stat = Path(f"/proc/{pid}/task/{pid}/stat" if main_thread else f"/proc/{pid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -445,17 +457,21 @@ async def _interleaved(driver: Driver, sides: list[Side], args: argparse.Namespa
             for side, fds in turn if n % 2 == 0 else reversed(turn):
                 single = Request("GET", side.pattern.paths[0], side.headers)
                 side.one.append(await driver.run(side.server.url, single, args.seconds))
-                cpu0 = process_cpu(side.server.proc.pid)  # type: ignore[union-attr]
+                pid = side.server.proc.pid  # type: ignore[union-attr]
+                cpu0, loop0 = process_cpu(pid), process_cpu(pid, main_thread=True)
                 side.spread.append(
                     await _spread(driver.name, side.server.url, side.pattern, side.headers, args)
                 )
-                spent = process_cpu(side.server.proc.pid) - cpu0  # type: ignore[union-attr]
-                side.cpu_per_request.append(spent / max(side.spread[-1].requests, 1))
+                served = max(side.spread[-1].requests, 1)
+                side.cpu_per_request.append((process_cpu(pid) - cpu0) / served)
+                loop = process_cpu(pid, main_thread=True) - loop0
+                side.loop_cpu_per_request.append(loop / served)
                 side.peak_fds = fds.peak
                 print(f"{side.label} round {n + 1}/{args.rounds}: single "
                       f"{side.one[-1].rps:,.0f} req/s, {side.pattern.label()} "
                       f"{side.spread[-1].rps:,.0f} req/s p99 {side.spread[-1].p99_ms:.1f} ms "
-                      f"{side.cpu_per_request[-1] * 1e6:,.0f} us CPU/req, "
+                      f"{side.cpu_per_request[-1] * 1e6:,.0f} us CPU/req "
+                      f"({side.loop_cpu_per_request[-1] * 1e6:,.0f} on the loop), "
                       f"peak fds {fds.peak}, load {os.getloadavg()[0]:.1f}",
                       file=sys.stderr, flush=True)  # fmt: skip
 

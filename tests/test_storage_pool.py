@@ -756,9 +756,9 @@ async def test_misses_wait_while_too_many_evicted_tenants_are_still_closing(
     real_open = pool._open_tenant
     closing_at_open: list[int] = []
 
-    async def spy(org_id: str, create: bool) -> Database:
+    async def spy(org_id: str, create: bool, first_read: Any = None) -> Database:
         closing_at_open.append(len(pool._evicting))
-        return await real_open(org_id, create)
+        return await real_open(org_id, create, first_read)
 
     monkeypatch.setattr(pool, "_open_tenant", spy)
 
@@ -769,4 +769,52 @@ async def test_misses_wait_while_too_many_evicted_tenants_are_still_closing(
     for _ in range(3):
         await asyncio.gather(*(read(org_id) for org_id in ids))
     assert len(closing_at_open) >= 48 and max(closing_at_open) <= 1
+    await pool.close_all()
+
+
+async def test_a_small_read_of_a_closed_tenant_runs_in_the_hop_that_opens_it(
+    tmp_path: Any,
+) -> None:
+    """`read_small` on a miss answers from the thread that opened the tenant (the loop
+    never compiles the statement); on a hit, from the loop; the tenant stays cached."""
+    pool = TenantPool(tmp_path, max_open=1)
+    first, second = await make_tenant(pool), await make_tenant(pool)  # `first` evicted
+    await asyncio.sleep(0.05)
+    loop_thread = threading.get_ident()
+
+    def where(conn: sqlite3.Connection) -> tuple[int, int]:
+        return threading.get_ident(), conn.execute("SELECT count(*) FROM projects").fetchone()[0]
+
+    opens = pool.opens
+    thread, count = await pool.read_small(first, where)
+    assert (thread != loop_thread, count, pool.opens) == (True, 0, opens + 1)
+    thread, count = await pool.read_small(first, where)  # open and idle now: a hit
+    assert (thread == loop_thread, count, pool.opens) == (True, 0, opens + 1)
+    assert pool.lease_open(second) is None and pool.lease_open(first) is not None
+    await pool.close_all()
+
+
+async def test_a_small_read_that_fails_in_the_open_hop_fails_alone(tmp_path: Any) -> None:
+    """The read's error reaches the caller; the open it rode on stands (cached, no
+    lease left behind) and the next read of the tenant is a hit."""
+    pool = TenantPool(tmp_path, max_open=1)
+    first, _ = await make_tenant(pool), await make_tenant(pool)
+    await asyncio.sleep(0.05)
+    opens = pool.opens
+
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        await pool.read_small(first, lambda c: c.execute("SELECT * FROM nowhere").fetchall())
+    db = pool.lease_open(first)
+    assert db is not None and db.leases == 1  # this lease only: the failed read let go
+    pool.release(db)
+    assert await pool.read_small(first, lambda c: c.execute("SELECT 7").fetchone()[0]) == 7
+    assert pool.opens == opens + 1
+    await pool.close_all()
+
+
+async def test_a_small_read_of_a_missing_tenant_is_not_found(tmp_path: Any) -> None:
+    pool = TenantPool(tmp_path, max_open=4)
+    with pytest.raises(NotFound):
+        await pool.read_small(new_id(), lambda c: c.execute("SELECT 1").fetchone())
+    assert pool.open_count == 0
     await pool.close_all()

@@ -29,6 +29,7 @@ from tracker.settings import Settings
 from tracker.storage import slowlog
 from tracker.storage.database import Database
 from tracker.storage.files import DIR_MODE, FILE_MODE, tighten
+from tracker.storage.heap import keep_freed_memory
 from tracker.storage.migrate import apply_migrations
 from tracker.storage.pool import DataDirLock, TenantPool, ensure_fd_budget, fitting_cap
 from tracker.storage.sqlite_setup import stop_memory_statistics
@@ -42,9 +43,11 @@ WAL_RESET_FIXED = (3, 51, 3)
 
 def prepare_server_process(settings: Settings) -> None:
     """Process-wide settings of a server process, before it opens its first database:
-    SQLite's memory statistics off unless kept (tracker/storage/sqlite_setup.py)."""
+    SQLite's memory statistics off unless kept (tracker/storage/sqlite_setup.py), and
+    freed memory kept in the C heap's thread arenas (tracker/storage/heap.py)."""
     if not settings.sqlite_memory_statistics:
         stop_memory_statistics()
+    keep_freed_memory()
 
 
 def prepare_data_dir(settings: Settings) -> None:

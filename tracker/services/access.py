@@ -88,18 +88,11 @@ async def read(
     User-driven queries pass a time limit: a runaway one becomes QueryTooExpensive,
     and expensive reads take turns between users (the caller is the turn's owner).
     `small` marks a read of a few indexed rows (one issue, the project list): it is
-    answered on the event loop when the tenant's thread is idle (`Database.read_now`).
+    answered on the event loop when the tenant's thread is idle (`Database.read_now`),
+    or on a miss in the hop that opens the tenant (`TenantPool.read_small`).
     """
     if small and time_limit_ms is None:
-        tenants = core.tenants
-        db = tenants.lease_open(access.org.id)  # open already: no context manager
-        if db is None:
-            async with tenants.lease(access.org.id) as db:
-                return await db.read_now(fn)
-        try:
-            return await db.read_now(fn)
-        finally:
-            tenants.release(db)
+        return await core.tenants.read_small(access.org.id, fn)
     return await read_org(core, access.org.id, fn, time_limit_ms=time_limit_ms,
                           owner=access.user_id)  # fmt: skip
 

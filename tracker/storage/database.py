@@ -36,7 +36,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from tracker.errors import (
     QueryTooExpensive,
@@ -90,6 +90,27 @@ class _WriteUnit:
     future: asyncio.Future[object]
     cancelled: bool = False
     outcome: tuple[bool, object] | None = None  # (ok, result or exception)
+
+
+class FirstRead(Generic[T]):
+    """A small read to run on the thread right after a connect, in the open's own hop.
+
+    A tenant miss used to open on a thread and then answer its read on the event loop
+    (`Database.read_now`), where compiling the statement against the freshly parsed
+    schema, and every GIL release of the read, fell on the loop. Run here instead, the
+    read shares the hop that parsed the schema (docs/tenants.md, "Ninth session").
+    """
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], T]) -> None:
+        self.fn = fn
+        self.outcome: tuple[bool, object] | None = None  # (ok, result or exception)
+
+    def run(self, conn: sqlite3.Connection) -> None:
+        """On the thread: the read's outcome is kept, never raised (the open succeeded)."""
+        try:
+            self.outcome = (True, self.fn(conn))
+        except Exception as exc:
+            self.outcome = (False, exc)
 
 
 class UnitCancelled(Exception):
@@ -218,6 +239,7 @@ class Database:
         lender: ThreadLender | None = None,
         on_open: Callable[[sqlite3.Connection], object] | None = None,
         first: Callable[[], object] | None = None,
+        first_read: FirstRead[Any] | None = None,
     ) -> Database:
         """Open (or with `create`, create) a database; `mode=rw` never creates a file.
 
@@ -225,11 +247,12 @@ class Database:
         tenant pool's migrations check: one hop per open instead of two). A
         failure there closes the connection again. `first` runs on the thread before
         connecting, whether or not the connect succeeds (the pool closes evicted
-        tenants there). `lender`: see the class.
+        tenants there). `first_read` runs after `on_open`, in the same hop; its outcome
+        is kept in it (`settle`). `lender`: see the class.
         """
         db = cls(path, name or path.parent.name, lender)
         try:
-            await db._call(db._connect, create, synchronous, on_open, first)
+            await db._call(db._connect, create, synchronous, on_open, first, first_read)
         except BaseException:
             if db._executor is not None and db._lender is None:
                 db._executor.shutdown(wait=False)
@@ -242,6 +265,7 @@ class Database:
         synchronous: str,
         on_open: Callable[[sqlite3.Connection], object] | None,
         first: Callable[[], object] | None = None,
+        first_read: FirstRead[Any] | None = None,
     ) -> None:
         if first is not None:
             first()
@@ -254,6 +278,8 @@ class Database:
                 self._conn.close()
                 self._conn = None
             raise
+        if first_read is not None:
+            first_read.run(self.conn)
 
     def _connect_only(self, create: bool, synchronous: str) -> None:
         if create:
@@ -373,6 +399,19 @@ class Database:
             if fault is exc:
                 raise
             raise fault from exc
+
+    def settle(self, first_read: FirstRead[T]) -> T:
+        """On the loop: what a read run in the open's hop answered, as `read_now` would
+        (its result, or its error with storage faults mapped)."""
+        assert first_read.outcome is not None
+        ok, value = first_read.outcome
+        if ok:
+            return cast(T, value)
+        if isinstance(value, sqlite3.Error | OSError):
+            fault = self._read_fault(value)
+            if fault is not value:
+                raise fault from value
+        raise cast(BaseException, value)
 
     def _answer_from_thread(self, loop: asyncio.AbstractEventLoop) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is gone: nothing to hand back

@@ -27,15 +27,24 @@ import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from tracker.domain.ids import is_uuid
 from tracker.errors import DataDirError, NotFound, ServiceUnavailable
-from tracker.storage.database import Database, DbThread, new_thread, start_thread, stop_thread
+from tracker.storage.database import (
+    Database,
+    DbThread,
+    FirstRead,
+    new_thread,
+    start_thread,
+    stop_thread,
+)
 from tracker.storage.faults import storage_error
 from tracker.storage.files import private_dir, try_lock
 from tracker.storage.migrate import apply_migrations, is_current
 from tracker.storage.stats import STATS
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 TENANT_FILE = "tracker.db"
@@ -143,6 +152,29 @@ class TenantPool:
         if len(self._open) > self.max_open:  # a burst of leases left it over the cap
             self._evict_over_cap()
 
+    async def read_small(self, org_id: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A small read of a few indexed rows (one issue, the project list) at its cheapest.
+
+        An open tenant answers on the event loop when its thread is idle
+        (`Database.read_now`). A tenant this has to open answers on the thread that opens
+        it, in the same hop (`FirstRead`): the statement compiles against the schema that
+        hop just parsed, and none of the read's GIL releases fall on the loop.
+        """
+        db = self.lease_open(org_id)
+        if db is not None:
+            try:
+                return await db.read_now(fn)
+            finally:
+                self.release(db)
+        first_read = FirstRead(fn)
+        db = await self._acquire(org_id, False, first_read)
+        try:
+            if first_read.outcome is None:  # another request opened it meanwhile
+                return await db.read_now(fn)
+            return db.settle(first_read)
+        finally:
+            self.release(db)
+
     @contextlib.asynccontextmanager
     async def lease(self, org_id: str, *, create: bool = False) -> AsyncIterator[Database]:
         """Borrow a tenant's database for the length of one request or unit of work."""
@@ -172,7 +204,9 @@ class TenantPool:
         finally:
             self.release(db)
 
-    async def _acquire(self, org_id: str, create: bool) -> Database:
+    async def _acquire(
+        self, org_id: str, create: bool, first_read: FirstRead[Any] | None = None
+    ) -> Database:
         if self._closing:
             raise ServiceUnavailable("shutting down")
         db = self._open.get(org_id)
@@ -187,7 +221,7 @@ class TenantPool:
                 if (closing := self._evicting.get(org_id)) is not None:
                     await asyncio.wait([closing])  # never two connections to one file
                 await self._wait_for_closes()
-                db = await self._open_tenant(org_id, create)
+                db = await self._open_tenant(org_id, create, first_read)
                 self._open[org_id] = db
                 self.peak_open = max(self.peak_open, len(self._open))
             else:
@@ -204,12 +238,19 @@ class TenantPool:
         while len(self._evicting) > MAX_CLOSING:
             await asyncio.wait([next(iter(self._evicting.values()))])
 
-    async def _open_tenant(self, org_id: str, create: bool) -> Database:
+    async def _open_tenant(
+        self, org_id: str, create: bool, first_read: FirstRead[Any] | None = None
+    ) -> Database:
         path = self.tenant_path(org_id)
-        if path.parent.is_symlink():  # planted on disk: never follow it out of data_dir
-            raise NotFound("organization not found")
         self.opens += 1
         closes = self._closes_for_this_hop()
+
+        def before_connect() -> None:  # on the thread: no syscall of the miss on the loop
+            if closes is not None:
+                closes()
+            if path.parent.is_symlink():  # planted on disk: never follow it out of data_dir
+                raise NotFound("organization not found")
+
         try:  # mode=rw: a missing file fails here and is never created
             # Migrations are checked in the same hop as the connect (user_version is
             # read; nothing else runs when the tenant is current), on every open: a
@@ -220,7 +261,8 @@ class TenantPool:
                 synchronous=self.synchronous,
                 lender=self,
                 on_open=_migrate_tenant,
-                first=closes,
+                first=before_connect,
+                first_read=first_read,
             )
         except (sqlite3.OperationalError, OSError) as exc:
             # Only a missing file is "not found"; a file that exists but cannot be
