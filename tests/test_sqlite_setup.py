@@ -14,7 +14,12 @@ from pathlib import Path
 
 from tests.test_contract import ROOT
 from tracker.storage.database import Database
-from tracker.storage.sqlite_setup import connection_handle, keep_wal_files, opened_read_only
+from tracker.storage.sqlite_setup import (
+    connection_handle,
+    keep_wal_files,
+    opened_read_only,
+    run_script_in_one_release,
+)
 
 PRELUDE = """
 import ctypes, sqlite3, _sqlite3
@@ -103,5 +108,28 @@ def test_the_handle_is_used_only_when_it_names_the_file(tmp_path: Path) -> None:
         handle = connection_handle(conn, str(path))
         assert handle is not None
         assert opened_read_only(handle) is (os.geteuid() != 0)  # root ignores file modes
+    finally:
+        conn.close()
+
+
+def test_a_script_in_one_release_runs_every_statement_or_says_it_failed(tmp_path: Path) -> None:
+    """Pragmas and a check run through `sqlite3_exec` on the connection's own handle; a
+    failing statement is a False (the caller runs the script again through `sqlite3`),
+    and the connection stays usable either way."""
+    path = tmp_path / "a.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        handle = connection_handle(conn, str(path))
+        assert handle is not None
+        ok = run_script_in_one_release(
+            handle, "PRAGMA foreign_keys = ON; PRAGMA user_version = 7; SELECT 1;"
+        )
+        assert ok is True
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
+        assert run_script_in_one_release(handle, "SELECT json('not json');") is False
+        assert run_script_in_one_release(handle, "SELECT * FROM nowhere;") is False
+        assert conn.execute("SELECT 2").fetchone()[0] == 2
+        assert conn.in_transaction is False
     finally:
         conn.close()

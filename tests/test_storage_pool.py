@@ -818,3 +818,38 @@ async def test_a_small_read_of_a_missing_tenant_is_not_found(tmp_path: Any) -> N
         await pool.read_small(new_id(), lambda c: c.execute("SELECT 1").fetchone())
     assert pool.open_count == 0
     await pool.close_all()
+
+
+async def test_a_current_tenant_opens_without_the_separate_migrations_check(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    """The check runs with the pragmas in one GIL release; the statement-by-statement
+    check (`is_current`) runs only when that fails, and then decides as before."""
+    from tracker.errors import SchemaTooNew
+    from tracker.storage import pool as pool_module
+    from tracker.storage.migrate import latest_version
+
+    checks: list[bool] = []
+
+    def counted(conn: sqlite3.Connection, kind: Any) -> bool:
+        checks.append(True)
+        return is_current(conn, kind)
+
+    is_current = pool_module.is_current
+    monkeypatch.setattr(pool_module, "is_current", counted)
+    pool = TenantPool(tmp_path, max_open=4)
+    org_id = await make_tenant(pool)
+    await pool.forget(org_id)
+    checks.clear()
+    async with pool.lease(org_id) as db:
+        assert await db.read(lambda c: c.execute("PRAGMA foreign_keys").fetchone()[0]) == 1
+    assert checks == []  # current: the one-release script vouched for it
+    await pool.forget(org_id)
+    newer = sqlite3.connect(pool.tenant_path(org_id))
+    newer.execute(f"PRAGMA user_version = {latest_version('tenant') + 1}")
+    newer.close()
+    with pytest.raises(SchemaTooNew):  # the one-release check failed: the full path ran
+        async with pool.lease(org_id):
+            pass
+    assert checks == [True]
+    await pool.close_all()

@@ -48,7 +48,12 @@ from tracker.storage import slowlog
 from tracker.storage.fairness import FairLane
 from tracker.storage.faults import storage_error
 from tracker.storage.files import private_file
-from tracker.storage.sqlite_setup import connection_handle, keep_wal_files, opened_read_only
+from tracker.storage.sqlite_setup import (
+    connection_handle,
+    keep_wal_files,
+    opened_read_only,
+    run_script_in_one_release,
+)
 from tracker.storage.stats import STATS
 
 T = TypeVar("T")
@@ -238,6 +243,7 @@ class Database:
         name: str | None = None,
         lender: ThreadLender | None = None,
         on_open: Callable[[sqlite3.Connection], object] | None = None,
+        ready_when: str | None = None,
         first: Callable[[], object] | None = None,
         first_read: FirstRead[Any] | None = None,
     ) -> Database:
@@ -245,14 +251,17 @@ class Database:
 
         `on_open` runs on the thread right after connecting, in the same hop (the
         tenant pool's migrations check: one hop per open instead of two). A
-        failure there closes the connection again. `first` runs on the thread before
+        failure there closes the connection again. `ready_when` is a statement that
+        succeeds exactly when `on_open` has nothing to do: it runs with the pragmas, the
+        GIL released once for all (`run_script_in_one_release`), and `on_open` is
+        skipped when it succeeds. `first` runs on the thread before
         connecting, whether or not the connect succeeds (the pool closes evicted
         tenants there). `first_read` runs after `on_open`, in the same hop; its outcome
         is kept in it (`settle`). `lender`: see the class.
         """
         db = cls(path, name or path.parent.name, lender)
         try:
-            await db._call(db._connect, create, synchronous, on_open, first, first_read)
+            await db._call(db._connect, create, synchronous, on_open, ready_when, first, first_read)
         except BaseException:
             if db._executor is not None and db._lender is None:
                 db._executor.shutdown(wait=False)
@@ -264,14 +273,15 @@ class Database:
         create: bool,
         synchronous: str,
         on_open: Callable[[sqlite3.Connection], object] | None,
+        ready_when: str | None = None,
         first: Callable[[], object] | None = None,
         first_read: FirstRead[Any] | None = None,
     ) -> None:
         if first is not None:
             first()
         try:
-            self._connect_only(create, synchronous)
-            if on_open is not None:
+            ready = self._connect_only(create, synchronous, ready_when)
+            if on_open is not None and not ready:
                 on_open(self.conn)
         except BaseException:
             if self._conn is not None:
@@ -281,7 +291,8 @@ class Database:
         if first_read is not None:
             first_read.run(self.conn)
 
-    def _connect_only(self, create: bool, synchronous: str) -> None:
+    def _connect_only(self, create: bool, synchronous: str, ready_when: str | None = None) -> bool:
+        """Connect and set the pragmas; True if `ready_when` ran and succeeded too."""
         if create:
             private_file(self.path)  # 0600 whatever the umask; -wal/-shm inherit it
         uri = Path(os.path.abspath(self.path)).as_uri() + ("?mode=rwc" if create else "?mode=rw")
@@ -317,8 +328,18 @@ class Database:
             script += TUNING_PRAGMAS
         else:
             self._untuned = True
-        conn.executescript(script)
         self._conn = conn
+        if (
+            handle is not None
+            and ready_when is not None
+            and run_script_in_one_release(handle, f"{script}{ready_when};")
+        ):
+            return True
+        # Without a handle, or when anything failed: statement by statement, so a real
+        # error is raised as `sqlite3` words it (pragmas are idempotent to run again;
+        # `_connect` closes the connection on any error).
+        conn.executescript(script)
+        return False
 
     def _tune(self) -> None:
         """On the thread, before a tenant's first unit: the pragmas deferred from open."""

@@ -55,7 +55,8 @@ def latest_version(kind: Kind) -> int:
 
 
 @cache
-def _current_check(kind: Kind) -> str:
+def current_check(kind: Kind) -> str:
+    """A statement that succeeds exactly when the database is at the latest schema."""
     # json() of a non-JSON text fails: the statement errs exactly when the version differs.
     return (
         f"SELECT json(CASE user_version WHEN {latest_version(kind)} THEN '0' "
@@ -75,7 +76,7 @@ def is_current(conn: sqlite3.Connection, kind: Kind) -> bool:
     error of the file again, or SchemaTooNew).
     """
     try:
-        conn.executescript(_current_check(kind))
+        conn.executescript(current_check(kind))
     except sqlite3.OperationalError:
         return False
     return True

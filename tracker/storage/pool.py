@@ -41,7 +41,7 @@ from tracker.storage.database import (
 )
 from tracker.storage.faults import storage_error
 from tracker.storage.files import private_dir, try_lock
-from tracker.storage.migrate import apply_migrations, is_current
+from tracker.storage.migrate import apply_migrations, current_check, is_current
 from tracker.storage.stats import STATS
 
 T = TypeVar("T")
@@ -261,6 +261,7 @@ class TenantPool:
                 synchronous=self.synchronous,
                 lender=self,
                 on_open=_migrate_tenant,
+                ready_when=current_check("tenant"),
                 first=before_connect,
                 first_read=first_read,
             )

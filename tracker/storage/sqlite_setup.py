@@ -186,3 +186,34 @@ def opened_read_only(handle: int) -> bool:
     would cache a tenant that can never write again, not even after the disk is
     writable: the caller refuses it instead (a 503 now, a fresh open next time)."""
     return _GIL_LIB is not None and _GIL_LIB.sqlite3_db_readonly(handle, b"main") == 1
+
+
+# --- per connection: a script in one GIL release --------------------------------------
+#
+# `executescript` gives the GIL up and takes it back once per statement. A tenant open
+# runs five (four pragmas and the migrations check), and under load every take-back
+# waits for the busy event loop to let go, up to the 5 ms switch interval each. Through
+# `sqlite3_exec` (`ctypes.CDLL` releases the GIL around the call) the whole script is
+# one release. It reports only success: a caller that sees False runs its script again
+# through `sqlite3`, which raises the real error (docs/tenants.md, "Ninth session").
+
+
+def _released_library() -> ctypes.CDLL | None:
+    pointer = ctypes.c_void_p
+    return load_sqlite(
+        ctypes.CDLL,
+        {"sqlite3_exec": ([pointer, ctypes.c_char_p, pointer, pointer, pointer], ctypes.c_int)},
+    )
+
+
+_RELEASED_LIB = _released_library() if _HANDLE_LAYOUT_KNOWN else None
+
+
+def run_script_in_one_release(handle: int, script: str) -> bool:
+    """Run `script` (statements without results) on the connection `handle`, the GIL
+    released once for all of it; True if every statement succeeded. Only for the thread
+    that owns the connection, between statements of its own."""
+    if _RELEASED_LIB is None:
+        return False
+    rc = _RELEASED_LIB.sqlite3_exec(handle, script.encode(), None, None, None)
+    return bool(rc == _SQLITE_OK)
