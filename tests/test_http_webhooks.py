@@ -206,7 +206,11 @@ async def test_failed_after_give_up_and_410_disables(world: World, receiver: Rec
     (row,) = await world.rows("SELECT status, attempt_count FROM webhook_deliveries")
     assert row["status"] == "failed" and 2 <= row["attempt_count"] <= 8
     receiver.answers = [410]
+    before = len(receiver.received)
     await world.create()
+    # A background consumer makes the delivery row: until it exists nothing is pending,
+    # so wait for the 410 to arrive before settling.
+    await receiver.wait_for(before + 1)
     await settled(world)
     _status, got = await world.call("GET", world.url(f"/webhooks/{created['id']}"))
     assert got["enabled"] is False and got["disabled_reason"] == "gone"
