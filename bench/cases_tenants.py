@@ -472,7 +472,8 @@ async def _interleaved(driver: Driver, sides: list[Side], args: argparse.Namespa
                       f"{side.spread[-1].rps:,.0f} req/s p99 {side.spread[-1].p99_ms:.1f} ms "
                       f"{side.cpu_per_request[-1] * 1e6:,.0f} us CPU/req "
                       f"({side.loop_cpu_per_request[-1] * 1e6:,.0f} on the loop), "
-                      f"peak fds {fds.peak}, load {os.getloadavg()[0]:.1f}",
+                      f"peak fds {fds.peak}, RSS {proc_stats(pid)['rss_kib'] / 1024:,.0f} MiB, "
+                      f"load {os.getloadavg()[0]:.1f}",
                       file=sys.stderr, flush=True)  # fmt: skip
 
 
