@@ -117,6 +117,7 @@ def export(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Write one organization to a file (online: the server may run); see `org import`."""
+    from cli.backup_client import via_server
     from cli.context import exit_code_of, load_settings, must_exist
     from cli.ops import plain_path
     from tracker.errors import RhythmError
@@ -127,7 +128,12 @@ def export(
     if plain_path(file).exists():
         fail(f"{file} already exists")
     try:
-        manifest = export_org(settings, slug, file)
+        manifest = export_org(
+            settings,
+            slug,
+            file,
+            server_copy=lambda dest: via_server(settings.data_dir, dest, slug) is not None,
+        )
     except RhythmError as error:
         fail(error.detail, exit_code_of(error))
     except OSError as exc:
@@ -135,6 +141,7 @@ def export(
     typer.echo(
         f"exported {slug}: {len(manifest['members'])} member(s), {manifest['files']} file(s), "
         f"change log up to seq {manifest['seq']} -> {file}"
+        + (" (copied by the running server)" if manifest["copied_by"] == "server" else "")
     )
 
 

@@ -201,3 +201,49 @@ def test_cli_org_export_and_import(tmp_path: Path) -> None:
     assert "Moved" in result.output
     result = target("org", "import", str(tmp_path / "acme.tar"))
     assert result.exit_code == 4  # the slug exists now
+
+
+async def test_export_beside_a_running_server_is_copied_by_the_server(
+    client: TestClient, api: Api, settings: Settings, tmp_path: Path
+) -> None:
+    """With a server answering on its backup socket, the export's database and files
+    come from the server's own page copy (no read-only snapshot of the live file), and
+    hold what the live tenant holds; nothing of the copy is left beside the file."""
+    from cli.backup_client import via_server
+
+    world = await make_world(api, client)
+    await fill(world)
+    slug = world.org["slug"]
+    asked: list[Path] = []
+
+    def server_copy(dest: Path) -> bool:
+        asked.append(dest)
+        return via_server(settings.data_dir, dest, slug) is not None
+
+    file = tmp_path / "out" / "acme.tar"
+    file.parent.mkdir()
+    manifest = await asyncio.to_thread(export_org, settings, slug, file, server_copy=server_copy)
+    assert manifest["copied_by"] == "server" and len(asked) == 1 and asked[0].is_absolute()
+    assert sorted(p.name for p in file.parent.iterdir()) == ["acme.tar"]
+    with tarfile.open(file) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    exported = tmp_path / "unpacked" / "tracker.db"
+    live = settings.data_dir / world.org["id"] / "tracker.db"
+    for name in TABLES:
+        assert table(exported, name) == table(live, name), name
+    assert manifest["files"] == 1 and (tmp_path / "unpacked" / "files").is_dir()
+
+
+def test_export_without_a_server_answering_takes_a_snapshot(tmp_path: Path) -> None:
+    """No server: `server_copy` says so and the export reads a snapshot, as before."""
+    settings = make_settings(tmp_path / "data")
+
+    async def make_org() -> str:
+        async with TestClient(TestServer(create_app(settings))) as server:
+            api = Api(server)
+            owner = await api.user("owner@example.com")
+            return str((await api.org(owner))["slug"])
+
+    slug = asyncio.run(make_org())
+    manifest = export_org(settings, slug, tmp_path / "acme.tar", server_copy=lambda _: False)
+    assert manifest["copied_by"] == "snapshot" and manifest["org"]["slug"] == slug

@@ -25,6 +25,7 @@ import re
 import sqlite3
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -94,13 +95,32 @@ def _all_user_ids(system_db: Path) -> set[str]:
         conn.close()
 
 
-def export_org(settings: Settings, slug: str, file: Path) -> dict[str, Any]:
-    """Write one org (snapshot, files, people) to `file`; the server may be running."""
+def export_org(
+    settings: Settings,
+    slug: str,
+    file: Path,
+    *,
+    server_copy: Callable[[Path], bool] | None = None,
+) -> dict[str, Any]:
+    """Write one org (its database, files and people) to `file`; the server may be running.
+
+    `server_copy(dest)` asks a running server for a one-org backup into the empty
+    folder `dest` and says whether one answered (the CLI's: the backup socket). The
+    database and its files then come from that copy, taken in page batches on the
+    server's own connection, so its writers wait at most one batch. Without it, or
+    with no server answering, from a read-only snapshot of the live file. The result
+    is the file's manifest plus `copied_by` ("server" or "snapshot").
+    """
     org, members = _org_and_people(settings.system_db_path, slug)
-    source = settings.data_dir / org["id"]
     with tempfile.TemporaryDirectory(dir=file.parent, prefix=".rhythm-export-") as work:
-        db = Path(work) / TENANT_FILE
-        snapshots.snapshot(source / TENANT_FILE, db)
+        copied = Path(work).resolve() / "backup"
+        if server_copy is not None and server_copy(copied):
+            source, copied_by = copied / org["id"], "server"
+            db = source / TENANT_FILE
+        else:
+            source, copied_by = settings.data_dir / org["id"], "snapshot"
+            db = Path(work) / TENANT_FILE
+            snapshots.snapshot(source / TENANT_FILE, db)
         conn = sqlite3.connect(db)
         try:
             head = snapshots.head(conn)
@@ -145,7 +165,7 @@ def export_org(settings: Settings, slug: str, file: Path) -> dict[str, Any]:
             os.fsync(raw.fileno())
         os.replace(tmp, file)
         snapshots.fsync_dir(file.parent)
-    return manifest
+    return {**manifest, "copied_by": copied_by}
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
