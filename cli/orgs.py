@@ -120,20 +120,24 @@ def export(
     from cli.backup_client import via_server
     from cli.context import exit_code_of, load_settings, must_exist
     from cli.ops import plain_path
-    from tracker.errors import RhythmError
+    from tracker.errors import BadRequest, RhythmError
     from tracker.services.org_transfer import export_org
 
     settings = load_settings(data_dir)
     must_exist(settings)
     if plain_path(file).exists():
         fail(f"{file} already exists")
+
+    def server_copy(dest: Path) -> bool:
+        """The running server's page copy of the org, if one answers and can write it."""
+        try:
+            return via_server(settings.data_dir, dest, slug) is not None
+        except BadRequest as refused:  # e.g. the server's user cannot write next to FILE
+            typer.echo(f"note: {refused.detail}; reading a snapshot instead", err=True)
+            return False
+
     try:
-        manifest = export_org(
-            settings,
-            slug,
-            file,
-            server_copy=lambda dest: via_server(settings.data_dir, dest, slug) is not None,
-        )
+        manifest = export_org(settings, slug, file, server_copy=server_copy)
     except RhythmError as error:
         fail(error.detail, exit_code_of(error))
     except OSError as exc:

@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import sys
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -272,3 +273,29 @@ def test_the_backup_thread_yields_the_cpu_to_the_server_threads() -> None:
         theirs = worker.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         assert theirs.result() == max(mine, BACKGROUND_NICE)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+
+
+async def test_cli_org_export_goes_through_the_server(
+    client: TestClient, api: Api, settings: Settings, tmp_path: Path
+) -> None:
+    """`rhythm org export` beside a running server takes the server's page copy; with no
+    socket it reads a snapshot instead, and the export still holds the data."""
+    world = await make_world(api, client)
+    await world.create(title="exported by the server")
+    data, slug = str(settings.data_dir), world.org["slug"]
+
+    async def export(file: Path) -> tuple[int, str, str]:
+        file.parent.mkdir(exist_ok=True)
+        return await rhythm("org", "export", slug, str(file), "--data-dir", data)
+
+    code, out, err = await export(tmp_path / "a" / "org.tar")
+    assert code == 0 and "(copied by the running server)" in out, (out, err)
+    online_backups.socket_path(settings.data_dir).unlink()  # as if the server had none
+    code, out, err = await export(tmp_path / "c" / "org.tar")
+    assert code == 0 and "copied by the running server" not in out, (out, err)
+    for folder in ("a", "c"):
+        with tarfile.open(tmp_path / folder / "org.tar") as tar:
+            tar.extract("tracker.db", tmp_path / folder, filter="data")
+        with sqlite3.connect(tmp_path / folder / "tracker.db") as conn:
+            titles = [r[0] for r in conn.execute("SELECT title FROM issues")]
+        assert "exported by the server" in titles, folder
