@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import json
 import os
 import subprocess
@@ -12,14 +11,14 @@ import sys
 import pytest
 
 PROBE = """
-import ctypes, ctypes.util, json, sys
+import ctypes, json, sys
 
 class MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in (
         "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
         "uordblks", "fordblks", "keepcost")]
 
-libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
 libc.mallinfo2.restype = MallInfo2
@@ -47,8 +46,8 @@ def _probe(mode: str, **env: str) -> dict[str, object]:
 
 def _has_mallinfo2() -> bool:
     try:
-        ctypes.CDLL(ctypes.util.find_library("c")).mallinfo2  # noqa: B018
-    except (OSError, AttributeError, TypeError):
+        ctypes.CDLL(None).mallinfo2  # noqa: B018
+    except (OSError, AttributeError):
         return False
     return True
 

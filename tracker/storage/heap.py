@@ -19,7 +19,6 @@ really touched. An operator who sets glibc's own `MALLOC_TRIM_THRESHOLD_` or
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 
@@ -39,11 +38,9 @@ def keep_freed_memory() -> bool:
     """
     if any(name in os.environ for name in OPERATOR_SETTINGS):
         return False
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError, TypeError):
+    try:  # the process's own symbols: no `find_library` (it runs ldconfig) at start-up
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
         return False  # not glibc (musl has no mallopt)
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
