@@ -44,6 +44,7 @@ import tracker.services.online_backups as online
 import tracker.storage.snapshots as snapshots
 from bench.gen import EMAIL, ORG
 from tracker.core import open_core
+from tracker.domain.changes import Origin
 from tracker.domain.models.issues import IssueCreate
 from tracker.http.backup_door import BackupDoor
 from tracker.services import issues
@@ -65,7 +66,7 @@ class Writer:
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
-        access, actor = await act_as(self.core, ORG, self.project, EMAIL, "system")
+        access, actor = await act_as(self.core, ORG, self.project, EMAIL, Origin.SYSTEM)
         n = 0
         while not self._stop.is_set():
             began = time.perf_counter()

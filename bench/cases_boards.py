@@ -43,7 +43,7 @@ from tracker.domain.changes import Actor
 from tracker.domain.ids import iso
 from tracker.domain.models.accounts import RegisterIn
 from tracker.domain.models.orgs import OrgIn, ProjectIn
-from tracker.domain.models.workflow import BoardQuery, StageIn
+from tracker.domain.models.workflow import BoardQuery, StageCategoryName, StageIn
 from tracker.domain.permissions import OrgRole, ProjectRole
 from tracker.http.app import create_app
 from tracker.services import accounts, boards, orgs, projects, workflow
@@ -53,8 +53,10 @@ from tracker.services.imports import ImportIssue, import_issues
 from tracker.settings import Settings
 
 EMAIL = "board-bench@example.com"
-EXTRA_STAGES = (("Triage", "todo"), ("Ready", "todo"), ("Design", "in_progress"),
-                ("Review", "in_progress"), ("QA", "in_progress"), ("Released", "done"))  # fmt: skip
+EXTRA_STAGES: tuple[tuple[str, StageCategoryName], ...] = (
+    ("Triage", "todo"), ("Ready", "todo"), ("Design", "in_progress"),
+    ("Review", "in_progress"), ("QA", "in_progress"), ("Released", "done"),
+)  # fmt: skip
 SHOWN = 200
 GOALS = {"board_p50": 20.0, "board_p99": 50.0, "ratio": 2.0, "move_p50": 5.0}
 
@@ -160,7 +162,10 @@ async def seed(settings: Settings, count: int) -> tuple[str, ProjectAccess]:
 
 
 def _issue(
-    rng: random.Random, reporter: str, stages: list[tuple[str, str]], created: datetime
+    rng: random.Random,
+    reporter: str,
+    stages: list[tuple[str, StageCategoryName]],
+    created: datetime,
 ) -> ImportIssue:
     name, category = rng.choice(stages)
     when = iso(created)

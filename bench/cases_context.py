@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from tracker.core import open_core
-from tracker.domain.changes import Actor
+from tracker.domain.changes import Actor, Origin
 from tracker.domain.models.accounts import RegisterIn
 from tracker.domain.models.comments import CommentIn, RelationIn
 from tracker.domain.models.issues import IssueCreate, IssuePatch
@@ -48,19 +48,19 @@ async def fill(core: Core) -> tuple[ProjectAccess, ProjectAccess, int]:
     """The world above; returns (owner's access, member's access, the issue's number)."""
     owner = await accounts.register(core, RegisterIn(email="o@example.com", password="x" * 12))
     await accounts.register(core, RegisterIn(email="m@example.com", password="x" * 12))
-    actor = Actor(owner.id, "cli")
+    actor = Actor(owner.id, Origin.CLI)
     await orgs.create_org(core, Principal(owner.id), OrgIn(name="Bench", slug="bench"), actor)
     return await _fill_projects(core)
 
 
 async def _fill_projects(core: Core) -> tuple[ProjectAccess, ProjectAccess, int]:
-    org_access, actor = await act_as(core, "bench", None, "o@example.com", "cli")
+    org_access, actor = await act_as(core, "bench", None, "o@example.com", Origin.CLI)
     await members.add_org_member(core, org_access, OrgMemberIn(email="m@example.com"), actor)
     await projects.create_project(core, org_access, ProjectIn(name="Web", key="WEB"), actor)
     private = ProjectIn(name="Ops", key="OPS", visibility="private")
     await projects.create_project(core, org_access, private, actor)
-    web, _ = await act_as(core, "bench", "WEB", "o@example.com", "cli")
-    ops, _ = await act_as(core, "bench", "OPS", "o@example.com", "cli")
+    web, _ = await act_as(core, "bench", "WEB", "o@example.com", Origin.CLI)
+    ops, _ = await act_as(core, "bench", "OPS", "o@example.com", Origin.CLI)
     parent = await issues.create_issue(core, web, IssueCreate(title="Epic"), actor)
     text = "A paragraph of the description with `code` and <b>html</b>. " * 20
     issue = await issues.create_issue(
@@ -83,7 +83,7 @@ async def _fill_projects(core: Core) -> tuple[ProjectAccess, ProjectAccess, int]
         await issues.update_issue(core, web, issue.number, IssuePatch(status=status), actor)
     # with a permission, act_as gives the person's real roles (OPS stays hidden)
     member, _ = await act_as(
-        core, "bench", "WEB", "m@example.com", "cli", permission=Permission.PROJECT_READ
+        core, "bench", "WEB", "m@example.com", Origin.CLI, permission=Permission.PROJECT_READ
     )
     return web, member, issue.number
 

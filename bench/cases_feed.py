@@ -62,7 +62,7 @@ async def fill(settings: Settings, changes: int) -> tuple[str, str]:
         n = 0
         while count < changes:
 
-            def work(uow, n=n):  # type: ignore[no-untyped-def]
+            def work(uow, n=n):
                 for field in ("priority", "title"):
                     uow.record(
                         Entity.ISSUE,
@@ -97,7 +97,7 @@ def read_raw(path: Path) -> int:
         conn.close()
 
 
-async def read_feed(core, org_id: str, user_id: str | None) -> int:  # type: ignore[no-untyped-def]
+async def read_feed(core, org_id: str, user_id: str | None) -> int:
     seq, rows = 0, 0
     while True:
         page = await feed.since(core, org_id, seq, user_id=user_id, limit=1000)

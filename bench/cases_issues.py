@@ -39,6 +39,7 @@ from typing import Any
 
 import aiosqlite
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from fractional_indexing import generate_key_between
 
 from bench.api import Api, register_and_login
@@ -108,7 +109,7 @@ def _open(db_path: Path, rows: int) -> Callable[[web.Application], AsyncIterator
     return ctx
 
 
-def _app(db_path: Path, rows: int, method: str, handler: web.Handler) -> web.Application:
+def _app(db_path: Path, rows: int, method: str, handler: Handler) -> web.Application:
     app = web.Application()
     app.cleanup_ctx.append(_open(db_path, rows))
     app.router.add_route(method, "/", handler)
@@ -227,11 +228,12 @@ def seed_tenant_file(org_id: str, count: int) -> None:
 
 
 def _rows(count: int, stages: list[str], reporter: str) -> list[dict[str, object]]:
-    now, ranks = now_iso(), {s: None for s in stages}
-    rows = []
+    now = now_iso()
+    ranks: dict[str, str | None] = {s: None for s in stages}
+    rows: list[dict[str, object]] = []
     for n in range(count):
         stage = stages[n % len(stages)]
-        ranks[stage] = generate_key_between(ranks[stage], None)  # type: ignore[assignment]
+        ranks[stage] = generate_key_between(ranks[stage], None)
         rows.append({"id": new_id(), "title": f"Issue {n}", "description": DESCRIPTION,
                      "stage_id": stage, "rank": ranks[stage], "reporter": reporter,
                      "created_at": now, "updated_at": now})  # fmt: skip

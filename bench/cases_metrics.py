@@ -32,7 +32,9 @@ from bench.cases import Request
 from bench.load import Driver, Result, check, pick_driver
 from bench.servers import Server, rhythm_server
 from tracker.http.clients import ClientAddresses
-from tracker.http.metrics import RequestStats, observe
+from tracker.http.front import front
+from tracker.http.keys import Lifecycle
+from tracker.http.metrics import Observer, RequestStats
 
 HEALTH = Request("GET", "/api/v1/health/live")
 OFF = {"RHYTHM_METRICS": "false", "RHYTHM_SLOW_REQUEST_MS": "0"}
@@ -79,7 +81,8 @@ async def measure(
 
 
 async def middleware_cost_us(n: int = 200_000, tries: int = 5) -> float:
-    """µs the observing middleware adds to one request (in-process, best of `tries`)."""
+    """µs the observer step of the front layer adds to one request (in-process, best of
+    `tries`): the front with an Observer against the front without one."""
     from aiohttp import web
     from aiohttp.test_utils import make_mocked_request
 
@@ -89,13 +92,14 @@ async def middleware_cost_us(n: int = 200_000, tries: int = 5) -> float:
     app = web.Application()
     app.router.add_get(HEALTH.path, handler)
     request = make_mocked_request("GET", HEALTH.path, app=app)
-    request._match_info = await app.router.resolve(request)  # type: ignore[assignment]
-    middleware = observe(RequestStats(), 1000, ClientAddresses(()))
+    request._match_info = await app.router.resolve(request)
+    bare_front = front(Lifecycle())
+    middleware = front(Lifecycle(), Observer(RequestStats(), 1000, ClientAddresses(())))
     best = float("inf")
     for _ in range(tries):
         started = time.perf_counter()
         for _ in range(n):
-            await handler(request)
+            await bare_front(request, handler)
         bare = time.perf_counter() - started
         started = time.perf_counter()
         for _ in range(n):
@@ -114,7 +118,7 @@ async def limiter_cost_us(n: int = 100_000, tries: int = 5) -> float:
 
     from tracker.auth.tokens import TokenCodec
     from tracker.http.keys import CORE
-    from tracker.http.ratelimit import TokenBuckets, rate_limit
+    from tracker.http.ratelimit import Limiter, TokenBuckets
 
     async def handler(request: web.Request) -> web.StreamResponse:
         return web.Response(body=b"{}")
@@ -122,20 +126,22 @@ async def limiter_cost_us(n: int = 100_000, tries: int = 5) -> float:
     codec = TokenCodec("x" * 40)
     token, _ = codec.issue_access("user-1", 0)
     app = web.Application()
-    app[CORE] = SimpleNamespace(tokens=codec)  # type: ignore[assignment]  # only .tokens is read
+    app[CORE] = SimpleNamespace(tokens=codec)  # type: ignore[misc]  # only .tokens is read
     app.router.add_get("/api/v1/users/me", handler)
     headers = {"Authorization": f"Bearer {token}"}
     request = make_mocked_request("GET", "/api/v1/users/me", headers=headers, app=app)
     match_info = await app.router.resolve(request)
     match_info.add_app(app)
     match_info.current_app = app
-    request._match_info = match_info  # type: ignore[assignment]
-    limiter = rate_limit(1e9, 10**9, ClientAddresses(()), TokenBuckets(1e9, 10**9))
+    request._match_info = match_info
+    bare_front = front(Lifecycle())
+    buckets = TokenBuckets(1e9, 10**9)
+    limiter = front(Lifecycle(), limiter=Limiter(1e9, 10**9, ClientAddresses(()), buckets))
     best = float("inf")
     for _ in range(tries):
         started = time.perf_counter()
         for _ in range(n):
-            await handler(request)
+            await bare_front(request, handler)
         bare = time.perf_counter() - started
         started = time.perf_counter()
         for _ in range(n):

@@ -108,7 +108,8 @@ async def overhead(settings: Settings, creates: int, rounds: int) -> None:
             f"p50 {statistics.median(lat):.1f} ms, p99 {percentile(lat, 0.99):.1f} ms "
             f"(goal p50 <= 20 ms)"
         )
-        on, off = [], []
+        on: list[float] = []
+        off: list[float] = []
         for r in range(rounds * 2):
             enabled = r % 2 == 0
             await scripts.update_script(

@@ -32,7 +32,7 @@ from pathlib import Path
 from bench.api import PASSWORD
 from bench.raw_import import RawImporter
 from tracker.core import Core, open_core
-from tracker.domain.changes import Actor
+from tracker.domain.changes import Actor, Origin
 from tracker.domain.ids import iso
 from tracker.domain.models.accounts import RegisterIn
 from tracker.domain.models.orgs import OrgIn, ProjectIn
@@ -214,7 +214,7 @@ async def setup_org(core: Core, project_count: int) -> tuple[str, str, list[Proj
         private = index == project_count - 1 and project_count > 1
         data = ProjectIn(name=key.title(), key=key, visibility="private" if private else "org")
         await projects.create_project(core, access, data, actor)
-        targets.append((await act_as(core, org.slug, key, user.id, "system"))[0])
+        targets.append((await act_as(core, org.slug, key, user.id, Origin.SYSTEM))[0])
     return user.id, org.id, targets
 
 

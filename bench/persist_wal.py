@@ -27,7 +27,11 @@ from bench.open_cost import QUERY, cpu
 from bench.tenant_seed import tenant_copies
 from tracker.storage.database import BASE_PRAGMAS
 from tracker.storage.pool import TENANT_FILE
-from tracker.storage.sqlite_setup import keep_wal_files, stop_memory_statistics
+from tracker.storage.sqlite_setup import (
+    connection_handle,
+    keep_wal_files,
+    stop_memory_statistics,
+)
 
 
 def cycles(paths: list[str], count: int, persist: bool, seed: int) -> None:
@@ -36,8 +40,9 @@ def cycles(paths: list[str], count: int, persist: bool, seed: int) -> None:
     for _ in range(count):
         path = rng.choice(paths)
         conn = sqlite3.connect(f"{Path(path).as_uri()}?mode=rw", uri=True, isolation_level=None)
-        if persist:
-            keep_wal_files(conn, path)
+        handle = connection_handle(conn, path) if persist else None
+        if handle is not None:
+            keep_wal_files(handle)
         conn.executescript(script)
         conn.execute(QUERY).fetchall()
         conn.close()

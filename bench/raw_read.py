@@ -65,17 +65,17 @@ def routes(query: Query, project: str) -> list[web.RouteDef]:
 
     async def issue(request: web.Request) -> web.Response:
         (row,) = await query(ISSUE, (project,))
-        return json_body(dict(row))  # type: ignore[call-overload]  # a sqlite3.Row
+        return json_body(dict(row))
 
     async def projects(request: web.Request) -> web.Response:
-        return json_body({"items": [dict(r) for r in await query(PROJECTS, ())]})  # type: ignore[call-overload]
+        return json_body({"items": [dict(r) for r in await query(PROJECTS, ())]})
 
     async def issues(request: web.Request) -> web.Response:
-        items = [dict(r) for r in await query(ISSUES, (project,))]  # type: ignore[call-overload]
+        items = [dict(r) for r in await query(ISSUES, (project,))]
         return json_body({"items": items, "next_cursor": None})
 
     async def board(request: web.Request) -> web.Response:
-        counts = dict(await query(COUNTS, (project,)))  # type: ignore[arg-type]
+        counts: dict[str, int] = dict(await query(COUNTS, (project,)))
         columns = []
         for stage_id, name, category in await query(STAGES, (project,)):
             rows = await query(CARDS, (project, stage_id, BOARD_LIMIT))
