@@ -13,11 +13,18 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
+from tests.conftest import Api, make_settings
 from tests.offline_world import World, converged
 from tracker.replica.client import Credentials
 from tracker.services.sync_mutations import REGISTRY, Ctx
 from tracker.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Tenants the server shares: another connection can then take a tenant's write lock
+    (`TenantLock`), as it can when a tenant was opened beside another process's reader."""
+    return make_settings(tmp_path / "data", exclusive_tenants=False)
 
 
 @pytest.fixture

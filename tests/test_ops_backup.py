@@ -21,6 +21,14 @@ from tracker.errors import BadRequest, Conflict, DataDirError
 from tracker.services import backups
 from tracker.settings import Settings
 
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """The server shares its tenants' files: these tests take snapshots of live files
+    in-process, beside it (with held tenants that is refused: test_ops_backup_online.py)."""
+    return make_settings(tmp_path / "data", exclusive_tenants=False)
+
+
 TABLES = ("issues", "comments", "changes", "attachments", "projects", "stage_counts")
 
 

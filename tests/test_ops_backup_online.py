@@ -21,8 +21,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from cli.backup_client import via_server
-from tests.conftest import Api
+from cli.context import EXIT_BUSY
+from tests.conftest import Api, make_settings
 from tests.issues_world import World, make_world
+from tracker.http.app import create_app
 from tracker.http.keys import CORE
 from tracker.services import online_backups
 from tracker.settings import Settings
@@ -233,7 +235,28 @@ async def test_cli_goes_through_the_server_and_falls_back_without_its_socket(
         "backup", str(tmp_path / "c"), "--org", "nope", "--data-dir", data
     )
     assert code == 3 and "nope" in err  # the server's refusal, with the CLI's exit code
+    # A socket gone while the server runs: the snapshot cannot read the tenant the server
+    # holds (it answered a request: open, held exclusively) and says why, in seconds.
+    online_backups.socket_path(settings.data_dir).unlink()
+    started = time.monotonic()
+    code, out, err = await rhythm("backup", str(tmp_path / "d"), "--data-dir", data)
+    assert code == EXIT_BUSY and "held by another process" in err, (out, err)
+    assert time.monotonic() - started < 30
+    assert not list((tmp_path / "d").rglob("*.partial"))
+
+
+async def test_without_held_tenants_the_cli_falls_back_to_snapshots(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """RHYTHM_EXCLUSIVE_TENANTS=false: with no socket answering, the CLI copies the live
+    files itself, the open tenant included."""
+    settings = make_settings(tmp_path / "data", exclusive_tenants=False)
+    client = await aiohttp_client(create_app(settings))
+    world = await make_world(Api(client), client)
+    await world.create(title="x")
+    assert not client.app[CORE].tenants.exclusive
     online_backups.socket_path(settings.data_dir).unlink()  # as if the server had none
+    data = str(settings.data_dir)
     code, out, err = await rhythm("backup", str(tmp_path / "d"), "--data-dir", data)
     assert code == 0 and "by the server" not in out, (out, err)
     assert f"a server (pid {os.getpid()})" in err and "read-only snapshots" in err
@@ -279,7 +302,8 @@ async def test_cli_org_export_goes_through_the_server(
     client: TestClient, api: Api, settings: Settings, tmp_path: Path
 ) -> None:
     """`rhythm org export` beside a running server takes the server's page copy; with no
-    socket it reads a snapshot instead, and the export still holds the data."""
+    socket it reads a snapshot instead: refused while the server holds the tenant open,
+    taken once it does not, and the export still holds the data."""
     world = await make_world(api, client)
     await world.create(title="exported by the server")
     data, slug = str(settings.data_dir), world.org["slug"]
@@ -291,6 +315,9 @@ async def test_cli_org_export_goes_through_the_server(
     code, out, err = await export(tmp_path / "a" / "org.tar")
     assert code == 0 and "(copied by the running server)" in out, (out, err)
     online_backups.socket_path(settings.data_dir).unlink()  # as if the server had none
+    code, out, err = await export(tmp_path / "b" / "org.tar")
+    assert code == EXIT_BUSY and "held by another process" in err, (out, err)
+    await client.app[CORE].tenants.forget(world.org["id"])  # closed: nobody holds it
     code, out, err = await export(tmp_path / "c" / "org.tar")
     assert code == 0 and "copied by the running server" not in out, (out, err)
     for folder in ("a", "c"):

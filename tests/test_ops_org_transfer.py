@@ -21,6 +21,14 @@ from tracker.services.org_transfer import export_org, import_org
 from tracker.settings import Settings
 from tracker.storage.user_refs import UUID
 
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """The server shares its tenants' files: these tests take snapshots of live files
+    in-process, beside it (with held tenants that is refused: test_ops_backup_online.py)."""
+    return make_settings(tmp_path / "data", exclusive_tenants=False)
+
+
 TABLES = (
     "issues", "comments", "changes", "issue_changes", "attachments", "projects",
     "project_members", "issue_assignees", "stages", "stage_counts",

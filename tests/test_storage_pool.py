@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import threading
@@ -852,4 +853,83 @@ async def test_a_current_tenant_opens_without_the_separate_migrations_check(
         async with pool.lease(org_id):
             pass
     assert checks == [True]
+    await pool.close_all()
+
+
+def _open_files() -> set[str]:
+    """The paths this process has open (the descriptor listing the folder is gone by the
+    time it is read, hence the check)."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(FileNotFoundError):
+            found.add(os.readlink(f"/proc/self/fd/{fd}"))
+    return found
+
+
+def _other_reader(path: Path) -> sqlite3.Connection:
+    """What another process's reader does (SQLite checks its locks per file, so a second
+    connection in this process meets them as another process would)."""
+    return sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=0)
+
+
+async def test_a_held_tenant_shuts_other_readers_out_until_it_closes(tmp_path: Any) -> None:
+    """With `exclusive`, an open tenant keeps its WAL index in its own memory (no `-shm`
+    file descriptor) and no other connection can read it; once closed, anyone can."""
+    pool = TenantPool(tmp_path, max_open=4)
+    pool.exclusive = True
+    org_id = await make_tenant(pool)
+    await pool.forget(org_id)  # the next lease opens it under the setting
+    path = pool.tenant_path(org_id)
+    async with pool.lease(org_id) as db:
+        await db.write(_counter)
+        assert db.held_exclusively
+        files = _open_files()
+        assert f"{path}-wal" in files and f"{path}-shm" not in files
+        reader = _other_reader(path)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            reader.execute("SELECT count(*) FROM t").fetchone()
+        reader.close()
+    await pool.forget(org_id)
+    reader = _other_reader(path)
+    assert reader.execute("SELECT n FROM t").fetchone() == (0,)  # the write is there
+    reader.close()
+    created = await make_tenant(pool)  # a new tenant is held from its creation
+    async with pool.lease(created) as db:
+        assert db.held_exclusively
+    await pool.close_all()
+
+
+async def test_a_tenant_another_process_has_open_is_opened_shared_at_once(
+    tmp_path: Any,
+) -> None:
+    """A file someone else reads (a `sqlite3` shell left open) is not waited for: the
+    tenant opens shared, without the busy timeout, and both can read and it can write."""
+    pool = TenantPool(tmp_path, max_open=4)
+    pool.exclusive = True
+    org_id = await make_tenant(pool)
+    await pool.forget(org_id)
+    path = pool.tenant_path(org_id)
+    reader = _other_reader(path)
+    reader.execute("SELECT count(*) FROM projects").fetchone()  # holds the file open
+    started = time.monotonic()
+    async with pool.lease(org_id) as db:
+        assert not db.held_exclusively
+        await db.write(_counter)
+        assert await db.read_now(lambda c: c.execute("SELECT n FROM t").fetchone()[0]) == 0
+    assert time.monotonic() - started < 2  # not the 5 s busy timeout
+    assert reader.execute("SELECT n FROM t").fetchone() == (0,)
+    reader.close()
+    await pool.close_all()
+
+
+async def test_tenants_are_shared_unless_the_pool_holds_them(tmp_path: Any) -> None:
+    """The default (the CLI, plugin mode): another connection can read an open tenant."""
+    pool = TenantPool(tmp_path, max_open=4)
+    org_id = await make_tenant(pool)
+    async with pool.lease(org_id) as db:
+        await db.write(_counter)
+        assert not db.held_exclusively
+        reader = _other_reader(pool.tenant_path(org_id))
+        assert reader.execute("SELECT n FROM t").fetchone() == (0,)
+        reader.close()
     await pool.close_all()

@@ -39,6 +39,12 @@ class Settings(BaseModel):
     max_open_tenants: int = Field(
         1024, ge=1, description="LRU cap of open tenant databases (docs/tenants.md)."
     )
+    exclusive_tenants: bool = Field(
+        True,
+        description="While serving, hold open tenant files exclusively (cheaper opens; "
+        "another process cannot read them meanwhile: backups and exports go through the "
+        "server; docs/tenants.md).",
+    )
     sqlite_memory_statistics: bool = Field(
         False,
         description="Keep SQLite's memory statistics on in `rhythm serve` (they cost a "

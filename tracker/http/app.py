@@ -79,8 +79,10 @@ def create_app(
             # The backup socket only where this process holds the data-dir lock: it
             # then owns every connection (a plugin host's data dir has none).
             door = BackupDoor(core) if exclusive else None
-            if door is not None:
-                await door.start()
+            if door is not None and await door.start():
+                # Backups and exports now go through this process: it may hold its
+                # tenants' files exclusively (cheaper opens; docs/tenants.md).
+                core.tenants.exclusive = settings.exclusive_tenants
             try:
                 yield
             finally:

@@ -46,7 +46,7 @@ from tracker.errors import (
 )
 from tracker.storage import slowlog
 from tracker.storage.fairness import FairLane
-from tracker.storage.faults import storage_error
+from tracker.storage.faults import is_busy, storage_error
 from tracker.storage.files import private_file
 from tracker.storage.sqlite_setup import (
     connection_handle,
@@ -60,6 +60,12 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+#: Prefixed to the open script of a database held exclusively (`Database.open`): the WAL
+#: index then lives in the connection's heap instead of a shared `-shm` mapping, and the
+#: first read takes the file's lock for as long as the connection stays open. The busy
+#: timeout is 0 while it tries: a file another process has open is held shared instead
+#: at once, not after waiting for a lock that process may keep for hours.
+HOLD_EXCLUSIVELY = "PRAGMA locking_mode = EXCLUSIVE; PRAGMA busy_timeout = 0;"
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 WAL_TRIM_STEP = 32 * 1024 * 1024  # a grown WAL file shrinks by at most this per WAL restart
 PROGRESS_STEPS = 10_000  # VM steps between deadline checks (~1 ms of work)
@@ -228,6 +234,9 @@ class Database:
         self.wal_size_limit = JOURNAL_SIZE_LIMIT  # where a grown WAL file is trimmed back to
         self.wal_trim_step = WAL_TRIM_STEP  # 0: truncate a grown WAL at once (as SQLite does)
         self._tracer = slowlog.tracer(self.name)  # None unless the slow-query log is on
+        #: Asked to hold the file exclusively (`open`); `held_exclusively` says if it did.
+        self._exclusive = False
+        self.held_exclusively = False
         #: Page copies of this database in progress (an online backup; set on the loop):
         #: while there is one, transactions are undone through a savepoint (`_undo`).
         self.copying = 0
@@ -246,6 +255,7 @@ class Database:
         ready_when: str | None = None,
         first: Callable[[], object] | None = None,
         first_read: FirstRead[Any] | None = None,
+        exclusive: bool = False,
     ) -> Database:
         """Open (or with `create`, create) a database; `mode=rw` never creates a file.
 
@@ -258,8 +268,15 @@ class Database:
         connecting, whether or not the connect succeeds (the pool closes evicted
         tenants there). `first_read` runs after `on_open`, in the same hop; its outcome
         is kept in it (`settle`). `lender`: see the class.
+
+        `exclusive`: hold the file for as long as the connection is open, so no other
+        process can read or write it meanwhile (`HOLD_EXCLUSIVELY`; the server's tenants,
+        whose online backups and exports it takes itself: docs/tenants.md, "Tenth
+        session"). Cheaper to open: no `-shm` to map, no shared-memory locks. A file
+        another process has open is held shared instead, as without `exclusive`.
         """
         db = cls(path, name or path.parent.name, lender)
+        db._exclusive = exclusive
         try:
             await db._call(db._connect, create, synchronous, on_open, ready_when, first, first_read)
         except BaseException:
@@ -293,6 +310,26 @@ class Database:
 
     def _connect_only(self, create: bool, synchronous: str, ready_when: str | None = None) -> bool:
         """Connect and set the pragmas; True if `ready_when` ran and succeeded too."""
+        if self._exclusive:
+            try:
+                ready = self._connect_as(create, synchronous, ready_when, exclusive=True)
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+                # Another process has the file open (a `sqlite3` shell, a snapshot):
+                # this connection shares it, as every connection did before.
+                log.info("%s is open in another process: opened shared", self.name)
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+            else:
+                self.held_exclusively = True
+                return ready
+        return self._connect_as(create, synchronous, ready_when, exclusive=False)
+
+    def _connect_as(
+        self, create: bool, synchronous: str, ready_when: str | None, *, exclusive: bool
+    ) -> bool:
         if create:
             private_file(self.path)  # 0600 whatever the umask; -wal/-shm inherit it
         uri = Path(os.path.abspath(self.path)).as_uri() + ("?mode=rwc" if create else "?mode=rw")
@@ -314,8 +351,12 @@ class Database:
             keep_wal_files(handle)
         if self._tracer is not None:
             conn.set_trace_callback(self._tracer.on_statement)
+        self._conn = conn
+        hold = HOLD_EXCLUSIVELY if exclusive else ""
         if create:
-            conn.execute("PRAGMA journal_mode = WAL")  # persistent in the file
+            # The locking mode first: it must be set before the connection's first WAL access.
+            conn.executescript(f"{hold}PRAGMA journal_mode = WAL;")  # persistent in the file
+            hold = ""
         # One script, not one call per pragma: every call gives the GIL up and takes it
         # back, and under load each retake queues behind the event loop and the other
         # tenant threads (measured: opening a tenant took 16 ms of wall time for 0.7 ms
@@ -323,12 +364,11 @@ class Database:
         # database (a tenant) sets the tuning pragmas later, with its first unit on a
         # thread (`_submit`): a miss served by a small read never needs them.
         synchronous = "FULL" if synchronous == "FULL" else "NORMAL"
-        script = BASE_PRAGMAS.format(synchronous=synchronous)
+        script = hold + BASE_PRAGMAS.format(synchronous=synchronous)
         if self._lender is None:
             script += TUNING_PRAGMAS
         else:
             self._untuned = True
-        self._conn = conn
         if (
             handle is not None
             and ready_when is not None
@@ -339,6 +379,8 @@ class Database:
         # error is raised as `sqlite3` words it (pragmas are idempotent to run again;
         # `_connect` closes the connection on any error).
         conn.executescript(script)
+        if exclusive:  # take the lock now, where a busy file is opened shared instead
+            conn.execute("PRAGMA user_version").fetchone()
         return False
 
     def _tune(self) -> None:

@@ -23,6 +23,11 @@ _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 _UNAVAILABLE_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 
+def is_busy(exc: sqlite3.Error) -> bool:
+    """SQLite found the file locked by another connection (SQLITE_BUSY and its variants)."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+
+
 def free_bytes(path: Path) -> int:
     """Bytes an unprivileged writer may still use on the file system holding `path`."""
     stats = os.statvfs(path)

@@ -5,7 +5,8 @@ opaque UUID from the system database, checked against the UUID grammar before
 any path is built, so URL text never becomes a path. Existing tenants open with
 `mode=rw`: an unknown id can never create a file. Only `create` makes one.
 
-At most `max_open` tenants stay open (3 file descriptors each). Eviction picks
+At most `max_open` tenants stay open (3 file descriptors each; 2 when held exclusively:
+no `-shm`). Eviction picks
 the least recently used tenant with no lease and closes it in the background; a
 tenant with work in flight is never closed under a request.
 
@@ -64,6 +65,10 @@ class TenantPool:
         self.data_dir = data_dir.resolve()
         self.max_open = max_open
         self.synchronous = synchronous
+        #: Tenants opened from now on are held exclusively (`Database.open`): set by the
+        #: server once its backup socket listens, so that backups and exports, which
+        #: cannot read a held file, are taken by the server itself.
+        self.exclusive = False
         self._open: OrderedDict[str, Database] = OrderedDict()
         self._opening: dict[str, asyncio.Lock] = {}
         #: Evicted tenants whose connection is not closed yet -> done when it is.
@@ -264,6 +269,7 @@ class TenantPool:
                 ready_when=current_check("tenant"),
                 first=before_connect,
                 first_read=first_read,
+                exclusive=self.exclusive,
             )
         except (sqlite3.OperationalError, OSError) as exc:
             # Only a missing file is "not found"; a file that exists but cannot be

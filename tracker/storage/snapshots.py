@@ -47,9 +47,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 
+from tracker.errors import ServiceUnavailable
+from tracker.storage.faults import is_busy
 from tracker.storage.files import FILE_MODE, private_dir
 
 CHUNK = 1024 * 1024
+#: How long a reader waits for a locked database. A WAL reader waits only for another
+#: connection's recovery (short); a file a server holds exclusively stays locked.
+BUSY_TIMEOUT_S = 5.0
 # While a copy holds its snapshot, fsync the source's WAL this often; inf: once, at the end
 # (measured: flushing every second made the copy up to twice as slow, for no better
 # catch-up; docs/operations-data.md "the stall").
@@ -73,7 +78,7 @@ class Head(NamedTuple):
 def read_only(path: Path) -> sqlite3.Connection:
     """A connection that can read a live database (even one a server is writing)."""
     uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_S)
     conn.execute("PRAGMA trusted_schema = OFF")
     return conn
 
@@ -281,6 +286,10 @@ def copy_database(src: Path, dest: Path) -> int:
     many slices of it were written out while it was copied (`WriteBehind`)."""
     conn = read_only(src)
     try:
+        # The read lock first: a file another process holds exclusively is refused here
+        # (busy, after the timeout); `backup()` would retry a busy source forever.
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
         # Created here so that this process holds an fd of its own for the flusher. It
         # is closed only after SQLite's connection: closing an fd of a file drops every
         # POSIX lock the process holds on it, SQLite's included.
@@ -307,7 +316,16 @@ def snapshot(src: Path, dest: Path) -> None:
     tmp = partial_of(dest)
     tmp.unlink(missing_ok=True)
     private_dir(dest.parent, parents=True)
-    copy_database(src, tmp)
+    try:
+        copy_database(src, tmp)
+    except sqlite3.OperationalError as exc:
+        tmp.unlink(missing_ok=True)
+        if is_busy(exc):  # a running server holds its open tenants exclusively
+            raise ServiceUnavailable(
+                f"{src} is held by another process (a running server holds the tenants it "
+                "has open; its backup socket did not answer): try again, or stop it"
+            ) from exc
+        raise
     seal(tmp, dest, src)
 
 
