@@ -46,6 +46,7 @@ async def test_every_acknowledged_write_survives_sigkill(synchronous: str, tmp_p
         line for line in rest.decode().splitlines() if line.endswith(tuple("0123456789abcdef"))
     ]
     org_id = lines[0].split()[1]
+    assert lines[1] == "HELD True"
     issues = {line.split()[1] for line in lines if line.startswith("ISSUE ")}
     comments = {line.split()[1] for line in lines if line.startswith("COMMENT ")}
     assert len(issues) > 30 and comments

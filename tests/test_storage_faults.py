@@ -178,9 +178,9 @@ async def test_really_full_disk_507_ready_503_then_recovers(
     assert (await response.json())["number"] == created + 1
     assert (await client.get("/api/v1/health/ready")).status == 200
     await api.org(owner)
-    conn = sqlite3.connect(data / "data" / org["id"] / "tracker.db")
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    conn.close()
+    async with client.app[CORE].tenants.lease(org["id"]) as db:  # the server holds the file
+        check = await db.read(lambda c: c.execute("PRAGMA integrity_check").fetchone()[0])
+    assert check == "ok"
 
 
 async def test_read_only_tenant_is_503_not_404_and_recovers(

@@ -4,7 +4,8 @@ Run as `python -m tests.write_crash_child DATA_DIR SYNCHRONOUS`. It sets up an
 org over real HTTP (tenant `synchronous` as given), prints `ORG <id>`, then eight
 tasks create issues (and comment on every other one) as fast as they can; each
 write is printed (`ISSUE <id>` / `COMMENT <id>`) only after its 201 came back,
-that is after its COMMIT.
+that is after its COMMIT. `HELD True` says the tenant is held exclusively, as a
+serving Rhythm holds it (no `-shm`: the WAL index is rebuilt from `-wal` on restart).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from tests.conftest import Api, make_settings
 from tracker.http.app import create_app
+from tracker.http.keys import CORE
 
 
 def say(line: str) -> None:
@@ -32,6 +34,10 @@ async def main(data_dir: Path, synchronous: str) -> None:
         org = await api.org(owner, "acme")
         await api.project(owner, org, "WEB")
         say(f"ORG {org['id']}")
+        tenant = client.app[CORE].tenants.lease_open(org["id"])
+        assert tenant is not None
+        say(f"HELD {tenant.held_exclusively}")  # as `rhythm serve` holds it: exclusively
+        client.app[CORE].tenants.release(tenant)
         base = "/api/v1/orgs/acme/projects/WEB/issues"
 
         async def writer(n: int) -> None:
