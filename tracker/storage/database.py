@@ -211,7 +211,9 @@ class Database:
     drain is finished once `_drain_pending` is false).
     """
 
-    def __init__(self, path: Path, name: str, lender: ThreadLender | None = None) -> None:
+    def __init__(
+        self, path: Path, name: str, lender: ThreadLender | None = None, *, exclusive: bool = False
+    ) -> None:
         self.path = path
         self.name = name
         self.leases = 0
@@ -235,7 +237,7 @@ class Database:
         self.wal_trim_step = WAL_TRIM_STEP  # 0: truncate a grown WAL at once (as SQLite does)
         self._tracer = slowlog.tracer(self.name)  # None unless the slow-query log is on
         #: Asked to hold the file exclusively (`open`); `held_exclusively` says if it did.
-        self._exclusive = False
+        self._exclusive = exclusive
         self.held_exclusively = False
         #: Page copies of this database in progress (an online backup; set on the loop):
         #: while there is one, transactions are undone through a savepoint (`_undo`).
@@ -275,8 +277,7 @@ class Database:
         session"). Cheaper to open: no `-shm` to map, no shared-memory locks. A file
         another process has open is held shared instead, as without `exclusive`.
         """
-        db = cls(path, name or path.parent.name, lender)
-        db._exclusive = exclusive
+        db = cls(path, name or path.parent.name, lender, exclusive=exclusive)
         try:
             await db._call(db._connect, create, synchronous, on_open, ready_when, first, first_read)
         except BaseException:
