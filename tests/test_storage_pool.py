@@ -795,6 +795,31 @@ async def test_a_small_read_of_a_closed_tenant_runs_in_the_hop_that_opens_it(
     await pool.close_all()
 
 
+@pytest.mark.parametrize("turns", [3, 12])
+async def test_misses_beyond_the_opens_at_once_wait_their_turn(tmp_path: Any, turns: int) -> None:
+    """Twelve misses at once: no more than `opens_at_once` open hops run together (each
+    read rides its tenant's open hop), and every one is answered."""
+    maker = TenantPool(tmp_path, max_open=12)
+    orgs = [await make_tenant(maker) for _ in range(12)]
+    await maker.close_all()
+    pool = TenantPool(tmp_path, max_open=12, opens_at_once=turns)
+    running, peak, guard = 0, 0, threading.Lock()
+
+    def slow_read(conn: sqlite3.Connection) -> int:
+        nonlocal running, peak
+        with guard:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.05)  # long enough for every other miss to arrive meanwhile
+        with guard:
+            running -= 1
+        return int(conn.execute("SELECT count(*) FROM projects").fetchone()[0])
+
+    counts = await asyncio.gather(*(pool.read_small(org, slow_read) for org in orgs))
+    assert (counts, pool.opens, peak) == ([0] * 12, 12, turns)
+    await pool.close_all()
+
+
 async def test_a_small_read_that_fails_in_the_open_hop_fails_alone(tmp_path: Any) -> None:
     """The read's error reaches the caller; the open it rode on stands (cached, no
     lease left behind) and the next read of the tenant is a hit."""

@@ -192,6 +192,7 @@ def _assemble(
             settings.data_dir,
             max_open=max_open,
             synchronous=settings.tenant_synchronous,
+            opens_at_once=settings.tenant_opens_at_once,
         ),
         events=EventBus(),
         passwords=PasswordHasher(

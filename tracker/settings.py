@@ -39,6 +39,12 @@ class Settings(BaseModel):
     max_open_tenants: int = Field(
         1024, ge=1, description="LRU cap of open tenant databases (docs/tenants.md)."
     )
+    tenant_opens_at_once: int = Field(
+        8,
+        ge=1,
+        description="Tenant files opened at the same moment; further misses wait their "
+        "turn (more only helps where opens wait on slow storage; docs/tenants.md).",
+    )
     exclusive_tenants: bool = Field(
         True,
         description="While serving, hold open tenant files exclusively (cheaper opens; "

@@ -14,6 +14,13 @@ Threads follow work, not open files: an open tenant borrows a thread from the
 pool only while it has units in flight and hands it back when the last one is
 answered (see `Database`), so a server with thousands of open tenants runs
 about as many threads as it has busy ones, plus a few idle ones kept warm.
+
+At most `opens_at_once` tenants open at the same moment; further misses wait on
+the event loop for a turn. An open is SQLite work with the GIL released, taken
+back a few times per open: dozens of opens in flight on dozens of threads hand
+the GIL around on every release (16 context switches per request measured with
+32 clients), and the event loop waits in that queue too (docs/tenants.md,
+"Eleventh session").
 """
 
 from __future__ import annotations
@@ -56,12 +63,20 @@ MAX_IDLE_THREADS = 32  # threads kept warm for the next busy tenants
 #: close before it opens: connections (3 fds each) stay within cap + leases + this.
 MAX_CLOSING = 32
 MAX_CLOSERS = 4  # close hops running at once (each closes all handed over so far)
+OPENS_AT_ONCE = 8  # tenant opens in flight at once (RHYTHM_TENANT_OPENS_AT_ONCE)
 
 
 class TenantPool:
     """Leases open tenant databases; see the module docstring for the rules."""
 
-    def __init__(self, data_dir: Path, *, max_open: int, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        max_open: int,
+        synchronous: str = "NORMAL",
+        opens_at_once: int = OPENS_AT_ONCE,
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.max_open = max_open
         self.synchronous = synchronous
@@ -80,6 +95,8 @@ class TenantPool:
         self._idle_threads: list[DbThread] = []  # handed back by tenants, lent again
         self._joining: set[asyncio.Future[None]] = set()  # threads being joined
         self._closing = False
+        #: Turns for misses: see the module docstring.
+        self._open_turns = asyncio.Semaphore(opens_at_once)
         self.peak_open = 0
         #: Counters for metrics: tenant files opened (misses), closed by eviction, and
         #: threads started, since this pool was made; `threads_lent` is a gauge.
@@ -225,8 +242,9 @@ class TenantPool:
             if db is None:
                 if (closing := self._evicting.get(org_id)) is not None:
                     await asyncio.wait([closing])  # never two connections to one file
-                await self._wait_for_closes()
-                db = await self._open_tenant(org_id, create, first_read)
+                async with self._open_turns:  # closes piled up while waiting: after it
+                    await self._wait_for_closes()
+                    db = await self._open_tenant(org_id, create, first_read)
                 self._open[org_id] = db
                 self.peak_open = max(self.peak_open, len(self._open))
             else:
