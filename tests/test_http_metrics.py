@@ -82,6 +82,7 @@ async def test_core_metrics_move_with_tenants_and_writes(client: Any, api: Api) 
     assert value(after, "rhythm_tenants_open") >= 1
     assert value(after, "rhythm_tenants_open_max") == 1024  # the default cap
     assert value(after, "rhythm_tenant_opens_total") > value(before, "rhythm_tenant_opens_total")
+    assert value(after, "rhythm_tenant_opens_waiting") == 0  # one at a time: none waited
     groups = "rhythm_db_group_commit_units_count"
     assert value(after, groups) - value(before, groups) >= 4  # project + 3 issues, at least
     assert value(after, "rhythm_db_group_commit_units_sum") >= value(after, groups)

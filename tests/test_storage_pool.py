@@ -803,20 +803,22 @@ async def test_misses_beyond_the_opens_at_once_wait_their_turn(tmp_path: Any, tu
     orgs = [await make_tenant(maker) for _ in range(12)]
     await maker.close_all()
     pool = TenantPool(tmp_path, max_open=12, opens_at_once=turns)
-    running, peak, guard = 0, 0, threading.Lock()
+    running, peak, waiting, guard = 0, 0, 0, threading.Lock()
 
     def slow_read(conn: sqlite3.Connection) -> int:
-        nonlocal running, peak
+        nonlocal running, peak, waiting
         with guard:
             running += 1
             peak = max(peak, running)
+            waiting = max(waiting, pool.opens_waiting)
         time.sleep(0.05)  # long enough for every other miss to arrive meanwhile
         with guard:
             running -= 1
         return int(conn.execute("SELECT count(*) FROM projects").fetchone()[0])
 
     counts = await asyncio.gather(*(pool.read_small(org, slow_read) for org in orgs))
-    assert (counts, pool.opens, peak) == ([0] * 12, 12, turns)
+    assert (counts, pool.opens, peak, waiting) == ([0] * 12, 12, turns, 12 - turns)
+    assert pool.opens_waiting == 0
     await pool.close_all()
 
 

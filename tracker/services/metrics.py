@@ -56,6 +56,11 @@ def tenant_metrics(core: Core) -> Iterator[Metric]:
         "rhythm_tenant_opens", "Tenant databases opened (LRU misses included).",
         value=STATS.tenant_opens,
     )  # fmt: skip
+    yield GaugeMetricFamily(
+        "rhythm_tenant_opens_waiting",
+        "Requests waiting for a turn to open their tenant (RHYTHM_TENANT_OPENS_AT_ONCE).",
+        value=core.tenants.opens_waiting,
+    )
 
 
 def storage_metrics(core: Core) -> Iterator[Metric]:

@@ -105,6 +105,7 @@ class TenantPool:
         self.close_hops = 0  # thread hops that closed evicted tenants (batches)
         self.threads_started = 0
         self.threads_lent = 0
+        self.opens_waiting = 0  # gauge: misses waiting for a turn to open
 
     def lend(self) -> DbThread:
         """A thread for a tenant that has work (LIFO: the warmest idle one)."""
@@ -242,9 +243,12 @@ class TenantPool:
             if db is None:
                 if (closing := self._evicting.get(org_id)) is not None:
                     await asyncio.wait([closing])  # never two connections to one file
-                async with self._open_turns:  # closes piled up while waiting: after it
+                await self._take_open_turn()
+                try:  # closes that piled up while this miss waited for its turn hold it back
                     await self._wait_for_closes()
                     db = await self._open_tenant(org_id, create, first_read)
+                finally:
+                    self._open_turns.release()
                 self._open[org_id] = db
                 self.peak_open = max(self.peak_open, len(self._open))
             else:
@@ -253,6 +257,14 @@ class TenantPool:
         self._opening.pop(org_id, None)
         self._evict_over_cap()
         return db
+
+    async def _take_open_turn(self) -> None:
+        """Wait until fewer than `opens_at_once` opens are in flight (module docstring)."""
+        self.opens_waiting += 1
+        try:
+            await self._open_turns.acquire()
+        finally:
+            self.opens_waiting -= 1
 
     async def _wait_for_closes(self) -> None:
         """Backpressure for misses: while more than MAX_CLOSING evicted tenants are still
