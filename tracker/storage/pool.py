@@ -397,6 +397,11 @@ class TenantPool:
             finally:
                 self.take_back(thread)
                 self._batch_done(batch, done)
+        # Out of the closers the moment it stops looking, not a loop turn later (its done
+        # callback): a batch handed over in between would find no closer slot free and wait
+        # for the next miss's hop, while misses held back by MAX_CLOSING wait for it.
+        if (this := asyncio.current_task()) is not None:
+            self._closers.discard(this)
 
     def _evicted(self, org_id: str, task: asyncio.Future[None]) -> None:
         if self._evicting.get(org_id) is task:
