@@ -822,6 +822,45 @@ async def test_misses_beyond_the_opens_at_once_wait_their_turn(tmp_path: Any, tu
     await pool.close_all()
 
 
+async def test_a_miss_cancelled_while_it_waits_for_a_turn_takes_none(tmp_path: Any) -> None:
+    """A request that goes away while waiting for a turn leaves the turns as they were:
+    the next misses open, and so does the cancelled one's tenant later."""
+    maker = TenantPool(tmp_path, max_open=3)
+    first, second, third = [await make_tenant(maker) for _ in range(3)]
+    await maker.close_all()
+    pool = TenantPool(tmp_path, max_open=3, opens_at_once=1)
+
+    def slow_read(conn: sqlite3.Connection) -> int:
+        time.sleep(0.2)  # holds the only turn
+        return int(conn.execute("SELECT count(*) FROM projects").fetchone()[0])
+
+    holder = asyncio.create_task(pool.read_small(first, slow_read))
+    await asyncio.sleep(0.05)
+    waiter = asyncio.create_task(pool.read_small(second, slow_read))
+    await asyncio.sleep(0.02)
+    assert pool.opens_waiting == 1
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert (await holder, pool.opens_waiting) == (0, 0)
+    count = lambda c: int(c.execute("SELECT count(*) FROM projects").fetchone()[0])  # noqa: E731
+    assert await asyncio.wait_for(pool.read_small(third, count), 5) == 0
+    assert await asyncio.wait_for(pool.read_small(second, count), 5) == 0
+    assert pool.opens == 3
+    await pool.close_all()
+
+
+async def test_the_opens_at_once_setting_reaches_the_pool(tmp_path: Any) -> None:
+    from tracker.core import open_core
+    from tracker.settings import Settings
+
+    env = {"RHYTHM_DATA_DIR": str(tmp_path), "RHYTHM_TENANT_OPENS_AT_ONCE": "3"}
+    async with open_core(Settings.from_env(env), background=False) as core:
+        assert core.tenants.opens_at_once == 3
+    with pytest.raises(ValueError, match="tenant_opens_at_once"):
+        Settings.from_env({**env, "RHYTHM_TENANT_OPENS_AT_ONCE": "0"})
+
+
 async def test_a_small_read_that_fails_in_the_open_hop_fails_alone(tmp_path: Any) -> None:
     """The read's error reaches the caller; the open it rode on stands (cached, no
     lease left behind) and the next read of the tenant is a hit."""

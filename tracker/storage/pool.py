@@ -96,6 +96,7 @@ class TenantPool:
         self._joining: set[asyncio.Future[None]] = set()  # threads being joined
         self._closing = False
         #: Turns for misses: see the module docstring.
+        self.opens_at_once = opens_at_once
         self._open_turns = asyncio.Semaphore(opens_at_once)
         self.peak_open = 0
         #: Counters for metrics: tenant files opened (misses), closed by eviction, and
